@@ -1,0 +1,36 @@
+import { afterAll, beforeAll } from 'vitest';
+import { acquireGpu, type AcquireOptions, type Gpu } from '../gpu/device.ts';
+import { nodeGpuEntry } from '../gpu/node.ts';
+import { nodeShaders } from '../gpu/shaders-node.ts';
+
+/**
+ * One real WebGPU device (Dawn; SwiftShader on machines without a GPU) per test file.
+ * Call at the top of a file or describe block; the returned getter works inside tests.
+ */
+export function useGpu(options: Partial<AcquireOptions> = {}): () => Gpu {
+  let gpu: Gpu | undefined;
+  beforeAll(async () => {
+    gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders, ...options });
+  });
+  afterAll(() => gpu?.destroy());
+  return () => {
+    if (!gpu) throw new Error('useGpu: the device is not ready (call it at file or describe level)');
+    return gpu;
+  };
+}
+
+/** Largest |a − b| relative to max(|b|, floor), over all elements; shapes must match. */
+export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>, floor = 1): number {
+  if (actual.length !== expected.length) {
+    throw new Error(`length ${actual.length} ≠ expected ${expected.length}`);
+  }
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    if (Object.is(a, e)) continue;
+    const err = Math.abs(a - e) / Math.max(Math.abs(e), floor);
+    if (!(err <= worst)) worst = Number.isNaN(err) ? Infinity : err;
+  }
+  return worst;
+}
