@@ -3,9 +3,12 @@
 // so out is [rows × chunks]. src/linalg/reduce.ts repeats passes until one chunk per row is
 // left; an empty row reduces to the identity (0 for sum, −inf for max).
 //
-// Dispatch: one workgroup of WG invocations (a power of two) per (row, chunk), laid over x and y
+// main: one workgroup of WG invocations (a power of two) per (row, chunk), laid over x and y
 // by linearGrid. Each invocation accumulates a strided slice of the chunk in a register, then the
 // workgroup combines its WG partial results in a tree in workgroup memory (log2 WG barriers).
+// serial: for short rows, one invocation per row and no barriers (rows × chunks = rows × 1):
+// barriers cost ~0.3–0.5 µs per subgroup on SwiftShader, so a workgroup per 3-wide row
+// was 100× slower than this.
 // max follows WGSL's max(): NaN inputs give an unspecified result; sum propagates NaN.
 
 override OP: u32 = 0u;
@@ -62,4 +65,18 @@ fn main(
   if (lid == 0u) {
     out[group] = partial[0];
   }
+}
+
+@compute @workgroup_size(WG)
+fn serial(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = id.x + id.y * nwg.x * WG;
+  if (row >= p.groups) {
+    return;
+  }
+  let base = row * p.cols;
+  var acc = p.identity;
+  for (var i = 0u; i < p.cols; i++) {
+    acc = combine(acc, x[base + i]);
+  }
+  out[row] = acc;
 }

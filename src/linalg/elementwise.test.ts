@@ -3,7 +3,8 @@ import { Batch, run } from '../gpu/dispatch.ts';
 import { ShapeError } from '../gpu/errors.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { releaseTensor, uploadTensor } from '../gpu/tensor.ts';
-import { useGpu, maxRelativeError } from '../testing/gpu.ts';
+import { useGpu } from '../testing/gpu.ts';
+import { maxRelativeError } from './compare.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { affineCpu, binaryCpu, unaryCpu } from './cpu/elementwise.ts';
 import { affine, binary, BINARY_OPS, unary, UNARY_OPS, type UnaryOp } from './elementwise.ts';
@@ -48,6 +49,15 @@ describe('unary ops match the CPU reference', () => {
       expect(maxRelativeError(y, unaryCpu(op, x), floor)).toBeLessThan(2e-6);
     });
   }
+});
+
+it('covers tensors needing more workgroups than one grid dimension holds', async () => {
+  const n = gpu().limits.maxComputeWorkgroupsPerDimension * 256 + 1;
+  const x = randomArray(seededRandom(11), n);
+  const xt = uploadTensor(gpu(), x, [n], 'f32');
+  const yt = await run(gpu(), (b) => unary(b, 'neg', xt));
+  expect(maxRelativeError(await readF32(gpu(), yt), unaryCpu('neg', x))).toBe(0);
+  releaseTensor(gpu(), xt, yt);
 });
 
 describe('affine', () => {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { run } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { releaseTensor, uploadTensor } from '../gpu/tensor.ts';
-import { useGpu, maxRelativeError } from '../testing/gpu.ts';
+import { useGpu } from '../testing/gpu.ts';
+import { maxRelativeError } from './compare.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { reduceRowsCpu } from './cpu/reduce.ts';
 import { reduceAll, reduceRows, REDUCE_OPS } from './reduce.ts';
@@ -40,6 +41,9 @@ describe.each(REDUCE_OPS)('%s', (op) => {
     [5, 9000],
     [3, 0],
     [70000, 3],
+    [70000, 65],
+    [2000, 100],
+    [300, 1500],
   ])('row-wise on [%i × %i]', async (rows, cols) => {
     const x = randomArray(seededRandom(rows * 1000 + cols), rows * cols, -2, 3);
     const xt = uploadTensor(gpu(), x, [rows, cols], 'f32');

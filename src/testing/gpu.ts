@@ -18,19 +18,3 @@ export function useGpu(options: Partial<AcquireOptions> = {}): () => Gpu {
     return gpu;
   };
 }
-
-/** Largest |a − b| relative to max(|b|, floor), over all elements; shapes must match. */
-export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>, floor = 1): number {
-  if (actual.length !== expected.length) {
-    throw new Error(`length ${actual.length} ≠ expected ${expected.length}`);
-  }
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    if (Object.is(a, e)) continue;
-    const err = Math.abs(a - e) / Math.max(Math.abs(e), floor);
-    if (!(err <= worst)) worst = Number.isNaN(err) ? Infinity : err;
-  }
-  return worst;
-}

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { nodeGpuEntry } from '../gpu/node.ts';
+import { nodeShaders } from '../gpu/shaders-node.ts';
+import type { GpuStatus } from './api.ts';
+import { createStudio } from './studio.ts';
+
+/** Dawn's entry point, remembering the devices it hands out so a test can lose one. */
+function spyingEntry(): { entry: GPU; devices: GPUDevice[] } {
+  const real = nodeGpuEntry();
+  const devices: GPUDevice[] = [];
+  const entry = {
+    requestAdapter: async (options?: GPURequestAdapterOptions) => {
+      const adapter = await real.requestAdapter(options);
+      if (!adapter) return null;
+      return new Proxy(adapter, {
+        get(target, key) {
+          if (key === 'requestDevice') {
+            return async (d?: GPUDeviceDescriptor) => {
+              const device = await target.requestDevice(d);
+              devices.push(device);
+              return device;
+            };
+          }
+          const value: unknown = Reflect.get(target, key, target);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    },
+  } as unknown as GPU;
+  return { entry, devices };
+}
+
+describe('studio API', () => {
+  it('connects, describes the adapter and passes the kernel self-check', async () => {
+    const studio = createStudio({ gpu: nodeGpuEntry(), shaders: nodeShaders, secureContext: true });
+    const status = await studio.connect(() => undefined);
+    expect(status.state).toBe('ready');
+    if (status.state !== 'ready') return;
+    expect(status.adapter.limits.maxBufferSize).toBeGreaterThan(0);
+    // The report crosses the worker boundary by structured clone: it must survive a JSON round trip.
+    expect(JSON.parse(JSON.stringify(status.adapter))).toEqual(status.adapter);
+    const results = await studio.selfCheck();
+    expect(results.map((r) => r.kernel)).toEqual([
+      'elementwise silu',
+      'elementwise affine',
+      'reduce sum',
+      'reduce max',
+    ]);
+    for (const r of results) expect(r, r.kernel).toMatchObject({ ok: true, elements: 100_003 });
+  });
+
+  it('explains a missing WebGPU and an insecure context', async () => {
+    const missing = createStudio({ gpu: undefined, shaders: nodeShaders, secureContext: true });
+    expect(await missing.connect(() => undefined)).toMatchObject({ state: 'unavailable', reason: 'no-webgpu' });
+    const insecure = createStudio({ gpu: undefined, shaders: nodeShaders, secureContext: false });
+    expect(await insecure.connect(() => undefined)).toMatchObject({
+      state: 'unavailable',
+      reason: 'insecure-context',
+    });
+    await expect(missing.selfCheck()).rejects.toThrow(/connect first/);
+  });
+
+  it('explains an adapter-less WebGPU', async () => {
+    const noAdapter = { requestAdapter: () => Promise.resolve(null) } as unknown as GPU;
+    const studio = createStudio({ gpu: noAdapter, shaders: nodeShaders, secureContext: true });
+    expect(await studio.connect(() => undefined)).toMatchObject({ state: 'unavailable', reason: 'no-adapter' });
+  });
+
+  it('reports a lost device and recovers on reconnect', async () => {
+    const { entry, devices } = spyingEntry();
+    const studio = createStudio({ gpu: entry, shaders: nodeShaders, secureContext: true });
+    const seen: GpuStatus[] = [];
+    await studio.connect((s) => seen.push(s));
+    devices[0]!.destroy();
+    await expect.poll(() => seen.map((s) => s.state)).toEqual(['lost']);
+    await expect(studio.selfCheck()).rejects.toThrow(/reconnect/);
+    expect((await studio.reconnect()).state).toBe('ready');
+    expect(seen.map((s) => s.state)).toEqual(['lost', 'ready']);
+    expect((await studio.selfCheck()).every((r) => r.ok)).toBe(true);
+  });
+});

@@ -1,0 +1,13 @@
+/// <reference lib="webworker" />
+// The Web Worker that owns the GPU; the UI talks to it through comlink (see api.ts).
+import { expose } from 'comlink';
+import { viteShaders } from '../gpu/shaders-vite.ts';
+import { createStudio } from './studio.ts';
+
+expose(
+  createStudio({
+    gpu: (navigator as Navigator & { gpu?: GPU }).gpu,
+    shaders: viteShaders,
+    secureContext: self.isSecureContext,
+  }),
+);
