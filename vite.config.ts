@@ -12,10 +12,16 @@ export default defineConfig({
   build: { target: 'es2022' },
   test: {
     pool: 'forks',
+    reporters: ['default', './src/testing/summary-reporter.ts'],
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['src/**/*.test.ts'], environment: 'node', testTimeout: 60_000 },
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+        },
       },
       {
         extends: true,

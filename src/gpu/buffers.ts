@@ -57,7 +57,9 @@ export class BufferPool {
     this.pendingErrors.push(
       Promise.all(failures).then(([validation, oom]) => {
         const e = oom ?? validation;
-        return e ? new GpuError(`allocating ${formatBytes(size)}: ${e.message}`, label, kindOf(e)) : null;
+        return e
+          ? new GpuError(`allocating ${formatBytes(size)}: ${e.message}`, label, kindOf(e))
+          : null;
       }),
     );
     this.allocatedBytes += size;

@@ -80,7 +80,11 @@ export async function acquireGpu(entry: GPU, options: AcquireOptions): Promise<G
     options.powerPreference ? { powerPreference: options.powerPreference } : undefined,
   );
   if (!adapter) {
-    throw new GpuError('The browser or driver offered no WebGPU adapter.', 'requestAdapter', 'unavailable');
+    throw new GpuError(
+      'The browser or driver offered no WebGPU adapter.',
+      'requestAdapter',
+      'unavailable',
+    );
   }
   const enabled = OPTIONAL_FEATURES.filter(
     (f) => adapter.features.has(f) && !options.disable?.includes(f),
@@ -109,7 +113,7 @@ export async function acquireGpu(entry: GPU, options: AcquireOptions): Promise<G
     return lostInfo;
   });
   device.addEventListener('uncapturederror', (event) => {
-    const e = (event as GPUUncapturedErrorEvent).error;
+    const e = event.error;
     options.onUncapturedError?.(new GpuError(e.message, 'uncaptured'));
   });
 
@@ -140,18 +144,19 @@ function describeAdapter(
   device: GPUDevice,
 ): AdapterReport {
   // Copy field by field: GPUAdapterInfo exposes getters, which structured clone drops.
-  const info = adapter.info as GPUAdapterInfo & {
+  // Older browsers lack the subgroup and fallback fields, whatever the types say.
+  const info = adapter.info;
+  const optional = info as unknown as {
     subgroupMinSize?: number;
     subgroupMaxSize?: number;
     isFallbackAdapter?: boolean;
   };
-  const legacyFallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter;
   return {
     vendor: info.vendor,
     architecture: info.architecture,
     device: info.device,
     description: info.description,
-    isFallback: Boolean(info.isFallbackAdapter ?? legacyFallback),
+    isFallback: optional.isFallbackAdapter ?? false,
     features: [...adapter.features].sort(),
     enabled,
     limits: Object.fromEntries(KEY_LIMITS.map((k) => [k, device.limits[k]])) as Record<
@@ -159,8 +164,8 @@ function describeAdapter(
       number
     >,
     subgroupSize:
-      info.subgroupMinSize && info.subgroupMaxSize
-        ? { min: info.subgroupMinSize, max: info.subgroupMaxSize }
+      optional.subgroupMinSize && optional.subgroupMaxSize
+        ? { min: optional.subgroupMinSize, max: optional.subgroupMaxSize }
         : null,
   };
 }

@@ -19,30 +19,39 @@ export function vulkanEnv(env: NodeJS.ProcessEnv = process.env): Record<string, 
   if (!env.XDG_RUNTIME_DIR) changes.XDG_RUNTIME_DIR = tmpdir();
   if (process.platform !== 'linux') return changes;
 
+  const chromium = SWIFTSHADER_DIRS.find((d) => existsSync(`${d}/vk_swiftshader_icd.json`));
+  if (!chromium) return changes;
+
   const forced = env.LORA_STUDIO_GPU === 'swiftshader';
   const explicit = Boolean(env.VK_ICD_FILENAMES ?? env.VK_DRIVER_FILES);
-  if (!forced && (explicit || hasHardwareIcd())) return changes;
-
-  const swiftshader = SWIFTSHADER_DIRS.find((d) => existsSync(`${d}/vk_swiftshader_icd.json`));
-  if (!swiftshader) return changes;
-  changes.VK_ICD_FILENAMES = `${swiftshader}/vk_swiftshader_icd.json`;
-  if (!hasSystemVulkanLoader() && existsSync(`${swiftshader}/libvulkan.so.1`)) {
-    const current = env.LD_LIBRARY_PATH;
-    if (!current?.split(':').includes(swiftshader)) {
-      changes.LD_LIBRARY_PATH = current ? `${swiftshader}:${current}` : swiftshader;
-    }
+  if (forced || (!explicit && !hasHardwareIcd())) {
+    changes.VK_ICD_FILENAMES = `${chromium}/vk_swiftshader_icd.json`;
+  }
+  // Whatever the driver, Dawn needs a Vulkan loader; chromium ships one beside SwiftShader.
+  const current = env.LD_LIBRARY_PATH ?? '';
+  if (
+    !hasSystemVulkanLoader() &&
+    existsSync(`${chromium}/libvulkan.so.1`) &&
+    !current.split(':').includes(chromium)
+  ) {
+    changes.LD_LIBRARY_PATH = current ? `${chromium}:${current}` : chromium;
   }
   return changes;
 }
 
 /** Where chromium packages put SwiftShader's ICD (Debian, Ubuntu, Fedora, Arch). */
-const SWIFTSHADER_DIRS = ['/usr/lib/chromium', '/usr/lib/chromium-browser', '/usr/lib64/chromium-browser'];
+const SWIFTSHADER_DIRS = [
+  '/usr/lib/chromium',
+  '/usr/lib/chromium-browser',
+  '/usr/lib64/chromium-browser',
+];
 
 const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
 
 function hasHardwareIcd(): boolean {
   return ICD_DIRS.some(
-    (dir) => existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.json') && !f.startsWith('lvp_')),
+    (dir) =>
+      existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.json') && !f.startsWith('lvp_')),
   );
 }
 

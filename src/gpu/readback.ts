@@ -50,4 +50,3 @@ export function readF32(gpu: Gpu, t: Tensor): Promise<Float32Array> {
   if (t.dtype !== 'f32') throw new GpuError(`expected f32, got ${t.dtype}`, 'readF32');
   return readTensor(gpu, t as Tensor & { dtype: 'f32' });
 }
-

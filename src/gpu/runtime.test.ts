@@ -29,7 +29,9 @@ describe('device acquisition', () => {
     expect(has['shader-f16']).toBe(device.features.has('shader-f16'));
     expect(has.subgroups).toBe(device.features.has('subgroups'));
     // We ask for the adapter's values, not the defaults (16 KiB workgroup storage on SwiftShader).
-    expect(limits.maxComputeWorkgroupStorageSize).toBe(device.limits.maxComputeWorkgroupStorageSize);
+    expect(limits.maxComputeWorkgroupStorageSize).toBe(
+      device.limits.maxComputeWorkgroupStorageSize,
+    );
     expect(limits.maxComputeWorkgroupStorageSize).toBeGreaterThanOrEqual(16384);
     expect(limits.maxBufferSize).toBeGreaterThanOrEqual(256 * 1024 * 1024);
   });
@@ -65,7 +67,11 @@ describe('errors name the kernel and shapes', () => {
 
   it('reports a validation error with the kernel label and shapes', async () => {
     const x = createTensor(gpu(), [10]);
-    const kernel = gpu().pipelines.get({ shader: 'elementwise', entryPoint: 'unary', constants: { OP: 0 } });
+    const kernel = gpu().pipelines.get({
+      shader: 'elementwise',
+      entryPoint: 'unary',
+      constants: { OP: 0 },
+    });
     const batch = new Batch(gpu());
     // Missing the output and params bindings.
     batch.dispatch(kernel, [x], [1], undefined, 'neg [10]');
@@ -112,7 +118,10 @@ describe('device loss', () => {
 
   it('does not report our own destroy() as a loss', async () => {
     const losses: string[] = [];
-    const g = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders, onLost: (i) => losses.push(i.reason) });
+    const g = await acquireGpu(nodeGpuEntry(), {
+      shaders: nodeShaders,
+      onLost: (i) => losses.push(i.reason),
+    });
     g.destroy();
     await g.lost;
     expect(losses).toEqual([]);
@@ -121,9 +130,21 @@ describe('device loss', () => {
 
 describe('pipeline cache and buffer pool', () => {
   it('creates one pipeline per kernel and constants', () => {
-    const a = gpu().pipelines.get({ shader: 'elementwise', entryPoint: 'unary', constants: { OP: 3, WG: 256 } });
-    const b = gpu().pipelines.get({ shader: 'elementwise', entryPoint: 'unary', constants: { WG: 256, OP: 3 } });
-    const c = gpu().pipelines.get({ shader: 'elementwise', entryPoint: 'unary', constants: { OP: 4, WG: 256 } });
+    const a = gpu().pipelines.get({
+      shader: 'elementwise',
+      entryPoint: 'unary',
+      constants: { OP: 3, WG: 256 },
+    });
+    const b = gpu().pipelines.get({
+      shader: 'elementwise',
+      entryPoint: 'unary',
+      constants: { WG: 256, OP: 3 },
+    });
+    const c = gpu().pipelines.get({
+      shader: 'elementwise',
+      entryPoint: 'unary',
+      constants: { OP: 4, WG: 256 },
+    });
     expect(a).toBe(b);
     expect(c).not.toBe(a);
     expect(a.label).toBe('elementwise.unary{OP=3,WG=256}');
@@ -156,7 +177,13 @@ describe('pipeline cache and buffer pool', () => {
 
 describe('dispatch helpers', () => {
   it('packs uniform fields little-endian and pads to 16 bytes', () => {
-    const bytes = packParams([{ u32: 7 }, { i32: -1 }, { f32: 0.5 }, { u32: 1 }, { f32: -Infinity }]);
+    const bytes = packParams([
+      { u32: 7 },
+      { i32: -1 },
+      { f32: 0.5 },
+      { u32: 1 },
+      { f32: -Infinity },
+    ]);
     expect(bytes.byteLength).toBe(32);
     const view = new DataView(bytes);
     expect(view.getUint32(0, true)).toBe(7);

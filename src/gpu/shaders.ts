@@ -5,7 +5,9 @@
  */
 export type ShaderLibrary = (name: string) => string;
 
-export function libraryFromRecord(sources: Readonly<Record<string, string>>): ShaderLibrary {
+export function libraryFromRecord(
+  sources: Readonly<Partial<Record<string, string>>>,
+): ShaderLibrary {
   return (name) => {
     const source = sources[name];
     if (source === undefined) {

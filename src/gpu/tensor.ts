@@ -13,7 +13,12 @@ export interface HostArrays {
 }
 export type HostArray = HostArrays[DType];
 
-export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = { f32: 4, f16: 2, i32: 4, u32: 4 };
+export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = {
+  f32: 4,
+  f16: 2,
+  i32: 4,
+  u32: 4,
+};
 
 /** A dense, row-major array on the GPU. The buffer may be larger than `byteLength` (pooled). */
 export interface Tensor {
@@ -35,7 +40,9 @@ export function shapeString(shape: readonly number[]): string {
 
 function checkShape(shape: readonly number[]): void {
   if (!shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new ShapeError(`Invalid tensor shape ${JSON.stringify(shape)}: dimensions must be integers ≥ 0`);
+    throw new ShapeError(
+      `Invalid tensor shape ${JSON.stringify(shape)}: dimensions must be integers ≥ 0`,
+    );
   }
 }
 

@@ -12,8 +12,8 @@ export function maxRelativeError(
   }
   let worst = 0;
   for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
+    const a = actual[i];
+    const e = expected[i];
     if (Object.is(a, e)) continue;
     const err = Math.abs(a - e) / Math.max(Math.abs(e), floor);
     if (Number.isNaN(err)) return Infinity;

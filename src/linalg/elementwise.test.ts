@@ -66,7 +66,9 @@ describe('affine', () => {
     const xt = uploadTensor(gpu(), x, [n], 'f32');
     const yt = await run(gpu(), (b) => affine(b, xt, -2.5, 0.75));
     // The sum may cancel: measure the error against the size of the terms (~1), not the result.
-    expect(maxRelativeError(await readF32(gpu(), yt), affineCpu(x, -2.5, 0.75), 1)).toBeLessThan(1e-6);
+    expect(maxRelativeError(await readF32(gpu(), yt), affineCpu(x, -2.5, 0.75), 1)).toBeLessThan(
+      1e-6,
+    );
     releaseTensor(gpu(), xt, yt);
   });
 });
@@ -81,7 +83,9 @@ describe('binary ops match the CPU reference', () => {
       const at = uploadTensor(gpu(), a, [n], 'f32');
       const bt = uploadTensor(gpu(), b, [n], 'f32');
       const out = await run(gpu(), (batch) => binary(batch, op, at, bt));
-      expect(maxRelativeError(await readF32(gpu(), out), binaryCpu(op, a, b), 1e-6)).toBeLessThan(1e-6);
+      expect(maxRelativeError(await readF32(gpu(), out), binaryCpu(op, a, b), 1e-6)).toBeLessThan(
+        1e-6,
+      );
       releaseTensor(gpu(), at, bt, out);
     });
   }
@@ -120,7 +124,9 @@ describe('binary ops match the CPU reference', () => {
     const at = uploadTensor(gpu(), new Float32Array(6), [2, 3], 'f32');
     const bt = uploadTensor(gpu(), new Float32Array(2), [2], 'f32');
     expect(() => binary(new Batch(gpu()), 'add', at, bt)).toThrow(ShapeError);
-    expect(() => binary(new Batch(gpu()), 'add', at, bt)).toThrow(/\[2\] does not broadcast over \[2×3\]/);
+    expect(() => binary(new Batch(gpu()), 'add', at, bt)).toThrow(
+      /\[2\] does not broadcast over \[2×3\]/,
+    );
     releaseTensor(gpu(), at, bt);
   });
 });

@@ -27,7 +27,8 @@ const WG = 256;
 
 function checkF32(op: string, ...tensors: Tensor[]): void {
   for (const t of tensors) {
-    if (t.dtype !== 'f32') throw new ShapeError(`${op}: expected f32, got ${t.dtype}${shapeString(t.shape)}`);
+    if (t.dtype !== 'f32')
+      throw new ShapeError(`${op}: expected f32, got ${t.dtype}${shapeString(t.shape)}`);
   }
 }
 
@@ -41,7 +42,13 @@ export function unary(batch: Batch, op: UnaryOp, x: Tensor): Tensor {
     constants: { OP: UNARY_OPS.indexOf(op), WG },
   });
   const params = packParams([{ u32: x.numel }, { u32: 0 }, { f32: 0 }, { f32: 0 }]);
-  batch.dispatch(kernel, [x, y], linearGrid(Math.ceil(x.numel / WG), batch.gpu), params, `${op} ${shapeString(x.shape)}`);
+  batch.dispatch(
+    kernel,
+    [x, y],
+    linearGrid(Math.ceil(x.numel / WG), batch.gpu),
+    params,
+    `${op} ${shapeString(x.shape)}`,
+  );
   return y;
 }
 
@@ -49,9 +56,19 @@ export function unary(batch: Batch, op: UnaryOp, x: Tensor): Tensor {
 export function affine(batch: Batch, x: Tensor, alpha: number, beta = 0): Tensor {
   checkF32('affine', x);
   const y = createTensor(batch.gpu, x.shape, 'f32', 'affine');
-  const kernel = batch.gpu.pipelines.get({ shader: 'elementwise', entryPoint: 'affine', constants: { WG } });
+  const kernel = batch.gpu.pipelines.get({
+    shader: 'elementwise',
+    entryPoint: 'affine',
+    constants: { WG },
+  });
   const params = packParams([{ u32: x.numel }, { u32: 0 }, { f32: alpha }, { f32: beta }]);
-  batch.dispatch(kernel, [x, y], linearGrid(Math.ceil(x.numel / WG), batch.gpu), params, `affine ${shapeString(x.shape)}`);
+  batch.dispatch(
+    kernel,
+    [x, y],
+    linearGrid(Math.ceil(x.numel / WG), batch.gpu),
+    params,
+    `affine ${shapeString(x.shape)}`,
+  );
   return y;
 }
 

@@ -15,7 +15,7 @@ function sumTolerance(x: Float32Array, rows: number, cols: number): Float32Array
   const bound = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
     let s = 0;
-    for (let c = 0; c < cols; c++) s += Math.abs(x[r * cols + c]!);
+    for (let c = 0; c < cols; c++) s += Math.abs(x[r * cols + c]);
     bound[r] = s * 1e-6 + 1e-30;
   }
   return bound;
@@ -29,7 +29,7 @@ describe.each(REDUCE_OPS)('%s', (op) => {
     const [actual] = await readF32(gpu(), out);
     const [expected] = reduceRowsCpu(op, x, 1, n);
     if (op === 'max') expect(actual).toBe(expected);
-    else expect(Math.abs(actual! - expected!)).toBeLessThanOrEqual(sumTolerance(x, 1, n)[0]!);
+    else expect(Math.abs(actual - expected)).toBeLessThanOrEqual(sumTolerance(x, 1, n)[0]);
     releaseTensor(gpu(), xt, out);
   });
 
@@ -55,7 +55,7 @@ describe.each(REDUCE_OPS)('%s', (op) => {
       expect(actual).toEqual(expected);
     } else {
       const bound = sumTolerance(x, rows, cols);
-      const worst = Math.max(...actual.map((v, r) => Math.abs(v - expected[r]!) / bound[r]!));
+      const worst = Math.max(...actual.map((v, r) => Math.abs(v - expected[r]) / bound[r]));
       expect(worst).toBeLessThanOrEqual(1);
     }
     releaseTensor(gpu(), xt, out);
@@ -67,5 +67,7 @@ it('sums large positive values with small relative error', async () => {
   const x = randomArray(seededRandom(3), n, 0, 1000);
   const xt = uploadTensor(gpu(), x, [n], 'f32');
   const out = await run(gpu(), (b) => reduceAll(b, 'sum', xt));
-  expect(maxRelativeError(await readF32(gpu(), out), reduceRowsCpu('sum', x, 1, n))).toBeLessThan(1e-6);
+  expect(maxRelativeError(await readF32(gpu(), out), reduceRowsCpu('sum', x, 1, n))).toBeLessThan(
+    1e-6,
+  );
 });

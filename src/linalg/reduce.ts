@@ -21,7 +21,7 @@ export function reduceRows(batch: Batch, op: ReduceOp, x: Tensor): Tensor {
   if (x.dtype !== 'f32') throw new ShapeError(`${op}: expected f32, got ${x.dtype}`);
   if (x.shape.length === 0) throw new ShapeError(`${op}: cannot reduce a scalar's last dimension`);
   const outShape = x.shape.slice(0, -1);
-  return reduceMatrix(batch, op, x, numel(outShape), x.shape[x.shape.length - 1]!, outShape);
+  return reduceMatrix(batch, op, x, numel(outShape), x.shape[x.shape.length - 1], outShape);
 }
 
 /** Reduces every element: x → [1]. */
@@ -48,9 +48,25 @@ function reduceMatrix(
   for (;;) {
     const what = `${op} ${shapeString([rows, width])}`;
     if (width <= SERIAL_MAX_COLS) {
-      const kernel = batch.gpu.pipelines.get({ shader: 'reduce', entryPoint: 'serial', constants: { OP, WG: SERIAL_WG } });
-      const params = packParams([{ u32: width }, { u32: 1 }, { u32: rows }, { u32: width }, { f32: identity }]);
-      batch.dispatch(kernel, [input, out], linearGrid(Math.ceil(rows / SERIAL_WG), batch.gpu), params, what);
+      const kernel = batch.gpu.pipelines.get({
+        shader: 'reduce',
+        entryPoint: 'serial',
+        constants: { OP, WG: SERIAL_WG },
+      });
+      const params = packParams([
+        { u32: width },
+        { u32: 1 },
+        { u32: rows },
+        { u32: width },
+        { f32: identity },
+      ]);
+      batch.dispatch(
+        kernel,
+        [input, out],
+        linearGrid(Math.ceil(rows / SERIAL_WG), batch.gpu),
+        params,
+        what,
+      );
       return out;
     }
     const chunks = Math.ceil(width / CHUNK_LEN);

@@ -14,7 +14,8 @@ export function useGpu(options: Partial<AcquireOptions> = {}): () => Gpu {
   });
   afterAll(() => gpu?.destroy());
   return () => {
-    if (!gpu) throw new Error('useGpu: the device is not ready (call it at file or describe level)');
+    if (!gpu)
+      throw new Error('useGpu: the device is not ready (call it at file or describe level)');
     return gpu;
   };
 }

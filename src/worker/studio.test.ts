@@ -22,7 +22,9 @@ function spyingEntry(): { entry: GPU; devices: GPUDevice[] } {
             };
           }
           const value: unknown = Reflect.get(target, key, target);
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+          return typeof value === 'function'
+            ? (value as (...a: unknown[]) => unknown).bind(target)
+            : value;
         },
       });
     },
@@ -51,7 +53,10 @@ describe('studio API', () => {
 
   it('explains a missing WebGPU and an insecure context', async () => {
     const missing = createStudio({ gpu: undefined, shaders: nodeShaders, secureContext: true });
-    expect(await missing.connect(() => undefined)).toMatchObject({ state: 'unavailable', reason: 'no-webgpu' });
+    expect(await missing.connect(() => undefined)).toMatchObject({
+      state: 'unavailable',
+      reason: 'no-webgpu',
+    });
     const insecure = createStudio({ gpu: undefined, shaders: nodeShaders, secureContext: false });
     expect(await insecure.connect(() => undefined)).toMatchObject({
       state: 'unavailable',
@@ -63,7 +68,10 @@ describe('studio API', () => {
   it('explains an adapter-less WebGPU', async () => {
     const noAdapter = { requestAdapter: () => Promise.resolve(null) } as unknown as GPU;
     const studio = createStudio({ gpu: noAdapter, shaders: nodeShaders, secureContext: true });
-    expect(await studio.connect(() => undefined)).toMatchObject({ state: 'unavailable', reason: 'no-adapter' });
+    expect(await studio.connect(() => undefined)).toMatchObject({
+      state: 'unavailable',
+      reason: 'no-adapter',
+    });
   });
 
   it('reports a lost device and recovers on reconnect', async () => {
@@ -71,7 +79,7 @@ describe('studio API', () => {
     const studio = createStudio({ gpu: entry, shaders: nodeShaders, secureContext: true });
     const seen: GpuStatus[] = [];
     await studio.connect((s) => seen.push(s));
-    devices[0]!.destroy();
+    devices[0].destroy();
     await expect.poll(() => seen.map((s) => s.state)).toEqual(['lost']);
     await expect(studio.selfCheck()).rejects.toThrow(/reconnect/);
     expect((await studio.reconnect()).state).toBe('ready');

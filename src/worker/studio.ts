@@ -28,7 +28,11 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     if (!env.gpu) {
       return env.secureContext
         ? { state: 'unavailable', reason: 'no-webgpu', detail: 'navigator.gpu is undefined' }
-        : { state: 'unavailable', reason: 'insecure-context', detail: 'WebGPU needs https:// or localhost' };
+        : {
+            state: 'unavailable',
+            reason: 'insecure-context',
+            detail: 'WebGPU needs https:// or localhost',
+          };
     }
     try {
       gpu = await acquireGpu(env.gpu, {
@@ -40,13 +44,19 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       });
       return { state: 'ready', adapter: gpu.adapter };
     } catch (e) {
-      const reason = e instanceof GpuError && e.context === 'requestAdapter' ? 'no-adapter' : 'device-failed';
+      const reason =
+        e instanceof GpuError && e.context === 'requestAdapter' ? 'no-adapter' : 'device-failed';
       return { state: 'unavailable', reason, detail: e instanceof Error ? e.message : String(e) };
     }
   }
 
   function requireGpu(): Gpu {
-    if (!gpu) throw new GpuError('No GPU device: connect first (or reconnect after a loss).', 'studio', 'unavailable');
+    if (!gpu)
+      throw new GpuError(
+        'No GPU device: connect first (or reconnect after a loss).',
+        'studio',
+        'unavailable',
+      );
     return gpu;
   }
 

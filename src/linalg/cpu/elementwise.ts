@@ -35,5 +35,5 @@ export function affineCpu(x: Float32Array, alpha: number, beta: number): Float32
 /** b repeats over a (b.length divides a.length), as in the GPU kernel. */
 export function binaryCpu(op: BinaryOp, a: Float32Array, b: Float32Array): Float32Array {
   const f = BINARY[op];
-  return a.map((u, i) => f(u, b[i % b.length]!));
+  return a.map((u, i) => f(u, b[i % b.length]));
 }

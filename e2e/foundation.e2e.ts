@@ -1,0 +1,54 @@
+import { mkdirSync } from 'node:fs';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findChromium, launchChromium } from './browser.ts';
+
+const OUTPUT = new URL('./output/', import.meta.url).pathname;
+
+describe.skipIf(!findChromium())('the studio page in Chromium', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchChromium();
+    mkdirSync(OUTPUT, { recursive: true });
+  });
+  afterAll(() => browser.close());
+
+  it('shows the WebGPU adapter acquired inside the worker, and the kernels pass their self-check', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+    });
+    await page.goto(inject('baseUrl'));
+
+    await expect
+      .poll(() => page.getByTestId('gpu-badge').textContent(), { timeout: 30_000 })
+      .toMatch(/GPU ready/);
+    expect(await page.getByTestId('adapter-name').textContent()).toMatch(/swiftshader/i);
+    expect(await page.getByTestId('limits').textContent()).toMatch(/Max buffer/);
+    // The adapter really was acquired in the worker, not on the page's main thread.
+    expect(page.workers().map((w) => w.url())).toEqual([expect.stringMatching(/studio\.worker/)]);
+
+    const rows = page.locator('[data-testid=self-check] tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 60_000 }).toBe(4);
+    expect(await rows.allTextContents()).toEqual(Array(4).fill(expect.stringContaining('pass')));
+
+    await page.screenshot({ path: `${OUTPUT}foundation.png`, fullPage: true });
+    expect(problems).toEqual([]);
+  });
+
+  it('explains how to enable WebGPU when the browser offers no adapter', async () => {
+    const plain = await launchChromium(['--disable-features=WebGPU'], false);
+    try {
+      const page = await plain.newPage();
+      await page.goto(inject('baseUrl'));
+      const help = page.getByTestId('webgpu-help');
+      await help.waitFor({ timeout: 30_000 });
+      expect(await help.textContent()).toMatch(/enable-unsafe-webgpu/);
+      await page.screenshot({ path: `${OUTPUT}no-webgpu.png`, fullPage: true });
+    } finally {
+      await plain.close();
+    }
+  });
+});

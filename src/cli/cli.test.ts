@@ -1,0 +1,41 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
+
+function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return promisify(execFile)(process.execPath, [BIN, ...args], { env }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: unknown) => e as { code: number; stdout: string; stderr: string },
+  );
+}
+
+describe('lora-studio CLI', () => {
+  it('info --json describes the adapter, even when started without LD_LIBRARY_PATH', async () => {
+    // The shim must find the Vulkan loader by itself, as it does for a user's plain shell.
+    const env = { ...process.env, LD_LIBRARY_PATH: '' };
+    const { code, stdout } = await cli(['info', '--json'], env);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { limits: Record<string, number>; features: string[] };
+    expect(report.limits.maxBufferSize).toBeGreaterThan(0);
+    expect(report.features.length).toBeGreaterThan(0);
+  });
+
+  it('info prints the adapter and its limits as text', async () => {
+    const { code, stdout } = await cli(['info']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^adapter {6}\S/m);
+    expect(stdout).toMatch(/maxStorageBufferBindingSize +\d+/);
+  });
+
+  it('refuses unknown commands and options with exit code 2 and 1', async () => {
+    const unknownCommand = await cli(['toString']);
+    expect(unknownCommand.code).toBe(2);
+    expect(unknownCommand.stderr).toMatch(/unknown command "toString"/);
+    const unknownOption = await cli(['info', '--bogus']);
+    expect(unknownOption.code).toBe(1);
+    expect(unknownOption.stderr).toMatch(/unknown option --bogus/);
+  });
+});

@@ -1,0 +1,39 @@
+import { info } from './info.ts';
+
+interface Command {
+  summary: string;
+  run: (args: string[]) => Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  info: {
+    summary: 'print the WebGPU adapter, enabled features and key limits (--json for JSON)',
+    run: info,
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return ['Usage: lora-studio <command> [options]', '', 'Commands:', ...lines].join('\n');
+}
+
+/** Runs one CLI command; returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    console.log(usage());
+    return 0;
+  }
+  // hasOwn: names like "toString" must not reach Object.prototype.
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    console.error(`lora-studio: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(args);
+  } catch (e) {
+    console.error(`lora-studio ${name}: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,45 @@
+import { useEffect } from 'react';
+import { GpuPanel } from './GpuPanel.tsx';
+import { useGpuStore } from './gpu-store.ts';
+import { SelfCheckPanel } from './SelfCheckPanel.tsx';
+
+export function App() {
+  const connect = useGpuStore((s) => s.connect);
+  useEffect(connect, [connect]);
+  return (
+    <div className="app">
+      <header className="app-header">
+        <h1>
+          LoRA Studio{' '}
+          <span className="tagline">
+            fine-tune and compose adapters on your GPU, in your browser
+          </span>
+        </h1>
+        <GpuBadge />
+      </header>
+      <main className="panels">
+        <GpuPanel />
+        <SelfCheckPanel />
+      </main>
+    </div>
+  );
+}
+
+function GpuBadge() {
+  const status = useGpuStore((s) => s.status);
+  const text =
+    status.state === 'ready'
+      ? status.adapter.isFallback
+        ? 'GPU ready (software)'
+        : 'GPU ready'
+      : status.state === 'connecting'
+        ? 'Connecting…'
+        : status.state === 'lost'
+          ? 'GPU lost'
+          : 'No WebGPU';
+  return (
+    <span className={`badge badge-${status.state}`} role="status" data-testid="gpu-badge">
+      {text}
+    </span>
+  );
+}

@@ -1,0 +1,51 @@
+import { useGpuStore } from './gpu-store.ts';
+
+/** Runs each kernel family on the GPU and compares it with the CPU reference. */
+export function SelfCheckPanel() {
+  const status = useGpuStore((s) => s.status);
+  const check = useGpuStore((s) => s.selfCheck);
+  const run = useGpuStore((s) => s.runSelfCheck);
+  if (status.state !== 'ready') return null;
+
+  return (
+    <section className="panel" data-testid="self-check">
+      <h2>Kernel self-check</h2>
+      <p className="muted">
+        Each GPU kernel runs on 100,003 values and is compared with its CPU reference.
+      </p>
+      {check.state === 'running' && <p aria-busy="true">Running…</p>}
+      {check.state === 'failed' && (
+        <p className="error" role="alert">
+          {check.message}
+        </p>
+      )}
+      {check.state === 'done' && (
+        <table className="results">
+          <thead>
+            <tr>
+              <th scope="col">Kernel</th>
+              <th scope="col">Result</th>
+              <th scope="col">Max error</th>
+              <th scope="col">Time</th>
+            </tr>
+          </thead>
+          <tbody>
+            {check.results.map((r) => (
+              <tr key={r.kernel} className={r.ok ? 'ok' : 'bad'}>
+                <td>{r.kernel}</td>
+                <td>{r.ok ? 'pass' : 'FAIL'}</td>
+                <td className="mono">
+                  {r.maxError.toExponential(1)} (≤ {r.tolerance.toExponential(0)})
+                </td>
+                <td className="mono">{r.ms.toFixed(1)} ms</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <button type="button" onClick={() => void run()} disabled={check.state === 'running'}>
+        Run again
+      </button>
+    </section>
+  );
+}

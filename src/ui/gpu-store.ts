@@ -1,0 +1,61 @@
+import { proxy, type Remote } from 'comlink';
+import { create } from 'zustand';
+import type { GpuStatus, SelfCheckResult, StudioApi } from '../worker/api.ts';
+import { startStudioWorker } from '../worker/client.ts';
+
+export type GpuView = { state: 'connecting' } | GpuStatus;
+
+export type SelfCheckView =
+  | { state: 'idle' }
+  | { state: 'running' }
+  | { state: 'done'; results: SelfCheckResult[] }
+  | { state: 'failed'; message: string };
+
+interface GpuStore {
+  status: GpuView;
+  selfCheck: SelfCheckView;
+  /** Starts the worker and acquires the GPU; safe to call more than once. */
+  connect: () => void;
+  reconnect: () => Promise<void>;
+  runSelfCheck: () => Promise<void>;
+}
+
+// The worker lives as long as the page; created on the first connect.
+let studio: Remote<StudioApi> | undefined;
+
+export const useGpuStore = create<GpuStore>((set, get) => ({
+  status: { state: 'connecting' },
+  selfCheck: { state: 'idle' },
+
+  connect() {
+    if (studio) return;
+    const worker = startStudioWorker((message) => {
+      set({ status: { state: 'unavailable', reason: 'device-failed', detail: message } });
+    });
+    studio = worker.api;
+    const onStatus = (status: GpuStatus) => {
+      set({ status });
+      if (status.state === 'ready') void get().runSelfCheck();
+    };
+    studio.connect(proxy(onStatus)).then(onStatus, (e: unknown) => {
+      set({ status: { state: 'unavailable', reason: 'device-failed', detail: String(e) } });
+    });
+  },
+
+  async reconnect() {
+    if (!studio) return;
+    set({ status: { state: 'connecting' }, selfCheck: { state: 'idle' } });
+    // The status arrives through the connect callback, which also starts the self-check.
+    await studio.reconnect();
+  },
+
+  async runSelfCheck() {
+    if (!studio || get().selfCheck.state === 'running') return;
+    set({ selfCheck: { state: 'running' } });
+    try {
+      set({ selfCheck: { state: 'done', results: await studio.selfCheck() } });
+    } catch (e) {
+      set({ selfCheck: { state: 'failed', message: e instanceof Error ? e.message : String(e) } });
+    }
+  },
+}));
