@@ -6,6 +6,18 @@ export interface KernelSpec {
   shader: string;
   entryPoint?: string;
   constants?: Readonly<Record<string, number>>;
+  /**
+   * Module-scope `const` declarations prepended to the source, for values WGSL needs at
+   * shader-creation time (overrides cannot size function-scope arrays, e.g. register tiles).
+   */
+  defines?: Readonly<Record<string, number>>;
+}
+
+function sortedPairs(values: Readonly<Record<string, number>> | undefined): string {
+  return Object.entries(values ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
 }
 
 /** A compiled compute pipeline. `compiled` settles with the compile error, if any. */
@@ -15,13 +27,16 @@ export interface Kernel {
   readonly compiled: Promise<GpuError | null>;
 }
 
+/** The defines as one line of WGSL consts (one line, so error line numbers shift by one). */
+function prelude(defines: KernelSpec['defines']): string {
+  const consts = Object.entries(defines ?? {}).map(([k, v]) => `const ${k} = ${v};`);
+  return consts.length > 0 ? `${consts.join(' ')}\n` : '';
+}
+
 export function kernelLabel(spec: KernelSpec): string {
-  const entry = spec.entryPoint ?? 'main';
-  const constants = Object.entries(spec.constants ?? {})
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-  return `${spec.shader}.${entry}${constants ? `{${constants}}` : ''}`;
+  const defines = sortedPairs(spec.defines);
+  const constants = sortedPairs(spec.constants);
+  return `${spec.shader}${defines ? `<${defines}>` : ''}.${spec.entryPoint ?? 'main'}${constants ? `{${constants}}` : ''}`;
 }
 
 /**
@@ -43,7 +58,7 @@ export class PipelineCache {
     const cached = this.kernels.get(label);
     if (cached) return cached;
 
-    const module = this.module(spec.shader);
+    const module = this.module(spec.shader, spec.defines);
     this.device.pushErrorScope('validation');
     const pipeline = this.device.createComputePipeline({
       label,
@@ -55,7 +70,10 @@ export class PipelineCache {
       const info = await module.getCompilationInfo();
       const lines = info.messages
         .filter((m) => m.type === 'error')
-        .map((m) => `  shaders/${spec.shader}.wgsl:${m.lineNum}:${m.linePos} ${m.message}`);
+        .map((m) => {
+          const line = m.lineNum - (prelude(spec.defines) ? 1 : 0);
+          return `  shaders/${spec.shader}.wgsl:${line}:${m.linePos} ${m.message}`;
+        });
       return new GpuError(
         [`pipeline creation failed: ${error.message}`, ...lines].join('\n'),
         label,
@@ -71,11 +89,15 @@ export class PipelineCache {
     return this.kernels.size;
   }
 
-  private module(shader: string): GPUShaderModule {
-    let module = this.modules.get(shader);
+  private module(shader: string, defines: KernelSpec['defines']): GPUShaderModule {
+    const key = `${shader}<${sortedPairs(defines)}>`;
+    let module = this.modules.get(key);
     if (!module) {
-      module = this.device.createShaderModule({ label: shader, code: this.shaders(shader) });
-      this.modules.set(shader, module);
+      module = this.device.createShaderModule({
+        label: key,
+        code: prelude(defines) + this.shaders(shader),
+      });
+      this.modules.set(key, module);
     }
     return module;
   }

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { Batch, run } from '../gpu/dispatch.ts';
+import { ShapeError } from '../gpu/errors.ts';
+import { readF32 } from '../gpu/readback.ts';
+import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import { useGpu } from '../testing/gpu.ts';
+import { randomArray, seededRandom } from '../testing/random.ts';
+import { maxRelativeError } from './compare.ts';
+import { matmulCpu } from './cpu/matmul.ts';
+import { matmul, matmulShape, type MatmulOptions } from './matmul.ts';
+
+const gpu = useGpu();
+
+/** Relative to the largest entry of the reference: f32 accumulation over K terms. */
+function relativeToScale(actual: Float32Array, expected: Float32Array): number {
+  const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-30);
+  return maxRelativeError(actual, expected, scale);
+}
+
+async function check(
+  aShape: number[],
+  bShape: number[],
+  options: MatmulOptions & { cInit?: Float32Array },
+  seed: number,
+): Promise<number> {
+  const random = seededRandom(seed);
+  const a = randomArray(
+    random,
+    aShape.reduce((x, y) => x * y, 1),
+  );
+  const b = randomArray(
+    random,
+    bShape.reduce((x, y) => x * y, 1),
+  );
+  const s = matmulShape(aShape, bShape, options.transA, options.transB);
+  const at = uploadTensor(gpu(), a, aShape, 'f32');
+  const bt = uploadTensor(gpu(), b, bShape, 'f32');
+  let into: Tensor | undefined;
+  if (options.cInit) into = uploadTensor(gpu(), options.cInit, s.outShape, 'f32');
+  const ct = await run(gpu(), (batch) => matmul(batch, at, bt, { ...options, into }));
+  expect(ct.shape).toEqual(s.outShape);
+  const actual = await readF32(gpu(), ct);
+  const expected = matmulCpu(a, b, s, { ...options, c: options.cInit });
+  releaseTensor(gpu(), at, bt, ct);
+  return relativeToScale(actual, expected);
+}
+
+const TRANSPOSES = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+] as const;
+
+describe('matmul matches the CPU reference', () => {
+  // Seeded property test: random shapes including 1, primes and sizes off the 8×4 block grid.
+  const random = seededRandom(2024);
+  const dims = [1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 31, 33, 64, 67, 97, 128];
+  const pick = () => dims[Math.floor(random() * dims.length)]!;
+  const cases = Array.from({ length: 40 }, (_, i) => ({
+    M: pick(),
+    N: pick(),
+    K: pick(),
+    batch: i % 5 === 0 ? 3 : 0,
+    trans: TRANSPOSES[i % 4]!,
+    seed: i,
+  }));
+  it.each(cases)(
+    'M=$M N=$N K=$K batch=$batch trans=$trans',
+    async ({ M, N, K, batch, trans, seed }) => {
+      const [transA, transB] = trans;
+      const lead = batch ? [batch] : [];
+      const aShape = [...lead, ...(transA ? [K, M] : [M, K])];
+      const bShape = [...lead, ...(transB ? [N, K] : [K, N])];
+      expect(await check(aShape, bShape, { transA, transB }, seed)).toBeLessThan(1e-5);
+    },
+  );
+
+  it.each(TRANSPOSES)(
+    'LoRA-like tall-skinny shapes (transA=%s, transB=%s)',
+    async (transA, transB) => {
+      const T = 301;
+      const d = 96;
+      const r = 8;
+      // x·Aᵀ: [T×d]·[d×r], then h·Bᵀ: [T×r]·[r×d], and the gradient xᵀ·g: [d×T]·[T×r].
+      for (const [M, K, N] of [
+        [T, d, r],
+        [T, r, d],
+        [d, T, r],
+      ] as const) {
+        const aShape = transA ? [K, M] : [M, K];
+        const bShape = transB ? [N, K] : [K, N];
+        expect(await check(aShape, bShape, { transA, transB }, M + N + K)).toBeLessThan(1e-5);
+      }
+    },
+  );
+
+  it('applies alpha and accumulates beta·C into an existing output', async () => {
+    const cInit = randomArray(seededRandom(77), 13 * 11);
+    expect(await check([13, 29], [29, 11], { alpha: -0.5, beta: 2, cInit }, 5)).toBeLessThan(1e-5);
+  });
+
+  it('shares an unbatched operand across the batch', async () => {
+    expect(await check([4, 10, 12], [12, 6], {}, 6)).toBeLessThan(1e-5);
+    expect(await check([10, 12], [4, 12, 6], {}, 7)).toBeLessThan(1e-5);
+  });
+
+  it('gives beta·C for an empty inner dimension and nothing for an empty output', async () => {
+    const cInit = new Float32Array([1, 2, 3, 4, 5, 6]);
+    expect(await check([2, 0], [0, 3], { beta: 3, cInit }, 8)).toBe(0);
+    const empty = await run(gpu(), (b) =>
+      matmul(
+        b,
+        uploadTensor(gpu(), new Float32Array(0), [0, 5], 'f32'),
+        uploadTensor(gpu(), new Float32Array(5), [5, 1], 'f32'),
+      ),
+    );
+    expect(empty.shape).toEqual([0, 1]);
+  });
+});
+
+describe('matmul refuses bad shapes with a message naming them', () => {
+  it.each([
+    [[3, 4], [5, 6], {}, /inner dimensions differ \(4 vs 5\)/],
+    [[2, 3, 4], [3, 4, 5], {}, /batch dimensions differ/],
+    [[4], [4, 2], {}, /at least 2 dimensions/],
+    [[3, 4], [4, 5], { beta: 1 }, /beta needs an output/],
+  ] as const)('%j · %j', (aShape, bShape, options, message) => {
+    const a = uploadTensor(
+      gpu(),
+      new Float32Array(aShape.reduce((x, y) => x * y, 1)),
+      aShape,
+      'f32',
+    );
+    const b = uploadTensor(
+      gpu(),
+      new Float32Array(bShape.reduce((x, y) => x * y, 1)),
+      bShape,
+      'f32',
+    );
+    expect(() => matmul(new Batch(gpu()), a, b, options)).toThrow(ShapeError);
+    expect(() => matmul(new Batch(gpu()), a, b, options)).toThrow(message);
+  });
+});
