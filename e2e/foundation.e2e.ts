@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { findChromium, launchChromium } from './browser.ts';
+import { findChromium, launchChromium } from '../src/testing/chromium.ts';
 
 const OUTPUT = new URL('./output/', import.meta.url).pathname;
 

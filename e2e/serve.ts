@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { build, preview } from 'vite';
 import type { TestProject } from 'vitest/node';
-import { findChromium } from './browser.ts';
+import { findChromium } from '../src/testing/chromium.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

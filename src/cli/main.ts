@@ -10,6 +10,12 @@ const COMMANDS: Record<string, Command> = {
     summary: 'print the WebGPU adapter, enabled features and key limits (--json for JSON)',
     run: info,
   },
+  bench: {
+    summary:
+      'matmul GFLOP/s, ours vs TF.js WebGPU in Chromium and ours in Node (--quick, --node-only)',
+    // Loaded on demand: it needs the dev tools (Vite, Playwright, TF.js).
+    run: async (args) => (await import('./bench.ts')).bench(args),
+  },
 };
 
 function usage(): string {

@@ -1,0 +1,76 @@
+// Browser side of `lora-studio bench`: times our matmul and TF.js's WebGPU backend in the
+// same page, on the same adapter, with the same protocol (medianMs), and leaves the rows in
+// `window.benchResults` for the driver (src/cli/bench.ts).
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-webgpu';
+import { acquireGpu } from '../gpu/device.ts';
+import { viteShaders } from '../gpu/shaders-vite.ts';
+import {
+  gflops,
+  MATMUL_CASES,
+  medianMs,
+  operandShapes,
+  randomOperand,
+  timeOurMatmul,
+} from './matmul.bench.ts';
+
+export interface BrowserBenchRow {
+  name: string;
+  oursMs: number;
+  oursGflops: number;
+  tfjsMs: number;
+  tfjsGflops: number;
+}
+
+declare global {
+  interface Window {
+    benchResults?: { adapter: string; rows: BrowserBenchRow[] } | { error: string };
+  }
+}
+
+const log = document.getElementById('log')!;
+const reps = Number(new URLSearchParams(location.search).get('reps') ?? '7');
+
+async function timeTfjs(c: (typeof MATMUL_CASES)[number]): Promise<number> {
+  const shapes = operandShapes(c);
+  const a = tf.tensor(randomOperand(c.M * c.K, 1), shapes.a);
+  const b = tf.tensor(randomOperand(c.K * c.N, 2), shapes.b);
+  try {
+    return await medianMs(async (iters) => {
+      const outs: tf.Tensor[] = [];
+      for (let i = 0; i < iters; i++) outs.push(tf.matMul(a, b, c.transA, c.transB));
+      await outs[outs.length - 1].data();
+      tf.dispose(outs);
+    }, reps);
+  } finally {
+    tf.dispose([a, b]);
+  }
+}
+
+async function main(): Promise<void> {
+  const entry = navigator.gpu as GPU | undefined;
+  if (!entry) throw new Error('no WebGPU in this browser');
+  const gpu = await acquireGpu(entry, { shaders: viteShaders });
+  await tf.setBackend('webgpu');
+  await tf.ready();
+  const rows: BrowserBenchRow[] = [];
+  for (const c of MATMUL_CASES) {
+    const oursMs = await timeOurMatmul(gpu, c, reps);
+    const tfjsMs = await timeTfjs(c);
+    rows.push({
+      name: c.name,
+      oursMs,
+      oursGflops: gflops(c, oursMs),
+      tfjsMs,
+      tfjsGflops: gflops(c, tfjsMs),
+    });
+    log.textContent = rows.map((r) => JSON.stringify(r)).join('\n');
+  }
+  window.benchResults = { adapter: `${gpu.adapter.vendor} ${gpu.adapter.architecture}`, rows };
+  gpu.destroy();
+}
+
+main().catch((e: unknown) => {
+  window.benchResults = { error: e instanceof Error ? e.message : String(e) };
+  log.textContent = String(e);
+});
