@@ -5,7 +5,6 @@ import { readF32 } from '../gpu/readback.ts';
 import { releaseTensor, shapeString, type Tensor } from '../gpu/tensor.ts';
 import { identity, mat, multiply, toF32, type Mat } from './cpu/dense.ts';
 import { cholesky, invertUpper } from './cpu/qr.ts';
-import { affine } from './elementwise.ts';
 import { matmul } from './matmul.ts';
 
 export interface QrResult {
@@ -49,12 +48,13 @@ export async function qr(gpu: Gpu, a: Tensor, options: QrOptions = {}): Promise<
   let q = a;
   let r = identity(k);
   let passes = 0;
-  let orthogonality = Infinity;
+  let orthogonality: number;
   try {
     for (;;) {
       const g = await gram(gpu, q);
       orthogonality = offIdentity(g);
-      if ((passes > 0 && orthogonality <= tolerance) || passes === maxPasses) break;
+      // At least one pass, so that Q is always a new tensor the caller owns.
+      if (passes > 0 && (orthogonality <= tolerance || passes >= maxPasses)) break;
       const t = shiftedCholesky(g);
       const next = await run(gpu, (b) => {
         const tInv = b.temporary([k, k], 'f32', 'qr T⁻¹');
@@ -70,9 +70,6 @@ export async function qr(gpu: Gpu, a: Tensor, options: QrOptions = {}): Promise<
     if (q !== a) releaseTensor(gpu, q);
     throw e;
   }
-  // Q must be a tensor the caller owns, even when A was already orthonormal.
-  if (q === a)
-    q = await run(gpu, (b) => matmul(b, a, uploadTensor(gpu, toF32(identity(k)), [k, k], 'f32')));
   return { q, r, orthogonality, passes };
 }
 

@@ -50,7 +50,9 @@ describe('f64 references', () => {
     const a = withSpectrum(m, n, sigmas, 7);
     const { u, s, v } = jacobiSvd(a);
     // High relative accuracy: even σ = 1e-8 comes back to many digits.
-    sigmas.forEach((sigma, i) => expect(Math.abs(s[i] - sigma) / sigma).toBeLessThan(1e-7));
+    sigmas.forEach((sigma, i) => {
+      expect(Math.abs(s[i] - sigma) / sigma).toBeLessThan(1e-7);
+    });
     expect(orthogonalityError(u)).toBeLessThan(1e-12);
     expect(orthogonalityError(v)).toBeLessThan(1e-12);
     const us = mat(u.rows, u.cols, u.data);
