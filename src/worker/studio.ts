@@ -1,15 +1,8 @@
 import { acquireGpu, type Gpu } from '../gpu/device.ts';
-import { run, type Batch } from '../gpu/dispatch.ts';
 import { GpuError } from '../gpu/errors.ts';
-import { readF32 } from '../gpu/readback.ts';
 import type { ShaderLibrary } from '../gpu/shaders.ts';
-import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { affineCpu, unaryCpu } from '../linalg/cpu/elementwise.ts';
-import { reduceRowsCpu } from '../linalg/cpu/reduce.ts';
-import { maxRelativeError } from '../linalg/compare.ts';
-import { affine, unary } from '../linalg/elementwise.ts';
-import { reduceAll } from '../linalg/reduce.ts';
-import type { GpuStatus, SelfCheckResult, StudioApi } from './api.ts';
+import { selfCheck } from '../linalg/self-check.ts';
+import type { GpuStatus, StudioApi } from './api.ts';
 
 export interface StudioEnvironment {
   /** `navigator.gpu`, or undefined where the browser has no WebGPU. */
@@ -77,80 +70,4 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       return selfCheck(requireGpu());
     },
   };
-}
-
-// ---- Self-check: every kernel family against its CPU reference ---------------
-
-const CHECK_ELEMENTS = 100_003;
-
-interface Check {
-  kernel: string;
-  expected: Float32Array;
-  /** Errors are relative to max(|expected|, floor). */
-  floor: number;
-  tolerance: number;
-  record: (batch: Batch) => Tensor;
-}
-
-async function selfCheck(gpu: Gpu): Promise<SelfCheckResult[]> {
-  // A fixed LCG so that every run checks the same numbers.
-  let seed = 1;
-  const x = Float32Array.from({ length: CHECK_ELEMENTS }, () => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return (seed / 2147483648) * 8 - 4;
-  });
-  const sumOfMagnitudes = x.reduce((s, v) => s + Math.abs(v), 0);
-  const input = uploadTensor(gpu, x, [x.length], 'f32');
-  const checks: Check[] = [
-    {
-      kernel: 'elementwise silu',
-      expected: unaryCpu('silu', x),
-      floor: 1e-6,
-      tolerance: 2e-6,
-      record: (b) => unary(b, 'silu', input),
-    },
-    {
-      kernel: 'elementwise affine',
-      expected: affineCpu(x, 0.5, -1),
-      floor: 1,
-      tolerance: 1e-6,
-      record: (b) => affine(b, input, 0.5, -1),
-    },
-    {
-      kernel: 'reduce sum',
-      expected: reduceRowsCpu('sum', x, 1, x.length),
-      floor: sumOfMagnitudes,
-      tolerance: 1e-6,
-      record: (b) => reduceAll(b, 'sum', input),
-    },
-    {
-      kernel: 'reduce max',
-      expected: reduceRowsCpu('max', x, 1, x.length),
-      floor: 1,
-      tolerance: 0,
-      record: (b) => reduceAll(b, 'max', input),
-    },
-  ];
-  try {
-    const results: SelfCheckResult[] = [];
-    for (const c of checks) {
-      const start = performance.now();
-      const out = await run(gpu, c.record);
-      const actual = await readF32(gpu, out);
-      const ms = performance.now() - start;
-      releaseTensor(gpu, out);
-      const maxError = maxRelativeError(actual, c.expected, c.floor);
-      results.push({
-        kernel: c.kernel,
-        elements: x.length,
-        ok: maxError <= c.tolerance,
-        maxError,
-        tolerance: c.tolerance,
-        ms,
-      });
-    }
-    return results;
-  } finally {
-    releaseTensor(gpu, input);
-  }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { conditioned, randomMat, withSpectrum } from '../../testing/matrices.ts';
+import { conditioned, randomMat, withSpectrum } from './generate.ts';
 import {
   frobenius,
   identity,

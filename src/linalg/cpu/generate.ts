@@ -1,6 +1,7 @@
-import { mat, multiply, transpose, type Mat } from '../linalg/cpu/dense.ts';
-import { householderQr } from '../linalg/cpu/qr.ts';
-import { seededRandom } from './random.ts';
+// Matrices with known structure, for tests and the in-app self-check.
+import { mat, multiply, transpose, type Mat } from './dense.ts';
+import { householderQr } from './qr.ts';
+import { seededRandom } from '../random.ts';
 
 /** An m×n matrix of uniform entries in [−1, 1). */
 export function randomMat(m: number, n: number, seed: number): Mat {
