@@ -1,25 +1,46 @@
 import type { AddressInfo } from 'node:net';
-import { acquireGpu, adapterName } from '../gpu/device.ts';
+import { acquireGpu, adapterName, type Gpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
+import { releaseTensor, uploadTensor } from '../gpu/tensor.ts';
+import { fileTuningStore } from '../gpu/tuning-file.ts';
+import { persistTuning, restoreTuning } from '../gpu/tuning.ts';
+import {
+  columns,
+  frobenius,
+  mat,
+  multiply,
+  toF32,
+  transpose,
+  type Mat,
+} from '../linalg/cpu/dense.ts';
+import { decaying, withSpectrum } from '../linalg/cpu/generate.ts';
 import type { BrowserBenchRow } from '../linalg/matmul.bench.page.ts';
-import { gflops, MATMUL_CASES, timeOurMatmul } from '../linalg/matmul.bench.ts';
+import { gflops, timeOurMatmul } from '../linalg/matmul.bench.ts';
+import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts';
+import { exactSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
+import { readF32 } from '../gpu/readback.ts';
 import { launchChromium } from '../testing/chromium.ts';
 
-/** `lora-studio bench [--quick] [--node-only]`: matmul GFLOP/s, ours vs TF.js WebGPU. */
+/** `lora-studio bench [--quick] [--node-only]`: matmul GFLOP/s vs TF.js WebGPU, and SVD timings. */
 export async function bench(args: string[]): Promise<number> {
   const unknown = args.filter((a) => a !== '--quick' && a !== '--node-only');
   if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}`);
   const reps = args.includes('--quick') ? 3 : 7;
 
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
-  const nodeAdapter = adapterName(gpu.adapter);
-  const nodeMs: number[] = [];
+  const store = fileTuningStore();
+  await restoreTuning(gpu, store);
+  const node: { tile: string; ms: number }[] = [];
+  let svdReport: string;
   try {
-    for (const c of MATMUL_CASES) {
-      nodeMs.push(await timeOurMatmul(gpu, c, reps));
+    for (const c of REPRESENTATIVE_PROBLEMS) {
+      const tile = await tuneMatmul(gpu, c);
+      node.push({ tile: `${tile.wgX}×${tile.wgY}`, ms: await timeOurMatmul(gpu, c, reps) });
       process.stderr.write('.');
     }
+    await persistTuning(gpu, store);
+    svdReport = await benchSvd(gpu);
   } finally {
     gpu.destroy();
   }
@@ -32,24 +53,82 @@ export async function bench(args: string[]): Promise<number> {
     'TF.js WebGPU, Chromium',
     'ours ÷ TF.js',
     'ours, Node (Dawn)',
+    'tile (Node)',
   ];
-  const rows = MATMUL_CASES.map((c, i) => {
+  const rows = REPRESENTATIVE_PROBLEMS.map((c, i) => {
     const b = browser?.rows[i];
     return [
       c.name,
       b ? b.oursGflops.toFixed(2) : '–',
       b ? b.tfjsGflops.toFixed(2) : '–',
       b ? `${(b.oursGflops / b.tfjsGflops).toFixed(1)}×` : '–',
-      gflops(c, nodeMs[i]).toFixed(2),
+      gflops(c, node[i].ms).toFixed(2),
+      node[i].tile,
     ];
   });
-  console.log(`matmul, GFLOP/s (median of ${reps} runs after warm-up; each run times a batch of`);
-  console.log('products submitted together until a readback of the last result)');
   console.log(
-    `Node adapter: ${nodeAdapter}${browser ? `; Chromium adapter: ${browser.adapter}` : ''}\n`,
+    `matmul, GFLOP/s: median of ${reps} runs after warm-up and autotuning; each run times`,
+  );
+  console.log('a batch of products submitted together, up to a readback of the last result.');
+  console.log(
+    `Node adapter: ${adapterName(gpu.adapter)}${browser ? `; Chromium adapter: ${browser.adapter}` : ''}\n`,
   );
   console.log(markdownTable(header, rows));
+  console.log(`\n${svdReport}`);
   return 0;
+}
+
+/** Exact vs randomized SVD of a 512×512 matrix with a slowly decaying spectrum (σᵢ = 0.97^i). */
+async function benchSvd(gpu: Gpu): Promise<string> {
+  const n = 512;
+  const rank = 16;
+  const a = withSpectrum(n, n, decaying(n, 0.97), 1);
+  const at = uploadTensor(gpu, toF32(a), [n, n], 'f32');
+  const rows: string[][] = [];
+  try {
+    let start = performance.now();
+    const exact = await exactSvd(gpu, at);
+    const exactMs = performance.now() - start;
+    const best = await truncationError(gpu, exact, a, rank);
+    rows.push(['exact (QR + Jacobi core)', exactMs.toFixed(0), best.toExponential(3), '—']);
+    for (const niter of [0, 2, 4]) {
+      start = performance.now();
+      const approx = await randomizedSvd(gpu, at, { rank, niter });
+      const ms = performance.now() - start;
+      const error = await truncationError(gpu, approx, a, rank);
+      rows.push([
+        `randomized, niter ${niter}`,
+        ms.toFixed(0),
+        error.toExponential(3),
+        `${((error / best - 1) * 100).toFixed(2)} %`,
+      ]);
+    }
+  } finally {
+    releaseTensor(gpu, at);
+  }
+  return [
+    `SVD of a ${n}×${n} matrix with σᵢ = 0.97^i, top ${rank} triplets (Node, one run each; ms include`,
+    'pipeline compilation). Error: ‖A − U·Σ·Vᵀ‖_F / ‖A‖_F of the rank-16 truncation.\n',
+    markdownTable(['method', 'ms', 'error', 'excess over exact'], rows),
+  ].join('\n');
+}
+
+async function truncationError(gpu: Gpu, svd: SvdResult, a: Mat, rank: number): Promise<number> {
+  const read = async (t: typeof svd.u) => mat(t.shape[0], t.shape[1], await readF32(gpu, t));
+  const u = columns(await read(svd.u), 0, rank);
+  const v = columns(await read(svd.v), 0, rank);
+  releaseTensor(gpu, svd.u, svd.v);
+  for (let i = 0; i < u.rows; i++) for (let j = 0; j < rank; j++) u.data[i * rank + j] *= svd.s[j];
+  const approx = multiply(u, transpose(v));
+  return (
+    frobenius(
+      mat(
+        a.rows,
+        a.cols,
+        a.data.map((x, i) => x - approx.data[i]),
+      ),
+    ) / frobenius(a)
+  );
 }
 
 function markdownTable(header: string[], rows: string[][]): string {

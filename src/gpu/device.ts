@@ -56,6 +56,11 @@ export interface Gpu {
   readonly shaders: ShaderLibrary;
   readonly pipelines: PipelineCache;
   readonly pool: BufferPool;
+  /**
+   * Parameters kernel families tuned for this device (e.g. matmul workgroup shapes), keyed
+   * by family and problem class. Filled by autotuning or from a persisted store.
+   */
+  readonly tuning: Map<string, Readonly<Record<string, number>>>;
   /** Resolves if the device is lost (including on `destroy`), after `onLost` ran. */
   readonly lost: Promise<GpuLostInfo>;
   /** Frees pooled buffers and the device. */
@@ -129,6 +134,7 @@ export async function acquireGpu(entry: GPU, options: AcquireOptions): Promise<G
     shaders: options.shaders,
     pipelines: new PipelineCache(device, options.shaders),
     pool,
+    tuning: new Map(),
     lost,
     destroy() {
       destroyedByUs = true;

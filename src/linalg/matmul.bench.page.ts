@@ -5,17 +5,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { acquireGpu } from '../gpu/device.ts';
 import { viteShaders } from '../gpu/shaders-vite.ts';
-import {
-  gflops,
-  MATMUL_CASES,
-  medianMs,
-  operandShapes,
-  randomOperand,
-  timeOurMatmul,
-} from './matmul.bench.ts';
+import { medianMs } from '../gpu/timing.ts';
+import { gflops, operandShapes, randomOperand, timeOurMatmul } from './matmul.bench.ts';
+import { REPRESENTATIVE_PROBLEMS, tuneMatmul, type NamedProblem } from './matmul-tuning.ts';
 
 export interface BrowserBenchRow {
   name: string;
+  tile: string;
   oursMs: number;
   oursGflops: number;
   tfjsMs: number;
@@ -31,7 +27,7 @@ declare global {
 const log = document.getElementById('log')!;
 const reps = Number(new URLSearchParams(location.search).get('reps') ?? '7');
 
-async function timeTfjs(c: (typeof MATMUL_CASES)[number]): Promise<number> {
+async function timeTfjs(c: NamedProblem): Promise<number> {
   const shapes = operandShapes(c);
   const a = tf.tensor(randomOperand(c.M * c.K, 1), shapes.a);
   const b = tf.tensor(randomOperand(c.K * c.N, 2), shapes.b);
@@ -54,11 +50,13 @@ async function main(): Promise<void> {
   await tf.setBackend('webgpu');
   await tf.ready();
   const rows: BrowserBenchRow[] = [];
-  for (const c of MATMUL_CASES) {
+  for (const c of REPRESENTATIVE_PROBLEMS) {
+    const tile = await tuneMatmul(gpu, c);
     const oursMs = await timeOurMatmul(gpu, c, reps);
     const tfjsMs = await timeTfjs(c);
     rows.push({
       name: c.name,
+      tile: `${tile.wgX}×${tile.wgY}`,
       oursMs,
       oursGflops: gflops(c, oursMs),
       tfjsMs,

@@ -7,7 +7,8 @@ import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { maxRelativeError } from './compare.ts';
 import { matmulCpu } from './cpu/matmul.ts';
-import { matmul, matmulShape, type MatmulOptions } from './matmul.ts';
+import { matmul, matmulShape, tileFor, tuningKey, type MatmulOptions } from './matmul.ts';
+import { TILE_CANDIDATES, tuneMatmul } from './matmul-tuning.ts';
 
 const gpu = useGpu();
 
@@ -140,5 +141,27 @@ describe('matmul refuses bad shapes with a message naming them', () => {
     );
     expect(() => matmul(new Batch(gpu()), a, b, options)).toThrow(ShapeError);
     expect(() => matmul(new Batch(gpu()), a, b, options)).toThrow(message);
+  });
+});
+
+describe('workgroup shapes and autotuning', () => {
+  it.each(TILE_CANDIDATES)('every candidate tile computes the same product (%j)', async (tile) => {
+    expect(await check([37, 29], [29, 21], { tile }, 3)).toBeLessThan(1e-5);
+    expect(await check([29, 37], [21, 29], { tile, transA: true, transB: true }, 4)).toBeLessThan(
+      1e-5,
+    );
+  });
+
+  it('tunes once per problem class and uses the result', async () => {
+    const problem = { M: 100, N: 8, K: 64, transA: false, transB: true };
+    expect(gpu().tuning.has(tuningKey(problem))).toBe(false);
+    const tile = await tuneMatmul(gpu(), problem);
+    expect(TILE_CANDIDATES).toContainEqual(tile);
+    expect(gpu().tuning.get(tuningKey(problem))).toEqual(tile);
+    // Same class (sizes round up to powers of two): no new measurement, same answer.
+    const again = { ...problem, M: 120 };
+    expect(tuningKey(again)).toBe(tuningKey(problem));
+    expect(tileFor(gpu(), again)).toBe(tile);
+    expect(await check([120, 64], [8, 64], { transB: true }, 9)).toBeLessThan(1e-5);
   });
 });

@@ -1,5 +1,5 @@
-import type { Batch } from '../gpu/dispatch.ts';
-import { packParams } from '../gpu/dispatch.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { packParams, type Batch } from '../gpu/dispatch.ts';
 import { ShapeError } from '../gpu/errors.ts';
 import { createTensor, numel, sameShape, shapeString, type Tensor } from '../gpu/tensor.ts';
 
@@ -8,10 +8,7 @@ export const BLOCK_M = 8;
 export const BLOCK_N = 4;
 
 /** Workgroup shape of the matmul kernel: wgX invocations along N, wgY along M. */
-export interface MatmulTile {
-  wgX: number;
-  wgY: number;
-}
+export type MatmulTile = { wgX: number; wgY: number };
 
 /**
  * 64 invocations, with no more along N than the blocks C has there: for a rank-8 output
@@ -21,6 +18,30 @@ export interface MatmulTile {
 export function defaultTile(N: number): MatmulTile {
   const wgX = Math.min(8, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(N / BLOCK_N)))));
   return { wgX, wgY: 64 / wgX };
+}
+
+export interface MatmulProblem {
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+/** Rounds up to a power of two, capped: problems in one class share a tuned tile. */
+function sizeClass(n: number, cap: number): number {
+  return Math.min(cap, 2 ** Math.ceil(Math.log2(Math.max(1, n))));
+}
+
+export function tuningKey(p: MatmulProblem): string {
+  const t = `${p.transA ? 'T' : 'N'}${p.transB ? 'T' : 'N'}`;
+  return `matmul:${t}:M${sizeClass(p.M, 4096)}:N${sizeClass(p.N, 256)}:K${sizeClass(p.K, 4096)}`;
+}
+
+/** The tuned tile for this problem's class, or the static default. */
+export function tileFor(gpu: Gpu, p: MatmulProblem): MatmulTile {
+  const tuned = gpu.tuning.get(tuningKey(p)) as MatmulTile | undefined;
+  return tuned ?? defaultTile(p.N);
 }
 
 export interface MatmulOptions {
@@ -101,7 +122,7 @@ export function matmul(batch: Batch, a: Tensor, b: Tensor, options: MatmulOption
   if (beta !== 0 && !into)
     throw new ShapeError(`matmul ${what}: beta needs an output to accumulate into`);
 
-  const tile = options.tile ?? defaultTile(s.N);
+  const tile = options.tile ?? tileFor(batch.gpu, { M: s.M, N: s.N, K: s.K, transA, transB });
   const c = into ?? createTensor(batch.gpu, s.outShape, 'f32', 'matmul');
   const kernel = batch.gpu.pipelines.get({
     shader: 'matmul',
