@@ -1,17 +1,21 @@
-// Batched matrix product with register tiling:
+// Batched matrix product with register blocking:
 //   C[b] = alpha · op(A[b]) · op(B[b]) + beta · C[b]        op(X) = X or Xᵀ
 // op(A) is M×K, op(B) is K×N, C is M×N; all row-major f32. A is stored M×K, or K×M when
 // TRANS_A; B is stored K×N, or N×K when TRANS_B. Batch b starts at b·stride in each buffer
 // (stride 0 shares one matrix across the batch).
 //
-// Each invocation computes an 8×4 block of C in eight vec4 registers, so every value loaded
-// from A is used 4 times and every value from B 8 times. The loops are unrolled by hand:
-// SwiftShader does not unroll, and function-scope arrays indexed in loops live in memory
-// (a loop-and-array version of this kernel ran 15–20× slower). No workgroup memory: on
-// SwiftShader loads per FLOP are the lever and barriers are costly (shared/SWIFTSHADER.md).
+// Each invocation computes an 8×4 block of C, held as two mat4x4f (rows 0–3 and 4–7). Per step
+// of 4 along K it loads a 4×4 block of op(B) and two of op(A) and does two 4×4 matrix products:
+// every value of A is used 4 times, every value of B 8 times. No workgroup memory: on SwiftShader
+// loads per FLOP are the lever and barriers are costly (shared/SWIFTSHADER.md); no loops over
+// register arrays either (SwiftShader keeps dynamically indexed arrays in memory: 15–20× slower).
+//
+// Entry points: `main` gathers each block from scalar loads and takes any shape; `main_vec4`
+// loads whole vec4s and needs K and the contiguous dimension of each operand (K or M for A,
+// N or K for B) to be multiples of 4 — src/linalg/matmul.ts picks it when they are.
 // Dispatch: workgroup (WG_X, WG_Y); grid (⌈N/(4·WG_X)⌉, ⌈M/(8·WG_Y)⌉, batches).
-// Edges: loads clamp to the last row/column (always in bounds), stores are masked, so any
-// M, N, K ≥ 1 works. K = 0 gives C = beta·C.
+// Edges: loads clamp to the last row/column (always in bounds), stores are masked, and in
+// `main` K's remainder after the last full step of 4 runs one k at a time.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -31,43 +35,138 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(0) var<storage, read> A4: array<vec4f>;
+@group(0) @binding(1) var<storage, read> B4: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-fn load_a(base: u32, m: u32, k: u32) -> f32 {
+// Where this invocation's block starts, and the batch offsets.
+struct Origin {
+  m0: u32,
+  n0: u32,
+  base_a: u32,
+  base_b: u32,
+  base_c: u32,
+}
+
+fn origin(gid: vec3u) -> Origin {
+  return Origin(gid.y * 8u, gid.x * 4u, gid.z * p.stride_a, gid.z * p.stride_b, gid.z * p.stride_c);
+}
+
+// ---- scalar loads (any shape) -----------------------------------------------
+
+fn a_at(o: Origin, m: u32, k: u32) -> f32 {
+  let mc = min(m, p.M - 1u);
   if (TRANS_A) {
-    return A[base + k * p.M + m];
+    return A[o.base_a + k * p.M + mc];
   }
-  return A[base + m * p.K + k];
+  return A[o.base_a + mc * p.K + k];
 }
 
-fn load_b(base: u32, k: u32, n: u32) -> f32 {
+fn b_at(o: Origin, k: u32, n: u32) -> f32 {
+  let nc = min(n, p.N - 1u);
   if (TRANS_B) {
-    return B[base + n * p.K + k];
+    return B[o.base_b + nc * p.K + k];
   }
-  return B[base + k * p.N + n];
+  return B[o.base_b + k * p.N + nc];
 }
 
-// op(B)[k, n0 … n0+3], columns past N clamped to the last one.
-fn load_b4(base: u32, k: u32, n0: u32) -> vec4f {
-  let last = p.N - 1u;
-  return vec4f(
-    load_b(base, k, n0),
-    load_b(base, k, min(n0 + 1u, last)),
-    load_b(base, k, min(n0 + 2u, last)),
-    load_b(base, k, min(n0 + 3u, last)),
+// op(A)[m0+r … m0+r+3, k … k+3] as a matrix whose column c is A's column k+c.
+fn a_block(o: Origin, r: u32, k: u32) -> mat4x4f {
+  let m = o.m0 + r;
+  return mat4x4f(
+    vec4f(a_at(o, m, k), a_at(o, m + 1u, k), a_at(o, m + 2u, k), a_at(o, m + 3u, k)),
+    vec4f(a_at(o, m, k + 1u), a_at(o, m + 1u, k + 1u), a_at(o, m + 2u, k + 1u), a_at(o, m + 3u, k + 1u)),
+    vec4f(a_at(o, m, k + 2u), a_at(o, m + 1u, k + 2u), a_at(o, m + 2u, k + 2u), a_at(o, m + 3u, k + 2u)),
+    vec4f(a_at(o, m, k + 3u), a_at(o, m + 1u, k + 3u), a_at(o, m + 2u, k + 3u), a_at(o, m + 3u, k + 3u)),
   );
 }
 
-fn store_row(base: u32, m: u32, n0: u32, acc: vec4f) {
+// op(B)[k … k+3, n0 … n0+3] as a matrix whose column c is B's column n0+c.
+fn b_block(o: Origin, k: u32) -> mat4x4f {
+  let n = o.n0;
+  return mat4x4f(
+    vec4f(b_at(o, k, n), b_at(o, k + 1u, n), b_at(o, k + 2u, n), b_at(o, k + 3u, n)),
+    vec4f(b_at(o, k, n + 1u), b_at(o, k + 1u, n + 1u), b_at(o, k + 2u, n + 1u), b_at(o, k + 3u, n + 1u)),
+    vec4f(b_at(o, k, n + 2u), b_at(o, k + 1u, n + 2u), b_at(o, k + 2u, n + 2u), b_at(o, k + 3u, n + 2u)),
+    vec4f(b_at(o, k, n + 3u), b_at(o, k + 1u, n + 3u), b_at(o, k + 2u, n + 3u), b_at(o, k + 3u, n + 3u)),
+  );
+}
+
+// ---- vec4 loads (contiguous dimensions multiples of 4) -------------------------
+
+// A's elements [i … i+3] as one load; i is a multiple of 4.
+fn a4(i: u32) -> vec4f {
+  return A4[i / 4u];
+}
+
+fn b4(i: u32) -> vec4f {
+  return B4[i / 4u];
+}
+
+fn a_block4(o: Origin, r: u32, k: u32) -> mat4x4f {
+  if (TRANS_A) {
+    // Rows k … k+3 of the stored K×M matrix hold op(A)'s columns; clamp the last vec4 in M.
+    let m = min(o.m0 + r, p.M - 4u);
+    let at = o.base_a + k * p.M + m;
+    return mat4x4f(a4(at), a4(at + p.M), a4(at + 2u * p.M), a4(at + 3u * p.M));
+  }
+  let m = o.m0 + r;
+  return transpose(mat4x4f(
+    a4(o.base_a + min(m, p.M - 1u) * p.K + k),
+    a4(o.base_a + min(m + 1u, p.M - 1u) * p.K + k),
+    a4(o.base_a + min(m + 2u, p.M - 1u) * p.K + k),
+    a4(o.base_a + min(m + 3u, p.M - 1u) * p.K + k),
+  ));
+}
+
+fn b_block4(o: Origin, k: u32) -> mat4x4f {
+  if (TRANS_B) {
+    // Rows n0 … n0+3 of the stored N×K matrix are op(B)'s columns.
+    let n = o.n0;
+    return mat4x4f(
+      b4(o.base_b + n * p.K + k),
+      b4(o.base_b + min(n + 1u, p.N - 1u) * p.K + k),
+      b4(o.base_b + min(n + 2u, p.N - 1u) * p.K + k),
+      b4(o.base_b + min(n + 3u, p.N - 1u) * p.K + k),
+    );
+  }
+  let at = o.base_b + k * p.N + o.n0;
+  return transpose(mat4x4f(b4(at), b4(at + p.N), b4(at + 2u * p.N), b4(at + 3u * p.N)));
+}
+
+// ---- accumulate and store -----------------------------------------------------
+
+// C's 8×4 block: rows 0–3 in lo, 4–7 in hi; column c of each is C's column n0+c.
+struct Acc {
+  lo: mat4x4f,
+  hi: mat4x4f,
+}
+
+// The last K mod 4 steps, one k at a time, from scalar loads.
+fn tail(o: Origin, acc_in: Acc, k_start: u32) -> Acc {
+  var acc = acc_in;
+  for (var k = k_start; k < p.K; k++) {
+    let b = vec4f(b_at(o, k, o.n0), b_at(o, k, o.n0 + 1u), b_at(o, k, o.n0 + 2u), b_at(o, k, o.n0 + 3u));
+    let m = o.m0;
+    let lo = vec4f(a_at(o, m, k), a_at(o, m + 1u, k), a_at(o, m + 2u, k), a_at(o, m + 3u, k));
+    let hi = vec4f(a_at(o, m + 4u, k), a_at(o, m + 5u, k), a_at(o, m + 6u, k), a_at(o, m + 7u, k));
+    // Outer products lo·bᵀ and hi·bᵀ, column by column.
+    acc.lo += mat4x4f(lo * b.x, lo * b.y, lo * b.z, lo * b.w);
+    acc.hi += mat4x4f(hi * b.x, hi * b.y, hi * b.z, hi * b.w);
+  }
+  return acc;
+}
+
+fn store_row(o: Origin, m: u32, row: vec4f) {
   if (m >= p.M) {
     return;
   }
   for (var j = 0u; j < 4u; j++) {
-    let n = n0 + j;
+    let n = o.n0 + j;
     if (n < p.N) {
-      let at = base + m * p.N + n;
-      var value = p.alpha * acc[j];
+      let at = o.base_c + m * p.N + n;
+      var value = p.alpha * row[j];
       if (p.beta != 0.0) {
         value = fma(p.beta, C[at], value);
       }
@@ -76,89 +175,46 @@ fn store_row(base: u32, m: u32, n0: u32, acc: vec4f) {
   }
 }
 
+fn store(o: Origin, acc: Acc) {
+  let lo = transpose(acc.lo);
+  let hi = transpose(acc.hi);
+  store_row(o, o.m0, lo[0]);
+  store_row(o, o.m0 + 1u, lo[1]);
+  store_row(o, o.m0 + 2u, lo[2]);
+  store_row(o, o.m0 + 3u, lo[3]);
+  store_row(o, o.m0 + 4u, hi[0]);
+  store_row(o, o.m0 + 5u, hi[1]);
+  store_row(o, o.m0 + 6u, hi[2]);
+  store_row(o, o.m0 + 7u, hi[3]);
+}
+
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let n0 = gid.x * 4u;
-  let m0 = gid.y * 8u;
-  if (m0 >= p.M || n0 >= p.N) {
+  let o = origin(gid);
+  if (o.m0 >= p.M || o.n0 >= p.N) {
     return;
   }
-  let base_a = gid.z * p.stride_a;
-  let base_b = gid.z * p.stride_b;
-  let base_c = gid.z * p.stride_c;
-  let r0 = min(m0 + 0u, p.M - 1u);
-  let r1 = min(m0 + 1u, p.M - 1u);
-  let r2 = min(m0 + 2u, p.M - 1u);
-  let r3 = min(m0 + 3u, p.M - 1u);
-  let r4 = min(m0 + 4u, p.M - 1u);
-  let r5 = min(m0 + 5u, p.M - 1u);
-  let r6 = min(m0 + 6u, p.M - 1u);
-  let r7 = min(m0 + 7u, p.M - 1u);
-  var acc0 = vec4f(0.0);
-  var acc1 = vec4f(0.0);
-  var acc2 = vec4f(0.0);
-  var acc3 = vec4f(0.0);
-  var acc4 = vec4f(0.0);
-  var acc5 = vec4f(0.0);
-  var acc6 = vec4f(0.0);
-  var acc7 = vec4f(0.0);
+  var acc = Acc(mat4x4f(), mat4x4f());
   let k4 = p.K & ~3u;
-  var k = 0u;
-  for (; k < k4; k += 4u) {
-    let b0 = load_b4(base_b, k + 0u, n0);
-    let b1 = load_b4(base_b, k + 1u, n0);
-    let b2 = load_b4(base_b, k + 2u, n0);
-    let b3 = load_b4(base_b, k + 3u, n0);
-    acc0 = fma(vec4f(load_a(base_a, r0, k + 0u)), b0, acc0);
-    acc1 = fma(vec4f(load_a(base_a, r1, k + 0u)), b0, acc1);
-    acc2 = fma(vec4f(load_a(base_a, r2, k + 0u)), b0, acc2);
-    acc3 = fma(vec4f(load_a(base_a, r3, k + 0u)), b0, acc3);
-    acc4 = fma(vec4f(load_a(base_a, r4, k + 0u)), b0, acc4);
-    acc5 = fma(vec4f(load_a(base_a, r5, k + 0u)), b0, acc5);
-    acc6 = fma(vec4f(load_a(base_a, r6, k + 0u)), b0, acc6);
-    acc7 = fma(vec4f(load_a(base_a, r7, k + 0u)), b0, acc7);
-    acc0 = fma(vec4f(load_a(base_a, r0, k + 1u)), b1, acc0);
-    acc1 = fma(vec4f(load_a(base_a, r1, k + 1u)), b1, acc1);
-    acc2 = fma(vec4f(load_a(base_a, r2, k + 1u)), b1, acc2);
-    acc3 = fma(vec4f(load_a(base_a, r3, k + 1u)), b1, acc3);
-    acc4 = fma(vec4f(load_a(base_a, r4, k + 1u)), b1, acc4);
-    acc5 = fma(vec4f(load_a(base_a, r5, k + 1u)), b1, acc5);
-    acc6 = fma(vec4f(load_a(base_a, r6, k + 1u)), b1, acc6);
-    acc7 = fma(vec4f(load_a(base_a, r7, k + 1u)), b1, acc7);
-    acc0 = fma(vec4f(load_a(base_a, r0, k + 2u)), b2, acc0);
-    acc1 = fma(vec4f(load_a(base_a, r1, k + 2u)), b2, acc1);
-    acc2 = fma(vec4f(load_a(base_a, r2, k + 2u)), b2, acc2);
-    acc3 = fma(vec4f(load_a(base_a, r3, k + 2u)), b2, acc3);
-    acc4 = fma(vec4f(load_a(base_a, r4, k + 2u)), b2, acc4);
-    acc5 = fma(vec4f(load_a(base_a, r5, k + 2u)), b2, acc5);
-    acc6 = fma(vec4f(load_a(base_a, r6, k + 2u)), b2, acc6);
-    acc7 = fma(vec4f(load_a(base_a, r7, k + 2u)), b2, acc7);
-    acc0 = fma(vec4f(load_a(base_a, r0, k + 3u)), b3, acc0);
-    acc1 = fma(vec4f(load_a(base_a, r1, k + 3u)), b3, acc1);
-    acc2 = fma(vec4f(load_a(base_a, r2, k + 3u)), b3, acc2);
-    acc3 = fma(vec4f(load_a(base_a, r3, k + 3u)), b3, acc3);
-    acc4 = fma(vec4f(load_a(base_a, r4, k + 3u)), b3, acc4);
-    acc5 = fma(vec4f(load_a(base_a, r5, k + 3u)), b3, acc5);
-    acc6 = fma(vec4f(load_a(base_a, r6, k + 3u)), b3, acc6);
-    acc7 = fma(vec4f(load_a(base_a, r7, k + 3u)), b3, acc7);
+  for (var k = 0u; k < k4; k += 4u) {
+    let b = b_block(o, k);
+    acc.lo += a_block(o, 0u, k) * b;
+    acc.hi += a_block(o, 4u, k) * b;
   }
-  for (; k < p.K; k++) {
-    let bt = load_b4(base_b, k, n0);
-    acc0 = fma(vec4f(load_a(base_a, r0, k)), bt, acc0);
-    acc1 = fma(vec4f(load_a(base_a, r1, k)), bt, acc1);
-    acc2 = fma(vec4f(load_a(base_a, r2, k)), bt, acc2);
-    acc3 = fma(vec4f(load_a(base_a, r3, k)), bt, acc3);
-    acc4 = fma(vec4f(load_a(base_a, r4, k)), bt, acc4);
-    acc5 = fma(vec4f(load_a(base_a, r5, k)), bt, acc5);
-    acc6 = fma(vec4f(load_a(base_a, r6, k)), bt, acc6);
-    acc7 = fma(vec4f(load_a(base_a, r7, k)), bt, acc7);
+  store(o, tail(o, acc, k4));
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn main_vec4(@builtin(global_invocation_id) gid: vec3u) {
+  let o = origin(gid);
+  if (o.m0 >= p.M || o.n0 >= p.N) {
+    return;
   }
-  store_row(base_c, m0 + 0u, n0, acc0);
-  store_row(base_c, m0 + 1u, n0, acc1);
-  store_row(base_c, m0 + 2u, n0, acc2);
-  store_row(base_c, m0 + 3u, n0, acc3);
-  store_row(base_c, m0 + 4u, n0, acc4);
-  store_row(base_c, m0 + 5u, n0, acc5);
-  store_row(base_c, m0 + 6u, n0, acc6);
-  store_row(base_c, m0 + 7u, n0, acc7);
+  var acc = Acc(mat4x4f(), mat4x4f());
+  for (var k = 0u; k < p.K; k += 4u) {
+    let b = b_block4(o, k);
+    acc.lo += a_block4(o, 0u, k) * b;
+    acc.hi += a_block4(o, 4u, k) * b;
+  }
+  store(o, acc);
 }

@@ -17,3 +17,22 @@ export function libraryFromRecord(
     return source;
   };
 }
+
+const hashes = new WeakMap<ShaderLibrary, Map<string, string>>();
+
+/**
+ * A short hash of a shader's source (FNV-1a), memoised per library: parameters tuned for a
+ * kernel are keyed by it, so editing the kernel retires them.
+ */
+export function shaderHash(library: ShaderLibrary, name: string): string {
+  let known = hashes.get(library);
+  if (!known) hashes.set(library, (known = new Map()));
+  let hash = known.get(name);
+  if (hash === undefined) {
+    let h = 0x811c9dc5;
+    for (const ch of library(name)) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+    hash = h.toString(16).padStart(8, '0');
+    known.set(name, hash);
+  }
+  return hash;
+}

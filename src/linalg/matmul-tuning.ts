@@ -48,7 +48,7 @@ function fits(gpu: Gpu, tile: MatmulTile): boolean {
  * fastest for its class. Returns the cached choice at once when the class is already tuned.
  */
 export async function tuneMatmul(gpu: Gpu, p: MatmulProblem): Promise<MatmulTile> {
-  const key = tuningKey(p);
+  const key = tuningKey(gpu, p);
   const cached = gpu.tuning.get(key) as MatmulTile | undefined;
   if (cached) return cached;
   const a = uploadTensor(gpu, gaussian(p.M * p.K, 1), p.transA ? [p.K, p.M] : [p.M, p.K], 'f32');

@@ -96,6 +96,21 @@ describe('matmul matches the CPU reference', () => {
     },
   );
 
+  it.each(TRANSPOSES)(
+    'vec4 path: dimensions multiples of 4, M = 8k + 4 (transA=%s, transB=%s)',
+    async (transA, transB) => {
+      for (const [M, N, K] of [
+        [12, 20, 16],
+        [4, 4, 4],
+        [36, 8, 288],
+      ] as const) {
+        const aShape = [2, ...(transA ? [K, M] : [M, K])];
+        const bShape = [2, ...(transB ? [N, K] : [K, N])];
+        expect(await check(aShape, bShape, { transA, transB }, M * N)).toBeLessThan(1e-5);
+      }
+    },
+  );
+
   it('applies alpha and accumulates beta·C into an existing output', async () => {
     const cInit = randomArray(seededRandom(77), 13 * 11);
     expect(await check([13, 29], [29, 11], { alpha: -0.5, beta: 2, cInit }, 5)).toBeLessThan(1e-5);
@@ -154,14 +169,15 @@ describe('workgroup shapes and autotuning', () => {
 
   it('tunes once per problem class and uses the result', async () => {
     const problem = { M: 100, N: 8, K: 64, transA: false, transB: true };
-    expect(gpu().tuning.has(tuningKey(problem))).toBe(false);
+    expect(gpu().tuning.has(tuningKey(gpu(), problem))).toBe(false);
     const tile = await tuneMatmul(gpu(), problem);
     expect(TILE_CANDIDATES).toContainEqual(tile);
-    expect(gpu().tuning.get(tuningKey(problem))).toEqual(tile);
+    expect(gpu().tuning.get(tuningKey(gpu(), problem))).toEqual(tile);
     // Same class (sizes round up to powers of two): no new measurement, same answer.
     const again = { ...problem, M: 120 };
-    expect(tuningKey(again)).toBe(tuningKey(problem));
+    expect(tuningKey(gpu(), again)).toBe(tuningKey(gpu(), problem));
     expect(tileFor(gpu(), again)).toBe(tile);
+    expect(tuningKey(gpu(), problem)).toMatch(/^matmul@[0-9a-f]{8}:NT:M128:N8:K64$/);
     expect(await check([120, 64], [8, 64], { transB: true }, 9)).toBeLessThan(1e-5);
   });
 });

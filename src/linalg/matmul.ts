@@ -1,6 +1,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import { packParams, type Batch } from '../gpu/dispatch.ts';
 import { ShapeError } from '../gpu/errors.ts';
+import { shaderHash } from '../gpu/shaders.ts';
 import { createTensor, numel, sameShape, shapeString, type Tensor } from '../gpu/tensor.ts';
 
 /** Rows × columns of C each invocation computes in registers (fixed by shaders/matmul.wgsl). */
@@ -33,14 +34,16 @@ function sizeClass(n: number, cap: number): number {
   return Math.min(cap, 2 ** Math.ceil(Math.log2(Math.max(1, n))));
 }
 
-export function tuningKey(p: MatmulProblem): string {
+/** The problem class a tuned tile applies to, tied to the kernel's source. */
+export function tuningKey(gpu: Gpu, p: MatmulProblem): string {
   const t = `${p.transA ? 'T' : 'N'}${p.transB ? 'T' : 'N'}`;
-  return `matmul:${t}:M${sizeClass(p.M, 4096)}:N${sizeClass(p.N, 256)}:K${sizeClass(p.K, 4096)}`;
+  const sizes = `M${sizeClass(p.M, 4096)}:N${sizeClass(p.N, 256)}:K${sizeClass(p.K, 4096)}`;
+  return `matmul@${shaderHash(gpu.shaders, 'matmul')}:${t}:${sizes}`;
 }
 
 /** The tuned tile for this problem's class, or the static default. */
 export function tileFor(gpu: Gpu, p: MatmulProblem): MatmulTile {
-  const tuned = gpu.tuning.get(tuningKey(p)) as MatmulTile | undefined;
+  const tuned = gpu.tuning.get(tuningKey(gpu, p)) as MatmulTile | undefined;
   return tuned ?? defaultTile(p.N);
 }
 
@@ -124,8 +127,11 @@ export function matmul(batch: Batch, a: Tensor, b: Tensor, options: MatmulOption
 
   const tile = options.tile ?? tileFor(batch.gpu, { M: s.M, N: s.N, K: s.K, transA, transB });
   const c = into ?? createTensor(batch.gpu, s.outShape, 'f32', 'matmul');
+  // vec4 loads need K and each operand's contiguous dimension to be multiples of 4.
+  const vec4 = s.K % 4 === 0 && (transA ? s.M : s.K) % 4 === 0 && (transB ? s.K : s.N) % 4 === 0;
   const kernel = batch.gpu.pipelines.get({
     shader: 'matmul',
+    entryPoint: vec4 ? 'main_vec4' : 'main',
 
     constants: { TRANS_A: Number(transA), TRANS_B: Number(transB), WG_X: tile.wgX, WG_Y: tile.wgY },
   });
