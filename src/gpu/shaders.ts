@@ -26,7 +26,10 @@ const hashes = new WeakMap<ShaderLibrary, Map<string, string>>();
  */
 export function shaderHash(library: ShaderLibrary, name: string): string {
   let known = hashes.get(library);
-  if (!known) hashes.set(library, (known = new Map()));
+  if (!known) {
+    known = new Map<string, string>();
+    hashes.set(library, known);
+  }
   let hash = known.get(name);
   if (hash === undefined) {
     let h = 0x811c9dc5;
