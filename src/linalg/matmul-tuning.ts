@@ -24,7 +24,7 @@ export const REPRESENTATIVE_PROBLEMS: readonly NamedProblem[] = [
   { name: 'gᵀ·x [288×2048]·[2048×8]', M: 288, N: 8, K: 2048, transA: true, transB: false },
 ];
 
-/** 64–128 invocations in every proportion from all-along-M to mostly-along-N. */
+/** Register blocking with 64–128 invocations in every proportion, and workgroup-memory tiling. */
 export const TILE_CANDIDATES: readonly MatmulTile[] = [
   { wgX: 1, wgY: 64 },
   { wgX: 2, wgY: 32 },
@@ -32,6 +32,7 @@ export const TILE_CANDIDATES: readonly MatmulTile[] = [
   { wgX: 8, wgY: 8 },
   { wgX: 16, wgY: 4 },
   { wgX: 8, wgY: 16 },
+  { wgX: 16, wgY: 16, shared: 1 },
 ];
 
 function fits(gpu: Gpu, tile: MatmulTile): boolean {

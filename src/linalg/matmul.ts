@@ -8,8 +8,15 @@ import { createTensor, numel, sameShape, shapeString, type Tensor } from '../gpu
 export const BLOCK_M = 8;
 export const BLOCK_N = 4;
 
-/** Workgroup shape of the matmul kernel: wgX invocations along N, wgY along M. */
-export type MatmulTile = { wgX: number; wgY: number };
+/**
+ * How the matmul kernel is launched: register blocking with a workgroup of wgX invocations
+ * along N and wgY along M; or, with `shared: 1`, workgroup-memory tiling (64×64 tiles of C,
+ * 16×16 invocations; wgX and wgY are then 16).
+ */
+export type MatmulTile = { wgX: number; wgY: number; shared?: 1 };
+
+/** Edge of the C tile one workgroup computes with the workgroup-memory strategy. */
+const SHARED_TILE = 64;
 
 /**
  * 64 invocations, with no more along N than the blocks C has there: for a rank-8 output
@@ -131,7 +138,7 @@ export function matmul(batch: Batch, a: Tensor, b: Tensor, options: MatmulOption
   const vec4 = s.K % 4 === 0 && (transA ? s.M : s.K) % 4 === 0 && (transB ? s.K : s.N) % 4 === 0;
   const kernel = batch.gpu.pipelines.get({
     shader: 'matmul',
-    entryPoint: vec4 ? 'main_vec4' : 'main',
+    entryPoint: tile.shared ? 'main_shared' : vec4 ? 'main_vec4' : 'main',
 
     constants: { TRANS_A: Number(transA), TRANS_B: Number(transB), WG_X: tile.wgX, WG_Y: tile.wgY },
   });
@@ -145,11 +152,13 @@ export function matmul(batch: Batch, a: Tensor, b: Tensor, options: MatmulOption
     { f32: alpha },
     { f32: beta },
   ]);
-  const grid = [
-    Math.ceil(s.N / (BLOCK_N * tile.wgX)),
-    Math.ceil(s.M / (BLOCK_M * tile.wgY)),
-    s.batch,
-  ] as const;
+  const grid = tile.shared
+    ? ([Math.ceil(s.N / SHARED_TILE), Math.ceil(s.M / SHARED_TILE), s.batch] as const)
+    : ([
+        Math.ceil(s.N / (BLOCK_N * tile.wgX)),
+        Math.ceil(s.M / (BLOCK_M * tile.wgY)),
+        s.batch,
+      ] as const);
   if (s.M * s.N * s.batch > 0) batch.dispatch(kernel, [a, b, c], grid, params, what);
   return c;
 }
