@@ -2,6 +2,7 @@ import { useEffect } from 'react';
 import { GpuPanel } from './GpuPanel.tsx';
 import { useGpuStore } from './gpu-store.ts';
 import { SelfCheckPanel } from './SelfCheckPanel.tsx';
+import { TuningPanel } from './TuningPanel.tsx';
 
 export function App() {
   const connect = useGpuStore((s) => s.connect);
@@ -19,7 +20,10 @@ export function App() {
       </header>
       <main className="panels">
         <GpuPanel />
-        <SelfCheckPanel />
+        <div className="stack">
+          <SelfCheckPanel />
+          <TuningPanel />
+        </div>
       </main>
     </div>
   );

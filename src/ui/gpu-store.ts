@@ -11,13 +11,21 @@ export type SelfCheckView =
   | { state: 'done'; results: SelfCheckResult[] }
   | { state: 'failed'; message: string };
 
+export type TuningView =
+  | { state: 'idle' }
+  | { state: 'running' }
+  | { state: 'done'; tuned: { problem: string; tile: string }[] }
+  | { state: 'failed'; message: string };
+
 interface GpuStore {
   status: GpuView;
   selfCheck: SelfCheckView;
+  tuning: TuningView;
   /** Starts the worker and acquires the GPU; safe to call more than once. */
   connect: () => void;
   reconnect: () => Promise<void>;
   runSelfCheck: () => Promise<void>;
+  tuneMatmul: () => Promise<void>;
 }
 
 // The worker lives as long as the page; created on the first connect.
@@ -26,6 +34,7 @@ let studio: Remote<StudioApi> | undefined;
 export const useGpuStore = create<GpuStore>((set, get) => ({
   status: { state: 'connecting' },
   selfCheck: { state: 'idle' },
+  tuning: { state: 'idle' },
 
   connect() {
     if (studio) return;
@@ -56,6 +65,16 @@ export const useGpuStore = create<GpuStore>((set, get) => ({
       set({ selfCheck: { state: 'done', results: await studio.selfCheck() } });
     } catch (e) {
       set({ selfCheck: { state: 'failed', message: e instanceof Error ? e.message : String(e) } });
+    }
+  },
+
+  async tuneMatmul() {
+    if (!studio || get().tuning.state === 'running') return;
+    set({ tuning: { state: 'running' } });
+    try {
+      set({ tuning: { state: 'done', tuned: await studio.tuneMatmul() } });
+    } catch (e) {
+      set({ tuning: { state: 'failed', message: e instanceof Error ? e.message : String(e) } });
     }
   },
 }));

@@ -3,6 +3,7 @@
 export type { AdapterReport } from '../gpu/device.ts';
 export type { SelfCheckResult } from '../linalg/self-check.ts';
 import type { AdapterReport } from '../gpu/device.ts';
+import type { NamedProblem } from '../linalg/matmul-tuning.ts';
 import type { SelfCheckResult } from '../linalg/self-check.ts';
 
 /** Why WebGPU cannot be used, each with its own advice in the UI. */
@@ -20,4 +21,9 @@ export interface StudioApi {
   reconnect(): Promise<GpuStatus>;
   /** Runs the kernels on the GPU and compares them with their CPU references. */
   selfCheck(): Promise<SelfCheckResult[]>;
+  /**
+   * Measures the matmul strategies on this GPU for the given problems (default: squares and
+   * LoRA-layer shapes) and keeps the fastest, also for later sessions.
+   */
+  tuneMatmul(problems?: readonly NamedProblem[]): Promise<{ problem: string; tile: string }[]>;
 }

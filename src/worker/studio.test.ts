@@ -3,6 +3,20 @@ import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
 import type { GpuStatus } from './api.ts';
 import { createStudio } from './studio.ts';
+import type { TuningEntries, TuningStore } from '../gpu/tuning.ts';
+
+/** An in-memory tuning store that records what was saved. */
+function memoryStore(): TuningStore & { saved: Map<string, TuningEntries> } {
+  const saved = new Map<string, TuningEntries>();
+  return {
+    saved,
+    load: (device) => Promise.resolve(saved.get(device)),
+    save: (device, entries) => {
+      saved.set(device, entries);
+      return Promise.resolve();
+    },
+  };
+}
 
 /** Dawn's entry point, remembering the devices it hands out so a test can lose one. */
 function spyingEntry(): { entry: GPU; devices: GPUDevice[] } {
@@ -34,7 +48,12 @@ function spyingEntry(): { entry: GPU; devices: GPUDevice[] } {
 
 describe('studio API', () => {
   it('connects, describes the adapter and passes the kernel self-check', async () => {
-    const studio = createStudio({ gpu: nodeGpuEntry(), shaders: nodeShaders, secureContext: true });
+    const studio = createStudio({
+      gpu: nodeGpuEntry(),
+      shaders: nodeShaders,
+      secureContext: true,
+      tuningStore: memoryStore(),
+    });
     const status = await studio.connect(() => undefined);
     expect(status.state).toBe('ready');
     if (status.state !== 'ready') return;
@@ -57,12 +76,22 @@ describe('studio API', () => {
   });
 
   it('explains a missing WebGPU and an insecure context', async () => {
-    const missing = createStudio({ gpu: undefined, shaders: nodeShaders, secureContext: true });
+    const missing = createStudio({
+      gpu: undefined,
+      shaders: nodeShaders,
+      secureContext: true,
+      tuningStore: memoryStore(),
+    });
     expect(await missing.connect(() => undefined)).toMatchObject({
       state: 'unavailable',
       reason: 'no-webgpu',
     });
-    const insecure = createStudio({ gpu: undefined, shaders: nodeShaders, secureContext: false });
+    const insecure = createStudio({
+      gpu: undefined,
+      shaders: nodeShaders,
+      secureContext: false,
+      tuningStore: memoryStore(),
+    });
     expect(await insecure.connect(() => undefined)).toMatchObject({
       state: 'unavailable',
       reason: 'insecure-context',
@@ -72,7 +101,12 @@ describe('studio API', () => {
 
   it('explains an adapter-less WebGPU', async () => {
     const noAdapter = { requestAdapter: () => Promise.resolve(null) } as unknown as GPU;
-    const studio = createStudio({ gpu: noAdapter, shaders: nodeShaders, secureContext: true });
+    const studio = createStudio({
+      gpu: noAdapter,
+      shaders: nodeShaders,
+      secureContext: true,
+      tuningStore: memoryStore(),
+    });
     expect(await studio.connect(() => undefined)).toMatchObject({
       state: 'unavailable',
       reason: 'no-adapter',
@@ -81,7 +115,12 @@ describe('studio API', () => {
 
   it('reports a lost device and recovers on reconnect', async () => {
     const { entry, devices } = spyingEntry();
-    const studio = createStudio({ gpu: entry, shaders: nodeShaders, secureContext: true });
+    const studio = createStudio({
+      gpu: entry,
+      shaders: nodeShaders,
+      secureContext: true,
+      tuningStore: memoryStore(),
+    });
     const seen: GpuStatus[] = [];
     await studio.connect((s) => seen.push(s));
     devices[0].destroy();
@@ -90,5 +129,37 @@ describe('studio API', () => {
     expect((await studio.reconnect()).state).toBe('ready');
     expect(seen.map((s) => s.state)).toEqual(['lost', 'ready']);
     expect((await studio.selfCheck()).every((r) => r.ok)).toBe(true);
+  });
+});
+
+describe('matmul tuning through the studio', () => {
+  it('tunes, persists per device, and a later session restores it', async () => {
+    const store = memoryStore();
+    const first = createStudio({
+      gpu: nodeGpuEntry(),
+      shaders: nodeShaders,
+      secureContext: true,
+      tuningStore: store,
+    });
+    await first.connect(() => undefined);
+    const problem = { name: 'rank-8 projection', M: 64, N: 8, K: 32, transA: false, transB: true };
+    const tuned = await first.tuneMatmul([problem]);
+    expect(tuned.map((t) => t.problem)).toEqual(['rank-8 projection']);
+    expect(tuned[0].tile).toMatch(/^(\d+×\d+|shared 64×64)$/);
+    expect(store.saved.size).toBe(1);
+    const [entries] = [...store.saved.values()];
+    expect(Object.keys(entries)).toEqual([
+      expect.stringMatching(/^matmul@[0-9a-f]{8}:NT:M64:N8:K32$/),
+    ]);
+
+    const second = createStudio({
+      gpu: nodeGpuEntry(),
+      shaders: nodeShaders,
+      secureContext: true,
+      tuningStore: store,
+    });
+    await second.connect(() => undefined);
+    // Restored: tuning again measures nothing and answers the stored tile.
+    expect(await second.tuneMatmul([problem])).toEqual(tuned);
   });
 });

@@ -1,6 +1,8 @@
 import { acquireGpu, type Gpu } from '../gpu/device.ts';
 import { GpuError } from '../gpu/errors.ts';
 import type { ShaderLibrary } from '../gpu/shaders.ts';
+import { persistTuning, restoreTuning, type TuningStore } from '../gpu/tuning.ts';
+import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts';
 import { selfCheck } from '../linalg/self-check.ts';
 import type { GpuStatus, StudioApi } from './api.ts';
 
@@ -10,6 +12,8 @@ export interface StudioEnvironment {
   shaders: ShaderLibrary;
   /** False on http:// pages other than localhost, where browsers hide WebGPU. */
   secureContext: boolean;
+  /** Where tuned kernel parameters persist (IndexedDB in the browser). */
+  tuningStore: TuningStore;
 }
 
 /** The Studio API over one GPU device; the worker exposes it, Node tests call it directly. */
@@ -35,6 +39,8 @@ export function createStudio(env: StudioEnvironment): StudioApi {
           notify({ state: 'lost', reason: info.reason, detail: info.message });
         },
       });
+      // Parameters tuned in an earlier session; a store that fails only costs speed.
+      await restoreTuning(gpu, env.tuningStore).catch(() => undefined);
       return { state: 'ready', adapter: gpu.adapter };
     } catch (e) {
       const reason =
@@ -68,6 +74,19 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     },
     async selfCheck() {
       return selfCheck(requireGpu());
+    },
+    async tuneMatmul(problems = REPRESENTATIVE_PROBLEMS) {
+      const device = requireGpu();
+      const tuned = [];
+      for (const problem of problems) {
+        const tile = await tuneMatmul(device, problem);
+        tuned.push({
+          problem: problem.name,
+          tile: tile.shared ? 'shared 64×64' : `${tile.wgX}×${tile.wgY}`,
+        });
+      }
+      await persistTuning(device, env.tuningStore);
+      return tuned;
     },
   };
 }
