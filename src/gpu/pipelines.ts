@@ -7,17 +7,12 @@ export interface KernelSpec {
   entryPoint?: string;
   constants?: Readonly<Record<string, number>>;
   /**
-   * Module-scope `const` declarations prepended to the source, for values WGSL needs at
-   * shader-creation time (overrides cannot size function-scope arrays, e.g. register tiles).
+   * Shader files the kernel's file builds on, placed before it in the module (WGSL has no
+   * includes): e.g. a subgroup variant reusing the helpers of its base kernel.
    */
-  defines?: Readonly<Record<string, number>>;
-}
-
-function sortedPairs(values: Readonly<Record<string, number>> | undefined): string {
-  return Object.entries(values ?? {})
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
+  uses?: readonly string[];
+  /** WGSL extensions to enable (`enable subgroups;`): only for devices with the feature. */
+  enables?: readonly string[];
 }
 
 /** A compiled compute pipeline. `compiled` settles with the compile error, if any. */
@@ -27,16 +22,46 @@ export interface Kernel {
   readonly compiled: Promise<GpuError | null>;
 }
 
-/** The defines as one line of WGSL consts (one line, so error line numbers shift by one). */
-function prelude(defines: KernelSpec['defines']): string {
-  const consts = Object.entries(defines ?? {}).map(([k, v]) => `const ${k} = ${v};`);
-  return consts.length > 0 ? `${consts.join(' ')}\n` : '';
+function sortedPairs(values: Readonly<Record<string, number>> | undefined): string {
+  return Object.entries(values ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
 }
 
 export function kernelLabel(spec: KernelSpec): string {
-  const defines = sortedPairs(spec.defines);
   const constants = sortedPairs(spec.constants);
-  return `${spec.shader}${defines ? `<${defines}>` : ''}.${spec.entryPoint ?? 'main'}${constants ? `{${constants}}` : ''}`;
+  return `${spec.shader}.${spec.entryPoint ?? 'main'}${constants ? `{${constants}}` : ''}`;
+}
+
+/** A module's source and where each of its lines came from, for compile errors. */
+interface ModuleSource {
+  key: string;
+  code: string;
+  /** `shaders/<file>.wgsl:<line>` for a line of `code` (1-based). */
+  locate: (line: number) => string;
+}
+
+function moduleSource(spec: KernelSpec, library: ShaderLibrary): ModuleSource {
+  const files = [...(spec.uses ?? []), spec.shader];
+  const header = (spec.enables ?? []).map((e) => `enable ${e};\n`).join('');
+  const starts: { file: string; line: number }[] = [];
+  let code = header;
+  let line = header.split('\n').length;
+  for (const file of files) {
+    const text = library(file).replace(/\n?$/, '\n');
+    starts.push({ file, line });
+    code += text;
+    line += text.split('\n').length - 1;
+  }
+  return {
+    key: `${[...(spec.enables ?? [])].join(',')}|${files.join('+')}`,
+    code,
+    locate(n) {
+      const from = starts.findLast((s) => s.line <= n) ?? starts[0];
+      return `shaders/${from.file}.wgsl:${n - from.line + 1}`;
+    },
+  };
 }
 
 /**
@@ -58,7 +83,8 @@ export class PipelineCache {
     const cached = this.kernels.get(label);
     if (cached) return cached;
 
-    const module = this.module(spec.shader, spec.defines);
+    const source = moduleSource(spec, this.shaders);
+    const module = this.module(source);
     this.device.pushErrorScope('validation');
     const pipeline = this.device.createComputePipeline({
       label,
@@ -70,10 +96,7 @@ export class PipelineCache {
       const info = await module.getCompilationInfo();
       const lines = info.messages
         .filter((m) => m.type === 'error')
-        .map((m) => {
-          const line = m.lineNum - (prelude(spec.defines) ? 1 : 0);
-          return `  shaders/${spec.shader}.wgsl:${line}:${m.linePos} ${m.message}`;
-        });
+        .map((m) => `  ${source.locate(m.lineNum)}:${m.linePos} ${m.message}`);
       return new GpuError(
         [`pipeline creation failed: ${error.message}`, ...lines].join('\n'),
         label,
@@ -89,15 +112,11 @@ export class PipelineCache {
     return this.kernels.size;
   }
 
-  private module(shader: string, defines: KernelSpec['defines']): GPUShaderModule {
-    const key = `${shader}<${sortedPairs(defines)}>`;
-    let module = this.modules.get(key);
+  private module(source: ModuleSource): GPUShaderModule {
+    let module = this.modules.get(source.key);
     if (!module) {
-      module = this.device.createShaderModule({
-        label: key,
-        code: prelude(defines) + this.shaders(shader),
-      });
-      this.modules.set(key, module);
+      module = this.device.createShaderModule({ label: source.key, code: source.code });
+      this.modules.set(source.key, module);
     }
     return module;
   }

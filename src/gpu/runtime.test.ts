@@ -17,8 +17,17 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   y[id.x] = undefined_function(1.0);
 }`;
 
+// A kernel built on another file (`uses`), with its error on its own line 3.
+const BASE_WGSL = `fn helper() -> f32 {\n  return 1.0;\n}\n`;
+const BROKEN_USER_WGSL = `@compute @workgroup_size(1)\nfn main() {\n  let x: f32 = helper() + missing;\n}\n`;
+const TEST_SHADERS: Record<string, string> = {
+  broken: BROKEN_WGSL,
+  base: BASE_WGSL,
+  user: BROKEN_USER_WGSL,
+};
+
 const gpu = useGpu({
-  shaders: (name) => (name === 'broken' ? BROKEN_WGSL : nodeShaders(name)),
+  shaders: (name) => TEST_SHADERS[name] ?? nodeShaders(name),
 });
 
 describe('device acquisition', () => {
@@ -63,6 +72,12 @@ describe('errors name the kernel and shapes', () => {
     expect(error).toBeInstanceOf(GpuError);
     expect((error as GpuError).message).toMatch(/^broken\.main: pipeline creation failed/);
     expect((error as GpuError).message).toMatch(/shaders\/broken\.wgsl:5:\d+ .*undefined_function/);
+  });
+
+  it('maps error lines back to the right file when a kernel uses another', async () => {
+    const kernel = gpu().pipelines.get({ shader: 'user', uses: ['base'] });
+    expect(await kernel.compiled).toBeInstanceOf(GpuError);
+    expect((await kernel.compiled)?.message).toMatch(/shaders\/user\.wgsl:3:\d+ .*missing/);
   });
 
   it('reports a validation error with the kernel label and shapes', async () => {

@@ -2,11 +2,19 @@
 // the problem's proportions (a rank-8 output wants few invocations along N, a square one
 // more), so it is measured once per device and problem class and kept in `gpu.tuning`.
 import type { Gpu } from '../gpu/device.ts';
-import { Batch } from '../gpu/dispatch.ts';
+import { Batch, run } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { medianMs } from '../gpu/timing.ts';
 import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { defaultTile, matmul, tuningKey, type MatmulProblem, type MatmulTile } from './matmul.ts';
+import { maxRelativeError } from './compare.ts';
+import {
+  defaultTile,
+  matmul,
+  subgroupsFit,
+  tuningKey,
+  type MatmulProblem,
+  type MatmulTile,
+} from './matmul.ts';
 import { gaussian } from './random.ts';
 
 export type NamedProblem = MatmulProblem & { name: string };
@@ -35,6 +43,18 @@ export const TILE_CANDIDATES: readonly MatmulTile[] = [
   { wgX: 16, wgY: 16, shared: 1 },
 ];
 
+/** The candidates this device can run: the list above, plus subgroup sharing where it fits. */
+export function matmulCandidates(gpu: Gpu): MatmulTile[] {
+  const subgroupTiles: MatmulTile[] = [
+    { wgX: 4, wgY: 16, subgroups: 1 },
+    { wgX: 8, wgY: 8, subgroups: 1 },
+    { wgX: 16, wgY: 4, subgroups: 1 },
+  ];
+  return [...TILE_CANDIDATES, ...subgroupTiles.filter((t) => subgroupsFit(gpu, t))].filter((t) =>
+    fits(gpu, t),
+  );
+}
+
 function fits(gpu: Gpu, tile: MatmulTile): boolean {
   const { limits } = gpu;
   return (
@@ -46,7 +66,9 @@ function fits(gpu: Gpu, tile: MatmulTile): boolean {
 
 /**
  * Times every candidate tile on this problem (median of 3 after warm-up) and remembers the
- * fastest for its class. Returns the cached choice at once when the class is already tuned.
+ * fastest for its class. A candidate whose result differs from the default tile's is skipped:
+ * the subgroup kernel relies on how the device lays out subgroups, so it is checked, not trusted.
+ * Returns the cached choice at once when the class is already tuned.
  */
 export async function tuneMatmul(gpu: Gpu, p: MatmulProblem): Promise<MatmulTile> {
   const key = tuningKey(gpu, p);
@@ -54,9 +76,18 @@ export async function tuneMatmul(gpu: Gpu, p: MatmulProblem): Promise<MatmulTile
   if (cached) return cached;
   const a = uploadTensor(gpu, gaussian(p.M * p.K, 1), p.transA ? [p.K, p.M] : [p.M, p.K], 'f32');
   const b = uploadTensor(gpu, gaussian(p.K * p.N, 2), p.transB ? [p.N, p.K] : [p.K, p.N], 'f32');
+  const once = async (tile: MatmulTile) => {
+    const c = await run(gpu, (batch) => matmul(batch, a, b, { ...p, tile }));
+    const values = await readF32(gpu, c);
+    releaseTensor(gpu, c);
+    return values;
+  };
   let best = { tile: defaultTile(p.N), ms: Infinity };
   try {
-    for (const tile of TILE_CANDIDATES.filter((t) => fits(gpu, t))) {
+    const reference = await once(best.tile);
+    const scale = reference.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-30);
+    for (const tile of matmulCandidates(gpu)) {
+      if (maxRelativeError(await once(tile), reference, scale) > 1e-5) continue;
       const ms = await medianMs(
         async (iters) => {
           const batch = new Batch(gpu);

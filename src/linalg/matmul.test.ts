@@ -8,7 +8,7 @@ import { randomArray, seededRandom } from '../testing/random.ts';
 import { maxRelativeError } from './compare.ts';
 import { matmulCpu } from './cpu/matmul.ts';
 import { matmul, matmulShape, tileFor, tuningKey, type MatmulOptions } from './matmul.ts';
-import { TILE_CANDIDATES, tuneMatmul } from './matmul-tuning.ts';
+import { matmulCandidates, TILE_CANDIDATES, tuneMatmul } from './matmul-tuning.ts';
 
 const gpu = useGpu();
 
@@ -160,18 +160,43 @@ describe('matmul refuses bad shapes with a message naming them', () => {
 });
 
 describe('workgroup shapes and autotuning', () => {
-  it.each(TILE_CANDIDATES)('every candidate tile computes the same product (%j)', async (tile) => {
-    expect(await check([37, 29], [29, 21], { tile }, 3)).toBeLessThan(1e-5);
-    expect(await check([29, 37], [21, 29], { tile, transA: true, transB: true }, 4)).toBeLessThan(
-      1e-5,
+  it('offers the subgroup kernel exactly where subgroups fit', () => {
+    const sharing = matmulCandidates(gpu()).filter((t) => t.subgroups);
+    expect(sharing.length > 0).toBe(
+      gpu().has.subgroups && (gpu().adapter.subgroupSize?.min ?? 0) >= 4,
     );
+  });
+
+  // Every candidate any device may run; those this device cannot (subgroups) fall back to main_vec4.
+  it.each([
+    ...TILE_CANDIDATES,
+    { wgX: 8, wgY: 8, subgroups: 1 as const },
+    { wgX: 4, wgY: 16, subgroups: 1 as const },
+  ])('every candidate tile computes the same product (%j)', async (tile) => {
+    const cases: [number[], number[], MatmulOptions][] = [
+      [[37, 29], [29, 21], {}],
+      [[29, 37], [21, 29], { transA: true, transB: true }],
+      // Several 64×64 tiles and a partial K tile for the workgroup-memory strategy.
+      [[2, 130, 70], [2, 150, 70], { transB: true }],
+      [[2, 70, 130], [2, 70, 150], { transA: true }],
+      // Aligned shapes take the vec4 path (and the subgroup one, where it fits); M = 8k + 4
+      // and partial workgroups exercise the clamped rows.
+      [[2, 76, 64], [2, 64, 40], {}],
+      [[76, 64], [40, 64], { transB: true }],
+    ];
+    for (const [i, [aShape, bShape, options]] of cases.entries()) {
+      expect(
+        await check(aShape, bShape, { ...options, tile }, i),
+        JSON.stringify(aShape),
+      ).toBeLessThan(1e-5);
+    }
   });
 
   it('tunes once per problem class and uses the result', async () => {
     const problem = { M: 100, N: 8, K: 64, transA: false, transB: true };
     expect(gpu().tuning.has(tuningKey(gpu(), problem))).toBe(false);
     const tile = await tuneMatmul(gpu(), problem);
-    expect(TILE_CANDIDATES).toContainEqual(tile);
+    expect(matmulCandidates(gpu())).toContainEqual(tile);
     expect(gpu().tuning.get(tuningKey(gpu(), problem))).toEqual(tile);
     // Same class (sizes round up to powers of two): no new measurement, same answer.
     const again = { ...problem, M: 120 };

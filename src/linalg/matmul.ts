@@ -9,11 +9,11 @@ export const BLOCK_M = 8;
 export const BLOCK_N = 4;
 
 /**
- * How the matmul kernel is launched: register blocking with a workgroup of wgX invocations
- * along N and wgY along M; or, with `shared: 1`, workgroup-memory tiling (64×64 tiles of C,
- * 16×16 invocations; wgX and wgY are then 16).
+ * How the matmul kernel is launched. Register blocking: a workgroup of wgX invocations along N
+ * and wgY along M, optionally (`subgroups: 1`) sharing loads of A through subgroup shuffles.
+ * Or (`shared: 1`) workgroup-memory tiling: 64×64 tiles of C, wgX = wgY = 16.
  */
-export type MatmulTile = { wgX: number; wgY: number; shared?: 1 };
+export type MatmulTile = { wgX: number; wgY: number; shared?: 1; subgroups?: 1 };
 
 /** Edge of the C tile one workgroup computes with the workgroup-memory strategy. */
 const SHARED_TILE = 64;
@@ -113,6 +113,35 @@ export function matmulShape(
   };
 }
 
+/** Which entry point runs a problem with a tile; a tile's extras apply only where they can. */
+function kernelFor(gpu: Gpu, s: MatmulShape, transA: boolean, transB: boolean, tile: MatmulTile) {
+  if (tile.shared) return { shader: 'matmul', entryPoint: 'main_shared' };
+  // vec4 loads need K and each operand's contiguous dimension to be multiples of 4.
+  const vec4 = s.K % 4 === 0 && (transA ? s.M : s.K) % 4 === 0 && (transB ? s.K : s.N) % 4 === 0;
+  if (!vec4) return { shader: 'matmul', entryPoint: 'main' };
+  if (tile.subgroups && !transA && tile.wgX % 4 === 0 && subgroupsFit(gpu, tile)) {
+    return {
+      shader: 'matmul_subgroups',
+      entryPoint: 'main_subgroups',
+      uses: ['matmul'],
+      enables: ['subgroups'],
+    };
+  }
+  return { shader: 'matmul', entryPoint: 'main_vec4' };
+}
+
+/** Subgroups of a known size that is a multiple of 4 and divides the workgroup. */
+export function subgroupsFit(gpu: Gpu, tile: MatmulTile): boolean {
+  const size = gpu.adapter.subgroupSize;
+  return (
+    gpu.has.subgroups &&
+    size !== null &&
+    size.min >= 4 &&
+    size.min % 4 === 0 &&
+    (tile.wgX * tile.wgY) % size.max === 0
+  );
+}
+
 /** C = alpha·op(A)·op(B) (+ beta·C with `into`), batched, f32 accumulation. */
 export function matmul(batch: Batch, a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const { transA = false, transB = false, alpha = 1, beta = 0, into } = options;
@@ -134,12 +163,8 @@ export function matmul(batch: Batch, a: Tensor, b: Tensor, options: MatmulOption
 
   const tile = options.tile ?? tileFor(batch.gpu, { M: s.M, N: s.N, K: s.K, transA, transB });
   const c = into ?? createTensor(batch.gpu, s.outShape, 'f32', 'matmul');
-  // vec4 loads need K and each operand's contiguous dimension to be multiples of 4.
-  const vec4 = s.K % 4 === 0 && (transA ? s.M : s.K) % 4 === 0 && (transB ? s.K : s.N) % 4 === 0;
   const kernel = batch.gpu.pipelines.get({
-    shader: 'matmul',
-    entryPoint: tile.shared ? 'main_shared' : vec4 ? 'main_vec4' : 'main',
-
+    ...kernelFor(batch.gpu, s, transA, transB, tile),
     constants: { TRANS_A: Number(transA), TRANS_B: Number(transB), WG_X: tile.wgX, WG_Y: tile.wgY },
   });
   const params = packParams([
