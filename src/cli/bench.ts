@@ -16,6 +16,7 @@ import {
 } from '../linalg/cpu/dense.ts';
 import { decaying, withSpectrum } from '../linalg/cpu/generate.ts';
 import type { BrowserBenchRow } from '../linalg/matmul.bench.page.ts';
+import { describeTile } from '../linalg/matmul.ts';
 import { gflops, timeOurMatmul } from '../linalg/matmul.bench.ts';
 import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts';
 import { exactSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
@@ -36,7 +37,7 @@ export async function bench(args: string[]): Promise<number> {
   try {
     for (const c of REPRESENTATIVE_PROBLEMS) {
       const tile = await tuneMatmul(gpu, c);
-      node.push({ tile: `${tile.wgX}×${tile.wgY}`, ms: await timeOurMatmul(gpu, c, reps) });
+      node.push({ tile: describeTile(tile), ms: await timeOurMatmul(gpu, c, reps) });
       process.stderr.write('.');
     }
     await persistTuning(gpu, store);

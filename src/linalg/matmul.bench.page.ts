@@ -6,7 +6,9 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { acquireGpu } from '../gpu/device.ts';
 import { viteShaders } from '../gpu/shaders-vite.ts';
 import { medianMs } from '../gpu/timing.ts';
-import { gflops, operandShapes, randomOperand, timeOurMatmul } from './matmul.bench.ts';
+import { describeTile } from './matmul.ts';
+import { gflops, operandShapes, timeOurMatmul } from './matmul.bench.ts';
+import { gaussian } from './random.ts';
 import { REPRESENTATIVE_PROBLEMS, tuneMatmul, type NamedProblem } from './matmul-tuning.ts';
 
 export interface BrowserBenchRow {
@@ -29,8 +31,8 @@ const reps = Number(new URLSearchParams(location.search).get('reps') ?? '7');
 
 async function timeTfjs(c: NamedProblem): Promise<number> {
   const shapes = operandShapes(c);
-  const a = tf.tensor(randomOperand(c.M * c.K, 1), shapes.a);
-  const b = tf.tensor(randomOperand(c.K * c.N, 2), shapes.b);
+  const a = tf.tensor(gaussian(c.M * c.K, 1), shapes.a);
+  const b = tf.tensor(gaussian(c.K * c.N, 2), shapes.b);
   try {
     return await medianMs(async (iters) => {
       const outs: tf.Tensor[] = [];
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
     const tfjsMs = await timeTfjs(c);
     rows.push({
       name: c.name,
-      tile: `${tile.wgX}×${tile.wgY}`,
+      tile: describeTile(tile),
       oursMs,
       oursGflops: gflops(c, oursMs),
       tfjsMs,

@@ -6,6 +6,7 @@ import { readF32 } from '../gpu/readback.ts';
 import { medianMs } from '../gpu/timing.ts';
 import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { matmul } from './matmul.ts';
+import { gaussian } from './random.ts';
 import type { NamedProblem } from './matmul-tuning.ts';
 
 export function operandShapes(c: NamedProblem): { a: number[]; b: number[] } {
@@ -16,19 +17,11 @@ export function gflops(c: NamedProblem, ms: number): number {
   return (2 * c.M * c.N * c.K) / (ms * 1e6);
 }
 
-export function randomOperand(n: number, seed: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 2147483648 - 0.5;
-  });
-}
-
 /** Median ms per product for our kernel: `iters` products in one batch, one readback. */
 export async function timeOurMatmul(gpu: Gpu, c: NamedProblem, reps: number): Promise<number> {
   const shapes = operandShapes(c);
-  const a = uploadTensor(gpu, randomOperand(c.M * c.K, 1), shapes.a, 'f32');
-  const b = uploadTensor(gpu, randomOperand(c.K * c.N, 2), shapes.b, 'f32');
+  const a = uploadTensor(gpu, gaussian(c.M * c.K, 1), shapes.a, 'f32');
+  const b = uploadTensor(gpu, gaussian(c.K * c.N, 2), shapes.b, 'f32');
   try {
     return await medianMs(async (iters) => {
       const batch = new Batch(gpu);

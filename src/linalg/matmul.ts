@@ -15,6 +15,12 @@ export const BLOCK_N = 4;
  */
 export type MatmulTile = { wgX: number; wgY: number; shared?: 1; subgroups?: 1 };
 
+/** A tile in words, e.g. "8×8", "8×8 + subgroups", "shared 64×64". */
+export function describeTile(tile: MatmulTile): string {
+  if (tile.shared) return 'shared 64×64';
+  return `${tile.wgX}×${tile.wgY}${tile.subgroups ? ' + subgroups' : ''}`;
+}
+
 /** Edge of the C tile one workgroup computes with the workgroup-memory strategy. */
 const SHARED_TILE = 64;
 

@@ -145,7 +145,7 @@ describe('matmul tuning through the studio', () => {
     const problem = { name: 'rank-8 projection', M: 64, N: 8, K: 32, transA: false, transB: true };
     const tuned = await first.tuneMatmul([problem]);
     expect(tuned.map((t) => t.problem)).toEqual(['rank-8 projection']);
-    expect(tuned[0].tile).toMatch(/^(\d+×\d+|shared 64×64)$/);
+    expect(tuned[0].tile).toMatch(/^(\d+×\d+( \+ subgroups)?|shared 64×64)$/);
     expect(store.saved.size).toBe(1);
     const [entries] = [...store.saved.values()];
     expect(Object.keys(entries)).toEqual([

@@ -2,6 +2,7 @@ import { acquireGpu, type Gpu } from '../gpu/device.ts';
 import { GpuError } from '../gpu/errors.ts';
 import type { ShaderLibrary } from '../gpu/shaders.ts';
 import { persistTuning, restoreTuning, type TuningStore } from '../gpu/tuning.ts';
+import { describeTile } from '../linalg/matmul.ts';
 import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts';
 import { selfCheck } from '../linalg/self-check.ts';
 import type { GpuStatus, StudioApi } from './api.ts';
@@ -82,7 +83,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
         const tile = await tuneMatmul(device, problem);
         tuned.push({
           problem: problem.name,
-          tile: tile.shared ? 'shared 64×64' : `${tile.wgX}×${tile.wgY}`,
+          tile: describeTile(tile),
         });
       }
       await persistTuning(device, env.tuningStore);
