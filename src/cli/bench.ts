@@ -29,6 +29,9 @@ export async function bench(args: string[]): Promise<number> {
   if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}`);
   const reps = args.includes('--quick') ? 3 : 7;
 
+  // Chromium first: once Dawn starts in this process it busy-polls a core, which would slow
+  // SwiftShader in the browser (both share the machine's two cores).
+  const browser = args.includes('--node-only') ? undefined : await runInChromium(reps);
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
   const store = fileTuningStore();
   await restoreTuning(gpu, store);
@@ -47,14 +50,13 @@ export async function bench(args: string[]): Promise<number> {
   }
   process.stderr.write('\n');
 
-  const browser = args.includes('--node-only') ? undefined : await runInChromium(reps);
   const header = [
     'case',
     'ours, Chromium',
     'TF.js WebGPU, Chromium',
     'ours ÷ TF.js',
     'ours, Node (Dawn)',
-    'tile (Node)',
+    'tile (Chromium / Node)',
   ];
   const rows = REPRESENTATIVE_PROBLEMS.map((c, i) => {
     const b = browser?.rows[i];
@@ -64,7 +66,7 @@ export async function bench(args: string[]): Promise<number> {
       b ? b.tfjsGflops.toFixed(2) : '–',
       b ? `${(b.oursGflops / b.tfjsGflops).toFixed(1)}×` : '–',
       gflops(c, node[i].ms).toFixed(2),
-      node[i].tile,
+      b ? `${b.tile} / ${node[i].tile}` : node[i].tile,
     ];
   });
   console.log(

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { fixture } from '../testing/fixtures.ts';
+import { createCpuModel, greedy } from './cpu/forward.ts';
+import { FormatError } from './errors.ts';
+import { interleavedToHalves, readLlama2c } from './llama2c.ts';
+import { BOS, EOS, readLlama2cTokenizer } from './llama2c-tokenizer.ts';
+
+const DIR = 'models/llama2c/';
+const model = () => readLlama2c(fixture(`${DIR}stories260K.bin`), 'stories260K.bin');
+const tokenizer = () => readLlama2cTokenizer(fixture(`${DIR}tok512.bin`), 512, 'tok512.bin');
+
+describe('llama2.c checkpoint', () => {
+  it('reads stories260K into HF names and shapes', () => {
+    const { config, weights } = model();
+    expect(config).toMatchObject({
+      hiddenSize: 64,
+      intermediateSize: 172,
+      numLayers: 5,
+      numHeads: 8,
+      numKvHeads: 4,
+      headDim: 8,
+      vocabSize: 512,
+      maxPositions: 512,
+      tieWordEmbeddings: true,
+    });
+    expect(weights.get('model.layers.4.self_attn.k_proj.weight')?.shape).toEqual([32, 64]);
+    expect(weights.get('model.layers.0.mlp.down_proj.weight')?.shape).toEqual([64, 172]);
+    expect(weights.has('lm_head.weight')).toBe(false);
+    // 264,128 parameters in the file, less the RoPE tables (512 × 4 × 2).
+    const count = [...weights.values()].reduce((n, t) => n + t.data.length, 0);
+    expect(count).toBe(264_128 - 512 * 8);
+  });
+
+  it('reproduces the greedy output llama2.c publishes, through the CPU reference forward pass', () => {
+    const { config, weights } = model();
+    const tokens = greedy(createCpuModel(config, weights), [BOS], 200);
+    const expected = new TextDecoder().decode(fixture(`${DIR}stories260K.greedy200.txt`));
+    expect(tokenizer().decode([BOS, ...tokens])).toBe(expected.trimEnd());
+  });
+
+  it('moves RoPE pairs from interleaved (2j, 2j+1) to halves (j, j+d/2) within each head', () => {
+    // Two heads of dimension 4, one column: rows are labelled by their original index.
+    const rows = Float32Array.from({ length: 8 }, (_, i) => i);
+    expect([...interleavedToHalves(rows, 2, 4, 1)]).toEqual([0, 2, 1, 3, 4, 6, 5, 7]);
+  });
+
+  it.each<[string, (b: Uint8Array) => Uint8Array, RegExp]>([
+    [
+      'truncated',
+      (b) => b.subarray(0, b.byteLength - 100),
+      /holds 1056440 bytes but its header .* implies 1056540 \(truncated\?\)/,
+    ],
+    ['too short', (b) => b.subarray(0, 10), /too short for a llama2.c checkpoint/],
+    [
+      'a corrupt header',
+      (b) => {
+        const c = b.slice();
+        new DataView(c.buffer).setInt32(8, -7, true);
+        return c;
+      },
+      /n_layers = -7 is not a plausible size/,
+    ],
+  ])('refuses %s file with a clear message', (_, corrupt, message) => {
+    const bytes = corrupt(fixture(`${DIR}stories260K.bin`));
+    expect(() => readLlama2c(bytes, 'stories260K.bin')).toThrow(FormatError);
+    expect(() => readLlama2c(bytes, 'stories260K.bin')).toThrow(message);
+  });
+});
+
+describe('llama2.c tokenizer', () => {
+  it('round-trips text, including characters it has no token for (byte fallback)', () => {
+    const tok = tokenizer();
+    for (const text of [
+      'Once upon a time, there was a little girl.',
+      'Hello, wörld! 你好 🙂',
+      'a',
+      '',
+    ]) {
+      const ids = tok.encode(text, { bos: true, eos: true });
+      expect(ids[0]).toBe(BOS);
+      expect(ids[ids.length - 1]).toBe(EOS);
+      expect(tok.decode(ids)).toBe(text);
+    }
+  });
+
+  it('merges by score as llama2.c does', () => {
+    const tok = tokenizer();
+    const ids = tok.encode('Once upon a time', { bos: false });
+    const pieces = ids.map((id) => new TextDecoder().decode(tok.vocab[id]));
+    expect(pieces.join('')).toBe(' Once upon a time');
+    expect(ids.length).toBeLessThan(8);
+  });
+
+  it('refuses a tokenizer whose vocabulary does not match the model', () => {
+    expect(() => readLlama2cTokenizer(fixture(`${DIR}tok512.bin`), 32000, 'tok512.bin')).toThrow(
+      /ends after 512 tokens; the model's vocabulary has 32000 \(wrong tokenizer for this model\?\)/,
+    );
+    expect(() => tokenizer().decode([BOS, 512])).toThrow(
+      /token id 512 is outside the vocabulary of 512/,
+    );
+    expect(() => readLlama2cTokenizer(fixture(`${DIR}tok512.bin`), 256, 'tok512.bin')).toThrow(
+      /larger than the model's/,
+    );
+  });
+});
