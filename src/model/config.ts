@@ -19,5 +19,6 @@ export interface ModelConfig {
   /** Qwen2: q/k/v projections carry a bias. */
   attentionBias: boolean;
   bosTokenId: number;
-  eosTokenId: number;
+  /** Tokens that end generation (Llama 3 and chat models list several). */
+  eosTokenIds: number[];
 }

@@ -138,7 +138,7 @@ export function readLlama2c(
     tieWordEmbeddings: shared,
     attentionBias: false,
     bosTokenId: 1,
-    eosTokenId: 2,
+    eosTokenIds: [2],
   };
   return { config, weights };
 }

@@ -14,6 +14,7 @@ export interface CpuModel {
 
 export function createCpuModel(config: ModelConfig, weights: ModelWeights): CpuModel {
   const { hiddenSize: dim, numHeads, numKvHeads, headDim, numLayers, vocabSize } = config;
+  const qDim = numHeads * headDim;
   const kvDim = numKvHeads * headDim;
   const w = (name: string) => {
     const t = weights.get(name);
@@ -38,7 +39,12 @@ export function createCpuModel(config: ModelConfig, weights: ModelWeights): CpuM
     for (let l = 0; l < numLayers; l++) {
       const p = `model.layers.${l}.`;
       const h = rmsNorm(x, w(`${p}input_layernorm.weight`), config.rmsNormEps);
-      const q = linear(h, w(`${p}self_attn.q_proj.weight`), dim, bias(`${p}self_attn.q_proj.bias`));
+      const q = linear(
+        h,
+        w(`${p}self_attn.q_proj.weight`),
+        qDim,
+        bias(`${p}self_attn.q_proj.bias`),
+      );
       const k = linear(
         h,
         w(`${p}self_attn.k_proj.weight`),

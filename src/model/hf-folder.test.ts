@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, fixtureJson } from '../testing/fixtures.ts';
+import { createCpuModel } from './cpu/forward.ts';
+import { folderFiles } from './files-node.ts';
+import { parseHfConfig } from './hf-config.ts';
+import { loadHfFolder, type ModelFile } from './hf-folder.ts';
+import { writeSafetensors } from './safetensors.ts';
+
+const SHARDED = `${FIXTURES}models/hf/quatricmorph_tiny-llama-2shard`;
+
+const jsonFile = (name: string, value: unknown): ModelFile => ({
+  name,
+  bytes: () => Promise.resolve(new TextEncoder().encode(JSON.stringify(value))),
+});
+
+describe('Hugging Face model folders', () => {
+  it('loads the sharded fixture (explicit head_dim, GQA, a BF16 tensor per shard) and runs it', async () => {
+    const { config, weights } = await loadHfFolder(await folderFiles(SHARDED));
+    expect(config).toMatchObject({
+      hiddenSize: 48,
+      headDim: 16,
+      numHeads: 8,
+      numKvHeads: 2,
+      numLayers: 12,
+    });
+    expect(weights.size).toBe(111);
+    expect(weights.get('model.layers.0.self_attn.q_proj.weight')?.shape).toEqual([128, 48]);
+    const logits = createCpuModel(config, weights).step(1, 0);
+    expect(logits.length).toBe(64);
+    expect(logits.every(Number.isFinite)).toBe(true);
+  });
+
+  it('lists missing shards, weights and wrong shapes precisely', async () => {
+    const files = (await folderFiles(SHARDED)).filter(
+      (f) => !f.name.endsWith('00002-of-00002.safetensors'),
+    );
+    await expect(loadHfFolder(files)).rejects.toThrow(
+      /model-00002-of-00002.safetensors: is missing from the model folder/,
+    );
+
+    const config = fixtureJson('models/hf/quatricmorph_tiny-llama-2shard/config.json') as object;
+    const tiny = { ...config, num_hidden_layers: 1 };
+    const wrong = writeSafetensors([
+      { name: 'model.embed_tokens.weight', shape: [64, 47], data: new Float32Array(64 * 47) },
+    ]);
+    const folder = [
+      jsonFile('config.json', tiny),
+      { name: 'model.safetensors', bytes: () => Promise.resolve(wrong) },
+    ];
+    const error = (await loadHfFolder(folder).catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(
+      /model\.embed_tokens\.weight: shape \[64, 47\] in model\.safetensors, config\.json implies \[64, 48\]/,
+    );
+    expect(error.message).toMatch(
+      /missing weights: model\.embed_tokens\.weight, model\.layers\.0\.input_layernorm\.weight, .*, and \d+ more/,
+    );
+  });
+});
+
+describe('config.json', () => {
+  const base = {
+    model_type: 'llama',
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    vocab_size: 100,
+  };
+
+  it('fills HF defaults: KV heads = heads, head_dim = hidden / heads, untied', () => {
+    expect(parseHfConfig(base)).toMatchObject({
+      numKvHeads: 4,
+      headDim: 16,
+      tieWordEmbeddings: false,
+      attentionBias: false,
+    });
+    expect(parseHfConfig({ ...base, model_type: 'qwen2', eos_token_id: [5, 7] })).toMatchObject({
+      attentionBias: true,
+      eosTokenIds: [5, 7],
+    });
+  });
+
+  it.each([
+    [
+      { ...base, model_type: 'gpt2' },
+      /model_type "gpt2" is not supported \(supported: llama, mistral, qwen2\)/,
+    ],
+    [
+      { ...base, rope_scaling: { rope_type: 'llama3' } },
+      /unsupported features: rope_scaling \(llama3\)/,
+    ],
+    [
+      { ...base, hidden_act: 'gelu', mlp_bias: true },
+      /unsupported features: hidden_act "gelu" \(only "silu"\), mlp_bias/,
+    ],
+    [{ ...base, num_key_value_heads: 3 }, /not a multiple of num_key_value_heads 3/],
+    [{ ...base, hidden_size: -1 }, /hidden_size must be a positive integer/],
+  ])('refuses %j', (config, message) => {
+    expect(() => parseHfConfig(config)).toThrow(message);
+  });
+});

@@ -1,0 +1,93 @@
+// A Hugging Face model folder: config.json plus model.safetensors, or shards listed by
+// model.safetensors.index.json. Every weight the architecture needs must be present with the
+// shape config.json implies; problems are listed precisely.
+import type { ModelConfig } from './config.ts';
+import { FormatError } from './errors.ts';
+import { expectedWeights, parseHfConfig } from './hf-config.ts';
+import { readSafetensors } from './safetensors.ts';
+import type { ModelWeights } from './weights.ts';
+
+/** One file of a model folder, wherever it lives: a dropped File, a path in Node, a download. */
+export interface ModelFile {
+  /** Path inside the folder; only the last segment is matched. */
+  name: string;
+  bytes(): Promise<Uint8Array>;
+}
+
+const basename = (path: string) => path.slice(path.lastIndexOf('/') + 1);
+
+export async function loadHfFolder(
+  files: readonly ModelFile[],
+): Promise<{ config: ModelConfig; weights: ModelWeights }> {
+  const byName = new Map(files.map((f) => [basename(f.name), f]));
+  const json = async (name: string): Promise<unknown> => {
+    const f = byName.get(name);
+    if (!f) throw new FormatError(name, 'is missing from the model folder');
+    try {
+      return JSON.parse(new TextDecoder().decode(await f.bytes()));
+    } catch (e) {
+      throw new FormatError(
+        name,
+        `is not valid JSON (${e instanceof Error ? e.message : String(e)})`,
+      );
+    }
+  };
+  const config = parseHfConfig(await json('config.json'));
+  const expected = expectedWeights(config);
+  const shards = byName.has('model.safetensors.index.json')
+    ? shardsFromIndex(await json('model.safetensors.index.json'))
+    : new Map([['model.safetensors', [] as string[]]]);
+
+  const weights: ModelWeights = new Map();
+  const problems: string[] = [];
+  for (const [shard, listed] of shards) {
+    const file = byName.get(shard);
+    if (!file) throw new FormatError(shard, 'is missing from the model folder');
+    const st = readSafetensors(await file.bytes(), shard);
+    for (const name of listed) {
+      if (!st.header.tensors.has(name))
+        problems.push(`${name}: listed in the index for ${shard}, but not in it`);
+    }
+    for (const [name, entry] of st.header.tensors) {
+      const shape = expected.get(name);
+      if (!shape) continue; // e.g. rotary inv_freq buffers, or lm_head stored despite tying
+      if (shape.join() !== entry.shape.join()) {
+        problems.push(
+          `${name}: shape [${entry.shape.join(', ')}] in ${shard}, config.json implies [${shape.join(', ')}]`,
+        );
+        continue;
+      }
+      weights.set(name, { shape, data: st.read(name) });
+    }
+  }
+  const missing = [...expected.keys()].filter((name) => !weights.has(name));
+  if (missing.length > 0) {
+    const shown =
+      missing.slice(0, 5).join(', ') +
+      (missing.length > 5 ? `, and ${missing.length - 5} more` : '');
+    problems.push(`missing weights: ${shown}`);
+  }
+  if (problems.length > 0) throw new FormatError('model folder', problems.join('; '));
+  return { config, weights };
+}
+
+/** shard file → tensor names, from model.safetensors.index.json's weight_map. */
+function shardsFromIndex(index: unknown): Map<string, string[]> {
+  const map = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof map !== 'object' || map === null) {
+    throw new FormatError('model.safetensors.index.json', 'has no weight_map object');
+  }
+  const shards = new Map<string, string[]>();
+  for (const [tensor, shard] of Object.entries(map)) {
+    if (typeof shard !== 'string') {
+      throw new FormatError(
+        'model.safetensors.index.json',
+        `weight_map["${tensor}"] is not a file name`,
+      );
+    }
+    const list = shards.get(shard) ?? [];
+    list.push(tensor);
+    shards.set(shard, list);
+  }
+  return shards;
+}
