@@ -1,0 +1,35 @@
+// Rotary position embedding, HF rotate_half convention, in place on x [tokens × heads × head_dim]:
+// for token t at position pos0 + t and each head, the pair (j, j + head_dim/2) turns by the angle
+// whose cos and sin the host tabulated in f64 (cos_sin [positions × head_dim/2 × 2]): WGSL's
+// sin/cos are only accurate near [−π, π], and angles reach thousands of radians.
+// One invocation per (token, head, j), laid out by linearGrid.
+
+override WG: u32 = 256u;
+
+struct Params {
+  tokens: u32,
+  heads: u32,
+  half: u32,
+  pos0: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read> cos_sin: array<vec2f>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = id.x + id.y * nwg.x * WG;
+  if (i >= p.tokens * p.heads * p.half) {
+    return;
+  }
+  let j = i % p.half;
+  let head_row = i / p.half;        // t · heads + h
+  let t = head_row / p.heads;
+  let base = head_row * 2u * p.half;
+  let cs = cos_sin[(p.pos0 + t) * p.half + j];
+  let a = x[base + j];
+  let b = x[base + j + p.half];
+  x[base + j] = a * cs.x - b * cs.y;
+  x[base + j + p.half] = b * cs.x + a * cs.y;
+}

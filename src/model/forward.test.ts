@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { useGpu } from '../testing/gpu.ts';
+import { FIXTURES, fixture } from '../testing/fixtures.ts';
+import { createCpuModel } from './cpu/forward.ts';
+import { folderFiles } from './files-node.ts';
+import { createGpuModel, greedy } from './forward.ts';
+import { loadHfFolder } from './hf-folder.ts';
+import { readLlama2c } from './llama2c.ts';
+import { BOS, readLlama2cTokenizer } from './llama2c-tokenizer.ts';
+
+const gpu = useGpu();
+
+function maxError(actual: Float32Array, expected: Float32Array): number {
+  const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-30);
+  return actual.reduce((m, v, i) => Math.max(m, Math.abs(v - expected[i]) / scale), 0);
+}
+
+describe('GPU forward pass', () => {
+  it('reproduces llama2.c’s published greedy output for stories260K', async () => {
+    const { config, weights } = readLlama2c(
+      fixture('models/llama2c/stories260K.bin'),
+      'stories260K.bin',
+    );
+    const model = createGpuModel(gpu(), config, weights);
+    try {
+      const tokens = await greedy(model, [BOS], 200);
+      const tok = readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin');
+      const expected = new TextDecoder().decode(
+        fixture('models/llama2c/stories260K.greedy200.txt'),
+      );
+      expect(tok.decode([BOS, ...tokens])).toBe(expected.trimEnd());
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('matches the CPU reference on an HF model with explicit head_dim and GQA, prefill then decode', async () => {
+    const { config, weights } = await loadHfFolder(
+      await folderFiles(`${FIXTURES}models/hf/quatricmorph_tiny-llama-2shard`),
+    );
+    const cpu = createCpuModel(config, weights);
+    const model = createGpuModel(gpu(), config, weights);
+    try {
+      const prompt = [1, 17, 42, 5, 63, 8, 30];
+      let expected: Float32Array = new Float32Array(0);
+      for (const [pos, token] of prompt.entries()) expected = cpu.step(token, pos);
+      expect(maxError(await model.forward(prompt, 0), expected)).toBeLessThan(1e-4);
+      for (const [i, token] of [9, 2, 51].entries()) {
+        const pos = prompt.length + i;
+        expect(
+          maxError(await model.forward([token], pos), cpu.step(token, pos)),
+          `position ${pos}`,
+        ).toBeLessThan(1e-4);
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('refuses positions beyond the model’s context', async () => {
+    const { config, weights } = readLlama2c(
+      fixture('models/llama2c/stories260K.bin'),
+      'stories260K.bin',
+    );
+    const model = createGpuModel(gpu(), config, weights);
+    await expect(model.forward([1, 2], 511)).rejects.toThrow(
+      /positions up to 513 exceed the model's 512/,
+    );
+    model.dispose();
+  });
+});
