@@ -3,7 +3,8 @@ import { useGpu } from '../testing/gpu.ts';
 import { FIXTURES, fixture } from '../testing/fixtures.ts';
 import { createCpuModel } from './cpu/forward.ts';
 import { folderFiles } from './files-node.ts';
-import { createGpuModel, greedy } from './forward.ts';
+import { createGpuModel } from './forward.ts';
+import { generateAll } from './generate.ts';
 import { loadHfFolder } from './hf-folder.ts';
 import { readLlama2c } from './llama2c.ts';
 import { BOS, readLlama2cTokenizer } from './llama2c-tokenizer.ts';
@@ -23,7 +24,8 @@ describe('GPU forward pass', () => {
     );
     const model = createGpuModel(gpu(), config, weights);
     try {
-      const tokens = await greedy(model, [BOS], 200);
+      // 200 positions from BOS, as llama2.c's `-t 0 -n 200` runs them.
+      const tokens = await generateAll(model, [BOS], { maxNewTokens: 200 });
       const tok = readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin');
       const expected = new TextDecoder().decode(
         fixture('models/llama2c/stories260K.greedy200.txt'),

@@ -107,25 +107,3 @@ export function createGpuModel(gpu: Gpu, config: ModelConfig, weights: ModelWeig
     },
   };
 }
-
-/**
- * Greedy decoding as llama2.c does it: the prompt fills positions 0 …, then the most likely
- * token follows until `steps` positions are done or BOS (a new story) comes next.
- */
-export async function greedy(
-  model: GpuModel,
-  prompt: readonly number[],
-  steps: number,
-): Promise<number[]> {
-  const out: number[] = [];
-  let logits = await model.forward(prompt, 0);
-  for (let pos = prompt.length; ; pos++) {
-    let next = 0;
-    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[next]) next = i;
-    if (next === model.config.bosTokenId) break;
-    out.push(next);
-    if (pos >= steps) break;
-    logits = await model.forward([next], pos);
-  }
-  return out;
-}

@@ -138,7 +138,8 @@ export function readLlama2c(
     tieWordEmbeddings: shared,
     attentionBias: false,
     bosTokenId: 1,
-    eosTokenIds: [2],
+    // llama2.c ends generation when BOS comes next (a new story would start).
+    eosTokenIds: [1, 2],
   };
   return { config, weights };
 }
