@@ -5,6 +5,27 @@ export type { SelfCheckResult } from '../linalg/self-check.ts';
 import type { AdapterReport } from '../gpu/device.ts';
 import type { NamedProblem } from '../linalg/matmul-tuning.ts';
 import type { SelfCheckResult } from '../linalg/self-check.ts';
+import type { ModelConfig } from '../model/config.ts';
+import type { GenerateOptions } from '../model/generate.ts';
+
+export type { ModelConfig, GenerateOptions };
+
+/** What the studio shows about a loaded model. */
+export interface ModelInfo {
+  name: string;
+  config: ModelConfig;
+  parameters: number;
+  /** GPU memory for weights and KV cache, in bytes. */
+  gpuBytes: number;
+}
+
+export interface GenerationResult {
+  /** The prompt and its continuation, decoded. */
+  text: string;
+  newTokens: number;
+  /** Wall time of the whole generation (prefill and decode). */
+  ms: number;
+}
 
 /** Why WebGPU cannot be used, each with its own advice in the UI. */
 export type UnavailableReason = 'no-webgpu' | 'insecure-context' | 'no-adapter' | 'device-failed';
@@ -26,4 +47,15 @@ export interface StudioApi {
    * LoRA-layer shapes) and keeps the fastest, also for later sessions.
    */
   tuneMatmul(problems?: readonly NamedProblem[]): Promise<{ problem: string; tile: string }[]>;
+  /** Loads the built-in stories260K model (shipped with the app: no network). */
+  loadBuiltinModel(): Promise<ModelInfo>;
+  /**
+   * Continues `prompt` with the loaded model; `onText` hears the text so far after every new
+   * token (decoded whole, so multi-byte characters arrive intact).
+   */
+  generate(
+    prompt: string,
+    options: GenerateOptions,
+    onText?: (text: string) => void,
+  ): Promise<GenerationResult>;
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
 import type { GpuStatus } from './api.ts';
-import { createStudio } from './studio.ts';
+import { createStudio, type StudioEnvironment } from './studio.ts';
+import { fixture } from '../testing/fixtures.ts';
 import type { TuningEntries, TuningStore } from '../gpu/tuning.ts';
 
 /** An in-memory tuning store that records what was saved. */
@@ -15,6 +16,22 @@ function memoryStore(): TuningStore & { saved: Map<string, TuningEntries> } {
       saved.set(device, entries);
       return Promise.resolve();
     },
+  };
+}
+
+/** A Node environment for the studio: Dawn, the shader files, the fixtures as built-in model. */
+function environment(overrides: Partial<StudioEnvironment> = {}): StudioEnvironment {
+  return {
+    gpu: nodeGpuEntry(),
+    shaders: nodeShaders,
+    secureContext: true,
+    tuningStore: memoryStore(),
+    builtinModel: () =>
+      Promise.resolve({
+        checkpoint: fixture('models/llama2c/stories260K.bin'),
+        tokenizer: fixture('models/llama2c/tok512.bin'),
+      }),
+    ...overrides,
   };
 }
 
@@ -48,12 +65,9 @@ function spyingEntry(): { entry: GPU; devices: GPUDevice[] } {
 
 describe('studio API', () => {
   it('connects, describes the adapter and passes the kernel self-check', async () => {
-    const studio = createStudio({
-      gpu: nodeGpuEntry(),
-      shaders: nodeShaders,
-      secureContext: true,
-      tuningStore: memoryStore(),
-    });
+    const studio = createStudio(
+      environment({ gpu: nodeGpuEntry(), secureContext: true, tuningStore: memoryStore() }),
+    );
     const status = await studio.connect(() => undefined);
     expect(status.state).toBe('ready');
     if (status.state !== 'ready') return;
@@ -76,22 +90,16 @@ describe('studio API', () => {
   });
 
   it('explains a missing WebGPU and an insecure context', async () => {
-    const missing = createStudio({
-      gpu: undefined,
-      shaders: nodeShaders,
-      secureContext: true,
-      tuningStore: memoryStore(),
-    });
+    const missing = createStudio(
+      environment({ gpu: undefined, secureContext: true, tuningStore: memoryStore() }),
+    );
     expect(await missing.connect(() => undefined)).toMatchObject({
       state: 'unavailable',
       reason: 'no-webgpu',
     });
-    const insecure = createStudio({
-      gpu: undefined,
-      shaders: nodeShaders,
-      secureContext: false,
-      tuningStore: memoryStore(),
-    });
+    const insecure = createStudio(
+      environment({ gpu: undefined, secureContext: false, tuningStore: memoryStore() }),
+    );
     expect(await insecure.connect(() => undefined)).toMatchObject({
       state: 'unavailable',
       reason: 'insecure-context',
@@ -101,12 +109,9 @@ describe('studio API', () => {
 
   it('explains an adapter-less WebGPU', async () => {
     const noAdapter = { requestAdapter: () => Promise.resolve(null) } as unknown as GPU;
-    const studio = createStudio({
-      gpu: noAdapter,
-      shaders: nodeShaders,
-      secureContext: true,
-      tuningStore: memoryStore(),
-    });
+    const studio = createStudio(
+      environment({ gpu: noAdapter, secureContext: true, tuningStore: memoryStore() }),
+    );
     expect(await studio.connect(() => undefined)).toMatchObject({
       state: 'unavailable',
       reason: 'no-adapter',
@@ -115,12 +120,9 @@ describe('studio API', () => {
 
   it('reports a lost device and recovers on reconnect', async () => {
     const { entry, devices } = spyingEntry();
-    const studio = createStudio({
-      gpu: entry,
-      shaders: nodeShaders,
-      secureContext: true,
-      tuningStore: memoryStore(),
-    });
+    const studio = createStudio(
+      environment({ gpu: entry, secureContext: true, tuningStore: memoryStore() }),
+    );
     const seen: GpuStatus[] = [];
     await studio.connect((s) => seen.push(s));
     devices[0].destroy();
@@ -135,12 +137,9 @@ describe('studio API', () => {
 describe('matmul tuning through the studio', () => {
   it('tunes, persists per device, and a later session restores it', async () => {
     const store = memoryStore();
-    const first = createStudio({
-      gpu: nodeGpuEntry(),
-      shaders: nodeShaders,
-      secureContext: true,
-      tuningStore: store,
-    });
+    const first = createStudio(
+      environment({ gpu: nodeGpuEntry(), secureContext: true, tuningStore: store }),
+    );
     await first.connect(() => undefined);
     const problem = { name: 'rank-8 projection', M: 64, N: 8, K: 32, transA: false, transB: true };
     const tuned = await first.tuneMatmul([problem]);
@@ -152,14 +151,43 @@ describe('matmul tuning through the studio', () => {
       expect.stringMatching(/^matmul@[0-9a-f]{8}:NT:M64:N8:K32$/),
     ]);
 
-    const second = createStudio({
-      gpu: nodeGpuEntry(),
-      shaders: nodeShaders,
-      secureContext: true,
-      tuningStore: store,
-    });
+    const second = createStudio(
+      environment({ gpu: nodeGpuEntry(), secureContext: true, tuningStore: store }),
+    );
     await second.connect(() => undefined);
     // Restored: tuning again measures nothing and answers the stored tile.
     expect(await second.tuneMatmul([problem])).toEqual(tuned);
+  });
+});
+
+describe('models in the studio', () => {
+  it('loads the built-in model and streams a greedy story that matches llama2.c', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    const info = await studio.loadBuiltinModel();
+    expect(info).toMatchObject({ name: 'stories260K (built-in)', parameters: 260_032 });
+    const seen: string[] = [];
+    const result = await studio.generate('', { maxNewTokens: 200 }, (text) => seen.push(text));
+    const expected = new TextDecoder()
+      .decode(fixture('models/llama2c/stories260K.greedy200.txt'))
+      .trimEnd();
+    expect(result.text).toBe(expected);
+    expect(result.newTokens).toBe(200);
+    expect(seen.length).toBe(200);
+    expect(expected.startsWith(seen[10])).toBe(true);
+  });
+
+  it('continues a prompt, and refuses to generate without a model', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    await expect(studio.generate('Once', { maxNewTokens: 5 })).rejects.toThrow(/No model loaded/);
+    await studio.loadBuiltinModel();
+    const { text, newTokens } = await studio.generate('Once upon a time', {
+      maxNewTokens: 20,
+      temperature: 0.8,
+      seed: 3,
+    });
+    expect(text.startsWith('Once upon a time')).toBe(true);
+    expect(newTokens).toBeGreaterThan(0);
   });
 });

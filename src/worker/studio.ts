@@ -5,7 +5,14 @@ import { persistTuning, restoreTuning, type TuningStore } from '../gpu/tuning.ts
 import { describeTile } from '../linalg/matmul.ts';
 import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts';
 import { selfCheck } from '../linalg/self-check.ts';
-import type { GpuStatus, StudioApi } from './api.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { createGpuModel, type GpuModel } from '../model/forward.ts';
+import { generateTokens } from '../model/generate.ts';
+import { readLlama2c } from '../model/llama2c.ts';
+import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
+import { fromLlama2c, type TextTokenizer } from '../model/tokenizer.ts';
+import type { ModelWeights } from '../model/weights.ts';
+import type { GpuStatus, ModelInfo, StudioApi } from './api.ts';
 
 export interface StudioEnvironment {
   /** `navigator.gpu`, or undefined where the browser has no WebGPU. */
@@ -15,11 +22,20 @@ export interface StudioEnvironment {
   secureContext: boolean;
   /** Where tuned kernel parameters persist (IndexedDB in the browser). */
   tuningStore: TuningStore;
+  /** The built-in model's files (fetched from the app's own origin in the browser). */
+  builtinModel: () => Promise<{ checkpoint: Uint8Array; tokenizer: Uint8Array }>;
+}
+
+interface LoadedModel {
+  info: ModelInfo;
+  model: GpuModel;
+  tokenizer: TextTokenizer;
 }
 
 /** The Studio API over one GPU device; the worker exposes it, Node tests call it directly. */
 export function createStudio(env: StudioEnvironment): StudioApi {
   let gpu: Gpu | undefined;
+  let loaded: LoadedModel | undefined;
   let notify: (status: GpuStatus) => void = () => undefined;
 
   async function acquire(): Promise<GpuStatus> {
@@ -37,6 +53,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
         shaders: env.shaders,
         onLost: (info) => {
           gpu = undefined;
+          loaded = undefined;
           notify({ state: 'lost', reason: info.reason, detail: info.message });
         },
       });
@@ -69,6 +86,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     async reconnect() {
       gpu?.destroy();
       gpu = undefined;
+      loaded = undefined;
       const status = await acquire();
       notify(status);
       return status;
@@ -89,5 +107,41 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       await persistTuning(device, env.tuningStore);
       return tuned;
     },
+    async loadBuiltinModel() {
+      const device = requireGpu();
+      const files = await env.builtinModel();
+      const { config, weights } = readLlama2c(files.checkpoint, 'stories260K.bin');
+      const tokenizer = fromLlama2c(
+        readLlama2cTokenizer(files.tokenizer, config.vocabSize, 'tok512.bin'),
+      );
+      loaded?.model.dispose();
+      loaded = {
+        info: describeModel('stories260K (built-in)', config, weights),
+        model: createGpuModel(device, config, weights),
+        tokenizer,
+      };
+      return loaded.info;
+    },
+    async generate(prompt, options, onText) {
+      if (!loaded) throw new Error('No model loaded.');
+      const { model, tokenizer } = loaded;
+      const start = performance.now();
+      const ids = tokenizer.encode(prompt);
+      const context = ids.length > 0 ? ids : [model.config.bosTokenId];
+      const generated: number[] = [];
+      const text = () => tokenizer.decode([...context, ...generated], { skipSpecialTokens: true });
+      for await (const token of generateTokens(model, context, options)) {
+        generated.push(token);
+        onText?.(text());
+      }
+      return { text: text(), newTokens: generated.length, ms: performance.now() - start };
+    },
   };
+}
+
+/** Parameter count and GPU bytes (f32 weights plus the KV cache at full context). */
+function describeModel(name: string, config: ModelConfig, weights: ModelWeights): ModelInfo {
+  const parameters = [...weights.values()].reduce((n, t) => n + t.data.length, 0);
+  const cache = 2 * config.numLayers * config.maxPositions * config.numKvHeads * config.headDim;
+  return { name, config, parameters, gpuBytes: 4 * (parameters + cache) };
 }

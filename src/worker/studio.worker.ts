@@ -11,5 +11,21 @@ expose(
     shaders: viteShaders,
     secureContext: self.isSecureContext,
     tuningStore: idbTuningStore,
+    builtinModel: async () => {
+      const fetchBytes = async (file: string) => {
+        const response = await fetch(
+          new URL(`${import.meta.env.BASE_URL}models/${file}`, self.location.origin),
+        );
+        if (!response.ok)
+          throw new Error(
+            `Could not load the built-in model file ${file}: HTTP ${response.status}`,
+          );
+        return new Uint8Array(await response.arrayBuffer());
+      };
+      return {
+        checkpoint: await fetchBytes('stories260K.bin'),
+        tokenizer: await fetchBytes('tok512.bin'),
+      };
+    },
   }),
 );
