@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
+import { fixture } from '../src/testing/fixtures.ts';
 
 const OUTPUT = new URL('./output/', import.meta.url).pathname;
 
@@ -37,6 +38,28 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
 
     await page.screenshot({ path: `${OUTPUT}foundation.png`, fullPage: true });
     expect(problems).toEqual([]);
+  });
+
+  it('loads the built-in model with no network and reproduces llama2.c’s greedy story in the playground', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const outside: string[] = [];
+    page.on('request', (r) => {
+      if (!r.url().startsWith(inject('baseUrl'))) outside.push(r.url());
+    });
+    await page.goto(inject('baseUrl'));
+    await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('model-card').textContent()).toMatch(/260,032/);
+    await page.getByTestId('prompt').fill('');
+    await page.getByTestId('max-new-tokens').fill('200');
+    await page.getByTestId('temperature').fill('0');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.getByTestId('generation-stats').waitFor({ timeout: 60_000 });
+    const expected = new TextDecoder()
+      .decode(fixture('models/llama2c/stories260K.greedy200.txt'))
+      .trimEnd();
+    expect(await page.getByTestId('output').textContent()).toBe(expected);
+    expect(outside).toEqual([]);
+    await page.screenshot({ path: `${OUTPUT}playground.png`, fullPage: true });
   });
 
   it('explains how to enable WebGPU when the browser offers no adapter', async () => {

@@ -31,6 +31,11 @@ interface GpuStore {
 // The worker lives as long as the page; created on the first connect.
 let studio: Remote<StudioApi> | undefined;
 
+/** The worker's API once connect() has started it. */
+export function studioApi(): Remote<StudioApi> | undefined {
+  return studio;
+}
+
 export const useGpuStore = create<GpuStore>((set, get) => ({
   status: { state: 'connecting' },
   selfCheck: { state: 'idle' },

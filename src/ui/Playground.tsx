@@ -1,0 +1,114 @@
+import { useState } from 'react';
+import { useModelStore } from './model-store.ts';
+
+/** Generate text with the loaded model: prompt, sampling options, tokens streaming in. */
+export function Playground() {
+  const model = useModelStore((s) => s.model);
+  const generation = useModelStore((s) => s.generation);
+  const generate = useModelStore((s) => s.generate);
+  const [prompt, setPrompt] = useState('Once upon a time');
+  const [maxNewTokens, setMaxNewTokens] = useState(200);
+  const [temperature, setTemperature] = useState(0.8);
+  const [topP, setTopP] = useState(0.9);
+  const [seed, setSeed] = useState(0);
+  if (model.state !== 'ready') return null;
+
+  const running = generation.state === 'running';
+  const text =
+    generation.state === 'running'
+      ? generation.text
+      : generation.state === 'done'
+        ? generation.result.text
+        : '';
+  return (
+    <section className="panel" data-testid="playground">
+      <h2>Playground</h2>
+      <form
+        className="playground"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void generate(prompt, { maxNewTokens, temperature, topP, seed });
+        }}
+      >
+        <label className="wide">
+          Prompt
+          <textarea
+            value={prompt}
+            rows={2}
+            onChange={(e) => {
+              setPrompt(e.target.value);
+            }}
+            data-testid="prompt"
+          />
+        </label>
+        <label>
+          New tokens
+          <input
+            type="number"
+            min={1}
+            max={4096}
+            value={maxNewTokens}
+            onChange={(e) => {
+              setMaxNewTokens(Number(e.target.value));
+            }}
+            data-testid="max-new-tokens"
+          />
+        </label>
+        <label title="0 always picks the most likely token">
+          Temperature
+          <input
+            type="number"
+            min={0}
+            max={2}
+            step={0.1}
+            value={temperature}
+            onChange={(e) => {
+              setTemperature(Number(e.target.value));
+            }}
+            data-testid="temperature"
+          />
+        </label>
+        <label title="Sample only from the most likely tokens that make up this much probability">
+          Top-p
+          <input
+            type="number"
+            min={0.05}
+            max={1}
+            step={0.05}
+            value={topP}
+            onChange={(e) => {
+              setTopP(Number(e.target.value));
+            }}
+          />
+        </label>
+        <label>
+          Seed
+          <input
+            type="number"
+            value={seed}
+            onChange={(e) => {
+              setSeed(Number(e.target.value));
+            }}
+          />
+        </label>
+        <button type="submit" disabled={running}>
+          {running ? 'Generating…' : 'Generate'}
+        </button>
+      </form>
+      <pre className="output" data-testid="output" aria-live="polite">
+        {text}
+      </pre>
+      {generation.state === 'done' && (
+        <p className="muted" data-testid="generation-stats">
+          {generation.result.newTokens} tokens in {(generation.result.ms / 1000).toFixed(2)} s (
+          {((generation.result.newTokens * 1000) / generation.result.ms).toFixed(1)} tokens/s)
+        </p>
+      )}
+      {generation.state === 'failed' && (
+        <p className="error" role="alert">
+          {generation.message}
+        </p>
+      )}
+    </section>
+  );
+}
