@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +12,41 @@ function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
     (e: unknown) => e as { code: number; stdout: string; stderr: string },
   );
 }
+
+const STORIES = fileURLToPath(
+  new URL('../../../shared/fixtures/models/llama2c/stories260K.bin', import.meta.url),
+);
+const TINY_HF = fileURLToPath(
+  new URL('../../../shared/fixtures/models/hf/quatricmorph_tiny-llama-2shard', import.meta.url),
+);
+
+describe('lora-studio generate', () => {
+  it('prints exactly llama2.c’s greedy story on stdout (tokenizer found beside the model)', async () => {
+    const { code, stdout, stderr } = await cli([
+      'generate',
+      '--model',
+      STORIES,
+      '--max-new-tokens',
+      '200',
+    ]);
+    expect(code).toBe(0);
+    expect(stdout).toBe(
+      readFileSync(STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt'), 'utf8'),
+    );
+    expect(stderr).toMatch(/\[200 tokens in [\d.]+ s, [\d.]+ tokens\/s\]/);
+  });
+
+  it('explains what is missing or wrong', async () => {
+    expect((await cli(['generate'])).stderr).toMatch(/--model PATH is required/);
+    expect((await cli(['generate', '--model', STORIES, '--temperature', 'hot'])).stderr).toMatch(
+      /--temperature must be a number/,
+    );
+    // The sharded fixture has no tokenizer.json.
+    expect((await cli(['generate', '--model', TINY_HF])).stderr).toMatch(
+      /tokenizer.json: is missing/,
+    );
+  });
+});
 
 describe('lora-studio CLI', () => {
   it('info --json describes the adapter, even when started without LD_LIBRARY_PATH', async () => {

@@ -1,3 +1,4 @@
+import { generate } from './generate.ts';
 import { info } from './info.ts';
 
 interface Command {
@@ -9,6 +10,11 @@ const COMMANDS: Record<string, Command> = {
   info: {
     summary: 'print the WebGPU adapter, enabled features and key limits (--json for JSON)',
     run: info,
+  },
+  generate: {
+    summary:
+      'generate text: --model PATH [--tokenizer PATH] [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S]',
+    run: generate,
   },
   bench: {
     summary:

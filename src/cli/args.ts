@@ -1,0 +1,30 @@
+/** Parses `--name value` options against the names a command accepts; flags have no value. */
+export function parseOptions(
+  args: readonly string[],
+  accepted: { values: readonly string[]; flags?: readonly string[] },
+): { values: Map<string, string>; flags: Set<string> } {
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].replace(/^--/, '');
+    if (!args[i].startsWith('--')) throw new Error(`unexpected argument ${args[i]}`);
+    if (accepted.flags?.includes(name)) {
+      flags.add(name);
+    } else if (accepted.values.includes(name)) {
+      if (i + 1 >= args.length) throw new Error(`--${name} needs a value`);
+      values.set(name, args[++i]);
+    } else {
+      throw new Error(`unknown option ${args[i]}`);
+    }
+  }
+  return { values, flags };
+}
+
+/** A numeric option, or the fallback; refuses what is not a number. */
+export function numberOption(values: Map<string, string>, name: string, fallback: number): number {
+  const raw = values.get(name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${raw}`);
+  return n;
+}

@@ -1,0 +1,69 @@
+import { acquireGpu } from '../gpu/device.ts';
+import { nodeGpuEntry } from '../gpu/node.ts';
+import { nodeShaders } from '../gpu/shaders-node.ts';
+import { createGpuModel } from '../model/forward.ts';
+import { generateTokens } from '../model/generate.ts';
+import { loadModelFromPath } from '../model/load-node.ts';
+import { numberOption, parseOptions } from './args.ts';
+
+/**
+ * `lora-studio generate --model PATH [--tokenizer PATH] [--prompt TEXT] [--max-new-tokens N]
+ * [--temperature T] [--top-p P] [--top-k K] [--seed S]`: only the generated text goes to
+ * stdout, streamed; the prompt and the timing go to stderr.
+ */
+export async function generate(args: string[]): Promise<number> {
+  const { values } = parseOptions(args, {
+    values: [
+      'model',
+      'tokenizer',
+      'prompt',
+      'max-new-tokens',
+      'temperature',
+      'top-p',
+      'top-k',
+      'seed',
+    ],
+  });
+  const path = values.get('model');
+  if (!path) throw new Error('--model PATH is required (an HF folder or a llama2.c .bin)');
+  const { config, weights, tokenizer } = await loadModelFromPath(path, values.get('tokenizer'));
+  const prompt = values.get('prompt') ?? '';
+  const options = {
+    maxNewTokens: numberOption(values, 'max-new-tokens', 256),
+    temperature: numberOption(values, 'temperature', 0),
+    topP: numberOption(values, 'top-p', 1),
+    topK: numberOption(values, 'top-k', 0),
+    seed: numberOption(values, 'seed', 0),
+  };
+  const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
+  const model = createGpuModel(gpu, config, weights);
+  try {
+    const ids = tokenizer.encode(prompt);
+    const context = ids.length > 0 ? ids : [config.bosTokenId];
+    const promptText = tokenizer.decode(context, { skipSpecialTokens: true });
+    process.stderr.write(promptText);
+    const generated: number[] = [];
+    let printed = 0;
+    const start = performance.now();
+    for await (const token of generateTokens(model, context, options)) {
+      generated.push(token);
+      // Decode the whole continuation each time so multi-byte characters print whole.
+      const text = tokenizer
+        .decode([...context, ...generated], { skipSpecialTokens: true })
+        .slice(promptText.length);
+      if (!text.endsWith('\uFFFD')) {
+        process.stdout.write(text.slice(printed));
+        printed = text.length;
+      }
+    }
+    process.stdout.write('\n');
+    const seconds = (performance.now() - start) / 1000;
+    process.stderr.write(
+      `[${generated.length} tokens in ${seconds.toFixed(2)} s, ${(generated.length / seconds).toFixed(1)} tokens/s]\n`,
+    );
+    return 0;
+  } finally {
+    model.dispose();
+    gpu.destroy();
+  }
+}
