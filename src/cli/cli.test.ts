@@ -48,6 +48,18 @@ describe('lora-studio generate', () => {
   });
 });
 
+describe('lora-studio perplexity', () => {
+  it('prints the mean loss of a text as JSON', async () => {
+    const data = STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt');
+    const { code, stdout } = await cli(['perplexity', '--model', STORIES, '--data', data]);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { tokens: number; loss: number; perplexity: number };
+    expect(report.tokens).toBeGreaterThan(150);
+    expect(report.perplexity).toBeCloseTo(Math.exp(report.loss), 6);
+    expect(report.perplexity).toBeLessThan(3);
+  });
+});
+
 describe('lora-studio CLI', () => {
   it('info --json describes the adapter, even when started without LD_LIBRARY_PATH', async () => {
     // The shim must find the Vulkan loader by itself, as it does for a user's plain shell.

@@ -1,5 +1,6 @@
 import { generate } from './generate.ts';
 import { info } from './info.ts';
+import { perplexity } from './perplexity.ts';
 
 interface Command {
   summary: string;
@@ -15,6 +16,10 @@ const COMMANDS: Record<string, Command> = {
     summary:
       'generate text: --model PATH [--tokenizer PATH] [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S]',
     run: generate,
+  },
+  perplexity: {
+    summary: 'mean loss of a text: --model PATH [--tokenizer PATH] --data FILE; prints JSON',
+    run: perplexity,
   },
   bench: {
     summary:

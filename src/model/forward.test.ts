@@ -5,6 +5,7 @@ import { createCpuModel } from './cpu/forward.ts';
 import { folderFiles } from './files-node.ts';
 import { createGpuModel } from './forward.ts';
 import { generateAll } from './generate.ts';
+import { meanLoss, negativeLogLikelihood } from './perplexity.ts';
 import { loadHfFolder } from './hf-folder.ts';
 import { readLlama2c } from './llama2c.ts';
 import { BOS, readLlama2cTokenizer } from './llama2c-tokenizer.ts';
@@ -69,5 +70,39 @@ describe('GPU forward pass', () => {
       /positions up to 513 exceed the model's 512/,
     );
     model.dispose();
+  });
+});
+
+describe('perplexity', () => {
+  it('matches the CPU reference’s mean loss, across several context windows', async () => {
+    const { config, weights } = readLlama2c(
+      fixture('models/llama2c/stories260K.bin'),
+      'stories260K.bin',
+    );
+    const small = { ...config, maxPositions: 40 };
+    const tok = readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin');
+    const text = new TextDecoder().decode(fixture('models/llama2c/stories260K.greedy200.txt'));
+    const tokens = tok.encode(text).slice(0, 100);
+    const model = createGpuModel(gpu(), small, weights);
+    try {
+      const report = await meanLoss(model, tokens);
+      // The reference: the CPU model stepped through the same windows.
+      let total = 0;
+      let count = 0;
+      for (let start = 0; start + 1 < tokens.length; start += 40) {
+        const cpu = createCpuModel(small, weights);
+        const chunk = tokens.slice(start, start + 40);
+        for (let t = 0; t + 1 < chunk.length; t++) {
+          total += negativeLogLikelihood(cpu.step(chunk[t], t), chunk[t + 1]);
+          count++;
+        }
+      }
+      expect(report.tokens).toBe(count);
+      expect(Math.abs(report.loss - total / count)).toBeLessThan(1e-4);
+      // The model's own greedy text is very likely under it.
+      expect(report.perplexity).toBeLessThan(3);
+    } finally {
+      model.dispose();
+    }
   });
 });

@@ -18,6 +18,8 @@ export interface GpuModel {
    * returns the logits that follow the last one.
    */
   forward(tokens: readonly number[], pos0: number): Promise<Float32Array>;
+  /** Like forward, but the logits after every token: [tokens × vocab]. */
+  forwardAll(tokens: readonly number[], pos0: number): Promise<Float32Array>;
   /** Frees the weights and caches. */
   dispose(): void;
 }
@@ -49,7 +51,11 @@ export function createGpuModel(gpu: Gpu, config: ModelConfig, weights: ModelWeig
   const head = config.tieWordEmbeddings ? w('model.embed_tokens.weight') : w('lm_head.weight');
   const shape = { heads: numHeads, kvHeads: numKvHeads, headDim };
 
-  async function forward(tokens: readonly number[], pos0: number): Promise<Float32Array> {
+  async function run(
+    tokens: readonly number[],
+    pos0: number,
+    allPositions: boolean,
+  ): Promise<Float32Array> {
     if (tokens.length === 0) throw new RangeError('forward: no tokens');
     if (pos0 + tokens.length > maxPositions) {
       throw new RangeError(
@@ -87,9 +93,11 @@ export function createGpuModel(gpu: Gpu, config: ModelConfig, weights: ModelWeig
       const act = keep(binary(batch, 'mul', gate, linear(m, `${p}mlp.up_proj.weight`)));
       x = keep(binary(batch, 'add', x, linear(act, `${p}mlp.down_proj.weight`)));
     }
-    const lastId = keep(uploadTensor(gpu, Uint32Array.of(tokens.length - 1), [1], 'u32', 'last'));
-    const last = keep(gatherRows(batch, x, lastId));
-    const normed = keep(rmsNorm(batch, last, w('model.norm.weight'), config.rmsNormEps));
+    if (!allPositions) {
+      const lastId = keep(uploadTensor(gpu, Uint32Array.of(tokens.length - 1), [1], 'u32', 'last'));
+      x = keep(gatherRows(batch, x, lastId));
+    }
+    const normed = keep(rmsNorm(batch, x, w('model.norm.weight'), config.rmsNormEps));
     const logits = keep(matmul(batch, normed, head, { transB: true }));
     try {
       await batch.submit();
@@ -101,7 +109,8 @@ export function createGpuModel(gpu: Gpu, config: ModelConfig, weights: ModelWeig
 
   return {
     config,
-    forward,
+    forward: (tokens, pos0) => run(tokens, pos0, false),
+    forwardAll: (tokens, pos0) => run(tokens, pos0, true),
     dispose() {
       releaseTensor(gpu, ...tensors.values(), cosSin, ...kCache, ...vCache);
     },

@@ -1,0 +1,27 @@
+import { readFile } from 'node:fs/promises';
+import { acquireGpu } from '../gpu/device.ts';
+import { nodeGpuEntry } from '../gpu/node.ts';
+import { nodeShaders } from '../gpu/shaders-node.ts';
+import { createGpuModel } from '../model/forward.ts';
+import { loadModelFromPath } from '../model/load-node.ts';
+import { meanLoss } from '../model/perplexity.ts';
+import { parseOptions } from './args.ts';
+
+/** `lora-studio perplexity --model PATH [--tokenizer PATH] --data FILE`: JSON on stdout. */
+export async function perplexity(args: string[]): Promise<number> {
+  const { values } = parseOptions(args, { values: ['model', 'tokenizer', 'data'] });
+  const path = values.get('model');
+  const data = values.get('data');
+  if (!path || !data) throw new Error('--model PATH and --data FILE are required');
+  const { config, weights, tokenizer } = await loadModelFromPath(path, values.get('tokenizer'));
+  const tokens = tokenizer.encode(await readFile(data, 'utf8'));
+  const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
+  const model = createGpuModel(gpu, config, weights);
+  try {
+    console.log(JSON.stringify(await meanLoss(model, tokens)));
+    return 0;
+  } finally {
+    model.dispose();
+    gpu.destroy();
+  }
+}
