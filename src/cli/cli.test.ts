@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -41,9 +43,18 @@ describe('lora-studio generate', () => {
     expect((await cli(['generate', '--model', STORIES, '--temperature', 'hot'])).stderr).toMatch(
       /--temperature must be a number/,
     );
-    // The sharded fixture has no tokenizer.json.
+    // The sharded fixture has no tokenizer; SmolLM's is far too large for its 64-token vocabulary.
     expect((await cli(['generate', '--model', TINY_HF])).stderr).toMatch(
-      /tokenizer.json: is missing/,
+      /needs its tokenizer: pass --tokenizer/,
+    );
+    const smollm = fileURLToPath(
+      new URL(
+        '../../../shared/fixtures/tokenizers/smollm-135m-instruct/tokenizer.json',
+        import.meta.url,
+      ),
+    );
+    expect((await cli(['generate', '--model', TINY_HF, '--tokenizer', smollm])).stderr).toMatch(
+      /has 49152 tokens but the model's vocabulary is 64: it belongs to another model/,
     );
   });
 });
@@ -57,6 +68,20 @@ describe('lora-studio perplexity', () => {
     expect(report.tokens).toBeGreaterThan(150);
     expect(report.perplexity).toBeCloseTo(Math.exp(report.loss), 6);
     expect(report.perplexity).toBeLessThan(3);
+  });
+});
+
+describe('lora-studio convert', () => {
+  it('writes an HF folder that generates the same story', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'convert-'));
+    const tok = STORIES.replace('stories260K.bin', 'tok512.bin');
+    expect(
+      (await cli(['convert', '--llama2c', STORIES, '--out', out, '--tokenizer', tok])).code,
+    ).toBe(0);
+    const { stdout } = await cli(['generate', '--model', out, '--max-new-tokens', '200']);
+    expect(stdout).toBe(
+      readFileSync(STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt'), 'utf8'),
+    );
   });
 });
 

@@ -1,3 +1,4 @@
+import { convert } from './convert.ts';
 import { generate } from './generate.ts';
 import { info } from './info.ts';
 import { perplexity } from './perplexity.ts';
@@ -20,6 +21,10 @@ const COMMANDS: Record<string, Command> = {
   perplexity: {
     summary: 'mean loss of a text: --model PATH [--tokenizer PATH] --data FILE; prints JSON',
     run: perplexity,
+  },
+  convert: {
+    summary: 'llama2.c checkpoint to an HF folder: --llama2c FILE --out DIR [--tokenizer FILE]',
+    run: convert,
   },
   bench: {
     summary:

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, fixtureJson } from '../testing/fixtures.ts';
+import { FIXTURES, fixture, fixtureJson } from '../testing/fixtures.ts';
+import { hfFolderFiles } from './hf-export.ts';
+import { readLlama2c } from './llama2c.ts';
 import { createCpuModel } from './cpu/forward.ts';
 import { folderFiles } from './files-node.ts';
 import { parseHfConfig } from './hf-config.ts';
@@ -97,5 +99,22 @@ describe('config.json', () => {
     [{ ...base, hidden_size: -1 }, /hidden_size must be a positive integer/],
   ])('refuses %j', (config, message) => {
     expect(() => parseHfConfig(config)).toThrow(message);
+  });
+});
+
+describe('export to an HF folder', () => {
+  it('writes llama2.c’s stories260K as config.json + safetensors that load back to the same model', async () => {
+    const original = readLlama2c(fixture('models/llama2c/stories260K.bin'), 'stories260K.bin');
+    const files = hfFolderFiles(original.config, original.weights);
+    const folder = [...files].map(([name, bytes]) => ({
+      name,
+      bytes: () => Promise.resolve(bytes),
+    }));
+    const loaded = await loadHfFolder(folder);
+    expect(loaded.config).toMatchObject({ ...original.config, modelType: 'llama' });
+    const a = createCpuModel(original.config, original.weights);
+    const b = createCpuModel(loaded.config, loaded.weights);
+    for (const [pos, token] of [1, 50, 300, 7].entries())
+      expect(b.step(token, pos)).toEqual(a.step(token, pos));
   });
 });

@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
 import { folderFiles } from './files-node.ts';
@@ -17,8 +17,9 @@ export interface LoadedFiles {
 }
 
 /**
- * A model from disk: an HF folder (config.json, safetensors, tokenizer.json) or a llama2.c
- * checkpoint with its tokenizer (`tokenizerPath`, default tok512.bin / tokenizer.bin beside it).
+ * A model from disk: an HF folder (config.json + safetensors) or a llama2.c checkpoint. The
+ * tokenizer is `tokenizerPath`, or the first of tokenizer.json, tok512.bin, tokenizer.bin found
+ * in the folder (beside the checkpoint for llama2.c).
  */
 export async function loadModelFromPath(
   path: string,
@@ -26,37 +27,22 @@ export async function loadModelFromPath(
 ): Promise<LoadedFiles> {
   const info = await stat(path).catch(() => null);
   if (!info) throw new FormatError(path, 'does not exist');
-  if (info.isDirectory()) {
-    const files = await folderFiles(path);
-    const { config, weights } = await loadHfFolder(files);
-    const json = async (name: string) =>
-      JSON.parse(await readFile(join(path, name), 'utf8')) as unknown;
-    const tokenizerJson = await json(tokenizerPath ?? 'tokenizer.json').catch(() => {
-      throw new FormatError(
-        join(path, 'tokenizer.json'),
-        'is missing: the folder needs its tokenizer',
-      );
-    });
-    const tokenizerConfig = await json('tokenizer_config.json').catch(() => ({}));
-    return {
-      name: basename(path),
-      config,
-      weights,
-      tokenizer: checked(hfTokenizer(tokenizerJson, tokenizerConfig), config),
-    };
-  }
-  const { config, weights } = readLlama2c(new Uint8Array(await readFile(path)), basename(path));
+  const { config, weights } = info.isDirectory()
+    ? await loadHfFolder(await folderFiles(path))
+    : readLlama2c(new Uint8Array(await readFile(path)), basename(path));
+  const folder = info.isDirectory() ? path : dirname(path);
   const candidates = tokenizerPath
     ? [tokenizerPath]
-    : ['tok512.bin', 'tokenizer.bin'].map((f) => join(path, '..', f));
+    : ['tokenizer.json', 'tok512.bin', 'tokenizer.bin'].map((f) => join(folder, f));
   for (const candidate of candidates) {
     const bytes = await readFile(candidate).catch(() => null);
-    if (bytes) {
-      const tokenizer = fromLlama2c(
-        readLlama2cTokenizer(new Uint8Array(bytes), config.vocabSize, basename(candidate)),
-      );
-      return { name: basename(path), config, weights, tokenizer };
-    }
+    if (bytes)
+      return {
+        name: basename(path),
+        config,
+        weights,
+        tokenizer: await tokenizerFrom(candidate, bytes, config),
+      };
   }
   throw new FormatError(
     path,
@@ -64,11 +50,37 @@ export async function loadModelFromPath(
   );
 }
 
-/** A tokenizer that can emit ids beyond the model's vocabulary belongs to another model. */
-function checked(tokenizer: TextTokenizer, config: ModelConfig): TextTokenizer {
+async function tokenizerFrom(
+  path: string,
+  bytes: Buffer,
+  config: ModelConfig,
+): Promise<TextTokenizer> {
+  if (!path.endsWith('.json')) {
+    return fromLlama2c(
+      readLlama2cTokenizer(new Uint8Array(bytes), config.vocabSize, basename(path)),
+    );
+  }
+  const parse = (text: string, file: string): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new FormatError(file, 'is not valid JSON');
+    }
+  };
+  const configFile = join(dirname(path), 'tokenizer_config.json');
+  const tokenizerConfig = await readFile(configFile, 'utf8').then(
+    (t) => parse(t, configFile),
+    () => ({}),
+  );
+  const tokenizer = hfTokenizer(
+    parse(bytes.toString('utf8'), path),
+    tokenizerConfig,
+    basename(path),
+  );
+  // A tokenizer that can emit ids beyond the model's vocabulary belongs to another model.
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new FormatError(
-      'tokenizer.json',
+      basename(path),
       `has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${config.vocabSize}: it belongs to another model`,
     );
   }
