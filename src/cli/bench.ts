@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { acquireGpu, adapterName, type Gpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
@@ -22,6 +23,7 @@ import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts'
 import { exactSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { launchChromium } from '../testing/chromium.ts';
+import { benchStories, type ModelBenchRow } from '../model/forward.bench.ts';
 
 /** `lora-studio bench [--quick] [--node-only]`: matmul GFLOP/s vs TF.js WebGPU, and SVD timings. */
 export async function bench(args: string[]): Promise<number> {
@@ -37,6 +39,7 @@ export async function bench(args: string[]): Promise<number> {
   await restoreTuning(gpu, store);
   const node: { tile: string; ms: number }[] = [];
   let svdReport: string;
+  let nodeModel: ModelBenchRow;
   try {
     for (const c of REPRESENTATIVE_PROBLEMS) {
       const tile = await tuneMatmul(gpu, c);
@@ -45,6 +48,10 @@ export async function bench(args: string[]): Promise<number> {
     }
     await persistTuning(gpu, store);
     svdReport = await benchSvd(gpu);
+    const checkpoint = new Uint8Array(
+      await readFile(new URL('../../public/models/stories260K.bin', import.meta.url)),
+    );
+    nodeModel = await benchStories(gpu, checkpoint, reps);
   } finally {
     gpu.destroy();
   }
@@ -78,6 +85,18 @@ export async function bench(args: string[]): Promise<number> {
   );
   console.log(markdownTable(header, rows));
   console.log(`\n${svdReport}`);
+  const modelRows = [
+    ['Node (Dawn)', nodeModel],
+    ...(browser ? [['Chromium', browser.model] as const] : []),
+  ].map(([where, m]) => [
+    where as string,
+    (m as ModelBenchRow).prefillTokensPerSecond.toFixed(0),
+    (m as ModelBenchRow).decodeTokensPerSecond.toFixed(1),
+  ]);
+  console.log(
+    '\nstories260K forward pass (tokens/s; prefill of 256 tokens, 128 decode steps each read back):\n',
+  );
+  console.log(markdownTable(['where', 'prefill', 'decode'], modelRows));
   return 0;
 }
 
@@ -144,7 +163,9 @@ function markdownTable(header: string[], rows: string[][]): string {
   ].join('\n');
 }
 
-async function runInChromium(reps: number): Promise<{ adapter: string; rows: BrowserBenchRow[] }> {
+async function runInChromium(
+  reps: number,
+): Promise<{ adapter: string; rows: BrowserBenchRow[]; model: ModelBenchRow }> {
   const { createServer } = await import('vite');
   const page = 'src/linalg/matmul.bench.html';
   const server = await createServer({

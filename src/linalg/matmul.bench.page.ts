@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { acquireGpu } from '../gpu/device.ts';
+import { benchStories, type ModelBenchRow } from '../model/forward.bench.ts';
 import { viteShaders } from '../gpu/shaders-vite.ts';
 import { medianMs } from '../gpu/timing.ts';
 import { describeTile } from './matmul.ts';
@@ -22,7 +23,8 @@ export interface BrowserBenchRow {
 
 declare global {
   interface Window {
-    benchResults?: { adapter: string; rows: BrowserBenchRow[] } | { error: string };
+    benchResults?:
+      { adapter: string; rows: BrowserBenchRow[]; model: ModelBenchRow } | { error: string };
   }
 }
 
@@ -66,7 +68,13 @@ async function main(): Promise<void> {
     });
     log.textContent = rows.map((r) => JSON.stringify(r)).join('\n');
   }
-  window.benchResults = { adapter: `${gpu.adapter.vendor} ${gpu.adapter.architecture}`, rows };
+  const checkpoint = new Uint8Array(await (await fetch('/models/stories260K.bin')).arrayBuffer());
+  const model = await benchStories(gpu, checkpoint, reps);
+  window.benchResults = {
+    adapter: `${gpu.adapter.vendor} ${gpu.adapter.architecture}`,
+    rows,
+    model,
+  };
   gpu.destroy();
 }
 
