@@ -85,13 +85,12 @@ export async function bench(args: string[]): Promise<number> {
   );
   console.log(markdownTable(header, rows));
   console.log(`\n${svdReport}`);
-  const modelRows = [
-    ['Node (Dawn)', nodeModel],
-    ...(browser ? [['Chromium', browser.model] as const] : []),
-  ].map(([where, m]) => [
-    where as string,
-    (m as ModelBenchRow).prefillTokensPerSecond.toFixed(0),
-    (m as ModelBenchRow).decodeTokensPerSecond.toFixed(1),
+  const modelResults: [string, ModelBenchRow][] = [['Node (Dawn)', nodeModel]];
+  if (browser) modelResults.unshift(['Chromium', browser.model]);
+  const modelRows = modelResults.map(([where, m]) => [
+    where,
+    m.prefillTokensPerSecond.toFixed(0),
+    m.decodeTokensPerSecond.toFixed(1),
   ]);
   console.log(
     '\nstories260K forward pass (tokens/s; prefill of 256 tokens, 128 decode steps each read back):\n',
