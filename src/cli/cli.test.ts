@@ -45,7 +45,7 @@ describe('lora-studio generate', () => {
     );
     // The sharded fixture has no tokenizer; SmolLM's is far too large for its 64-token vocabulary.
     expect((await cli(['generate', '--model', TINY_HF])).stderr).toMatch(
-      /needs its tokenizer: pass --tokenizer/,
+      /needs its tokenizer \(tokenizer.json, tok512.bin, tokenizer.bin\)/,
     );
     const smollm = fileURLToPath(
       new URL(

@@ -1,0 +1,83 @@
+// A model from a set of files, wherever they come from (dropped in the browser, read from disk
+// by the CLI): an HF folder (config.json + safetensors) or a llama2.c checkpoint (.bin), with
+// the tokenizer found among the same files.
+import type { ModelConfig } from './config.ts';
+import { FormatError } from './errors.ts';
+import { loadHfFolder, type ModelFile } from './hf-folder.ts';
+import { readLlama2c } from './llama2c.ts';
+import { readLlama2cTokenizer } from './llama2c-tokenizer.ts';
+import { fromLlama2c, hfTokenizer, type TextTokenizer } from './tokenizer.ts';
+import type { ModelWeights } from './weights.ts';
+
+export interface LoadedModelFiles {
+  name: string;
+  config: ModelConfig;
+  weights: ModelWeights;
+  tokenizer: TextTokenizer;
+}
+
+const basename = (path: string) => path.slice(path.lastIndexOf('/') + 1);
+const TOKENIZER_FILES = ['tokenizer.json', 'tok512.bin', 'tokenizer.bin'];
+
+export async function loadModelFiles(
+  files: readonly ModelFile[],
+  name = 'model',
+): Promise<LoadedModelFiles> {
+  const byName = new Map(files.map((f) => [basename(f.name), f]));
+  let config: ModelConfig;
+  let weights: ModelWeights;
+  if (byName.has('config.json')) {
+    ({ config, weights } = await loadHfFolder(files));
+  } else {
+    const checkpoint = files.find(
+      (f) => f.name.endsWith('.bin') && !TOKENIZER_FILES.includes(basename(f.name)),
+    );
+    if (!checkpoint) {
+      throw new FormatError(
+        name,
+        'holds neither config.json (a Hugging Face model) nor a llama2.c .bin checkpoint',
+      );
+    }
+    ({ config, weights } = readLlama2c(await checkpoint.bytes(), basename(checkpoint.name)));
+  }
+  const tokenizerFile = TOKENIZER_FILES.map((f) => byName.get(f)).find((f) => f !== undefined);
+  if (!tokenizerFile)
+    throw new FormatError(name, `needs its tokenizer (${TOKENIZER_FILES.join(', ')})`);
+  return {
+    name,
+    config,
+    weights,
+    tokenizer: await loadTokenizer(tokenizerFile, byName.get('tokenizer_config.json'), config),
+  };
+}
+
+async function loadTokenizer(
+  file: ModelFile,
+  configFile: ModelFile | undefined,
+  config: ModelConfig,
+): Promise<TextTokenizer> {
+  const fileName = basename(file.name);
+  if (!fileName.endsWith('.json')) {
+    return fromLlama2c(readLlama2cTokenizer(await file.bytes(), config.vocabSize, fileName));
+  }
+  const json = async (f: ModelFile): Promise<unknown> => {
+    try {
+      return JSON.parse(new TextDecoder().decode(await f.bytes()));
+    } catch {
+      throw new FormatError(basename(f.name), 'is not valid JSON');
+    }
+  };
+  const tokenizer = hfTokenizer(
+    await json(file),
+    configFile ? await json(configFile) : {},
+    fileName,
+  );
+  // A tokenizer that can emit ids beyond the model's vocabulary belongs to another model.
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new FormatError(
+      fileName,
+      `has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${config.vocabSize}: it belongs to another model`,
+    );
+  }
+  return tokenizer;
+}
