@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
 
 /** A fixture's bytes, by path relative to the fixtures folder. */
-export function fixture(path: string): Uint8Array {
+export function fixture(path: string): Uint8Array<ArrayBuffer> {
   const full = FIXTURES + path;
   if (!existsSync(full))
     throw new Error(`Missing fixture ${full}: tests expect ../shared beside the repository`);

@@ -7,8 +7,9 @@ import type { NamedProblem } from '../linalg/matmul-tuning.ts';
 import type { SelfCheckResult } from '../linalg/self-check.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { GenerateOptions } from '../model/generate.ts';
+import type { LossReport } from '../model/perplexity.ts';
 
-export type { ModelConfig, GenerateOptions };
+export type { ModelConfig, GenerateOptions, LossReport };
 
 /** What the studio shows about a loaded model. */
 export interface ModelInfo {
@@ -49,6 +50,14 @@ export interface StudioApi {
   tuneMatmul(problems?: readonly NamedProblem[]): Promise<{ problem: string; tile: string }[]>;
   /** Loads the built-in stories260K model (shipped with the app: no network). */
   loadBuiltinModel(): Promise<ModelInfo>;
+  /**
+   * Loads a model from files the user chose or dropped: an HF folder (config.json, safetensors,
+   * tokenizer.json) or a llama2.c checkpoint with its tokenizer. Replaces the loaded model.
+   */
+  loadModelFiles(files: readonly File[], name: string): Promise<ModelInfo>;
+  unloadModel(): Promise<void>;
+  /** Mean next-token loss of `text` under the loaded model. */
+  perplexity(text: string): Promise<LossReport>;
   /**
    * Continues `prompt` with the loaded model; `onText` hears the text so far after every new
    * token (decoded whole, so multi-byte characters arrive intact).

@@ -190,4 +190,39 @@ describe('models in the studio', () => {
     expect(text.startsWith('Once upon a time')).toBe(true);
     expect(newTokens).toBeGreaterThan(0);
   });
+
+  it('loads a dropped HF folder, reports its size, computes perplexity, and refuses a bad one clearly', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    const dir = 'models/hf/quatricmorph_tiny-llama-2shard/';
+    const names = [
+      'config.json',
+      'model.safetensors.index.json',
+      'model-00001-of-00002.safetensors',
+      'model-00002-of-00002.safetensors',
+    ];
+    const folder = names.map((n) => new File([fixture(dir + n)], n));
+    // It has no tokenizer of its own: drop the llama2.c one? Its 512 ids exceed the 64-token vocabulary.
+    await expect(studio.loadModelFiles(folder, 'tiny')).rejects.toThrow(
+      /tiny: needs its tokenizer/,
+    );
+    await expect(
+      studio.loadModelFiles(
+        [...folder, new File([fixture('models/llama2c/tok512.bin')], 'tok512.bin')],
+        'tiny',
+      ),
+    ).rejects.toThrow(/ends after 64 tokens|larger than the model's/);
+
+    const stories = [
+      new File([fixture('models/llama2c/stories260K.bin')], 'stories260K.bin'),
+      new File([fixture('models/llama2c/tok512.bin')], 'tok512.bin'),
+    ];
+    const info = await studio.loadModelFiles(stories, 'stories');
+    expect(info).toMatchObject({ name: 'stories', parameters: 260_032 });
+    const report = await studio.perplexity('Once upon a time, there was a little girl named Lily.');
+    expect(report.perplexity).toBeGreaterThan(1);
+    expect(report.perplexity).toBeLessThan(50);
+    await studio.unloadModel();
+    await expect(studio.perplexity('x y')).rejects.toThrow(/No model loaded/);
+  });
 });

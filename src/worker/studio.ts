@@ -8,6 +8,8 @@ import { selfCheck } from '../linalg/self-check.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createGpuModel, type GpuModel } from '../model/forward.ts';
 import { generateTokens } from '../model/generate.ts';
+import { loadModelFiles, type LoadedModelFiles } from '../model/load.ts';
+import { meanLoss } from '../model/perplexity.ts';
 import { readLlama2c } from '../model/llama2c.ts';
 import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c, type TextTokenizer } from '../model/tokenizer.ts';
@@ -67,6 +69,19 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     }
   }
 
+  /** Uploads a model to the GPU, replacing the loaded one. */
+  function install(files: LoadedModelFiles): ModelInfo {
+    const device = requireGpu();
+    const model = createGpuModel(device, files.config, files.weights);
+    loaded?.model.dispose();
+    loaded = {
+      info: describeModel(files.name, files.config, files.weights),
+      model,
+      tokenizer: files.tokenizer,
+    };
+    return loaded.info;
+  }
+
   function requireGpu(): Gpu {
     if (!gpu)
       throw new GpuError(
@@ -108,19 +123,28 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       return tuned;
     },
     async loadBuiltinModel() {
-      const device = requireGpu();
       const files = await env.builtinModel();
       const { config, weights } = readLlama2c(files.checkpoint, 'stories260K.bin');
       const tokenizer = fromLlama2c(
         readLlama2cTokenizer(files.tokenizer, config.vocabSize, 'tok512.bin'),
       );
+      return install({ name: 'stories260K (built-in)', config, weights, tokenizer });
+    },
+    async loadModelFiles(files, name) {
+      const modelFiles = files.map((f) => ({
+        name: f.webkitRelativePath || f.name,
+        bytes: async () => new Uint8Array(await f.arrayBuffer()),
+      }));
+      return install(await loadModelFiles(modelFiles, name));
+    },
+    unloadModel() {
       loaded?.model.dispose();
-      loaded = {
-        info: describeModel('stories260K (built-in)', config, weights),
-        model: createGpuModel(device, config, weights),
-        tokenizer,
-      };
-      return loaded.info;
+      loaded = undefined;
+      return Promise.resolve();
+    },
+    async perplexity(text) {
+      if (!loaded) throw new Error('No model loaded.');
+      return meanLoss(loaded.model, loaded.tokenizer.encode(text));
     },
     async generate(prompt, options, onText) {
       if (!loaded) throw new Error('No model loaded.');
