@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
-import { fixture } from '../src/testing/fixtures.ts';
+import { FIXTURES, fixture } from '../src/testing/fixtures.ts';
 
 const OUTPUT = new URL('./output/', import.meta.url).pathname;
 
@@ -60,6 +60,29 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
     expect(await page.getByTestId('output').textContent()).toBe(expected);
     expect(outside).toEqual([]);
     await page.screenshot({ path: `${OUTPUT}playground.png`, fullPage: true });
+  });
+
+  it('loads model files the user picks, and explains files that are not a model', async () => {
+    const page = await browser.newPage();
+    await page.goto(inject('baseUrl'));
+    await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
+    await page.getByTestId('model-files').setInputFiles({
+      name: 'notes.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('hello'),
+    });
+    await expect
+      .poll(() => page.getByTestId('model').textContent(), { timeout: 30_000 })
+      .toMatch(/neither config\.json \(a Hugging Face model\) nor a llama2\.c \.bin checkpoint/);
+    await page
+      .getByTestId('model-files')
+      .setInputFiles([
+        `${FIXTURES}models/llama2c/stories260K.bin`,
+        `${FIXTURES}models/llama2c/tok512.bin`,
+      ]);
+    await expect
+      .poll(() => page.getByTestId('model-card').textContent(), { timeout: 30_000 })
+      .toMatch(/stories260K\.bin, tok512\.bin.*260,032/);
   });
 
   it('explains how to enable WebGPU when the browser offers no adapter', async () => {

@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import { useModelStore } from './model-store.ts';
 
 function formatBytes(bytes: number): string {
@@ -6,14 +7,32 @@ function formatBytes(bytes: number): string {
     : `${(bytes / 1024).toFixed(0)} KiB`;
 }
 
-/** The loaded model's card: architecture, size and memory. */
+/** The loaded model's card (architecture, size, memory) and ways to load another. */
 export function ModelPanel() {
   const model = useModelStore((s) => s.model);
+  const loadFiles = useModelStore((s) => s.loadFiles);
+  const loadBuiltin = useModelStore((s) => s.loadBuiltin);
+  const [dragging, setDragging] = useState(false);
   if (model.state === 'none') return null;
   return (
-    <section className="panel" data-testid="model">
+    <section
+      className={dragging ? 'panel drop-target' : 'panel'}
+      data-testid="model"
+      onDragOver={(e) => {
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={() => {
+        setDragging(false);
+      }}
+      onDrop={(e) => {
+        e.preventDefault();
+        setDragging(false);
+        void loadFiles([...e.dataTransfer.files]);
+      }}
+    >
       <h2>Model</h2>
-      {model.state === 'loading' && <p aria-busy="true">Loading the built-in model…</p>}
+      {model.state === 'loading' && <p aria-busy="true">Loading the model…</p>}
       {model.state === 'failed' && (
         <p className="error" role="alert">
           {model.message}
@@ -39,6 +58,27 @@ export function ModelPanel() {
           <dd>{formatBytes(model.info.gpuBytes)} (weights and KV cache, f32)</dd>
         </dl>
       )}
+      <div className="model-sources">
+        <label className="button-like">
+          Open model files…
+          <input
+            type="file"
+            multiple
+            hidden
+            data-testid="model-files"
+            onChange={(e) => {
+              void loadFiles([...(e.target.files ?? [])]);
+            }}
+          />
+        </label>
+        <button type="button" onClick={() => void loadBuiltin()}>
+          Built-in model
+        </button>
+      </div>
+      <p className="muted">
+        Or drop files here: a Hugging Face folder (config.json, *.safetensors, tokenizer.json) or a
+        llama2.c checkpoint with its tokenizer. Nothing leaves this machine.
+      </p>
     </section>
   );
 }

@@ -19,6 +19,8 @@ interface ModelStore {
   model: ModelView;
   generation: GenerationView;
   loadBuiltin: () => Promise<void>;
+  /** A model folder or files the user picked or dropped. */
+  loadFiles: (files: File[]) => Promise<void>;
   generate: (prompt: string, options: GenerateOptions) => Promise<void>;
 }
 
@@ -34,6 +36,20 @@ export const useModelStore = create<ModelStore>((set, get) => ({
     set({ model: { state: 'loading' } });
     try {
       set({ model: { state: 'ready', info: await studio.loadBuiltinModel() } });
+    } catch (e) {
+      set({ model: { state: 'failed', message: message(e) } });
+    }
+  },
+
+  async loadFiles(files) {
+    const studio = studioApi();
+    if (!studio || files.length === 0) return;
+    // A dropped folder's files carry "folder/file" paths; its name is the model's.
+    const first = files[0].webkitRelativePath;
+    const name = first ? first.split('/')[0] : files.map((f) => f.name).join(', ');
+    set({ model: { state: 'loading' }, generation: { state: 'idle' } });
+    try {
+      set({ model: { state: 'ready', info: await studio.loadModelFiles(files, name) } });
     } catch (e) {
       set({ model: { state: 'failed', message: message(e) } });
     }
