@@ -72,8 +72,11 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
       buffer: Buffer.from('hello'),
     });
     await expect
-      .poll(() => page.getByTestId('model').textContent(), { timeout: 30_000 })
+      .poll(() => page.getByTestId('model-error').textContent(), { timeout: 30_000 })
       .toMatch(/neither config\.json \(a Hugging Face model\) nor a llama2\.c \.bin checkpoint/);
+    // The failed load left the built-in model in place, and the playground with it.
+    expect(await page.getByTestId('model-card').textContent()).toMatch(/stories260K \(built-in\)/);
+    expect(await page.getByTestId('playground').count()).toBe(1);
     await page
       .getByTestId('model-files')
       .setInputFiles([

@@ -13,7 +13,7 @@ export function ModelPanel() {
   const loadFiles = useModelStore((s) => s.loadFiles);
   const loadBuiltin = useModelStore((s) => s.loadBuiltin);
   const [dragging, setDragging] = useState(false);
-  if (model.state === 'none') return null;
+  if (!model.info && !model.loading && !model.error) return null;
   return (
     <section
       className={dragging ? 'panel drop-target' : 'panel'}
@@ -32,13 +32,13 @@ export function ModelPanel() {
       }}
     >
       <h2>Model</h2>
-      {model.state === 'loading' && <p aria-busy="true">Loading the model…</p>}
-      {model.state === 'failed' && (
-        <p className="error" role="alert">
-          {model.message}
+      {model.loading && <p aria-busy="true">Loading the model…</p>}
+      {model.error && (
+        <p className="error" role="alert" data-testid="model-error">
+          {model.error}
         </p>
       )}
-      {model.state === 'ready' && (
+      {model.info && (
         <dl className="facts" data-testid="model-card">
           <dt>Name</dt>
           <dd>{model.info.name}</dd>

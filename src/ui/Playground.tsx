@@ -11,7 +11,7 @@ export function Playground() {
   const [temperature, setTemperature] = useState(0.8);
   const [topP, setTopP] = useState(0.9);
   const [seed, setSeed] = useState(0);
-  if (model.state !== 'ready') return null;
+  if (!model.info) return null;
 
   const running = generation.state === 'running';
   const text =

@@ -3,11 +3,15 @@ import { create } from 'zustand';
 import type { GenerateOptions, GenerationResult, ModelInfo } from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
 
-export type ModelView =
-  | { state: 'none' }
-  | { state: 'loading' }
-  | { state: 'ready'; info: ModelInfo }
-  | { state: 'failed'; message: string };
+/**
+ * The loaded model, if any, and the last load's progress or error. A failed load leaves the
+ * previous model in place (the worker swaps models only on success).
+ */
+export interface ModelView {
+  info: ModelInfo | null;
+  loading: boolean;
+  error: string | null;
+}
 
 export type GenerationView =
   | { state: 'idle' }
@@ -26,51 +30,55 @@ interface ModelStore {
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-export const useModelStore = create<ModelStore>((set, get) => ({
-  model: { state: 'none' },
-  generation: { state: 'idle' },
-
-  async loadBuiltin() {
-    const studio = studioApi();
-    if (!studio || get().model.state === 'loading') return;
-    set({ model: { state: 'loading' } });
+export const useModelStore = create<ModelStore>((set, get) => {
+  async function load(loader: () => Promise<ModelInfo>): Promise<void> {
+    set({ model: { ...get().model, loading: true, error: null } });
     try {
-      set({ model: { state: 'ready', info: await studio.loadBuiltinModel() } });
-    } catch (e) {
-      set({ model: { state: 'failed', message: message(e) } });
-    }
-  },
-
-  async loadFiles(files) {
-    const studio = studioApi();
-    if (!studio || files.length === 0) return;
-    // A dropped folder's files carry "folder/file" paths; its name is the model's.
-    const first = files[0].webkitRelativePath;
-    const name = first ? first.split('/')[0] : files.map((f) => f.name).join(', ');
-    set({ model: { state: 'loading' }, generation: { state: 'idle' } });
-    try {
-      set({ model: { state: 'ready', info: await studio.loadModelFiles(files, name) } });
-    } catch (e) {
-      set({ model: { state: 'failed', message: message(e) } });
-    }
-  },
-
-  async generate(prompt, options) {
-    const studio = studioApi();
-    if (!studio || get().generation.state === 'running') return;
-    set({ generation: { state: 'running', text: prompt } });
-    try {
-      const onText = (text: string) => {
-        set({ generation: { state: 'running', text } });
-      };
       set({
-        generation: {
-          state: 'done',
-          result: await studio.generate(prompt, options, proxy(onText)),
-        },
+        model: { info: await loader(), loading: false, error: null },
+        generation: { state: 'idle' },
       });
     } catch (e) {
-      set({ generation: { state: 'failed', message: message(e) } });
+      set({ model: { ...get().model, loading: false, error: message(e) } });
     }
-  },
-}));
+  }
+
+  return {
+    model: { info: null, loading: false, error: null },
+    generation: { state: 'idle' },
+
+    async loadBuiltin() {
+      const studio = studioApi();
+      if (!studio || get().model.loading) return;
+      await load(() => studio.loadBuiltinModel());
+    },
+
+    async loadFiles(files) {
+      const studio = studioApi();
+      if (!studio || files.length === 0) return;
+      // A dropped folder's files carry "folder/file" paths; its name is the model's.
+      const first = files[0].webkitRelativePath;
+      const name = first ? first.split('/')[0] : files.map((f) => f.name).join(', ');
+      await load(() => studio.loadModelFiles(files, name));
+    },
+
+    async generate(prompt, options) {
+      const studio = studioApi();
+      if (!studio || get().generation.state === 'running') return;
+      set({ generation: { state: 'running', text: prompt } });
+      try {
+        const onText = (text: string) => {
+          set({ generation: { state: 'running', text } });
+        };
+        set({
+          generation: {
+            state: 'done',
+            result: await studio.generate(prompt, options, proxy(onText)),
+          },
+        });
+      } catch (e) {
+        set({ generation: { state: 'failed', message: message(e) } });
+      }
+    },
+  };
+});
