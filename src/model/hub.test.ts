@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeHub } from '../testing/fake-hub.ts';
+import { fixture } from '../testing/fixtures.ts';
+import { useGpu } from '../testing/gpu.ts';
+import { createGpuModel } from './forward.ts';
+import { generateAll } from './generate.ts';
+import { hfFolderFiles } from './hf-export.ts';
+import { hubModelFiles, type DownloadProgress, type FileCache } from './hub.ts';
+import { readLlama2c } from './llama2c.ts';
+import { loadModelFiles } from './load.ts';
+
+const gpu = useGpu();
+let hub: Awaited<ReturnType<typeof startFakeHub>>;
+
+beforeAll(async () => {
+  const { config, weights } = readLlama2c(
+    fixture('models/llama2c/stories260K.bin'),
+    'stories260K.bin',
+  );
+  const files = hfFolderFiles(config, weights);
+  files.set('tok512.bin', fixture('models/llama2c/tok512.bin'));
+  hub = await startFakeHub({ 'karpathy/stories260K': files });
+});
+afterAll(() => hub.close());
+
+describe('loading from the Hub by repo id (a local server in the Hub layout)', () => {
+  it('downloads with progress, loads and generates llama2.c’s story; a cache serves the second load', async () => {
+    const stored = new Map<string, Uint8Array>();
+    const cache: FileCache = {
+      get: (url) => Promise.resolve(stored.get(url)),
+      put: (url, bytes) => {
+        stored.set(url, bytes);
+        return Promise.resolve();
+      },
+    };
+    const progress: DownloadProgress[] = [];
+    const options = {
+      baseUrl: hub.baseUrl,
+      cache,
+      onProgress: (p: DownloadProgress) => progress.push(p),
+    };
+    const loaded = await loadModelFiles(
+      await hubModelFiles('karpathy/stories260K', options),
+      'karpathy/stories260K',
+    );
+    const last = progress.findLast((p) => p.file === 'model.safetensors');
+    expect(last?.loaded).toBe(last?.total);
+    expect(last?.total).toBeGreaterThan(1_000_000);
+
+    const model = createGpuModel(gpu(), loaded.config, loaded.weights);
+    try {
+      const tokens = await generateAll(model, [1], { maxNewTokens: 200 });
+      const expected = new TextDecoder()
+        .decode(fixture('models/llama2c/stories260K.greedy200.txt'))
+        .trimEnd();
+      expect(loaded.tokenizer.decode([1, ...tokens])).toBe(expected);
+    } finally {
+      model.dispose();
+    }
+
+    const before = hub.requests.length;
+    await loadModelFiles(await hubModelFiles('karpathy/stories260K', options), 'again');
+    // Probes for optional files that do not exist (404s are not cached) are all that remain.
+    expect(
+      hub.requests.slice(before).every((r) => /index\.json|tokenizer(_config)?\.json/.test(r)),
+    ).toBe(true);
+  });
+
+  it('says clearly when a repo does not exist or the id is malformed', async () => {
+    await expect(hubModelFiles('nobody/nothing', { baseUrl: hub.baseUrl })).rejects.toThrow(
+      /nobody\/nothing: has no config.json on the Hub \(HTTP 404 for config.json\)/,
+    );
+    await expect(hubModelFiles('../etc/passwd', { baseUrl: hub.baseUrl })).rejects.toThrow(
+      /is not a Hub repo id/,
+    );
+  });
+});
