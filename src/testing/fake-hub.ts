@@ -5,7 +5,9 @@ import type { AddressInfo } from 'node:net';
  * A static server on 127.0.0.1 that answers in the Hub's URL layout
  * (`/<org>/<repo>/resolve/main/<file>`) from in-memory repos, and counts requests.
  */
-export async function startFakeHub(repos: Record<string, Map<string, Uint8Array>>): Promise<{
+export async function startFakeHub(
+  repos: Partial<Record<string, Map<string, Uint8Array>>>,
+): Promise<{
   baseUrl: string;
   requests: string[];
   close: () => Promise<void>;
@@ -26,11 +28,18 @@ export async function startFakeHub(repos: Record<string, Map<string, Uint8Array>
     });
     res.end(bytes);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => {
+    server.listen(0, '127.0.0.1', resolve);
+  });
   const { port } = server.address() as AddressInfo;
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     requests,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      }),
   };
 }
