@@ -2,6 +2,9 @@ import { mkdirSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
+import { hfFolderFiles } from '../src/model/hf-export.ts';
+import { readLlama2c } from '../src/model/llama2c.ts';
+import { startFakeHub } from '../src/testing/fake-hub.ts';
 import { FIXTURES, fixture } from '../src/testing/fixtures.ts';
 
 const OUTPUT = new URL('./output/', import.meta.url).pathname;
@@ -86,6 +89,34 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
     await expect
       .poll(() => page.getByTestId('model-card').textContent(), { timeout: 30_000 })
       .toMatch(/stories260K\.bin, tok512\.bin.*260,032/);
+  });
+
+  it('loads a model from the Hub by repo id (a local server in the Hub layout)', async () => {
+    const { config, weights } = readLlama2c(
+      fixture('models/llama2c/stories260K.bin'),
+      'stories260K.bin',
+    );
+    const files = hfFolderFiles(config, weights);
+    files.set('tok512.bin', fixture('models/llama2c/tok512.bin'));
+    const hub = await startFakeHub({ 'karpathy/stories260K': files });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${inject('baseUrl')}?hub=${encodeURIComponent(hub.baseUrl)}`);
+      await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
+      await page.getByTestId('hub-id').fill('karpathy/stories260K');
+      await page.getByRole('button', { name: 'Load from the Hub' }).click();
+      await expect
+        .poll(() => page.getByTestId('model-card').textContent(), { timeout: 60_000 })
+        .toMatch(/karpathy\/stories260K.*260,032/);
+      expect(hub.requests).toContain('/karpathy/stories260K/resolve/main/model.safetensors');
+      await page.getByTestId('hub-id').fill('nobody/nothing');
+      await page.getByRole('button', { name: 'Load from the Hub' }).click();
+      await expect
+        .poll(() => page.getByTestId('model-error').textContent(), { timeout: 30_000 })
+        .toMatch(/nobody\/nothing: has no config.json on the Hub/);
+    } finally {
+      await hub.close();
+    }
   });
 
   it('explains how to enable WebGPU when the browser offers no adapter', async () => {

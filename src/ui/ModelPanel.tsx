@@ -12,7 +12,10 @@ export function ModelPanel() {
   const model = useModelStore((s) => s.model);
   const loadFiles = useModelStore((s) => s.loadFiles);
   const loadBuiltin = useModelStore((s) => s.loadBuiltin);
+  const loadFromHub = useModelStore((s) => s.loadFromHub);
+  const download = useModelStore((s) => s.download);
   const [dragging, setDragging] = useState(false);
+  const [repo, setRepo] = useState('');
   if (!model.info && !model.loading && !model.error) return null;
   return (
     <section
@@ -33,6 +36,16 @@ export function ModelPanel() {
     >
       <h2>Model</h2>
       {model.loading && <p aria-busy="true">Loading the model…</p>}
+      {download && (
+        <label className="download">
+          {download.file}
+          <progress
+            data-testid="download-progress"
+            value={download.loaded}
+            max={download.total || undefined}
+          />
+        </label>
+      )}
       {model.error && (
         <p className="error" role="alert" data-testid="model-error">
           {model.error}
@@ -75,6 +88,26 @@ export function ModelPanel() {
           Built-in model
         </button>
       </div>
+      <form
+        className="hub"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void loadFromHub(repo);
+        }}
+      >
+        <input
+          value={repo}
+          placeholder="Hub id, e.g. HuggingFaceTB/SmolLM2-135M"
+          aria-label="Hugging Face Hub model id"
+          data-testid="hub-id"
+          onChange={(e) => {
+            setRepo(e.target.value);
+          }}
+        />
+        <button type="submit" disabled={!repo.trim() || model.loading}>
+          Load from the Hub
+        </button>
+      </form>
       <p className="muted">
         Or drop files here: a Hugging Face folder (config.json, *.safetensors, tokenizer.json) or a
         llama2.c checkpoint with its tokenizer. Nothing leaves this machine.

@@ -1,6 +1,11 @@
 import { proxy } from 'comlink';
 import { create } from 'zustand';
-import type { GenerateOptions, GenerationResult, ModelInfo } from '../worker/api.ts';
+import type {
+  DownloadProgress,
+  GenerateOptions,
+  GenerationResult,
+  ModelInfo,
+} from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
 
 /**
@@ -25,6 +30,10 @@ interface ModelStore {
   loadBuiltin: () => Promise<void>;
   /** A model folder or files the user picked or dropped. */
   loadFiles: (files: File[]) => Promise<void>;
+  /** A model from the Hugging Face Hub by repo id. */
+  loadFromHub: (repo: string) => Promise<void>;
+  /** The current download, while one runs. */
+  download: DownloadProgress | null;
   generate: (prompt: string, options: GenerateOptions) => Promise<void>;
 }
 
@@ -45,6 +54,7 @@ export const useModelStore = create<ModelStore>((set, get) => {
 
   return {
     model: { info: null, loading: false, error: null },
+    download: null,
     generation: { state: 'idle' },
 
     async loadBuiltin() {
@@ -60,6 +70,18 @@ export const useModelStore = create<ModelStore>((set, get) => {
       const first = files[0].webkitRelativePath;
       const name = first ? first.split('/')[0] : files.map((f) => f.name).join(', ');
       await load(() => studio.loadModelFiles(files, name));
+    },
+
+    async loadFromHub(repo) {
+      const studio = studioApi();
+      if (!studio || get().model.loading) return;
+      // ?hub=<url> points the studio at another Hub mirror (tests serve one from 127.0.0.1).
+      const baseUrl = new URLSearchParams(location.search).get('hub') ?? undefined;
+      const onProgress = (download: DownloadProgress) => {
+        set({ download });
+      };
+      await load(() => studio.loadModelFromHub(repo.trim(), baseUrl, proxy(onProgress)));
+      set({ download: null });
     },
 
     async generate(prompt, options) {

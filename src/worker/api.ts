@@ -7,9 +7,10 @@ import type { NamedProblem } from '../linalg/matmul-tuning.ts';
 import type { SelfCheckResult } from '../linalg/self-check.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { GenerateOptions } from '../model/generate.ts';
+import type { DownloadProgress } from '../model/hub.ts';
 import type { LossReport } from '../model/perplexity.ts';
 
-export type { ModelConfig, GenerateOptions, LossReport };
+export type { ModelConfig, GenerateOptions, LossReport, DownloadProgress };
 
 /** What the studio shows about a loaded model. */
 export interface ModelInfo {
@@ -55,6 +56,15 @@ export interface StudioApi {
    * tokenizer.json) or a llama2.c checkpoint with its tokenizer. Replaces the loaded model.
    */
   loadModelFiles(files: readonly File[], name: string): Promise<ModelInfo>;
+  /**
+   * Downloads a model from the Hugging Face Hub by repo id (`HuggingFaceTB/SmolLM2-135M`) through
+   * the browser's cache; `baseUrl` replaces https://huggingface.co (tests use a local server).
+   */
+  loadModelFromHub(
+    repo: string,
+    baseUrl?: string,
+    onProgress?: (p: DownloadProgress) => void,
+  ): Promise<ModelInfo>;
   unloadModel(): Promise<void>;
   /** Mean next-token loss of `text` under the loaded model. */
   perplexity(text: string): Promise<LossReport>;

@@ -8,6 +8,7 @@ import { selfCheck } from '../linalg/self-check.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createGpuModel, type GpuModel } from '../model/forward.ts';
 import { generateTokens } from '../model/generate.ts';
+import { hubModelFiles, type FileCache } from '../model/hub.ts';
 import { loadModelFiles, type LoadedModelFiles } from '../model/load.ts';
 import { meanLoss } from '../model/perplexity.ts';
 import { readLlama2c } from '../model/llama2c.ts';
@@ -24,6 +25,8 @@ export interface StudioEnvironment {
   secureContext: boolean;
   /** Where tuned kernel parameters persist (IndexedDB in the browser). */
   tuningStore: TuningStore;
+  /** Where Hub downloads are kept between sessions (Cache Storage in the browser). */
+  fileCache?: FileCache;
   /** The built-in model's files (fetched from the app's own origin in the browser). */
   builtinModel: () => Promise<{ checkpoint: Uint8Array; tokenizer: Uint8Array }>;
 }
@@ -136,6 +139,10 @@ export function createStudio(env: StudioEnvironment): StudioApi {
         bytes: async () => new Uint8Array(await f.arrayBuffer()),
       }));
       return install(await loadModelFiles(modelFiles, name));
+    },
+    async loadModelFromHub(repo, baseUrl, onProgress) {
+      const files = await hubModelFiles(repo, { baseUrl, cache: env.fileCache, onProgress });
+      return install(await loadModelFiles(files, repo));
     },
     unloadModel() {
       loaded?.model.dispose();

@@ -3,6 +3,7 @@
 import { expose } from 'comlink';
 import { viteShaders } from '../gpu/shaders-vite.ts';
 import { createStudio } from './studio.ts';
+import { cacheStorageFiles } from './file-cache.ts';
 import { idbTuningStore } from './tuning-idb.ts';
 
 expose(
@@ -11,6 +12,7 @@ expose(
     shaders: viteShaders,
     secureContext: self.isSecureContext,
     tuningStore: idbTuningStore,
+    fileCache: cacheStorageFiles,
     builtinModel: async () => {
       const fetchBytes = async (file: string) => {
         const response = await fetch(
