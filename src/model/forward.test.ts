@@ -60,6 +60,19 @@ describe('GPU forward pass', () => {
     }
   });
 
+  it('refuses, before uploading, a model whose tensors exceed the device’s buffer limits', () => {
+    const { config, weights } = readLlama2c(
+      fixture('models/llama2c/stories260K.bin'),
+      'stories260K.bin',
+    );
+    const limit = Math.min(gpu().limits.maxStorageBufferBindingSize, gpu().limits.maxBufferSize);
+    // One layer's K cache holds positions × 4 KV heads × 8 dims of f32.
+    const huge = { ...config, maxPositions: Math.floor(limit / (4 * 32)) + 1 };
+    expect(() => createGpuModel(gpu(), huge, weights)).toThrow(
+      /^loading the model: the KV cache of one layer \(\d+ positions\) needs [\d.]+ \w+ in one buffer; this GPU allows [\d.]+ \w+$/,
+    );
+  });
+
   it('refuses positions beyond the model’s context', async () => {
     const { config, weights } = readLlama2c(
       fixture('models/llama2c/stories260K.bin'),

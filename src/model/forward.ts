@@ -2,7 +2,9 @@
 // of a prompt (prefill) or one token at a time (decode), with a KV cache per layer. One batch
 // (one submit) per call; only the last token's logits come back.
 import type { Gpu } from '../gpu/device.ts';
+import { formatBytes } from '../gpu/buffers.ts';
 import { Batch } from '../gpu/dispatch.ts';
+import { GpuError } from '../gpu/errors.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { binary, unary } from '../linalg/elementwise.ts';
@@ -24,7 +26,29 @@ export interface GpuModel {
   dispose(): void;
 }
 
+/**
+ * Refuses, before anything is uploaded, a model with a tensor (weight or KV cache) larger than
+ * one GPU buffer binding may be: a clear message instead of a failure halfway through loading.
+ */
+function checkFits(gpu: Gpu, config: ModelConfig, weights: ModelWeights): void {
+  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+  const cacheBytes = 4 * config.maxPositions * config.numKvHeads * config.headDim;
+  const largest = [...weights].reduce(
+    (worst, [name, t]) =>
+      4 * t.data.length > worst.bytes ? { name, bytes: 4 * t.data.length } : worst,
+    { name: `the KV cache of one layer (${config.maxPositions} positions)`, bytes: cacheBytes },
+  );
+  if (largest.bytes > limit) {
+    throw new GpuError(
+      `${largest.name} needs ${formatBytes(largest.bytes)} in one buffer; this GPU allows ${formatBytes(limit)}`,
+      'loading the model',
+      'out-of-memory',
+    );
+  }
+}
+
 export function createGpuModel(gpu: Gpu, config: ModelConfig, weights: ModelWeights): GpuModel {
+  checkFits(gpu, config, weights);
   const tensors = new Map<string, Tensor>();
   for (const [name, t] of weights)
     tensors.set(name, uploadTensor(gpu, t.data, t.shape, 'f32', name));
