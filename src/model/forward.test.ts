@@ -60,6 +60,46 @@ describe('GPU forward pass', () => {
     }
   });
 
+  it('matches the CPU reference with Qwen2-style q/k/v biases', async () => {
+    const { config, weights } = await loadHfFolder(
+      await folderFiles(`${FIXTURES}models/hf/quatricmorph_tiny-llama-2shard`),
+    );
+    const qwen = { ...config, modelType: 'qwen2', attentionBias: true };
+    const withBias = new Map(weights);
+    let seed = 7;
+    const noise = (n: number) =>
+      Float32Array.from({ length: n }, () => {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        return seed / 2147483648 - 0.5;
+      });
+    for (let l = 0; l < config.numLayers; l++) {
+      for (const [proj, n] of [
+        ['q', 128],
+        ['k', 32],
+        ['v', 32],
+      ] as const) {
+        withBias.set(`model.layers.${l}.self_attn.${proj}_proj.bias`, {
+          shape: [n],
+          data: noise(n),
+        });
+      }
+    }
+    const cpu = createCpuModel(qwen, withBias);
+    const model = createGpuModel(gpu(), qwen, withBias);
+    try {
+      const prompt = [1, 9, 33, 60];
+      let expected: Float32Array = new Float32Array(0);
+      for (const [pos, token] of prompt.entries()) expected = cpu.step(token, pos);
+      expect(maxError(await model.forward(prompt, 0), expected)).toBeLessThan(1e-4);
+      // The biases matter: without them the logits differ.
+      expect(maxError(createCpuModel(config, weights).step(1, 0), cpu.step(1, 0))).toBeGreaterThan(
+        1e-3,
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('refuses, before uploading, a model whose tensors exceed the device’s buffer limits', () => {
     const { config, weights } = readLlama2c(
       fixture('models/llama2c/stories260K.bin'),
