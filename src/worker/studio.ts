@@ -11,9 +11,7 @@ import { generateTokens } from '../model/generate.ts';
 import { hubModelFiles, type FileCache } from '../model/hub.ts';
 import { loadModelFiles, type LoadedModelFiles } from '../model/load.ts';
 import { meanLoss } from '../model/perplexity.ts';
-import { readLlama2c } from '../model/llama2c.ts';
-import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
-import { fromLlama2c, type TextTokenizer } from '../model/tokenizer.ts';
+import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { ModelWeights } from '../model/weights.ts';
 import type { GpuStatus, ModelInfo, StudioApi } from './api.ts';
 
@@ -126,12 +124,12 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       return tuned;
     },
     async loadBuiltinModel() {
-      const files = await env.builtinModel();
-      const { config, weights } = readLlama2c(files.checkpoint, 'stories260K.bin');
-      const tokenizer = fromLlama2c(
-        readLlama2cTokenizer(files.tokenizer, config.vocabSize, 'tok512.bin'),
-      );
-      return install({ name: 'stories260K (built-in)', config, weights, tokenizer });
+      const { checkpoint, tokenizer } = await env.builtinModel();
+      const files = [
+        { name: 'stories260K.bin', bytes: () => Promise.resolve(checkpoint) },
+        { name: 'tok512.bin', bytes: () => Promise.resolve(tokenizer) },
+      ];
+      return install(await loadModelFiles(files, 'stories260K (built-in)'));
     },
     async loadModelFiles(files, name) {
       const modelFiles = files.map((f) => ({
