@@ -3,25 +3,17 @@ import type { AddressInfo } from 'node:net';
 import { acquireGpu, adapterName, type Gpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
-import { releaseTensor, uploadTensor } from '../gpu/tensor.ts';
+import { releaseTensor } from '../gpu/tensor.ts';
 import { fileTuningStore } from '../gpu/tuning-file.ts';
 import { persistTuning, restoreTuning } from '../gpu/tuning.ts';
-import {
-  columns,
-  frobenius,
-  mat,
-  multiply,
-  toF32,
-  transpose,
-  type Mat,
-} from '../linalg/cpu/dense.ts';
+import { columns, frobenius, mat, multiply, transpose, type Mat } from '../linalg/cpu/dense.ts';
 import { decaying, withSpectrum } from '../linalg/cpu/generate.ts';
 import type { BrowserBenchRow } from '../linalg/matmul.bench.page.ts';
 import { describeTile } from '../linalg/matmul.ts';
 import { gflops, timeOurMatmul } from '../linalg/matmul.bench.ts';
 import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts';
+import { readMat, uploadMat } from '../linalg/host.ts';
 import { exactSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
-import { readF32 } from '../gpu/readback.ts';
 import { launchChromium } from '../testing/chromium.ts';
 import { benchStories, type ModelBenchRow } from '../model/forward.bench.ts';
 
@@ -104,7 +96,7 @@ async function benchSvd(gpu: Gpu): Promise<string> {
   const n = 512;
   const rank = 16;
   const a = withSpectrum(n, n, decaying(n, 0.97), 1);
-  const at = uploadTensor(gpu, toF32(a), [n, n], 'f32');
+  const at = uploadMat(gpu, a);
   const rows: string[][] = [];
   try {
     let start = performance.now();
@@ -135,9 +127,8 @@ async function benchSvd(gpu: Gpu): Promise<string> {
 }
 
 async function truncationError(gpu: Gpu, svd: SvdResult, a: Mat, rank: number): Promise<number> {
-  const read = async (t: typeof svd.u) => mat(t.shape[0], t.shape[1], await readF32(gpu, t));
-  const u = columns(await read(svd.u), 0, rank);
-  const v = columns(await read(svd.v), 0, rank);
+  const u = columns(await readMat(gpu, svd.u), 0, rank);
+  const v = columns(await readMat(gpu, svd.v), 0, rank);
   releaseTensor(gpu, svd.u, svd.v);
   for (let i = 0; i < u.rows; i++) for (let j = 0; j < rank; j++) u.data[i * rank + j] *= svd.s[j];
   const approx = multiply(u, transpose(v));

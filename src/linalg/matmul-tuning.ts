@@ -12,6 +12,7 @@ import {
   matmul,
   subgroupsFit,
   tuningKey,
+  type MatmulOptions,
   type MatmulProblem,
   type MatmulTile,
 } from './matmul.ts';
@@ -65,6 +66,32 @@ function fits(gpu: Gpu, tile: MatmulTile): boolean {
 }
 
 /**
+ * Median ms per product of A and B (see medianMs): batches of products submitted together,
+ * each batch waiting for a readback of its last result.
+ */
+export function timeMatmul(
+  gpu: Gpu,
+  a: Tensor,
+  b: Tensor,
+  options: MatmulOptions,
+  reps: number,
+  targetMs?: number,
+): Promise<number> {
+  return medianMs(
+    async (iters) => {
+      const batch = new Batch(gpu);
+      const outs: Tensor[] = [];
+      for (let i = 0; i < iters; i++) outs.push(matmul(batch, a, b, options));
+      await batch.submit();
+      await readF32(gpu, outs[outs.length - 1]);
+      releaseTensor(gpu, ...outs);
+    },
+    reps,
+    targetMs,
+  );
+}
+
+/**
  * Times every candidate tile on this problem (median of 3 after warm-up) and remembers the
  * fastest for its class. A candidate whose result differs from the default tile's is skipped:
  * the subgroup kernel relies on how the device lays out subgroups, so it is checked, not trusted.
@@ -88,18 +115,7 @@ export async function tuneMatmul(gpu: Gpu, p: MatmulProblem): Promise<MatmulTile
     const scale = reference.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-30);
     for (const tile of matmulCandidates(gpu)) {
       if (maxRelativeError(await once(tile), reference, scale) > 1e-5) continue;
-      const ms = await medianMs(
-        async (iters) => {
-          const batch = new Batch(gpu);
-          const outs: Tensor[] = [];
-          for (let i = 0; i < iters; i++) outs.push(matmul(batch, a, b, { ...p, tile }));
-          await batch.submit();
-          await readF32(gpu, outs[outs.length - 1]);
-          releaseTensor(gpu, ...outs);
-        },
-        3,
-        30,
-      );
+      const ms = await timeMatmul(gpu, a, b, { ...p, tile }, 3, 30);
       if (ms < best.ms) best = { tile, ms };
     }
   } finally {

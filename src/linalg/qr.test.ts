@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { releaseTensor } from '../gpu/tensor.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { conditioned, randomMat, withSpectrum } from './cpu/generate.ts';
-import { readMat, uploadMat } from '../testing/tensors.ts';
+import { readMat, uploadMat } from './host.ts';
 import { frobenius, mat, maxAbsDiff, multiply, orthogonalityError, type Mat } from './cpu/dense.ts';
 import { householderQr } from './cpu/qr.ts';
 import { qr } from './qr.ts';

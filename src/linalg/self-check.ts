@@ -6,13 +6,12 @@ import { run, type Batch } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { maxRelativeError } from './compare.ts';
+import { readMat, uploadMat } from './host.ts';
 import {
   frobenius,
-  mat,
   maxAbsDiff,
   multiply,
   orthogonalityError,
-  toF32,
   transpose,
   type Mat,
 } from './cpu/dense.ts';
@@ -71,13 +70,9 @@ function vectorCheck(
   };
 }
 
-function upload(gpu: Gpu, m: Mat): Tensor {
-  return uploadTensor(gpu, toF32(m), [m.rows, m.cols], 'f32');
-}
-
+/** Reads a matrix back and frees the tensor. */
 async function download(gpu: Gpu, t: Tensor): Promise<Mat> {
-  const [rows, cols] = t.shape as [number, number];
-  const m = mat(rows, cols, await readF32(gpu, t));
+  const m = await readMat(gpu, t);
   releaseTensor(gpu, t);
   return m;
 }
@@ -175,7 +170,7 @@ const CHECKS: Check[] = [
     tolerance: 5e-6,
     error: async (gpu) => {
       const a = withSpectrum(500, 40, conditioned(40, 1e4), 3);
-      const at = upload(gpu, a);
+      const at = uploadMat(gpu, a);
       const { q, r } = await qr(gpu, at);
       releaseTensor(gpu, at);
       const qm = await download(gpu, q);
@@ -189,7 +184,7 @@ const CHECKS: Check[] = [
     tolerance: 1e-5,
     error: async (gpu) => {
       const a = randomMat(60, 40, 5);
-      const at = upload(gpu, a);
+      const at = uploadMat(gpu, a);
       const svd = await exactSvd(gpu, at);
       releaseTensor(gpu, at);
       return Math.max(spectrumError(svd.s, jacobiSvd(a).s), await svdResidual(gpu, svd, a));
@@ -202,7 +197,7 @@ const CHECKS: Check[] = [
     tolerance: 1e-5,
     error: async (gpu) => {
       const a = withSpectrum(300, 200, decaying(80, 0.7), 8);
-      const at = upload(gpu, a);
+      const at = uploadMat(gpu, a);
       const svd = await randomizedSvd(gpu, at, { rank: 8, oversample: 8, niter: 2 });
       releaseTensor(gpu, at, svd.u, svd.v);
       return spectrumError(svd.s, jacobiSvd(a).s.slice(0, 8));
@@ -216,8 +211,8 @@ const CHECKS: Check[] = [
     error: async (gpu) => {
       const b = randomMat(64, 8, 6);
       const a = randomMat(8, 48, 7);
-      const bt = upload(gpu, b);
-      const at = upload(gpu, a);
+      const bt = uploadMat(gpu, b);
+      const at = uploadMat(gpu, a);
       const svd = await lowRankProductSvd(gpu, bt, at);
       releaseTensor(gpu, bt, at);
       return svdResidual(gpu, svd, multiply(b, a));

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { releaseTensor } from '../gpu/tensor.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { conditioned, decaying, randomMat, withSpectrum } from './cpu/generate.ts';
-import { readMat, uploadMat } from '../testing/tensors.ts';
+import { readMat, uploadMat } from './host.ts';
 import {
   columns,
   frobenius,

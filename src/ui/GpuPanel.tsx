@@ -1,4 +1,5 @@
 import type { AdapterReport } from '../worker/api.ts';
+import { formatBytes } from './format.ts';
 import { useGpuStore } from './gpu-store.ts';
 import { WebGpuHelp } from './WebGpuHelp.tsx';
 
@@ -23,10 +24,7 @@ const BYTE_LIMITS = new Set<string>([
 ]);
 
 function formatLimit(key: string, value: number): string {
-  if (!BYTE_LIMITS.has(key)) return value.toLocaleString('en-US');
-  if (value >= 2 ** 30) return `${+(value / 2 ** 30).toFixed(2)} GiB`;
-  if (value >= 2 ** 20) return `${+(value / 2 ** 20).toFixed(1)} MiB`;
-  return `${+(value / 1024).toFixed(1)} KiB`;
+  return BYTE_LIMITS.has(key) ? formatBytes(value) : value.toLocaleString('en-US');
 }
 
 export function GpuPanel() {

@@ -1,11 +1,6 @@
 import { useState } from 'react';
+import { formatBytes } from './format.ts';
 import { useModelStore } from './model-store.ts';
-
-function formatBytes(bytes: number): string {
-  return bytes >= 2 ** 20
-    ? `${(bytes / 2 ** 20).toFixed(1)} MiB`
-    : `${(bytes / 1024).toFixed(0)} KiB`;
-}
 
 /** The loaded model's card (architecture, size, memory) and ways to load another. */
 export function ModelPanel() {

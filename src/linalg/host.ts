@@ -1,7 +1,8 @@
+// Moving f64 host matrices (cpu/dense.ts) to and from f32 GPU tensors.
 import type { Gpu } from '../gpu/device.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { mat, toF32, type Mat } from '../linalg/cpu/dense.ts';
+import { mat, toF32, type Mat } from './cpu/dense.ts';
 
 /** Uploads an f64 host matrix as an f32 tensor. */
 export function uploadMat(gpu: Gpu, m: Mat): Tensor {
