@@ -46,3 +46,43 @@ fn main(
     y[base + i] = x[base + i] * scale * w[i];
   }
 }
+
+// ---- backward: dx from dy (the weight is frozen: no dw) -------------------------------------
+// With r = 1/√(mean(x²) + eps):  dx_i = r·w_i·dy_i − x_i · r³ · Σ_j(w_j·dy_j·x_j) / d.
+
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(4) var<uniform> pb: Params;
+
+var<workgroup> partial2: array<vec2f, WG>;
+
+@compute @workgroup_size(WG)
+fn backward(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let row = wg.x + wg.y * nwg.x;
+  if (row >= pb.rows) {
+    return;
+  }
+  let base = row * pb.d;
+  var acc = vec2f(0.0);  // (Σ x², Σ w·dy·x)
+  for (var i = lid; i < pb.d; i += WG) {
+    let v = x[base + i];
+    acc += vec2f(v * v, w[i] * dy[base + i] * v);
+  }
+  partial2[lid] = acc;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) {
+      partial2[lid] += partial2[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let r = inverseSqrt(partial2[0].x / f32(pb.d) + pb.eps);
+  let c = r * r * r * partial2[0].y / f32(pb.d);
+  for (var i = lid; i < pb.d; i += WG) {
+    dx[base + i] = r * w[i] * dy[base + i] - c * x[base + i];
+  }
+}

@@ -23,9 +23,17 @@ export function rmsNorm(batch: Batch, x: Tensor, weight: Tensor, eps: number): T
   return y;
 }
 
+/** Where rope and attention find each token's position: see shaders/attention.wgsl. */
+export interface Positions {
+  /** Positions already in the cache before the first token (0 for training batches). */
+  pos0: number;
+  /** Tokens per packed sequence; positions restart at every multiple (default: one sequence). */
+  seqLen?: number;
+}
+
 /**
- * Rotates x [tokens × heads × headDim] in place for positions pos0 …; `cosSin` holds
- * [positions × headDim/2 × (cos, sin)] (see ropeTable).
+ * Rotates x [tokens × heads × headDim] in place for positions `at`; `cosSin` holds
+ * [positions × headDim/2 × (cos, sin)] (see ropeTable). `inverse` rotates back: the backward pass.
  */
 export function rope(
   batch: Batch,
@@ -33,19 +41,27 @@ export function rope(
   cosSin: Tensor,
   heads: number,
   headDim: number,
-  pos0: number,
+  at: Positions,
+  inverse = false,
 ): void {
   const tokens = x.numel / (heads * headDim);
   const half = headDim / 2;
   const kernel = batch.gpu.pipelines.get({ shader: 'rope', constants: { WG: ELEMENT_WG } });
-  const params = packParams([{ u32: tokens }, { u32: heads }, { u32: half }, { u32: pos0 }]);
+  const params = packParams([
+    { u32: tokens },
+    { u32: heads },
+    { u32: half },
+    { u32: at.pos0 },
+    { u32: at.seqLen ?? tokens },
+    { f32: inverse ? -1 : 1 },
+  ]);
   const count = tokens * heads * half;
   batch.dispatch(
     kernel,
     [x, cosSin],
     linearGrid(Math.ceil(count / ELEMENT_WG), batch.gpu),
     params,
-    `rope ${shapeString(x.shape)}`,
+    `rope${inverse ? ' backward' : ''} ${shapeString(x.shape)}`,
   );
 }
 
@@ -69,35 +85,62 @@ export interface AttentionShape {
   headDim: number;
 }
 
-/** Causal attention of q [tokens × heads × headDim] at positions pos0 … over the caches. */
-export function attention(
-  batch: Batch,
-  q: Tensor,
-  kCache: Tensor,
-  vCache: Tensor,
-  s: AttentionShape,
-  pos0: number,
-): Tensor {
-  const tokens = q.numel / (s.heads * s.headDim);
-  const out = createTensor(batch.gpu, q.shape, 'f32', 'attention');
-  const kernel = batch.gpu.pipelines.get({ shader: 'attention', constants: { WG: ROW_WG } });
-  const params = packParams([
+/** The attention kernels' uniform, shared by forward and backward. */
+export function attentionParams(tokens: number, s: AttentionShape, at: Positions): ArrayBuffer {
+  return packParams([
     { u32: tokens },
     { u32: s.heads },
     { u32: s.kvHeads },
     { u32: s.headDim },
-    { u32: pos0 },
+    { u32: at.pos0 },
+    { u32: at.seqLen ?? tokens },
     { f32: 1 / Math.sqrt(s.headDim) },
   ]);
-  const rows = tokens * s.heads;
+}
+
+/**
+ * Causal attention of q [tokens × heads × headDim] over k, v [rows × kvHeads × headDim] (a KV
+ * cache, or the batch's own keys): the output and the log-sum-exp per (token, head) that the
+ * backward pass needs.
+ */
+export function attention(
+  batch: Batch,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  s: AttentionShape,
+  at: Positions,
+): { out: Tensor; lse: Tensor } {
+  const tokens = q.numel / (s.heads * s.headDim);
+  const out = createTensor(batch.gpu, q.shape, 'f32', 'attention');
+  const lse = createTensor(batch.gpu, [tokens, s.heads], 'f32', 'attention lse');
+  const kernel = batch.gpu.pipelines.get({ shader: 'attention', constants: { WG: ROW_WG } });
   batch.dispatch(
     kernel,
-    [q, kCache, vCache, out],
-    linearGrid(Math.ceil(rows / ROW_WG), batch.gpu),
-    params,
-    `attention ${shapeString(q.shape)} at ${pos0}`,
+    [q, k, v, out, lse],
+    linearGrid(Math.ceil((tokens * s.heads) / ROW_WG), batch.gpu),
+    attentionParams(tokens, s, at),
+    `attention ${shapeString(q.shape)} at ${at.pos0}`,
   );
-  return out;
+  return { out, lse };
+}
+
+/** act = silu(gate) · up, elementwise (the SwiGLU MLP's gate). */
+export function swiglu(batch: Batch, gate: Tensor, up: Tensor): Tensor {
+  const act = createTensor(batch.gpu, gate.shape, 'f32', 'swiglu');
+  const kernel = batch.gpu.pipelines.get({
+    shader: 'swiglu',
+    entryPoint: 'forward',
+    constants: { WG: ELEMENT_WG },
+  });
+  batch.dispatch(
+    kernel,
+    [gate, up, act],
+    linearGrid(Math.ceil(gate.numel / ELEMENT_WG), batch.gpu),
+    packParams([{ u32: gate.numel }]),
+    `swiglu ${shapeString(gate.shape)}`,
+  );
+  return act;
 }
 
 /** out[r, :] = table[ids[r], :] for table [n × width] and u32 ids [rows]. */
@@ -137,4 +180,18 @@ export function writeRows(batch: Batch, dst: Tensor, src: Tensor, row0: number):
     params,
     `write rows ${row0}…`,
   );
+}
+
+/** Inverted dropout: x / (1 − p) where a hash of (seed, index) keeps it, else 0. */
+export function dropout(batch: Batch, x: Tensor, p: number, seed: number): Tensor {
+  const y = createTensor(batch.gpu, x.shape, 'f32', 'dropout');
+  const kernel = batch.gpu.pipelines.get({ shader: 'dropout', constants: { WG: ELEMENT_WG } });
+  batch.dispatch(
+    kernel,
+    [x, y],
+    linearGrid(Math.ceil(x.numel / ELEMENT_WG), batch.gpu),
+    packParams([{ u32: x.numel }, { u32: seed >>> 0 }, { f32: 1 - p }]),
+    `dropout ${shapeString(x.shape)}`,
+  );
+  return y;
 }

@@ -1,0 +1,108 @@
+// Gradients of the causal attention in attention.wgsl (training batches: pos0 = 0), recomputing
+// the probabilities from the saved log-sum-exp instead of storing the T×T matrix:
+//   P[t, s] = exp(q_t · k_s · scale − lse_t),   dP[t, s] = dO_t · v_s,
+//   dS[t, s] = P[t, s] · (dP[t, s] − dsum_t),   dsum_t = dO_t · O_t (computed by the caller),
+//   dQ_t = scale · Σ_s dS[t, s] k_s,   dK_s = scale · Σ_t dS[t, s] q_t,   dV_s = Σ_t P[t, s] dO_t
+// with t ranging over the later positions of s's sequence and the query heads of s's KV group.
+// backward_q: one invocation per (token, head) writes its dQ row.
+// backward_kv: one invocation per (token, kv head) writes its dK and dV rows, so no two
+// invocations ever add into the same address (no atomics, deterministic sums).
+
+override WG: u32 = 64u;
+
+struct Params {
+  tokens: u32,
+  heads: u32,
+  kv_heads: u32,
+  head_dim: u32,
+  pos0: u32,   // unused here (always 0 in training); keeps the layout of attention.wgsl
+  seq_len: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> lse: array<f32>;
+@group(0) @binding(4) var<storage, read> dsum: array<f32>;
+@group(0) @binding(5) var<storage, read> d_out: array<f32>;
+
+// backward_q's outputs
+@group(0) @binding(6) var<storage, read_write> dq: array<f32>;
+@group(0) @binding(7) var<uniform> pq: Params;
+
+// backward_kv's outputs
+@group(0) @binding(6) var<storage, read_write> dk: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dv: array<f32>;
+@group(0) @binding(8) var<uniform> pkv: Params;
+
+fn dot_q_k(q_base: u32, k_base: u32, n: u32) -> f32 {
+  var s = 0.0;
+  for (var i = 0u; i < n; i++) {
+    s = fma(q[q_base + i], k[k_base + i], s);
+  }
+  return s;
+}
+
+fn dot_dout_v(o_base: u32, v_base: u32, n: u32) -> f32 {
+  var s = 0.0;
+  for (var i = 0u; i < n; i++) {
+    s = fma(d_out[o_base + i], v[v_base + i], s);
+  }
+  return s;
+}
+
+@compute @workgroup_size(WG)
+fn backward_q(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = id.x + id.y * nwg.x * WG;  // t · heads + h
+  if (row >= pq.tokens * pq.heads) {
+    return;
+  }
+  let d = pq.head_dim;
+  let t = row / pq.heads;
+  let g = (row % pq.heads) / (pq.heads / pq.kv_heads);
+  let first = (t / pq.seq_len) * pq.seq_len;
+  let q_base = row * d;
+  let stride = pq.kv_heads * d;
+  for (var i = 0u; i < d; i++) {
+    dq[q_base + i] = 0.0;
+  }
+  for (var s = first; s <= t; s++) {
+    let kv_base = s * stride + g * d;
+    let prob = exp(dot_q_k(q_base, kv_base, d) * pq.scale - lse[row]);
+    let ds = prob * (dot_dout_v(q_base, kv_base, d) - dsum[row]) * pq.scale;
+    for (var i = 0u; i < d; i++) {
+      dq[q_base + i] = fma(ds, k[kv_base + i], dq[q_base + i]);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward_kv(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = id.x + id.y * nwg.x * WG;  // s · kv_heads + g
+  if (row >= pkv.tokens * pkv.kv_heads) {
+    return;
+  }
+  let d = pkv.head_dim;
+  let s = row / pkv.kv_heads;
+  let g = row % pkv.kv_heads;
+  let group = pkv.heads / pkv.kv_heads;
+  let end = (s / pkv.seq_len + 1u) * pkv.seq_len;
+  let kv_base = row * d;
+  for (var i = 0u; i < d; i++) {
+    dk[kv_base + i] = 0.0;
+    dv[kv_base + i] = 0.0;
+  }
+  for (var t = s; t < end; t++) {
+    for (var j = 0u; j < group; j++) {
+      let q_row = t * pkv.heads + g * group + j;
+      let q_base = q_row * d;
+      let prob = exp(dot_q_k(q_base, kv_base, d) * pkv.scale - lse[q_row]);
+      let ds = prob * (dot_dout_v(q_base, kv_base, d) - dsum[q_row]) * pkv.scale;
+      for (var i = 0u; i < d; i++) {
+        dv[kv_base + i] = fma(prob, d_out[q_base + i], dv[kv_base + i]);
+        dk[kv_base + i] = fma(ds, q[q_base + i], dk[kv_base + i]);
+      }
+    }
+  }
+}

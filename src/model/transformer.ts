@@ -1,0 +1,149 @@
+// One Llama layer and the output head on the GPU, recorded into a batch: the computation shared
+// by inference (over a KV cache, forward.ts) and training (over packed sequences, keeping the
+// activations that src/train/backward.ts needs). Linear modules may carry low-rank adapter terms
+// applied at run time: y = x·Wᵀ (+ b) + Σ scale·(x·Aᵀ)·Bᵀ.
+import type { Batch } from '../gpu/dispatch.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { binary } from '../linalg/elementwise.ts';
+import { matmul } from '../linalg/matmul.ts';
+import type { ModelConfig } from './config.ts';
+import { LINEAR_MODULES, modulePath, type LinearModule } from './modules.ts';
+import { attention, dropout, rmsNorm, rope, swiglu, writeRows, type Positions } from './ops.ts';
+
+/** A low-rank term on one linear module: A [r × in], B [out × r]. */
+export interface AdapterTerm {
+  a: Tensor;
+  b: Tensor;
+  /** Everything multiplying B·A: PEFT's scaling times the composition weight. */
+  scale: number;
+  /** Dropout probability on the term's input (training only). */
+  dropout?: number;
+}
+
+/** What a forward pass reads: weights by HF name, the RoPE table, adapter terms by module path. */
+export interface Transformer {
+  readonly config: ModelConfig;
+  readonly cosSin: Tensor;
+  weight(name: string): Tensor;
+  adapterTerms(path: string): readonly AdapterTerm[];
+}
+
+/** Per linear module: the (dropped-out) input its adapter saw and h = x·Aᵀ. */
+export interface AdapterActivations {
+  input: Tensor;
+  h: Tensor;
+}
+
+/** A layer's activations kept for the backward pass (names follow transformer.ts's forward). */
+export interface LayerActivations {
+  x: Tensor;
+  h1: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  attended: Tensor;
+  lse: Tensor;
+  x2: Tensor;
+  m: Tensor;
+  gate: Tensor;
+  up: Tensor;
+  act: Tensor;
+  adapters: Map<LinearModule, AdapterActivations>;
+}
+
+export interface LayerRun {
+  at: Positions;
+  /** Inference: append k and v to these caches and attend over them. */
+  cache?: { k: Tensor; v: Tensor };
+  /** Every tensor the layer creates is handed to `keep` (its owner releases them). */
+  keep: (t: Tensor) => Tensor;
+  /** Training: seeds dropout on adapter inputs (one seed per layer and module). */
+  dropoutSeed?: number;
+}
+
+/**
+ * y = x·Wᵀ (+ bias) + Σ scale·((dropout(x)·Aᵀ)·Bᵀ) for the module's adapter terms, recording
+ * each term's input and h in `saved` (training has one term per module).
+ */
+export function linear(
+  batch: Batch,
+  t: Transformer,
+  x: Tensor,
+  layer: number,
+  module: LinearModule,
+  run: LayerRun,
+  saved?: Map<LinearModule, AdapterActivations>,
+): Tensor {
+  const path = modulePath(layer, module);
+  const { keep } = run;
+  let y = keep(matmul(batch, x, t.weight(`${path}.weight`), { transB: true }));
+  if (t.config.attentionBias && (module === 'q_proj' || module === 'k_proj' || module === 'v_proj'))
+    y = keep(binary(batch, 'add', y, t.weight(`${path}.bias`)));
+  t.adapterTerms(path).forEach((term, i) => {
+    const input =
+      term.dropout && run.dropoutSeed !== undefined
+        ? keep(dropout(batch, x, term.dropout, dropoutSeed(run.dropoutSeed, layer, module, i)))
+        : x;
+    const h = keep(matmul(batch, input, term.a, { transB: true }));
+    matmul(batch, h, term.b, { transB: true, alpha: term.scale, beta: 1, into: y });
+    saved?.set(module, { input, h });
+  });
+  return y;
+}
+
+/** The dropout seed of one adapter term in one step: the backward pass recomputes the mask. */
+export function dropoutSeed(
+  stepSeed: number,
+  layer: number,
+  module: LinearModule,
+  term: number,
+): number {
+  const index = (layer * LINEAR_MODULES.length + LINEAR_MODULES.indexOf(module)) * 16 + term;
+  return (Math.imul(stepSeed, 0x9e3779b1) + index) >>> 0;
+}
+
+/** One decoder layer: x → x + attn(norm(x)) → … + mlp(norm(…)). Returns the new residual. */
+export function layerForward(
+  batch: Batch,
+  t: Transformer,
+  layer: number,
+  x: Tensor,
+  run: LayerRun,
+): LayerActivations & { out: Tensor } {
+  const c = t.config;
+  const p = `model.layers.${layer}.`;
+  const { keep } = run;
+  const adapters = new Map<LinearModule, AdapterActivations>();
+  const lin = (input: Tensor, module: LinearModule) =>
+    linear(batch, t, input, layer, module, run, adapters);
+
+  const h1 = keep(rmsNorm(batch, x, t.weight(`${p}input_layernorm.weight`), c.rmsNormEps));
+  const q = lin(h1, 'q_proj');
+  const k = lin(h1, 'k_proj');
+  const v = lin(h1, 'v_proj');
+  rope(batch, q, t.cosSin, c.numHeads, c.headDim, run.at);
+  rope(batch, k, t.cosSin, c.numKvHeads, c.headDim, run.at);
+  const shape = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim };
+  let attn;
+  if (run.cache) {
+    writeRows(batch, run.cache.k, k, run.at.pos0);
+    writeRows(batch, run.cache.v, v, run.at.pos0);
+    attn = attention(batch, q, run.cache.k, run.cache.v, shape, run.at);
+  } else {
+    attn = attention(batch, q, k, v, shape, run.at);
+  }
+  const attended = keep(attn.out);
+  const lse = keep(attn.lse);
+  const x2 = keep(binary(batch, 'add', x, lin(attended, 'o_proj')));
+  const m = keep(rmsNorm(batch, x2, t.weight(`${p}post_attention_layernorm.weight`), c.rmsNormEps));
+  const gate = lin(m, 'gate_proj');
+  const up = lin(m, 'up_proj');
+  const act = keep(swiglu(batch, gate, up));
+  const out = keep(binary(batch, 'add', x2, lin(act, 'down_proj')));
+  return { x, h1, q, k, v, attended, lse, x2, m, gate, up, act, adapters, out };
+}
+
+/** The output head's weight [vocab × hidden]: the embedding when tied. */
+export function headWeight(t: Transformer): Tensor {
+  return t.weight(t.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+}
