@@ -2,6 +2,7 @@
 //
 //   unary:  y[i] = f(x[i])                  f picked by the override OP (UNARY_OPS in src/linalg/elementwise.ts)
 //   affine: y[i] = alpha·x[i] + beta
+//   axpy:   y[i] = alpha·x[i] + y[i]            (in place: accumulating gradients)
 //   binary: y[i] = a[i] ∘ b[i mod len(b)]   ∘ picked by OP (BINARY_OPS); b's shape is a suffix of a's,
 //                                           so b broadcasts over a's leading dimensions (bias rows, scalars)
 //
@@ -68,6 +69,14 @@ fn affine(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg
   let i = element(id, nwg);
   if (i < p.n) {
     y[i] = fma(p.alpha, x[i], p.beta);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn axpy(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = element(id, nwg);
+  if (i < p.n) {
+    y[i] = fma(p.alpha, x[i], y[i]);
   }
 }
 

@@ -101,3 +101,12 @@ export function releaseTensor(gpu: Gpu, ...tensors: Tensor[]): void {
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
+
+/** The same buffer seen with another shape of equal size (not owned: release the original). */
+export function reshaped(t: Tensor, shape: readonly number[]): Tensor {
+  checkShape(shape);
+  if (numel(shape) !== t.numel) {
+    throw new ShapeError(`cannot view ${shapeString(t.shape)} as ${shapeString(shape)}`);
+  }
+  return { ...t, shape: [...shape] };
+}

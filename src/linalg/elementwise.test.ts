@@ -7,7 +7,7 @@ import { useGpu } from '../testing/gpu.ts';
 import { maxRelativeError } from './compare.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { affineCpu, binaryCpu, unaryCpu } from './cpu/elementwise.ts';
-import { affine, binary, BINARY_OPS, unary, UNARY_OPS, type UnaryOp } from './elementwise.ts';
+import { affine, axpy, binary, BINARY_OPS, unary, UNARY_OPS, type UnaryOp } from './elementwise.ts';
 
 const gpu = useGpu();
 
@@ -70,6 +70,26 @@ describe('affine', () => {
       1e-6,
     );
     releaseTensor(gpu(), xt, yt);
+  });
+});
+
+describe('axpy', () => {
+  it.each(SIZES)('y ← alpha·x + y in place on %i elements', async (n) => {
+    const random = seededRandom(n + 3);
+    const x = randomArray(random, n);
+    const y = randomArray(random, n);
+    const xt = uploadTensor(gpu(), x, [n], 'f32');
+    const yt = uploadTensor(gpu(), y, [n], 'f32');
+    await run(gpu(), (b) => axpy(b, -1.5, xt, yt));
+    const expected = y.map((v, i) => Math.fround(-1.5 * x[i] + v));
+    expect(maxRelativeError(await readF32(gpu(), yt), expected, 1)).toBeLessThan(1e-6);
+    releaseTensor(gpu(), xt, yt);
+  });
+
+  it('refuses aliased operands', async () => {
+    const xt = uploadTensor(gpu(), new Float32Array(4), [4], 'f32');
+    await expect(run(gpu(), (b) => axpy(b, 1, xt, xt))).rejects.toThrow(/alias/);
+    releaseTensor(gpu(), xt);
   });
 });
 

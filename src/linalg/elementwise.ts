@@ -72,6 +72,29 @@ export function affine(batch: Batch, x: Tensor, alpha: number, beta = 0): Tensor
   return y;
 }
 
+/** y ← alpha·x + y, in place. */
+export function axpy(batch: Batch, alpha: number, x: Tensor, y: Tensor): void {
+  checkF32('axpy', x, y);
+  if (x.numel !== y.numel)
+    throw new ShapeError(
+      `axpy: ${shapeString(x.shape)} and ${shapeString(y.shape)} differ in size`,
+    );
+  if (x.buffer === y.buffer) throw new ShapeError('axpy: x and y must not alias');
+  const kernel = batch.gpu.pipelines.get({
+    shader: 'elementwise',
+    entryPoint: 'axpy',
+    constants: { WG },
+  });
+  const params = packParams([{ u32: x.numel }, { u32: 0 }, { f32: alpha }, { f32: 0 }]);
+  batch.dispatch(
+    kernel,
+    [x, y],
+    linearGrid(Math.ceil(x.numel / WG), batch.gpu),
+    params,
+    `axpy ${shapeString(x.shape)}`,
+  );
+}
+
 /**
  * out = a ∘ b, elementwise. b's shape must equal a trailing part of a's shape
  * (or be a single value), and b then repeats over a's leading dimensions.

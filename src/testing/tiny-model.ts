@@ -1,0 +1,50 @@
+// Tiny random Llama-family models for tests: every feature (GQA, biases, untied head) on shapes
+// small enough for f64 finite differences, and sizes that are not multiples of any tile.
+import type { ModelConfig } from '../model/config.ts';
+import { LINEAR_MODULES, modulePath, moduleShape } from '../model/modules.ts';
+import type { ModelWeights } from '../model/weights.ts';
+import { randomArray, seededRandom } from './random.ts';
+
+export function tinyConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
+  return {
+    modelType: 'llama',
+    hiddenSize: 12,
+    intermediateSize: 18,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 6,
+    vocabSize: 19,
+    maxPositions: 16,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    tieWordEmbeddings: false,
+    attentionBias: false,
+    bosTokenId: 1,
+    eosTokenIds: [2],
+    ...overrides,
+  };
+}
+
+/** Weights with entries uniform in ±0.5 (norm weights around 1), from a seed. */
+export function randomWeights(config: ModelConfig, seed: number): ModelWeights {
+  const random = seededRandom(seed);
+  const weights: ModelWeights = new Map();
+  const add = (name: string, shape: number[], lo = -0.5, hi = 0.5) =>
+    weights.set(name, { shape, data: randomArray(random, shape[0] * (shape[1] ?? 1), lo, hi) });
+  const d = config.hiddenSize;
+  add('model.embed_tokens.weight', [config.vocabSize, d]);
+  for (let l = 0; l < config.numLayers; l++) {
+    add(`model.layers.${l}.input_layernorm.weight`, [d], 0.5, 1.5);
+    add(`model.layers.${l}.post_attention_layernorm.weight`, [d], 0.5, 1.5);
+    for (const module of LINEAR_MODULES) {
+      const shape = moduleShape(config, module);
+      add(`${modulePath(l, module)}.weight`, [shape.out, shape.in]);
+      if (config.attentionBias && ['q_proj', 'k_proj', 'v_proj'].includes(module))
+        add(`${modulePath(l, module)}.bias`, [shape.out]);
+    }
+  }
+  add('model.norm.weight', [d], 0.5, 1.5);
+  if (!config.tieWordEmbeddings) add('lm_head.weight', [config.vocabSize, d]);
+  return weights;
+}

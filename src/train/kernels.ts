@@ -1,0 +1,188 @@
+// The training-only GPU ops: the backward passes of the transformer's ops (shaders/
+// attention_backward, rmsnorm backward, swiglu backward), the loss, and the optimiser's kernels
+// (shaders/cross_entropy, adamw). Each records into a batch and returns new tensors the caller owns.
+import { linearGrid, packParams, type Batch } from '../gpu/dispatch.ts';
+import { createTensor, reshaped, shapeString, type Tensor } from '../gpu/tensor.ts';
+import { binary } from '../linalg/elementwise.ts';
+import { reduceRows } from '../linalg/reduce.ts';
+import { attentionParams, type AttentionShape } from '../model/ops.ts';
+
+const ROW_WG = 64;
+const ELEMENT_WG = 256;
+
+export interface AttentionGradients {
+  dq: Tensor;
+  dk: Tensor;
+  dv: Tensor;
+}
+
+/**
+ * Gradients of causal attention over packed sequences of `seqLen` tokens, given the forward's
+ * q, k, v (after RoPE), output and log-sum-exp, and dOut = ∂L/∂out.
+ */
+export function attentionBackward(
+  batch: Batch,
+  saved: { q: Tensor; k: Tensor; v: Tensor; out: Tensor; lse: Tensor },
+  dOut: Tensor,
+  s: AttentionShape,
+  seqLen: number,
+  keep: (t: Tensor) => Tensor,
+): AttentionGradients {
+  const { gpu } = batch;
+  const tokens = saved.q.numel / (s.heads * s.headDim);
+  const rows = tokens * s.heads;
+  // dsum[t, h] = dOut[t, h] · out[t, h]: the softmax's Jacobian needs it per row.
+  const products = keep(binary(batch, 'mul', dOut, saved.out));
+  const dsum = keep(reduceRows(batch, 'sum', reshaped(products, [rows, s.headDim])));
+  const dq = createTensor(gpu, saved.q.shape, 'f32', 'attention dq');
+  const dk = createTensor(gpu, saved.k.shape, 'f32', 'attention dk');
+  const dv = createTensor(gpu, saved.v.shape, 'f32', 'attention dv');
+  const params = attentionParams(tokens, s, { pos0: 0, seqLen });
+  const what = `${shapeString(saved.q.shape)} in sequences of ${seqLen}`;
+  const inputs = [saved.q, saved.k, saved.v, saved.lse, dsum, dOut];
+  batch.dispatch(
+    gpu.pipelines.get({
+      shader: 'attention_backward',
+      entryPoint: 'backward_q',
+      constants: { WG: ROW_WG },
+    }),
+    [...inputs, dq],
+    linearGrid(Math.ceil(rows / ROW_WG), gpu),
+    params,
+    `attention dq ${what}`,
+  );
+  batch.dispatch(
+    gpu.pipelines.get({
+      shader: 'attention_backward',
+      entryPoint: 'backward_kv',
+      constants: { WG: ROW_WG },
+    }),
+    [...inputs, dk, dv],
+    linearGrid(Math.ceil((tokens * s.kvHeads) / ROW_WG), gpu),
+    params,
+    `attention dk dv ${what}`,
+  );
+  return { dq: keep(dq), dk: keep(dk), dv: keep(dv) };
+}
+
+/** dx of y = rmsNorm(x)·w for a frozen w. */
+export function rmsNormBackward(
+  batch: Batch,
+  x: Tensor,
+  weight: Tensor,
+  dy: Tensor,
+  eps: number,
+): Tensor {
+  const d = x.shape[x.shape.length - 1];
+  const rows = x.numel / d;
+  const dx = createTensor(batch.gpu, x.shape, 'f32', 'rmsnorm dx');
+  batch.dispatch(
+    batch.gpu.pipelines.get({
+      shader: 'rmsnorm',
+      entryPoint: 'backward',
+      constants: { WG: ROW_WG },
+    }),
+    [x, weight, dy, dx],
+    linearGrid(rows, batch.gpu),
+    packParams([{ u32: rows }, { u32: d }, { f32: eps }]),
+    `rmsnorm backward ${shapeString(x.shape)}`,
+  );
+  return dx;
+}
+
+/** Gradients of act = silu(gate)·up. */
+export function swigluBackward(
+  batch: Batch,
+  gate: Tensor,
+  up: Tensor,
+  dAct: Tensor,
+): { dGate: Tensor; dUp: Tensor } {
+  const dGate = createTensor(batch.gpu, gate.shape, 'f32', 'swiglu d gate');
+  const dUp = createTensor(batch.gpu, gate.shape, 'f32', 'swiglu d up');
+  batch.dispatch(
+    batch.gpu.pipelines.get({
+      shader: 'swiglu',
+      entryPoint: 'backward',
+      constants: { WG: ELEMENT_WG },
+    }),
+    [gate, up, dAct, dGate, dUp],
+    linearGrid(Math.ceil(gate.numel / ELEMENT_WG), batch.gpu),
+    packParams([{ u32: gate.numel }]),
+    `swiglu backward ${shapeString(gate.shape)}`,
+  );
+  return { dGate, dUp };
+}
+
+/**
+ * Cross-entropy of each row of logits [rows × vocab] against i32 targets (< 0: not trained).
+ * Returns the per-row loss; with gradScale ≠ 0 the logits are overwritten by
+ * gradScale·∂(Σ loss)/∂logits.
+ */
+export function crossEntropy(
+  batch: Batch,
+  logits: Tensor,
+  targets: Tensor,
+  gradScale: number,
+): Tensor {
+  const [rows, vocab] = logits.shape as [number, number];
+  const loss = createTensor(batch.gpu, [rows], 'f32', 'loss');
+  batch.dispatch(
+    batch.gpu.pipelines.get({ shader: 'cross_entropy', constants: { WG: ELEMENT_WG } }),
+    [logits, targets, loss],
+    linearGrid(rows, batch.gpu),
+    packParams([{ u32: rows }, { u32: vocab }, { f32: gradScale }]),
+    `cross-entropy ${shapeString(logits.shape)}`,
+  );
+  return loss;
+}
+
+/** sums[slot] = Σ grad². */
+export function sumSquares(batch: Batch, grad: Tensor, sums: Tensor, slot: number): void {
+  batch.dispatch(
+    batch.gpu.pipelines.get({
+      shader: 'adamw',
+      entryPoint: 'sum_squares',
+      constants: { WG: ELEMENT_WG },
+    }),
+    [grad, sums],
+    [1],
+    packParams([{ u32: grad.numel }, { u32: slot }]),
+    `Σ grad² ${shapeString(grad.shape)}`,
+  );
+}
+
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+/** One AdamW update of `param` in place at step `t` (1-based), with grad·gradScale. */
+export function adamwStep(
+  batch: Batch,
+  state: { param: Tensor; grad: Tensor; m: Tensor; v: Tensor },
+  h: AdamWHyper,
+  t: number,
+  gradScale: number,
+): void {
+  const n = state.param.numel;
+  batch.dispatch(
+    batch.gpu.pipelines.get({ shader: 'adamw', entryPoint: 'step', constants: { WG: ELEMENT_WG } }),
+    [state.param, state.grad, state.m, state.v],
+    linearGrid(Math.ceil(n / ELEMENT_WG), batch.gpu),
+    packParams([
+      { u32: n },
+      { f32: h.lr },
+      { f32: h.beta1 },
+      { f32: h.beta2 },
+      { f32: h.eps },
+      { f32: h.weightDecay },
+      { f32: 1 - h.beta1 ** t },
+      { f32: 1 - h.beta2 ** t },
+      { f32: gradScale },
+    ]),
+    `adamw ${shapeString(state.param.shape)}`,
+  );
+}
