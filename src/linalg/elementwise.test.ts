@@ -80,7 +80,9 @@ describe('axpy', () => {
     const y = randomArray(random, n);
     const xt = uploadTensor(gpu(), x, [n], 'f32');
     const yt = uploadTensor(gpu(), y, [n], 'f32');
-    await run(gpu(), (b) => axpy(b, -1.5, xt, yt));
+    await run(gpu(), (b) => {
+      axpy(b, -1.5, xt, yt);
+    });
     const expected = y.map((v, i) => Math.fround(-1.5 * x[i] + v));
     expect(maxRelativeError(await readF32(gpu(), yt), expected, 1)).toBeLessThan(1e-6);
     releaseTensor(gpu(), xt, yt);
@@ -88,7 +90,11 @@ describe('axpy', () => {
 
   it('refuses aliased operands', async () => {
     const xt = uploadTensor(gpu(), new Float32Array(4), [4], 'f32');
-    await expect(run(gpu(), (b) => axpy(b, 1, xt, xt))).rejects.toThrow(/alias/);
+    await expect(
+      run(gpu(), (b) => {
+        axpy(b, 1, xt, xt);
+      }),
+    ).rejects.toThrow(/alias/);
     releaseTensor(gpu(), xt);
   });
 });
