@@ -2,13 +2,13 @@
 // differences of the f64 CPU reference loss, on tiny random models, for every module type.
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device.ts';
-import { readF32 } from '../gpu/readback.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { LINEAR_MODULES, modulePath, moduleShape } from '../model/modules.ts';
 import type { AdapterTerm, Transformer } from '../model/transformer.ts';
 import type { ModelWeights } from '../model/weights.ts';
+import { finiteDifferenceErrors } from '../testing/finite-differences.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
@@ -110,34 +110,7 @@ async function gradientCheck(
       dropoutSeed,
       recompute: options.recompute,
     });
-    const random = seededRandom(3);
-    const errors: { name: string; error: number }[] = [];
-    for (const [path, term] of terms) {
-      const grad = setup.grads.get(path) as FactorGradients;
-      for (const factor of ['a', 'b'] as const) {
-        const values = term[factor];
-        const analytic = await readF32(gpu(), grad[factor]);
-        let diff = 0;
-        let norm = 0;
-        for (let k = 0; k < 6; k++) {
-          const i = Math.floor(random() * values.length);
-          const saved = values[i];
-          const eps = 1e-5;
-          values[i] = saved + eps;
-          const plus = cpuLoss();
-          values[i] = saved - eps;
-          const minus = cpuLoss();
-          values[i] = saved;
-          const numeric = (plus - minus) / (2 * eps);
-          diff += (analytic[i] - numeric) ** 2;
-          norm += numeric ** 2;
-        }
-        errors.push({
-          name: `${path}.lora_${factor.toUpperCase()}`,
-          error: Math.sqrt(diff / norm),
-        });
-      }
-    }
+    const errors = await finiteDifferenceErrors(gpu(), terms, setup.grads, cpuLoss);
     return { gpuLoss, cpuLoss: cpuLoss(), errors };
   } finally {
     setup.dispose();

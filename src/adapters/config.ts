@@ -1,0 +1,116 @@
+// What a LoRA adapter is made of, independent of its weights: rank, scaling, which modules it
+// adapts and how it was initialised — the fields PEFT's LoraConfig carries (../shared/DESIGN.md
+// §2–4), resolved per module into the rank and scaling each one uses.
+import type { ModelConfig } from '../model/config.ts';
+import { LINEAR_MODULES, modulePath, moduleShape, type LinearModule } from '../model/modules.ts';
+
+/**
+ * How A and B start. `lora`: PEFT's default (kaiming-uniform A, zero B); `gaussian`: A ~ N(0,
+ * 1/r²) as PEFT draws it; `pissa` / `pissa_niter_N`: principal singular triplets (exact /
+ * randomized with N power iterations); `milora`: the smallest triplets; `olora`: QR of W.
+ * The last four replace the frozen weight by its residual.
+ */
+export type InitMethod =
+  'lora' | 'gaussian' | 'pissa' | `pissa_niter_${number}` | 'milora' | 'olora';
+
+export function parseInit(value: string): InitMethod {
+  if (['lora', 'gaussian', 'pissa', 'milora', 'olora'].includes(value)) return value as InitMethod;
+  if (/^pissa_niter_[1-9]\d*$/.test(value)) return value as InitMethod;
+  throw new RangeError(
+    `unknown init "${value}": use lora, gaussian, pissa, pissa_niter_N (N ≥ 1), milora or olora`,
+  );
+}
+
+/** Inits that move part of W into the adapter and train against the residual. */
+export function mutatesBase(init: InitMethod): boolean {
+  return init !== 'lora' && init !== 'gaussian';
+}
+
+export const TARGET_PRESETS = {
+  attention: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+  'all-linear': [...LINEAR_MODULES],
+} as const satisfies Record<string, readonly LinearModule[]>;
+
+export interface LoraSpec {
+  rank: number;
+  alpha: number;
+  /** Scaling alpha/√r instead of alpha/r (Kalajdzievski 2023). */
+  rslora: boolean;
+  targets: readonly LinearModule[];
+  /** Layers to adapt; all when absent. */
+  layers?: readonly number[];
+  /** PEFT's rank_pattern / alpha_pattern: module-name regex (matched at a name boundary) → value. */
+  rankPattern?: Readonly<Record<string, number>>;
+  alphaPattern?: Readonly<Record<string, number>>;
+  /** Dropout probability on each adapter's input during training. */
+  dropout: number;
+  init: InitMethod;
+}
+
+/** One adapted module with everything resolved. */
+export interface AdaptedModule {
+  path: string;
+  layer: number;
+  module: LinearModule;
+  rank: number;
+  alpha: number;
+  scale: number;
+  in: number;
+  out: number;
+}
+
+export function scaling(alpha: number, rank: number, rslora: boolean): number {
+  return rslora ? alpha / Math.sqrt(rank) : alpha / rank;
+}
+
+/** PEFT's pattern lookup: the first key that matches the end of the path after a dot. */
+function patternValue(
+  pattern: Readonly<Record<string, number>> | undefined,
+  path: string,
+): number | undefined {
+  for (const [key, value] of Object.entries(pattern ?? {})) {
+    if (new RegExp(`(^|\\.)(${key})$`).test(path)) return value;
+  }
+  return undefined;
+}
+
+/** The modules a spec adapts in a model, in layer then module order; checks the spec. */
+export function adaptedModules(config: ModelConfig, spec: LoraSpec): AdaptedModule[] {
+  const problems: string[] = [];
+  if (!(Number.isInteger(spec.rank) && spec.rank >= 1))
+    problems.push('rank must be an integer ≥ 1');
+  if (!(spec.alpha > 0)) problems.push('alpha must be positive');
+  if (!(spec.dropout >= 0 && spec.dropout < 1)) problems.push('dropout must be in [0, 1)');
+  if (spec.targets.length === 0) problems.push('choose at least one target module');
+  const layers = spec.layers ?? Array.from({ length: config.numLayers }, (_, l) => l);
+  const outside = layers.filter((l) => !(Number.isInteger(l) && l >= 0 && l < config.numLayers));
+  if (outside.length > 0)
+    problems.push(`layers ${outside.join(', ')} do not exist (the model has ${config.numLayers})`);
+  if (problems.length > 0) throw new RangeError(`LoRA settings: ${problems.join('; ')}`);
+
+  const modules: AdaptedModule[] = [];
+  for (const layer of [...layers].sort((a, b) => a - b)) {
+    for (const module of LINEAR_MODULES) {
+      if (!spec.targets.includes(module)) continue;
+      const path = modulePath(layer, module);
+      const rank = patternValue(spec.rankPattern, path) ?? spec.rank;
+      const alpha = patternValue(spec.alphaPattern, path) ?? spec.alpha;
+      const shape = moduleShape(config, module);
+      if (rank > Math.min(shape.in, shape.out)) {
+        throw new RangeError(
+          `LoRA settings: rank ${rank} exceeds ${path}'s smaller side (${shape.out}×${shape.in})`,
+        );
+      }
+      modules.push({
+        path,
+        layer,
+        module,
+        rank,
+        alpha,
+        scale: scaling(alpha, rank, spec.rslora),
+        ...shape,
+      });
+    }
+  }
+  return modules;
+}

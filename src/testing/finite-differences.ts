@@ -1,0 +1,50 @@
+// Central finite differences of an f64 loss with respect to adapter factors, compared with the
+// analytic gradients the GPU computed: the proof that the backward pass is the true gradient.
+import type { Gpu } from '../gpu/device.ts';
+import { readF32 } from '../gpu/readback.ts';
+import type { FactorGradients } from '../train/backward.ts';
+import type { CpuTerm } from '../train/cpu/loss.ts';
+import { seededRandom } from './random.ts';
+
+export interface GradientError {
+  name: string;
+  /** ‖g − g_fd‖ / ‖g_fd‖ over the sampled entries (absolute when g_fd ≈ 0). */
+  error: number;
+}
+
+export async function finiteDifferenceErrors(
+  gpu: Gpu,
+  terms: ReadonlyMap<string, CpuTerm>,
+  grads: ReadonlyMap<string, FactorGradients>,
+  loss: () => number,
+  samplesPerTensor = 6,
+): Promise<GradientError[]> {
+  const random = seededRandom(3);
+  const errors: GradientError[] = [];
+  for (const [path, term] of terms) {
+    const grad = grads.get(path);
+    if (!grad) throw new Error(`no gradient for ${path}`);
+    for (const factor of ['a', 'b'] as const) {
+      const values = term[factor];
+      const analytic = await readF32(gpu, grad[factor]);
+      let diff = 0;
+      let norm = 0;
+      for (let k = 0; k < samplesPerTensor; k++) {
+        const i = Math.floor(random() * values.length);
+        const saved = values[i];
+        const eps = 1e-5;
+        values[i] = saved + eps;
+        const plus = loss();
+        values[i] = saved - eps;
+        const minus = loss();
+        values[i] = saved;
+        const numeric = (plus - minus) / (2 * eps);
+        diff += (analytic[i] - numeric) ** 2;
+        norm += numeric ** 2;
+      }
+      const error = norm > 1e-12 ? Math.sqrt(diff / norm) : Math.sqrt(diff);
+      errors.push({ name: `${path}.lora_${factor.toUpperCase()}`, error });
+    }
+  }
+  return errors;
+}
