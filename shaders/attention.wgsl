@@ -7,10 +7,12 @@
 // training batch pos0 = 0 and its sequence length.
 // q, out [tokens × heads × head_dim]; k, v [rows × kv_heads × head_dim]; lse [tokens × heads]
 // receives log Σ_s exp(score), which the backward pass (attention_backward.wgsl) needs.
-// One invocation per (token, head), laid out by linearGrid: a pass for the maximum score, then
-// one accumulating exp(score − max)·v into `out`, normalised at the end (the numerically safe
-// softmax without a per-invocation array sized by head_dim). Simple and exact; a tiled
-// (flash-style) kernel is the later speed-up for long contexts.
+// One invocation per (token, head), laid out by linearGrid, in one pass with an online softmax
+// (running maximum, rescaled sum): q and the output row live in private arrays, so each key costs
+// one read of k and one of v. head_dim ≤ MAX_HEAD_DIM (checked by the host). Simple and exact; a
+// tiled (flash-style) kernel sharing k and v through workgroup memory is the later speed-up.
+
+const MAX_HEAD_DIM = 128u;
 
 override WG: u32 = 64u;
 
@@ -31,46 +33,46 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-fn score(q_base: u32, k_base: u32) -> f32 {
-  var s = 0.0;
-  for (var i = 0u; i < p.head_dim; i++) {
-    s = fma(q[q_base + i], k[k_base + i], s);
-  }
-  return s * p.scale;
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let row = id.x + id.y * nwg.x * WG;  // t · heads + h
   if (row >= p.tokens * p.heads) {
     return;
   }
+  let d = p.head_dim;
   let t = row / p.heads;
-  let h = row % p.heads;
-  let g = h / (p.heads / p.kv_heads);
+  let g = (row % p.heads) / (p.heads / p.kv_heads);
   let first = (t / p.seq_len) * p.seq_len;
   let last = first + p.pos0 + t % p.seq_len;
-  let q_base = row * p.head_dim;
-  let stride = p.kv_heads * p.head_dim;
+  let q_base = row * d;
+  let stride = p.kv_heads * d;
 
+  var qv: array<f32, MAX_HEAD_DIM>;
+  var acc: array<f32, MAX_HEAD_DIM>;
+  for (var i = 0u; i < d; i++) {
+    qv[i] = q[q_base + i] * p.scale;
+    acc[i] = 0.0;
+  }
   var best = -3.4e38;
-  for (var s = first; s <= last; s++) {
-    best = max(best, score(q_base, s * stride + g * p.head_dim));
-  }
-  for (var i = 0u; i < p.head_dim; i++) {
-    out[q_base + i] = 0.0;
-  }
   var total = 0.0;
   for (var s = first; s <= last; s++) {
-    let kv_base = s * stride + g * p.head_dim;
-    let e = exp(score(q_base, kv_base) - best);
-    total += e;
-    for (var i = 0u; i < p.head_dim; i++) {
-      out[q_base + i] = fma(e, v[kv_base + i], out[q_base + i]);
+    let kv_base = s * stride + g * d;
+    var score = 0.0;
+    for (var i = 0u; i < d; i++) {
+      score = fma(qv[i], k[kv_base + i], score);
     }
+    // Online softmax: when the maximum grows, rescale what was summed so far.
+    let next_best = max(best, score);
+    let rescale = exp(best - next_best);
+    let e = exp(score - next_best);
+    total = fma(total, rescale, e);
+    for (var i = 0u; i < d; i++) {
+      acc[i] = fma(acc[i], rescale, e * v[kv_base + i]);
+    }
+    best = next_best;
   }
-  for (var i = 0u; i < p.head_dim; i++) {
-    out[q_base + i] /= total;
+  for (var i = 0u; i < d; i++) {
+    out[q_base + i] = acc[i] / total;
   }
   lse[row] = best + log(total);
 }

@@ -7,6 +7,9 @@
 // backward_q: one invocation per (token, head) writes its dQ row.
 // backward_kv: one invocation per (token, kv head) writes its dK and dV rows, so no two
 // invocations ever add into the same address (no atomics, deterministic sums).
+// Rows being accumulated and reused live in private arrays (head_dim ≤ MAX_HEAD_DIM).
+
+const MAX_HEAD_DIM = 128u;  // as in attention.wgsl
 
 override WG: u32 = 64u;
 
@@ -36,22 +39,6 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> dv: array<f32>;
 @group(0) @binding(8) var<uniform> pkv: Params;
 
-fn dot_q_k(q_base: u32, k_base: u32, n: u32) -> f32 {
-  var s = 0.0;
-  for (var i = 0u; i < n; i++) {
-    s = fma(q[q_base + i], k[k_base + i], s);
-  }
-  return s;
-}
-
-fn dot_dout_v(o_base: u32, v_base: u32, n: u32) -> f32 {
-  var s = 0.0;
-  for (var i = 0u; i < n; i++) {
-    s = fma(d_out[o_base + i], v[v_base + i], s);
-  }
-  return s;
-}
-
 @compute @workgroup_size(WG)
 fn backward_q(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let row = id.x + id.y * nwg.x * WG;  // t · heads + h
@@ -64,16 +51,31 @@ fn backward_q(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups)
   let first = (t / pq.seq_len) * pq.seq_len;
   let q_base = row * d;
   let stride = pq.kv_heads * d;
+  var qv: array<f32, MAX_HEAD_DIM>;
+  var dov: array<f32, MAX_HEAD_DIM>;
+  var acc: array<f32, MAX_HEAD_DIM>;
   for (var i = 0u; i < d; i++) {
-    dq[q_base + i] = 0.0;
+    qv[i] = q[q_base + i] * pq.scale;
+    dov[i] = d_out[q_base + i];
+    acc[i] = 0.0;
   }
+  let row_lse = lse[row];
+  let row_dsum = dsum[row];
   for (var s = first; s <= t; s++) {
     let kv_base = s * stride + g * d;
-    let prob = exp(dot_q_k(q_base, kv_base, d) * pq.scale - lse[row]);
-    let ds = prob * (dot_dout_v(q_base, kv_base, d) - dsum[row]) * pq.scale;
+    var score = 0.0;
+    var dp = 0.0;
     for (var i = 0u; i < d; i++) {
-      dq[q_base + i] = fma(ds, k[kv_base + i], dq[q_base + i]);
+      score = fma(qv[i], k[kv_base + i], score);
+      dp = fma(dov[i], v[kv_base + i], dp);
     }
+    let ds = exp(score - row_lse) * (dp - row_dsum);
+    for (var i = 0u; i < d; i++) {
+      acc[i] = fma(ds, k[kv_base + i], acc[i]);
+    }
+  }
+  for (var i = 0u; i < d; i++) {
+    dq[q_base + i] = acc[i] * pq.scale;
   }
 }
 
@@ -89,20 +91,36 @@ fn backward_kv(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups
   let group = pkv.heads / pkv.kv_heads;
   let end = (s / pkv.seq_len + 1u) * pkv.seq_len;
   let kv_base = row * d;
+  var kv: array<f32, MAX_HEAD_DIM>;
+  var vv: array<f32, MAX_HEAD_DIM>;
+  var dk_acc: array<f32, MAX_HEAD_DIM>;
+  var dv_acc: array<f32, MAX_HEAD_DIM>;
   for (var i = 0u; i < d; i++) {
-    dk[kv_base + i] = 0.0;
-    dv[kv_base + i] = 0.0;
+    kv[i] = k[kv_base + i] * pkv.scale;
+    vv[i] = v[kv_base + i];
+    dk_acc[i] = 0.0;
+    dv_acc[i] = 0.0;
   }
   for (var t = s; t < end; t++) {
     for (var j = 0u; j < group; j++) {
       let q_row = t * pkv.heads + g * group + j;
       let q_base = q_row * d;
-      let prob = exp(dot_q_k(q_base, kv_base, d) * pkv.scale - lse[q_row]);
-      let ds = prob * (dot_dout_v(q_base, kv_base, d) - dsum[q_row]) * pkv.scale;
+      var score = 0.0;
+      var dp = 0.0;
       for (var i = 0u; i < d; i++) {
-        dv[kv_base + i] = fma(prob, d_out[q_base + i], dv[kv_base + i]);
-        dk[kv_base + i] = fma(ds, q[q_base + i], dk[kv_base + i]);
+        score = fma(q[q_base + i], kv[i], score);
+        dp = fma(d_out[q_base + i], vv[i], dp);
+      }
+      let prob = exp(score - lse[q_row]);
+      let ds = prob * (dp - dsum[q_row]);
+      for (var i = 0u; i < d; i++) {
+        dv_acc[i] = fma(prob, d_out[q_base + i], dv_acc[i]);
+        dk_acc[i] = fma(ds, q[q_base + i], dk_acc[i]);
       }
     }
+  }
+  for (var i = 0u; i < d; i++) {
+    dk[kv_base + i] = dk_acc[i] * pkv.scale;
+    dv[kv_base + i] = dv_acc[i];
   }
 }

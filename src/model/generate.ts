@@ -1,4 +1,4 @@
-import type { GpuModel } from './forward.ts';
+import type { Runner } from './forward.ts';
 import { createSampler, type SamplingOptions } from './sampling.ts';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -11,7 +11,7 @@ export interface GenerateOptions extends SamplingOptions {
  * eosTokenIds), after `maxNewTokens`, or at the end of the model's context.
  */
 export async function* generateTokens(
-  model: GpuModel,
+  model: Runner,
   prompt: readonly number[],
   options: GenerateOptions,
 ): AsyncGenerator<number> {
@@ -31,7 +31,7 @@ export async function* generateTokens(
 
 /** All of generateTokens at once. */
 export async function generateAll(
-  model: GpuModel,
+  model: Runner,
   prompt: readonly number[],
   options: GenerateOptions,
 ): Promise<number[]> {

@@ -1,25 +1,45 @@
 // The transformer-specific GPU ops (shaders/rmsnorm, rope, attention, rows.wgsl). Each records
 // into a batch; outputs are new tensors the caller owns, except the in-place rope and writeRows.
+import type { Gpu } from '../gpu/device.ts';
 import { linearGrid, packParams, type Batch } from '../gpu/dispatch.ts';
+import { ShapeError } from '../gpu/errors.ts';
 import { createTensor, shapeString, type Tensor } from '../gpu/tensor.ts';
 
 const ROW_WG = 64;
+/** shaders/attention.wgsl's private row arrays. */
+export const MAX_HEAD_DIM = 128;
 const ELEMENT_WG = 256;
+
+/**
+ * How a row-wise kernel (rmsnorm, cross_entropy) is laid out: a workgroup per row whose
+ * invocations share the row through workgroup memory, or, on CPU implementations where barriers
+ * are the expensive part, one invocation per row (the `_serial` entry points).
+ */
+export function rowLayout(
+  gpu: Gpu,
+  entryPoint: string,
+  rows: number,
+  wg: number,
+): { entryPoint: string; grid: [number, number]; constants: { WG: number } } {
+  if (gpu.adapter.isFallback) {
+    return {
+      entryPoint: `${entryPoint}_serial`,
+      grid: linearGrid(Math.ceil(rows / ROW_WG), gpu),
+      constants: { WG: ROW_WG },
+    };
+  }
+  return { entryPoint, grid: linearGrid(rows, gpu), constants: { WG: wg } };
+}
 
 /** y = x · w / √(mean(x²) + eps) per row of x [rows × d]. */
 export function rmsNorm(batch: Batch, x: Tensor, weight: Tensor, eps: number): Tensor {
   const d = x.shape[x.shape.length - 1];
   const rows = x.numel / d;
   const y = createTensor(batch.gpu, x.shape, 'f32', 'rmsnorm');
-  const kernel = batch.gpu.pipelines.get({ shader: 'rmsnorm', constants: { WG: ROW_WG } });
+  const layout = rowLayout(batch.gpu, 'main', rows, ROW_WG);
+  const kernel = batch.gpu.pipelines.get({ shader: 'rmsnorm', ...layout });
   const params = packParams([{ u32: rows }, { u32: d }, { f32: eps }]);
-  batch.dispatch(
-    kernel,
-    [x, weight, y],
-    linearGrid(rows, batch.gpu),
-    params,
-    `rmsnorm ${shapeString(x.shape)}`,
-  );
+  batch.dispatch(kernel, [x, weight, y], layout.grid, params, `rmsnorm ${shapeString(x.shape)}`);
   return y;
 }
 
@@ -87,6 +107,10 @@ export interface AttentionShape {
 
 /** The attention kernels' uniform, shared by forward and backward. */
 export function attentionParams(tokens: number, s: AttentionShape, at: Positions): ArrayBuffer {
+  if (s.headDim > MAX_HEAD_DIM)
+    throw new ShapeError(
+      `attention supports heads of up to ${MAX_HEAD_DIM} values, not ${s.headDim}`,
+    );
   return packParams([
     { u32: tokens },
     { u32: s.heads },

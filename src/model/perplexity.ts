@@ -1,4 +1,4 @@
-import type { GpuModel } from './forward.ts';
+import type { Runner } from './forward.ts';
 
 export interface LossReport {
   /** Predicted tokens (every token after the first of each window). */
@@ -12,7 +12,7 @@ export interface LossReport {
  * Mean next-token cross-entropy of `tokens` under the model, in windows of the model's context
  * (each window starts a fresh cache). Log-softmax in f64 on the host.
  */
-export async function meanLoss(model: GpuModel, tokens: readonly number[]): Promise<LossReport> {
+export async function meanLoss(model: Runner, tokens: readonly number[]): Promise<LossReport> {
   const window = model.config.maxPositions;
   const vocab = model.config.vocabSize;
   let total = 0;

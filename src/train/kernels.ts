@@ -5,7 +5,7 @@ import { linearGrid, packParams, type Batch } from '../gpu/dispatch.ts';
 import { createTensor, reshaped, shapeString, type Tensor } from '../gpu/tensor.ts';
 import { binary } from '../linalg/elementwise.ts';
 import { reduceRows } from '../linalg/reduce.ts';
-import { attentionParams, type AttentionShape } from '../model/ops.ts';
+import { attentionParams, rowLayout, type AttentionShape } from '../model/ops.ts';
 
 const ROW_WG = 64;
 const ELEMENT_WG = 256;
@@ -76,14 +76,11 @@ export function rmsNormBackward(
   const d = x.shape[x.shape.length - 1];
   const rows = x.numel / d;
   const dx = createTensor(batch.gpu, x.shape, 'f32', 'rmsnorm dx');
+  const layout = rowLayout(batch.gpu, 'backward', rows, ROW_WG);
   batch.dispatch(
-    batch.gpu.pipelines.get({
-      shader: 'rmsnorm',
-      entryPoint: 'backward',
-      constants: { WG: ROW_WG },
-    }),
+    batch.gpu.pipelines.get({ shader: 'rmsnorm', ...layout }),
     [x, weight, dy, dx],
-    linearGrid(rows, batch.gpu),
+    layout.grid,
     packParams([{ u32: rows }, { u32: d }, { f32: eps }]),
     `rmsnorm backward ${shapeString(x.shape)}`,
   );
@@ -126,10 +123,11 @@ export function crossEntropy(
 ): Tensor {
   const [rows, vocab] = logits.shape as [number, number];
   const loss = createTensor(batch.gpu, [rows], 'f32', 'loss');
+  const layout = rowLayout(batch.gpu, 'main', rows, ELEMENT_WG);
   batch.dispatch(
-    batch.gpu.pipelines.get({ shader: 'cross_entropy', constants: { WG: ELEMENT_WG } }),
+    batch.gpu.pipelines.get({ shader: 'cross_entropy', ...layout }),
     [logits, targets, loss],
-    linearGrid(rows, batch.gpu),
+    layout.grid,
     packParams([{ u32: rows }, { u32: vocab }, { f32: gradScale }]),
     `cross-entropy ${shapeString(logits.shape)}`,
   );

@@ -1,0 +1,432 @@
+// The training loop: seeded batches of packed sequences, gradient accumulation, AdamW with
+// clipping and a schedule, evaluation and sample generations every N steps, checkpoints that
+// resume the same run exactly, and a stop with a report where the loss or a gradient goes
+// non-finite (the adapter keeps its last good values: the bad update is never applied).
+import type { LoraSpec } from '../adapters/config.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { createRunner, type GpuModel } from '../model/forward.ts';
+import { generateAll } from '../model/generate.ts';
+import type { TextTokenizer } from '../model/tokenizer.ts';
+import type { Transformer } from '../model/transformer.ts';
+import { sequenceAt, type PreparedData, type Sequence } from './data.ts';
+import { AdamW, clipFactor } from './optimizer.ts';
+import { learningRate, type Schedule } from './schedule.ts';
+import { batchLoss, type TokenBatch } from './step.ts';
+import { TrainableAdapter, type HostFactors } from './trainable.ts';
+
+export interface TrainSettings {
+  steps: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Sequences per micro-batch. */
+  batchSize: number;
+  /** Micro-batches per optimiser step. */
+  gradAccum: number;
+  schedule: Schedule;
+  warmupSteps: number;
+  weightDecay: number;
+  /** Global-norm clipping threshold; 0 turns clipping off. */
+  maxGradNorm: number;
+  /** Evaluate (validation loss, samples) every N steps; 0: only at the start and the end. */
+  evalEvery: number;
+  /** At most this many validation sequences per evaluation. */
+  evalSequences: number;
+  samplePrompts: readonly string[];
+  sampleTokens: number;
+  /** Save a checkpoint every N steps (and at the end); 0: only at the end. */
+  checkpointEvery: number;
+  seed: number;
+  /** Recompute each layer's activations in the backward pass (less memory, ~⅓ more work). */
+  recompute: boolean;
+}
+
+export const DEFAULT_SETTINGS: TrainSettings = {
+  steps: 100,
+  lr: 1e-3,
+  batchSize: 4,
+  gradAccum: 1,
+  schedule: 'cosine',
+  warmupSteps: 5,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  evalEvery: 20,
+  evalSequences: 32,
+  samplePrompts: [],
+  sampleTokens: 48,
+  checkpointEvery: 20,
+  seed: 0,
+  recompute: false,
+};
+
+export interface TrainConfig {
+  lora: LoraSpec;
+  train: TrainSettings;
+}
+
+export interface HistoryPoint {
+  step: number;
+  loss?: number;
+  valLoss?: number;
+  lr?: number;
+  gradNorm?: number;
+}
+
+export interface Sample {
+  prompt: string;
+  text: string;
+}
+
+export interface TrainProgress {
+  phase: 'initialising' | 'training' | 'evaluating' | 'paused';
+  step: number;
+  totalSteps: number;
+  /** The point this event adds to the curves, if any. */
+  point?: HistoryPoint;
+  tokensPerSecond: number;
+  etaSeconds: number;
+  gpuBytes: number;
+  samples?: Sample[];
+  /** What is happening, in words (initialisation of a module, say). */
+  message?: string;
+}
+
+/** Everything needed to continue a run exactly where it was. */
+export interface Checkpoint {
+  version: 1;
+  baseModel: string;
+  config: TrainConfig;
+  /** Optimiser steps done. */
+  step: number;
+  history: HistoryPoint[];
+  factors: Record<string, HostFactors>;
+  /** AdamW moments in the order of TrainableAdapter.parameters(). */
+  moments: { m: Float32Array; v: Float32Array }[];
+  /** Training tokens processed and wall time spent so far (for throughput across resumes). */
+  tokens: number;
+  elapsedMs: number;
+}
+
+export interface CheckpointStore {
+  save(checkpoint: Checkpoint): Promise<void>;
+}
+
+/** Pause, resume and stop from outside the loop (the worker API, the CLI's signals). */
+export class TrainControl {
+  private stopping = false;
+  private pausedUntil: { promise: Promise<void>; release: () => void } | null = null;
+
+  pause(): void {
+    if (this.pausedUntil) return;
+    let release = () => undefined as void;
+    const promise = new Promise<void>((resolve) => (release = resolve));
+    this.pausedUntil = { promise, release };
+  }
+
+  resume(): void {
+    this.pausedUntil?.release();
+    this.pausedUntil = null;
+  }
+
+  stop(): void {
+    this.stopping = true;
+    this.resume();
+  }
+
+  get paused(): boolean {
+    return this.pausedUntil !== null;
+  }
+
+  /** Waits while paused; true when the run should stop. */
+  async gate(onPause: () => void): Promise<boolean> {
+    if (this.pausedUntil) {
+      onPause();
+      await this.pausedUntil.promise;
+    }
+    return this.stopping;
+  }
+}
+
+export interface TrainResult {
+  status: 'done' | 'stopped' | 'failed';
+  /** Why a run failed (non-finite loss or gradients), naming the step and the tensors. */
+  failure?: string;
+  steps: number;
+  history: HistoryPoint[];
+  trainLossFirst: number;
+  trainLossLast: number;
+  valLossFirst: number | null;
+  valLossLast: number | null;
+  tokensPerSecond: number;
+  samples: Sample[];
+  /** The trained adapter on the GPU; the caller disposes it. */
+  adapter: TrainableAdapter;
+}
+
+export interface TrainRun {
+  gpu: Gpu;
+  model: GpuModel;
+  baseModel: string;
+  data: PreparedData;
+  config: TrainConfig;
+  tokenizer?: TextTokenizer;
+  onProgress?: (p: TrainProgress) => void;
+  control?: TrainControl;
+  store?: CheckpointStore;
+  resumeFrom?: Checkpoint;
+}
+
+/** Flattens sequences into one batch. */
+function tokenBatch(sequences: readonly Sequence[]): TokenBatch {
+  const seqLen = sequences[0].input.length;
+  const ids = new Uint32Array(sequences.length * seqLen);
+  const targets = new Int32Array(sequences.length * seqLen);
+  sequences.forEach((s, i) => {
+    ids.set(s.input, i * seqLen);
+    targets.set(s.target, i * seqLen);
+  });
+  return { ids, targets, seqLen };
+}
+
+function trainedTargets(batch: TokenBatch): number {
+  return batch.targets.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
+}
+
+/** Mean loss over (at most `limit`) validation sequences, in micro-batches. */
+async function validationLoss(
+  gpu: Gpu,
+  view: Transformer,
+  sequences: readonly Sequence[],
+  batchSize: number,
+  limit: number,
+): Promise<number | null> {
+  const used = sequences.slice(0, limit);
+  if (used.length === 0) return null;
+  let total = 0;
+  let count = 0;
+  for (let i = 0; i < used.length; i += batchSize) {
+    const batch = tokenBatch(used.slice(i, i + batchSize));
+    total += await batchLoss(gpu, view, batch);
+    count += trainedTargets(batch);
+  }
+  return total / count;
+}
+
+async function sampleTexts(
+  gpu: Gpu,
+  view: Transformer,
+  tokenizer: TextTokenizer,
+  prompts: readonly string[],
+  maxNewTokens: number,
+  seed: number,
+): Promise<Sample[]> {
+  const runner = createRunner(gpu, view);
+  try {
+    const samples: Sample[] = [];
+    for (const prompt of prompts) {
+      const ids = tokenizer.encode(prompt);
+      const prefix = ids.length > 0 ? ids : tokenizer.bosId === null ? [] : [tokenizer.bosId];
+      if (prefix.length === 0) continue;
+      const out = await generateAll(runner, prefix, {
+        maxNewTokens,
+        temperature: 0.8,
+        topP: 0.95,
+        seed,
+      });
+      samples.push({
+        prompt,
+        text: tokenizer.decode([...prefix, ...out], { skipSpecialTokens: true }),
+      });
+    }
+    return samples;
+  } finally {
+    runner.dispose();
+  }
+}
+
+function checkSettings(s: TrainSettings, data: PreparedData): void {
+  const problems: string[] = [];
+  const positive = (name: keyof TrainSettings) => {
+    const v = s[name] as number;
+    if (!(Number.isInteger(v) && v >= 1)) problems.push(`${name} must be an integer ≥ 1`);
+  };
+  positive('steps');
+  positive('batchSize');
+  positive('gradAccum');
+  if (!(s.lr > 0 && Number.isFinite(s.lr))) problems.push('lr must be a positive number');
+  if (s.warmupSteps < 0 || s.warmupSteps > s.steps) problems.push('warmupSteps must be 0…steps');
+  if (data.train.length === 0) problems.push('there are no training sequences');
+  if (problems.length > 0) throw new RangeError(`training settings: ${problems.join('; ')}`);
+}
+
+export async function train(r: TrainRun): Promise<TrainResult> {
+  const { gpu, model, data, config, control = new TrainControl() } = r;
+  const s = config.train;
+  checkSettings(s, data);
+  const seqLen = data.train[0].input.length;
+  const emit = (p: Omit<TrainProgress, 'totalSteps' | 'gpuBytes'>) =>
+    r.onProgress?.({ ...p, totalSteps: s.steps, gpuBytes: gpu.pool.allocatedBytes });
+
+  const adapter = await TrainableAdapter.create(
+    gpu,
+    model.transformer,
+    config.lora,
+    s.seed,
+    (done, total, path) => {
+      emit({
+        phase: 'initialising',
+        step: 0,
+        tokensPerSecond: 0,
+        etaSeconds: 0,
+        message: path ? `initialising ${path} (${done + 1}/${total})` : 'initialised',
+      });
+    },
+  );
+  const optimizer = new AdamW(gpu, adapter.parameters());
+  const history: HistoryPoint[] = [];
+  let step = 0;
+  let tokens = 0;
+  let elapsedMs = 0;
+  if (r.resumeFrom) {
+    const c = r.resumeFrom;
+    adapter.write(new Map(Object.entries(c.factors)));
+    optimizer.restore(c.step, c.moments);
+    history.push(...c.history);
+    ({ step, tokens, elapsedMs } = c);
+  }
+  const view = adapter.view(model.transformer);
+  let samples: Sample[] = [];
+
+  const evaluate = async (): Promise<number | null> => {
+    emit({ phase: 'evaluating', step, tokensPerSecond: 0, etaSeconds: 0 });
+    const valLoss = await validationLoss(gpu, view, data.validation, s.batchSize, s.evalSequences);
+    if (r.tokenizer && s.samplePrompts.length > 0)
+      samples = await sampleTexts(gpu, view, r.tokenizer, s.samplePrompts, s.sampleTokens, s.seed);
+    return valLoss;
+  };
+  const checkpoint = async (): Promise<void> => {
+    if (!r.store) return;
+    const factors = Object.fromEntries(await adapter.read());
+    await r.store.save({
+      version: 1,
+      baseModel: r.baseModel,
+      config,
+      step,
+      history: [...history],
+      factors,
+      moments: await optimizer.moments(),
+      tokens,
+      elapsedMs,
+    });
+  };
+  const throughput = () => (elapsedMs > 0 ? (tokens * 1000) / elapsedMs : 0);
+
+  let status: TrainResult['status'] = 'done';
+  let failure: string | undefined;
+  try {
+    if (step === 0) {
+      const valLoss = await evaluate();
+      const point = { step: 0, ...(valLoss === null ? {} : { valLoss }) };
+      history.push(point);
+      emit({ phase: 'training', step, point, samples, tokensPerSecond: 0, etaSeconds: 0 });
+    }
+    while (step < s.steps) {
+      const stop = await control.gate(() => {
+        emit({ phase: 'paused', step, tokensPerSecond: throughput(), etaSeconds: 0 });
+      });
+      if (stop) {
+        status = 'stopped';
+        break;
+      }
+      // Timed from here: pauses and evaluations do not count as training time.
+      const started = performance.now();
+      const micro = Array.from({ length: s.gradAccum }, (_, j) =>
+        tokenBatch(
+          Array.from({ length: s.batchSize }, (_, i) => {
+            const pos = (step * s.gradAccum + j) * s.batchSize + i;
+            return data.train[sequenceAt(data.train.length, s.seed, pos)];
+          }),
+        ),
+      );
+      const count = micro.reduce((n, b) => n + trainedTargets(b), 0);
+      let lossSum = 0;
+      for (const [j, batch] of micro.entries()) {
+        lossSum += await batchLoss(gpu, view, batch, {
+          grads: adapter.grads,
+          accumulate: j > 0,
+          gradScale: 1 / count,
+          dropoutSeed:
+            config.lora.dropout > 0
+              ? (s.seed * 1_000_003 + step * s.gradAccum + j) >>> 0
+              : undefined,
+          recompute: s.recompute,
+        });
+      }
+      const loss = lossSum / count;
+      if (!Number.isFinite(loss)) {
+        failure = `step ${step + 1}: the training loss became ${loss} (the adapter keeps its values from step ${step})`;
+        status = 'failed';
+        break;
+      }
+      const grads = await optimizer.gradients();
+      if (grads.nonFinite.length > 0) {
+        const named = grads.nonFinite.slice(0, 3).join(', ');
+        const more = grads.nonFinite.length > 3 ? ` and ${grads.nonFinite.length - 3} more` : '';
+        failure = `step ${step + 1}: non-finite gradients in ${named}${more} (the adapter keeps its values from step ${step})`;
+        status = 'failed';
+        break;
+      }
+      const lr = learningRate(step, {
+        schedule: s.schedule,
+        lr: s.lr,
+        warmupSteps: s.warmupSteps,
+        totalSteps: s.steps,
+      });
+      await optimizer.step(
+        { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: s.weightDecay },
+        clipFactor(grads.norm, s.maxGradNorm),
+      );
+      step++;
+      tokens += s.gradAccum * s.batchSize * seqLen;
+      elapsedMs += performance.now() - started;
+      const point: HistoryPoint = { step, loss, lr, gradNorm: grads.norm };
+      const evalNow = (s.evalEvery > 0 && step % s.evalEvery === 0) || step === s.steps;
+      if (evalNow) {
+        const valLoss = await evaluate();
+        if (valLoss !== null) point.valLoss = valLoss;
+      }
+      history.push(point);
+      const eta = ((s.steps - step) * elapsedMs) / step / 1000;
+      emit({
+        phase: 'training',
+        step,
+        point,
+        samples: evalNow ? samples : undefined,
+        tokensPerSecond: throughput(),
+        etaSeconds: eta,
+      });
+      if ((s.checkpointEvery > 0 && step % s.checkpointEvery === 0) || step === s.steps)
+        await checkpoint();
+    }
+    if (status === 'stopped') await checkpoint();
+  } catch (e) {
+    optimizer.dispose();
+    adapter.dispose();
+    throw e;
+  }
+  optimizer.dispose();
+  const losses = history.filter((h) => h.loss !== undefined).map((h) => h.loss as number);
+  const valLosses = history.filter((h) => h.valLoss !== undefined).map((h) => h.valLoss as number);
+  return {
+    status,
+    failure,
+    steps: step,
+    history,
+    trainLossFirst: losses[0] ?? NaN,
+    trainLossLast: losses[losses.length - 1] ?? NaN,
+    valLossFirst: valLosses[0] ?? null,
+    valLossLast: valLosses[valLosses.length - 1] ?? null,
+    tokensPerSecond: throughput(),
+    samples,
+    adapter,
+  };
+}
