@@ -191,8 +191,8 @@ function trainedTargets(batch: TokenBatch): number {
   return batch.targets.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
 }
 
-/** Mean loss over (at most `limit`) validation sequences, in micro-batches. */
-async function validationLoss(
+/** Mean loss per trained token over (at most `limit`) sequences, in micro-batches. */
+export async function meanSequenceLoss(
   gpu: Gpu,
   view: Transformer,
   sequences: readonly Sequence[],
@@ -298,7 +298,13 @@ export async function train(r: TrainRun): Promise<TrainResult> {
 
   const evaluate = async (): Promise<number | null> => {
     emit({ phase: 'evaluating', step, tokensPerSecond: 0, etaSeconds: 0 });
-    const valLoss = await validationLoss(gpu, view, data.validation, s.batchSize, s.evalSequences);
+    const valLoss = await meanSequenceLoss(
+      gpu,
+      view,
+      data.validation,
+      s.batchSize,
+      s.evalSequences,
+    );
     if (r.tokenizer && s.samplePrompts.length > 0)
       samples = await sampleTexts(gpu, view, r.tokenizer, s.samplePrompts, s.sampleTokens, s.seed);
     return valLoss;

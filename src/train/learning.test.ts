@@ -1,0 +1,95 @@
+// Training is real: fine-tuning the built-in stories260K on a corpus with an invented style
+// (src/train/style-corpus.ts) lowers the loss on held-out stories of that style by more than
+// half and makes the model write the invented name, for LoRA and for PiSSA.
+import { describe, expect, it } from 'vitest';
+import { TARGET_PRESETS, type InitMethod } from '../adapters/config.ts';
+import { createGpuModel, createRunner } from '../model/forward.ts';
+import { generateAll } from '../model/generate.ts';
+import { readLlama2c } from '../model/llama2c.ts';
+import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
+import { fromLlama2c } from '../model/tokenizer.ts';
+import { fixture } from '../testing/fixtures.ts';
+import { useGpu } from '../testing/gpu.ts';
+import { prepareDataset } from './data.ts';
+import { STYLE_NAME, styleCorpus } from './style-corpus.ts';
+import { DEFAULT_SETTINGS, meanSequenceLoss, train } from './trainer.ts';
+
+const gpu = useGpu();
+
+describe('fine-tuning stories260K on an invented style', () => {
+  const { config, weights } = readLlama2c(
+    fixture('models/llama2c/stories260K.bin'),
+    'stories260K.bin',
+  );
+  const tokenizer = fromLlama2c(
+    readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin'),
+  );
+  const options = { seqLen: 64, validationFraction: 0.1, seed: 0 };
+  const data = prepareDataset(styleCorpus(120, 1), 'style.txt', tokenizer, options);
+  // Stories the training never saw (another seed), all of them held out.
+  const heldOut = prepareDataset(styleCorpus(24, 2), 'held-out.txt', tokenizer, {
+    ...options,
+    validationFraction: 0,
+  }).train;
+
+  it.each(['lora', 'pissa'] satisfies InitMethod[])(
+    '%s: held-out loss falls below half, and greedy text names the character',
+    async (init) => {
+      const model = createGpuModel(gpu(), config, weights);
+      try {
+        const before =
+          (await meanSequenceLoss(gpu(), model.transformer, heldOut, 4, Infinity)) ?? NaN;
+        const result = await train({
+          gpu: gpu(),
+          model,
+          baseModel: 'stories260K',
+          data,
+          config: {
+            lora: {
+              rank: 8,
+              alpha: 16,
+              rslora: false,
+              targets: TARGET_PRESETS['all-linear'],
+              dropout: 0,
+              init,
+            },
+            train: {
+              ...DEFAULT_SETTINGS,
+              steps: 20,
+              lr: 1e-2,
+              batchSize: 4,
+              warmupSteps: 2,
+              evalEvery: 0,
+              checkpointEvery: 0,
+            },
+          },
+        });
+        const view = result.adapter.view(model.transformer);
+        const after = (await meanSequenceLoss(gpu(), view, heldOut, 4, Infinity)) ?? NaN;
+        const runner = createRunner(gpu(), view);
+        const prompt = tokenizer.encode('Once upon a time');
+        const text = tokenizer.decode([
+          ...prompt,
+          ...(await generateAll(runner, prompt, { maxNewTokens: 40 })),
+        ]);
+        runner.dispose();
+        result.adapter.dispose();
+
+        expect(result.status).toBe('done');
+        expect(before).toBeGreaterThan(1.5);
+        expect(after, `held-out loss ${before.toFixed(3)} → ${after.toFixed(3)}`).toBeLessThan(
+          before / 2,
+        );
+        expect(text).toContain(STYLE_NAME);
+        // The base model has never seen the name.
+        const baseText = tokenizer.decode([
+          ...prompt,
+          ...(await generateAll(model, prompt, { maxNewTokens: 40 })),
+        ]);
+        expect(baseText).not.toContain(STYLE_NAME);
+      } finally {
+        model.dispose();
+      }
+    },
+  );
+});
