@@ -117,8 +117,10 @@ export class TrainControl {
 
   pause(): void {
     if (this.pausedUntil) return;
-    let release = () => undefined as void;
-    const promise = new Promise<void>((resolve) => (release = resolve));
+    let release: () => void = () => undefined;
+    const promise = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     this.pausedUntil = { promise, release };
   }
 
