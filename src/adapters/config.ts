@@ -47,6 +47,12 @@ export interface LoraSpec {
   init: InitMethod;
 }
 
+/** One module's factors on the host: A [rank × in], B [out × rank], row-major. */
+export interface HostFactors {
+  a: Float32Array;
+  b: Float32Array;
+}
+
 /** One adapted module with everything resolved. */
 export interface AdaptedModule {
   path: string;

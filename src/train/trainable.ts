@@ -1,21 +1,17 @@
 // The adapter being trained, on the GPU: factors, their gradients, the residual weights of
 // base-mutating inits, and the transformer view that trains against them (the base model's
 // weights stay untouched, so the original is there for export and for other adapters).
-import type { AdaptedModule, InitMethod, LoraSpec } from '../adapters/config.ts';
+import type { AdaptedModule, HostFactors, InitMethod, LoraSpec } from '../adapters/config.ts';
 import { adaptedModules, mutatesBase } from '../adapters/config.ts';
 import { initFactors } from '../adapters/init.ts';
+import { peftFiles } from '../adapters/peft.ts';
+import type { ModelConfig } from '../model/config.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { createTensor, releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import type { AdapterTerm, Transformer } from '../model/transformer.ts';
 import type { FactorGradients } from './backward.ts';
 import type { Parameter } from './optimizer.ts';
-
-/** Host copies of one module's factors. */
-export interface HostFactors {
-  a: Float32Array;
-  b: Float32Array;
-}
 
 export class TrainableAdapter {
   private constructor(
@@ -112,6 +108,18 @@ export class TrainableAdapter {
     for (const [path, f] of this.factors)
       out.set(path, { a: await readF32(this.gpu, f.a), b: await readF32(this.gpu, f.b) });
     return out;
+  }
+
+  /** The adapter as HF PEFT files (base-mutating inits converted to a plain LoRA). */
+  async peftFiles(baseModel: string, config: ModelConfig): Promise<Map<string, Uint8Array>> {
+    return peftFiles({
+      modules: this.modules,
+      factors: await this.read(),
+      spec: this.spec,
+      baseModel,
+      config,
+      initial: this.mutatesBase ? this.initial : undefined,
+    });
   }
 
   /** Overwrites the factors (resuming from a checkpoint). */

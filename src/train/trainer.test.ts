@@ -204,7 +204,9 @@ describe('train', () => {
         onProgress: (p) => {
           if (p.phase === 'training' && p.step === 3) {
             control.pause();
-            setTimeout(() => { control.resume(); }, 50);
+            setTimeout(() => {
+              control.resume();
+            }, 50);
           }
           if (p.phase === 'paused') pausedAt = p.step;
         },

@@ -2,7 +2,7 @@
 // clipping and a schedule, evaluation and sample generations every N steps, checkpoints that
 // resume the same run exactly, and a stop with a report where the loss or a gradient goes
 // non-finite (the adapter keeps its last good values: the bad update is never applied).
-import type { LoraSpec } from '../adapters/config.ts';
+import type { HostFactors, LoraSpec } from '../adapters/config.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { createRunner, type GpuModel } from '../model/forward.ts';
 import { generateAll } from '../model/generate.ts';
@@ -12,7 +12,7 @@ import { sequenceAt, type PreparedData, type Sequence } from './data.ts';
 import { AdamW, clipFactor } from './optimizer.ts';
 import { learningRate, type Schedule } from './schedule.ts';
 import { batchLoss, type TokenBatch } from './step.ts';
-import { TrainableAdapter, type HostFactors } from './trainable.ts';
+import { TrainableAdapter } from './trainable.ts';
 
 export interface TrainSettings {
   steps: number;

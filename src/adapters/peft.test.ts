@@ -1,0 +1,125 @@
+// Exported adapters are PEFT's files, and applying them to the unmodified base reproduces the
+// trained model exactly — also for base-mutating inits, exported as a rank-2r plain LoRA.
+import { describe, expect, it } from 'vitest';
+import { uploadTensor, releaseTensor, type Tensor } from '../gpu/tensor.ts';
+import { createGpuModel, createRunner } from '../model/forward.ts';
+import { readSafetensors } from '../model/safetensors.ts';
+import type { AdapterTerm } from '../model/transformer.ts';
+import { useGpu } from '../testing/gpu.ts';
+import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
+import { DEFAULT_SETTINGS, train } from '../train/trainer.ts';
+import type { PreparedData } from '../train/data.ts';
+import { scaling, TARGET_PRESETS, type InitMethod } from './config.ts';
+
+const gpu = useGpu();
+const config = tinyConfig({ hiddenSize: 16, intermediateSize: 20, headDim: 8, vocabSize: 23 });
+
+const sequences = Array.from({ length: 6 }, (_, i) => ({
+  input: Uint32Array.from({ length: 8 }, (_, t) => (i * 5 + t * 3) % 23),
+  target: Int32Array.from({ length: 8 }, (_, t) => (i * 5 + t * 3 + 3) % 23),
+}));
+const data: PreparedData = {
+  train: sequences,
+  validation: [],
+  summary: {
+    format: 'text',
+    examples: 6,
+    tokens: 48,
+    trainedTokens: 48,
+    trainSequences: 6,
+    validationSequences: 0,
+    preview: [],
+  },
+};
+
+describe('PEFT export', () => {
+  const weights = randomWeights(config, 8);
+
+  it.each([
+    ['lora', false],
+    ['pissa', false],
+    ['olora', true],
+    ['milora', false],
+  ] satisfies [InitMethod, boolean][])(
+    '%s (rsLoRA %s): the files applied to the original base give the trained model',
+    async (init, rslora) => {
+      const model = createGpuModel(gpu(), config, weights);
+      const spec = {
+        rank: 3,
+        alpha: 6,
+        rslora,
+        targets: TARGET_PRESETS.attention,
+        layers: [1],
+        dropout: 0,
+        init,
+      };
+      const result = await train({
+        gpu: gpu(),
+        model,
+        baseModel: 'tiny/base',
+        data,
+        config: {
+          lora: spec,
+          train: { ...DEFAULT_SETTINGS, steps: 3, warmupSteps: 0, lr: 5e-2, evalEvery: 0, checkpointEvery: 0 },
+        },
+      });
+      const files = await result.adapter.peftFiles('tiny/base', config);
+      const tensors: Tensor[] = [];
+      try {
+        const adapterConfig = JSON.parse(
+          new TextDecoder().decode(files.get('adapter_config.json')),
+        ) as Record<string, unknown>;
+        const doubled = init !== 'lora';
+        expect(adapterConfig).toMatchObject({
+          peft_type: 'LORA',
+          task_type: 'CAUSAL_LM',
+          base_model_name_or_path: 'tiny/base',
+          r: doubled ? 6 : 3,
+          lora_alpha: doubled ? (rslora ? 6 * Math.SQRT2 : 12) : 6,
+          use_rslora: rslora,
+          target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+          layers_to_transform: [1],
+          init_lora_weights: true,
+        });
+        const st = readSafetensors(
+          files.get('adapter_model.safetensors') ?? new Uint8Array(),
+          'adapter_model.safetensors',
+        );
+        expect(st.header.metadata).toEqual({ format: 'pt' });
+        expect(st.header.tensors.size).toBe(8);
+
+        // Apply the files as PEFT would: ΔW = (alpha / r or alpha / √r)·B·A on the original W.
+        const r = adapterConfig.r as number;
+        const s = scaling(adapterConfig.lora_alpha as number, r, rslora);
+        const terms = new Map<string, AdapterTerm[]>();
+        for (const path of result.adapter.modules.map((m) => m.path)) {
+          const load = (key: string) => {
+            const name = `base_model.model.${path}.${key}.weight`;
+            const shape = st.header.tensors.get(name)?.shape ?? [];
+            const t = uploadTensor(gpu(), st.read(name), shape, 'f32');
+            tensors.push(t);
+            return t;
+          };
+          terms.set(path, [{ a: load('lora_A'), b: load('lora_B'), scale: s }]);
+        }
+        const tokens = [1, 4, 9, 16, 2, 7];
+        const trained = createRunner(gpu(), result.adapter.view(model.transformer));
+        const expected = await trained.forwardAll(tokens, 0);
+        trained.dispose();
+        model.setAdapters(terms);
+        const actual = await model.forwardAll(tokens, 0);
+        let diff = 0;
+        let norm = 0;
+        actual.forEach((v, i) => {
+          diff += (v - expected[i]) ** 2;
+          norm += expected[i] ** 2;
+        });
+        expect(Math.sqrt(diff / norm)).toBeLessThan(1e-5);
+      } finally {
+        releaseTensor(gpu(), ...tensors);
+        result.adapter.dispose();
+        model.dispose();
+      }
+    },
+  );
+});
