@@ -60,7 +60,14 @@ describe('PEFT export', () => {
         data,
         config: {
           lora: spec,
-          train: { ...DEFAULT_SETTINGS, steps: 3, warmupSteps: 0, lr: 5e-2, evalEvery: 0, checkpointEvery: 0 },
+          train: {
+            ...DEFAULT_SETTINGS,
+            steps: 3,
+            warmupSteps: 0,
+            lr: 5e-2,
+            evalEvery: 0,
+            checkpointEvery: 0,
+          },
         },
       });
       const files = await result.adapter.peftFiles('tiny/base', config);

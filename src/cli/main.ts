@@ -2,6 +2,7 @@ import { convert } from './convert.ts';
 import { generate } from './generate.ts';
 import { info } from './info.ts';
 import { perplexity } from './perplexity.ts';
+import { train } from './train.ts';
 
 interface Command {
   summary: string;
@@ -21,6 +22,11 @@ const COMMANDS: Record<string, Command> = {
   perplexity: {
     summary: 'mean loss of a text: --model PATH [--tokenizer PATH] --data FILE; prints JSON',
     run: perplexity,
+  },
+  train: {
+    summary:
+      'fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init lora|gaussian|pissa|pissa_niter_N|milora|olora] [--rank R] [--alpha A] [--rslora] [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--resume]; JSON summary on stdout',
+    run: train,
   },
   convert: {
     summary: 'llama2.c checkpoint to an HF folder: --llama2c FILE --out DIR [--tokenizer FILE]',

@@ -279,7 +279,9 @@ export async function train(r: TrainRun): Promise<TrainResult> {
         step: 0,
         tokensPerSecond: 0,
         etaSeconds: 0,
-        message: path ? `initialising ${path} (${done + 1}/${total})` : 'initialised',
+        message: path
+          ? `initialising ${path} (${done + 1}/${total})`
+          : `initialised ${total} adapted modules (${config.lora.init})`,
       });
     },
   );

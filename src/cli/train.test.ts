@@ -1,0 +1,113 @@
+// The train command end to end: PEFT files, a checkpoint folder, a JSON summary, and --resume
+// continuing the same curve.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FIXTURES } from '../testing/fixtures.ts';
+import { styleCorpus } from '../train/style-corpus.ts';
+
+const run = promisify(execFile);
+const BIN = new URL('./bin.js', import.meta.url).pathname;
+
+describe('lora-studio train', () => {
+  let dir = '';
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes a PEFT adapter and a checkpoint, and --resume extends the run', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lora-studio-train-'));
+    const data = join(dir, 'style.txt');
+    await writeFile(data, styleCorpus(30, 3));
+    const out = join(dir, 'out');
+    const common = [
+      'train',
+      '--model',
+      `${FIXTURES}models/llama2c/stories260K.bin`,
+      '--data',
+      data,
+      '--out',
+      out,
+    ];
+    const first = await run('node', [
+      BIN,
+      ...common,
+      ...[
+        '--init',
+        'pissa_niter_2',
+        '--rank',
+        '4',
+        '--steps',
+        '3',
+        '--warmup',
+        '1',
+        '--batch',
+        '2',
+      ],
+      ...['--seq-len', '32', '--eval-every', '3', '--checkpoint-every', '3', '--lr', '5e-3'],
+    ]);
+    const summary = JSON.parse(first.stdout) as Record<string, unknown>;
+    expect(summary).toMatchObject({ status: 'done', steps: 3, out });
+    for (const key of [
+      'train_loss_first',
+      'train_loss_last',
+      'val_loss_first',
+      'val_loss_last',
+      'tokens_per_second',
+    ])
+      expect(typeof summary[key], key).toBe('number');
+    expect(first.stderr).toMatch(/step 3\/3 {2}loss/);
+    const config = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    // PiSSA is exported as a plain LoRA of twice the rank for the unmodified base.
+    expect(config).toMatchObject({
+      peft_type: 'LORA',
+      r: 8,
+      lora_alpha: 16,
+      task_type: 'CAUSAL_LM',
+    });
+    expect((await readFile(join(out, 'adapter_model.safetensors'))).length).toBeGreaterThan(1000);
+
+    const resumed = await run('node', [BIN, ...common, '--resume', '--steps', '5']);
+    expect(resumed.stderr).toMatch(/resuming at step 3 of 5/);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'done', steps: 5 });
+    const log = JSON.parse(await readFile(join(out, 'training_log.json'), 'utf8')) as {
+      step: number;
+    }[];
+    expect(log.map((p) => p.step)).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('refuses a missing checkpoint and bad options with a clear message', async () => {
+    const bad = await run('node', [
+      BIN,
+      'train',
+      '--model',
+      'x',
+      '--data',
+      'y',
+      '--out',
+      join(dir, 'none'),
+      '--resume',
+    ]).catch((e: { stderr: string; code: number }) => e);
+    expect('code' in bad && bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/no checkpoint in/);
+    const init = await run('node', [
+      BIN,
+      'train',
+      '--model',
+      'x',
+      '--data',
+      'y',
+      '--out',
+      'z',
+      '--init',
+      'svd',
+    ]).catch((e: { stderr: string }) => e);
+    expect(init.stderr).toMatch(/unknown init "svd"/);
+  });
+});

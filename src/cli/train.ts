@@ -1,0 +1,248 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseInit, TARGET_PRESETS, type LoraSpec } from '../adapters/config.ts';
+import { acquireGpu } from '../gpu/device.ts';
+import { nodeGpuEntry } from '../gpu/node.ts';
+import { nodeShaders } from '../gpu/shaders-node.ts';
+import { createGpuModel } from '../model/forward.ts';
+import { loadModelFromPath } from '../model/load-node.ts';
+import { LINEAR_MODULES, type LinearModule } from '../model/modules.ts';
+import {
+  CHECKPOINT_JSON,
+  CHECKPOINT_TENSORS,
+  checkpointFiles,
+  checkpointFromFiles,
+} from '../train/checkpoint-files.ts';
+import { prepareDataset } from '../train/data.ts';
+import type { Schedule } from '../train/schedule.ts';
+import {
+  DEFAULT_SETTINGS,
+  train as runTraining,
+  TrainControl,
+  type Checkpoint,
+  type TrainConfig,
+  type TrainProgress,
+} from '../train/trainer.ts';
+import { numberOption, parseOptions } from './args.ts';
+
+const VALUES = [
+  'model',
+  'tokenizer',
+  'data',
+  'out',
+  'init',
+  'rank',
+  'alpha',
+  'targets',
+  'layers',
+  'dropout',
+  'steps',
+  'lr',
+  'batch',
+  'seq-len',
+  'grad-accum',
+  'schedule',
+  'warmup',
+  'weight-decay',
+  'max-grad-norm',
+  'eval-every',
+  'val-fraction',
+  'sample',
+  'sample-tokens',
+  'checkpoint-every',
+  'seed',
+] as const;
+
+function targetsOption(raw: string | undefined): LinearModule[] {
+  if (!raw || raw === 'attention') return [...TARGET_PRESETS.attention];
+  if (raw === 'all-linear') return [...TARGET_PRESETS['all-linear']];
+  const names = raw.split(',').map((s) => s.trim());
+  const unknown = names.filter((n) => !(LINEAR_MODULES as readonly string[]).includes(n));
+  if (unknown.length > 0)
+    throw new Error(
+      `--targets: unknown module ${unknown.join(', ')} (use attention, all-linear or ${LINEAR_MODULES.join(',')})`,
+    );
+  return names as LinearModule[];
+}
+
+function scheduleOption(raw: string | undefined): Schedule {
+  if (raw === undefined) return DEFAULT_SETTINGS.schedule;
+  if (raw === 'constant' || raw === 'cosine' || raw === 'wsd') return raw;
+  throw new Error(`--schedule must be constant, cosine or wsd, got ${raw}`);
+}
+
+function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfig {
+  const rank = numberOption(values, 'rank', 8);
+  const lora: LoraSpec = {
+    rank,
+    alpha: numberOption(values, 'alpha', 2 * rank),
+    rslora: flags.has('rslora'),
+    targets: targetsOption(values.get('targets')),
+    layers: values.get('layers')?.split(',').map(Number),
+    dropout: numberOption(values, 'dropout', 0),
+    init: parseInit(values.get('init') ?? 'lora'),
+  };
+  const steps = numberOption(values, 'steps', DEFAULT_SETTINGS.steps);
+  return {
+    lora,
+    train: {
+      ...DEFAULT_SETTINGS,
+      steps,
+      lr: numberOption(values, 'lr', DEFAULT_SETTINGS.lr),
+      batchSize: numberOption(values, 'batch', DEFAULT_SETTINGS.batchSize),
+      gradAccum: numberOption(values, 'grad-accum', 1),
+      schedule: scheduleOption(values.get('schedule')),
+      warmupSteps: numberOption(values, 'warmup', Math.min(DEFAULT_SETTINGS.warmupSteps, steps)),
+      weightDecay: numberOption(values, 'weight-decay', 0),
+      maxGradNorm: numberOption(values, 'max-grad-norm', 1),
+      evalEvery: numberOption(values, 'eval-every', DEFAULT_SETTINGS.evalEvery),
+      samplePrompts: values.has('sample') ? [values.get('sample') ?? ''] : [],
+      sampleTokens: numberOption(values, 'sample-tokens', DEFAULT_SETTINGS.sampleTokens),
+      checkpointEvery: numberOption(values, 'checkpoint-every', DEFAULT_SETTINGS.checkpointEvery),
+      seed: numberOption(values, 'seed', 0),
+      recompute: flags.has('recompute'),
+    },
+  };
+}
+
+function duration(seconds: number): string {
+  const s = Math.round(seconds);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+function progressLine(p: TrainProgress): string | null {
+  // Per-module initialisation only matters on a terminal, where it rewrites one line.
+  if (p.phase === 'initialising') {
+    const tty = process.stderr.isTTY;
+    if (!p.message?.startsWith('initialised')) {
+      if (tty) process.stderr.write(`\r${p.message ?? ''}\x1b[K`);
+      return null;
+    }
+    return tty ? `\r${p.message}\x1b[K` : p.message;
+  }
+  const point = p.point;
+  if (!point) return p.phase === 'paused' ? `paused at step ${p.step}` : null;
+  const parts = [`step ${point.step}/${p.totalSteps}`];
+  if (point.loss !== undefined) parts.push(`loss ${point.loss.toFixed(4)}`);
+  if (point.valLoss !== undefined) parts.push(`val ${point.valLoss.toFixed(4)}`);
+  if (point.lr !== undefined) parts.push(`lr ${point.lr.toExponential(2)}`);
+  if (point.gradNorm !== undefined) parts.push(`|g| ${point.gradNorm.toFixed(3)}`);
+  if (p.tokensPerSecond > 0) parts.push(`${p.tokensPerSecond.toFixed(0)} tok/s`);
+  if (point.step > 0 && p.step < p.totalSteps) parts.push(`ETA ${duration(p.etaSeconds)}`);
+  const samples = (p.samples ?? []).map((s) => `  sample: ${JSON.stringify(s.text)}`);
+  return [parts.join('  '), ...samples].join('\n');
+}
+
+/** Writes files into `dir` through temporary names, so a crash never leaves half a file. */
+async function writeAll(dir: string, files: Map<string, Uint8Array>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, bytes] of files) {
+    await writeFile(join(dir, `${name}.tmp`), bytes);
+    await rename(join(dir, `${name}.tmp`), join(dir, name));
+  }
+}
+
+/**
+ * `lora-studio train --model PATH --data FILE --out DIR [options]`: progress on stderr, the
+ * adapter (PEFT files) and a checkpoint folder in DIR, a JSON summary on stdout. `--resume`
+ * continues the run saved in DIR/checkpoint with its own settings (and --steps, to extend it).
+ */
+export async function train(args: string[]): Promise<number> {
+  const { values, flags } = parseOptions(args, {
+    values: VALUES,
+    flags: ['rslora', 'resume', 'recompute'],
+  });
+  const modelPath = values.get('model');
+  const dataPath = values.get('data');
+  const out = values.get('out');
+  if (!modelPath || !dataPath || !out)
+    throw new Error('--model PATH, --data FILE and --out DIR are required');
+  const checkpointDir = join(out, 'checkpoint');
+  let resumeFrom: Checkpoint | undefined;
+  if (flags.has('resume')) {
+    const read = (name: string) =>
+      readFile(join(checkpointDir, name)).catch(() => {
+        throw new Error(`--resume: no checkpoint in ${checkpointDir} (${name} is missing)`);
+      });
+    resumeFrom = checkpointFromFiles(await read(CHECKPOINT_JSON), await read(CHECKPOINT_TENSORS));
+  }
+  // A resumed run keeps its own settings; --steps may extend it.
+  const config = resumeFrom
+    ? {
+        ...resumeFrom.config,
+        train: {
+          ...resumeFrom.config.train,
+          steps: numberOption(values, 'steps', resumeFrom.config.train.steps),
+        },
+      }
+    : configFrom(values, flags);
+  const loaded = await loadModelFromPath(modelPath, values.get('tokenizer'));
+  const data = prepareDataset(await readFile(dataPath, 'utf8'), dataPath, loaded.tokenizer, {
+    seqLen: numberOption(values, 'seq-len', Math.min(128, loaded.config.maxPositions)),
+    validationFraction: numberOption(values, 'val-fraction', 0.1),
+    seed: config.train.seed,
+  });
+  const s = data.summary;
+  console.error(
+    `data: ${s.examples} examples, ${s.tokens} tokens (${s.trainedTokens} trained), ` +
+      `${s.trainSequences} train / ${s.validationSequences} validation sequences`,
+  );
+  if (resumeFrom) console.error(`resuming at step ${resumeFrom.step} of ${config.train.steps}`);
+
+  const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
+  const model = createGpuModel(gpu, loaded.config, loaded.weights);
+  const control = new TrainControl();
+  const onSignal = () => {
+    console.error('stopping after this step (checkpoint follows); Ctrl-C again to abort');
+    process.off('SIGINT', onSignal);
+    control.stop();
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    const result = await runTraining({
+      gpu,
+      model,
+      baseModel: loaded.name,
+      data,
+      config,
+      tokenizer: loaded.tokenizer,
+      control,
+      resumeFrom,
+      store: { save: (c) => writeAll(checkpointDir, checkpointFiles(c)) },
+      onProgress: (p) => {
+        const line = progressLine(p);
+        if (line) console.error(line);
+      },
+    });
+    try {
+      await writeAll(out, await result.adapter.peftFiles(loaded.name, loaded.config));
+      await writeAll(
+        out,
+        new Map([
+          ['training_log.json', new TextEncoder().encode(JSON.stringify(result.history, null, 1))],
+        ]),
+      );
+    } finally {
+      result.adapter.dispose();
+    }
+    if (result.failure) console.error(`training stopped: ${result.failure}`);
+    console.log(
+      JSON.stringify({
+        status: result.status,
+        steps: result.steps,
+        train_loss_first: result.trainLossFirst,
+        train_loss_last: result.trainLossLast,
+        val_loss_first: result.valLossFirst,
+        val_loss_last: result.valLossLast,
+        tokens_per_second: Math.round(result.tokensPerSecond),
+        out,
+        ...(result.failure ? { failure: result.failure } : {}),
+      }),
+    );
+    return result.status === 'failed' ? 1 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    model.dispose();
+    gpu.destroy();
+  }
+}
