@@ -83,9 +83,12 @@ describe('lora-studio train', () => {
   });
 
   it('refuses a missing checkpoint and bad options with a clear message', async () => {
-    const bad = await run('node', [
-      BIN,
-      'train',
+    const failure = (args: string[]) =>
+      run('node', [BIN, 'train', ...args]).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: unknown) => e as { code: number; stderr: string },
+      );
+    const missing = await failure([
       '--model',
       'x',
       '--data',
@@ -93,21 +96,10 @@ describe('lora-studio train', () => {
       '--out',
       join(dir, 'none'),
       '--resume',
-    ]).catch((e: { stderr: string; code: number }) => e);
-    expect('code' in bad && bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/no checkpoint in/);
-    const init = await run('node', [
-      BIN,
-      'train',
-      '--model',
-      'x',
-      '--data',
-      'y',
-      '--out',
-      'z',
-      '--init',
-      'svd',
-    ]).catch((e: { stderr: string }) => e);
+    ]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no checkpoint in/);
+    const init = await failure(['--model', 'x', '--data', 'y', '--out', 'z', '--init', 'svd']);
     expect(init.stderr).toMatch(/unknown init "svd"/);
   });
 });
