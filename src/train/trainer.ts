@@ -2,7 +2,7 @@
 // clipping and a schedule, evaluation and sample generations every N steps, checkpoints that
 // resume the same run exactly, and a stop with a report where the loss or a gradient goes
 // non-finite (the adapter keeps its last good values: the bad update is never applied).
-import type { HostFactors, LoraSpec } from '../adapters/config.ts';
+import type { HostFactors } from '../adapters/config.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { createRunner, type GpuModel } from '../model/forward.ts';
 import { generateAll } from '../model/generate.ts';
@@ -10,58 +10,12 @@ import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { sequenceAt, type PreparedData, type Sequence } from './data.ts';
 import { AdamW, clipFactor } from './optimizer.ts';
-import { learningRate, type Schedule } from './schedule.ts';
+import { learningRate } from './schedule.ts';
+import type { TrainConfig, TrainSettings } from './settings.ts';
+
+export { DEFAULT_SETTINGS, type TrainConfig, type TrainSettings } from './settings.ts';
 import { batchLoss, type TokenBatch } from './step.ts';
 import { TrainableAdapter } from './trainable.ts';
-
-export interface TrainSettings {
-  steps: number;
-  /** Peak learning rate. */
-  lr: number;
-  /** Sequences per micro-batch. */
-  batchSize: number;
-  /** Micro-batches per optimiser step. */
-  gradAccum: number;
-  schedule: Schedule;
-  warmupSteps: number;
-  weightDecay: number;
-  /** Global-norm clipping threshold; 0 turns clipping off. */
-  maxGradNorm: number;
-  /** Evaluate (validation loss, samples) every N steps; 0: only at the start and the end. */
-  evalEvery: number;
-  /** At most this many validation sequences per evaluation. */
-  evalSequences: number;
-  samplePrompts: readonly string[];
-  sampleTokens: number;
-  /** Save a checkpoint every N steps (and at the end); 0: only at the end. */
-  checkpointEvery: number;
-  seed: number;
-  /** Recompute each layer's activations in the backward pass (less memory, ~⅓ more work). */
-  recompute: boolean;
-}
-
-export const DEFAULT_SETTINGS: TrainSettings = {
-  steps: 100,
-  lr: 1e-3,
-  batchSize: 4,
-  gradAccum: 1,
-  schedule: 'cosine',
-  warmupSteps: 5,
-  weightDecay: 0,
-  maxGradNorm: 1,
-  evalEvery: 20,
-  evalSequences: 32,
-  samplePrompts: [],
-  sampleTokens: 48,
-  checkpointEvery: 20,
-  seed: 0,
-  recompute: false,
-};
-
-export interface TrainConfig {
-  lora: LoraSpec;
-  train: TrainSettings;
-}
 
 export interface HistoryPoint {
   step: number;

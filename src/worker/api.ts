@@ -9,8 +9,47 @@ import type { ModelConfig } from '../model/config.ts';
 import type { GenerateOptions } from '../model/generate.ts';
 import type { DownloadProgress } from '../model/hub.ts';
 import type { LossReport } from '../model/perplexity.ts';
+import type { LibraryItem } from '../adapters/library.ts';
+import type { DatasetSummary } from '../train/data.ts';
+import type { DataOptions } from '../train/run-store.ts';
+import type {
+  HistoryPoint,
+  Sample,
+  TrainConfig,
+  TrainProgress,
+  TrainResult,
+} from '../train/trainer.ts';
 
 export type { ModelConfig, GenerateOptions, LossReport, DownloadProgress };
+export type {
+  DataOptions,
+  DatasetSummary,
+  HistoryPoint,
+  LibraryItem,
+  Sample,
+  TrainConfig,
+  TrainProgress,
+};
+export type { LoraSpec, InitMethod } from '../adapters/config.ts';
+export { TARGET_PRESETS } from '../adapters/config.ts';
+export { DEFAULT_SETTINGS } from '../train/settings.ts';
+export { LINEAR_MODULES } from '../model/modules.ts';
+
+/** How a training run ended; the adapter (when any step was taken) is in the library. */
+export type TrainingOutcome = Omit<TrainResult, 'adapter'> & { adapterId: string | null };
+
+/** A run saved in the browser that a reload can continue. */
+export interface SavedRunInfo {
+  baseModel: string;
+  fileName: string;
+  step: number;
+  totalSteps: number;
+  savedAt: number;
+  config: TrainConfig;
+  history: HistoryPoint[];
+  /** Whether the loaded model is the one the run trains. */
+  matchesModel: boolean;
+}
 
 /** What the studio shows about a loaded model. */
 export interface ModelInfo {
@@ -77,4 +116,28 @@ export interface StudioApi {
     options: GenerateOptions,
     onText?: (text: string) => void,
   ): Promise<GenerationResult>;
+
+  /** Parses, tokenizes, splits and packs a dataset for the loaded model; keeps it for training. */
+  prepareData(content: string, fileName: string, options: DataOptions): Promise<DatasetSummary>;
+  /**
+   * Trains an adapter on the prepared dataset; resolves when the run ends (done, stopped or
+   * failed). Checkpoints go to the browser's run store; the adapter lands in the library.
+   */
+  startTraining(
+    config: TrainConfig,
+    onProgress?: (p: TrainProgress) => void,
+  ): Promise<TrainingOutcome>;
+  pauseTraining(): Promise<void>;
+  resumeTraining(): Promise<void>;
+  /** Stops after the current step, saving a checkpoint. */
+  stopTraining(): Promise<void>;
+  /** The run a reload can continue, if any. */
+  savedRun(): Promise<SavedRunInfo | null>;
+  /** Continues the saved run (its model must be loaded): the same curve, the same result. */
+  resumeSavedRun(onProgress?: (p: TrainProgress) => void): Promise<TrainingOutcome>;
+  discardSavedRun(): Promise<void>;
+  listAdapters(): Promise<LibraryItem[]>;
+  /** The adapter's PEFT files, for download. */
+  adapterFiles(id: string): Promise<{ name: string; bytes: Uint8Array }[]>;
+  removeAdapter(id: string): Promise<void>;
 }

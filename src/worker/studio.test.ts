@@ -5,6 +5,11 @@ import type { GpuStatus } from './api.ts';
 import { createStudio, type StudioEnvironment } from './studio.ts';
 import { fixture } from '../testing/fixtures.ts';
 import type { TuningEntries, TuningStore } from '../gpu/tuning.ts';
+import { memoryLibrary } from '../adapters/library.ts';
+import { memoryRunStore } from '../train/run-store.ts';
+import { styleCorpus } from '../train/style-corpus.ts';
+import { DEFAULT_SETTINGS, type TrainConfig } from '../train/settings.ts';
+import { readSafetensors } from '../model/safetensors.ts';
 
 /** An in-memory tuning store that records what was saved. */
 function memoryStore(): TuningStore & { saved: Map<string, TuningEntries> } {
@@ -26,6 +31,8 @@ function environment(overrides: Partial<StudioEnvironment> = {}): StudioEnvironm
     shaders: nodeShaders,
     secureContext: true,
     tuningStore: memoryStore(),
+    runStore: memoryRunStore(),
+    library: memoryLibrary(),
     builtinModel: () =>
       Promise.resolve({
         checkpoint: fixture('models/llama2c/stories260K.bin'),
@@ -224,5 +231,109 @@ describe('models in the studio', () => {
     expect(report.perplexity).toBeLessThan(50);
     await studio.unloadModel();
     await expect(studio.perplexity('x y')).rejects.toThrow(/No model loaded/);
+  });
+});
+
+describe('training through the studio API', () => {
+  const config: TrainConfig = {
+    lora: {
+      rank: 4,
+      alpha: 8,
+      rslora: false,
+      targets: ['q_proj', 'v_proj'],
+      dropout: 0,
+      init: 'lora',
+    },
+    train: {
+      ...DEFAULT_SETTINGS,
+      steps: 6,
+      lr: 1e-2,
+      batchSize: 2,
+      warmupSteps: 1,
+      evalEvery: 3,
+      checkpointEvery: 3,
+    },
+  };
+  const options = { seqLen: 32, validationFraction: 0.2, seed: 1 };
+
+  it('trains on a dropped dataset, reports progress and puts the adapter in the library', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    await studio.loadBuiltinModel();
+    const summary = await studio.prepareData(styleCorpus(12, 1), 'zimmy.txt', options);
+    expect(summary.format).toBe('text');
+    expect(summary.trainSequences).toBeGreaterThan(0);
+    expect(summary.validationSequences).toBeGreaterThan(0);
+    const steps: number[] = [];
+    const outcome = await studio.startTraining(config, (p) => {
+      if (p.point?.loss !== undefined) steps.push(p.step);
+    });
+    expect(outcome.status).toBe('done');
+    expect(steps).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(outcome.valLossLast).toBeLessThan(outcome.valLossFirst ?? 0);
+    const [item] = await studio.listAdapters();
+    expect(item.id).toBe(outcome.adapterId);
+    expect(item.baseModel).toBe('stories260K (built-in)');
+    const files = await studio.adapterFiles(item.id);
+    expect(files.map((f) => f.name).sort()).toEqual([
+      'adapter_config.json',
+      'adapter_model.safetensors',
+    ]);
+    const weights = files.find((f) => f.name === 'adapter_model.safetensors');
+    expect(readSafetensors(weights?.bytes ?? new Uint8Array(), 'a').header.tensors.size).toBe(
+      2 * 2 * 5,
+    );
+    // A finished run leaves nothing to resume.
+    expect(await studio.savedRun()).toBeNull();
+  });
+
+  it('after a reload, resumes a stopped run and ends where an uninterrupted run ends', async () => {
+    const runStore = memoryRunStore();
+    const first = createStudio(environment({ runStore }));
+    await first.connect(() => undefined);
+    await first.loadBuiltinModel();
+    await first.prepareData(styleCorpus(12, 1), 'zimmy.txt', options);
+    const stopped = await first.startTraining(config, (p) => {
+      if (p.step === 3 && p.point) void first.stopTraining();
+    });
+    expect(stopped.status).toBe('stopped');
+    await expect(first.loadBuiltinModel()).resolves.toBeDefined();
+
+    // A new studio (a reloaded page) sharing the stores.
+    const second = createStudio(environment({ runStore }));
+    await second.connect(() => undefined);
+    await second.loadBuiltinModel();
+    const saved = await second.savedRun();
+    expect(saved).toMatchObject({
+      step: 3,
+      totalSteps: 6,
+      fileName: 'zimmy.txt',
+      matchesModel: true,
+    });
+    const resumed = await second.resumeSavedRun();
+    expect(resumed.status).toBe('done');
+    expect(resumed.history.map((h) => h.step)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+
+    const third = createStudio(environment());
+    await third.connect(() => undefined);
+    await third.loadBuiltinModel();
+    await third.prepareData(styleCorpus(12, 1), 'zimmy.txt', options);
+    const whole = await third.startTraining(config);
+    expect(resumed.history.map((h) => h.loss)).toEqual(whole.history.map((h) => h.loss));
+    expect(resumed.trainLossLast).toBe(whole.trainLossLast);
+  });
+
+  it('refuses to train without a model or data, and to swap the model mid-run', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    await expect(studio.prepareData('hello', 'a.txt', options)).rejects.toThrow(
+      /Load a model first/,
+    );
+    await studio.loadBuiltinModel();
+    await expect(studio.startTraining(config)).rejects.toThrow(/Choose a dataset/);
+    await studio.prepareData(styleCorpus(6, 1), 'zimmy.txt', options);
+    const running = studio.startTraining({ ...config, train: { ...config.train, steps: 3 } });
+    await expect(studio.loadBuiltinModel()).rejects.toThrow(/Stop the training run/);
+    await running;
   });
 });

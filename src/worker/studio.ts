@@ -13,7 +13,10 @@ import { loadModelFiles, type LoadedModelFiles } from '../model/load.ts';
 import { meanLoss } from '../model/perplexity.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { ModelWeights } from '../model/weights.ts';
+import type { AdapterLibrary } from '../adapters/library.ts';
+import type { RunStore } from '../train/run-store.ts';
 import type { GpuStatus, ModelInfo, StudioApi } from './api.ts';
+import { createTrainingApi } from './training.ts';
 
 export interface StudioEnvironment {
   /** `navigator.gpu`, or undefined where the browser has no WebGPU. */
@@ -27,6 +30,10 @@ export interface StudioEnvironment {
   fileCache?: FileCache;
   /** The built-in model's files (fetched from the app's own origin in the browser). */
   builtinModel: () => Promise<{ checkpoint: Uint8Array; tokenizer: Uint8Array }>;
+  /** Where training checkpoints survive a reload (IndexedDB in the browser). */
+  runStore: RunStore;
+  /** Where adapters are kept (IndexedDB in the browser). */
+  library: AdapterLibrary;
 }
 
 interface LoadedModel {
@@ -70,8 +77,22 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     }
   }
 
+  const training = createTrainingApi({
+    requireGpu,
+    loaded: () =>
+      loaded && { name: loaded.info.name, model: loaded.model, tokenizer: loaded.tokenizer },
+    runStore: env.runStore,
+    library: env.library,
+  });
+
+  /** Refuses to swap the model out from under a training run. */
+  function checkIdle(action: string): void {
+    if (training.busy) throw new Error(`Stop the training run before you ${action}.`);
+  }
+
   /** Uploads a model to the GPU, replacing the loaded one. */
   function install(files: LoadedModelFiles): ModelInfo {
+    checkIdle('load another model');
     const device = requireGpu();
     const model = createGpuModel(device, files.config, files.weights);
     loaded?.model.dispose();
@@ -143,6 +164,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       return install(await loadModelFiles(files, repo));
     },
     unloadModel() {
+      checkIdle('unload the model');
       loaded?.model.dispose();
       loaded = undefined;
       return Promise.resolve();
@@ -165,6 +187,17 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       }
       return { text: text(), newTokens: generated.length, ms: performance.now() - start };
     },
+    prepareData: training.prepareData,
+    startTraining: training.startTraining,
+    pauseTraining: training.pauseTraining,
+    resumeTraining: training.resumeTraining,
+    stopTraining: training.stopTraining,
+    savedRun: training.savedRun,
+    resumeSavedRun: training.resumeSavedRun,
+    discardSavedRun: training.discardSavedRun,
+    listAdapters: training.listAdapters,
+    adapterFiles: training.adapterFiles,
+    removeAdapter: training.removeAdapter,
   };
 }
 

@@ -4,6 +4,8 @@ import { expose } from 'comlink';
 import { viteShaders } from '../gpu/shaders-vite.ts';
 import { createStudio } from './studio.ts';
 import { cacheStorageFiles } from './file-cache.ts';
+import { idbLibrary } from './library-idb.ts';
+import { idbRunStore } from './run-store-idb.ts';
 import { idbTuningStore } from './tuning-idb.ts';
 
 expose(
@@ -12,6 +14,8 @@ expose(
     shaders: viteShaders,
     secureContext: self.isSecureContext,
     tuningStore: idbTuningStore,
+    runStore: idbRunStore,
+    library: idbLibrary,
     fileCache: cacheStorageFiles,
     builtinModel: async () => {
       const fetchBytes = async (file: string) => {

@@ -1,0 +1,47 @@
+// The adapter library: every adapter the user made or brought, as the files that define it
+// (PEFT's two files) plus what the studio shows about it. IndexedDB in the browser
+// (src/worker/library-idb.ts), memory in tests.
+
+export interface LibraryEntry {
+  id: string;
+  name: string;
+  baseModel: string;
+  createdAt: number;
+  /** How it came to be, in words: "trained: pissa, rank 8, 200 steps". */
+  origin: string;
+  files: Record<string, Uint8Array>;
+}
+
+/** The entry without its files: what lists show. */
+export type LibraryItem = Omit<LibraryEntry, 'files'> & { bytes: number };
+
+export interface AdapterLibrary {
+  add(entry: LibraryEntry): Promise<void>;
+  list(): Promise<LibraryItem[]>;
+  get(id: string): Promise<LibraryEntry | undefined>;
+  remove(id: string): Promise<void>;
+}
+
+export function describeEntry(entry: LibraryEntry): LibraryItem {
+  const { files, ...rest } = entry;
+  return { ...rest, bytes: Object.values(files).reduce((n, f) => n + f.byteLength, 0) };
+}
+
+export function memoryLibrary(): AdapterLibrary {
+  const entries = new Map<string, LibraryEntry>();
+  return {
+    add: (entry) => {
+      entries.set(entry.id, entry);
+      return Promise.resolve();
+    },
+    list: () =>
+      Promise.resolve(
+        [...entries.values()].sort((a, b) => b.createdAt - a.createdAt).map(describeEntry),
+      ),
+    get: (id) => Promise.resolve(entries.get(id)),
+    remove: (id) => {
+      entries.delete(id);
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,53 @@
+// What a training run is asked to do: the adapter's shape (LoraSpec) and the optimisation
+// settings. Plain data with no engine code, so the UI can import the defaults.
+import type { LoraSpec } from '../adapters/config.ts';
+import type { Schedule } from './schedule.ts';
+
+export interface TrainSettings {
+  steps: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Sequences per micro-batch. */
+  batchSize: number;
+  /** Micro-batches per optimiser step. */
+  gradAccum: number;
+  schedule: Schedule;
+  warmupSteps: number;
+  weightDecay: number;
+  /** Global-norm clipping threshold; 0 turns clipping off. */
+  maxGradNorm: number;
+  /** Evaluate (validation loss, samples) every N steps; 0: only at the start and the end. */
+  evalEvery: number;
+  /** At most this many validation sequences per evaluation. */
+  evalSequences: number;
+  samplePrompts: readonly string[];
+  sampleTokens: number;
+  /** Save a checkpoint every N steps (and at the end); 0: only at the end. */
+  checkpointEvery: number;
+  seed: number;
+  /** Recompute each layer's activations in the backward pass (less memory, ~⅓ more work). */
+  recompute: boolean;
+}
+
+export const DEFAULT_SETTINGS: TrainSettings = {
+  steps: 100,
+  lr: 1e-3,
+  batchSize: 4,
+  gradAccum: 1,
+  schedule: 'cosine',
+  warmupSteps: 5,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  evalEvery: 20,
+  evalSequences: 32,
+  samplePrompts: [],
+  sampleTokens: 48,
+  checkpointEvery: 20,
+  seed: 0,
+  recompute: false,
+};
+
+export interface TrainConfig {
+  lora: LoraSpec;
+  train: TrainSettings;
+}

@@ -1,0 +1,183 @@
+// The training part of the Studio API: the dataset the user dropped, one run at a time with
+// pause/resume/stop, checkpoints in the run store (so a reload can continue the run), and the
+// trained adapter landing in the library as PEFT files.
+import type { AdapterLibrary } from '../adapters/library.ts';
+import type { Gpu } from '../gpu/device.ts';
+import type { GpuModel } from '../model/forward.ts';
+import type { TextTokenizer } from '../model/tokenizer.ts';
+import { prepareDataset, type PreparedData } from '../train/data.ts';
+import type { DatasetSource, RunStore } from '../train/run-store.ts';
+import {
+  train,
+  TrainControl,
+  type Checkpoint,
+  type TrainConfig,
+  type TrainProgress,
+} from '../train/trainer.ts';
+import type { DatasetSummary, SavedRunInfo, StudioApi, TrainingOutcome } from './api.ts';
+
+export interface TrainingDeps {
+  requireGpu(): Gpu;
+  /** The loaded model, or undefined. */
+  loaded(): { name: string; model: GpuModel; tokenizer: TextTokenizer } | undefined;
+  runStore: RunStore;
+  library: AdapterLibrary;
+}
+
+type TrainingApi = Pick<
+  StudioApi,
+  | 'prepareData'
+  | 'startTraining'
+  | 'pauseTraining'
+  | 'resumeTraining'
+  | 'stopTraining'
+  | 'savedRun'
+  | 'resumeSavedRun'
+  | 'discardSavedRun'
+  | 'listAdapters'
+  | 'adapterFiles'
+  | 'removeAdapter'
+> & { readonly busy: boolean };
+
+export function createTrainingApi(deps: TrainingDeps): TrainingApi {
+  let dataset: { source: DatasetSource; data: PreparedData; model: string } | undefined;
+  let control: TrainControl | undefined;
+
+  function requireModel() {
+    const loaded = deps.loaded();
+    if (!loaded) throw new Error('Load a model first: training fine-tunes the loaded model.');
+    return loaded;
+  }
+
+  function prepare(source: DatasetSource): PreparedData {
+    const loaded = requireModel();
+    const seqLen = Math.min(source.options.seqLen, loaded.model.config.maxPositions);
+    const data = prepareDataset(source.content, source.fileName, loaded.tokenizer, {
+      ...source.options,
+      seqLen,
+    });
+    dataset = { source, data, model: loaded.name };
+    return data;
+  }
+
+  async function run(
+    config: TrainConfig,
+    onProgress: ((p: TrainProgress) => void) | undefined,
+    resumeFrom?: Checkpoint,
+  ): Promise<TrainingOutcome> {
+    if (control) throw new Error('A training run is already in progress.');
+    const loaded = requireModel();
+    if (!dataset || dataset.model !== loaded.name)
+      throw new Error('Choose a dataset for this model first.');
+    const source = dataset.source;
+    control = new TrainControl();
+    try {
+      const result = await train({
+        gpu: deps.requireGpu(),
+        model: loaded.model,
+        baseModel: loaded.name,
+        data: dataset.data,
+        config,
+        tokenizer: loaded.tokenizer,
+        control,
+        resumeFrom,
+        onProgress,
+        store: {
+          save: (checkpoint) =>
+            deps.runStore.save({ checkpoint, dataset: source, savedAt: Date.now() }),
+        },
+      });
+      try {
+        const { lora, train: settings } = config;
+        const id = `trained-${Date.now().toString(36)}`;
+        const name = `${source.fileName.replace(/\.[^.]+$/, '')} · ${lora.init} r${lora.rank}`;
+        if (result.steps > 0) {
+          await deps.library.add({
+            id,
+            name,
+            baseModel: loaded.name,
+            createdAt: Date.now(),
+            origin: `trained: ${lora.init}, rank ${lora.rank}, ${result.steps}/${settings.steps} steps`,
+            files: Object.fromEntries(
+              await result.adapter.peftFiles(loaded.name, loaded.model.config),
+            ),
+          });
+        }
+        // A finished run needs no resuming; a stopped or failed one keeps its last checkpoint.
+        if (result.status === 'done') await deps.runStore.clear();
+        const { adapter: _adapter, ...outcome } = result;
+        return { ...outcome, adapterId: result.steps > 0 ? id : null };
+      } finally {
+        result.adapter.dispose();
+      }
+    } finally {
+      control = undefined;
+    }
+  }
+
+  return {
+    get busy() {
+      return control !== undefined;
+    },
+    async prepareData(content, fileName, options): Promise<DatasetSummary> {
+      await Promise.resolve(); // a failure rejects the promise instead of throwing at the call
+      return prepare({ content, fileName, options }).summary;
+    },
+    startTraining(config, onProgress) {
+      return run(config, onProgress);
+    },
+    pauseTraining() {
+      control?.pause();
+      return Promise.resolve();
+    },
+    resumeTraining() {
+      control?.resume();
+      return Promise.resolve();
+    },
+    stopTraining() {
+      control?.stop();
+      return Promise.resolve();
+    },
+    async savedRun() {
+      const saved = await deps.runStore.load();
+      if (!saved) return null;
+      const { checkpoint: c } = saved;
+      const info: SavedRunInfo = {
+        baseModel: c.baseModel,
+        fileName: saved.dataset.fileName,
+        step: c.step,
+        totalSteps: c.config.train.steps,
+        savedAt: saved.savedAt,
+        config: c.config,
+        history: c.history,
+        matchesModel: deps.loaded()?.name === c.baseModel,
+      };
+      return info;
+    },
+    async resumeSavedRun(onProgress) {
+      const saved = await deps.runStore.load();
+      if (!saved) throw new Error('There is no saved run to resume.');
+      const loaded = requireModel();
+      if (loaded.name !== saved.checkpoint.baseModel)
+        throw new Error(
+          `The saved run trains ${saved.checkpoint.baseModel}; load that model to resume it (loaded: ${loaded.name}).`,
+        );
+      prepare(saved.dataset);
+      return run(saved.checkpoint.config, onProgress, saved.checkpoint);
+    },
+    discardSavedRun() {
+      return deps.runStore.clear();
+    },
+    listAdapters() {
+      return deps.library.list();
+    },
+    async adapterFiles(id) {
+      const entry = await deps.library.get(id);
+      if (!entry) throw new Error(`No adapter ${id} in the library.`);
+      return Object.entries(entry.files).map(([name, bytes]) => ({ name, bytes }));
+    },
+    removeAdapter(id) {
+      return deps.library.remove(id);
+    },
+  };
+}
