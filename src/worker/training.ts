@@ -105,8 +105,10 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
         }
         // A finished run needs no resuming; a stopped or failed one keeps its last checkpoint.
         if (result.status === 'done') await deps.runStore.clear();
-        const { adapter: _adapter, ...outcome } = result;
-        return { ...outcome, adapterId: result.steps > 0 ? id : null };
+        // Everything but the GPU-side adapter crosses to the UI.
+        const outcome: Partial<typeof result> = { ...result };
+        delete outcome.adapter;
+        return { ...(outcome as TrainingOutcome), adapterId: result.steps > 0 ? id : null };
       } finally {
         result.adapter.dispose();
       }
