@@ -8,7 +8,7 @@ import { fileTuningStore } from '../gpu/tuning-file.ts';
 import { persistTuning, restoreTuning } from '../gpu/tuning.ts';
 import { columns, frobenius, mat, multiply, transpose, type Mat } from '../linalg/cpu/dense.ts';
 import { decaying, withSpectrum } from '../linalg/cpu/generate.ts';
-import type { BrowserBenchRow } from '../linalg/matmul.bench.page.ts';
+import type { BrowserBenchResults } from '../linalg/matmul.bench.page.ts';
 import { describeTile } from '../linalg/matmul.ts';
 import { gflops, timeOurMatmul } from '../linalg/matmul.bench.ts';
 import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts';
@@ -16,22 +16,29 @@ import { readMat, uploadMat } from '../linalg/host.ts';
 import { exactSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
 import { launchChromium } from '../testing/chromium.ts';
 import { benchStories, type ModelBenchRow } from '../model/forward.bench.ts';
+import { benchTraining, type TrainBenchRow } from '../train/train.bench.ts';
+import { formatBytes } from '../gpu/buffers.ts';
 
-/** `lora-studio bench [--quick] [--node-only]`: matmul GFLOP/s vs TF.js WebGPU, and SVD timings. */
+/**
+ * `lora-studio bench [--quick] [--node-only]`: matmul GFLOP/s vs TF.js WebGPU, SVD timings,
+ * forward-pass and training speed.
+ */
 export async function bench(args: string[]): Promise<number> {
   const unknown = args.filter((a) => a !== '--quick' && a !== '--node-only');
   if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}`);
-  const reps = args.includes('--quick') ? 3 : 7;
+  const quick = args.includes('--quick');
+  const reps = quick ? 3 : 7;
 
   // Chromium first: once Dawn starts in this process it busy-polls a core, which would slow
   // SwiftShader in the browser (both share the machine's two cores).
-  const browser = args.includes('--node-only') ? undefined : await runInChromium(reps);
+  const browser = args.includes('--node-only') ? undefined : await runInChromium(reps, quick);
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
   const store = fileTuningStore();
   await restoreTuning(gpu, store);
   const node: { tile: string; ms: number }[] = [];
   let svdReport: string;
   let nodeModel: ModelBenchRow;
+  let nodeTraining: TrainBenchRow[];
   try {
     for (const c of REPRESENTATIVE_PROBLEMS) {
       const tile = await tuneMatmul(gpu, c);
@@ -44,6 +51,7 @@ export async function bench(args: string[]): Promise<number> {
       await readFile(new URL('../../public/models/stories260K.bin', import.meta.url)),
     );
     nodeModel = await benchStories(gpu, checkpoint, reps);
+    nodeTraining = await benchTraining(gpu, checkpoint, quick, () => process.stderr.write('.'));
   } finally {
     gpu.destroy();
   }
@@ -88,6 +96,54 @@ export async function bench(args: string[]): Promise<number> {
     '\nstories260K forward pass (tokens/s; prefill of 256 tokens, 128 decode steps each read back):\n',
   );
   console.log(markdownTable(['where', 'prefill', 'decode'], modelRows));
+
+  // The matmul peak of each runtime, measured above on the same device, is the yardstick.
+  const nodePeak = Math.max(...REPRESENTATIVE_PROBLEMS.map((c, i) => gflops(c, node[i].ms)));
+  const trainingResults: [string, TrainBenchRow[], number][] = [
+    ['Node (Dawn)', nodeTraining, nodePeak],
+  ];
+  if (browser)
+    trainingResults.unshift([
+      'Chromium',
+      browser.training,
+      Math.max(...browser.rows.map((r) => r.oursGflops)),
+    ]);
+  const trainingRows = trainingResults.flatMap(([where, rows, peak]) =>
+    rows.map((r) => {
+      const achieved = r.gflopPerStep / (r.stepMs / 1000);
+      return [
+        r.model,
+        where,
+        String(r.tokensPerStep),
+        r.stepMs.toFixed(0),
+        r.tokensPerSecond.toFixed(1),
+        r.gflopPerStep.toFixed(2),
+        `${achieved.toFixed(2)} (${((100 * achieved) / peak).toFixed(0)} % of ${peak.toFixed(2)})`,
+        formatBytes(r.gpuBytes),
+      ];
+    }),
+  );
+  console.log(
+    '\nTraining: LoRA rank 16 on all linear modules, full steps (forward, backward, AdamW), after a',
+    "warm-up step. GFLOP/s counts the step's multiply-adds (src/train/train.bench.ts, stepFlops) and",
+    'compares them with the best matmul GFLOP/s measured above in the same runtime. GPU memory: what',
+    'the buffer pool holds after the steps (weights, adapter, optimiser state, activations).\n',
+  );
+  console.log(
+    markdownTable(
+      [
+        'model',
+        'where',
+        'tokens/step',
+        'ms/step',
+        'tokens/s',
+        'GFLOP/step',
+        'GFLOP/s (of matmul peak)',
+        'GPU memory',
+      ],
+      trainingRows,
+    ),
+  );
   return 0;
 }
 
@@ -153,9 +209,7 @@ function markdownTable(header: string[], rows: string[][]): string {
   ].join('\n');
 }
 
-async function runInChromium(
-  reps: number,
-): Promise<{ adapter: string; rows: BrowserBenchRow[]; model: ModelBenchRow }> {
+async function runInChromium(reps: number, quick: boolean): Promise<BrowserBenchResults> {
   const { createServer } = await import('vite');
   const page = 'src/linalg/matmul.bench.html';
   const server = await createServer({
@@ -169,7 +223,7 @@ async function runInChromium(
   try {
     const { port } = server.httpServer!.address() as AddressInfo;
     const tab = await browser.newPage();
-    await tab.goto(`http://127.0.0.1:${port}/${page}?reps=${reps}`);
+    await tab.goto(`http://127.0.0.1:${port}/${page}?reps=${reps}${quick ? '&quick' : ''}`);
     const handle = await tab.waitForFunction(() => window.benchResults, undefined, {
       timeout: 0,
       polling: 1000,

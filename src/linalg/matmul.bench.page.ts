@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { acquireGpu } from '../gpu/device.ts';
 import { benchStories, type ModelBenchRow } from '../model/forward.bench.ts';
+import { benchTraining, type TrainBenchRow } from '../train/train.bench.ts';
 import { viteShaders } from '../gpu/shaders-vite.ts';
 import { medianMs } from '../gpu/timing.ts';
 import { describeTile } from './matmul.ts';
@@ -21,15 +22,23 @@ export interface BrowserBenchRow {
   tfjsGflops: number;
 }
 
+export interface BrowserBenchResults {
+  adapter: string;
+  rows: BrowserBenchRow[];
+  model: ModelBenchRow;
+  training: TrainBenchRow[];
+}
+
 declare global {
   interface Window {
-    benchResults?:
-      { adapter: string; rows: BrowserBenchRow[]; model: ModelBenchRow } | { error: string };
+    benchResults?: BrowserBenchResults | { error: string };
   }
 }
 
 const log = document.getElementById('log')!;
-const reps = Number(new URLSearchParams(location.search).get('reps') ?? '7');
+const query = new URLSearchParams(location.search);
+const reps = Number(query.get('reps') ?? '7');
+const quick = query.has('quick');
 
 async function timeTfjs(c: NamedProblem): Promise<number> {
   const shapes = operandShapes(c);
@@ -70,10 +79,14 @@ async function main(): Promise<void> {
   }
   const checkpoint = new Uint8Array(await (await fetch('/models/stories260K.bin')).arrayBuffer());
   const model = await benchStories(gpu, checkpoint, reps);
+  const training = await benchTraining(gpu, checkpoint, quick, (row) => {
+    log.textContent += `\n${JSON.stringify(row)}`;
+  });
   window.benchResults = {
     adapter: `${gpu.adapter.vendor} ${gpu.adapter.architecture}`,
     rows,
     model,
+    training,
   };
   gpu.destroy();
 }

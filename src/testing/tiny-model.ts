@@ -26,12 +26,18 @@ export function tinyConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
   };
 }
 
-/** Weights with entries uniform in ±0.5 (norm weights around 1), from a seed. */
-export function randomWeights(config: ModelConfig, seed: number): ModelWeights {
+/**
+ * Weights with entries uniform in ±0.5 (norm weights around 1), from a seed; `realistic` scales
+ * matrices to ±1/√in instead, as trained models are (benchmarks of full-size shapes).
+ */
+export function randomWeights(config: ModelConfig, seed: number, realistic = false): ModelWeights {
   const random = seededRandom(seed);
   const weights: ModelWeights = new Map();
-  const add = (name: string, shape: number[], lo = -0.5, hi = 0.5) =>
-    weights.set(name, { shape, data: randomArray(random, shape[0] * (shape[1] ?? 1), lo, hi) });
+  const add = (name: string, shape: number[], lo = -0.5, hi = 0.5) => {
+    const bound = realistic && shape.length === 2 ? 1 / Math.sqrt(shape[1]) : 1;
+    const data = randomArray(random, shape[0] * (shape[1] ?? 1), lo * bound, hi * bound);
+    weights.set(name, { shape, data });
+  };
   const d = config.hiddenSize;
   add('model.embed_tokens.weight', [config.vocabSize, d]);
   for (let l = 0; l < config.numLayers; l++) {

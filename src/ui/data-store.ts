@@ -1,0 +1,91 @@
+import { create } from 'zustand';
+import type { DataOptions, DatasetSummary } from '../worker/api.ts';
+import { studioApi } from './gpu-store.ts';
+
+/** The corpus shipped in public/datasets (see its README): the built-in model learns it fast. */
+export const EXAMPLE_DATASET = 'zimmy-stories.txt';
+
+export const DEFAULT_DATA_OPTIONS: DataOptions = { seqLen: 128, validationFraction: 0.1, seed: 0 };
+
+interface DataStore {
+  /** The file's text, kept so that new options (or a new model) can prepare it again. */
+  source: { content: string; fileName: string } | null;
+  options: DataOptions;
+  /** What the worker made of the source with these options, for the loaded model. */
+  summary: DatasetSummary | null;
+  preparing: boolean;
+  error: string | null;
+  loadFile: (file: File) => Promise<void>;
+  loadExample: () => Promise<void>;
+  /** Changes options; a loaded file is prepared again once the typing settles. */
+  setOptions: (patch: Partial<DataOptions>) => void;
+  /** Parses, tokenizes, splits and packs the source in the worker. */
+  prepare: () => Promise<void>;
+}
+
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** Typing "256" passes through "2" and "25": wait for the last keystroke before re-tokenizing. */
+const OPTIONS_SETTLE_MS = 300;
+
+export const useDataStore = create<DataStore>((set, get) => {
+  // Only the latest request may write its answer (an earlier one can finish later).
+  let request = 0;
+  let settle: ReturnType<typeof setTimeout> | undefined;
+
+  async function load(read: () => Promise<{ content: string; fileName: string }>) {
+    const ticket = ++request;
+    set({ preparing: true, error: null });
+    try {
+      const source = await read();
+      if (ticket !== request) return;
+      set({ source });
+      await get().prepare();
+    } catch (e) {
+      if (ticket === request) set({ preparing: false, error: message(e), summary: null });
+    }
+  }
+
+  return {
+    source: null,
+    options: DEFAULT_DATA_OPTIONS,
+    summary: null,
+    preparing: false,
+    error: null,
+
+    loadFile: (file) => load(async () => ({ content: await file.text(), fileName: file.name })),
+
+    loadExample: () =>
+      load(async () => {
+        const response = await fetch(`${import.meta.env.BASE_URL}datasets/${EXAMPLE_DATASET}`);
+        if (!response.ok)
+          throw new Error(`Could not load the example dataset: HTTP ${response.status}`);
+        return { content: await response.text(), fileName: EXAMPLE_DATASET };
+      }),
+
+    setOptions(patch) {
+      set({ options: { ...get().options, ...patch } });
+      clearTimeout(settle);
+      if (!get().source) return;
+      // The summary on screen no longer matches the options, nor will one in flight.
+      request++;
+      set({ preparing: true });
+      settle = setTimeout(() => void get().prepare(), OPTIONS_SETTLE_MS);
+    },
+
+    async prepare() {
+      const studio = studioApi();
+      const { source, options } = get();
+      if (!studio || !source) return;
+      clearTimeout(settle);
+      const ticket = ++request;
+      set({ preparing: true, error: null });
+      try {
+        const summary = await studio.prepareData(source.content, source.fileName, options);
+        if (ticket === request) set({ summary, preparing: false });
+      } catch (e) {
+        if (ticket === request) set({ summary: null, preparing: false, error: message(e) });
+      }
+    },
+  };
+});
