@@ -1,0 +1,191 @@
+// The training kernels against plain CPU references (f64): cross-entropy and its gradient,
+// RMSNorm's backward pass, SwiGLU's, AdamW, Σ grad², dropout — in both layouts of the row
+// kernels (a workgroup per row on GPUs, an invocation per row on CPU adapters).
+import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../gpu/device.ts';
+import { run } from '../gpu/dispatch.ts';
+import { readF32 } from '../gpu/readback.ts';
+import { createTensor, releaseTensor, uploadTensor } from '../gpu/tensor.ts';
+import { dropout, rmsNorm, swiglu } from '../model/ops.ts';
+import { useGpu } from '../testing/gpu.ts';
+import { randomArray, seededRandom } from '../testing/random.ts';
+import { dropoutKeeps } from './cpu/loss.ts';
+import { adamwStep, crossEntropy, rmsNormBackward, sumSquares, swigluBackward } from './kernels.ts';
+
+const device = useGpu();
+
+/** The device as a GPU (workgroup-per-row kernels) or as a CPU adapter (serial kernels). */
+const LAYOUTS: [string, () => Gpu][] = [
+  [
+    'one invocation per row',
+    () => ({ ...device(), adapter: { ...device().adapter, isFallback: true } }),
+  ],
+  [
+    'one workgroup per row',
+    () => ({ ...device(), adapter: { ...device().adapter, isFallback: false } }),
+  ],
+];
+
+function maxRelative(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let scale = 1e-30;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++)
+    worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / scale);
+  return worst;
+}
+
+describe.each(LAYOUTS)('row kernels, %s', (_, gpu) => {
+  it.each([
+    [5, 7],
+    [37, 515],
+    [3, 1],
+  ])(
+    'cross-entropy of %i rows × %i logits: loss and gradient, masked rows zero',
+    async (rows, vocab) => {
+      const random = seededRandom(rows * vocab);
+      const logits = randomArray(random, rows * vocab, -4, 4);
+      const targets = Int32Array.from({ length: rows }, (_, r) =>
+        r % 3 === 1 ? -1 : Math.floor(random() * vocab),
+      );
+      const scale = 0.25;
+      const lt = uploadTensor(gpu(), logits, [rows, vocab], 'f32');
+      const tt = uploadTensor(gpu(), targets, [rows], 'i32');
+      const loss = await run(gpu(), (b) => crossEntropy(b, lt, tt, scale));
+      const expectedLoss = new Float64Array(rows);
+      const expectedGrad = new Float64Array(rows * vocab);
+      for (let r = 0; r < rows; r++) {
+        if (targets[r] < 0) continue;
+        const row = Array.from(logits.subarray(r * vocab, (r + 1) * vocab));
+        const max = Math.max(...row);
+        const z = row.reduce((s, v) => s + Math.exp(v - max), 0);
+        expectedLoss[r] = Math.log(z) + max - row[targets[r]];
+        row.forEach(
+          (v, j) =>
+            (expectedGrad[r * vocab + j] =
+              (Math.exp(v - max) / z - (j === targets[r] ? 1 : 0)) * scale),
+        );
+      }
+      expect(maxRelative(await readF32(gpu(), loss), expectedLoss)).toBeLessThan(1e-5);
+      expect(maxRelative(await readF32(gpu(), lt), expectedGrad)).toBeLessThan(1e-5);
+      releaseTensor(gpu(), lt, tt, loss);
+    },
+  );
+
+  it.each([
+    [4, 12],
+    [9, 300],
+  ])('RMSNorm forward and backward on %i × %i', async (rows, d) => {
+    const random = seededRandom(d);
+    const x = randomArray(random, rows * d);
+    const w = randomArray(random, d, 0.5, 1.5);
+    const dy = randomArray(random, rows * d);
+    const [xt, wt, dyt] = [
+      uploadTensor(gpu(), x, [rows, d], 'f32'),
+      uploadTensor(gpu(), w, [d], 'f32'),
+      uploadTensor(gpu(), dy, [rows, d], 'f32'),
+    ];
+    const eps = 1e-5;
+    const [y, dx] = await run(gpu(), (b) => [
+      rmsNorm(b, xt, wt, eps),
+      rmsNormBackward(b, xt, wt, dyt, eps),
+    ]);
+    const expectedY = new Float64Array(rows * d);
+    const expectedDx = new Float64Array(rows * d);
+    for (let r = 0; r < rows; r++) {
+      const row = x.subarray(r * d, (r + 1) * d);
+      const inv = 1 / Math.sqrt(row.reduce((s, v) => s + v * v, 0) / d + eps);
+      let dot = 0;
+      for (let i = 0; i < d; i++) dot += w[i] * dy[r * d + i] * row[i];
+      for (let i = 0; i < d; i++) {
+        expectedY[r * d + i] = row[i] * inv * w[i];
+        expectedDx[r * d + i] = inv * w[i] * dy[r * d + i] - (row[i] * inv ** 3 * dot) / d;
+      }
+    }
+    expect(maxRelative(await readF32(gpu(), y), expectedY)).toBeLessThan(1e-5);
+    expect(maxRelative(await readF32(gpu(), dx), expectedDx)).toBeLessThan(1e-5);
+    releaseTensor(gpu(), xt, wt, dyt, y, dx);
+  });
+});
+
+describe('elementwise training kernels', () => {
+  it('SwiGLU forward and backward', async () => {
+    const random = seededRandom(2);
+    const n = 1031;
+    const [g, u, da] = [
+      randomArray(random, n, -6, 6),
+      randomArray(random, n),
+      randomArray(random, n),
+    ];
+    const [gt, ut, dat] = [g, u, da].map((v) => uploadTensor(device(), v, [n], 'f32'));
+    const [act, grads] = await run(
+      device(),
+      (b) => [swiglu(b, gt, ut), swigluBackward(b, gt, ut, dat)] as const,
+    );
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    expect(
+      maxRelative(
+        await readF32(device(), act),
+        Array.from(g, (v, i) => v * sig(v) * u[i]),
+      ),
+    ).toBeLessThan(1e-5);
+    expect(
+      maxRelative(
+        await readF32(device(), grads.dUp),
+        Array.from(g, (v, i) => da[i] * v * sig(v)),
+      ),
+    ).toBeLessThan(1e-5);
+    const dGate = Array.from(g, (v, i) => da[i] * u[i] * sig(v) * (1 + v * (1 - sig(v))));
+    expect(maxRelative(await readF32(device(), grads.dGate), dGate)).toBeLessThan(1e-5);
+    releaseTensor(device(), gt, ut, dat, act, grads.dGate, grads.dUp);
+  });
+
+  it('dropout keeps the fraction asked for, scales by 1/keep, and matches the CPU mask', async () => {
+    const n = 20000;
+    const x = new Float32Array(n).fill(2);
+    const xt = uploadTensor(device(), x, [n], 'f32');
+    const yt = await run(device(), (b) => dropout(b, xt, 0.3, 77));
+    const y = await readF32(device(), yt);
+    const kept = y.filter((v) => v !== 0);
+    expect(kept.length / n).toBeGreaterThan(0.68);
+    expect(kept.length / n).toBeLessThan(0.72);
+    expect(kept.every((v) => Math.abs(v - 2 / 0.7) < 1e-6)).toBe(true);
+    for (let i = 0; i < 500; i++) expect(y[i] !== 0, `element ${i}`).toBe(dropoutKeeps(77, i, 0.7));
+    releaseTensor(device(), xt, yt);
+  });
+
+  it('Σ grad² per tensor and AdamW (decoupled weight decay, bias correction, clip scale) over three steps', async () => {
+    const random = seededRandom(9);
+    const n = 777;
+    const param = randomArray(random, n);
+    const grads = [randomArray(random, n), randomArray(random, n), randomArray(random, n)];
+    const h = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 };
+    const clip = 0.5;
+    const pt = uploadTensor(device(), param, [n], 'f32');
+    const m = uploadTensor(device(), new Float32Array(n), [n], 'f32');
+    const v = uploadTensor(device(), new Float32Array(n), [n], 'f32');
+    const sums = createTensor(device(), [3], 'f32');
+    const expected = Float64Array.from(param);
+    const em = new Float64Array(n);
+    const ev = new Float64Array(n);
+    for (let t = 1; t <= 3; t++) {
+      const gt = uploadTensor(device(), grads[t - 1], [n], 'f32');
+      await run(device(), (b) => {
+        sumSquares(b, gt, sums, t - 1);
+        adamwStep(b, { param: pt, grad: gt, m, v }, h, t, clip);
+      });
+      releaseTensor(device(), gt);
+      for (let i = 0; i < n; i++) {
+        const g = grads[t - 1][i] * clip;
+        em[i] = h.beta1 * em[i] + (1 - h.beta1) * g;
+        ev[i] = h.beta2 * ev[i] + (1 - h.beta2) * g * g;
+        const update = em[i] / (1 - h.beta1 ** t) / (Math.sqrt(ev[i] / (1 - h.beta2 ** t)) + h.eps);
+        expected[i] = expected[i] * (1 - h.lr * h.weightDecay) - h.lr * update;
+      }
+    }
+    expect(maxRelative(await readF32(device(), pt), expected)).toBeLessThan(1e-5);
+    const squares = grads.map((g) => g.reduce((s, x) => s + x * x, 0));
+    expect(maxRelative(await readF32(device(), sums), squares)).toBeLessThan(1e-5);
+    releaseTensor(device(), pt, m, v, sums);
+  });
+});
