@@ -124,7 +124,8 @@ function progressLine(p: TrainProgress): string | null {
   if (!point) return p.phase === 'paused' ? `paused at step ${p.step}` : null;
   const parts = [`step ${point.step}/${p.totalSteps}`];
   if (point.loss !== undefined) parts.push(`loss ${point.loss.toFixed(4)}`);
-  if (point.valLoss !== undefined) parts.push(`val ${point.valLoss.toFixed(4)}`);
+  if (point.valLoss !== undefined)
+    parts.push(`val ${point.valLoss.toFixed(4)} (ppl ${Math.exp(point.valLoss).toFixed(2)})`);
   if (point.lr !== undefined) parts.push(`lr ${point.lr.toExponential(2)}`);
   if (point.gradNorm !== undefined) parts.push(`|g| ${point.gradNorm.toFixed(3)}`);
   if (p.tokensPerSecond > 0) parts.push(`${p.tokensPerSecond.toFixed(0)} tok/s`);

@@ -3,9 +3,9 @@
 // head, then the layers' backward passes from the last to the first, one batch (one submit)
 // each, so a layer's activations are freed as soon as its gradients are done.
 import type { Gpu } from '../gpu/device.ts';
-import { Batch } from '../gpu/dispatch.ts';
+import { Batch, run } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
-import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { matmul } from '../linalg/matmul.ts';
 import { reduceAll } from '../linalg/reduce.ts';
 import { gatherRows, rmsNorm } from '../model/ops.ts';
@@ -16,7 +16,7 @@ import {
   type Transformer,
 } from '../model/transformer.ts';
 import { layerBackward, type FactorGradients } from './backward.ts';
-import { crossEntropy, rmsNormBackward } from './kernels.ts';
+import { crossEntropy, rmsNormBackward, sumSquares } from './kernels.ts';
 
 /** Packed sequences, flattened: ids and targets of `sequences × seqLen` tokens (target < 0: not trained). */
 export interface TokenBatch {
@@ -73,7 +73,7 @@ export async function batchLoss(
   const n = checkBatch(t, data);
   const c = t.config;
   const at = { pos0: 0, seqLen: data.seqLen };
-  const run = (keep: Scope['keep']) => ({ at, keep, dropoutSeed: options?.dropoutSeed });
+  const layerRun = (keep: Scope['keep']) => ({ at, keep, dropoutSeed: options?.dropoutSeed });
   // Uploads come before any recording: queue writes run ahead of the batch's commands.
   const persistent = new Scope();
   const ids = persistent.keep(uploadTensor(gpu, data.ids, [n], 'u32', 'ids'));
@@ -86,7 +86,7 @@ export async function batchLoss(
   for (let l = 0; l < c.numLayers; l++) {
     const scope = new Scope();
     const keep = options?.recompute || !options ? transient.keep : scope.keep;
-    const saved = layerForward(forward, t, l, x, run(keep));
+    const saved = layerForward(forward, t, l, x, layerRun(keep));
     layers.push({ input: x, saved: options?.recompute ? undefined : saved, scope });
     x = saved.out;
     if (keep === transient.keep) {
@@ -115,8 +115,12 @@ export async function batchLoss(
     for (let l = c.numLayers - 1; dx && l >= 0; l--) {
       const { input, scope } = layers[l];
       const batch = new Batch(gpu);
-      const saved = layers[l].saved ?? layerForward(batch, t, l, input, run(scope.keep));
-      const backward = { ...run(scope.keep), ...(options as GradientOptions), seqLen: data.seqLen };
+      const saved = layers[l].saved ?? layerForward(batch, t, l, input, layerRun(scope.keep));
+      const backward = {
+        ...layerRun(scope.keep),
+        ...(options as GradientOptions),
+        seqLen: data.seqLen,
+      };
       const dInput = layerBackward(batch, t, l, saved, dx, backward);
       scope.tensors.splice(scope.tensors.indexOf(dInput), 1);
       try {
@@ -132,5 +136,48 @@ export async function batchLoss(
     if (dx) releaseTensor(gpu, dx);
     for (const layer of layers) layer.scope.release(gpu);
     persistent.release(gpu);
+  }
+}
+
+/**
+ * Where a forward pass first produces a NaN or Inf, for the report of a failed step: the
+ * embeddings, a layer's attention or MLP output, or the head. Runs the batch again one stage at
+ * a time, reading back Σx² of each stage's output; null when everything is finite.
+ */
+export async function firstNonFinite(
+  gpu: Gpu,
+  t: Transformer,
+  data: TokenBatch,
+  dropoutSeed?: number,
+): Promise<string | null> {
+  const n = checkBatch(t, data);
+  const c = t.config;
+  const scope = new Scope();
+  const ids = scope.keep(uploadTensor(gpu, data.ids, [n], 'u32', 'ids'));
+  const sums = scope.keep(createTensor(gpu, [2 * c.numLayers + 2], 'f32', 'Σx² per stage'));
+  const stages: string[] = [];
+  try {
+    await run(gpu, (batch) => {
+      const probe = (x: Tensor, name: string) => {
+        sumSquares(batch, x, sums, stages.length);
+        stages.push(name);
+      };
+      let x = scope.keep(gatherRows(batch, t.weight('model.embed_tokens.weight'), ids));
+      probe(x, 'the token embeddings');
+      for (let l = 0; l < c.numLayers; l++) {
+        const at = { pos0: 0, seqLen: data.seqLen };
+        const layer = layerForward(batch, t, l, x, { at, keep: scope.keep, dropoutSeed });
+        probe(layer.x2, `layer ${l}'s attention block`);
+        probe(layer.out, `layer ${l}'s MLP block`);
+        x = layer.out;
+      }
+      const normed = scope.keep(rmsNorm(batch, x, t.weight('model.norm.weight'), c.rmsNormEps));
+      probe(scope.keep(matmul(batch, normed, headWeight(t), { transB: true })), 'the logits');
+    });
+    const values = await readF32(gpu, sums);
+    const index = stages.findIndex((_, i) => !Number.isFinite(values[i]));
+    return index < 0 ? null : stages[index];
+  } finally {
+    scope.release(gpu);
   }
 }

@@ -14,7 +14,7 @@ import { learningRate } from './schedule.ts';
 import type { TrainConfig, TrainSettings } from './settings.ts';
 
 export { DEFAULT_SETTINGS, type TrainConfig, type TrainSettings } from './settings.ts';
-import { batchLoss, type TokenBatch } from './step.ts';
+import { batchLoss, firstNonFinite, type TokenBatch } from './step.ts';
 import { TrainableAdapter } from './trainable.ts';
 
 export interface HistoryPoint {
@@ -312,22 +312,25 @@ export async function train(r: TrainRun): Promise<TrainResult> {
         ),
       );
       const count = micro.reduce((n, b) => n + trainedTargets(b), 0);
+      // One dropout seed per micro-batch of the run: a resumed run draws the same masks.
+      const dropoutSeedAt = (j: number) =>
+        config.lora.dropout > 0 ? (s.seed * 1_000_003 + step * s.gradAccum + j) >>> 0 : undefined;
       let lossSum = 0;
       for (const [j, batch] of micro.entries()) {
         lossSum += await batchLoss(gpu, view, batch, {
           grads: adapter.grads,
           accumulate: j > 0,
           gradScale: 1 / count,
-          dropoutSeed:
-            config.lora.dropout > 0
-              ? (s.seed * 1_000_003 + step * s.gradAccum + j) >>> 0
-              : undefined,
+          dropoutSeed: dropoutSeedAt(j),
           recompute: s.recompute,
         });
       }
       const loss = lossSum / count;
       if (!Number.isFinite(loss)) {
-        failure = `step ${step + 1}: the training loss became ${loss} (the adapter keeps its values from step ${step})`;
+        const [first] = micro;
+        const where = await firstNonFinite(gpu, view, first, dropoutSeedAt(0));
+        const origin = where ? `; the first non-finite values come from ${where}` : '';
+        failure = `step ${step + 1}: the training loss became ${loss}${origin} (the adapter keeps its values from step ${step})`;
         status = 'failed';
         break;
       }
