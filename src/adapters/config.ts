@@ -70,7 +70,7 @@ export function scaling(alpha: number, rank: number, rslora: boolean): number {
 }
 
 /** PEFT's pattern lookup: the first key that matches the end of the path after a dot. */
-function patternValue(
+export function patternValue(
   pattern: Readonly<Record<string, number>> | undefined,
   path: string,
 ): number | undefined {

@@ -1,15 +1,16 @@
 // Exported adapters are PEFT's files, and applying them to the unmodified base reproduces the
 // trained model exactly — also for base-mutating inits, exported as a rank-2r plain LoRA.
 import { describe, expect, it } from 'vitest';
-import { uploadTensor, releaseTensor, type Tensor } from '../gpu/tensor.ts';
+import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import { createGpuModel, createRunner } from '../model/forward.ts';
 import { readSafetensors } from '../model/safetensors.ts';
-import type { AdapterTerm } from '../model/transformer.ts';
+import { fixture } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
 import { DEFAULT_SETTINGS, train } from '../train/trainer.ts';
 import type { PreparedData } from '../train/data.ts';
-import { scaling, TARGET_PRESETS, type InitMethod } from './config.ts';
+import { TARGET_PRESETS, type InitMethod } from './config.ts';
+import { adapterTerms, readPeftAdapter, shapeMismatches } from './peft-read.ts';
 
 const gpu = useGpu();
 const config = tinyConfig({ hiddenSize: 16, intermediateSize: 20, headDim: 8, vocabSize: 23 });
@@ -96,19 +97,11 @@ describe('PEFT export', () => {
         expect(st.header.tensors.size).toBe(8);
 
         // Apply the files as PEFT would: ΔW = (alpha / r or alpha / √r)·B·A on the original W.
-        const r = adapterConfig.r as number;
-        const s = scaling(adapterConfig.lora_alpha as number, r, rslora);
-        const terms = new Map<string, AdapterTerm[]>();
-        for (const path of result.adapter.modules.map((m) => m.path)) {
-          const load = (key: string) => {
-            const name = `base_model.model.${path}.${key}.weight`;
-            const shape = st.header.tensors.get(name)?.shape ?? [];
-            const t = uploadTensor(gpu(), st.read(name), shape, 'f32');
-            tensors.push(t);
-            return t;
-          };
-          terms.set(path, [{ a: load('lora_A'), b: load('lora_B'), scale: s }]);
-        }
+        const adapter = readPeftAdapter(files, 'exported');
+        expect(adapter.baseModel).toBe('tiny/base');
+        const applied = adapterTerms(gpu(), config, [{ adapter, weight: 1 }]);
+        tensors.push(...applied.tensors);
+        const terms = applied.terms;
         const tokens = [1, 4, 9, 16, 2, 7];
         const trained = createRunner(gpu(), result.adapter.view(model.transformer));
         const expected = await trained.forwardAll(tokens, 0);
@@ -129,4 +122,60 @@ describe('PEFT export', () => {
       }
     },
   );
+});
+
+describe('PEFT import', () => {
+  const fixtureFiles = (dir: string) =>
+    new Map(
+      ['adapter_config.json', 'adapter_model.safetensors'].map((f) => [
+        f,
+        fixture(`adapters/${dir}/${f}`),
+      ]),
+    );
+
+  it('reads real PEFT adapters: keys, ranks, scaling, base model', () => {
+    const qwen = readPeftAdapter(
+      fixtureFiles('qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32'),
+      'qwen r6',
+    );
+    expect(qwen.baseModel).toBe('Qwen/Qwen2.5-0.5B-Instruct');
+    expect(qwen.modules.size).toBe(24 * 2);
+    const q = qwen.modules.get('model.layers.0.self_attn.q_proj');
+    expect(q).toMatchObject({ rank: 6, scale: 32 / 6 });
+    expect(q?.a.length).toBe(6 * 896);
+    expect(q?.b.length).toBe(896 * 6);
+  });
+
+  it('lists precisely where an adapter does not fit the model', () => {
+    const qwen = readPeftAdapter(
+      fixtureFiles('qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32'),
+      'qwen r6',
+    );
+    const problems = shapeMismatches(qwen, config);
+    expect(problems).toContain(
+      'model.layers.0.self_attn.q_proj: adapter expects in=896, model has 16',
+    );
+    expect(problems).toContain('model.layers.23.self_attn.v_proj: the model has no such module');
+    expect(() => adapterTerms(gpu(), config, [{ adapter: qwen, weight: 1 }])).toThrow(
+      /does not fit this model/,
+    );
+  });
+
+  it('refuses a pickle, a lone file, and what it cannot apply, by name', () => {
+    expect(() => readPeftAdapter(new Map([['adapter_model.bin', new Uint8Array(4)]]), 'x')).toThrow(
+      /pickle.*never loads/,
+    );
+    const files = fixtureFiles('qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32');
+    files.delete('adapter_model.safetensors');
+    expect(() => readPeftAdapter(files, 'x')).toThrow(
+      /needs adapter_config.json and adapter_model.safetensors/,
+    );
+    const dora = fixtureFiles('qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32');
+    const json = JSON.parse(new TextDecoder().decode(dora.get('adapter_config.json'))) as object;
+    dora.set(
+      'adapter_config.json',
+      new TextEncoder().encode(JSON.stringify({ ...json, use_dora: true })),
+    );
+    expect(() => readPeftAdapter(dora, 'x')).toThrow(/DoRA/);
+  });
 });

@@ -1,15 +1,22 @@
-/** Parses `--name value` options against the names a command accepts; flags have no value. */
+/**
+ * Parses `--name value` options against the names a command accepts; flags have no value; list
+ * options may repeat.
+ */
 export function parseOptions(
   args: readonly string[],
-  accepted: { values: readonly string[]; flags?: readonly string[] },
-): { values: Map<string, string>; flags: Set<string> } {
+  accepted: { values: readonly string[]; flags?: readonly string[]; lists?: readonly string[] },
+): { values: Map<string, string>; flags: Set<string>; lists: Map<string, string[]> } {
   const values = new Map<string, string>();
   const flags = new Set<string>();
+  const lists = new Map<string, string[]>();
   for (let i = 0; i < args.length; i++) {
     const name = args[i].replace(/^--/, '');
     if (!args[i].startsWith('--')) throw new Error(`unexpected argument ${args[i]}`);
     if (accepted.flags?.includes(name)) {
       flags.add(name);
+    } else if (accepted.lists?.includes(name)) {
+      if (i + 1 >= args.length) throw new Error(`--${name} needs a value`);
+      lists.set(name, [...(lists.get(name) ?? []), args[++i]]);
     } else if (accepted.values.includes(name)) {
       if (i + 1 >= args.length) throw new Error(`--${name} needs a value`);
       values.set(name, args[++i]);
@@ -17,7 +24,7 @@ export function parseOptions(
       throw new Error(`unknown option ${args[i]}`);
     }
   }
-  return { values, flags };
+  return { values, flags, lists };
 }
 
 /** A numeric option, or the fallback; refuses what is not a number. */

@@ -4,6 +4,7 @@ import { nodeShaders } from '../gpu/shaders-node.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { generateTokens } from '../model/generate.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
+import { applyAdapterOptions } from './adapters.ts';
 import { numberOption, parseOptions } from './args.ts';
 
 /**
@@ -12,7 +13,8 @@ import { numberOption, parseOptions } from './args.ts';
  * stdout, streamed; the prompt and the timing go to stderr.
  */
 export async function generate(args: string[]): Promise<number> {
-  const { values } = parseOptions(args, {
+  const { values, lists } = parseOptions(args, {
+    lists: ['adapter'],
     values: [
       'model',
       'tokenizer',
@@ -26,7 +28,10 @@ export async function generate(args: string[]): Promise<number> {
   });
   const path = values.get('model');
   if (!path) throw new Error('--model PATH is required (an HF folder or a llama2.c .bin)');
-  const { config, weights, tokenizer } = await loadModelFromPath(path, values.get('tokenizer'));
+  const { config, weights, tokenizer, name } = await loadModelFromPath(
+    path,
+    values.get('tokenizer'),
+  );
   const prompt = values.get('prompt') ?? '';
   const options = {
     maxNewTokens: numberOption(values, 'max-new-tokens', 256),
@@ -37,7 +42,9 @@ export async function generate(args: string[]): Promise<number> {
   };
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
   const model = createGpuModel(gpu, config, weights);
+  let releaseAdapters: () => void = () => undefined;
   try {
+    releaseAdapters = await applyAdapterOptions(gpu, model, name, lists.get('adapter') ?? []);
     const ids = tokenizer.encode(prompt);
     const context = ids.length > 0 ? ids : [config.bosTokenId];
     const promptText = tokenizer.decode(context, { skipSpecialTokens: true });
@@ -63,6 +70,7 @@ export async function generate(args: string[]): Promise<number> {
     );
     return 0;
   } finally {
+    releaseAdapters();
     model.dispose();
     gpu.destroy();
   }

@@ -16,11 +16,12 @@ const COMMANDS: Record<string, Command> = {
   },
   generate: {
     summary:
-      'generate text: --model PATH [--tokenizer PATH] [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S]',
+      'generate text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S]',
     run: generate,
   },
   perplexity: {
-    summary: 'mean loss of a text: --model PATH [--tokenizer PATH] --data FILE; prints JSON',
+    summary:
+      'mean loss of a text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… --data FILE; prints JSON',
     run: perplexity,
   },
   train: {

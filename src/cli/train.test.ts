@@ -80,6 +80,20 @@ describe('lora-studio train', () => {
       step: number;
     }[];
     expect(log.map((p) => p.step)).toEqual([0, 1, 2, 3, 4, 5]);
+
+    // The adapter applies at run time in the other commands: weight 0 is the base model.
+    const model = ['--model', `${FIXTURES}models/llama2c/stories260K.bin`];
+    const story = ['generate', ...model, '--max-new-tokens', '30'];
+    const base = await run('node', [BIN, ...story]);
+    const zero = await run('node', [BIN, ...story, '--adapter', `${out}:0`]);
+    expect(zero.stdout).toBe(base.stdout);
+    const loss = async (...extra: string[]) =>
+      (
+        JSON.parse(
+          (await run('node', [BIN, 'perplexity', ...model, '--data', data, ...extra])).stdout,
+        ) as { loss: number }
+      ).loss;
+    expect(await loss('--adapter', out)).toBeLessThan(await loss());
   });
 
   it('refuses a missing checkpoint and bad options with a clear message', async () => {

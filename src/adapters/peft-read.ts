@@ -1,0 +1,151 @@
+// Reading a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) into factors per
+// module, and applying adapters to a loaded model at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x).
+// Handles the plain LoRA that PEFT and this studio write; what needs more (DoRA, Conv1D layout,
+// modules_to_save, embedding LoRA) is refused by name rather than applied wrongly.
+import type { Gpu } from '../gpu/device.ts';
+import { uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { FormatError } from '../model/errors.ts';
+import { LINEAR_MODULES, modulePath, moduleShape } from '../model/modules.ts';
+import { readSafetensors } from '../model/safetensors.ts';
+import type { AdapterTerm } from '../model/transformer.ts';
+import { patternValue, scaling, type HostFactors } from './config.ts';
+
+export interface AdapterModule extends HostFactors {
+  rank: number;
+  scale: number;
+}
+
+export interface PeftAdapter {
+  name: string;
+  baseModel: string | null;
+  /** Factors by module path (`model.layers.0.self_attn.q_proj`). */
+  modules: Map<string, AdapterModule>;
+}
+
+const CONFIG = 'adapter_config.json';
+const WEIGHTS = 'adapter_model.safetensors';
+const KEY = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[\w-]+)?\.weight$/;
+
+export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: string): PeftAdapter {
+  const configBytes = files.get(CONFIG);
+  const weights = files.get(WEIGHTS);
+  if (!weights && files.has('adapter_model.bin'))
+    throw new FormatError(
+      'adapter_model.bin',
+      'is a PyTorch pickle, which LoRA Studio never loads (unpickling runs code); convert it with PEFT: `PeftModel.from_pretrained(base, dir).save_pretrained(out, safe_serialization=True)`',
+    );
+  if (!configBytes || !weights)
+    throw new FormatError(name, `needs ${CONFIG} and ${WEIGHTS} together`);
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(new TextDecoder().decode(configBytes)) as Record<string, unknown>;
+  } catch (e) {
+    throw new FormatError(CONFIG, `is not valid JSON (${String(e)})`);
+  }
+  if (config.peft_type !== 'LORA')
+    throw new FormatError(
+      CONFIG,
+      `describes a ${String(config.peft_type)} adapter; only LoRA is supported`,
+    );
+  const unsupported = [
+    config.use_dora === true && 'DoRA (use_dora)',
+    config.fan_in_fan_out === true && 'the Conv1D layout (fan_in_fan_out)',
+    Array.isArray(config.modules_to_save) && config.modules_to_save.length > 0 && 'modules_to_save',
+  ].filter(Boolean);
+  if (unsupported.length > 0)
+    throw new FormatError(
+      CONFIG,
+      `uses ${unsupported.join(', ')}, which this version cannot apply yet`,
+    );
+  const r = Number(config.r);
+  const alpha = Number(config.lora_alpha);
+  if (!(r >= 1) || !(alpha > 0)) throw new FormatError(CONFIG, 'needs a positive r and lora_alpha');
+  const rslora = config.use_rslora === true;
+  const rankPattern = (config.rank_pattern ?? {}) as Record<string, number>;
+  const alphaPattern = (config.alpha_pattern ?? {}) as Record<string, number>;
+
+  const st = readSafetensors(weights, WEIGHTS);
+  const factors = new Map<string, Partial<HostFactors> & { rank?: number }>();
+  for (const [key, info] of st.header.tensors) {
+    const match = KEY.exec(key);
+    if (!match)
+      throw new FormatError(
+        WEIGHTS,
+        `holds ${key}, which is not a LoRA factor this version can apply`,
+      );
+    const [, path, which] = match;
+    const entry = factors.get(path) ?? {};
+    if (which === 'A') {
+      entry.a = st.read(key);
+      entry.rank = info.shape[0];
+    } else {
+      entry.b = st.read(key);
+    }
+    factors.set(path, entry);
+  }
+  const modules = new Map<string, AdapterModule>();
+  for (const [path, f] of factors) {
+    if (!f.a || !f.b) throw new FormatError(WEIGHTS, `has only one of ${path}'s lora_A and lora_B`);
+    const rank = f.rank ?? 0;
+    const moduleRank = patternValue(rankPattern, path) ?? r;
+    const moduleAlpha = patternValue(alphaPattern, path) ?? alpha;
+    if (rank !== moduleRank)
+      throw new FormatError(
+        WEIGHTS,
+        `${path}.lora_A has rank ${rank}; the config says ${moduleRank}`,
+      );
+    modules.set(path, { a: f.a, b: f.b, rank, scale: scaling(moduleAlpha, rank, rslora) });
+  }
+  const base = config.base_model_name_or_path;
+  return { name, baseModel: typeof base === 'string' ? base : null, modules };
+}
+
+/** Lists every module whose shape does not fit the model (empty: it fits). */
+export function shapeMismatches(adapter: PeftAdapter, config: ModelConfig): string[] {
+  const known = new Map<string, { in: number; out: number }>();
+  for (let l = 0; l < config.numLayers; l++)
+    for (const m of LINEAR_MODULES) known.set(modulePath(l, m), moduleShape(config, m));
+  const problems: string[] = [];
+  for (const [path, m] of adapter.modules) {
+    const shape = known.get(path);
+    if (!shape) {
+      problems.push(`${path}: the model has no such module`);
+      continue;
+    }
+    const inputs = m.a.length / m.rank;
+    const outputs = m.b.length / m.rank;
+    if (inputs !== shape.in)
+      problems.push(`${path}: adapter expects in=${inputs}, model has ${shape.in}`);
+    if (outputs !== shape.out)
+      problems.push(`${path}: adapter expects out=${outputs}, model has ${shape.out}`);
+  }
+  return problems;
+}
+
+/**
+ * Run-time terms for adapters with weights (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x), uploaded to the GPU; the
+ * caller releases `tensors` when done. Refuses an adapter that does not fit the model.
+ */
+export function adapterTerms(
+  gpu: Gpu,
+  config: ModelConfig,
+  adapters: readonly { adapter: PeftAdapter; weight: number }[],
+): { terms: Map<string, AdapterTerm[]>; tensors: Tensor[] } {
+  for (const { adapter } of adapters) {
+    const problems = shapeMismatches(adapter, config);
+    if (problems.length > 0)
+      throw new FormatError(adapter.name, `does not fit this model:\n  ${problems.join('\n  ')}`);
+  }
+  const terms = new Map<string, AdapterTerm[]>();
+  const tensors: Tensor[] = [];
+  for (const { adapter, weight } of adapters) {
+    for (const [path, m] of adapter.modules) {
+      const a = uploadTensor(gpu, m.a, [m.rank, m.a.length / m.rank], 'f32', `${path} A`);
+      const b = uploadTensor(gpu, m.b, [m.b.length / m.rank, m.rank], 'f32', `${path} B`);
+      tensors.push(a, b);
+      terms.set(path, [...(terms.get(path) ?? []), { a, b, scale: weight * m.scale }]);
+    }
+  }
+  return { terms, tensors };
+}
