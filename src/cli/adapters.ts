@@ -42,5 +42,7 @@ export async function applyAdapterOptions(
   }
   const { terms, tensors } = adapterTerms(gpu, model.config, adapters);
   model.setAdapters(terms);
-  return () => releaseTensor(gpu, ...tensors);
+  return () => {
+    releaseTensor(gpu, ...tensors);
+  };
 }
