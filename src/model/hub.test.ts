@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeHub } from '../testing/fake-hub.ts';
+import { memoryFileCache, startFakeHub } from '../testing/fake-hub.ts';
 import { fixture } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { createGpuModel } from './forward.ts';
 import { generateAll } from './generate.ts';
 import { hfFolderFiles } from './hf-export.ts';
-import { hubModelFiles, type DownloadProgress, type FileCache } from './hub.ts';
+import { hubModelFiles, type DownloadProgress } from './hub.ts';
 import { readLlama2c } from './llama2c.ts';
 import { loadModelFiles } from './load.ts';
 
@@ -25,14 +25,7 @@ afterAll(() => hub.close());
 
 describe('loading from the Hub by repo id (a local server in the Hub layout)', () => {
   it('downloads with progress, loads and generates llama2.c’s story; a cache serves the second load', async () => {
-    const stored = new Map<string, Uint8Array>();
-    const cache: FileCache = {
-      get: (url) => Promise.resolve(stored.get(url)),
-      put: (url, bytes) => {
-        stored.set(url, bytes);
-        return Promise.resolve();
-      },
-    };
+    const cache = memoryFileCache();
     const progress: DownloadProgress[] = [];
     const options = {
       baseUrl: hub.baseUrl,
@@ -64,6 +57,49 @@ describe('loading from the Hub by repo id (a local server in the Hub layout)', (
     expect(
       hub.requests.slice(before).every((r) => /index\.json|tokenizer(_config)?\.json/.test(r)),
     ).toBe(true);
+  });
+
+  it('continues an interrupted download where it stopped (Range), after a reload', async () => {
+    const cache = memoryFileCache();
+    const options = { baseUrl: hub.baseUrl, cache, partBytes: 64 * 1024 };
+    hub.interruptNext('model.safetensors', 300_000);
+    const interrupted = await loadModelFiles(
+      await hubModelFiles('karpathy/stories260K', options),
+      'first try',
+    ).catch((e: unknown) => e);
+    expect(interrupted).toBeInstanceOf(Error);
+    const url = `${hub.baseUrl}/karpathy/stories260K/resolve/main/model.safetensors`;
+    const { parts } = await cache.parts(url);
+    // Of the 300 000 bytes that arrived, the whole parts (≥ 64 KiB each) were kept.
+    const kept = parts.reduce((n, p) => n + p.byteLength, 0);
+    expect(kept).toBeGreaterThanOrEqual(2 * 64 * 1024);
+    expect(kept).toBeLessThanOrEqual(300_000);
+
+    const before = hub.requests.length;
+    const progress: DownloadProgress[] = [];
+    const loaded = await loadModelFiles(
+      await hubModelFiles('karpathy/stories260K', {
+        ...options,
+        onProgress: (p) => progress.push(p),
+      }),
+      'reloaded',
+    );
+    expect(hub.requests.slice(before)).toContain(
+      `/karpathy/stories260K/resolve/main/model.safetensors range=bytes=${kept}-`,
+    );
+    // Progress starts where the kept parts end.
+    expect(progress.find((p) => p.file === 'model.safetensors')?.loaded).toBe(kept);
+    expect((await cache.parts(url)).parts).toHaveLength(0);
+    const model = createGpuModel(gpu(), loaded.config, loaded.weights);
+    try {
+      const tokens = await generateAll(model, [1], { maxNewTokens: 200 });
+      const expected = new TextDecoder()
+        .decode(fixture('models/llama2c/stories260K.greedy200.txt'))
+        .trimEnd();
+      expect(loaded.tokenizer.decode([1, ...tokens])).toBe(expected);
+    } finally {
+      model.dispose();
+    }
   });
 
   it('says clearly when a repo does not exist or the id is malformed', async () => {

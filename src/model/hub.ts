@@ -11,10 +11,17 @@ export interface DownloadProgress {
   total: number;
 }
 
-/** Downloaded files by URL (Cache Storage in the browser), so a reload need not download again. */
+/**
+ * Downloaded files by URL (Cache Storage in the browser), so a reload need not download again;
+ * and the parts of an interrupted download, so a reload continues it with a Range request.
+ */
 export interface FileCache {
   get(url: string): Promise<Uint8Array | undefined>;
   put(url: string, bytes: Uint8Array): Promise<void>;
+  /** The parts saved so far, in order, with the ETag of the response they came from. */
+  parts(url: string): Promise<{ parts: Uint8Array[]; etag: string | null }>;
+  addPart(url: string, index: number, bytes: Uint8Array, etag: string | null): Promise<void>;
+  clearParts(url: string): Promise<void>;
 }
 
 export interface HubOptions {
@@ -22,6 +29,8 @@ export interface HubOptions {
   revision?: string;
   cache?: FileCache;
   onProgress?: (progress: DownloadProgress) => void;
+  /** Size of the parts an interrupted download keeps (default 8 MiB). */
+  partBytes?: number;
 }
 
 export const HUB_URL = 'https://huggingface.co';
@@ -80,30 +89,69 @@ function shardNames(index: Uint8Array): string[] {
   return [...new Set(Object.values(parsed.weight_map ?? {}))];
 }
 
-async function fetchBytes(url: string, file: string, options: HubOptions): Promise<Uint8Array> {
-  const cached = await options.cache?.get(url);
-  if (cached) return cached;
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`HTTP ${response.status} for ${file}`);
-  const total = Number(response.headers.get('content-length') ?? 0);
-  const chunks: Uint8Array[] = [];
-  let loaded = 0;
-  if (response.body) {
-    const reader = response.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      loaded += value.byteLength;
-      options.onProgress?.({ file, loaded, total });
-    }
-  }
-  const bytes = new Uint8Array(loaded);
+const PART_BYTES = 8 * 1024 * 1024;
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
   let at = 0;
   for (const c of chunks) {
     bytes.set(c, at);
     at += c.byteLength;
   }
-  await options.cache?.put(url, bytes);
+  return bytes;
+}
+
+/**
+ * One file, from the cache or the network. While downloading, every `partBytes` received are
+ * saved as a part; a later call sends `Range: bytes=<saved>-` with `If-Range: <etag>` and
+ * appends, or starts over when the server sends the whole file (no range support, or the file
+ * changed).
+ */
+async function fetchBytes(url: string, file: string, options: HubOptions): Promise<Uint8Array> {
+  const { cache, partBytes = PART_BYTES } = options;
+  const cached = await cache?.get(url);
+  if (cached) return cached;
+  const saved = (await cache?.parts(url)) ?? { parts: [], etag: null };
+  let parts = saved.parts;
+  let offset = parts.reduce((n, p) => n + p.byteLength, 0);
+  const headers: Record<string, string> = {};
+  if (offset > 0) {
+    headers.Range = `bytes=${offset}-`;
+    if (saved.etag) headers['If-Range'] = saved.etag;
+  }
+  const response = await fetch(url, { headers });
+  if (!response.ok) throw new Error(`HTTP ${response.status} for ${file}`);
+  if (offset > 0 && response.status !== 206) {
+    await cache?.clearParts(url);
+    parts = [];
+    offset = 0;
+  }
+  const etag = response.headers.get('etag') ?? saved.etag;
+  const total = offset + Number(response.headers.get('content-length') ?? 0);
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  let loaded = offset;
+  if (offset > 0) options.onProgress?.({ file, loaded, total });
+  if (response.body) {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      pending.push(value);
+      pendingBytes += value.byteLength;
+      loaded += value.byteLength;
+      if (cache && pendingBytes >= partBytes) {
+        const part = concat(pending);
+        await cache.addPart(url, parts.length, part, etag);
+        parts = [...parts, part];
+        pending = [];
+        pendingBytes = 0;
+      }
+      options.onProgress?.({ file, loaded, total });
+    }
+  }
+  const bytes = concat([...parts, ...pending]);
+  await cache?.put(url, bytes);
+  await cache?.clearParts(url);
   return bytes;
 }
