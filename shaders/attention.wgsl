@@ -15,6 +15,8 @@
 const MAX_HEAD_DIM = 128u;
 
 override WG: u32 = 64u;
+// The head size, fixed per pipeline: loops of constant length unroll and keep rows in registers.
+override HEAD_DIM: u32 = 64u;
 
 struct Params {
   tokens: u32,
@@ -39,7 +41,7 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: 
   if (row >= p.tokens * p.heads) {
     return;
   }
-  let d = p.head_dim;
+  let d = HEAD_DIM;
   let t = row / p.heads;
   let g = (row % p.heads) / (p.heads / p.kv_heads);
   let first = (t / p.seq_len) * p.seq_len;

@@ -12,6 +12,8 @@
 const MAX_HEAD_DIM = 128u;  // as in attention.wgsl
 
 override WG: u32 = 64u;
+// The head size, fixed per pipeline: loops of constant length unroll and keep rows in registers.
+override HEAD_DIM: u32 = 64u;
 
 struct Params {
   tokens: u32,
@@ -45,7 +47,7 @@ fn backward_q(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups)
   if (row >= pq.tokens * pq.heads) {
     return;
   }
-  let d = pq.head_dim;
+  let d = HEAD_DIM;
   let t = row / pq.heads;
   let g = (row % pq.heads) / (pq.heads / pq.kv_heads);
   let first = (t / pq.seq_len) * pq.seq_len;
@@ -85,7 +87,7 @@ fn backward_kv(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups
   if (row >= pkv.tokens * pkv.kv_heads) {
     return;
   }
-  let d = pkv.head_dim;
+  let d = HEAD_DIM;
   let s = row / pkv.kv_heads;
   let g = row % pkv.kv_heads;
   let group = pkv.heads / pkv.kv_heads;

@@ -138,7 +138,10 @@ export function attention(
   const tokens = q.numel / (s.heads * s.headDim);
   const out = createTensor(batch.gpu, q.shape, 'f32', 'attention');
   const lse = createTensor(batch.gpu, [tokens, s.heads], 'f32', 'attention lse');
-  const kernel = batch.gpu.pipelines.get({ shader: 'attention', constants: { WG: ROW_WG } });
+  const kernel = batch.gpu.pipelines.get({
+    shader: 'attention',
+    constants: { WG: ROW_WG, HEAD_DIM: s.headDim },
+  });
   batch.dispatch(
     kernel,
     [q, k, v, out, lse],

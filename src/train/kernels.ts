@@ -44,7 +44,7 @@ export function attentionBackward(
     gpu.pipelines.get({
       shader: 'attention_backward',
       entryPoint: 'backward_q',
-      constants: { WG: ROW_WG },
+      constants: { WG: ROW_WG, HEAD_DIM: s.headDim },
     }),
     [...inputs, dq],
     linearGrid(Math.ceil(rows / ROW_WG), gpu),
@@ -55,7 +55,7 @@ export function attentionBackward(
     gpu.pipelines.get({
       shader: 'attention_backward',
       entryPoint: 'backward_kv',
-      constants: { WG: ROW_WG },
+      constants: { WG: ROW_WG, HEAD_DIM: s.headDim },
     }),
     [...inputs, dk, dv],
     linearGrid(Math.ceil((tokens * s.kvHeads) / ROW_WG), gpu),
