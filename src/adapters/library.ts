@@ -12,8 +12,8 @@ export interface LibraryEntry {
   files: Record<string, Uint8Array>;
 }
 
-/** The entry without its files: what lists show. */
-export type LibraryItem = Omit<LibraryEntry, 'files'> & { bytes: number };
+/** The entry without its files' contents: what lists show. */
+export type LibraryItem = Omit<LibraryEntry, 'files'> & { files: string[]; bytes: number };
 
 export interface AdapterLibrary {
   add(entry: LibraryEntry): Promise<void>;
@@ -24,7 +24,11 @@ export interface AdapterLibrary {
 
 export function describeEntry(entry: LibraryEntry): LibraryItem {
   const { files, ...rest } = entry;
-  return { ...rest, bytes: Object.values(files).reduce((n, f) => n + f.byteLength, 0) };
+  return {
+    ...rest,
+    files: Object.keys(files),
+    bytes: Object.values(files).reduce((n, f) => n + f.byteLength, 0),
+  };
 }
 
 export function memoryLibrary(): AdapterLibrary {

@@ -65,6 +65,8 @@ export async function startFakeHub(
         server.close(() => {
           resolve();
         });
+        // A browser may hold keep-alive connections open; close() would wait for them.
+        server.closeAllConnections();
       }),
   };
 }

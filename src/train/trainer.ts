@@ -30,6 +30,10 @@ export interface Sample {
   text: string;
 }
 
+/**
+ * What the loop reports. `tokensPerSecond` and `etaSeconds` are measured over training steps;
+ * initialisation and evaluation events carry 0 for both (keep the last step's figures).
+ */
 export interface TrainProgress {
   phase: 'initialising' | 'training' | 'evaluating' | 'paused';
   step: number;
@@ -201,17 +205,19 @@ async function sampleTexts(
 
 function checkSettings(s: TrainSettings, data: PreparedData): void {
   const problems: string[] = [];
-  const positive = (name: keyof TrainSettings) => {
-    const v = s[name] as number;
-    if (!(Number.isInteger(v) && v >= 1)) problems.push(`${name} must be an integer ≥ 1`);
-  };
-  positive('steps');
-  positive('batchSize');
-  positive('gradAccum');
-  if (!(s.lr > 0 && Number.isFinite(s.lr))) problems.push('lr must be a positive number');
-  if (s.warmupSteps < 0 || s.warmupSteps > s.steps) problems.push('warmupSteps must be 0…steps');
+  const counts: [number, string][] = [
+    [s.steps, 'steps'],
+    [s.batchSize, 'batch size'],
+    [s.gradAccum, 'gradient accumulation'],
+  ];
+  for (const [value, name] of counts)
+    if (!(Number.isInteger(value) && value >= 1))
+      problems.push(`${name} must be a whole number ≥ 1`);
+  if (!(s.lr > 0 && Number.isFinite(s.lr))) problems.push('the learning rate must be positive');
+  if (!(s.warmupSteps >= 0 && s.warmupSteps <= s.steps))
+    problems.push(`warmup steps must be between 0 and the number of steps (${s.steps})`);
   if (data.train.length === 0) problems.push('there are no training sequences');
-  if (problems.length > 0) throw new RangeError(`training settings: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new RangeError(`Training settings: ${problems.join('; ')}.`);
 }
 
 export async function train(r: TrainRun): Promise<TrainResult> {

@@ -1,10 +1,16 @@
 import { useEffect } from 'react';
+import { DataPanel } from './DataPanel.tsx';
+import { useDataStore } from './data-store.ts';
 import { GpuPanel } from './GpuPanel.tsx';
+import { LibraryPanel } from './LibraryPanel.tsx';
+import { useLibraryStore } from './library-store.ts';
 import { ModelPanel } from './ModelPanel.tsx';
 import { useModelStore } from './model-store.ts';
 import { Playground } from './Playground.tsx';
 import { useGpuStore } from './gpu-store.ts';
 import { SelfCheckPanel } from './SelfCheckPanel.tsx';
+import { TrainPanel } from './TrainPanel.tsx';
+import { useTrainingStore } from './training-store.ts';
 import { TuningPanel } from './TuningPanel.tsx';
 
 export function App() {
@@ -16,6 +22,19 @@ export function App() {
   useEffect(() => {
     if (ready) void loadBuiltin();
   }, [ready, loadBuiltin]);
+  const refreshLibrary = useLibraryStore((s) => s.refresh);
+  useEffect(() => {
+    if (ready) void refreshLibrary();
+  }, [ready, refreshLibrary]);
+  // A (new) model: the dataset is tokenized for it again, and a saved run may now match it.
+  const modelName = useModelStore((s) => s.model.info?.name);
+  const prepareData = useDataStore((s) => s.prepare);
+  const checkSaved = useTrainingStore((s) => s.checkSaved);
+  useEffect(() => {
+    if (!modelName) return;
+    void prepareData();
+    void checkSaved();
+  }, [modelName, prepareData, checkSaved]);
   return (
     <div className="app">
       <header className="app-header">
@@ -30,6 +49,11 @@ export function App() {
       <main className="panels">
         <div className="stack">
           <ModelPanel />
+          <DataPanel />
+          <LibraryPanel />
+        </div>
+        <div className="stack">
+          <TrainPanel />
           <Playground />
         </div>
         <GpuPanel />

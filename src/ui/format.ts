@@ -4,3 +4,16 @@ export function formatBytes(bytes: number): string {
   if (bytes >= 2 ** 20) return `${+(bytes / 2 ** 20).toFixed(1)} MiB`;
   return `${+(bytes / 1024).toFixed(1)} KiB`;
 }
+
+/** A duration for people: "42 s", "3 min 05 s", "1 h 02 min". */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/** A learning rate as people write it: "0.01", "2e-4". */
+export function formatRate(lr: number): string {
+  return lr >= 1e-3 ? String(+lr.toPrecision(3)) : lr.toExponential(1).replace(/\.0e/, 'e');
+}

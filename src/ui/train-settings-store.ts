@@ -103,7 +103,8 @@ export const INIT_CHOICES: readonly { value: InitMethod; label: string; explanat
   {
     value: 'pissa_niter_4',
     label: 'PiSSA, fast SVD (4 iterations)',
-    explanation: 'PiSSA from a randomized SVD with 4 power iterations: nearly the same, much faster.',
+    explanation:
+      'PiSSA from a randomized SVD with 4 power iterations: nearly the same, much faster.',
   },
   {
     value: 'milora',
@@ -136,13 +137,21 @@ function withPreset(config: TrainConfig, preset: Preset): TrainConfig {
 /** Whether the settings (and sequence length) are exactly the preset's. */
 export function isPreset(config: TrainConfig, seqLen: number, preset: Preset): boolean {
   return (
-    seqLen === preset.seqLen && JSON.stringify(withPreset(config, preset)) === JSON.stringify(config)
+    seqLen === preset.seqLen &&
+    JSON.stringify(withPreset(config, preset)) === JSON.stringify(config)
   );
 }
 
 export const useTrainSettingsStore = create<TrainSettingsStore>((set, get) => ({
   config: {
-    lora: { rank: 8, alpha: 16, rslora: false, targets: TARGET_PRESETS.attention, dropout: 0, init: 'lora' },
+    lora: {
+      rank: 8,
+      alpha: 16,
+      rslora: false,
+      targets: TARGET_PRESETS.attention,
+      dropout: 0,
+      init: 'lora',
+    },
     train: { ...DEFAULT_SETTINGS, samplePrompts: ['Once upon a time'], sampleTokens: 40 },
   },
   setLora(patch) {

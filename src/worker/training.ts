@@ -49,34 +49,38 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
     return loaded;
   }
 
-  function prepare(source: DatasetSource): PreparedData {
+  function prepare(source: DatasetSource): {
+    source: DatasetSource;
+    data: PreparedData;
+    model: string;
+  } {
     const loaded = requireModel();
     const seqLen = Math.min(source.options.seqLen, loaded.model.config.maxPositions);
     const data = prepareDataset(source.content, source.fileName, loaded.tokenizer, {
       ...source.options,
       seqLen,
     });
-    dataset = { source, data, model: loaded.name };
-    return data;
+    return { source, data, model: loaded.name };
   }
 
   async function run(
     config: TrainConfig,
+    prepared: typeof dataset,
     onProgress: ((p: TrainProgress) => void) | undefined,
     resumeFrom?: Checkpoint,
   ): Promise<TrainingOutcome> {
     if (control) throw new Error('A training run is already in progress.');
     const loaded = requireModel();
-    if (!dataset || dataset.model !== loaded.name)
+    if (!prepared || prepared.model !== loaded.name)
       throw new Error('Choose a dataset for this model first.');
-    const source = dataset.source;
+    const { source } = prepared;
     control = new TrainControl();
     try {
       const result = await train({
         gpu: deps.requireGpu(),
         model: loaded.model,
         baseModel: loaded.name,
-        data: dataset.data,
+        data: prepared.data,
         config,
         tokenizer: loaded.tokenizer,
         control,
@@ -123,10 +127,11 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
     },
     async prepareData(content, fileName, options): Promise<DatasetSummary> {
       await Promise.resolve(); // a failure rejects the promise instead of throwing at the call
-      return prepare({ content, fileName, options }).summary;
+      dataset = prepare({ content, fileName, options });
+      return dataset.data.summary;
     },
     startTraining(config, onProgress) {
-      return run(config, onProgress);
+      return run(config, dataset, onProgress);
     },
     pauseTraining() {
       control?.pause();
@@ -164,8 +169,8 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
         throw new Error(
           `The saved run trains ${saved.checkpoint.baseModel}; load that model to resume it (loaded: ${loaded.name}).`,
         );
-      prepare(saved.dataset);
-      return run(saved.checkpoint.config, onProgress, saved.checkpoint);
+      // The saved run's own data; the dataset the Data panel prepared stays the current one.
+      return run(saved.checkpoint.config, prepare(saved.dataset), onProgress, saved.checkpoint);
     },
     discardSavedRun() {
       return deps.runStore.clear();

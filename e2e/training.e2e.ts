@@ -1,0 +1,137 @@
+import { mkdirSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findChromium, launchChromium } from '../src/testing/chromium.ts';
+
+const OUTPUT = new URL('./output/', import.meta.url).pathname;
+
+/** The page's errors and console errors, which a passing flow must not produce. */
+function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  return problems;
+}
+
+/** Opens the studio, loads the example dataset and picks the quick preset with `steps` steps. */
+async function prepareQuickRun(page: Page, steps: number): Promise<void> {
+  await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
+  await page.getByRole('button', { name: 'Use example dataset' }).click();
+  await page.getByTestId('data-summary').waitFor({ timeout: 30_000 });
+  await page.getByRole('button', { name: 'Quick (stories260K)' }).click();
+  await page.getByTestId('steps').fill(String(steps));
+  // The preset's sequence length re-tokenizes the data; Start waits for it.
+  await expect
+    .poll(() => page.getByRole('button', { name: 'Start training' }).isEnabled(), {
+      timeout: 30_000,
+    })
+    .toBe(true);
+  expect(await page.getByTestId('seq-len').inputValue()).toBe('64');
+}
+
+const step = async (page: Page) => Number(await page.getByTestId('train-step').textContent());
+
+/** "validation loss from 5.123 at step 0 to 2.345 at step 8" → [5.123, 2.345]. */
+async function validationLosses(page: Page): Promise<number[]> {
+  const label = (await page.getByTestId('loss-chart').getAttribute('aria-label')) ?? '';
+  const match = /validation loss from ([\d.]+) at step \d+ to ([\d.]+)/.exec(label);
+  return match ? [Number(match[1]), Number(match[2])] : [];
+}
+
+describe.skipIf(!findChromium())('training in the studio page', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchChromium();
+    mkdirSync(OUTPUT, { recursive: true });
+  });
+  afterAll(() => browser.close());
+
+  it('fine-tunes the built-in model on the example dataset, draws the curves and keeps the adapter', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const problems = watchProblems(page);
+    await page.goto(inject('baseUrl'));
+    await prepareQuickRun(page, 8);
+    expect(await page.getByTestId('data-summary').textContent()).toMatch(
+      /zimmy-stories\.txt.*plain text.*120/,
+    );
+    expect(await page.getByTestId('data-preview').textContent()).toMatch(/Zimmy/);
+
+    await page.getByRole('button', { name: 'Start training' }).click();
+    await expect.poll(() => step(page), { timeout: 60_000 }).toBeGreaterThanOrEqual(3);
+    await page.getByTestId('train').screenshot({ path: `${OUTPUT}training-mid-run.png` });
+
+    const outcome = page.getByTestId('train-outcome');
+    await outcome.waitFor({ timeout: 90_000 });
+    expect(await outcome.textContent()).toMatch(/^Done: 8 steps.*The adapter is in the library/);
+    const chart = page.getByTestId('loss-chart');
+    expect(await chart.getAttribute('data-train-points')).toBe('8');
+    // Evaluated before the first step and after the last.
+    expect(Number(await chart.getAttribute('data-validation-points'))).toBeGreaterThanOrEqual(2);
+    const [first, last] = await validationLosses(page);
+    expect(last, `validation loss ${first} → ${last}`).toBeLessThan(first);
+    expect(await page.getByTestId('train-samples').textContent()).toMatch(/^Once upon a time/);
+
+    const item = page.getByTestId('library-item');
+    await expect.poll(() => item.count(), { timeout: 10_000 }).toBe(1);
+    expect(await item.textContent()).toMatch(/zimmy-stories · lora r8.*trained.*8\/8 steps/);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      item.getByRole('button', { name: /Download adapter_model\.safetensors/ }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('adapter_model.safetensors');
+    await page.screenshot({ path: `${OUTPUT}training-done.png`, fullPage: true });
+    expect(problems).toEqual([]);
+  });
+
+  it('pauses and stops a run, and continues it after a reload from its saved checkpoint', async () => {
+    const page = await browser.newPage({
+      viewport: { width: 1100, height: 900 },
+      colorScheme: 'dark',
+    });
+    const problems = watchProblems(page);
+    await page.goto(inject('baseUrl'));
+    await prepareQuickRun(page, 12);
+    await page.getByText('Advanced settings').click();
+    await page.getByTestId('checkpoint-every').fill('3');
+    await page.getByRole('button', { name: 'Start training' }).click();
+    await expect.poll(() => step(page), { timeout: 60_000 }).toBeGreaterThanOrEqual(2);
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await expect
+      .poll(() => page.getByTestId('train-phase').textContent(), { timeout: 30_000 })
+      .toBe('Paused.');
+    const pausedAt = await step(page);
+    await page.waitForTimeout(1_500);
+    expect(await step(page)).toBe(pausedAt);
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(() => step(page), { timeout: 30_000 }).toBeGreaterThan(pausedAt);
+    await expect.poll(() => step(page), { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByTestId('train-outcome').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('train-outcome').textContent()).toMatch(/^Stopped after/);
+
+    await page.reload();
+    await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
+    const banner = page.getByTestId('saved-run');
+    await banner.waitFor({ timeout: 30_000 });
+    expect(await banner.textContent()).toMatch(
+      /A run on zimmy-stories\.txt stopped at step ([3-9]|1[01]) of 12/,
+    );
+    expect(
+      Number(await banner.getByTestId('loss-chart').getAttribute('data-train-points')),
+    ).toBeGreaterThanOrEqual(3);
+    await page.getByTestId('train').screenshot({ path: `${OUTPUT}training-resume-banner.png` });
+
+    await banner.getByRole('button', { name: 'Resume' }).click();
+    const outcome = page.getByTestId('train-outcome');
+    await outcome.waitFor({ timeout: 90_000 });
+    expect(await outcome.textContent()).toMatch(/^Done: 12 steps/);
+    expect(await page.getByTestId('loss-chart').getAttribute('data-train-points')).toBe('12');
+    // Finished: nothing left to resume; the stopped and the finished adapter are both kept.
+    expect(await page.getByTestId('saved-run').count()).toBe(0);
+    expect(await page.getByTestId('library-item').count()).toBe(2);
+    await page.screenshot({ path: `${OUTPUT}training-resumed.png`, fullPage: true });
+    expect(problems).toEqual([]);
+  });
+});
