@@ -1,6 +1,7 @@
 // The adapter library: every adapter the user made or brought, as the files that define it
 // (PEFT's two files) plus what the studio shows about it. IndexedDB in the browser
 // (src/worker/library-idb.ts), memory in tests.
+import type { AdapterDetails } from './peft-read.ts';
 
 export interface LibraryEntry {
   id: string;
@@ -10,6 +11,9 @@ export interface LibraryEntry {
   /** How it came to be, in words: "trained: pissa, rank 8, 200 steps". */
   origin: string;
   files: Record<string, Uint8Array>;
+  details?: AdapterDetails;
+  /** What the user should know (another base model, non-finite values), found on import. */
+  warnings?: string[];
 }
 
 /** The entry without its files' contents: what lists show. */

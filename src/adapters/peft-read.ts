@@ -16,11 +16,25 @@ export interface AdapterModule extends HostFactors {
   scale: number;
 }
 
+/** What the library shows about an adapter. */
+export interface AdapterDetails {
+  rank: number;
+  alpha: number;
+  rslora: boolean;
+  /** Adapted modules (layers × module types). */
+  modules: number;
+  /** Module types adapted, e.g. ["q_proj", "v_proj"]. */
+  targets: string[];
+}
+
 export interface PeftAdapter {
   name: string;
   baseModel: string | null;
   /** Factors by module path (`model.layers.0.self_attn.q_proj`). */
   modules: Map<string, AdapterModule>;
+  details: AdapterDetails;
+  /** Tensors holding NaN or Inf, with how many such values. */
+  nonFinite: { tensor: string; count: number }[];
 }
 
 const CONFIG = 'adapter_config.json';
@@ -67,6 +81,7 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
 
   const st = readSafetensors(weights, WEIGHTS);
   const factors = new Map<string, Partial<HostFactors> & { rank?: number }>();
+  const nonFinite: { tensor: string; count: number }[] = [];
   for (const [key, info] of st.header.tensors) {
     const match = KEY.exec(key);
     if (!match)
@@ -76,11 +91,14 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
       );
     const [, path, which] = match;
     const entry = factors.get(path) ?? {};
+    const values = st.read(key);
+    const bad = values.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
+    if (bad > 0) nonFinite.push({ tensor: key, count: bad });
     if (which === 'A') {
-      entry.a = st.read(key);
+      entry.a = values;
       entry.rank = info.shape[0];
     } else {
-      entry.b = st.read(key);
+      entry.b = values;
     }
     factors.set(path, entry);
   }
@@ -98,7 +116,16 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
     modules.set(path, { a: f.a, b: f.b, rank, scale: scaling(moduleAlpha, rank, rslora) });
   }
   const base = config.base_model_name_or_path;
-  return { name, baseModel: typeof base === 'string' ? base : null, modules };
+  const targets = [
+    ...new Set([...modules.keys()].map((path) => path.slice(path.lastIndexOf('.') + 1))),
+  ];
+  return {
+    name,
+    baseModel: typeof base === 'string' ? base : null,
+    modules,
+    details: { rank: r, alpha, rslora, modules: modules.size, targets },
+    nonFinite,
+  };
 }
 
 /** Lists every module whose shape does not fit the model (empty: it fits). */

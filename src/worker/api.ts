@@ -137,6 +137,21 @@ export interface StudioApi {
   resumeSavedRun(onProgress?: (p: TrainProgress) => void): Promise<TrainingOutcome>;
   discardSavedRun(): Promise<void>;
   listAdapters(): Promise<LibraryItem[]>;
+  /**
+   * Adds an adapter the user dropped: its files (the two PEFT files, a folder's files with their
+   * paths, or one .zip holding them, possibly in a subfolder). Validated against the loaded model
+   * when there is one: a shape mismatch is refused unless `force`.
+   */
+  importAdapter(
+    files: { name: string; bytes: Uint8Array }[],
+    options?: { force?: boolean },
+  ): Promise<{ item: LibraryItem; warnings: string[] }>;
+  /**
+   * Applies library adapters to the loaded model at run time, W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x (an empty
+   * list: the base model); generate and perplexity use the composition. Refuses, leaving the
+   * current composition, an adapter that does not fit the model.
+   */
+  applyAdapters(active: { id: string; weight: number }[]): Promise<void>;
   /** The adapter's PEFT files, for download. */
   adapterFiles(id: string): Promise<{ name: string; bytes: Uint8Array }[]>;
   removeAdapter(id: string): Promise<void>;

@@ -10,6 +10,7 @@ import { memoryRunStore } from '../train/run-store.ts';
 import { styleCorpus } from '../train/style-corpus.ts';
 import { DEFAULT_SETTINGS, type TrainConfig } from '../train/settings.ts';
 import { readSafetensors } from '../model/safetensors.ts';
+import { zipSync } from 'fflate';
 
 /** An in-memory tuning store that records what was saved. */
 function memoryStore(): TuningStore & { saved: Map<string, TuningEntries> } {
@@ -335,5 +336,123 @@ describe('training through the studio API', () => {
     const running = studio.startTraining({ ...config, train: { ...config.train, steps: 3 } });
     await expect(studio.loadBuiltinModel()).rejects.toThrow(/Stop the training run/);
     await running;
+  });
+});
+
+describe('adapters through the studio API', () => {
+  const qwenDir = 'adapters/qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32';
+  const qwenFiles = ['adapter_config.json', 'adapter_model.safetensors'].map((name) => ({
+    name,
+    bytes: fixture(`${qwenDir}/${name}`),
+  }));
+
+  it('imports a zipped adapter, applies it at run time with a weight, and weight 0 is the base', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    await studio.loadBuiltinModel();
+    await studio.prepareData(styleCorpus(12, 1), 'zimmy.txt', {
+      seqLen: 32,
+      validationFraction: 0.2,
+      seed: 1,
+    });
+    const trained = await studio.startTraining({
+      lora: {
+        rank: 4,
+        alpha: 8,
+        rslora: false,
+        targets: ['q_proj', 'v_proj', 'down_proj'],
+        dropout: 0,
+        init: 'pissa_niter_2',
+      },
+      train: {
+        ...DEFAULT_SETTINGS,
+        steps: 4,
+        lr: 2e-2,
+        batchSize: 2,
+        warmupSteps: 0,
+        evalEvery: 0,
+        checkpointEvery: 0,
+      },
+    });
+    const files = await studio.adapterFiles(trained.adapterId ?? '');
+    // The same files, zipped in a subfolder beside a README, as people share them.
+    const zip = zipSync({
+      'zimmy/README.md': new TextEncoder().encode('# an adapter'),
+      ...Object.fromEntries(files.map((f) => [`zimmy/${f.name}`, f.bytes])),
+    });
+    const { item, warnings } = await studio.importAdapter([{ name: 'zimmy.zip', bytes: zip }]);
+    expect(warnings).toEqual([]);
+    expect(item).toMatchObject({
+      name: 'zimmy',
+      origin: 'imported',
+      baseModel: 'stories260K (built-in)',
+    });
+    // PiSSA exported as a plain LoRA of twice the rank.
+    expect(item.details).toMatchObject({
+      rank: 8,
+      modules: 15,
+      targets: ['q_proj', 'v_proj', 'down_proj'],
+    });
+    expect(item.files.sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+
+    const greedy = { maxNewTokens: 30, temperature: 0 };
+    const base = await studio.generate('Once upon a time', greedy);
+    await studio.applyAdapters([{ id: item.id, weight: 1 }]);
+    const adapted = await studio.generate('Once upon a time', greedy);
+    expect(adapted.text).not.toBe(base.text);
+    await studio.applyAdapters([{ id: item.id, weight: 0 }]);
+    expect((await studio.generate('Once upon a time', greedy)).text).toBe(base.text);
+    // The imported copy and the trained original compose: 0.5 + 0.5 is the adapter at weight 1.
+    await studio.applyAdapters([
+      { id: item.id, weight: 0.5 },
+      { id: trained.adapterId ?? '', weight: 0.5 },
+    ]);
+    expect((await studio.generate('Once upon a time', greedy)).text).toBe(adapted.text);
+    await studio.applyAdapters([]);
+    expect((await studio.generate('Once upon a time', greedy)).text).toBe(base.text);
+  });
+
+  it('refuses an adapter for another model unless forced, and then will not apply it', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    await studio.loadBuiltinModel();
+    await expect(studio.importAdapter(qwenFiles)).rejects.toThrow(
+      /does not fit this model:\n {2}model.layers.0.self_attn.q_proj: adapter expects in=896, model has 64/,
+    );
+    const { item, warnings } = await studio.importAdapter(qwenFiles, { force: true });
+    expect(warnings).toContain(
+      'trained on Qwen/Qwen2.5-0.5B-Instruct; the loaded model is stories260K (built-in)',
+    );
+    expect(warnings.some((w) => w.startsWith('does not fit stories260K'))).toBe(true);
+    expect(item.details).toMatchObject({
+      rank: 6,
+      alpha: 32,
+      modules: 48,
+      targets: ['q_proj', 'v_proj'],
+    });
+    await expect(studio.applyAdapters([{ id: item.id, weight: 1 }])).rejects.toThrow(
+      /does not fit this model/,
+    );
+  });
+
+  it('explains pickles, empty drops and drops holding several adapters', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    await expect(
+      studio.importAdapter([{ name: 'adapter_model.bin', bytes: new Uint8Array(8) }]),
+    ).rejects.toThrow(/pickle/);
+    await expect(
+      studio.importAdapter([{ name: 'notes.txt', bytes: new Uint8Array(1) }]),
+    ).rejects.toThrow(/holds no adapter/);
+    const two = zipSync({
+      'a/adapter_config.json': qwenFiles[0].bytes,
+      'b/adapter_config.json': qwenFiles[0].bytes,
+    });
+    await expect(studio.importAdapter([{ name: 'two.zip', bytes: two }])).rejects.toThrow(
+      /several adapters \(a, b\)/,
+    );
+    // Without a model, nothing to check the shapes against: kept, and usable for merging later.
+    const { warnings } = await studio.importAdapter(qwenFiles);
+    expect(warnings).toEqual([]);
   });
 });

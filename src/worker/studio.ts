@@ -16,6 +16,7 @@ import type { ModelWeights } from '../model/weights.ts';
 import type { AdapterLibrary } from '../adapters/library.ts';
 import type { RunStore } from '../train/run-store.ts';
 import type { GpuStatus, ModelInfo, StudioApi } from './api.ts';
+import { createAdapterApi } from './adapters.ts';
 import { createTrainingApi } from './training.ts';
 
 export interface StudioEnvironment {
@@ -85,6 +86,12 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     library: env.library,
   });
 
+  const adapters = createAdapterApi({
+    requireGpu,
+    loaded: () => loaded && { name: loaded.info.name, model: loaded.model },
+    library: env.library,
+  });
+
   /** Refuses to swap the model out from under a training run. */
   function checkIdle(action: string): void {
     if (training.busy) throw new Error(`Stop the training run before you ${action}.`);
@@ -95,6 +102,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     checkIdle('load another model');
     const device = requireGpu();
     const model = createGpuModel(device, files.config, files.weights);
+    adapters.releaseApplied();
     loaded?.model.dispose();
     loaded = {
       info: describeModel(files.name, files.config, files.weights),
@@ -165,6 +173,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     },
     unloadModel() {
       checkIdle('unload the model');
+      adapters.releaseApplied();
       loaded?.model.dispose();
       loaded = undefined;
       return Promise.resolve();
@@ -195,9 +204,11 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     savedRun: training.savedRun,
     resumeSavedRun: training.resumeSavedRun,
     discardSavedRun: training.discardSavedRun,
-    listAdapters: training.listAdapters,
-    adapterFiles: training.adapterFiles,
-    removeAdapter: training.removeAdapter,
+    listAdapters: adapters.listAdapters,
+    adapterFiles: adapters.adapterFiles,
+    removeAdapter: adapters.removeAdapter,
+    importAdapter: adapters.importAdapter,
+    applyAdapters: adapters.applyAdapters,
   };
 }
 

@@ -2,6 +2,7 @@
 // pause/resume/stop, checkpoints in the run store (so a reload can continue the run), and the
 // trained adapter landing in the library as PEFT files.
 import type { AdapterLibrary } from '../adapters/library.ts';
+import { readPeftAdapter } from '../adapters/peft-read.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { GpuModel } from '../model/forward.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
@@ -34,9 +35,6 @@ type TrainingApi = Pick<
   | 'savedRun'
   | 'resumeSavedRun'
   | 'discardSavedRun'
-  | 'listAdapters'
-  | 'adapterFiles'
-  | 'removeAdapter'
 > & { readonly busy: boolean };
 
 export function createTrainingApi(deps: TrainingDeps): TrainingApi {
@@ -96,15 +94,15 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
         const id = `trained-${Date.now().toString(36)}`;
         const name = `${source.fileName.replace(/\.[^.]+$/, '')} · ${lora.init} r${lora.rank}`;
         if (result.steps > 0) {
+          const files = await result.adapter.peftFiles(loaded.name, loaded.model.config);
           await deps.library.add({
             id,
             name,
             baseModel: loaded.name,
             createdAt: Date.now(),
             origin: `trained: ${lora.init}, rank ${lora.rank}, ${result.steps}/${settings.steps} steps`,
-            files: Object.fromEntries(
-              await result.adapter.peftFiles(loaded.name, loaded.model.config),
-            ),
+            files: Object.fromEntries(files),
+            details: readPeftAdapter(files, name).details,
           });
         }
         // A finished run needs no resuming; a stopped or failed one keeps its last checkpoint.
@@ -174,17 +172,6 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
     },
     discardSavedRun() {
       return deps.runStore.clear();
-    },
-    listAdapters() {
-      return deps.library.list();
-    },
-    async adapterFiles(id) {
-      const entry = await deps.library.get(id);
-      if (!entry) throw new Error(`No adapter ${id} in the library.`);
-      return Object.entries(entry.files).map(([name, bytes]) => ({ name, bytes }));
-    },
-    removeAdapter(id) {
-      return deps.library.remove(id);
     },
   };
 }

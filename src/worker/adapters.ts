@@ -1,0 +1,116 @@
+// The adapter part of the Studio API: the library (list, files, remove), importing what the user
+// dropped (validated against the loaded model), and applying library adapters to the loaded
+// model at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x) for the playground and perplexity.
+import { adapterFiles, type DroppedFile } from '../adapters/import.ts';
+import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
+import { adapterTerms, readPeftAdapter, shapeMismatches } from '../adapters/peft-read.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
+import type { GpuModel } from '../model/forward.ts';
+import type { StudioApi } from './api.ts';
+
+export interface AdapterDeps {
+  requireGpu(): Gpu;
+  loaded(): { name: string; model: GpuModel } | undefined;
+  library: AdapterLibrary;
+}
+
+type AdapterApi = Pick<
+  StudioApi,
+  'listAdapters' | 'adapterFiles' | 'removeAdapter' | 'importAdapter' | 'applyAdapters'
+> & {
+  /** Forgets the applied adapters' GPU tensors (the model they were applied to is going away). */
+  releaseApplied(): void;
+};
+
+/** A name for the dropped adapter: its folder, its zip, or the generic one. */
+function adapterName(files: readonly DroppedFile[]): string {
+  const zip = files.find((f) => f.name.toLowerCase().endsWith('.zip'));
+  if (zip) return zip.name.replace(/\.zip$/i, '');
+  const path = files.find((f) => f.name.includes('/'))?.name;
+  return path ? path.split('/').slice(-2, -1)[0] : 'adapter';
+}
+
+export function createAdapterApi(deps: AdapterDeps): AdapterApi {
+  let applied: Tensor[] = [];
+
+  function releaseApplied(): void {
+    try {
+      releaseTensor(deps.requireGpu(), ...applied);
+    } catch {
+      // No device any more: its buffers went with it.
+    }
+    applied = [];
+  }
+
+  async function entry(id: string): Promise<LibraryEntry> {
+    const found = await deps.library.get(id);
+    if (!found) throw new Error(`No adapter ${id} in the library.`);
+    return found;
+  }
+
+  return {
+    releaseApplied,
+    listAdapters() {
+      return deps.library.list();
+    },
+    async adapterFiles(id) {
+      return Object.entries((await entry(id)).files).map(([name, bytes]) => ({ name, bytes }));
+    },
+    async removeAdapter(id) {
+      await deps.library.remove(id);
+    },
+    async importAdapter(files, options = {}) {
+      await Promise.resolve(); // a failure rejects the promise instead of throwing at the call
+      const byName = adapterFiles(files);
+      const name = adapterName(files);
+      const adapter = readPeftAdapter(byName, name);
+      const warnings = adapter.nonFinite.map(
+        (t) => `${t.tensor} holds ${t.count} NaN or infinite value${t.count > 1 ? 's' : ''}`,
+      );
+      const loaded = deps.loaded();
+      if (loaded) {
+        const problems = shapeMismatches(adapter, loaded.model.config);
+        if (problems.length > 0 && !options.force) {
+          const shown = problems.slice(0, 8);
+          if (problems.length > 8) shown.push(`…and ${problems.length - 8} more`);
+          throw new Error(`${name}: does not fit this model:\n  ${shown.join('\n  ')}`);
+        }
+        if (problems.length > 0)
+          warnings.push(
+            `does not fit ${loaded.name} (${problems.length} modules differ): kept for inspection and merging, not applied`,
+          );
+        if (adapter.baseModel && adapter.baseModel !== loaded.name)
+          warnings.push(`trained on ${adapter.baseModel}; the loaded model is ${loaded.name}`);
+      }
+      const imported: LibraryEntry = {
+        id: `imported-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`,
+        name,
+        baseModel: adapter.baseModel ?? 'unknown',
+        createdAt: Date.now(),
+        origin: 'imported',
+        // The files as they came: unknown config fields survive a round trip.
+        files: Object.fromEntries([...byName].filter(([f]) => f !== 'adapter_model.bin')),
+        details: adapter.details,
+        warnings,
+      };
+      await deps.library.add(imported);
+      return { item: describeEntry(imported), warnings };
+    },
+    async applyAdapters(active) {
+      const loaded = deps.loaded();
+      if (!loaded) throw new Error('Load a model first: adapters apply to the loaded model.');
+      const chosen = [];
+      for (const { id, weight } of active) {
+        if (!Number.isFinite(weight)) throw new Error(`The weight of ${id} must be a number.`);
+        const e = await entry(id);
+        chosen.push({ adapter: readPeftAdapter(new Map(Object.entries(e.files)), e.name), weight });
+      }
+      // Built completely before anything changes: a refusal leaves the current composition.
+      const { terms, tensors } = adapterTerms(deps.requireGpu(), loaded.model.config, chosen);
+      releaseApplied();
+      applied = tensors;
+      loaded.model.setAdapters(terms);
+    },
+  };
+}
