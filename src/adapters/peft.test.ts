@@ -71,7 +71,7 @@ describe('PEFT export', () => {
           },
         },
       });
-      const files = await result.adapter.peftFiles('tiny/base', config);
+      const { files } = await result.adapter.peftFiles('tiny/base', config);
       const tensors: Tensor[] = [];
       try {
         const adapterConfig = JSON.parse(
@@ -122,6 +122,87 @@ describe('PEFT export', () => {
       }
     },
   );
+});
+
+describe('other exports of base-mutating inits', () => {
+  const weights = randomWeights(config, 8);
+  const spec = {
+    rank: 3,
+    alpha: 6,
+    rslora: false,
+    targets: TARGET_PRESETS.attention,
+    dropout: 0,
+    init: 'pissa' as const,
+  };
+
+  async function trainedPissa() {
+    const model = createGpuModel(gpu(), config, weights);
+    const result = await train({
+      gpu: gpu(),
+      model,
+      baseModel: 'tiny/base',
+      data,
+      config: {
+        lora: spec,
+        train: {
+          ...DEFAULT_SETTINGS,
+          steps: 3,
+          warmupSteps: 0,
+          lr: 5e-2,
+          evalEvery: 0,
+          checkpointEvery: 0,
+        },
+      },
+    });
+    const runner = createRunner(gpu(), result.adapter.view(model.transformer));
+    const expected = await runner.forwardAll([1, 4, 9, 16, 2, 7], 0);
+    runner.dispose();
+    return { model, adapter: result.adapter, expected };
+  }
+
+  it('recompressed to rank r: rank-r PEFT files and the energy that cost', async () => {
+    const { model, adapter } = await trainedPissa();
+    try {
+      const { files, lostEnergy } = await adapter.peftFiles('tiny/base', config, 3);
+      const read = readPeftAdapter(files, 'recompressed');
+      expect(read.details).toMatchObject({ rank: 3, alpha: 3, rslora: false });
+      expect(lostEnergy).toBeGreaterThan(0);
+      expect(lostEnergy).toBeLessThan(1);
+    } finally {
+      adapter.dispose();
+      model.dispose();
+    }
+  });
+
+  it('as trained, with the residual base: the pair reproduces the trained model exactly', async () => {
+    const { model, adapter, expected } = await trainedPissa();
+    const tensors: Tensor[] = [];
+    try {
+      const { files, residuals } = await adapter.residualExport('./base-residual', config);
+      const residualWeights = new Map(weights);
+      for (const [name, values] of residuals)
+        residualWeights.set(name, { shape: weights.get(name)?.shape ?? [], data: values });
+      const residualModel = createGpuModel(gpu(), config, residualWeights);
+      const read = readPeftAdapter(files, 'as trained');
+      expect(read.details.rank).toBe(3);
+      const applied = adapterTerms(gpu(), config, [{ adapter: read, weight: 1 }]);
+      tensors.push(...applied.tensors);
+      residualModel.setAdapters(applied.terms);
+      const actual = await residualModel.forwardAll([1, 4, 9, 16, 2, 7], 0);
+      residualModel.dispose();
+      let diff = 0;
+      let norm = 0;
+      actual.forEach((v, i) => {
+        diff += (v - expected[i]) ** 2;
+        norm += expected[i] ** 2;
+      });
+      expect(Math.sqrt(diff / norm)).toBeLessThan(1e-5);
+    } finally {
+      releaseTensor(gpu(), ...tensors);
+      adapter.dispose();
+      model.dispose();
+    }
+  });
 });
 
 describe('PEFT import', () => {

@@ -3,21 +3,11 @@
 // `base_model.model.<module>.lora_A.weight` (r × in) and `…lora_B.weight` (out × r), F32, metadata
 // {"format":"pt"}. Base-mutating inits (PiSSA, MiLoRA, OLoRA) are converted to a plain LoRA for
 // the unmodified base (§4): ΔW = s(BA − B₀A₀) = s·[B | −B₀]·[A ; A₀] at rank 2r, lora_alpha
-// doubled (×√2 with rsLoRA) so that the scaling of the doubled rank is unchanged.
+// doubled (×√2 with rsLoRA) so that the scaling of the doubled rank is unchanged
+// (src/adapters/recompress.ts brings that back to rank r by SVD, when asked).
 import type { ModelConfig } from '../model/config.ts';
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
 import type { AdaptedModule, HostFactors, LoraSpec } from './config.ts';
-import { mutatesBase } from './config.ts';
-
-export interface PeftExport {
-  modules: readonly AdaptedModule[];
-  factors: ReadonlyMap<string, HostFactors>;
-  spec: LoraSpec;
-  baseModel: string;
-  config: ModelConfig;
-  /** A₀, B₀ of a base-mutating init. */
-  initial?: ReadonlyMap<string, HostFactors>;
-}
 
 const PREFIX = 'base_model.model.';
 
@@ -36,31 +26,80 @@ function plainLora(m: AdaptedModule, f: HostFactors, f0: HostFactors): HostFacto
   return { a, b };
 }
 
-/** The two files of a PEFT LoRA adapter, by name. */
-export function peftFiles(e: PeftExport): Map<string, Uint8Array> {
-  const convert = mutatesBase(e.spec.init);
-  if (convert && !e.initial) throw new Error('a base-mutating init needs A₀ and B₀ to export');
+/** One module as it is written: factors, rank and alpha. */
+export interface ExportModule {
+  path: string;
+  layer: number;
+  rank: number;
+  alpha: number;
+  in: number;
+  out: number;
+  a: Float32Array;
+  b: Float32Array;
+}
+
+/** Everything an adapter_config.json says, with the modules to write. */
+export interface ExportAdapter {
+  modules: ExportModule[];
+  rank: number;
+  alpha: number;
+  rslora: boolean;
+  targets: readonly string[];
+  dropout: number;
+  initLoraWeights: true | 'gaussian';
+  baseModel: string;
+  numLayers: number;
+}
+
+/**
+ * The trained factors to write. With A₀ and B₀ of a base-mutating init (`initial`), converted to
+ * a plain LoRA for the original base (rank 2r); without, as trained (for the residual base).
+ */
+export function exportAdapter(
+  modules: readonly AdaptedModule[],
+  factors: ReadonlyMap<string, HostFactors>,
+  spec: LoraSpec,
+  baseModel: string,
+  config: ModelConfig,
+  initial?: ReadonlyMap<string, HostFactors>,
+): ExportAdapter {
+  const convert = initial !== undefined;
   // Doubling the rank keeps s = alpha/r (or alpha/√r) when alpha doubles (or grows by √2).
-  const alphaFactor = convert ? (e.spec.rslora ? Math.SQRT2 : 2) : 1;
+  const alphaFactor = convert ? (spec.rslora ? Math.SQRT2 : 2) : 1;
   const rankFactor = convert ? 2 : 1;
+  return {
+    modules: modules.map((m) => {
+      const f = factors.get(m.path);
+      if (!f) throw new Error(`no factors for ${m.path}`);
+      const f0 = initial?.get(m.path);
+      const out = convert && f0 ? plainLora(m, f, f0) : f;
+      return { ...m, ...out, rank: m.rank * rankFactor, alpha: m.alpha * alphaFactor };
+    }),
+    rank: spec.rank * rankFactor,
+    alpha: spec.alpha * alphaFactor,
+    rslora: spec.rslora,
+    targets: spec.targets,
+    dropout: spec.dropout,
+    initLoraWeights: spec.init === 'gaussian' ? 'gaussian' : true,
+    baseModel,
+    numLayers: config.numLayers,
+  };
+}
+
+/** The two files of a PEFT LoRA adapter, by name. */
+export function peftFiles(e: ExportAdapter): Map<string, Uint8Array> {
   const tensors: TensorToWrite[] = [];
   const rankPattern: Record<string, number> = {};
   const alphaPattern: Record<string, number> = {};
   for (const m of e.modules) {
-    const f = e.factors.get(m.path);
-    if (!f) throw new Error(`no factors for ${m.path}`);
-    const f0 = e.initial?.get(m.path);
-    const out = convert && f0 ? plainLora(m, f, f0) : f;
-    const r = m.rank * rankFactor;
     tensors.push(
-      { name: `${PREFIX}${m.path}.lora_A.weight`, shape: [r, m.in], data: out.a },
-      { name: `${PREFIX}${m.path}.lora_B.weight`, shape: [m.out, r], data: out.b },
+      { name: `${PREFIX}${m.path}.lora_A.weight`, shape: [m.rank, m.in], data: m.a },
+      { name: `${PREFIX}${m.path}.lora_B.weight`, shape: [m.out, m.rank], data: m.b },
     );
-    if (m.rank !== e.spec.rank) rankPattern[m.path] = r;
-    if (m.alpha !== e.spec.alpha) alphaPattern[m.path] = m.alpha * alphaFactor;
+    if (m.rank !== e.rank) rankPattern[m.path] = m.rank;
+    if (m.alpha !== e.alpha) alphaPattern[m.path] = m.alpha;
   }
-  const allLayers =
-    e.modules.length > 0 && new Set(e.modules.map((m) => m.layer)).size === e.config.numLayers;
+  const layers = [...new Set(e.modules.map((m) => m.layer))];
   const config = {
     alpha_pattern: alphaPattern,
     auto_mapping: null,
@@ -68,24 +107,24 @@ export function peftFiles(e: PeftExport): Map<string, Uint8Array> {
     bias: 'none',
     fan_in_fan_out: false,
     inference_mode: true,
-    init_lora_weights: e.spec.init === 'gaussian' ? 'gaussian' : true,
+    init_lora_weights: e.initLoraWeights,
     layer_replication: null,
     layers_pattern: null,
-    layers_to_transform: allLayers ? null : [...new Set(e.modules.map((m) => m.layer))],
+    layers_to_transform: layers.length === e.numLayers ? null : layers,
     loftq_config: {},
-    lora_alpha: e.spec.alpha * alphaFactor,
-    lora_dropout: e.spec.dropout,
+    lora_alpha: e.alpha,
+    lora_dropout: e.dropout,
     megatron_config: null,
     megatron_core: 'megatron.core',
     modules_to_save: null,
     peft_type: 'LORA',
-    r: e.spec.rank * rankFactor,
+    r: e.rank,
     rank_pattern: rankPattern,
     revision: null,
-    target_modules: [...e.spec.targets],
+    target_modules: [...e.targets],
     task_type: 'CAUSAL_LM',
     use_dora: false,
-    use_rslora: e.spec.rslora,
+    use_rslora: e.rslora,
   };
   return new Map([
     ['adapter_config.json', new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n')],

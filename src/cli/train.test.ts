@@ -96,6 +96,82 @@ describe('lora-studio train', () => {
     expect(await loss('--adapter', out)).toBeLessThan(await loss());
   });
 
+  it('exports PiSSA recompressed to rank r, or as trained beside its residual base', async () => {
+    const data = join(dir, 'style.txt');
+    const base = ['--model', `${FIXTURES}models/llama2c/stories260K.bin`];
+    const options = [
+      ...base,
+      '--data',
+      data,
+      '--init',
+      'pissa_niter_2',
+      '--rank',
+      '4',
+      '--steps',
+      '2',
+    ];
+    const quick = [
+      '--warmup',
+      '0',
+      '--batch',
+      '2',
+      '--seq-len',
+      '32',
+      '--eval-every',
+      '0',
+      '--checkpoint-every',
+      '0',
+    ];
+    const recompressed = join(dir, 'recompressed');
+    const summary = JSON.parse(
+      (
+        await run('node', [
+          BIN,
+          'train',
+          ...options,
+          ...quick,
+          '--out',
+          recompressed,
+          '--export',
+          'recompress',
+        ])
+      ).stdout,
+    ) as { recompress_lost_energy: number };
+    expect(summary.recompress_lost_energy).toBeGreaterThan(0);
+    expect(summary.recompress_lost_energy).toBeLessThan(0.5);
+    const config = JSON.parse(
+      await readFile(join(recompressed, 'adapter_config.json'), 'utf8'),
+    ) as object;
+    expect(config).toMatchObject({ r: 4, lora_alpha: 4, use_rslora: false });
+
+    const residual = join(dir, 'residual');
+    await run('node', [
+      BIN,
+      'train',
+      ...options,
+      ...quick,
+      '--out',
+      residual,
+      '--export',
+      'residual',
+    ]);
+    expect(JSON.parse(await readFile(join(residual, 'adapter_config.json'), 'utf8'))).toMatchObject(
+      { r: 4 },
+    );
+    // The residual base with its adapter is the trained model; without it, something else.
+    const tokenizer = ['--tokenizer', `${FIXTURES}models/llama2c/tok512.bin`];
+    const loss = async (...args: string[]) =>
+      (
+        JSON.parse((await run('node', [BIN, 'perplexity', ...args, '--data', data])).stdout) as {
+          loss: number;
+        }
+      ).loss;
+    const residualModel = ['--model', join(residual, 'base-residual'), ...tokenizer];
+    expect(await loss(...residualModel, '--adapter', residual)).toBeLessThan(
+      await loss(...residualModel),
+    );
+  });
+
   it('refuses a missing checkpoint and bad options with a clear message', async () => {
     const failure = (args: string[]) =>
       run('node', [BIN, 'train', ...args]).then(

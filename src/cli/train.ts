@@ -6,6 +6,7 @@ import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
+import { hfFolderFiles } from '../model/hf-export.ts';
 import { LINEAR_MODULES, type LinearModule } from '../model/modules.ts';
 import {
   CHECKPOINT_JSON,
@@ -51,7 +52,11 @@ const VALUES = [
   'sample-tokens',
   'checkpoint-every',
   'seed',
+  'export',
 ] as const;
+
+/** Where `--export residual` writes the residual base model, inside --out. */
+const RESIDUAL_DIR = 'base-residual';
 
 function targetsOption(raw: string | undefined): LinearModule[] {
   if (!raw || raw === 'attention') return [...TARGET_PRESETS.attention];
@@ -147,12 +152,18 @@ async function writeAll(dir: string, files: Map<string, Uint8Array>): Promise<vo
  * `lora-studio train --model PATH --data FILE --out DIR [options]`: progress on stderr, the
  * adapter (PEFT files) and a checkpoint folder in DIR, a JSON summary on stdout. `--resume`
  * continues the run saved in DIR/checkpoint with its own settings (and --steps, to extend it).
+ * Base-mutating inits export (`--export`) as a rank-2r plain LoRA for the original base (plain,
+ * the default), SVD-recompressed to rank r with the energy lost reported (recompress), or as
+ * trained beside the residual base model in DIR/base-residual (residual).
  */
 export async function train(args: string[]): Promise<number> {
   const { values, flags } = parseOptions(args, {
     values: VALUES,
     flags: ['rslora', 'resume', 'recompute'],
   });
+  const exportMode = values.get('export') ?? 'plain';
+  if (!['plain', 'recompress', 'residual'].includes(exportMode))
+    throw new Error(`--export must be plain, recompress or residual, got ${exportMode}`);
   const modelPath = values.get('model');
   const dataPath = values.get('data');
   const out = values.get('out');
@@ -215,8 +226,27 @@ export async function train(args: string[]): Promise<number> {
         if (line) console.error(line);
       },
     });
+    let lostEnergy: number | undefined;
     try {
-      await writeAll(out, await result.adapter.peftFiles(loaded.name, loaded.config));
+      if (exportMode === 'residual' && result.adapter.mutatesBase) {
+        // The adapter as trained, and the base it was trained against, as an HF folder.
+        const { files, residuals } = await result.adapter.residualExport(
+          join(out, RESIDUAL_DIR),
+          loaded.config,
+        );
+        await writeAll(out, files);
+        const weights = new Map(loaded.weights);
+        for (const [name, data] of residuals) {
+          const shape = loaded.weights.get(name)?.shape ?? [];
+          weights.set(name, { shape, data });
+        }
+        await writeAll(join(out, RESIDUAL_DIR), hfFolderFiles(loaded.config, weights));
+      } else {
+        const rank = exportMode === 'recompress' ? config.lora.rank : undefined;
+        const exported = await result.adapter.peftFiles(loaded.name, loaded.config, rank);
+        lostEnergy = exported.lostEnergy;
+        await writeAll(out, exported.files);
+      }
       await writeAll(
         out,
         new Map([
@@ -237,6 +267,7 @@ export async function train(args: string[]): Promise<number> {
         val_loss_last: result.valLossLast,
         tokens_per_second: Math.round(result.tokensPerSecond),
         out,
+        ...(lostEnergy === undefined ? {} : { recompress_lost_energy: lostEnergy }),
         ...(result.failure ? { failure: result.failure } : {}),
       }),
     );

@@ -4,7 +4,8 @@
 import type { AdaptedModule, HostFactors, InitMethod, LoraSpec } from '../adapters/config.ts';
 import { adaptedModules, mutatesBase } from '../adapters/config.ts';
 import { initFactors } from '../adapters/init.ts';
-import { peftFiles } from '../adapters/peft.ts';
+import { exportAdapter, peftFiles } from '../adapters/peft.ts';
+import { recompress } from '../adapters/recompress.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { readF32 } from '../gpu/readback.ts';
@@ -110,16 +111,41 @@ export class TrainableAdapter {
     return out;
   }
 
-  /** The adapter as HF PEFT files (base-mutating inits converted to a plain LoRA). */
-  async peftFiles(baseModel: string, config: ModelConfig): Promise<Map<string, Uint8Array>> {
-    return peftFiles({
-      modules: this.modules,
-      factors: await this.read(),
-      spec: this.spec,
+  /**
+   * The adapter as HF PEFT files for the original base: base-mutating inits become a rank-2r plain
+   * LoRA, or, with `recompressTo`, are brought back to that rank by SVD (the energy lost is
+   * reported).
+   */
+  async peftFiles(
+    baseModel: string,
+    config: ModelConfig,
+    recompressTo?: number,
+  ): Promise<{ files: Map<string, Uint8Array>; lostEnergy?: number }> {
+    const plain = exportAdapter(
+      this.modules,
+      await this.read(),
+      this.spec,
       baseModel,
       config,
-      initial: this.mutatesBase ? this.initial : undefined,
-    });
+      this.mutatesBase ? this.initial : undefined,
+    );
+    if (recompressTo === undefined) return { files: peftFiles(plain) };
+    const { adapter, totalLostEnergy } = await recompress(this.gpu, plain, recompressTo);
+    return { files: peftFiles(adapter), lostEnergy: totalLostEnergy };
+  }
+
+  /**
+   * For base-mutating inits, the other way to share: the adapter as trained (rank r) together with
+   * the residual weights W − s·B₀·A₀ it was trained against, by weight name, on the host.
+   */
+  async residualExport(
+    baseModel: string,
+    config: ModelConfig,
+  ): Promise<{ files: Map<string, Uint8Array>; residuals: Map<string, Float32Array> }> {
+    const residuals = new Map<string, Float32Array>();
+    for (const [name, t] of this.residuals) residuals.set(name, await readF32(this.gpu, t));
+    const adapter = exportAdapter(this.modules, await this.read(), this.spec, baseModel, config);
+    return { files: peftFiles(adapter), residuals };
   }
 
   /** Overwrites the factors (resuming from a checkpoint). */

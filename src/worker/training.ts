@@ -94,7 +94,7 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
         const id = `trained-${Date.now().toString(36)}`;
         const name = `${source.fileName.replace(/\.[^.]+$/, '')} · ${lora.init} r${lora.rank}`;
         if (result.steps > 0) {
-          const files = await result.adapter.peftFiles(loaded.name, loaded.model.config);
+          const { files } = await result.adapter.peftFiles(loaded.name, loaded.model.config);
           await deps.library.add({
             id,
             name,
