@@ -1,19 +1,26 @@
 // Reading a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) into factors per
 // module, and applying adapters to a loaded model at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x).
-// Handles the plain LoRA that PEFT and this studio write; what needs more (DoRA, Conv1D layout,
-// modules_to_save, embedding LoRA) is refused by name rather than applied wrongly.
+// Handles plain LoRA and DoRA (magnitude vectors) as PEFT and this studio write them; what needs
+// more (Conv1D layout, modules_to_save, embedding LoRA) is refused by name rather than applied
+// wrongly.
 import type { Gpu } from '../gpu/device.ts';
-import { uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import { run } from '../gpu/dispatch.ts';
+import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import { affine, binary, unary } from '../linalg/elementwise.ts';
+import { matmul } from '../linalg/matmul.ts';
+import { reduceRows } from '../linalg/reduce.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { FormatError } from '../model/errors.ts';
 import { LINEAR_MODULES, modulePath, moduleShape } from '../model/modules.ts';
 import { readSafetensors } from '../model/safetensors.ts';
-import type { AdapterTerm } from '../model/transformer.ts';
+import type { AdapterTerm, Transformer } from '../model/transformer.ts';
 import { patternValue, scaling, type HostFactors } from './config.ts';
 
 export interface AdapterModule extends HostFactors {
   rank: number;
   scale: number;
+  /** DoRA's magnitude vector m [out]: the output rows become m / ‖W + s·B·A‖_row times W + s·B·A. */
+  magnitude?: Float32Array;
 }
 
 /** What the library shows about an adapter. */
@@ -25,6 +32,8 @@ export interface AdapterDetails {
   modules: number;
   /** Module types adapted, e.g. ["q_proj", "v_proj"]. */
   targets: string[];
+  /** Weight-decomposed (DoRA): magnitude vectors rescale the adapted weights' rows. */
+  dora: boolean;
 }
 
 export interface PeftAdapter {
@@ -40,6 +49,7 @@ export interface PeftAdapter {
 const CONFIG = 'adapter_config.json';
 const WEIGHTS = 'adapter_model.safetensors';
 const KEY = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[\w-]+)?\.weight$/;
+const MAGNITUDE = /^(?:base_model\.model\.)?(.+?)\.lora_magnitude_vector(?:\.[\w-]+)*$/;
 
 export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: string): PeftAdapter {
   const configBytes = files.get(CONFIG);
@@ -63,7 +73,6 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
       `describes a ${String(config.peft_type)} adapter; only LoRA is supported`,
     );
   const unsupported = [
-    config.use_dora === true && 'DoRA (use_dora)',
     config.fan_in_fan_out === true && 'the Conv1D layout (fan_in_fan_out)',
     Array.isArray(config.modules_to_save) && config.modules_to_save.length > 0 && 'modules_to_save',
   ].filter(Boolean);
@@ -80,9 +89,19 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
   const alphaPattern = (config.alpha_pattern ?? {}) as Record<string, number>;
 
   const st = readSafetensors(weights, WEIGHTS);
-  const factors = new Map<string, Partial<HostFactors> & { rank?: number }>();
+  const factors = new Map<
+    string,
+    Partial<HostFactors> & { rank?: number; magnitude?: Float32Array }
+  >();
   const nonFinite: { tensor: string; count: number }[] = [];
   for (const [key, info] of st.header.tensors) {
+    const magnitude = MAGNITUDE.exec(key);
+    if (magnitude) {
+      const entry = factors.get(magnitude[1]) ?? {};
+      entry.magnitude = st.read(key);
+      factors.set(magnitude[1], entry);
+      continue;
+    }
     const match = KEY.exec(key);
     if (!match)
       throw new FormatError(
@@ -113,7 +132,16 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
         WEIGHTS,
         `${path}.lora_A has rank ${rank}; the config says ${moduleRank}`,
       );
-    modules.set(path, { a: f.a, b: f.b, rank, scale: scaling(moduleAlpha, rank, rslora) });
+    const dora = config.use_dora === true;
+    if (dora && f.magnitude?.length !== f.b.length / rank)
+      throw new FormatError(
+        WEIGHTS,
+        `is a DoRA adapter without a fitting lora_magnitude_vector for ${path}`,
+      );
+    if (!dora && f.magnitude)
+      throw new FormatError(WEIGHTS, `holds DoRA magnitudes but ${CONFIG} does not say use_dora`);
+    const scale = scaling(moduleAlpha, rank, rslora);
+    modules.set(path, { a: f.a, b: f.b, rank, scale, ...(dora ? { magnitude: f.magnitude } : {}) });
   }
   const base = config.base_model_name_or_path;
   const targets = [
@@ -123,7 +151,14 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
     name,
     baseModel: typeof base === 'string' ? base : null,
     modules,
-    details: { rank: r, alpha, rslora, modules: modules.size, targets },
+    details: {
+      rank: r,
+      alpha,
+      rslora,
+      modules: modules.size,
+      targets,
+      dora: config.use_dora === true,
+    },
     nonFinite,
   };
 }
@@ -150,29 +185,77 @@ export function shapeMismatches(adapter: PeftAdapter, config: ModelConfig): stri
   return problems;
 }
 
-/**
- * Run-time terms for adapters with weights (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x), uploaded to the GPU; the
- * caller releases `tensors` when done. Refuses an adapter that does not fit the model.
- */
-export function adapterTerms(
+/** g = m / ‖W + s·B·A‖ per output row, on the GPU (the DoRA rescaling of a module). */
+async function doraRowScale(
   gpu: Gpu,
-  config: ModelConfig,
+  weight: Tensor,
+  a: Tensor,
+  b: Tensor,
+  s: number,
+  magnitude: Float32Array,
+): Promise<Tensor> {
+  const m = uploadTensor(gpu, magnitude, [magnitude.length], 'f32', 'DoRA magnitude');
+  const scratch: Tensor[] = [m];
+  const keep = (t: Tensor) => {
+    scratch.push(t);
+    return t;
+  };
+  try {
+    return await run(gpu, (batch) => {
+      const dense = keep(affine(batch, weight, 1));
+      matmul(batch, b, a, { alpha: s, beta: 1, into: dense });
+      const norms = keep(
+        unary(batch, 'sqrt', keep(reduceRows(batch, 'sum', keep(unary(batch, 'square', dense))))),
+      );
+      return binary(batch, 'div', m, norms);
+    });
+  } finally {
+    releaseTensor(gpu, ...scratch);
+  }
+}
+
+/**
+ * Run-time terms for adapters with weights, uploaded to the GPU: LoRA adds wᵢ·sᵢ·Bᵢ·Aᵢ·x; DoRA
+ * adds wᵢ·(gᵢ∘(W + sᵢ·Bᵢ·Aᵢ) − W)·x with gᵢ computed here from the model's weights. The caller
+ * releases `tensors` when done. Refuses an adapter that does not fit the model.
+ */
+export async function adapterTerms(
+  gpu: Gpu,
+  model: Pick<Transformer, 'config' | 'weight'>,
   adapters: readonly { adapter: PeftAdapter; weight: number }[],
-): { terms: Map<string, AdapterTerm[]>; tensors: Tensor[] } {
+): Promise<{ terms: Map<string, AdapterTerm[]>; tensors: Tensor[] }> {
   for (const { adapter } of adapters) {
-    const problems = shapeMismatches(adapter, config);
+    const problems = shapeMismatches(adapter, model.config);
     if (problems.length > 0)
       throw new FormatError(adapter.name, `does not fit this model:\n  ${problems.join('\n  ')}`);
   }
   const terms = new Map<string, AdapterTerm[]>();
   const tensors: Tensor[] = [];
-  for (const { adapter, weight } of adapters) {
-    for (const [path, m] of adapter.modules) {
-      const a = uploadTensor(gpu, m.a, [m.rank, m.a.length / m.rank], 'f32', `${path} A`);
-      const b = uploadTensor(gpu, m.b, [m.b.length / m.rank, m.rank], 'f32', `${path} B`);
-      tensors.push(a, b);
-      terms.set(path, [...(terms.get(path) ?? []), { a, b, scale: weight * m.scale }]);
+  try {
+    for (const { adapter, weight } of adapters) {
+      for (const [path, m] of adapter.modules) {
+        const a = uploadTensor(gpu, m.a, [m.rank, m.a.length / m.rank], 'f32', `${path} A`);
+        const b = uploadTensor(gpu, m.b, [m.b.length / m.rank, m.rank], 'f32', `${path} B`);
+        tensors.push(a, b);
+        let term: AdapterTerm = { a, b, scale: weight * m.scale };
+        if (m.magnitude) {
+          const rowScale = await doraRowScale(
+            gpu,
+            model.weight(`${path}.weight`),
+            a,
+            b,
+            m.scale,
+            m.magnitude,
+          );
+          tensors.push(rowScale);
+          term = { a, b, scale: m.scale, dora: { rowScale, weight } };
+        }
+        terms.set(path, [...(terms.get(path) ?? []), term]);
+      }
     }
+  } catch (e) {
+    releaseTensor(gpu, ...tensors);
+    throw e;
   }
   return { terms, tensors };
 }

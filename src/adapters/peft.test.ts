@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import { createGpuModel, createRunner } from '../model/forward.ts';
-import { readSafetensors } from '../model/safetensors.ts';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
+import { randomArray, seededRandom } from '../testing/random.ts';
 import { fixture } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
@@ -99,7 +100,7 @@ describe('PEFT export', () => {
         // Apply the files as PEFT would: ΔW = (alpha / r or alpha / √r)·B·A on the original W.
         const adapter = readPeftAdapter(files, 'exported');
         expect(adapter.baseModel).toBe('tiny/base');
-        const applied = adapterTerms(gpu(), config, [{ adapter, weight: 1 }]);
+        const applied = await adapterTerms(gpu(), model.transformer, [{ adapter, weight: 1 }]);
         tensors.push(...applied.tensors);
         const terms = applied.terms;
         const tokens = [1, 4, 9, 16, 2, 7];
@@ -185,7 +186,9 @@ describe('other exports of base-mutating inits', () => {
       const residualModel = createGpuModel(gpu(), config, residualWeights);
       const read = readPeftAdapter(files, 'as trained');
       expect(read.details.rank).toBe(3);
-      const applied = adapterTerms(gpu(), config, [{ adapter: read, weight: 1 }]);
+      const applied = await adapterTerms(gpu(), residualModel.transformer, [
+        { adapter: read, weight: 1 },
+      ]);
       tensors.push(...applied.tensors);
       residualModel.setAdapters(applied.terms);
       const actual = await residualModel.forwardAll([1, 4, 9, 16, 2, 7], 0);
@@ -202,6 +205,93 @@ describe('other exports of base-mutating inits', () => {
       adapter.dispose();
       model.dispose();
     }
+  });
+});
+
+describe('DoRA adapters', () => {
+  const weights = randomWeights(config, 12);
+  const modules = ['model.layers.0.self_attn.q_proj', 'model.layers.1.mlp.down_proj'] as const;
+
+  /** A DoRA adapter in PEFT's layout, and its dense merge: W' = W + w·(g∘(W + sBA) − W). */
+  function doraAdapter(weight: number) {
+    const random = seededRandom(5);
+    const rank = 2;
+    const s = 3;
+    const tensors: TensorToWrite[] = [];
+    const merged = new Map(weights);
+    for (const path of modules) {
+      const w = weights.get(`${path}.weight`);
+      if (!w) throw new Error(path);
+      const [out, inputs] = w.shape;
+      const a = randomArray(random, rank * inputs, -0.3, 0.3);
+      const b = randomArray(random, out * rank, -0.3, 0.3);
+      const magnitude = randomArray(random, out, 0.5, 2);
+      tensors.push(
+        { name: `base_model.model.${path}.lora_A.weight`, shape: [rank, inputs], data: a },
+        { name: `base_model.model.${path}.lora_B.weight`, shape: [out, rank], data: b },
+        { name: `base_model.model.${path}.lora_magnitude_vector`, shape: [out], data: magnitude },
+      );
+      const data = new Float32Array(out * inputs);
+      for (let o = 0; o < out; o++) {
+        const row = new Float64Array(inputs);
+        for (let i = 0; i < inputs; i++) {
+          let ba = 0;
+          for (let j = 0; j < rank; j++) ba += b[o * rank + j] * a[j * inputs + i];
+          row[i] = w.data[o * inputs + i] + s * ba;
+        }
+        const g = magnitude[o] / Math.hypot(...row);
+        for (let i = 0; i < inputs; i++) {
+          const base = w.data[o * inputs + i];
+          data[o * inputs + i] = base + weight * (g * row[i] - base);
+        }
+      }
+      merged.set(`${path}.weight`, { shape: w.shape, data });
+    }
+    const adapterConfig = { peft_type: 'LORA', r: rank, lora_alpha: rank * s, use_dora: true };
+    const files = new Map([
+      ['adapter_config.json', new TextEncoder().encode(JSON.stringify(adapterConfig))],
+      ['adapter_model.safetensors', writeSafetensors(tensors, { format: 'pt' })],
+    ]);
+    return { files, merged };
+  }
+
+  it.each([1, 0.5, -1])(
+    'at weight %d applies g∘(W + sBA) − W exactly as a dense merge',
+    async (w) => {
+      const { files, merged } = doraAdapter(w);
+      const adapter = readPeftAdapter(files, 'dora');
+      expect(adapter.details.dora).toBe(true);
+      const model = createGpuModel(gpu(), config, weights);
+      const reference = createGpuModel(gpu(), config, merged);
+      const applied = await adapterTerms(gpu(), model.transformer, [{ adapter, weight: w }]);
+      try {
+        model.setAdapters(applied.terms);
+        const tokens = [3, 1, 4, 1, 5, 9, 2, 6];
+        const actual = await model.forwardAll(tokens, 0);
+        const expected = await reference.forwardAll(tokens, 0);
+        let diff = 0;
+        let norm = 0;
+        actual.forEach((v, i) => {
+          diff += (v - expected[i]) ** 2;
+          norm += expected[i] ** 2;
+        });
+        expect(Math.sqrt(diff / norm)).toBeLessThan(1e-5);
+      } finally {
+        releaseTensor(gpu(), ...applied.tensors);
+        model.dispose();
+        reference.dispose();
+      }
+    },
+  );
+
+  it('refuses magnitudes without use_dora (use_dora without them: see PEFT import)', () => {
+    const { files } = doraAdapter(1);
+    const config = JSON.parse(new TextDecoder().decode(files.get('adapter_config.json'))) as object;
+    const without = new Map(files).set(
+      'adapter_config.json',
+      new TextEncoder().encode(JSON.stringify({ ...config, use_dora: false })),
+    );
+    expect(() => readPeftAdapter(without, 'x')).toThrow(/does not say use_dora/);
   });
 });
 
@@ -227,7 +317,7 @@ describe('PEFT import', () => {
     expect(q?.b.length).toBe(896 * 6);
   });
 
-  it('lists precisely where an adapter does not fit the model', () => {
+  it('lists precisely where an adapter does not fit the model', async () => {
     const qwen = readPeftAdapter(
       fixtureFiles('qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32'),
       'qwen r6',
@@ -237,9 +327,12 @@ describe('PEFT import', () => {
       'model.layers.0.self_attn.q_proj: adapter expects in=896, model has 16',
     );
     expect(problems).toContain('model.layers.23.self_attn.v_proj: the model has no such module');
-    expect(() => adapterTerms(gpu(), config, [{ adapter: qwen, weight: 1 }])).toThrow(
-      /does not fit this model/,
-    );
+    const unused = () => {
+      throw new Error('no weights needed to refuse');
+    };
+    await expect(
+      adapterTerms(gpu(), { config, weight: unused }, [{ adapter: qwen, weight: 1 }]),
+    ).rejects.toThrow(/does not fit this model/);
   });
 
   it('refuses a pickle, a lone file, and what it cannot apply, by name', () => {

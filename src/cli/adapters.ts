@@ -40,7 +40,7 @@ export async function applyAdapterOptions(
       console.error(`note: ${dir} was trained on ${adapter.baseModel}; the model is ${modelName}`);
     adapters.push({ adapter, weight });
   }
-  const { terms, tensors } = adapterTerms(gpu, model.config, adapters);
+  const { terms, tensors } = await adapterTerms(gpu, model.transformer, adapters);
   model.setAdapters(terms);
   return () => {
     releaseTensor(gpu, ...tensors);

@@ -4,7 +4,7 @@
 // applied at run time: y = x·Wᵀ (+ b) + Σ scale·(x·Aᵀ)·Bᵀ.
 import type { Batch } from '../gpu/dispatch.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { binary } from '../linalg/elementwise.ts';
+import { affine, axpy, binary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
 import type { ModelConfig } from './config.ts';
 import { LINEAR_MODULES, modulePath, type LinearModule } from './modules.ts';
@@ -18,6 +18,11 @@ export interface AdapterTerm {
   scale: number;
   /** Dropout probability on the term's input (training only). */
   dropout?: number;
+  /**
+   * DoRA: the term adds weight·(g∘(W + scale·B·A) − W)·x, g = m/‖W + scale·B·A‖ per output row
+   * (precomputed), instead of scale·B·A·x; `scale` is then PEFT's scaling alone.
+   */
+  dora?: { rowScale: Tensor; weight: number };
 }
 
 /** What a forward pass reads: weights by HF name, the RoPE table, adapter terms by module path. */
@@ -76,17 +81,30 @@ export function linear(
 ): Tensor {
   const path = modulePath(layer, module);
   const { keep } = run;
-  let y = keep(matmul(batch, x, t.weight(`${path}.weight`), { transB: true }));
-  if (t.config.attentionBias && (module === 'q_proj' || module === 'k_proj' || module === 'v_proj'))
-    y = keep(binary(batch, 'add', y, t.weight(`${path}.bias`)));
-  t.adapterTerms(path).forEach((term, i) => {
+  const terms = t.adapterTerms(path);
+  const base = keep(matmul(batch, x, t.weight(`${path}.weight`), { transB: true }));
+  const hasBias =
+    t.config.attentionBias && (module === 'q_proj' || module === 'k_proj' || module === 'v_proj');
+  // DoRA terms need x·Wᵀ as it was: the output then starts as a copy.
+  let y = base;
+  if (hasBias) y = keep(binary(batch, 'add', base, t.weight(`${path}.bias`)));
+  else if (terms.some((term) => term.dora)) y = keep(affine(batch, base, 1));
+  terms.forEach((term, i) => {
     const input =
       term.dropout && run.dropoutSeed !== undefined
         ? keep(dropout(batch, x, term.dropout, dropoutSeed(run.dropoutSeed, layer, module, i)))
         : x;
     const h = keep(matmul(batch, input, term.a, { transB: true }));
-    matmul(batch, h, term.b, { transB: true, alpha: term.scale, beta: 1, into: y });
     saved?.set(module, { input, h });
+    if (!term.dora) {
+      matmul(batch, h, term.b, { transB: true, alpha: term.scale, beta: 1, into: y });
+      return;
+    }
+    // y += w·(g∘(x·Wᵀ + s·h·Bᵀ) − x·Wᵀ)
+    const merged = keep(affine(batch, base, 1));
+    matmul(batch, h, term.b, { transB: true, alpha: term.scale, beta: 1, into: merged });
+    axpy(batch, term.dora.weight, keep(binary(batch, 'mul', merged, term.dora.rowScale)), y);
+    axpy(batch, -term.dora.weight, base, y);
   });
   return y;
 }

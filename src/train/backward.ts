@@ -54,6 +54,7 @@ function linearBackward(
   if (terms.length === 0) return dx;
   if (terms.length > 1) throw new Error(`${path}: training supports one adapter per module`);
   const [term] = terms;
+  if (term.dora) throw new Error(`${path}: training DoRA adapters is not supported yet`);
   const grads = run.grads.get(path);
   const activations = saved.adapters.get(module);
   if (!grads || !activations) throw new Error(`${path}: no gradient buffers or activations`);

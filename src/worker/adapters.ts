@@ -107,7 +107,11 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
         chosen.push({ adapter: readPeftAdapter(new Map(Object.entries(e.files)), e.name), weight });
       }
       // Built completely before anything changes: a refusal leaves the current composition.
-      const { terms, tensors } = adapterTerms(deps.requireGpu(), loaded.model.config, chosen);
+      const { terms, tensors } = await adapterTerms(
+        deps.requireGpu(),
+        loaded.model.transformer,
+        chosen,
+      );
       releaseApplied();
       applied = tensors;
       loaded.model.setAdapters(terms);
