@@ -1,12 +1,12 @@
 // Reading a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) into factors per
 // module, and applying adapters to a loaded model at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x).
-// Handles plain LoRA and DoRA (magnitude vectors) as PEFT and this studio write them; what needs
-// more (Conv1D layout, modules_to_save, embedding LoRA) is refused by name rather than applied
-// wrongly.
+// Handles plain LoRA, DoRA (magnitude vectors) and modules_to_save (whole tensors) as PEFT and
+// this studio write them; what needs more (Conv1D layout, embedding LoRA) is refused by name
+// rather than applied wrongly.
 import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { affine, binary, unary } from '../linalg/elementwise.ts';
+import { affine, axpy, binary, unary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
 import { reduceRows } from '../linalg/reduce.ts';
 import type { ModelConfig } from '../model/config.ts';
@@ -41,6 +41,8 @@ export interface PeftAdapter {
   baseModel: string | null;
   /** Factors by module path (`model.layers.0.self_attn.q_proj`). */
   modules: Map<string, AdapterModule>;
+  /** modules_to_save: whole weights by HF name (`lm_head.weight`) that replace the base's. */
+  fullWeights: Map<string, { shape: number[]; data: Float32Array }>;
   details: AdapterDetails;
   /** Tensors holding NaN or Inf, with how many such values. */
   nonFinite: { tensor: string; count: number }[];
@@ -49,6 +51,7 @@ export interface PeftAdapter {
 const CONFIG = 'adapter_config.json';
 const WEIGHTS = 'adapter_model.safetensors';
 const KEY = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[\w-]+)?\.weight$/;
+const FULL_TENSOR = /^(?:base_model\.model\.)?(.+?)(?:\.modules_to_save\.[\w-]+)?\.weight$/;
 const MAGNITUDE = /^(?:base_model\.model\.)?(.+?)\.lora_magnitude_vector(?:\.[\w-]+)*$/;
 
 export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: string): PeftAdapter {
@@ -74,7 +77,6 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
     );
   const unsupported = [
     config.fan_in_fan_out === true && 'the Conv1D layout (fan_in_fan_out)',
-    Array.isArray(config.modules_to_save) && config.modules_to_save.length > 0 && 'modules_to_save',
   ].filter(Boolean);
   if (unsupported.length > 0)
     throw new FormatError(
@@ -94,7 +96,15 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
     Partial<HostFactors> & { rank?: number; magnitude?: Float32Array }
   >();
   const nonFinite: { tensor: string; count: number }[] = [];
+  const saved = Array.isArray(config.modules_to_save) ? (config.modules_to_save as string[]) : [];
+  const fullWeights = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [key, info] of st.header.tensors) {
+    // modules_to_save: whole tensors that replace the base's (`…lm_head.weight`).
+    const full = FULL_TENSOR.exec(key);
+    if (full && saved.some((name) => full[1] === name || full[1].endsWith(`.${name}`))) {
+      fullWeights.set(`${full[1]}.weight`, { shape: info.shape, data: st.read(key) });
+      continue;
+    }
     const magnitude = MAGNITUDE.exec(key);
     if (magnitude) {
       const entry = factors.get(magnitude[1]) ?? {};
@@ -151,6 +161,7 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
     name,
     baseModel: typeof base === 'string' ? base : null,
     modules,
+    fullWeights,
     details: {
       rank: r,
       alpha,
@@ -182,7 +193,21 @@ export function shapeMismatches(adapter: PeftAdapter, config: ModelConfig): stri
     if (outputs !== shape.out)
       problems.push(`${path}: adapter expects out=${outputs}, model has ${shape.out}`);
   }
+  for (const [name, t] of adapter.fullWeights) {
+    const expected = fullWeightShape(config, name);
+    if (!expected) problems.push(`${name}: the model has no such weight (modules_to_save)`);
+    else if (expected.join('×') !== t.shape.join('×'))
+      problems.push(`${name}: adapter has ${t.shape.join('×')}, model has ${expected.join('×')}`);
+  }
   return problems;
+}
+
+/** Shapes of the whole weights modules_to_save may replace. */
+function fullWeightShape(config: ModelConfig, name: string): number[] | null {
+  if (name === 'model.embed_tokens.weight') return [config.vocabSize, config.hiddenSize];
+  if (name === 'lm_head.weight' && !config.tieWordEmbeddings)
+    return [config.vocabSize, config.hiddenSize];
+  return null;
 }
 
 /** g = m / ‖W + s·B·A‖ per output row, on the GPU (the DoRA rescaling of a module). */
@@ -216,20 +241,26 @@ async function doraRowScale(
 
 /**
  * Run-time terms for adapters with weights, uploaded to the GPU: LoRA adds wᵢ·sᵢ·Bᵢ·Aᵢ·x; DoRA
- * adds wᵢ·(gᵢ∘(W + sᵢ·Bᵢ·Aᵢ) − W)·x with gᵢ computed here from the model's weights. The caller
- * releases `tensors` when done. Refuses an adapter that does not fit the model.
+ * adds wᵢ·(gᵢ∘(W + sᵢ·Bᵢ·Aᵢ) − W)·x with gᵢ computed here from the model's weights; whole weights
+ * (modules_to_save) become overrides W + Σ wᵢ·(Tᵢ − W). The caller releases `tensors` when done.
+ * Refuses an adapter that does not fit the model.
  */
 export async function adapterTerms(
   gpu: Gpu,
   model: Pick<Transformer, 'config' | 'weight'>,
   adapters: readonly { adapter: PeftAdapter; weight: number }[],
-): Promise<{ terms: Map<string, AdapterTerm[]>; tensors: Tensor[] }> {
+): Promise<{
+  terms: Map<string, AdapterTerm[]>;
+  overrides: Map<string, Tensor>;
+  tensors: Tensor[];
+}> {
   for (const { adapter } of adapters) {
     const problems = shapeMismatches(adapter, model.config);
     if (problems.length > 0)
       throw new FormatError(adapter.name, `does not fit this model:\n  ${problems.join('\n  ')}`);
   }
   const terms = new Map<string, AdapterTerm[]>();
+  const overrides = new Map<string, Tensor>();
   const tensors: Tensor[] = [];
   try {
     for (const { adapter, weight } of adapters) {
@@ -253,9 +284,27 @@ export async function adapterTerms(
         terms.set(path, [...(terms.get(path) ?? []), term]);
       }
     }
+    // Whole weights: W + Σ wᵢ·(Tᵢ − W), so weight 1 replaces W and 0 keeps it.
+    const names = new Set(adapters.flatMap(({ adapter }) => [...adapter.fullWeights.keys()]));
+    for (const name of names) {
+      const base = model.weight(name);
+      const override = await run(gpu, (batch) => affine(batch, base, 1));
+      tensors.push(override);
+      for (const { adapter, weight } of adapters) {
+        const full = adapter.fullWeights.get(name);
+        if (!full) continue;
+        const t = uploadTensor(gpu, full.data, full.shape, 'f32', `${name} (modules_to_save)`);
+        await run(gpu, (batch) => {
+          axpy(batch, weight, t, override);
+          axpy(batch, -weight, base, override);
+        });
+        releaseTensor(gpu, t);
+      }
+      overrides.set(name, override);
+    }
   } catch (e) {
     releaseTensor(gpu, ...tensors);
     throw e;
   }
-  return { terms, tensors };
+  return { terms, overrides, tensors };
 }

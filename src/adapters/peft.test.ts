@@ -295,6 +295,65 @@ describe('DoRA adapters', () => {
   });
 });
 
+describe('modules_to_save', () => {
+  it('replaces whole weights at weight 1 and interpolates at 0.5, with LoRA factors beside', async () => {
+    const weights = randomWeights(config, 14);
+    const head = weights.get('lm_head.weight');
+    if (!head) throw new Error('lm_head');
+    const trained = randomArray(seededRandom(3), head.data.length);
+    const adapterConfig = { peft_type: 'LORA', r: 1, lora_alpha: 1, modules_to_save: ['lm_head'] };
+    const path = 'model.layers.0.self_attn.v_proj';
+    const [out, inputs] = weights.get(`${path}.weight`)?.shape ?? [];
+    const files = new Map([
+      ['adapter_config.json', new TextEncoder().encode(JSON.stringify(adapterConfig))],
+      [
+        'adapter_model.safetensors',
+        writeSafetensors([
+          { name: 'base_model.model.lm_head.weight', shape: head.shape, data: trained },
+          {
+            name: `base_model.model.${path}.lora_A.weight`,
+            shape: [1, inputs],
+            data: new Float32Array(inputs).fill(0.1),
+          },
+          {
+            name: `base_model.model.${path}.lora_B.weight`,
+            shape: [out, 1],
+            data: new Float32Array(out).fill(0.2),
+          },
+        ]),
+      ],
+    ]);
+    const adapter = readPeftAdapter(files, 'with head');
+    expect([...adapter.fullWeights.keys()]).toEqual(['lm_head.weight']);
+    for (const w of [1, 0.5]) {
+      const model = createGpuModel(gpu(), config, weights);
+      const applied = await adapterTerms(gpu(), model.base, [{ adapter, weight: w }]);
+      // The reference: the head interpolated, the LoRA term applied the same way.
+      const mixed = head.data.map((v, i) => v + w * (trained[i] - v));
+      const reference = createGpuModel(
+        gpu(),
+        config,
+        new Map(weights).set('lm_head.weight', { shape: head.shape, data: mixed }),
+      );
+      const referenceTerms = await adapterTerms(gpu(), reference.base, [
+        { adapter: { ...adapter, fullWeights: new Map() }, weight: w },
+      ]);
+      try {
+        model.setAdapters(applied.terms, applied.overrides);
+        reference.setAdapters(referenceTerms.terms);
+        const tokens = [2, 7, 1, 8, 2, 8];
+        const actual = await model.forwardAll(tokens, 0);
+        const expected = await reference.forwardAll(tokens, 0);
+        expect(Math.max(...actual.map((v, i) => Math.abs(v - expected[i])))).toBeLessThan(1e-4);
+      } finally {
+        releaseTensor(gpu(), ...applied.tensors, ...referenceTerms.tensors);
+        model.dispose();
+        reference.dispose();
+      }
+    }
+  });
+});
+
 describe('PEFT import', () => {
   const fixtureFiles = (dir: string) =>
     new Map(

@@ -40,8 +40,8 @@ export async function applyAdapterOptions(
       console.error(`note: ${dir} was trained on ${adapter.baseModel}; the model is ${modelName}`);
     adapters.push({ adapter, weight });
   }
-  const { terms, tensors } = await adapterTerms(gpu, model.transformer, adapters);
-  model.setAdapters(terms);
+  const { terms, overrides, tensors } = await adapterTerms(gpu, model.base, adapters);
+  model.setAdapters(terms, overrides);
   return () => {
     releaseTensor(gpu, ...tensors);
   };

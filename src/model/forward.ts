@@ -32,8 +32,16 @@ export interface Runner {
 export interface GpuModel extends Runner {
   /** The weights and the adapter terms applied at run time (none at first). */
   readonly transformer: Transformer;
-  /** Replaces the adapter terms applied at run time, by module path (empty: the base model). */
-  setAdapters(terms: ReadonlyMap<string, readonly AdapterTerm[]>): void;
+  /** The base model alone, whatever is applied: what training and adapter loading build on. */
+  readonly base: Transformer;
+  /**
+   * Replaces the adapter terms applied at run time, by module path, and the weights that stand in
+   * for the base's (modules_to_save), by name; empty maps: the base model.
+   */
+  setAdapters(
+    terms: ReadonlyMap<string, readonly AdapterTerm[]>,
+    overrides?: ReadonlyMap<string, Tensor>,
+  ): void;
 }
 
 /**
@@ -70,7 +78,8 @@ export function createGpuModel(gpu: Gpu, config: ModelConfig, weights: ModelWeig
     'rope table',
   );
   let adapters: ReadonlyMap<string, readonly AdapterTerm[]> = new Map();
-  const transformer: Transformer = {
+  let overridden: ReadonlyMap<string, Tensor> = new Map();
+  const base: Transformer = {
     config,
     cosSin,
     weight(name) {
@@ -78,14 +87,21 @@ export function createGpuModel(gpu: Gpu, config: ModelConfig, weights: ModelWeig
       if (!t) throw new Error(`missing weight ${name}`);
       return t;
     },
+    adapterTerms: () => [],
+  };
+  const transformer: Transformer = {
+    ...base,
+    weight: (name) => overridden.get(name) ?? base.weight(name),
     adapterTerms: (path) => adapters.get(path) ?? [],
   };
   const runner = createRunner(gpu, transformer);
   return {
     ...runner,
     transformer,
-    setAdapters(terms) {
+    base,
+    setAdapters(terms, overrides = new Map()) {
       adapters = terms;
+      overridden = overrides;
     },
     dispose() {
       runner.dispose();

@@ -230,7 +230,7 @@ export async function train(r: TrainRun): Promise<TrainResult> {
 
   const adapter = await TrainableAdapter.create(
     gpu,
-    model.transformer,
+    model.base,
     config.lora,
     s.seed,
     (done, total, path) => {
@@ -257,7 +257,7 @@ export async function train(r: TrainRun): Promise<TrainResult> {
     history.push(...c.history);
     ({ step, tokens, elapsedMs } = c);
   }
-  const view = adapter.view(model.transformer);
+  const view = adapter.view(model.base);
   let samples: Sample[] = [];
 
   const evaluate = async (): Promise<number | null> => {

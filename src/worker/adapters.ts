@@ -107,14 +107,14 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
         chosen.push({ adapter: readPeftAdapter(new Map(Object.entries(e.files)), e.name), weight });
       }
       // Built completely before anything changes: a refusal leaves the current composition.
-      const { terms, tensors } = await adapterTerms(
+      const { terms, overrides, tensors } = await adapterTerms(
         deps.requireGpu(),
-        loaded.model.transformer,
+        loaded.model.base,
         chosen,
       );
       releaseApplied();
       applied = tensors;
-      loaded.model.setAdapters(terms);
+      loaded.model.setAdapters(terms, overrides);
     },
   };
 }
