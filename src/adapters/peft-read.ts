@@ -1,8 +1,9 @@
 // Reading a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) into factors per
 // module, and applying adapters to a loaded model at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x).
 // Handles plain LoRA, DoRA (magnitude vectors) and modules_to_save (whole tensors) as PEFT and
-// this studio write them; what needs more (Conv1D layout, embedding LoRA) is refused by name
-// rather than applied wrongly.
+// this studio write them. GPT-2's Conv1D layout (fan_in_fan_out) stores its base weights
+// transposed but the factors as usual: such adapters load for inspection and merging (no GPT-2
+// model runs here). Embedding LoRA is refused by name rather than applied wrongly.
 import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
@@ -75,13 +76,11 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
       CONFIG,
       `describes a ${String(config.peft_type)} adapter; only LoRA is supported`,
     );
-  const unsupported = [
-    config.fan_in_fan_out === true && 'the Conv1D layout (fan_in_fan_out)',
-  ].filter(Boolean);
-  if (unsupported.length > 0)
+  const task = config.task_type;
+  if (typeof task === 'string' && task !== 'CAUSAL_LM')
     throw new FormatError(
       CONFIG,
-      `uses ${unsupported.join(', ')}, which this version cannot apply yet`,
+      `describes a ${task} adapter; LoRA Studio works with causal language models (CAUSAL_LM)`,
     );
   const r = Number(config.r);
   const alpha = Number(config.lora_alpha);
@@ -112,6 +111,8 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
       factors.set(magnitude[1], entry);
       continue;
     }
+    if (key.includes('.lora_embedding_'))
+      throw new FormatError(WEIGHTS, `holds ${key}: embedding LoRA is not supported yet`);
     const match = KEY.exec(key);
     if (!match)
       throw new FormatError(

@@ -394,6 +394,15 @@ describe('PEFT import', () => {
     ).rejects.toThrow(/does not fit this model/);
   });
 
+  it('reads a GPT-2 (Conv1D, fan_in_fan_out) adapter for inspection; refuses other task types', () => {
+    const gpt2 = readPeftAdapter(fixtureFiles('gpt2/abliteration_jaisharmz'), 'gpt2');
+    expect(gpt2.details).toMatchObject({ rank: 8, alpha: 16, modules: 12, targets: ['c_attn'] });
+    expect(gpt2.modules.get('transformer.h.0.attn.c_attn')?.a.length).toBe(8 * 768);
+    expect(() => readPeftAdapter(fixtureFiles('gpt2/seqcls_anirudh-ak'), 'seqcls')).toThrow(
+      /describes a SEQ_CLS adapter; LoRA Studio works with causal language models/,
+    );
+  });
+
   it('refuses a pickle, a lone file, and what it cannot apply, by name', () => {
     expect(() => readPeftAdapter(new Map([['adapter_model.bin', new Uint8Array(4)]]), 'x')).toThrow(
       /pickle.*never loads/,
