@@ -203,6 +203,13 @@ export function shapeMismatches(adapter: PeftAdapter, config: ModelConfig): stri
   return problems;
 }
 
+/** "does not fit this model:" and the first mismatches, one per line. */
+export function misfit(problems: readonly string[], shown = 8): string {
+  const lines = problems.slice(0, shown);
+  if (problems.length > shown) lines.push(`…and ${problems.length - shown} more`);
+  return `does not fit this model:\n  ${lines.join('\n  ')}`;
+}
+
 /** Shapes of the whole weights modules_to_save may replace. */
 function fullWeightShape(config: ModelConfig, name: string): number[] | null {
   if (name === 'model.embed_tokens.weight') return [config.vocabSize, config.hiddenSize];
@@ -257,8 +264,7 @@ export async function adapterTerms(
 }> {
   for (const { adapter } of adapters) {
     const problems = shapeMismatches(adapter, model.config);
-    if (problems.length > 0)
-      throw new FormatError(adapter.name, `does not fit this model:\n  ${problems.join('\n  ')}`);
+    if (problems.length > 0) throw new FormatError(adapter.name, misfit(problems));
   }
   const terms = new Map<string, AdapterTerm[]>();
   const overrides = new Map<string, Tensor>();

@@ -6,6 +6,7 @@ import { LibraryPanel } from './LibraryPanel.tsx';
 import { useLibraryStore } from './library-store.ts';
 import { ModelPanel } from './ModelPanel.tsx';
 import { useModelStore } from './model-store.ts';
+import { usePageDrop } from './page-drop.ts';
 import { Playground } from './Playground.tsx';
 import { useGpuStore } from './gpu-store.ts';
 import { SelfCheckPanel } from './SelfCheckPanel.tsx';
@@ -35,6 +36,13 @@ export function App() {
     void prepareData();
     void checkSaved();
   }, [modelName, prepareData, checkSaved]);
+  // Every load starts the model without adapters (the same model again too): apply those in use.
+  const modelInfo = useModelStore((s) => s.model.info);
+  const reapplyAdapters = useLibraryStore((s) => s.reapply);
+  useEffect(() => {
+    if (modelInfo) void reapplyAdapters();
+  }, [modelInfo, reapplyAdapters]);
+  usePageDrop();
   return (
     <div className="app">
       <header className="app-header">

@@ -1,19 +1,39 @@
+import { useState } from 'react';
 import type { LibraryItem } from '../worker/api.ts';
+import { pickedFiles } from './dropped-files.ts';
 import { formatBytes } from './format.ts';
 import { useGpuStore } from './gpu-store.ts';
+import { AdapterUseControls } from './AdapterUseControls.tsx';
 import { useLibraryStore } from './library-store.ts';
+import { MessageLines } from './MessageLines.tsx';
 
-/** The adapters kept in this browser, each downloadable as PEFT files. */
+/** The adapters kept in this browser: import, use in the playground, download as PEFT files. */
 export function LibraryPanel() {
   const ready = useGpuStore((s) => s.status.state === 'ready');
   const items = useLibraryStore((s) => s.items);
   const error = useLibraryStore((s) => s.error);
+  const [dragging, setDragging] = useState(false);
   if (!ready) return null;
+  // Drops are taken by the page (page-drop.ts): this panel only shows where they may land.
   return (
-    <section className="panel" data-testid="library">
+    <section
+      className={dragging ? 'panel drop-target' : 'panel'}
+      data-testid="library"
+      onDragOver={(e) => {
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={() => {
+        setDragging(false);
+      }}
+      onDrop={() => {
+        setDragging(false);
+      }}
+    >
       <h2>Library</h2>
+      <ImportControls />
       {items.length === 0 ? (
-        <p className="muted">No adapters yet: the adapters you train land here.</p>
+        <p className="muted">No adapters yet: the adapters you train or import land here.</p>
       ) : (
         <ul className="library">
           {items.map((item) => (
@@ -21,18 +41,80 @@ export function LibraryPanel() {
           ))}
         </ul>
       )}
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      {error && <MessageLines text={error} />}
     </section>
+  );
+}
+
+/** A webkitdirectory input picks a whole folder (React does not know the attribute). */
+const FOLDER_PICKER = { webkitdirectory: '' };
+
+function ImportControls() {
+  const state = useLibraryStore((s) => s.importState);
+  const importFiles = useLibraryStore((s) => s.importFiles);
+  const importAnyway = useLibraryStore((s) => s.importAnyway);
+  const busy = state.state === 'importing';
+  const pick = (input: HTMLInputElement) => {
+    void importFiles(pickedFiles(input.files));
+    input.value = '';
+  };
+  return (
+    <div className="library-import">
+      <div className="model-sources">
+        <label className="button-like" aria-disabled={busy}>
+          Import adapter…
+          <input
+            type="file"
+            multiple
+            hidden
+            disabled={busy}
+            accept=".json,.safetensors,.bin,.zip,application/json,application/zip"
+            data-testid="adapter-files"
+            onChange={(e) => {
+              pick(e.target);
+            }}
+          />
+        </label>
+        <label className="button-like" aria-disabled={busy}>
+          Import folder…
+          <input
+            type="file"
+            hidden
+            disabled={busy}
+            data-testid="adapter-folder"
+            {...FOLDER_PICKER}
+            onChange={(e) => {
+              pick(e.target);
+            }}
+          />
+        </label>
+      </div>
+      <p className="muted hint">
+        Or drop an adapter anywhere on the page: its <code>adapter_config.json</code> and{' '}
+        <code>adapter_model.safetensors</code>, the folder holding them, or a .zip of it.
+      </p>
+      <div aria-live="polite" data-testid="import-status">
+        {state.state === 'importing' && <p aria-busy="true">Importing {state.names}…</p>}
+        {state.state === 'done' && <p className="muted">Imported {state.name}.</p>}
+      </div>
+      {state.state === 'failed' && (
+        <div className="import-error" data-testid="import-error">
+          <MessageLines text={state.message} />
+          {/does not fit/.test(state.message) && (
+            <button type="button" onClick={() => void importAnyway()}>
+              Import anyway
+            </button>
+          )}
+        </div>
+      )}
+    </div>
   );
 }
 
 function LibraryRow({ item }: { item: LibraryItem }) {
   const download = useLibraryStore((s) => s.download);
   const remove = useLibraryStore((s) => s.remove);
+  const useError = useLibraryStore((s) => s.useErrors[item.id]);
   return (
     <li className="library-item" data-testid="library-item">
       <div className="library-title">
@@ -42,6 +124,18 @@ function LibraryRow({ item }: { item: LibraryItem }) {
       <p className="muted">
         {item.origin} · for {item.baseModel} · {new Date(item.createdAt).toLocaleString()}
       </p>
+      {item.details && <Details details={item.details} />}
+      {item.warnings && item.warnings.length > 0 && (
+        <ul className="library-warnings" data-testid="adapter-warnings">
+          {item.warnings.map((w) => (
+            <li key={w} className="note">
+              {w}
+            </li>
+          ))}
+        </ul>
+      )}
+      <AdapterUseControls item={item} />
+      {useError && <MessageLines text={useError} testId="adapter-use-error" />}
       <div className="controls">
         {item.files.map((file) => (
           <button
@@ -63,5 +157,19 @@ function LibraryRow({ item }: { item: LibraryItem }) {
         </button>
       </div>
     </li>
+  );
+}
+
+function Details({ details }: { details: NonNullable<LibraryItem['details']> }) {
+  return (
+    <ul className="chips adapter-details" data-testid="adapter-details">
+      <li className="chip">rank {details.rank}</li>
+      <li className="chip">alpha {details.alpha}</li>
+      <li className="chip">
+        {details.modules} module{details.modules === 1 ? '' : 's'}
+      </li>
+      <li className="chip">{details.targets.join(', ')}</li>
+      {details.rslora && <li className="chip">rsLoRA</li>}
+    </ul>
   );
 }

@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { activeAdapters, useLibraryStore } from './library-store.ts';
 import { useModelStore } from './model-store.ts';
 
 /** Generate text with the loaded model: prompt, sampling options, tokens streaming in. */
@@ -91,9 +92,12 @@ export function Playground() {
             }}
           />
         </label>
-        <button type="submit" disabled={running}>
-          {running ? 'Generating…' : 'Generate'}
-        </button>
+        <div className="generate-row">
+          <button type="submit" disabled={running}>
+            {running ? 'Generating…' : 'Generate'}
+          </button>
+          <ActiveAdapters />
+        </div>
       </form>
       <pre className="output" data-testid="output" aria-live="polite">
         {text}
@@ -110,5 +114,25 @@ export function Playground() {
         </p>
       )}
     </section>
+  );
+}
+
+/** "−0.50" for people: a real minus sign, two decimals. */
+const formatWeight = (w: number) => `${w < 0 ? '−' : ''}${Math.abs(w).toFixed(2)}`;
+
+/** What the text is generated with: the base model plus the library adapters in use. */
+function ActiveAdapters() {
+  const items = useLibraryStore((s) => s.items);
+  const use = useLibraryStore((s) => s.use);
+  const text = [
+    'Base model',
+    ...activeAdapters(items, use).map(
+      ({ item, weight }) => `${item.name} × ${formatWeight(weight)}`,
+    ),
+  ].join(' + ');
+  return (
+    <span className="muted active-adapters" data-testid="active-adapters" aria-live="polite">
+      {text}
+    </span>
   );
 }

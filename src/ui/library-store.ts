@@ -1,18 +1,87 @@
 import { create } from 'zustand';
 import type { LibraryItem } from '../worker/api.ts';
 import { saveFile } from './download.ts';
+import { readPicked, type PickedFile } from './dropped-files.ts';
 import { studioApi } from './gpu-store.ts';
+
+/** Whether an adapter is applied to the loaded model, and with which weight. */
+export interface AdapterUse {
+  on: boolean;
+  weight: number;
+}
+
+/** The weight slider's range: a negative weight subtracts the adapter. */
+export const WEIGHT_MIN = -2;
+export const WEIGHT_MAX = 2;
+export const DEFAULT_USE: AdapterUse = { on: false, weight: 1 };
+
+export type ImportView =
+  | { state: 'idle' }
+  | { state: 'importing'; names: string }
+  | { state: 'done'; name: string }
+  | {
+      state: 'failed';
+      message: string;
+      /** The refused files, kept so that "Import anyway" can send them again. */
+      files: PickedFile[];
+    };
 
 interface LibraryStore {
   items: LibraryItem[];
   /** The last failed action, in words. */
   error: string | null;
+  importState: ImportView;
+  /** By item id; items not listed are off at weight 1. */
+  use: Partial<Record<string, AdapterUse>>;
+  /** Why an item was switched off: it could not be applied to the loaded model. */
+  useErrors: Partial<Record<string, string>>;
   refresh: () => Promise<void>;
   download: (id: string, fileName: string) => Promise<void>;
+  /** Re-applies without the item when it is in use, then deletes it. */
   remove: (id: string) => Promise<void>;
+  /** An adapter's files, a folder's or a .zip; `force` keeps one that does not fit the model. */
+  importFiles: (files: PickedFile[], force?: boolean) => Promise<void>;
+  /** Sends the refused files again with `force`. */
+  importAnyway: () => Promise<void>;
+  setUse: (id: string, on: boolean) => void;
+  /** While sliding, the composition is sent once the weight settles. */
+  setWeight: (id: string, weight: number) => void;
+  /** Sends the composition again (a new model starts without adapters). */
+  reapply: () => Promise<void>;
+  /** Resolves once the composition on screen is the one the worker generates with. */
+  settled: () => Promise<void>;
 }
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** A slider sends a value per pixel: wait for a pause before rebuilding the composition. */
+const APPLY_SETTLE_MS = 150;
+
+const without = <T>(record: Readonly<Partial<Record<string, T>>>, id: string) =>
+  Object.fromEntries(Object.entries(record).filter(([key]) => key !== id));
+
+const clampWeight = (w: number) => Math.min(WEIGHT_MAX, Math.max(WEIGHT_MIN, w));
+
+/** The items in use, in library order, as applyAdapters takes them. */
+export function activeAdapters(
+  items: readonly LibraryItem[],
+  use: Readonly<Partial<Record<string, AdapterUse>>>,
+): { item: LibraryItem; weight: number }[] {
+  return items.flatMap((item) => {
+    const u = use[item.id];
+    return u?.on ? [{ item, weight: u.weight }] : [];
+  });
+}
+
+/**
+ * Which of the active adapters a refusal is about: the one its message names first (the worker
+ * starts it with "name:"), else the one just changed, else all of them.
+ */
+function culprits(text: string, active: readonly LibraryItem[], changed: string | null): string[] {
+  const named = active.filter((item) => text.startsWith(`${item.name}:`)).map((item) => item.id);
+  if (changed !== null && (named.length === 0 || named.includes(changed))) return [changed];
+  return named.length > 0 ? named : active.map((item) => item.id);
+}
 
 export const useLibraryStore = create<LibraryStore>((set, get) => {
   /** Runs an action against the worker, keeping its failure for the panel. */
@@ -25,9 +94,83 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
     }
   }
 
+  // Compositions go to the worker one at a time, in order; `changed` is the item whose change
+  // the next one carries (to blame it if the worker refuses).
+  let settle: ReturnType<typeof setTimeout> | undefined;
+  let applying: Promise<void> = Promise.resolve();
+  let changed: string | null = null;
+
+  async function apply(): Promise<void> {
+    const studio = studioApi();
+    if (!studio) return;
+    const blame = changed;
+    changed = null;
+    const active = activeAdapters(get().items, get().use);
+    try {
+      await studio.applyAdapters(active.map(({ item, weight }) => ({ id: item.id, weight })));
+    } catch (e) {
+      const text = message(e);
+      const off = culprits(
+        text,
+        active.map((a) => a.item),
+        blame,
+      );
+      const { use, useErrors } = get();
+      set({
+        use: {
+          ...use,
+          ...Object.fromEntries(off.map((id) => [id, { ...(use[id] ?? DEFAULT_USE), on: false }])),
+        },
+        useErrors: { ...useErrors, ...Object.fromEntries(off.map((id) => [id, text])) },
+      });
+      // The worker kept its previous composition: send the one now on screen.
+      if (off.length > 0) await apply();
+    }
+  }
+
+  function flush(): Promise<void> {
+    clearTimeout(settle);
+    settle = undefined;
+    applying = applying.then(apply);
+    return applying;
+  }
+
+  function changeUse(id: string, patch: Partial<AdapterUse>, delay: number) {
+    const { use, useErrors } = get();
+    const before = use[id] ?? DEFAULT_USE;
+    const after = { ...before, ...patch };
+    set({
+      use: { ...use, [id]: after },
+      useErrors: patch.on ? without(useErrors, id) : useErrors,
+    });
+    // A weight change of an adapter that is off changes nothing in the worker.
+    if (!before.on && !after.on) return;
+    changed = id;
+    clearTimeout(settle);
+    if (delay === 0) void flush();
+    else settle = setTimeout(() => void flush(), delay);
+  }
+
+  async function importFiles(files: PickedFile[], force: boolean) {
+    const studio = studioApi();
+    if (!studio || files.length === 0 || get().importState.state === 'importing') return;
+    set({ importState: { state: 'importing', names: files.map((f) => f.path).join(', ') } });
+    try {
+      const bytes = await readPicked(files);
+      const { item } = await studio.importAdapter(bytes, force ? { force: true } : undefined);
+      await get().refresh();
+      set({ importState: { state: 'done', name: item.name } });
+    } catch (e) {
+      set({ importState: { state: 'failed', message: message(e), files } });
+    }
+  }
+
   return {
     items: [],
     error: null,
+    importState: { state: 'idle' },
+    use: {},
+    useErrors: {},
 
     refresh: () =>
       attempt(async () => {
@@ -50,8 +193,36 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
 
     remove: (id) =>
       attempt(async () => {
+        const { use, useErrors } = get();
+        set({ use: without(use, id), useErrors: without(useErrors, id) });
+        if (use[id]?.on) await flush();
         await studioApi()?.removeAdapter(id);
         await get().refresh();
       }),
+
+    importFiles: (files, force = false) => importFiles(files, force),
+
+    async importAnyway() {
+      const view = get().importState;
+      if (view.state === 'failed') await importFiles(view.files, true);
+    },
+
+    setUse(id, on) {
+      changeUse(id, { on }, 0);
+    },
+
+    setWeight(id, weight) {
+      if (Number.isFinite(weight)) changeUse(id, { weight: clampWeight(weight) }, APPLY_SETTLE_MS);
+    },
+
+    reapply() {
+      if (activeAdapters(get().items, get().use).length === 0) return applying;
+      changed = null;
+      return flush();
+    },
+
+    settled() {
+      return settle === undefined ? applying : flush();
+    },
   };
 });

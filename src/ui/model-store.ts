@@ -7,6 +7,7 @@ import type {
   ModelInfo,
 } from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
+import { useLibraryStore } from './library-store.ts';
 
 /**
  * The loaded model, if any, and the last load's progress or error. A failed load leaves the
@@ -28,8 +29,8 @@ interface ModelStore {
   model: ModelView;
   generation: GenerationView;
   loadBuiltin: () => Promise<void>;
-  /** A model folder or files the user picked or dropped. */
-  loadFiles: (files: File[]) => Promise<void>;
+  /** A model folder or files the user picked or dropped; `name` that of a dropped folder. */
+  loadFiles: (files: File[], name?: string) => Promise<void>;
   /** A model from the Hugging Face Hub by repo id. */
   loadFromHub: (repo: string) => Promise<void>;
   /** The current download, while one runs. */
@@ -63,12 +64,12 @@ export const useModelStore = create<ModelStore>((set, get) => {
       await load(() => studio.loadBuiltinModel());
     },
 
-    async loadFiles(files) {
+    async loadFiles(files, folder) {
       const studio = studioApi();
       if (!studio || files.length === 0) return;
-      // A dropped folder's files carry "folder/file" paths; its name is the model's.
+      // A picked folder's files carry "folder/file" paths; its name is the model's.
       const first = files[0].webkitRelativePath;
-      const name = first ? first.split('/')[0] : files.map((f) => f.name).join(', ');
+      const name = folder ?? (first ? first.split('/')[0] : files.map((f) => f.name).join(', '));
       await load(() => studio.loadModelFiles(files, name));
     },
 
@@ -89,6 +90,8 @@ export const useModelStore = create<ModelStore>((set, get) => {
       if (!studio || get().generation.state === 'running') return;
       set({ generation: { state: 'running', text: prompt } });
       try {
+        // The adapters on screen, weights settled, are the ones the text is generated with.
+        await useLibraryStore.getState().settled();
         const onText = (text: string) => {
           set({ generation: { state: 'running', text } });
         };

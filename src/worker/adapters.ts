@@ -3,7 +3,7 @@
 // model at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x) for the playground and perplexity.
 import { adapterFiles, type DroppedFile } from '../adapters/import.ts';
 import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
-import { adapterTerms, readPeftAdapter, shapeMismatches } from '../adapters/peft-read.ts';
+import { adapterTerms, misfit, readPeftAdapter, shapeMismatches } from '../adapters/peft-read.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import type { GpuModel } from '../model/forward.ts';
@@ -71,11 +71,7 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
       const loaded = deps.loaded();
       if (loaded) {
         const problems = shapeMismatches(adapter, loaded.model.config);
-        if (problems.length > 0 && !options.force) {
-          const shown = problems.slice(0, 8);
-          if (problems.length > 8) shown.push(`…and ${problems.length - 8} more`);
-          throw new Error(`${name}: does not fit this model:\n  ${shown.join('\n  ')}`);
-        }
+        if (problems.length > 0 && !options.force) throw new Error(`${name}: ${misfit(problems)}`);
         if (problems.length > 0)
           warnings.push(
             `does not fit ${loaded.name} (${problems.length} modules differ): kept for inspection and merging, not applied`,

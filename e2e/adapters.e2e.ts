@@ -1,0 +1,222 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { zipSync } from 'fflate';
+import type { Browser, Download, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findChromium, launchChromium } from '../src/testing/chromium.ts';
+import { FIXTURES, fixture } from '../src/testing/fixtures.ts';
+
+const OUTPUT = new URL('./output/', import.meta.url).pathname;
+const QWEN = 'adapters/qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32';
+const PEFT_FILES = ['adapter_config.json', 'adapter_model.safetensors'];
+
+interface NamedBytes {
+  name: string;
+  bytes: Uint8Array;
+}
+
+/** The page's errors and console errors, which a passing flow must not produce. */
+function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  return problems;
+}
+
+/** Trains the Quick preset on the example dataset for `steps` steps, through the UI. */
+async function trainQuick(page: Page, steps: number): Promise<void> {
+  await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
+  await page.getByRole('button', { name: 'Use example dataset' }).click();
+  await page.getByTestId('data-summary').waitFor({ timeout: 30_000 });
+  await page.getByRole('button', { name: 'Quick (stories260K)' }).click();
+  await page.getByTestId('steps').fill(String(steps));
+  const start = page.getByRole('button', { name: 'Start training' });
+  await expect.poll(() => start.isEnabled(), { timeout: 30_000 }).toBe(true);
+  await start.click();
+  await page.getByTestId('train-outcome').waitFor({ timeout: 90_000 });
+  expect(await page.getByTestId('train-outcome').textContent()).toMatch(/^Done/);
+}
+
+/** Greedy text from "Once upon a time" with whatever the playground says it uses. */
+async function greedy(page: Page): Promise<string> {
+  await page.getByTestId('prompt').fill('Once upon a time');
+  await page.getByTestId('max-new-tokens').fill('60');
+  await page.getByTestId('temperature').fill('0');
+  await page.getByRole('button', { name: 'Generate' }).click();
+  // The click renders the running state at once: the stats that come back are this run's.
+  try {
+    await page.getByTestId('generation-stats').waitFor({ timeout: 60_000 });
+  } catch (e) {
+    // Say what the page shows instead (a failure message, a generation that never ended).
+    await page.screenshot({ path: `${OUTPUT}adapters-no-generation.png`, fullPage: true });
+    const shown = await page.getByTestId('playground').innerText();
+    throw new Error(`No generation came back; the playground shows:\n${shown}`, { cause: e });
+  }
+  return (await page.getByTestId('output').textContent()) ?? '';
+}
+
+const activeLabel = (page: Page) => page.getByTestId('active-adapters').textContent();
+
+async function downloaded(download: Download): Promise<NamedBytes> {
+  return { name: download.suggestedFilename(), bytes: readFileSync(await download.path()) };
+}
+
+/** Files handed to an <input type="file">. */
+const asInput = (files: readonly NamedBytes[]) =>
+  files.map((f) => ({ name: f.name, mimeType: '', buffer: Buffer.from(f.bytes) }));
+
+/** Drops files on an element the way a file manager would (a DataTransfer with File items). */
+async function dropFiles(page: Page, testId: string, files: readonly NamedBytes[]) {
+  const payload = files.map((f) => ({
+    name: f.name,
+    base64: Buffer.from(f.bytes).toString('base64'),
+  }));
+  const dataTransfer = await page.evaluateHandle((list) => {
+    const data = new DataTransfer();
+    for (const f of list) {
+      const bytes = Uint8Array.from(atob(f.base64), (c) => c.charCodeAt(0));
+      data.items.add(new File([bytes], f.name));
+    }
+    return data;
+  }, payload);
+  await page.getByTestId(testId).dispatchEvent('drop', { dataTransfer });
+}
+
+describe.skipIf(!findChromium())('adapters in the studio page', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchChromium();
+    mkdirSync(OUTPUT, { recursive: true });
+  });
+  afterAll(() => browser.close());
+
+  it('applies a trained adapter with a weight in the playground, and imports its files back', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+    const problems = watchProblems(page);
+    await page.goto(inject('baseUrl'));
+    await trainQuick(page, 10);
+    const item = page.getByTestId('library-item');
+    await expect.poll(() => item.count(), { timeout: 10_000 }).toBe(1);
+    expect(await item.getByTestId('adapter-details').textContent()).toMatch(
+      /rank 8.*alpha 16.*35 modules.*q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj/,
+    );
+
+    expect(await activeLabel(page)).toBe('Base model');
+    const base = await greedy(page);
+    await page.getByRole('switch', { name: 'Use zimmy-stories · lora r8' }).check();
+    expect(await activeLabel(page)).toBe('Base model + zimmy-stories · lora r8 × 1.00');
+    const adapted = await greedy(page);
+    expect(adapted).not.toBe(base);
+    expect(adapted).toMatch(/^Once upon a time.*Zimmy/s);
+    await page.screenshot({ path: `${OUTPUT}adapters-in-use.png`, fullPage: true });
+
+    // The slider answers the arrow keys in steps of 0.05; the number field follows it.
+    const slider = page.getByRole('slider', { name: 'Weight of zimmy-stories · lora r8' });
+    await slider.focus();
+    await page.keyboard.press('ArrowLeft');
+    expect(await item.getByTestId('adapter-weight').inputValue()).toBe('0.95');
+    expect(await activeLabel(page)).toBe('Base model + zimmy-stories · lora r8 × 0.95');
+    await item.getByTestId('adapter-weight').fill('0');
+    expect(await slider.inputValue()).toBe('0');
+    expect(await greedy(page)).toBe(base);
+
+    // Download both files, remove the adapter in use, and import the files again.
+    const files: NamedBytes[] = [];
+    for (const name of PEFT_FILES) {
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        item.getByRole('button', { name: `Download ${name} of zimmy-stories · lora r8` }).click(),
+      ]);
+      files.push(await downloaded(download));
+    }
+    await page.getByRole('button', { name: 'Remove zimmy-stories · lora r8' }).click();
+    await expect.poll(() => item.count(), { timeout: 10_000 }).toBe(0);
+    expect(await activeLabel(page)).toBe('Base model');
+
+    await page.getByTestId('adapter-files').setInputFiles(asInput(files));
+    await expect.poll(() => item.count(), { timeout: 30_000 }).toBe(1);
+    expect(await page.getByTestId('import-status').textContent()).toBe('Imported adapter.');
+    expect(await item.textContent()).toMatch(/adapter.*imported · for stories260K \(built-in\)/);
+    expect(await item.getByTestId('adapter-details').textContent()).toMatch(
+      /rank 8.*alpha 16.*35 modules/,
+    );
+    await page.getByRole('switch', { name: 'Use adapter' }).check();
+    expect(await greedy(page)).toBe(adapted);
+
+    // A .zip of the adapter in a folder, dropped on the Model panel, goes to the library.
+    const zip = zipSync(Object.fromEntries(files.map((f) => [`zimmy/${f.name}`, f.bytes])));
+    await dropFiles(page, 'model', [{ name: 'zimmy.zip', bytes: zip }]);
+    await expect.poll(() => item.count(), { timeout: 30_000 }).toBe(2);
+    expect(await item.first().textContent()).toMatch(/^zimmy/);
+    expect(await page.getByTestId('model-error').count()).toBe(0);
+    await page.getByTestId('library').screenshot({ path: `${OUTPUT}adapters-library.png` });
+    expect(problems).toEqual([]);
+  });
+
+  it('refuses an adapter for another model until told to keep it, then will not apply it', async () => {
+    const page = await browser.newPage({
+      viewport: { width: 1100, height: 1000 },
+      colorScheme: 'dark',
+    });
+    const problems = watchProblems(page);
+    await page.goto(inject('baseUrl'));
+    await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
+    const qwen = PEFT_FILES.map((name) => ({ name, bytes: fixture(`${QWEN}/${name}`) }));
+
+    // Dropped on the Data panel: the library takes it, the dataset is left alone.
+    await dropFiles(page, 'data', qwen);
+    const refusal = page.getByTestId('import-error');
+    await refusal.waitFor({ timeout: 30_000 });
+    expect(await refusal.innerText()).toMatch(
+      /^adapter: does not fit this model:\n {2}model\.layers\.0\.self_attn\.q_proj: adapter expects in=896, model has 64/,
+    );
+    expect(await page.getByTestId('data-error').count()).toBe(0);
+    expect(await page.getByTestId('data-summary').count()).toBe(0);
+    await page.getByTestId('library').screenshot({ path: `${OUTPUT}adapters-refused.png` });
+
+    await refusal.getByRole('button', { name: 'Import anyway' }).click();
+    const item = page.getByTestId('library-item');
+    await expect.poll(() => item.count(), { timeout: 30_000 }).toBe(1);
+    const warnings = await item.getByTestId('adapter-warnings').textContent();
+    expect(warnings).toMatch(/does not fit stories260K \(built-in\)/);
+    expect(warnings).toMatch(/trained on Qwen\/Qwen2\.5-0\.5B-Instruct/);
+    expect(await item.getByTestId('adapter-details').textContent()).toMatch(
+      /rank 6.*alpha 32.*48 modules.*q_proj, v_proj/,
+    );
+
+    // Using it fails in place and switches it off again.
+    const use = page.getByRole('switch', { name: 'Use adapter' });
+    await use.check();
+    await expect
+      .poll(() => item.getByTestId('adapter-use-error').count(), { timeout: 30_000 })
+      .toBe(1);
+    const useError = item.getByTestId('adapter-use-error');
+    expect(await useError.innerText()).toMatch(
+      /^adapter: does not fit this model:\n {2}model\.layers/,
+    );
+    // 58 modules: the first lines show, the rest fold away.
+    expect(await useError.getByText(/\d+ more lines/).count()).toBe(1);
+    expect(await use.isChecked()).toBe(false);
+    expect(await activeLabel(page)).toBe('Base model');
+
+    // The folder picker sends the files with their paths: the folder names the adapter.
+    await page.getByTestId('adapter-folder').setInputFiles(`${FIXTURES}${QWEN}`);
+    await expect
+      .poll(() => refusal.innerText(), { timeout: 30_000 })
+      .toMatch(/^MatthewZhang473_20251017_101834_r6_alpha32: does not fit this model/);
+
+    // PyTorch pickles are never loaded.
+    await page
+      .getByTestId('adapter-files')
+      .setInputFiles(
+        asInput([{ name: 'adapter_model.bin', bytes: new Uint8Array([0x80, 0x02, 0x7d, 0x71]) }]),
+      );
+    await expect
+      .poll(() => page.getByTestId('import-error').textContent(), { timeout: 30_000 })
+      .toMatch(/adapter_model\.bin: is a PyTorch pickle/);
+    expect(await refusal.getByRole('button', { name: 'Import anyway' }).count()).toBe(0);
+    await page.screenshot({ path: `${OUTPUT}adapters-foreign.png`, fullPage: true });
+    expect(problems).toEqual([]);
+  });
+});

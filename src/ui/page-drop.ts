@@ -1,0 +1,61 @@
+// Drops anywhere on the page. An adapter's files (PEFT files, a folder holding them, a .zip) go to
+// the library wherever they land; a folder without an adapter is a model; anything else is left
+// to the panel it was dropped on (Model, Data), and a file dropped beside the panels never
+// replaces the studio with the browser's view of it.
+import { useEffect } from 'react';
+import { droppedFiles, holdsFolder, isAdapterFile, type PickedFile } from './dropped-files.ts';
+import { useLibraryStore } from './library-store.ts';
+import { useModelStore } from './model-store.ts';
+
+const carriesFiles = (e: DragEvent) => e.dataTransfer?.types.includes('Files') === true;
+
+/** Routes a folder (or the Library panel's drop) once its files are known. */
+function route(files: PickedFile[], toLibrary: boolean) {
+  if (toLibrary || files.some((f) => isAdapterFile(f.path))) {
+    void useLibraryStore.getState().importFiles(files);
+    return;
+  }
+  const folder = files[0]?.path.split('/')[0];
+  void useModelStore.getState().loadFiles(
+    files.map((f) => f.file),
+    folder,
+  );
+}
+
+function onDragOver(e: DragEvent) {
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+}
+
+function onDrop(e: DragEvent) {
+  const data = e.dataTransfer;
+  if (!data || !carriesFiles(e)) return;
+  e.preventDefault();
+  const target = e.target instanceof Element ? e.target : null;
+  const toLibrary = target?.closest('[data-testid="library"]') != null;
+  const names = [...data.files].map((f) => f.name);
+  if (!toLibrary && !names.some(isAdapterFile) && !holdsFolder(data)) return;
+  // Ours: the panel under the pointer never hears of this drop, so tell it the drag has left.
+  e.stopPropagation();
+  target?.dispatchEvent(new DragEvent('dragleave', { bubbles: true }));
+  droppedFiles(data).then(
+    (files) => {
+      route(files, toLibrary);
+    },
+    (error: unknown) => {
+      useLibraryStore.setState({ error: `Could not read the drop: ${String(error)}` });
+    },
+  );
+}
+
+/** Listens on the window before the panels do (capture), for as long as the app is mounted. */
+export function usePageDrop(): void {
+  useEffect(() => {
+    window.addEventListener('dragover', onDragOver, true);
+    window.addEventListener('drop', onDrop, true);
+    return () => {
+      window.removeEventListener('dragover', onDragOver, true);
+      window.removeEventListener('drop', onDrop, true);
+    };
+  }, []);
+}
