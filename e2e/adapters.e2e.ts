@@ -195,8 +195,8 @@ describe.skipIf(!findChromium())('adapters in the studio page', () => {
     expect(await useError.innerText()).toMatch(
       /^adapter: does not fit this model:\n {2}model\.layers/,
     );
-    // 58 modules: the first lines show, the rest fold away.
-    expect(await useError.getByText(/\d+ more lines/).count()).toBe(1);
+    // 58 modules: the first eight are named, the rest counted.
+    expect(await useError.innerText()).toMatch(/…and 50 more$/);
     expect(await use.isChecked()).toBe(false);
     expect(await activeLabel(page)).toBe('Base model');
 
