@@ -99,7 +99,7 @@ export function peftFiles(e: ExportAdapter): Map<string, Uint8Array> {
     if (m.rank !== e.rank) rankPattern[m.path] = m.rank;
     if (m.alpha !== e.alpha) alphaPattern[m.path] = m.alpha;
   }
-  const layers = [...new Set(e.modules.map((m) => m.layer))];
+  const layers = [...new Set(e.modules.map((m) => m.layer))].sort((a, b) => a - b);
   const config = {
     alpha_pattern: alphaPattern,
     auto_mapping: null,

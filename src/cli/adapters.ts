@@ -13,7 +13,7 @@ export function parseAdapterOption(option: string): { dir: string; weight: numbe
   return { dir: option, weight: 1 };
 }
 
-async function readAdapterDir(dir: string): Promise<PeftAdapter> {
+export async function readAdapterDir(dir: string): Promise<PeftAdapter> {
   const files = new Map<string, Uint8Array>();
   for (const name of ['adapter_config.json', 'adapter_model.safetensors', 'adapter_model.bin']) {
     const bytes = await readFile(join(dir, name)).catch(() => null);

@@ -4,14 +4,30 @@
  */
 export function parseOptions(
   args: readonly string[],
-  accepted: { values: readonly string[]; flags?: readonly string[]; lists?: readonly string[] },
-): { values: Map<string, string>; flags: Set<string>; lists: Map<string, string[]> } {
+  accepted: {
+    values: readonly string[];
+    flags?: readonly string[];
+    lists?: readonly string[];
+    /** Accept arguments that are not options (paths, in order). */
+    positionals?: boolean;
+  },
+): {
+  values: Map<string, string>;
+  flags: Set<string>;
+  lists: Map<string, string[]>;
+  positionals: string[];
+} {
   const values = new Map<string, string>();
   const flags = new Set<string>();
   const lists = new Map<string, string[]>();
+  const positionals: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const name = args[i].replace(/^--/, '');
-    if (!args[i].startsWith('--')) throw new Error(`unexpected argument ${args[i]}`);
+    if (!args[i].startsWith('--')) {
+      if (!accepted.positionals) throw new Error(`unexpected argument ${args[i]}`);
+      positionals.push(args[i]);
+      continue;
+    }
     if (accepted.flags?.includes(name)) {
       flags.add(name);
     } else if (accepted.lists?.includes(name)) {
@@ -24,7 +40,7 @@ export function parseOptions(
       throw new Error(`unknown option ${args[i]}`);
     }
   }
-  return { values, flags, lists };
+  return { values, flags, lists, positionals };
 }
 
 /** A numeric option, or the fallback; refuses what is not a number. */

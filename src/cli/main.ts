@@ -1,6 +1,7 @@
 import { convert } from './convert.ts';
 import { generate } from './generate.ts';
 import { info } from './info.ts';
+import { merge } from './merge.ts';
 import { perplexity } from './perplexity.ts';
 import { train } from './train.ts';
 
@@ -28,6 +29,11 @@ const COMMANDS: Record<string, Command> = {
     summary:
       'fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init lora|gaussian|pissa|pissa_niter_N|milora|olora] [--rank R] [--alpha A] [--rslora] [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--export plain|recompress|residual] [--resume]; JSON summary on stdout',
     run: train,
+  },
+  merge: {
+    summary:
+      'merge adapters exactly: --method cat|svd [--weights w1,w2,…] [--rank K] --out DIR ADAPTER_DIR…; JSON summary on stdout',
+    run: merge,
   },
   convert: {
     summary: 'llama2.c checkpoint to an HF folder: --llama2c FILE --out DIR [--tokenizer FILE]',

@@ -193,3 +193,49 @@ describe('lora-studio train', () => {
     expect(init.stderr).toMatch(/unknown init "svd"/);
   });
 });
+
+describe('lora-studio merge', () => {
+  it('merges two real adapters by svd to rank 8, writing PEFT files and the recipe', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lora-studio-merge-'));
+    try {
+      const qwen = `${FIXTURES}adapters/qwen2.5-0.5b-instruct/`;
+      const sources = [
+        `${qwen}MatthewZhang473_20251017_101834_r6_alpha32`,
+        `${qwen}MatthewZhang473_20251017_140153_r12_alpha32`,
+      ];
+      const out = join(dir, 'merged');
+      const { stdout } = await run('node', [
+        BIN,
+        'merge',
+        '--method',
+        'svd',
+        '--rank',
+        '8',
+        '--weights',
+        '0.5,0.5',
+        '--out',
+        out,
+        ...sources,
+      ]);
+      const summary = JSON.parse(stdout) as { lost_energy: number; modules: number };
+      expect(summary.modules).toBe(48);
+      expect(summary.lost_energy).toBeGreaterThan(0);
+      const config = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8')) as object;
+      expect(config).toMatchObject({
+        r: 8,
+        lora_alpha: 8,
+        use_rslora: false,
+        layers_to_transform: null,
+        base_model_name_or_path: 'Qwen/Qwen2.5-0.5B-Instruct',
+      });
+      const recipe = JSON.parse(await readFile(join(out, 'merge_recipe.json'), 'utf8')) as object;
+      expect(recipe).toMatchObject({
+        method: 'svd',
+        rank: 8,
+        adapters: [{ weight: 0.5 }, { weight: 0.5 }],
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

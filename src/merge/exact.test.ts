@@ -1,0 +1,133 @@
+// Exact merges against dense ΔW computed on the CPU, on the real Qwen2.5 fixture adapters
+// (ranks 6 and 12 on the same base): identity, cat = the weighted sum, svd at full rank = cat.
+import { describe, expect, it } from 'vitest';
+import type { ExportModule } from '../adapters/peft.ts';
+import { readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
+import { fixture } from '../testing/fixtures.ts';
+import { useGpu } from '../testing/gpu.ts';
+import { mergeExact } from './exact.ts';
+
+const gpu = useGpu();
+const QWEN = 'adapters/qwen2.5-0.5b-instruct/';
+const load = (dir: string) =>
+  readPeftAdapter(
+    new Map(
+      ['adapter_config.json', 'adapter_model.safetensors'].map((f) => [
+        f,
+        fixture(`${QWEN}${dir}/${f}`),
+      ]),
+    ),
+    dir,
+  );
+const r6 = load('MatthewZhang473_20251017_101834_r6_alpha32');
+const r12 = load('MatthewZhang473_20251017_140153_r12_alpha32');
+const PATHS = ['model.layers.0.self_attn.q_proj', 'model.layers.23.self_attn.v_proj'];
+
+/** Dense Σ wᵢ·sᵢ·Bᵢ·Aᵢ of one module, in f64. */
+function denseDelta(
+  path: string,
+  inputs: { adapter: PeftAdapter; weight: number }[],
+): Float64Array {
+  const first = inputs[0].adapter.modules.get(path);
+  if (!first) throw new Error(path);
+  const out = first.b.length / first.rank;
+  const width = first.a.length / first.rank;
+  const d = new Float64Array(out * width);
+  for (const { adapter, weight } of inputs) {
+    const m = adapter.modules.get(path);
+    if (!m) continue;
+    for (let o = 0; o < out; o++)
+      for (let j = 0; j < m.rank; j++) {
+        const coefficient = weight * m.scale * m.b[o * m.rank + j];
+        for (let i = 0; i < width; i++) d[o * width + i] += coefficient * m.a[j * width + i];
+      }
+  }
+  return d;
+}
+
+/** s·B·A of a merged module (scale alpha/r). */
+function moduleDelta(m: ExportModule): Float64Array {
+  const s = m.alpha / m.rank;
+  const d = new Float64Array(m.out * m.in);
+  for (let o = 0; o < m.out; o++)
+    for (let j = 0; j < m.rank; j++) {
+      const coefficient = s * m.b[o * m.rank + j];
+      for (let i = 0; i < m.in; i++) d[o * m.in + i] += coefficient * m.a[j * m.in + i];
+    }
+  return d;
+}
+
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff += (a[i] - b[i]) ** 2;
+    norm += b[i] ** 2;
+  }
+  return Math.sqrt(diff / norm);
+}
+
+function check(
+  modules: readonly ExportModule[],
+  inputs: { adapter: PeftAdapter; weight: number }[],
+  tolerance: number,
+) {
+  for (const path of PATHS) {
+    const m = modules.find((x) => x.path === path);
+    if (!m) throw new Error(`merged adapter lacks ${path}`);
+    expect(relativeError(moduleDelta(m), denseDelta(path, inputs)), path).toBeLessThan(tolerance);
+  }
+}
+
+describe('exact merges', () => {
+  it('identity: one adapter at weight 1 merges to its own ΔW, by cat and by svd at its rank', async () => {
+    const inputs = [{ adapter: r6, weight: 1 }];
+    const cat = await mergeExact(gpu(), inputs, 'cat');
+    expect(cat.adapter).toMatchObject({ rank: 6, alpha: 6, rslora: false });
+    check(cat.adapter.modules, inputs, 1e-6);
+    const svd = await mergeExact(gpu(), inputs, 'svd', 6);
+    check(svd.adapter.modules, inputs, 1e-5);
+    expect(svd.lostEnergy).toBeLessThan(1e-6);
+  });
+
+  it('cat is the weighted sum of ΔW at rank Σrᵢ, negative weights included', async () => {
+    const inputs = [
+      { adapter: r6, weight: 0.7 },
+      { adapter: r12, weight: -0.4 },
+    ];
+    const { adapter } = await mergeExact(gpu(), inputs, 'cat');
+    expect(adapter.rank).toBe(18);
+    expect(adapter.modules).toHaveLength(48);
+    check(adapter.modules, inputs, 1e-6);
+  });
+
+  it('svd at full rank equals cat; below it, the energy it drops is reported', async () => {
+    const inputs = [
+      { adapter: r6, weight: 1 },
+      { adapter: r12, weight: 1 },
+    ];
+    const full = await mergeExact(gpu(), inputs, 'svd', 18);
+    check(full.adapter.modules, inputs, 1e-5);
+    expect(full.lostEnergy).toBeLessThan(1e-6);
+    const eight = await mergeExact(gpu(), inputs, 'svd', 8);
+    expect(eight.adapter).toMatchObject({ rank: 8, alpha: 8 });
+    expect(eight.lostEnergy).toBeGreaterThan(0);
+    expect(eight.lostEnergy).toBeLessThan(1);
+  });
+
+  it('refuses adapters for different bases and DoRA adapters, by name', async () => {
+    const other = { ...r6, name: 'other', baseModel: 'HuggingFaceTB/SmolLM-135M' };
+    await expect(
+      mergeExact(
+        gpu(),
+        [
+          { adapter: r6, weight: 1 },
+          { adapter: other, weight: 1 },
+        ],
+        'cat',
+      ),
+    ).rejects.toThrow(/different base models/);
+    const dora = { ...r6, details: { ...r6.details, dora: true } };
+    await expect(mergeExact(gpu(), [{ adapter: dora, weight: 1 }], 'svd')).rejects.toThrow(/DoRA/);
+  });
+});
