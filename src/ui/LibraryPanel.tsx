@@ -170,6 +170,14 @@ function Details({ details }: { details: NonNullable<LibraryItem['details']> }) 
       </li>
       <li className="chip">{details.targets.join(', ')}</li>
       {details.rslora && <li className="chip">rsLoRA</li>}
+      {details.dora && (
+        <li
+          className="chip"
+          title="Weight-decomposed LoRA: magnitude vectors rescale the adapted weights' rows; applied exactly"
+        >
+          DoRA
+        </li>
+      )}
     </ul>
   );
 }
