@@ -32,7 +32,7 @@ const COMMANDS: Record<string, Command> = {
   },
   merge: {
     summary:
-      'merge adapters exactly: --method cat|svd [--weights w1,w2,…] [--rank K] --out DIR ADAPTER_DIR…; JSON summary on stdout',
+      'merge adapters: --method cat|svd (exact) or linear (as PEFT, approximate) [--weights w1,w2,…] [--rank K] --out DIR ADAPTER_DIR…; JSON summary on stdout',
     run: merge,
   },
   convert: {

@@ -8,10 +8,10 @@ import { mergeExact, type ExactMethod } from '../merge/exact.ts';
 import { readAdapterDir } from './adapters.ts';
 import { numberOption, parseOptions } from './args.ts';
 
-const METHODS: readonly ExactMethod[] = ['cat', 'svd'];
+const METHODS: readonly ExactMethod[] = ['cat', 'svd', 'linear'];
 
 /**
- * `lora-studio merge --method cat|svd [--weights w1,w2,…] [--rank K] --out DIR ADAPTER_DIR…`:
+ * `lora-studio merge --method cat|svd|linear [--weights w1,w2,…] [--rank K] --out DIR ADAPTER_DIR…`:
  * writes the merged adapter (PEFT files) and its recipe (merge_recipe.json) to DIR, and a JSON
  * summary on stdout.
  */

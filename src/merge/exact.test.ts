@@ -115,6 +115,61 @@ describe('exact merges', () => {
     expect(eight.lostEnergy).toBeLessThan(1);
   });
 
+  it("linear (PEFT's) is exact for one adapter, and for two adds exactly the cross terms", async () => {
+    const single = await mergeExact(gpu(), [{ adapter: r12, weight: 0.8 }], 'linear');
+    check(single.adapter.modules, [{ adapter: r12, weight: 0.8 }], 1e-6);
+    // Two rank-16 SmolLM adapters: B·A = Σ sᵢBᵢAᵢ + √(s₁s₂)(B₁A₂ + B₂A₁), the cross terms.
+    const smol = (dir: string) =>
+      readPeftAdapter(
+        new Map(
+          ['adapter_config.json', 'adapter_model.safetensors'].map((f) => [
+            f,
+            fixture(`adapters/smollm-135m-instruct/${dir}/${f}`),
+          ]),
+        ),
+        dir,
+      );
+    const one = smol('medai_TFM-HITESH_5epochs');
+    const two = smol('medai_TFM-HITESH_100epochs');
+    const pair = [
+      { adapter: one, weight: 1 },
+      { adapter: two, weight: 1 },
+    ];
+    const { adapter } = await mergeExact(gpu(), pair, 'linear');
+    const path = 'model.layers.3.self_attn.v_proj';
+    const merged = adapter.modules.find((m) => m.path === path);
+    const [m1, m2] = [one.modules.get(path), two.modules.get(path)];
+    if (!merged || !m1 || !m2) throw new Error(path);
+    const width = m1.a.length / m1.rank;
+    const cross = new Float64Array(merged.out * width);
+    const root = Math.sqrt(m1.scale * m2.scale);
+    for (let o = 0; o < merged.out; o++)
+      for (let j = 0; j < m1.rank; j++)
+        for (let i = 0; i < width; i++)
+          cross[o * width + i] +=
+            root *
+            (m1.b[o * m1.rank + j] * m2.a[j * width + i] +
+              m2.b[o * m1.rank + j] * m1.a[j * width + i]);
+    const exact = denseDelta(path, pair);
+    expect(
+      relativeError(
+        moduleDelta(merged),
+        exact.map((v, k) => v + cross[k]),
+      ),
+    ).toBeLessThan(1e-5);
+    expect(relativeError(moduleDelta(merged), exact)).toBeGreaterThan(1e-2);
+    await expect(
+      mergeExact(
+        gpu(),
+        [
+          { adapter: r6, weight: 1 },
+          { adapter: r12, weight: 1 },
+        ],
+        'linear',
+      ),
+    ).rejects.toThrow(/equal ranks/);
+  });
+
   it('refuses adapters for different bases and DoRA adapters, by name', async () => {
     const other = { ...r6, name: 'other', baseModel: 'HuggingFaceTB/SmolLM-135M' };
     await expect(

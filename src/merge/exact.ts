@@ -1,7 +1,8 @@
 // Exact merges on ΔW = Σ wᵢ·sᵢ·Bᵢ·Aᵢ (../shared/DESIGN.md §5), never on A and B separately:
 //   cat: the factors side by side, [w₁s₁B₁ | w₂s₂B₂ | …]·[A₁; A₂; …], rank Σrᵢ — ΔW exactly;
 //   svd: the same product brought to rank k by its SVD (QRs of the stacked factors and a small
-//        core: no m×n matrix), the best rank-k approximation, with the energy lost reported.
+//        core: no m×n matrix), the best rank-k approximation, with the energy lost reported;
+//   linear: PEFT's factor-space combination, for compatibility only (approximate: cross terms).
 // Modules are the union of the adapters' (a module an adapter lacks counts as zero); any real
 // weights, negative ones included (removing a behaviour). The result has r = lora_alpha = rank
 // and no rsLoRA, so its scaling is 1.
@@ -15,7 +16,8 @@ export interface MergeInput {
   weight: number;
 }
 
-export type ExactMethod = 'cat' | 'svd';
+/** `linear` is PEFT's factor-space combination: not exact (see linearModule). */
+export type ExactMethod = 'cat' | 'svd' | 'linear';
 
 export interface MergeResult {
   adapter: ExportAdapter;
@@ -69,6 +71,33 @@ function catModule(path: string, inputs: readonly MergeInput[]): ExportModule {
   return { path, layer, rank, alpha: rank, in: inputsWidth, out, a, b };
 }
 
+/**
+ * PEFT's `linear`: A = Σ sign(wᵢsᵢ)·√|wᵢsᵢ|·Aᵢ and B = Σ √|wᵢsᵢ|·Bᵢ, combined separately, so
+ * B·A holds cross terms Bᵢ·Aⱼ (i ≠ j) that no adapter had: approximate, kept for compatibility.
+ * Needs equal ranks, as PEFT does.
+ */
+function linearModule(path: string, inputs: readonly MergeInput[]): ExportModule {
+  const parts = inputs.flatMap(({ adapter, weight }) => {
+    const m = adapter.modules.get(path);
+    return m ? [{ m, factor: weight * m.scale, name: adapter.name }] : [];
+  });
+  const { rank } = parts[0].m;
+  const a = new Float32Array(parts[0].m.a.length);
+  const b = new Float32Array(parts[0].m.b.length);
+  for (const { m, factor, name } of parts) {
+    if (m.rank !== rank || m.a.length !== a.length || m.b.length !== b.length)
+      throw new RangeError(
+        `merge: linear needs equal ranks and shapes; ${path} differs in ${name}`,
+      );
+    const root = Math.sqrt(Math.abs(factor));
+    const sign = Math.sign(factor);
+    m.a.forEach((v, i) => (a[i] += sign * root * v));
+    m.b.forEach((v, i) => (b[i] += root * v));
+  }
+  const layer = Number(/\.(\d+)\./.exec(path)?.[1] ?? 0);
+  return { path, layer, rank, alpha: rank, in: a.length / rank, out: b.length / rank, a, b };
+}
+
 export async function mergeExact(
   gpu: Gpu,
   inputs: readonly MergeInput[],
@@ -77,7 +106,9 @@ export async function mergeExact(
 ): Promise<MergeResult> {
   checkMergeable(inputs);
   const paths = [...new Set(inputs.flatMap(({ adapter }) => [...adapter.modules.keys()]))];
-  const modules = paths.map((path) => catModule(path, inputs));
+  const modules = paths.map((path) =>
+    method === 'linear' ? linearModule(path, inputs) : catModule(path, inputs),
+  );
   const targets = [...new Set(paths.map((p) => p.slice(p.lastIndexOf('.') + 1)))];
   const total = Math.max(...modules.map((m) => m.rank));
   const cat: ExportAdapter = {
@@ -93,7 +124,7 @@ export async function mergeExact(
     // a gap makes the list explicit.
     numLayers: Math.max(...modules.map((m) => m.layer)) + 1,
   };
-  if (method === 'cat') return { adapter: cat };
+  if (method !== 'svd') return { adapter: cat };
   const k = rank ?? Math.max(...inputs.map((i) => i.adapter.details.rank));
   const { adapter, totalLostEnergy } = await recompress(gpu, cat, k);
   return { adapter, lostEnergy: totalLostEnergy };
