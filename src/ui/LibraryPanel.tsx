@@ -113,6 +113,7 @@ function ImportControls() {
 
 function LibraryRow({ item }: { item: LibraryItem }) {
   const download = useLibraryStore((s) => s.download);
+  const downloadZip = useLibraryStore((s) => s.downloadZip);
   const remove = useLibraryStore((s) => s.remove);
   const useError = useLibraryStore((s) => s.useErrors[item.id]);
   return (
@@ -137,6 +138,13 @@ function LibraryRow({ item }: { item: LibraryItem }) {
       <AdapterUseControls item={item} />
       {useError && <MessageLines text={useError} testId="adapter-use-error" />}
       <div className="controls">
+        <button
+          type="button"
+          aria-label={`Download ${item.name} as a zip`}
+          onClick={() => void downloadZip(item.id)}
+        >
+          ⤓ .zip
+        </button>
         {item.files.map((file) => (
           <button
             key={file}

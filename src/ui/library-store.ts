@@ -37,6 +37,8 @@ interface LibraryStore {
   useErrors: Partial<Record<string, string>>;
   refresh: () => Promise<void>;
   download: (id: string, fileName: string) => Promise<void>;
+  /** The adapter as one zip named after it. */
+  downloadZip: (id: string) => Promise<void>;
   /** Re-applies without the item when it is in use, then deletes it. */
   remove: (id: string) => Promise<void>;
   /** An adapter's files, a folder's or a .zip; `force` keeps one that does not fit the model. */
@@ -189,6 +191,12 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
           file.bytes,
           fileName.endsWith('.json') ? 'application/json' : undefined,
         );
+      }),
+
+    downloadZip: (id) =>
+      attempt(async () => {
+        const zip = await studioApi()?.adapterZip(id);
+        if (zip) saveFile(zip.name, zip.bytes, 'application/zip');
       }),
 
     remove: (id) =>

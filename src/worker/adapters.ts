@@ -1,6 +1,7 @@
 // The adapter part of the Studio API: the library (list, files, remove), importing what the user
 // dropped (validated against the loaded model), and applying library adapters to the loaded
 // model at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x) for the playground and perplexity.
+import { zipSync } from 'fflate';
 import { adapterFiles, type DroppedFile } from '../adapters/import.ts';
 import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
 import { adapterTerms, misfit, readPeftAdapter, shapeMismatches } from '../adapters/peft-read.ts';
@@ -17,7 +18,12 @@ export interface AdapterDeps {
 
 type AdapterApi = Pick<
   StudioApi,
-  'listAdapters' | 'adapterFiles' | 'removeAdapter' | 'importAdapter' | 'applyAdapters'
+  | 'listAdapters'
+  | 'adapterFiles'
+  | 'adapterZip'
+  | 'removeAdapter'
+  | 'importAdapter'
+  | 'applyAdapters'
 > & {
   /** Forgets the applied adapters' GPU tensors (the model they were applied to is going away). */
   releaseApplied(): void;
@@ -56,6 +62,15 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
     },
     async adapterFiles(id) {
       return Object.entries((await entry(id)).files).map(([name, bytes]) => ({ name, bytes }));
+    },
+    async adapterZip(id) {
+      const e = await entry(id);
+      // A file-system-safe folder name; importing the zip names the adapter after it again.
+      const folder = e.name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'adapter';
+      const files = Object.fromEntries(
+        Object.entries(e.files).map(([name, bytes]) => [`${folder}/${name}`, bytes]),
+      );
+      return { name: `${folder}.zip`, bytes: zipSync(files, { level: 6 }) };
     },
     async removeAdapter(id) {
       await deps.library.remove(id);

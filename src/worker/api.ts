@@ -154,5 +154,7 @@ export interface StudioApi {
   applyAdapters(active: { id: string; weight: number }[]): Promise<void>;
   /** The adapter's PEFT files, for download. */
   adapterFiles(id: string): Promise<{ name: string; bytes: Uint8Array }[]>;
+  /** The adapter as one zip (its files in a folder named after it), for download and sharing. */
+  adapterZip(id: string): Promise<{ name: string; bytes: Uint8Array }>;
   removeAdapter(id: string): Promise<void>;
 }

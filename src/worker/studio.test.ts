@@ -380,6 +380,11 @@ describe('adapters through the studio API', () => {
       'zimmy/README.md': new TextEncoder().encode('# an adapter'),
       ...Object.fromEntries(files.map((f) => [`zimmy/${f.name}`, f.bytes])),
     });
+    // The library's own zip: re-imported, it keeps its name.
+    const own = await studio.adapterZip(trained.adapterId ?? '');
+    expect(own.name).toBe('zimmy-pissa_niter_2-r4.zip');
+    const reimported = await studio.importAdapter([own]);
+    expect(reimported.item.name).toBe('zimmy-pissa_niter_2-r4');
     const { item, warnings } = await studio.importAdapter([{ name: 'zimmy.zip', bytes: zip }]);
     expect(warnings).toEqual([]);
     expect(item).toMatchObject({

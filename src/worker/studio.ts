@@ -206,6 +206,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     discardSavedRun: training.discardSavedRun,
     listAdapters: adapters.listAdapters,
     adapterFiles: adapters.adapterFiles,
+    adapterZip: adapters.adapterZip,
     removeAdapter: adapters.removeAdapter,
     importAdapter: adapters.importAdapter,
     applyAdapters: adapters.applyAdapters,
