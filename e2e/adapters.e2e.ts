@@ -4,8 +4,8 @@ import type { Browser, Download, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
 import { FIXTURES, fixture } from '../src/testing/fixtures.ts';
+import { OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
 
-const OUTPUT = new URL('./output/', import.meta.url).pathname;
 const QWEN = 'adapters/qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32';
 const PEFT_FILES = ['adapter_config.json', 'adapter_model.safetensors'];
 
@@ -14,25 +14,10 @@ interface NamedBytes {
   bytes: Uint8Array;
 }
 
-/** The page's errors and console errors, which a passing flow must not produce. */
-function watchProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-  });
-  return problems;
-}
-
 /** Trains the Quick preset on the example dataset for `steps` steps, through the UI. */
 async function trainQuick(page: Page, steps: number): Promise<void> {
-  await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
-  await page.getByRole('button', { name: 'Use example dataset' }).click();
-  await page.getByTestId('data-summary').waitFor({ timeout: 30_000 });
-  await page.getByRole('button', { name: 'Quick (stories260K)' }).click();
-  await page.getByTestId('steps').fill(String(steps));
+  await prepareQuickRun(page, steps);
   const start = page.getByRole('button', { name: 'Start training' });
-  await expect.poll(() => start.isEnabled(), { timeout: 30_000 }).toBe(true);
   await start.click();
   await page.getByTestId('train-outcome').waitFor({ timeout: 90_000 });
   expect(await page.getByTestId('train-outcome').textContent()).toMatch(/^Done/);

@@ -6,8 +6,7 @@ import { hfFolderFiles } from '../src/model/hf-export.ts';
 import { readLlama2c } from '../src/model/llama2c.ts';
 import { startFakeHub } from '../src/testing/fake-hub.ts';
 import { FIXTURES, fixture } from '../src/testing/fixtures.ts';
-
-const OUTPUT = new URL('./output/', import.meta.url).pathname;
+import { OUTPUT, watchProblems } from './studio-page.ts';
 
 describe.skipIf(!findChromium())('the studio page in Chromium', () => {
   let browser: Browser;
@@ -19,11 +18,7 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
 
   it('shows the WebGPU adapter acquired inside the worker, and the kernels pass their self-check', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-    });
+    const problems = watchProblems(page);
     await page.goto(inject('baseUrl'));
 
     await expect

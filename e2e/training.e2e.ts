@@ -2,34 +2,7 @@ import { mkdirSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
-
-const OUTPUT = new URL('./output/', import.meta.url).pathname;
-
-/** The page's errors and console errors, which a passing flow must not produce. */
-function watchProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-  });
-  return problems;
-}
-
-/** Opens the studio, loads the example dataset and picks the quick preset with `steps` steps. */
-async function prepareQuickRun(page: Page, steps: number): Promise<void> {
-  await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
-  await page.getByRole('button', { name: 'Use example dataset' }).click();
-  await page.getByTestId('data-summary').waitFor({ timeout: 30_000 });
-  await page.getByRole('button', { name: 'Quick (stories260K)' }).click();
-  await page.getByTestId('steps').fill(String(steps));
-  // The preset's sequence length re-tokenizes the data; Start waits for it.
-  await expect
-    .poll(() => page.getByRole('button', { name: 'Start training' }).isEnabled(), {
-      timeout: 30_000,
-    })
-    .toBe(true);
-  expect(await page.getByTestId('seq-len').inputValue()).toBe('64');
-}
+import { OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
 
 const step = async (page: Page) => Number(await page.getByTestId('train-step').textContent());
 

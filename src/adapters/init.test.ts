@@ -1,6 +1,7 @@
 // Every init leaves the model's output unchanged at step 0, takes the singular triplets (or QR)
 // the method names, and trains with true gradients.
 import { describe, expect, it } from 'vitest';
+import { relativeNormError } from '../linalg/compare.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { columns, mat, multiply, toF32, transpose, type Mat } from '../linalg/cpu/dense.ts';
 import { decaying, withSpectrum } from '../linalg/cpu/generate.ts';
@@ -29,16 +30,6 @@ function spec(init: InitMethod): LoraSpec {
     dropout: 0,
     init,
   };
-}
-
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(diff / norm);
 }
 
 /** s·B·A of a module, on the host. */
@@ -77,7 +68,7 @@ describe('adapter inits', () => {
     try {
       const base = await model.forwardAll(tokens, 0);
       const adapted = await runner.forwardAll(tokens, 0);
-      expect(relativeError(adapted, base)).toBeLessThan(1e-5);
+      expect(relativeNormError(adapted, base)).toBeLessThan(1e-5);
       if (adapter.mutatesBase) {
         // …while the adapter itself is far from zero: the output is preserved by the residual.
         const d = await delta(adapter, 'model.layers.0.self_attn.q_proj');
@@ -123,9 +114,9 @@ describe('adapter inits', () => {
           const basis = columns(u, 0, 3);
           const projection = multiply(basis, multiply(transpose(basis), W));
           const scaled = projection.data.map((v) => (v * 5) / 3);
-          expect(relativeError(d.data, scaled), init).toBeLessThan(1e-4);
+          expect(relativeNormError(d.data, scaled), init).toBeLessThan(1e-4);
         } else {
-          expect(relativeError(d.data, expected[init].data), init).toBeLessThan(1e-4);
+          expect(relativeNormError(d.data, expected[init].data), init).toBeLessThan(1e-4);
         }
       } finally {
         adapter.dispose();

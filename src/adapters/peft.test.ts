@@ -2,7 +2,8 @@
 // trained model exactly — also for base-mutating inits, exported as a rank-2r plain LoRA.
 import { describe, expect, it } from 'vitest';
 import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
-import { createGpuModel, createRunner } from '../model/forward.ts';
+import { relativeNormError } from '../linalg/compare.ts';
+import { createGpuModel, createRunner, type GpuModel } from '../model/forward.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { fixture } from '../testing/fixtures.ts';
@@ -10,7 +11,7 @@ import { useGpu } from '../testing/gpu.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
 import { DEFAULT_SETTINGS, train } from '../train/trainer.ts';
 import type { PreparedData } from '../train/data.ts';
-import { TARGET_PRESETS, type InitMethod } from './config.ts';
+import { TARGET_PRESETS, type InitMethod, type LoraSpec } from './config.ts';
 import { adapterTerms, readPeftAdapter, shapeMismatches } from './peft-read.ts';
 
 const gpu = useGpu();
@@ -34,6 +35,18 @@ const data: PreparedData = {
   },
 };
 
+/** Three quick steps on `data`: enough to move every factor away from its init. */
+function trainTiny(model: GpuModel, spec: LoraSpec) {
+  const settings = { steps: 3, warmupSteps: 0, lr: 5e-2, evalEvery: 0, checkpointEvery: 0 };
+  return train({
+    gpu: gpu(),
+    model,
+    baseModel: 'tiny/base',
+    data,
+    config: { lora: spec, train: { ...DEFAULT_SETTINGS, ...settings } },
+  });
+}
+
 describe('PEFT export', () => {
   const weights = randomWeights(config, 8);
 
@@ -55,23 +68,7 @@ describe('PEFT export', () => {
         dropout: 0,
         init,
       };
-      const result = await train({
-        gpu: gpu(),
-        model,
-        baseModel: 'tiny/base',
-        data,
-        config: {
-          lora: spec,
-          train: {
-            ...DEFAULT_SETTINGS,
-            steps: 3,
-            warmupSteps: 0,
-            lr: 5e-2,
-            evalEvery: 0,
-            checkpointEvery: 0,
-          },
-        },
-      });
+      const result = await trainTiny(model, spec);
       const { files } = await result.adapter.peftFiles('tiny/base', config);
       const tensors: Tensor[] = [];
       try {
@@ -109,13 +106,7 @@ describe('PEFT export', () => {
         trained.dispose();
         model.setAdapters(terms);
         const actual = await model.forwardAll(tokens, 0);
-        let diff = 0;
-        let norm = 0;
-        actual.forEach((v, i) => {
-          diff += (v - expected[i]) ** 2;
-          norm += expected[i] ** 2;
-        });
-        expect(Math.sqrt(diff / norm)).toBeLessThan(1e-5);
+        expect(relativeNormError(actual, expected)).toBeLessThan(1e-5);
       } finally {
         releaseTensor(gpu(), ...tensors);
         result.adapter.dispose();
@@ -138,23 +129,7 @@ describe('other exports of base-mutating inits', () => {
 
   async function trainedPissa() {
     const model = createGpuModel(gpu(), config, weights);
-    const result = await train({
-      gpu: gpu(),
-      model,
-      baseModel: 'tiny/base',
-      data,
-      config: {
-        lora: spec,
-        train: {
-          ...DEFAULT_SETTINGS,
-          steps: 3,
-          warmupSteps: 0,
-          lr: 5e-2,
-          evalEvery: 0,
-          checkpointEvery: 0,
-        },
-      },
-    });
+    const result = await trainTiny(model, spec);
     const runner = createRunner(gpu(), result.adapter.view(model.transformer));
     const expected = await runner.forwardAll([1, 4, 9, 16, 2, 7], 0);
     runner.dispose();
@@ -193,13 +168,7 @@ describe('other exports of base-mutating inits', () => {
       residualModel.setAdapters(applied.terms);
       const actual = await residualModel.forwardAll([1, 4, 9, 16, 2, 7], 0);
       residualModel.dispose();
-      let diff = 0;
-      let norm = 0;
-      actual.forEach((v, i) => {
-        diff += (v - expected[i]) ** 2;
-        norm += expected[i] ** 2;
-      });
-      expect(Math.sqrt(diff / norm)).toBeLessThan(1e-5);
+      expect(relativeNormError(actual, expected)).toBeLessThan(1e-5);
     } finally {
       releaseTensor(gpu(), ...tensors);
       adapter.dispose();
@@ -269,13 +238,7 @@ describe('DoRA adapters', () => {
         const tokens = [3, 1, 4, 1, 5, 9, 2, 6];
         const actual = await model.forwardAll(tokens, 0);
         const expected = await reference.forwardAll(tokens, 0);
-        let diff = 0;
-        let norm = 0;
-        actual.forEach((v, i) => {
-          diff += (v - expected[i]) ** 2;
-          norm += expected[i] ** 2;
-        });
-        expect(Math.sqrt(diff / norm)).toBeLessThan(1e-5);
+        expect(relativeNormError(actual, expected)).toBeLessThan(1e-5);
       } finally {
         releaseTensor(gpu(), ...applied.tensors);
         model.dispose();

@@ -1,6 +1,7 @@
 // SVD recompression: exact at full rank, the best rank-k approximation below it, with the
 // dropped energy reported — all against a dense CPU SVD of ΔW.
 import { describe, expect, it } from 'vitest';
+import { relativeNormError } from '../linalg/compare.ts';
 import { mat, multiply } from '../linalg/cpu/dense.ts';
 import { jacobiSvd } from '../linalg/cpu/svd.ts';
 import { useGpu } from '../testing/gpu.ts';
@@ -40,16 +41,6 @@ function delta(m: ExportModule, s: number) {
   );
 }
 
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(diff / norm);
-}
-
 describe('recompress', () => {
   const modules = [module('m.q_proj', 40, 33, 12, 1), module('m.down_proj', 29, 57, 12, 2)];
   const adapter: ExportAdapter = {
@@ -69,7 +60,7 @@ describe('recompress', () => {
     expect(totalLostEnergy).toBeLessThan(1e-6);
     expect(out).toMatchObject({ rank: 12, alpha: 12, rslora: false });
     for (const [i, m] of out.modules.entries())
-      expect(relativeError(delta(m, 1).data, delta(modules[i], 2).data)).toBeLessThan(1e-5);
+      expect(relativeNormError(delta(m, 1).data, delta(modules[i], 2).data)).toBeLessThan(1e-5);
   });
 
   it('is the best rank-k approximation below it, and reports the energy dropped', async () => {
@@ -86,7 +77,7 @@ describe('recompress', () => {
           best.data[r * dense.cols + c] = sum;
         }
       expect(m.rank).toBe(k);
-      expect(relativeError(delta(m, 1).data, best.data)).toBeLessThan(1e-4);
+      expect(relativeNormError(delta(m, 1).data, best.data)).toBeLessThan(1e-4);
       const total = s.reduce((t, x) => t + x * x, 0);
       const tail = s.slice(k).reduce((t, x) => t + x * x, 0);
       expect(lostEnergy[i].fraction).toBeCloseTo(tail / total, 5);

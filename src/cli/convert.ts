@@ -1,8 +1,9 @@
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { hfFolderFiles } from '../model/hf-export.ts';
 import { readLlama2c } from '../model/llama2c.ts';
 import { parseOptions } from './args.ts';
+import { writeFiles } from './files.ts';
 
 /**
  * `lora-studio convert --llama2c FILE --out DIR [--tokenizer FILE]`: a llama2.c checkpoint as an
@@ -15,9 +16,7 @@ export async function convert(args: string[]): Promise<number> {
   const out = values.get('out');
   if (!input || !out) throw new Error('--llama2c FILE and --out DIR are required');
   const { config, weights } = readLlama2c(new Uint8Array(await readFile(input)), basename(input));
-  await mkdir(out, { recursive: true });
-  for (const [name, bytes] of hfFolderFiles(config, weights))
-    await writeFile(join(out, name), bytes);
+  await writeFiles(out, hfFolderFiles(config, weights));
   const tokenizer = values.get('tokenizer');
   if (tokenizer) await copyFile(tokenizer, join(out, basename(tokenizer)));
   console.error(`wrote ${join(out, 'config.json')} and ${join(out, 'model.safetensors')}`);

@@ -1,5 +1,3 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { peftFiles } from '../adapters/peft.ts';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
@@ -7,6 +5,7 @@ import { nodeShaders } from '../gpu/shaders-node.ts';
 import { mergeExact, type ExactMethod } from '../merge/exact.ts';
 import { readAdapterDir } from './adapters.ts';
 import { numberOption, parseOptions } from './args.ts';
+import { writeFiles } from './files.ts';
 
 const METHODS: readonly ExactMethod[] = ['cat', 'svd', 'linear'];
 
@@ -46,9 +45,12 @@ export async function merge(args: string[]): Promise<number> {
       })),
       ...(result.lostEnergy === undefined ? {} : { lost_energy: result.lostEnergy }),
     };
-    await mkdir(out, { recursive: true });
-    for (const [name, bytes] of peftFiles(result.adapter)) await writeFile(join(out, name), bytes);
-    await writeFile(join(out, 'merge_recipe.json'), JSON.stringify(recipe, null, 2) + '\n');
+    const files = peftFiles(result.adapter);
+    files.set(
+      'merge_recipe.json',
+      new TextEncoder().encode(JSON.stringify(recipe, null, 2) + '\n'),
+    );
+    await writeFiles(out, files);
     console.log(JSON.stringify({ ...recipe, modules: result.adapter.modules.length, out }));
     return 0;
   } finally {

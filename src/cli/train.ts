@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseInit, TARGET_PRESETS, type LoraSpec } from '../adapters/config.ts';
 import { acquireGpu } from '../gpu/device.ts';
@@ -25,6 +25,7 @@ import {
   type TrainProgress,
 } from '../train/trainer.ts';
 import { numberOption, parseOptions } from './args.ts';
+import { writeFiles } from './files.ts';
 
 const VALUES = [
   'model',
@@ -139,15 +140,6 @@ function progressLine(p: TrainProgress): string | null {
   return [parts.join('  '), ...samples].join('\n');
 }
 
-/** Writes files into `dir` through temporary names, so a crash never leaves half a file. */
-async function writeAll(dir: string, files: Map<string, Uint8Array>): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  for (const [name, bytes] of files) {
-    await writeFile(join(dir, `${name}.tmp`), bytes);
-    await rename(join(dir, `${name}.tmp`), join(dir, name));
-  }
-}
-
 /**
  * `lora-studio train --model PATH --data FILE --out DIR [options]`: progress on stderr, the
  * adapter (PEFT files) and a checkpoint folder in DIR, a JSON summary on stdout. `--resume`
@@ -220,7 +212,7 @@ export async function train(args: string[]): Promise<number> {
       tokenizer: loaded.tokenizer,
       control,
       resumeFrom,
-      store: { save: (c) => writeAll(checkpointDir, checkpointFiles(c)) },
+      store: { save: (c) => writeFiles(checkpointDir, checkpointFiles(c)) },
       onProgress: (p) => {
         const line = progressLine(p);
         if (line) console.error(line);
@@ -234,20 +226,20 @@ export async function train(args: string[]): Promise<number> {
           join(out, RESIDUAL_DIR),
           loaded.config,
         );
-        await writeAll(out, files);
+        await writeFiles(out, files);
         const weights = new Map(loaded.weights);
         for (const [name, data] of residuals) {
           const shape = loaded.weights.get(name)?.shape ?? [];
           weights.set(name, { shape, data });
         }
-        await writeAll(join(out, RESIDUAL_DIR), hfFolderFiles(loaded.config, weights));
+        await writeFiles(join(out, RESIDUAL_DIR), hfFolderFiles(loaded.config, weights));
       } else {
         const rank = exportMode === 'recompress' ? config.lora.rank : undefined;
         const exported = await result.adapter.peftFiles(loaded.name, loaded.config, rank);
         lostEnergy = exported.lostEnergy;
-        await writeAll(out, exported.files);
+        await writeFiles(out, exported.files);
       }
-      await writeAll(
+      await writeFiles(
         out,
         new Map([
           ['training_log.json', new TextEncoder().encode(JSON.stringify(result.history, null, 1))],

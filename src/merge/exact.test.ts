@@ -1,6 +1,7 @@
 // Exact merges against dense ΔW computed on the CPU, on the real Qwen2.5 fixture adapters
 // (ranks 6 and 12 on the same base): identity, cat = the weighted sum, svd at full rank = cat.
 import { describe, expect, it } from 'vitest';
+import { relativeNormError } from '../linalg/compare.ts';
 import type { ExportModule } from '../adapters/peft.ts';
 import { readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
 import { fixture } from '../testing/fixtures.ts';
@@ -57,16 +58,6 @@ function moduleDelta(m: ExportModule): Float64Array {
   return d;
 }
 
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(diff / norm);
-}
-
 function check(
   modules: readonly ExportModule[],
   inputs: { adapter: PeftAdapter; weight: number }[],
@@ -75,7 +66,9 @@ function check(
   for (const path of PATHS) {
     const m = modules.find((x) => x.path === path);
     if (!m) throw new Error(`merged adapter lacks ${path}`);
-    expect(relativeError(moduleDelta(m), denseDelta(path, inputs)), path).toBeLessThan(tolerance);
+    expect(relativeNormError(moduleDelta(m), denseDelta(path, inputs)), path).toBeLessThan(
+      tolerance,
+    );
   }
 }
 
@@ -152,12 +145,12 @@ describe('exact merges', () => {
               m2.b[o * m1.rank + j] * m1.a[j * width + i]);
     const exact = denseDelta(path, pair);
     expect(
-      relativeError(
+      relativeNormError(
         moduleDelta(merged),
         exact.map((v, k) => v + cross[k]),
       ),
     ).toBeLessThan(1e-5);
-    expect(relativeError(moduleDelta(merged), exact)).toBeGreaterThan(1e-2);
+    expect(relativeNormError(moduleDelta(merged), exact)).toBeGreaterThan(1e-2);
     await expect(
       mergeExact(
         gpu(),

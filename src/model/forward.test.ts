@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { maxScaledError } from '../linalg/compare.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { FIXTURES, fixture } from '../testing/fixtures.ts';
 import { createCpuModel } from './cpu/forward.ts';
@@ -11,11 +12,6 @@ import { readLlama2c } from './llama2c.ts';
 import { BOS, readLlama2cTokenizer } from './llama2c-tokenizer.ts';
 
 const gpu = useGpu();
-
-function maxError(actual: Float32Array, expected: Float32Array): number {
-  const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-30);
-  return actual.reduce((m, v, i) => Math.max(m, Math.abs(v - expected[i]) / scale), 0);
-}
 
 describe('GPU forward pass', () => {
   it('reproduces llama2.c’s published greedy output for stories260K', async () => {
@@ -47,11 +43,11 @@ describe('GPU forward pass', () => {
       const prompt = [1, 17, 42, 5, 63, 8, 30];
       let expected: Float32Array = new Float32Array(0);
       for (const [pos, token] of prompt.entries()) expected = cpu.step(token, pos);
-      expect(maxError(await model.forward(prompt, 0), expected)).toBeLessThan(1e-4);
+      expect(maxScaledError(await model.forward(prompt, 0), expected)).toBeLessThan(1e-4);
       for (const [i, token] of [9, 2, 51].entries()) {
         const pos = prompt.length + i;
         expect(
-          maxError(await model.forward([token], pos), cpu.step(token, pos)),
+          maxScaledError(await model.forward([token], pos), cpu.step(token, pos)),
           `position ${pos}`,
         ).toBeLessThan(1e-4);
       }
@@ -90,11 +86,11 @@ describe('GPU forward pass', () => {
       const prompt = [1, 9, 33, 60];
       let expected: Float32Array = new Float32Array(0);
       for (const [pos, token] of prompt.entries()) expected = cpu.step(token, pos);
-      expect(maxError(await model.forward(prompt, 0), expected)).toBeLessThan(1e-4);
+      expect(maxScaledError(await model.forward(prompt, 0), expected)).toBeLessThan(1e-4);
       // The biases matter: without them the logits differ.
-      expect(maxError(createCpuModel(config, weights).step(1, 0), cpu.step(1, 0))).toBeGreaterThan(
-        1e-3,
-      );
+      expect(
+        maxScaledError(createCpuModel(config, weights).step(1, 0), cpu.step(1, 0)),
+      ).toBeGreaterThan(1e-3);
     } finally {
       model.dispose();
     }

@@ -7,7 +7,7 @@ import { generateAll } from './generate.ts';
 import { hfFolderFiles } from './hf-export.ts';
 import { hubModelFiles, type DownloadProgress } from './hub.ts';
 import { readLlama2c } from './llama2c.ts';
-import { loadModelFiles } from './load.ts';
+import { loadModelFiles, type LoadedModelFiles } from './load.ts';
 
 const gpu = useGpu();
 let hub: Awaited<ReturnType<typeof startFakeHub>>;
@@ -22,6 +22,20 @@ beforeAll(async () => {
   hub = await startFakeHub({ 'karpathy/stories260K': files });
 });
 afterAll(() => hub.close());
+
+/** The loaded model tells llama2.c's published greedy story: every byte arrived intact. */
+async function expectLlama2cStory(loaded: LoadedModelFiles): Promise<void> {
+  const model = createGpuModel(gpu(), loaded.config, loaded.weights);
+  try {
+    const tokens = await generateAll(model, [1], { maxNewTokens: 200 });
+    const expected = new TextDecoder()
+      .decode(fixture('models/llama2c/stories260K.greedy200.txt'))
+      .trimEnd();
+    expect(loaded.tokenizer.decode([1, ...tokens])).toBe(expected);
+  } finally {
+    model.dispose();
+  }
+}
 
 describe('loading from the Hub by repo id (a local server in the Hub layout)', () => {
   it('downloads with progress, loads and generates llama2.c’s story; a cache serves the second load', async () => {
@@ -40,16 +54,7 @@ describe('loading from the Hub by repo id (a local server in the Hub layout)', (
     expect(last?.loaded).toBe(last?.total);
     expect(last?.total).toBeGreaterThan(1_000_000);
 
-    const model = createGpuModel(gpu(), loaded.config, loaded.weights);
-    try {
-      const tokens = await generateAll(model, [1], { maxNewTokens: 200 });
-      const expected = new TextDecoder()
-        .decode(fixture('models/llama2c/stories260K.greedy200.txt'))
-        .trimEnd();
-      expect(loaded.tokenizer.decode([1, ...tokens])).toBe(expected);
-    } finally {
-      model.dispose();
-    }
+    await expectLlama2cStory(loaded);
 
     const before = hub.requests.length;
     await loadModelFiles(await hubModelFiles('karpathy/stories260K', options), 'again');
@@ -90,16 +95,7 @@ describe('loading from the Hub by repo id (a local server in the Hub layout)', (
     // Progress starts where the kept parts end.
     expect(progress.find((p) => p.file === 'model.safetensors')?.loaded).toBe(kept);
     expect((await cache.parts(url)).parts).toHaveLength(0);
-    const model = createGpuModel(gpu(), loaded.config, loaded.weights);
-    try {
-      const tokens = await generateAll(model, [1], { maxNewTokens: 200 });
-      const expected = new TextDecoder()
-        .decode(fixture('models/llama2c/stories260K.greedy200.txt'))
-        .trimEnd();
-      expect(loaded.tokenizer.decode([1, ...tokens])).toBe(expected);
-    } finally {
-      model.dispose();
-    }
+    await expectLlama2cStory(loaded);
   });
 
   it('says clearly when a repo does not exist or the id is malformed', async () => {

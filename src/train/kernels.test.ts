@@ -2,6 +2,7 @@
 // RMSNorm's backward pass, SwiGLU's, AdamW, Σ grad², dropout — in both layouts of the row
 // kernels (a workgroup per row on GPUs, an invocation per row on CPU adapters).
 import { describe, expect, it } from 'vitest';
+import { maxScaledError } from '../linalg/compare.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
@@ -25,15 +26,6 @@ const LAYOUTS: [string, () => Gpu][] = [
     () => ({ ...device(), adapter: { ...device().adapter, isFallback: false } }),
   ],
 ];
-
-function maxRelative(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let scale = 1e-30;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++)
-    worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / scale);
-  return worst;
-}
 
 describe.each(LAYOUTS)('row kernels, %s', (_, gpu) => {
   it.each([
@@ -66,8 +58,8 @@ describe.each(LAYOUTS)('row kernels, %s', (_, gpu) => {
               (Math.exp(v - max) / z - (j === targets[r] ? 1 : 0)) * scale),
         );
       }
-      expect(maxRelative(await readF32(gpu(), loss), expectedLoss)).toBeLessThan(1e-5);
-      expect(maxRelative(await readF32(gpu(), lt), expectedGrad)).toBeLessThan(1e-5);
+      expect(maxScaledError(await readF32(gpu(), loss), expectedLoss)).toBeLessThan(1e-5);
+      expect(maxScaledError(await readF32(gpu(), lt), expectedGrad)).toBeLessThan(1e-5);
       releaseTensor(gpu(), lt, tt, loss);
     },
   );
@@ -102,8 +94,8 @@ describe.each(LAYOUTS)('row kernels, %s', (_, gpu) => {
         expectedDx[r * d + i] = inv * w[i] * dy[r * d + i] - (row[i] * inv ** 3 * dot) / d;
       }
     }
-    expect(maxRelative(await readF32(gpu(), y), expectedY)).toBeLessThan(1e-5);
-    expect(maxRelative(await readF32(gpu(), dx), expectedDx)).toBeLessThan(1e-5);
+    expect(maxScaledError(await readF32(gpu(), y), expectedY)).toBeLessThan(1e-5);
+    expect(maxScaledError(await readF32(gpu(), dx), expectedDx)).toBeLessThan(1e-5);
     releaseTensor(gpu(), xt, wt, dyt, y, dx);
   });
 });
@@ -124,19 +116,19 @@ describe('elementwise training kernels', () => {
     );
     const sig = (v: number) => 1 / (1 + Math.exp(-v));
     expect(
-      maxRelative(
+      maxScaledError(
         await readF32(device(), act),
         Array.from(g, (v, i) => v * sig(v) * u[i]),
       ),
     ).toBeLessThan(1e-5);
     expect(
-      maxRelative(
+      maxScaledError(
         await readF32(device(), grads.dUp),
         Array.from(g, (v, i) => da[i] * v * sig(v)),
       ),
     ).toBeLessThan(1e-5);
     const dGate = Array.from(g, (v, i) => da[i] * u[i] * sig(v) * (1 + v * (1 - sig(v))));
-    expect(maxRelative(await readF32(device(), grads.dGate), dGate)).toBeLessThan(1e-5);
+    expect(maxScaledError(await readF32(device(), grads.dGate), dGate)).toBeLessThan(1e-5);
     releaseTensor(device(), gt, ut, dat, act, grads.dGate, grads.dUp);
   });
 
@@ -183,9 +175,9 @@ describe('elementwise training kernels', () => {
         expected[i] = expected[i] * (1 - h.lr * h.weightDecay) - h.lr * update;
       }
     }
-    expect(maxRelative(await readF32(device(), pt), expected)).toBeLessThan(1e-5);
+    expect(maxScaledError(await readF32(device(), pt), expected)).toBeLessThan(1e-5);
     const squares = grads.map((g) => g.reduce((s, x) => s + x * x, 0));
-    expect(maxRelative(await readF32(device(), sums), squares)).toBeLessThan(1e-5);
+    expect(maxScaledError(await readF32(device(), sums), squares)).toBeLessThan(1e-5);
     releaseTensor(device(), pt, m, v, sums);
   });
 });

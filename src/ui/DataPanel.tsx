@@ -1,8 +1,8 @@
-import { useState } from 'react';
 import type { DatasetSummary } from '../worker/api.ts';
 import { useDataStore } from './data-store.ts';
 import { useModelStore } from './model-store.ts';
 import { useTrainingStore } from './training-store.ts';
+import { useDropTarget } from './drop-target.ts';
 
 const FORMAT_NAMES: Record<DatasetSummary['format'], string> = {
   text: 'plain text (documents separated by blank lines)',
@@ -21,30 +21,16 @@ export function DataPanel() {
   const loadFile = useDataStore((s) => s.loadFile);
   const loadExample = useDataStore((s) => s.loadExample);
   const training = useTrainingStore((s) => s.run.state === 'running');
-  const [dragging, setDragging] = useState(false);
-  if (!model) return null;
-
   const pick = (files: FileList | null | undefined) => {
     const file = files?.[0];
     if (file && !training) void loadFile(file);
   };
+  const dropTarget = useDropTarget((data) => {
+    pick(data.files);
+  });
+  if (!model) return null;
   return (
-    <section
-      className={dragging ? 'panel drop-target' : 'panel'}
-      data-testid="data"
-      onDragOver={(e) => {
-        e.preventDefault();
-        setDragging(true);
-      }}
-      onDragLeave={() => {
-        setDragging(false);
-      }}
-      onDrop={(e) => {
-        e.preventDefault();
-        setDragging(false);
-        pick(e.dataTransfer.files);
-      }}
-    >
+    <section {...dropTarget} data-testid="data">
       <h2>Data</h2>
       <div className="model-sources">
         <label className="button-like" aria-disabled={training}>

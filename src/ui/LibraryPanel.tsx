@@ -1,6 +1,6 @@
-import { useState } from 'react';
 import type { LibraryItem } from '../worker/api.ts';
 import { pickedFiles } from './dropped-files.ts';
+import { useDropTarget } from './drop-target.ts';
 import { formatBytes } from './format.ts';
 import { useGpuStore } from './gpu-store.ts';
 import { AdapterUseControls } from './AdapterUseControls.tsx';
@@ -12,24 +12,11 @@ export function LibraryPanel() {
   const ready = useGpuStore((s) => s.status.state === 'ready');
   const items = useLibraryStore((s) => s.items);
   const error = useLibraryStore((s) => s.error);
-  const [dragging, setDragging] = useState(false);
+  const dropTarget = useDropTarget();
   if (!ready) return null;
   // Drops are taken by the page (page-drop.ts): this panel only shows where they may land.
   return (
-    <section
-      className={dragging ? 'panel drop-target' : 'panel'}
-      data-testid="library"
-      onDragOver={(e) => {
-        e.preventDefault();
-        setDragging(true);
-      }}
-      onDragLeave={() => {
-        setDragging(false);
-      }}
-      onDrop={() => {
-        setDragging(false);
-      }}
-    >
+    <section {...dropTarget} data-testid="library">
       <h2>Library</h2>
       <ImportControls />
       {items.length === 0 ? (

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { formatBytes } from './format.ts';
+import { useDropTarget } from './drop-target.ts';
 import { useModelStore } from './model-store.ts';
 
 /** The loaded model's card (architecture, size, memory) and ways to load another. */
@@ -9,26 +10,11 @@ export function ModelPanel() {
   const loadBuiltin = useModelStore((s) => s.loadBuiltin);
   const loadFromHub = useModelStore((s) => s.loadFromHub);
   const download = useModelStore((s) => s.download);
-  const [dragging, setDragging] = useState(false);
+  const dropTarget = useDropTarget((data) => void loadFiles([...data.files]));
   const [repo, setRepo] = useState('');
   if (!model.info && !model.loading && !model.error) return null;
   return (
-    <section
-      className={dragging ? 'panel drop-target' : 'panel'}
-      data-testid="model"
-      onDragOver={(e) => {
-        e.preventDefault();
-        setDragging(true);
-      }}
-      onDragLeave={() => {
-        setDragging(false);
-      }}
-      onDrop={(e) => {
-        e.preventDefault();
-        setDragging(false);
-        void loadFiles([...e.dataTransfer.files]);
-      }}
-    >
+    <section {...dropTarget} data-testid="model">
       <h2>Model</h2>
       {model.loading && <p aria-busy="true">Loading the model…</p>}
       {download && (

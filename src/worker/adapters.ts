@@ -4,7 +4,13 @@
 import { zipSync } from 'fflate';
 import { adapterFiles, type DroppedFile } from '../adapters/import.ts';
 import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
-import { adapterTerms, misfit, readPeftAdapter, shapeMismatches } from '../adapters/peft-read.ts';
+import {
+  adapterTerms,
+  misfit,
+  readPeftAdapter,
+  shapeMismatches,
+  type PeftAdapter,
+} from '../adapters/peft-read.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import type { GpuModel } from '../model/forward.ts';
@@ -39,6 +45,8 @@ function adapterName(files: readonly DroppedFile[]): string {
 
 export function createAdapterApi(deps: AdapterDeps): AdapterApi {
   let applied: Tensor[] = [];
+  // Parsed once per adapter: a weight slider re-applies many times a second.
+  const parsed = new Map<string, PeftAdapter>();
 
   function releaseApplied(): void {
     try {
@@ -73,6 +81,7 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
       return { name: `${folder}.zip`, bytes: zipSync(files, { level: 6 }) };
     },
     async removeAdapter(id) {
+      parsed.delete(id);
       await deps.library.remove(id);
     },
     async importAdapter(files, options = {}) {
@@ -114,8 +123,13 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
       const chosen = [];
       for (const { id, weight } of active) {
         if (!Number.isFinite(weight)) throw new Error(`The weight of ${id} must be a number.`);
-        const e = await entry(id);
-        chosen.push({ adapter: readPeftAdapter(new Map(Object.entries(e.files)), e.name), weight });
+        let adapter = parsed.get(id);
+        if (!adapter) {
+          const e = await entry(id);
+          adapter = readPeftAdapter(new Map(Object.entries(e.files)), e.name);
+          parsed.set(id, adapter);
+        }
+        chosen.push({ adapter, weight });
       }
       // Built completely before anything changes: a refusal leaves the current composition.
       const { terms, overrides, tensors } = await adapterTerms(
