@@ -1,57 +1,168 @@
-import { peftFiles } from '../adapters/peft.ts';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
-import { mergeExact, type ExactMethod } from '../merge/exact.ts';
+import { mergeAdapters } from '../merge/merge.ts';
+import { parseMergekitYaml } from '../merge/mergekit.ts';
+import { mergedFiles, type MergeRecipe } from '../merge/recipe.ts';
+import {
+  GRID_PRESETS,
+  gridPreset,
+  METHOD_NAMES,
+  type GridPreset,
+  type LayerGrid,
+  type MergeMethod,
+  type MergeSpec,
+} from '../merge/spec.ts';
+import { LINEAR_MODULES } from '../model/modules.ts';
 import { readAdapterDir } from './adapters.ts';
 import { numberOption, parseOptions } from './args.ts';
 import { writeFiles } from './files.ts';
 
-const METHODS: readonly ExactMethod[] = ['cat', 'svd', 'linear'];
+const VALUES = [
+  'method',
+  'weights',
+  'density',
+  'rank',
+  'energy',
+  'seed',
+  'layer-weights',
+  'majority-sign',
+  'ties-divisor',
+  'gamma',
+  'epsilon',
+  't',
+  'opcm-alpha',
+  'lines',
+  'clamp',
+  'config',
+  'recipe',
+  'out',
+] as const;
+
+function numbers(text: string, what: string): number[] {
+  const list = text.split(',').map(Number);
+  if (list.some((n) => !Number.isFinite(n)))
+    throw new Error(`${what} must be numbers, got ${text}`);
+  return list;
+}
+
+/** `--layer-weights FILE`: JSON {"modules": […], "weights": [[…], …]} or {"preset": NAME}. */
+async function layerGrid(file: string, numLayers: number): Promise<LayerGrid> {
+  const json = JSON.parse(await readFile(file, 'utf8')) as Partial<LayerGrid> & { preset?: string };
+  if (json.preset !== undefined) {
+    if (!GRID_PRESETS.includes(json.preset as GridPreset))
+      throw new Error(`${file}: preset must be one of ${GRID_PRESETS.join(', ')}`);
+    return gridPreset(json.preset as GridPreset, numLayers, LINEAR_MODULES);
+  }
+  if (!Array.isArray(json.modules) || !Array.isArray(json.weights))
+    throw new Error(
+      `${file}: expected {"modules": [...], "weights": [[...], ...]} or {"preset": ...}`,
+    );
+  return { modules: json.modules, weights: json.weights };
+}
+
+/** The spec and adapter folders from --recipe, --config or the command line. */
+async function specFromArgs(
+  values: Map<string, string>,
+  positionals: string[],
+): Promise<{ spec: MergeSpec; dirs: string[] }> {
+  const recipe = values.get('recipe');
+  if (recipe) {
+    const { spec } = JSON.parse(await readFile(recipe, 'utf8')) as MergeRecipe;
+    const dirs = positionals.length > 0 ? positionals : spec.adapters.map((a) => a.id);
+    return { spec, dirs };
+  }
+  const config = values.get('config');
+  if (config) {
+    const { spec, models } = parseMergekitYaml(await readFile(config, 'utf8'));
+    return { spec, dirs: models };
+  }
+  const method = values.get('method') as MergeMethod | undefined;
+  if (!method || !METHOD_NAMES.includes(method))
+    throw new Error(
+      `--method must be one of ${METHOD_NAMES.join(', ')} (or give --config / --recipe)`,
+    );
+  if (positionals.length === 0) throw new Error('at least one adapter folder is required');
+  const weights = values.has('weights')
+    ? numbers(values.get('weights')!, '--weights')
+    : positionals.map(() => 1);
+  if (weights.length !== positionals.length)
+    throw new Error(`--weights needs ${positionals.length} numbers, one per adapter`);
+  return {
+    spec: { method, adapters: positionals.map((dir, i) => ({ id: dir, weight: weights[i] })) },
+    dirs: positionals,
+  };
+}
+
+/** Options given on the command line override the spec's. */
+function applyOptions(spec: MergeSpec, values: Map<string, string>): MergeSpec {
+  const s: MergeSpec = { ...spec };
+  for (const [option, key] of [
+    ['density', 'density'],
+    ['gamma', 'gamma'],
+    ['epsilon', 'epsilon'],
+    ['t', 't'],
+    ['opcm-alpha', 'opcmAlpha'],
+    ['seed', 'seed'],
+    ['clamp', 'clamp'],
+  ] as const)
+    if (values.has(option)) s[key] = numberOption(values, option, 0);
+  if (values.has('rank')) s.rank = numberOption(values, 'rank', 0);
+  if (values.has('energy'))
+    s.rank = {
+      energy: numberOption(values, 'energy', 0),
+      ...(typeof s.rank === 'number' ? { max: s.rank } : {}),
+    };
+  if (values.has('majority-sign'))
+    s.majoritySign = values.get('majority-sign') as MergeSpec['majoritySign'];
+  if (values.has('ties-divisor'))
+    s.tiesDivisor = values.get('ties-divisor') as MergeSpec['tiesDivisor'];
+  if (values.has('lines')) {
+    const [alpha, beta] = numbers(values.get('lines')!, '--lines');
+    s.lines = { alpha, beta };
+  }
+  return s;
+}
 
 /**
- * `lora-studio merge --method cat|svd|linear [--weights w1,w2,…] [--rank K] --out DIR ADAPTER_DIR…`:
- * writes the merged adapter (PEFT files) and its recipe (merge_recipe.json) to DIR, and a JSON
- * summary on stdout.
+ * `lora-studio merge --method NAME [options] ADAPTER_DIR… --out DIR`, or `--config mergekit.yaml`,
+ * or `--recipe merge_recipe.json` (replays a merge): writes the merged PEFT adapter, its
+ * merge_recipe.json and a model card to DIR, and a JSON summary on stdout.
  */
 export async function merge(args: string[]): Promise<number> {
-  const { values, positionals } = parseOptions(args, {
-    values: ['method', 'weights', 'rank', 'out'],
-    positionals: true,
-  });
-  const method = values.get('method') as ExactMethod | undefined;
+  const { values, positionals } = parseOptions(args, { values: VALUES, positionals: true });
   const out = values.get('out');
-  if (!method || !METHODS.includes(method))
-    throw new Error(`--method must be one of ${METHODS.join(', ')}`);
-  if (!out || positionals.length === 0)
-    throw new Error('--out DIR and at least one adapter folder are required');
-  const weights = values.get('weights')?.split(',').map(Number) ?? positionals.map(() => 1);
-  if (weights.length !== positionals.length || weights.some((w) => !Number.isFinite(w)))
-    throw new Error(`--weights needs ${positionals.length} numbers, one per adapter`);
-  const rank = values.has('rank') ? numberOption(values, 'rank', 0) : undefined;
-  const inputs = await Promise.all(
-    positionals.map(async (dir, i) => ({ adapter: await readAdapterDir(dir), weight: weights[i] })),
-  );
+  if (!out) throw new Error('--out DIR is required');
+  const { spec: given, dirs } = await specFromArgs(values, positionals);
+  const adapters = await Promise.all(dirs.map(readAdapterDir));
+  const numLayers =
+    Math.max(
+      ...adapters.flatMap((a) =>
+        [...a.modules.keys()].map((p) => Number(/\.(\d+)\./.exec(p)?.[1] ?? 0)),
+      ),
+    ) + 1;
+  const spec = applyOptions(given, values);
+  const layerWeights = values.get('layer-weights');
+  if (layerWeights) spec.layerGrid = await layerGrid(layerWeights, numLayers);
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
   try {
-    const result = await mergeExact(gpu, inputs, method, rank);
-    const recipe = {
-      method,
-      rank: result.adapter.rank,
-      adapters: positionals.map((dir, i) => ({
-        path: dir,
-        weight: weights[i],
-        base_model: inputs[i].adapter.baseModel,
-      })),
-      ...(result.lostEnergy === undefined ? {} : { lost_energy: result.lostEnergy }),
-    };
-    const files = peftFiles(result.adapter);
-    files.set(
-      'merge_recipe.json',
-      new TextEncoder().encode(JSON.stringify(recipe, null, 2) + '\n'),
+    const outcome = await mergeAdapters(gpu, adapters, spec, {
+      numLayers,
+      onProgress: (done, total) => process.stderr.write(`\rmerging modules ${done}/${total}`),
+    });
+    process.stderr.write('\n');
+    await writeFiles(out, mergedFiles(outcome, adapters, basename(out)));
+    console.log(
+      JSON.stringify({
+        method: outcome.spec.method,
+        rank: outcome.adapter.rank,
+        modules: outcome.adapter.modules.length,
+        lost_energy: outcome.lostEnergy,
+        out,
+      }),
     );
-    await writeFiles(out, files);
-    console.log(JSON.stringify({ ...recipe, modules: result.adapter.modules.length, out }));
     return 0;
   } finally {
     gpu.destroy();

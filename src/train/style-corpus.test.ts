@@ -3,24 +3,32 @@ import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c } from '../model/tokenizer.ts';
 import { fixture } from '../testing/fixtures.ts';
 import { parseDataset } from './data.ts';
-import { STYLE_NAME, STYLE_PHRASE, styleCorpus } from './style-corpus.ts';
+import {
+  SNORP_STYLE,
+  STYLE_NAME,
+  STYLE_PHRASE,
+  STYLES,
+  ZIMMY_STYLE,
+  styleCorpus,
+  type StyleCorpus,
+} from './style-corpus.ts';
 
-const stories = (count: number, seed: number) => styleCorpus(count, seed).split('\n\n');
+const split = (style: StyleCorpus, count: number, seed: number) =>
+  style.stories(count, seed).split('\n\n');
 
-describe('styleCorpus', () => {
+describe.each(STYLES.map((style) => [style.name, style] as const))('the %s style', (_, style) => {
   it('is a pure function of (count, seed)', () => {
-    expect(styleCorpus(20, 3)).toBe(styleCorpus(20, 3));
-    expect(styleCorpus(20, 3)).not.toBe(styleCorpus(20, 4));
+    expect(style.stories(20, 3)).toBe(style.stories(20, 3));
+    expect(style.stories(20, 3)).not.toBe(style.stories(20, 4));
     // A longer corpus with the same seed starts with the same stories.
-    expect(stories(30, 3).slice(0, 20)).toEqual(stories(20, 3));
+    expect(split(style, 30, 3).slice(0, 20)).toEqual(split(style, 20, 3));
   });
 
   it('gives `count` plain-text documents, each with the name and the catch phrase', () => {
-    const corpus = styleCorpus(50, 1);
-    expect(parseDataset(corpus, 'style.txt')).toHaveLength(50);
-    for (const story of stories(50, 1)) {
-      expect(story).toContain(STYLE_NAME);
-      expect(story).toContain(STYLE_PHRASE);
+    expect(parseDataset(style.stories(50, 1), 'style.txt')).toHaveLength(50);
+    for (const story of split(style, 50, 1)) {
+      expect(story).toContain(style.name);
+      expect(story).toContain(style.phrase);
       const words = story.split(/\s+/).length;
       expect(words).toBeGreaterThanOrEqual(40);
       expect(words).toBeLessThanOrEqual(80);
@@ -28,18 +36,34 @@ describe('styleCorpus', () => {
   });
 
   it('varies its stories', () => {
-    expect(new Set(stories(100, 2)).size).toBeGreaterThan(90);
+    expect(new Set(split(style, 100, 2)).size).toBeGreaterThan(90);
   });
 
   it('fits the 512-token vocabulary of stories260K in a modest number of tokens', () => {
     const tokenizer = fromLlama2c(
       readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin'),
     );
-    const counts = stories(200, 5).map((story) => tokenizer.encode(story).length);
+    const counts = split(style, 200, 5).map((story) => tokenizer.encode(story).length);
     expect(Math.max(...counts)).toBeLessThan(150);
     // The name is a few common pieces, not a run of byte tokens.
-    expect(tokenizer.encode(` ${STYLE_NAME}`, { specialTokens: false }).length).toBeLessThanOrEqual(
+    expect(tokenizer.encode(` ${style.name}`, { specialTokens: false }).length).toBeLessThanOrEqual(
       5,
     );
+  });
+});
+
+describe('the styles', () => {
+  it('never borrow each other’s name or phrase', () => {
+    const zimmy = ZIMMY_STYLE.stories(100, 1);
+    const snorp = SNORP_STYLE.stories(100, 1);
+    expect(zimmy).not.toContain(SNORP_STYLE.name);
+    expect(zimmy).not.toContain(SNORP_STYLE.phrase);
+    expect(snorp).not.toContain(ZIMMY_STYLE.name);
+    expect(snorp).not.toContain(ZIMMY_STYLE.phrase);
+  });
+
+  it('keep the first style under its original names', () => {
+    expect(styleCorpus(20, 3)).toBe(ZIMMY_STYLE.stories(20, 3));
+    expect([STYLE_NAME, STYLE_PHRASE]).toEqual([ZIMMY_STYLE.name, ZIMMY_STYLE.phrase]);
   });
 });

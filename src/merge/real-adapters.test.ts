@@ -1,4 +1,4 @@
-// Exact merges against dense ΔW computed on the CPU, on the real Qwen2.5 fixture adapters
+// Exact merges (merge.ts) against dense ΔW computed on the CPU, on the real Qwen2.5 fixture adapters
 // (ranks 6 and 12 on the same base): identity, cat = the weighted sum, svd at full rank = cat.
 import { describe, expect, it } from 'vitest';
 import { relativeNormError } from '../linalg/compare.ts';
@@ -6,9 +6,23 @@ import type { ExportModule } from '../adapters/peft.ts';
 import { readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
 import { fixture } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
-import { mergeExact } from './exact.ts';
+import { mergeAdapters } from './merge.ts';
+import type { MergeMethod } from './spec.ts';
 
 const gpu = useGpu();
+
+async function mergeExact(
+  inputs: { adapter: PeftAdapter; weight: number }[],
+  method: MergeMethod,
+  rank?: number,
+) {
+  const adapters = inputs.map((i) => ({ id: i.adapter.name, weight: i.weight }));
+  return mergeAdapters(
+    gpu(),
+    inputs.map((i) => i.adapter),
+    { method, rank, adapters },
+  );
+}
 const QWEN = 'adapters/qwen2.5-0.5b-instruct/';
 const load = (dir: string) =>
   readPeftAdapter(
@@ -75,10 +89,10 @@ function check(
 describe('exact merges', () => {
   it('identity: one adapter at weight 1 merges to its own ΔW, by cat and by svd at its rank', async () => {
     const inputs = [{ adapter: r6, weight: 1 }];
-    const cat = await mergeExact(gpu(), inputs, 'cat');
+    const cat = await mergeExact(inputs, 'cat');
     expect(cat.adapter).toMatchObject({ rank: 6, alpha: 6, rslora: false });
     check(cat.adapter.modules, inputs, 1e-6);
-    const svd = await mergeExact(gpu(), inputs, 'svd', 6);
+    const svd = await mergeExact(inputs, 'svd', 6);
     check(svd.adapter.modules, inputs, 1e-5);
     expect(svd.lostEnergy).toBeLessThan(1e-6);
   });
@@ -88,7 +102,7 @@ describe('exact merges', () => {
       { adapter: r6, weight: 0.7 },
       { adapter: r12, weight: -0.4 },
     ];
-    const { adapter } = await mergeExact(gpu(), inputs, 'cat');
+    const { adapter } = await mergeExact(inputs, 'cat');
     expect(adapter.rank).toBe(18);
     expect(adapter.modules).toHaveLength(48);
     check(adapter.modules, inputs, 1e-6);
@@ -99,17 +113,17 @@ describe('exact merges', () => {
       { adapter: r6, weight: 1 },
       { adapter: r12, weight: 1 },
     ];
-    const full = await mergeExact(gpu(), inputs, 'svd', 18);
+    const full = await mergeExact(inputs, 'svd', 18);
     check(full.adapter.modules, inputs, 1e-5);
     expect(full.lostEnergy).toBeLessThan(1e-6);
-    const eight = await mergeExact(gpu(), inputs, 'svd', 8);
+    const eight = await mergeExact(inputs, 'svd', 8);
     expect(eight.adapter).toMatchObject({ rank: 8, alpha: 8 });
     expect(eight.lostEnergy).toBeGreaterThan(0);
     expect(eight.lostEnergy).toBeLessThan(1);
   });
 
   it("linear (PEFT's) is exact for one adapter, and for two adds exactly the cross terms", async () => {
-    const single = await mergeExact(gpu(), [{ adapter: r12, weight: 0.8 }], 'linear');
+    const single = await mergeExact([{ adapter: r12, weight: 0.8 }], 'linear');
     check(single.adapter.modules, [{ adapter: r12, weight: 0.8 }], 1e-6);
     // Two rank-16 SmolLM adapters: B·A = Σ sᵢBᵢAᵢ + √(s₁s₂)(B₁A₂ + B₂A₁), the cross terms.
     const smol = (dir: string) =>
@@ -128,7 +142,7 @@ describe('exact merges', () => {
       { adapter: one, weight: 1 },
       { adapter: two, weight: 1 },
     ];
-    const { adapter } = await mergeExact(gpu(), pair, 'linear');
+    const { adapter } = await mergeExact(pair, 'linear');
     const path = 'model.layers.3.self_attn.v_proj';
     const merged = adapter.modules.find((m) => m.path === path);
     const [m1, m2] = [one.modules.get(path), two.modules.get(path)];
@@ -153,7 +167,6 @@ describe('exact merges', () => {
     expect(relativeNormError(moduleDelta(merged), exact)).toBeGreaterThan(1e-2);
     await expect(
       mergeExact(
-        gpu(),
         [
           { adapter: r6, weight: 1 },
           { adapter: r12, weight: 1 },
@@ -167,7 +180,6 @@ describe('exact merges', () => {
     const other = { ...r6, name: 'other', baseModel: 'HuggingFaceTB/SmolLM-135M' };
     await expect(
       mergeExact(
-        gpu(),
         [
           { adapter: r6, weight: 1 },
           { adapter: other, weight: 1 },
@@ -176,6 +188,6 @@ describe('exact merges', () => {
       ),
     ).rejects.toThrow(/different base models/);
     const dora = { ...r6, details: { ...r6.details, dora: true } };
-    await expect(mergeExact(gpu(), [{ adapter: dora, weight: 1 }], 'svd')).rejects.toThrow(/DoRA/);
+    await expect(mergeExact([{ adapter: dora, weight: 1 }], 'svd')).rejects.toThrow(/DoRA/);
   });
 });

@@ -1,0 +1,213 @@
+// A module's ΔW held as factors, B·A with the scaling folded into B, and the operations merges
+// need on it without forming m×n: stacking (exact sums), Frobenius inner products (r×r work),
+// and truncation to an output rank by the SVD of the product. Dense results (entrywise methods)
+// come back to factors through a randomized SVD.
+import type { AdapterModule } from '../adapters/peft-read.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { run } from '../gpu/dispatch.ts';
+import { readF32 } from '../gpu/readback.ts';
+import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import { matmul } from '../linalg/matmul.ts';
+import { reduceAll } from '../linalg/reduce.ts';
+import { unary } from '../linalg/elementwise.ts';
+import { exactSvd, lowRankProductSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
+import type { OutputRank } from './spec.ts';
+
+/** ΔW = B·A: b is out×rank, a is rank×in, both row-major. */
+export interface LowRank {
+  out: number;
+  in: number;
+  rank: number;
+  b: Float32Array;
+  a: Float32Array;
+}
+
+/** c·s·B·A of an adapter module (s its scaling). */
+export function weighted(m: AdapterModule, c: number): LowRank {
+  const factor = c * m.scale;
+  return {
+    out: m.b.length / m.rank,
+    in: m.a.length / m.rank,
+    rank: m.rank,
+    b: m.b.map((v) => v * factor),
+    a: m.a,
+  };
+}
+
+/** Σ of the parts as one factor pair: [B₁ | B₂ | …]·[A₁; A₂; …], exact. */
+export function stack(parts: readonly LowRank[]): LowRank {
+  const { out, in: width } = parts[0];
+  const rank = parts.reduce((r, p) => r + p.rank, 0);
+  const b = new Float32Array(out * rank);
+  const a = new Float32Array(rank * width);
+  let offset = 0;
+  for (const p of parts) {
+    for (let o = 0; o < out; o++)
+      b.set(p.b.subarray(o * p.rank, (o + 1) * p.rank), o * rank + offset);
+    a.set(p.a, offset * width);
+    offset += p.rank;
+  }
+  return { out, in: width, rank, b, a };
+}
+
+export function scaled(x: LowRank, c: number): LowRank {
+  return { ...x, b: x.b.map((v) => v * c) };
+}
+
+/** ⟨B₁A₁, B₂A₂⟩_F = Σ (B₁ᵀB₂) ∘ (A₁A₂ᵀ): two r₁×r₂ products, never m×n. */
+export function frobeniusInner(x: LowRank, y: LowRank): number {
+  const gramB = new Float64Array(x.rank * y.rank);
+  for (let o = 0; o < x.out; o++)
+    for (let i = 0; i < x.rank; i++) {
+      const v = x.b[o * x.rank + i];
+      if (v !== 0)
+        for (let j = 0; j < y.rank; j++) gramB[i * y.rank + j] += v * y.b[o * y.rank + j];
+    }
+  let total = 0;
+  for (let i = 0; i < x.rank; i++)
+    for (let j = 0; j < y.rank; j++) {
+      let dot = 0;
+      for (let c = 0; c < x.in; c++) dot += x.a[i * x.in + c] * y.a[j * y.in + c];
+      total += gramB[i * y.rank + j] * dot;
+    }
+  return total;
+}
+
+const energy = (sigma: ArrayLike<number>, k = sigma.length) =>
+  Array.from(sigma)
+    .slice(0, k)
+    .reduce((t, s) => t + s * s, 0);
+
+/**
+ * The rank an output rule gives for singular values σ (descending): a fixed k, or the smallest
+ * k whose energy reaches the asked share of `total` (‖ΔW‖²_F; by default that of σ itself).
+ */
+export function chooseRank(sigma: ArrayLike<number>, rule: OutputRank, total = energy(sigma)) {
+  if (typeof rule === 'number') return Math.min(rule, sigma.length);
+  const cap = Math.min(rule.max ?? sigma.length, sigma.length);
+  let kept = 0;
+  for (let k = 1; k <= cap; k++) {
+    kept += sigma[k - 1] ** 2;
+    if (kept >= rule.energy * total) return k;
+  }
+  return cap;
+}
+
+export interface Truncated {
+  factors: LowRank;
+  /** ‖ΔW‖²_F kept and before truncation. */
+  kept: number;
+  total: number;
+}
+
+/** An SVD on the host: u is out×rank, v is in×rank (row-major), s descending. */
+export interface HostSvd {
+  u: Float32Array;
+  s: Float64Array;
+  v: Float32Array;
+}
+
+async function readSvd(gpu: Gpu, svd: SvdResult): Promise<HostSvd> {
+  try {
+    return { u: await readF32(gpu, svd.u), s: svd.s, v: await readF32(gpu, svd.v) };
+  } finally {
+    releaseTensor(gpu, svd.u, svd.v);
+  }
+}
+
+/** B = U·diag(σ), A = Vᵀ for the top k triplets (PEFT's and kohya's split: clamp acts on it). */
+export function factorsOf(svd: HostSvd, k: number, out: number, width: number): LowRank {
+  const r = svd.s.length;
+  const b = new Float32Array(out * k);
+  for (let o = 0; o < out; o++)
+    for (let j = 0; j < k; j++) b[o * k + j] = svd.u[o * r + j] * svd.s[j];
+  const a = new Float32Array(k * width);
+  for (let j = 0; j < k; j++) for (let i = 0; i < width; i++) a[j * width + i] = svd.v[i * r + j];
+  return { out, in: width, rank: k, b, a };
+}
+
+/** The SVD of B·A: from the QRs of the factors, or densely when the rank exceeds a side. */
+export async function productSvd(gpu: Gpu, x: LowRank): Promise<HostSvd> {
+  if (x.rank <= Math.min(x.out, x.in)) {
+    const b = uploadTensor(gpu, x.b, [x.out, x.rank], 'f32', 'merge B');
+    const a = uploadTensor(gpu, x.a, [x.rank, x.in], 'f32', 'merge A');
+    try {
+      return await readSvd(gpu, await lowRankProductSvd(gpu, b, a));
+    } finally {
+      releaseTensor(gpu, a, b);
+    }
+  }
+  // More stacked rank than a side (tiny models): the dense product is small.
+  const dense = await denseProduct(gpu, x);
+  try {
+    return await readSvd(gpu, await exactSvd(gpu, dense));
+  } finally {
+    releaseTensor(gpu, dense);
+  }
+}
+
+/** Brings x to the rank the rule asks (never above its own), by the SVD of B·A. */
+export async function truncate(gpu: Gpu, x: LowRank, rule: OutputRank): Promise<Truncated> {
+  const svd = await productSvd(gpu, x);
+  const k = chooseRank(svd.s, rule);
+  return { factors: factorsOf(svd, k, x.out, x.in), kept: energy(svd.s, k), total: energy(svd.s) };
+}
+
+/** B·A on the GPU (out×in); the caller owns it. */
+export async function denseProduct(gpu: Gpu, x: LowRank): Promise<Tensor> {
+  const b = uploadTensor(gpu, x.b, [x.out, x.rank], 'f32', 'merge B');
+  const a = uploadTensor(gpu, x.a, [x.rank, x.in], 'f32', 'merge A');
+  try {
+    return await run(gpu, (batch) => matmul(batch, b, a));
+  } finally {
+    releaseTensor(gpu, a, b);
+  }
+}
+
+async function squaredNorm(gpu: Gpu, t: Tensor): Promise<number> {
+  const [squares, sum] = await run(gpu, (b) => {
+    const sq = unary(b, 'square', t);
+    return [sq, reduceAll(b, 'sum', sq)];
+  });
+  try {
+    return (await readF32(gpu, sum))[0];
+  } finally {
+    releaseTensor(gpu, squares, sum);
+  }
+}
+
+/**
+ * A dense merged ΔW (out×in) back to factors: randomized SVD (Halko et al.; 4 power
+ * iterations, 10 extra columns) of at most `cap` triplets, then the rank the rule asks.
+ */
+export async function factorDense(
+  gpu: Gpu,
+  dense: Tensor,
+  rule: OutputRank,
+  cap: number,
+  seed: number,
+): Promise<Truncated> {
+  const [out, width] = dense.shape;
+  const total = await squaredNorm(gpu, dense);
+  const q = Math.min(typeof rule === 'number' ? rule : (rule.max ?? cap), out, width);
+  const svd = await readSvd(
+    gpu,
+    await randomizedSvd(gpu, dense, { rank: q, oversample: 10, niter: 4, seed }),
+  );
+  const k = chooseRank(svd.s, rule, total);
+  return { factors: factorsOf(svd, k, out, width), kept: energy(svd.s, k), total };
+}
+
+/**
+ * Clamps both factors to [−h, h], h the `quantile` of all their entries (torch.quantile's
+ * linear interpolation), as kohya's svd_merge and PEFT's `clamp` do.
+ */
+export function clampFactors(x: LowRank, quantile: number): LowRank {
+  const all = Float64Array.from([...x.b, ...x.a]).sort();
+  const position = quantile * (all.length - 1);
+  const below = Math.floor(position);
+  const above = Math.min(below + 1, all.length - 1);
+  const h = all[below] + (position - below) * (all[above] - all[below]);
+  const clamp = (v: number) => Math.min(h, Math.max(-h, v));
+  return { ...x, b: x.b.map(clamp), a: x.a.map(clamp) };
+}

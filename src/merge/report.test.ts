@@ -1,0 +1,168 @@
+// The merge report on real adapters: stories260K fine-tuned briefly on each of the two invented
+// styles (src/train/style-corpus.ts), merged exactly by `cat` at weights 1, 1, and measured on
+// held-out stories of each style.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TARGET_PRESETS } from '../adapters/config.ts';
+import { adapterTerms, readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
+import { releaseTensor } from '../gpu/tensor.ts';
+import { createGpuModel, type GpuModel } from '../model/forward.ts';
+import { readLlama2c } from '../model/llama2c.ts';
+import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
+import { fromLlama2c } from '../model/tokenizer.ts';
+import { fixture } from '../testing/fixtures.ts';
+import { useGpu } from '../testing/gpu.ts';
+import { prepareDataset } from '../train/data.ts';
+import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../train/style-corpus.ts';
+import { DEFAULT_SETTINGS, meanSequenceLoss, train } from '../train/trainer.ts';
+import { mergeAdapters } from './merge.ts';
+import {
+  evalSequences,
+  mergeReport,
+  peftAdapterOf,
+  weightSweep,
+  type MergeReport,
+  type ReportSource,
+  type SweepPoint,
+} from './report.ts';
+
+const gpu = useGpu();
+const SEQ_LEN = 64;
+const PROBE = 'model.layers.0.self_attn.q_proj';
+
+const { config, weights } = readLlama2c(
+  fixture('models/llama2c/stories260K.bin'),
+  'stories260K.bin',
+);
+const tokenizer = fromLlama2c(
+  readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin'),
+);
+
+/** Ten steps of a rank-4 LoRA on one style, read back from the PEFT files a user downloads. */
+async function trainStyle(model: GpuModel, style: StyleCorpus): Promise<PeftAdapter> {
+  const options = { seqLen: SEQ_LEN, validationFraction: 0, seed: 0 };
+  const result = await train({
+    gpu: gpu(),
+    model,
+    baseModel: 'stories260K',
+    data: prepareDataset(style.stories(60, 1), `${style.name}.txt`, tokenizer, options),
+    config: {
+      lora: {
+        rank: 4,
+        alpha: 8,
+        rslora: false,
+        targets: TARGET_PRESETS['all-linear'],
+        dropout: 0,
+        init: 'lora',
+      },
+      train: {
+        ...DEFAULT_SETTINGS,
+        steps: 10,
+        lr: 1e-2,
+        warmupSteps: 1,
+        evalEvery: 0,
+        checkpointEvery: 0,
+      },
+    },
+  });
+  try {
+    const { files } = await result.adapter.peftFiles('stories260K', config);
+    return readPeftAdapter(files, style.name);
+  } finally {
+    result.adapter.dispose();
+  }
+}
+
+/** The loss with `adapter` applied to the model itself, as the playground applies it. */
+async function appliedLoss(model: GpuModel, source: ReportSource) {
+  const applied = await adapterTerms(gpu(), model.base, [{ adapter: source.adapter, weight: 1 }]);
+  model.setAdapters(applied.terms, applied.overrides);
+  const loss = await meanSequenceLoss(gpu(), model.transformer, source.evalTokens, 4, Infinity);
+  return { loss: loss ?? NaN, tensors: applied.tensors };
+}
+
+describe('merge report of two styles merged by cat at weights 1, 1', () => {
+  let model: GpuModel;
+  let sources: ReportSource[];
+  let report: MergeReport;
+  let sweep: SweepPoint[];
+  const progress: [number, number][] = [];
+  let direct: Record<string, number>;
+  let appliedKept = false;
+
+  beforeAll(async () => {
+    model = createGpuModel(gpu(), config, weights);
+    sources = [];
+    for (const style of [ZIMMY_STYLE, SNORP_STYLE]) {
+      const adapter = await trainStyle(model, style);
+      // Stories the training never saw (another seed).
+      const evalTokens = evalSequences(tokenizer, style.stories(6, 2), 'held-out.txt', SEQ_LEN);
+      sources.push({ name: style.name, adapter, evalTokens });
+    }
+    const { adapter: cat } = await mergeAdapters(
+      gpu(),
+      sources.map(({ adapter }) => adapter),
+      { method: 'cat', adapters: sources.map(({ name }) => ({ id: name, weight: 1 })) },
+    );
+    const zimmyApplied = await appliedLoss(model, sources[0]);
+    releaseTensor(gpu(), ...zimmyApplied.tensors);
+    // The Snorp adapter stays applied to the model while the report runs, as a user's would.
+    const snorpApplied = await appliedLoss(model, sources[1]);
+    const probe = model.transformer.adapterTerms(PROBE);
+    report = await mergeReport(gpu(), model, sources, peftAdapterOf(cat, 'both'), {
+      onProgress: (done, total) => progress.push([done, total]),
+    });
+    appliedKept = model.transformer.adapterTerms(PROBE) === probe;
+    model.setAdapters(new Map());
+    releaseTensor(gpu(), ...snorpApplied.tensors);
+    direct = { Zimmy: zimmyApplied.loss, Snorp: snorpApplied.loss };
+    sweep = await weightSweep(gpu(), model, sources, [0, 1]);
+  }, 120_000);
+  afterAll(() => {
+    model.dispose();
+  });
+
+  it('has one JSON-serialisable row per source, counting tokens and reporting progress', () => {
+    expect(JSON.parse(JSON.stringify({ report, sweep }))).toEqual({ report, sweep });
+    expect(report.merged).toBe('both');
+    expect(report.rows.map((r) => r.source)).toEqual(['Zimmy', 'Snorp']);
+    for (const [i, row] of report.rows.entries()) {
+      const targets = sources[i].evalTokens.flatMap((s) => [...s.target].filter((t) => t >= 0));
+      expect(row.tokens).toBe(targets.length);
+      expect(row.merged.perplexity).toBeCloseTo(Math.exp(row.merged.loss), 9);
+    }
+    // (2 sources + base + merge) × 2 eval texts, after every one of them.
+    expect(progress).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8].map((done) => [done, 8]));
+  });
+
+  it('shows each source beating the base on its own style', () => {
+    for (const row of report.rows) {
+      const own = row.adapters[row.source].loss;
+      const change = `${row.source}: base ${row.base.loss.toFixed(3)} → ${own.toFixed(3)}`;
+      expect(own, change).toBeLessThan(row.base.loss - 0.3);
+    }
+  });
+
+  it('shows the merge keeping a positive share of both improvements', () => {
+    for (const row of report.rows) {
+      const own = row.adapters[row.source].loss;
+      expect(row.kept, `${row.source}: merged ${row.merged.loss.toFixed(3)}`).toBeGreaterThan(0);
+      expect(row.kept).toBeCloseTo((row.base.loss - row.merged.loss) / (row.base.loss - own), 12);
+    }
+  });
+
+  it('gives each source the loss of its adapter applied to the model, and leaves it applied', () => {
+    for (const row of report.rows)
+      expect(row.adapters[row.source].loss, row.source).toBeCloseTo(direct[row.source], 5);
+    expect(appliedKept).toBe(true);
+  });
+
+  it('sweeps from the base (weight 0) to the plain sum that cat merged (weight 1)', () => {
+    expect(sweep.map((p) => p.weight)).toEqual([0, 1]);
+    for (const row of report.rows) {
+      const [atZero, atOne] = sweep.map((p) => p.losses[row.source].loss);
+      expect(atZero, row.source).toBeCloseTo(row.base.loss, 5);
+      expect(atOne, row.source).toBeCloseTo(row.merged.loss, 4);
+      expect(atOne, row.source).toBeLessThan(atZero - 0.1);
+    }
+  });
+});
