@@ -1,7 +1,9 @@
+import { compare } from './compare.ts';
 import { convert } from './convert.ts';
 import { generate } from './generate.ts';
 import { info } from './info.ts';
 import { merge } from './merge.ts';
+import { mergeDemoCommand } from './merge-demo.ts';
 import { perplexity } from './perplexity.ts';
 import { train } from './train.ts';
 
@@ -32,8 +34,18 @@ const COMMANDS: Record<string, Command> = {
   },
   merge: {
     summary:
-      'merge adapters: --method cat|svd (exact) or linear (as PEFT, approximate) [--weights w1,w2,…] [--rank K] --out DIR ADAPTER_DIR…; JSON summary on stdout',
+      'merge adapters: --method NAME (see docs/merging.md) [--weights w1,w2,…] [--density D] [--rank K | --energy F] [--seed S] [--majority-sign total|frequency] [--ties-divisor count|weights|none] [--gamma G] [--epsilon E] [--t T] [--opcm-alpha A] [--lines ALPHA,BETA] [--clamp Q] [--layer-weights FILE] ADAPTER_DIR… --out DIR, or --config MERGEKIT.yaml, or --recipe merge_recipe.json (replay); writes PEFT files, merge_recipe.json and a model card; JSON summary on stdout',
     run: merge,
+  },
+  'merge-demo': {
+    summary:
+      'train a Zimmy and a Snorp adapter on the built-in stories260K, merge them by every method and print the merge report as markdown [--steps N] [--rank R]',
+    run: mergeDemoCommand,
+  },
+  compare: {
+    summary:
+      'compare adapters for one base model: ‖ΔW‖, cosine, subspace overlap, sign conflicts, effective rank per module, summaries per pair; ADAPTER_DIR…; JSON on stdout',
+    run: compare,
   },
   convert: {
     summary: 'llama2.c checkpoint to an HF folder: --llama2c FILE --out DIR [--tokenizer FILE]',

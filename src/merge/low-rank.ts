@@ -22,16 +22,14 @@ export interface LowRank {
   a: Float32Array;
 }
 
+/** B·A of an adapter module, without its scaling (the arrays are shared, not copied). */
+export function unscaled(m: AdapterModule): LowRank {
+  return { out: m.b.length / m.rank, in: m.a.length / m.rank, rank: m.rank, b: m.b, a: m.a };
+}
+
 /** c·s·B·A of an adapter module (s its scaling). */
 export function weighted(m: AdapterModule, c: number): LowRank {
-  const factor = c * m.scale;
-  return {
-    out: m.b.length / m.rank,
-    in: m.a.length / m.rank,
-    rank: m.rank,
-    b: m.b.map((v) => v * factor),
-    a: m.a,
-  };
+  return scaled(unscaled(m), c * m.scale);
 }
 
 /** Σ of the parts as one factor pair: [B₁ | B₂ | …]·[A₁; A₂; …], exact. */

@@ -2,8 +2,7 @@
 // styles (src/train/style-corpus.ts), merged exactly by `cat` at weights 1, 1, and measured on
 // held-out stories of each style.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TARGET_PRESETS } from '../adapters/config.ts';
-import { adapterTerms, readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
+import { adapterTerms } from '../adapters/peft-read.ts';
 import { releaseTensor } from '../gpu/tensor.ts';
 import { createGpuModel, type GpuModel } from '../model/forward.ts';
 import { readLlama2c } from '../model/llama2c.ts';
@@ -11,9 +10,9 @@ import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c } from '../model/tokenizer.ts';
 import { fixture } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
-import { prepareDataset } from '../train/data.ts';
+import { trainStyleAdapter } from '../train/style-adapter.ts';
 import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../train/style-corpus.ts';
-import { DEFAULT_SETTINGS, meanSequenceLoss, train } from '../train/trainer.ts';
+import { meanSequenceLoss } from '../train/trainer.ts';
 import { mergeAdapters } from './merge.ts';
 import {
   evalSequences,
@@ -37,40 +36,15 @@ const tokenizer = fromLlama2c(
   readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin'),
 );
 
-/** Ten steps of a rank-4 LoRA on one style, read back from the PEFT files a user downloads. */
-async function trainStyle(model: GpuModel, style: StyleCorpus): Promise<PeftAdapter> {
-  const options = { seqLen: SEQ_LEN, validationFraction: 0, seed: 0 };
-  const result = await train({
-    gpu: gpu(),
-    model,
-    baseModel: 'stories260K',
-    data: prepareDataset(style.stories(60, 1), `${style.name}.txt`, tokenizer, options),
-    config: {
-      lora: {
-        rank: 4,
-        alpha: 8,
-        rslora: false,
-        targets: TARGET_PRESETS['all-linear'],
-        dropout: 0,
-        init: 'lora',
-      },
-      train: {
-        ...DEFAULT_SETTINGS,
-        steps: 10,
-        lr: 1e-2,
-        warmupSteps: 1,
-        evalEvery: 0,
-        checkpointEvery: 0,
-      },
-    },
+/** Ten steps of a rank-4 LoRA on one style. */
+const trainStyle = (model: GpuModel, style: StyleCorpus) =>
+  trainStyleAdapter(gpu(), model, config, tokenizer, style, {
+    steps: 10,
+    rank: 4,
+    lr: 1e-2,
+    seqLen: SEQ_LEN,
+    stories: 60,
   });
-  try {
-    const { files } = await result.adapter.peftFiles('stories260K', config);
-    return readPeftAdapter(files, style.name);
-  } finally {
-    result.adapter.dispose();
-  }
-}
 
 /** The loss with `adapter` applied to the model itself, as the playground applies it. */
 async function appliedLoss(model: GpuModel, source: ReportSource) {

@@ -33,6 +33,8 @@ type AdapterApi = Pick<
 > & {
   /** Forgets the applied adapters' GPU tensors (the model they were applied to is going away). */
   releaseApplied(): void;
+  /** A library adapter parsed (once) with its library name. */
+  parsedAdapter(id: string): Promise<PeftAdapter>;
 };
 
 /** A name for the dropped adapter: its folder, its zip, or the generic one. */
@@ -63,8 +65,19 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
     return found;
   }
 
+  async function parsedAdapter(id: string): Promise<PeftAdapter> {
+    let adapter = parsed.get(id);
+    if (!adapter) {
+      const e = await entry(id);
+      adapter = readPeftAdapter(new Map(Object.entries(e.files)), e.name);
+      parsed.set(id, adapter);
+    }
+    return adapter;
+  }
+
   return {
     releaseApplied,
+    parsedAdapter,
     listAdapters() {
       return deps.library.list();
     },
@@ -123,13 +136,7 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
       const chosen = [];
       for (const { id, weight } of active) {
         if (!Number.isFinite(weight)) throw new Error(`The weight of ${id} must be a number.`);
-        let adapter = parsed.get(id);
-        if (!adapter) {
-          const e = await entry(id);
-          adapter = readPeftAdapter(new Map(Object.entries(e.files)), e.name);
-          parsed.set(id, adapter);
-        }
-        chosen.push({ adapter, weight });
+        chosen.push({ adapter: await parsedAdapter(id), weight });
       }
       // Built completely before anything changes: a refusal leaves the current composition.
       const { terms, overrides, tensors } = await adapterTerms(

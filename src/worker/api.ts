@@ -10,6 +10,9 @@ import type { GenerateOptions } from '../model/generate.ts';
 import type { DownloadProgress } from '../model/hub.ts';
 import type { LossReport } from '../model/perplexity.ts';
 import type { LibraryItem } from '../adapters/library.ts';
+import type { AdapterComparison } from '../merge/diagnostics.ts';
+import type { MergeReport, SweepPoint } from '../merge/report.ts';
+import type { MergeSpec } from '../merge/spec.ts';
 import type { DatasetSummary } from '../train/data.ts';
 import type { DataOptions } from '../train/run-store.ts';
 import type {
@@ -30,6 +33,9 @@ export type {
   TrainConfig,
   TrainProgress,
 };
+export type { AdapterComparison, MergeReport, MergeSpec, SweepPoint };
+export type { LayerGrid, MergeMethod, GridPreset } from '../merge/spec.ts';
+export { MERGE_METHODS, METHOD_NAMES, GRID_PRESETS, gridPreset } from '../merge/spec.ts';
 export type { LoraSpec, InitMethod } from '../adapters/config.ts';
 export { TARGET_PRESETS } from '../adapters/config.ts';
 export { DEFAULT_SETTINGS } from '../train/settings.ts';
@@ -75,6 +81,12 @@ export type GpuStatus =
   | { state: 'ready'; adapter: AdapterReport }
   | { state: 'unavailable'; reason: UnavailableReason; detail: string }
   | { state: 'lost'; reason: string; detail: string };
+
+/** A library adapter with held-out text in its style, for the merge report. */
+export interface EvalText {
+  id: string;
+  text: string;
+}
 
 export interface StudioApi {
   /** Acquires the GPU. `onStatus` hears later changes (device lost, reconnected). */
@@ -157,4 +169,31 @@ export interface StudioApi {
   /** The adapter as one zip (its files in a folder named after it), for download and sharing. */
   adapterZip(id: string): Promise<{ name: string; bytes: Uint8Array }>;
   removeAdapter(id: string): Promise<void>;
+
+  /**
+   * Bakes a merge (spec.adapters name library ids) into a new library adapter called `name`,
+   * with merge_recipe.json and a model card among its files.
+   */
+  merge(
+    spec: MergeSpec,
+    name: string,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<{ item: LibraryItem; lostEnergy: number }>;
+  /** Similarity diagnostics between library adapters (cosines, subspace overlap, sign conflicts). */
+  compare(ids: string[]): Promise<AdapterComparison>;
+  /**
+   * Losses of the base, each source alone and the merged adapter on each source's eval text,
+   * with the share of each source's improvement the merge keeps. Needs the loaded model.
+   */
+  mergeReport(
+    mergedId: string,
+    texts: EvalText[],
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<MergeReport>;
+  /** Losses on each eval text of Σ w·ΔWᵢ at run time, for each weight w. */
+  weightSweep(
+    texts: EvalText[],
+    weights: number[],
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<SweepPoint[]>;
 }

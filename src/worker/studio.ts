@@ -17,6 +17,7 @@ import type { AdapterLibrary } from '../adapters/library.ts';
 import type { RunStore } from '../train/run-store.ts';
 import type { GpuStatus, ModelInfo, StudioApi } from './api.ts';
 import { createAdapterApi } from './adapters.ts';
+import { createMergingApi } from './merging.ts';
 import { createTrainingApi } from './training.ts';
 
 export interface StudioEnvironment {
@@ -90,6 +91,14 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     requireGpu,
     loaded: () => loaded && { name: loaded.info.name, model: loaded.model },
     library: env.library,
+  });
+
+  const merging = createMergingApi({
+    requireGpu,
+    loaded: () =>
+      loaded && { name: loaded.info.name, model: loaded.model, tokenizer: loaded.tokenizer },
+    library: env.library,
+    parsedAdapter: (id) => adapters.parsedAdapter(id),
   });
 
   /** Refuses to swap the model out from under a training run. */
@@ -210,6 +219,10 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     removeAdapter: adapters.removeAdapter,
     importAdapter: adapters.importAdapter,
     applyAdapters: adapters.applyAdapters,
+    merge: merging.merge,
+    compare: merging.compare,
+    mergeReport: merging.mergeReport,
+    weightSweep: merging.weightSweep,
   };
 }
 

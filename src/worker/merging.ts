@@ -1,0 +1,90 @@
+// The merge part of the Studio API: bake a merge spec into a new library adapter (with its
+// recipe and model card), compare adapters, and measure merges on eval texts (the merge report
+// and the weight sweep) with the loaded model.
+import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
+import { readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { compareAdapters } from '../merge/diagnostics.ts';
+import { mergeAdapters } from '../merge/merge.ts';
+import { mergedFiles } from '../merge/recipe.ts';
+import { evalSequences, mergeReport, weightSweep, type ReportSource } from '../merge/report.ts';
+import type { GpuModel } from '../model/forward.ts';
+import type { TextTokenizer } from '../model/tokenizer.ts';
+import type { EvalText, StudioApi } from './api.ts';
+
+export interface MergingDeps {
+  requireGpu(): Gpu;
+  loaded(): { name: string; model: GpuModel; tokenizer: TextTokenizer } | undefined;
+  library: AdapterLibrary;
+  parsedAdapter(id: string): Promise<PeftAdapter>;
+}
+
+type MergingApi = Pick<StudioApi, 'merge' | 'compare' | 'mergeReport' | 'weightSweep'>;
+
+/** Eval windows: the model's context, at most 128 tokens (a report stays quick). */
+const EVAL_WINDOW = 128;
+/** Windows per eval text: enough for a stable mean, few enough to sweep interactively. */
+const EVAL_SEQUENCES = 16;
+
+export function createMergingApi(deps: MergingDeps): MergingApi {
+  function requireModel() {
+    const loaded = deps.loaded();
+    if (!loaded) throw new Error('Load a model first: the report measures losses with it.');
+    return loaded;
+  }
+
+  async function sources(texts: readonly EvalText[]): Promise<ReportSource[]> {
+    const { model, tokenizer } = requireModel();
+    const seqLen = Math.min(EVAL_WINDOW, model.config.maxPositions);
+    return Promise.all(
+      texts.map(async ({ id, text }) => {
+        const adapter = await deps.parsedAdapter(id);
+        if (text.trim() === '') throw new Error(`The eval text for ${adapter.name} is empty.`);
+        const evalTokens = evalSequences(tokenizer, text, 'eval.txt', seqLen);
+        if (evalTokens.length === 0)
+          throw new Error(`The eval text for ${adapter.name} is too short to measure.`);
+        return { name: adapter.name, adapter, evalTokens };
+      }),
+    );
+  }
+
+  return {
+    async merge(spec, name, onProgress) {
+      const adapters = await Promise.all(spec.adapters.map((a) => deps.parsedAdapter(a.id)));
+      const loaded = deps.loaded();
+      const outcome = await mergeAdapters(deps.requireGpu(), adapters, spec, {
+        numLayers: loaded?.model.config.numLayers,
+        onProgress,
+      });
+      const files = mergedFiles(outcome, adapters, name);
+      const entry: LibraryEntry = {
+        id: `merged-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`,
+        name,
+        baseModel: outcome.adapter.baseModel || 'unknown',
+        createdAt: Date.now(),
+        origin: `merged: ${outcome.spec.method} of ${adapters.map((a) => a.name).join(', ')}`,
+        files: Object.fromEntries(files),
+        details: readPeftAdapter(files, name).details,
+      };
+      await deps.library.add(entry);
+      return { item: describeEntry(entry), lostEnergy: outcome.lostEnergy };
+    },
+    async compare(ids) {
+      const adapters = await Promise.all(ids.map((id) => deps.parsedAdapter(id)));
+      return compareAdapters(deps.requireGpu(), adapters);
+    },
+    async mergeReport(mergedId, texts, onProgress) {
+      const merged = await deps.parsedAdapter(mergedId);
+      return mergeReport(deps.requireGpu(), requireModel().model, await sources(texts), merged, {
+        maxSequences: EVAL_SEQUENCES,
+        onProgress,
+      });
+    },
+    async weightSweep(texts, weights, onProgress) {
+      return weightSweep(deps.requireGpu(), requireModel().model, await sources(texts), weights, {
+        maxSequences: EVAL_SEQUENCES,
+        onProgress,
+      });
+    },
+  };
+}
