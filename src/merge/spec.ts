@@ -5,7 +5,7 @@
 
 /** How a method combines the adapters' ΔW = s·B·A. */
 export type MethodFamily =
-  /** On the low-rank factors, never forming m×n: exact. */
+  /** On the low-rank factors, never forming m×n: exact, unless the method itself approximates (LoRA-LEGO's clusters). */
   | 'exact'
   /** PEFT's combination of A and B separately: B·A holds cross terms no adapter had. */
   | 'factor'
