@@ -172,6 +172,23 @@ describe('exact methods', () => {
     expect(Math.max(...delta(UP).map(Math.abs))).toBe(0);
   });
 
+  it('the quantile clamp bounds both output factors as kohya does', async () => {
+    const { outcome } = await merged({ method: 'svd', rank: 4, clamp: 0.9 });
+    const free = await merged({ method: 'svd', rank: 4 });
+    for (const [i, m] of outcome.adapter.modules.entries()) {
+      const before = free.outcome.adapter.modules[i];
+      const sorted = Float64Array.from([...before.b, ...before.a]).sort();
+      const position = 0.9 * (sorted.length - 1);
+      const low = Math.floor(position);
+      const h = sorted[low] + (position - low) * (sorted[low + 1] - sorted[low]);
+      const values = [...m.b, ...m.a];
+      expect(Math.max(...values.map(Math.abs))).toBeCloseTo(h, 5);
+      // Entries inside the bound are untouched.
+      const inside = [...before.b, ...before.a].findIndex((v) => Math.abs(v) < h);
+      expect(values[inside]).toBe([...before.b, ...before.a][inside]);
+    }
+  });
+
   it('weights may be gradients over depth (mergekit lists)', async () => {
     const outcome = await mergeAdapters(gpu(), [first], {
       method: 'cat',
@@ -405,67 +422,101 @@ describe('refusals', () => {
   });
 });
 
-describe('the real Qwen2.5 fixture pair (ranks 6 and 12)', () => {
-  const QWEN = 'adapters/qwen2.5-0.5b-instruct/';
-  const load = (dir: string) => {
-    const full = readPeftAdapter(
-      new Map(
-        ['adapter_config.json', 'adapter_model.safetensors'].map((f) => [
-          f,
-          fixture(`${QWEN}${dir}/${f}`),
-        ]),
-      ),
-      dir,
-    );
-    // Two modules keep the dense CPU reference quick.
-    const keep = ['model.layers.0.self_attn.q_proj', 'model.layers.23.self_attn.v_proj'];
-    return { ...full, modules: new Map(keep.map((p) => [p, full.modules.get(p)!])) };
-  };
-  const r6 = load('MatthewZhang473_20251017_101834_r6_alpha32');
-  const r12 = load('MatthewZhang473_20251017_140153_r12_alpha32');
+/** A real fixture adapter cut to two modules, which keeps the dense CPU reference quick. */
+function fixtureAdapter(dir: string, keep: string[]): PeftAdapter {
+  const full = readPeftAdapter(
+    new Map(
+      ['adapter_config.json', 'adapter_model.safetensors'].map((f) => [
+        f,
+        fixture(`adapters/${dir}/${f}`),
+      ]),
+    ),
+    dir,
+  );
+  return { ...full, modules: new Map(keep.map((p) => [p, full.modules.get(p)!])) };
+}
 
-  it('ties_svd and dare_linear_svd at rank 18 keep what the CPU reference keeps, up to the truncation', async () => {
-    for (const [method, sparsify, consensus] of [
-      [
-        'ties_svd',
-        { kind: 'magnitude', density: 0.3 },
-        { elect: 'total', weighted: false, divisor: 'count' },
-      ],
-      ['dare_linear_svd', { kind: 'random', density: 0.3 }, PLAIN_SUM],
-    ] as [MergeMethod, Sparsify, Consensus][]) {
-      const spec: MergeSpec = {
-        method,
-        density: 0.3,
-        seed: 1,
-        rank: 18,
-        adapters: [
-          { id: 'r6', weight: 1 },
-          { id: 'r12', weight: 0.5 },
-        ],
-      };
-      const outcome = await mergeAdapters(gpu(), [r6, r12], spec);
-      const jobs = moduleJobs([r6, r12], spec, 24);
-      for (const job of jobs) {
-        const m = outcome.adapter.modules.find((x) => x.path === job.path)!;
-        const expected = mergeEntrywiseCpu(
-          [r6, r12].map((a, i) => {
-            const module = a.modules.get(job.path)!;
-            return {
-              x: Float32Array.from(dense(module, module.scale)),
-              task: { weight: [1, 0.5][i], sparsify, seed: taskSeed(1, job.salt, i) },
-            };
-          }),
-          consensus,
-          job.in,
-        );
-        // The entrywise result is full-rank: rank 18 keeps its leading part, so compare the
-        // kept energy against the reference's best rank-18 energy.
-        const got = mergedDelta(m);
-        const dot = got.reduce((s, v, i) => s + v * expected[i], 0);
-        const gotNorm2 = got.reduce((s, v) => s + v * v, 0);
-        // A best-rank-k approximation is an orthogonal projection: ⟨D_k, D⟩ = ‖D_k‖².
-        expect(Math.abs(dot - gotNorm2) / gotNorm2).toBeLessThan(1e-3);
-      }
-    }
+const PAIRS = [
+  {
+    name: 'Qwen2.5 (ranks 6 and 12)',
+    layers: 24,
+    adapters: [
+      'MatthewZhang473_20251017_101834_r6_alpha32',
+      'MatthewZhang473_20251017_140153_r12_alpha32',
+    ].map((d) =>
+      fixtureAdapter(`qwen2.5-0.5b-instruct/${d}`, [
+        'model.layers.0.self_attn.q_proj',
+        'model.layers.23.self_attn.v_proj',
+      ]),
+    ),
+  },
+  {
+    name: 'SmolLM (two ranks 16)',
+    layers: 30,
+    adapters: ['medai_TFM-HITESH_5epochs', 'medai_TFM-HITESH_100epochs'].map((d) =>
+      fixtureAdapter(`smollm-135m-instruct/${d}`, [
+        'model.layers.0.self_attn.q_proj',
+        'model.layers.3.self_attn.v_proj',
+      ]),
+    ),
+  },
+];
+
+const TIES_PEFT: Consensus = { elect: 'total', weighted: false, divisor: 'count' };
+const REAL_CASES: [MergeMethod, Sparsify, Consensus, Partial<MergeSpec>][] = [
+  ['ties_svd', { kind: 'magnitude', density: 0.3 }, TIES_PEFT, {}],
+  ['dare_linear_svd', { kind: 'random', density: 0.3 }, PLAIN_SUM, {}],
+  [
+    'dare_ties_svd',
+    { kind: 'random', density: 0.3 },
+    { elect: 'frequency', weighted: true, divisor: 'weights' },
+    { majoritySign: 'frequency', tiesDivisor: 'weights' },
+  ],
+  ['magnitude_prune_svd', { kind: 'magnitude', density: 0.3 }, PLAIN_SUM, {}],
+  ['breadcrumbs_svd', { kind: 'outliers', density: 0.3, gamma: 0.02 }, PLAIN_SUM, { gamma: 0.02 }],
+  ['della_svd', { kind: 'della', density: 0.3, epsilon: 0.1 }, TIES_PEFT, {}],
+];
+
+for (const pair of PAIRS)
+  describe(`entrywise methods on the real ${pair.name} fixture pair, against the CPU reference`, () => {
+    for (const [method, sparsify, consensus, extra] of REAL_CASES)
+      it(`${method} at rank 18`, async () => {
+        const spec: MergeSpec = {
+          method,
+          density: 0.3,
+          seed: 1,
+          rank: 18,
+          ...extra,
+          adapters: [
+            { id: 'first', weight: 1 },
+            { id: 'second', weight: 0.5 },
+          ],
+        };
+        const outcome = await mergeAdapters(gpu(), pair.adapters, spec);
+        for (const job of moduleJobs(pair.adapters, spec, pair.layers)) {
+          const expected = mergeEntrywiseCpu(
+            pair.adapters.map((a, i) => {
+              const module = a.modules.get(job.path)!;
+              return {
+                x: Float32Array.from(dense(module, module.scale)),
+                task: { weight: [1, 0.5][i], sparsify, seed: taskSeed(1, job.salt, i) },
+              };
+            }),
+            consensus,
+            job.in,
+          );
+          const got = mergedDelta(outcome.adapter.modules.find((x) => x.path === job.path)!);
+          // The entrywise result is full-rank and rank 18 keeps its leading part: a best rank-k
+          // approximation is an orthogonal projection of the reference, ⟨D_k, D⟩ = ‖D_k‖², …
+          const dot = got.reduce((s, v, i) => s + v * expected[i], 0);
+          const kept = got.reduce((s, v) => s + v * v, 0);
+          expect(Math.abs(dot - kept) / kept, job.path).toBeLessThan(1e-3);
+          // … and it keeps (almost) the best rank-18 energy, checked where the CPU SVD is quick.
+          if (Math.min(job.out, job.in) <= 192) {
+            const { s } = jacobiSvd(mat(job.out, job.in, expected));
+            const best = Array.from(s.subarray(0, 18)).reduce((t, x) => t + x * x, 0);
+            expect(kept / best, job.path).toBeGreaterThan(0.995);
+          }
+        }
+      });
   });
-});
