@@ -17,7 +17,14 @@ export interface LibraryEntry {
 }
 
 /** The entry without its files' contents: what lists show. */
-export type LibraryItem = Omit<LibraryEntry, 'files'> & { files: string[]; bytes: number };
+export type LibraryItem = Omit<LibraryEntry, 'files'> & {
+  files: string[];
+  bytes: number;
+  /** Whether its modules fit the loaded model's shapes; null when no model is loaded. */
+  fits?: boolean | null;
+  /** What does not fit, in words, when it does not. */
+  misfit?: string;
+};
 
 export interface AdapterLibrary {
   add(entry: LibraryEntry): Promise<void>;

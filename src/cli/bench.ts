@@ -17,6 +17,7 @@ import { exactSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
 import { launchChromium } from '../testing/chromium.ts';
 import { benchStories, type ModelBenchRow } from '../model/forward.bench.ts';
 import { benchTraining, type TrainBenchRow } from '../train/train.bench.ts';
+import { benchMerges, type MergeBenchRow } from '../merge/merge.bench.ts';
 import { formatBytes } from '../gpu/buffers.ts';
 
 /**
@@ -39,6 +40,7 @@ export async function bench(args: string[]): Promise<number> {
   let svdReport: string;
   let nodeModel: ModelBenchRow;
   let nodeTraining: TrainBenchRow[];
+  let merges: MergeBenchRow[];
   try {
     for (const c of REPRESENTATIVE_PROBLEMS) {
       const tile = await tuneMatmul(gpu, c);
@@ -52,6 +54,7 @@ export async function bench(args: string[]): Promise<number> {
     );
     nodeModel = await benchStories(gpu, checkpoint, reps);
     nodeTraining = await benchTraining(gpu, checkpoint, quick, () => process.stderr.write('.'));
+    merges = await benchMerges(gpu);
   } finally {
     gpu.destroy();
   }
@@ -142,6 +145,22 @@ export async function bench(args: string[]): Promise<number> {
         'GPU memory',
       ],
       trainingRows,
+    ),
+  );
+  console.log(
+    '\nMerging two adapters of Qwen2.5-0.5B shapes (q_proj and v_proj in 24 layers, ranks 6 and 12;',
+    'density 0.3, output rank 12), in Node after a warm-up merge: the whole merge, and the entrywise',
+    'step alone done by the plain-TypeScript reference on the CPU (src/merge/merge.bench.ts).\n',
+  );
+  console.log(
+    markdownTable(
+      ['method', 'modules', 'merge (GPU), s', 'entrywise step in TypeScript (CPU), s'],
+      merges.map((m) => [
+        m.method,
+        String(m.modules),
+        m.seconds.toFixed(2),
+        m.cpuEntrywiseSeconds === null ? '–' : m.cpuEntrywiseSeconds.toFixed(2),
+      ]),
     ),
   );
   return 0;

@@ -30,6 +30,8 @@ type AdapterApi = Pick<
   | 'removeAdapter'
   | 'importAdapter'
   | 'applyAdapters'
+  | 'renameAdapter'
+  | 'duplicateAdapter'
 > & {
   /** Forgets the applied adapters' GPU tensors (the model they were applied to is going away). */
   releaseApplied(): void;
@@ -43,6 +45,11 @@ function adapterName(files: readonly DroppedFile[]): string {
   if (zip) return zip.name.replace(/\.zip$/i, '');
   const path = files.find((f) => f.name.includes('/'))?.name;
   return path ? path.split('/').slice(-2, -1)[0] : 'adapter';
+}
+
+/** A library id no other entry has: what made it, when, and a random part. */
+export function newId(kind: string): string {
+  return `${kind}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
 }
 
 export function createAdapterApi(deps: AdapterDeps): AdapterApi {
@@ -78,8 +85,37 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
   return {
     releaseApplied,
     parsedAdapter,
-    listAdapters() {
-      return deps.library.list();
+    async listAdapters() {
+      const loaded = deps.loaded();
+      const items = await deps.library.list();
+      if (!loaded) return items.map((item) => ({ ...item, fits: null }));
+      return Promise.all(
+        items.map(async (item) => {
+          const problems = shapeMismatches(await parsedAdapter(item.id), loaded.model.config);
+          return problems.length === 0
+            ? { ...item, fits: true }
+            : { ...item, fits: false, misfit: misfit(problems, 3) };
+        }),
+      );
+    },
+    async renameAdapter(id, name) {
+      const trimmed = name.trim();
+      if (!trimmed) throw new Error('An adapter needs a name.');
+      const renamed = { ...(await entry(id)), name: trimmed };
+      await deps.library.add(renamed);
+      parsed.delete(id);
+      return describeEntry(renamed);
+    },
+    async duplicateAdapter(id) {
+      const original = await entry(id);
+      const copy: LibraryEntry = {
+        ...original,
+        id: newId('copy'),
+        name: `${original.name} (copy)`,
+        createdAt: Date.now(),
+      };
+      await deps.library.add(copy);
+      return describeEntry(copy);
     },
     async adapterFiles(id) {
       return Object.entries((await entry(id)).files).map(([name, bytes]) => ({ name, bytes }));
@@ -100,7 +136,7 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
     async importAdapter(files, options = {}) {
       await Promise.resolve(); // a failure rejects the promise instead of throwing at the call
       const byName = adapterFiles(files);
-      const name = adapterName(files);
+      const name = options.name?.trim() || adapterName(files);
       const adapter = readPeftAdapter(byName, name);
       const warnings = adapter.nonFinite.map(
         (t) => `${t.tensor} holds ${t.count} NaN or infinite value${t.count > 1 ? 's' : ''}`,
@@ -117,7 +153,7 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
           warnings.push(`trained on ${adapter.baseModel}; the loaded model is ${loaded.name}`);
       }
       const imported: LibraryEntry = {
-        id: `imported-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`,
+        id: newId('imported'),
         name,
         baseModel: adapter.baseModel ?? 'unknown',
         createdAt: Date.now(),

@@ -148,16 +148,21 @@ export interface StudioApi {
   /** Continues the saved run (its model must be loaded): the same curve, the same result. */
   resumeSavedRun(onProgress?: (p: TrainProgress) => void): Promise<TrainingOutcome>;
   discardSavedRun(): Promise<void>;
+  /** The library, newest first, each item saying whether it fits the loaded model. */
   listAdapters(): Promise<LibraryItem[]>;
   /**
    * Adds an adapter the user dropped: its files (the two PEFT files, a folder's files with their
    * paths, or one .zip holding them, possibly in a subfolder). Validated against the loaded model
-   * when there is one: a shape mismatch is refused unless `force`.
+   * when there is one: a shape mismatch is refused unless `force`. Named `name`, else after its
+   * folder or zip.
    */
   importAdapter(
     files: { name: string; bytes: Uint8Array }[],
-    options?: { force?: boolean },
+    options?: { force?: boolean; name?: string },
   ): Promise<{ item: LibraryItem; warnings: string[] }>;
+  renameAdapter(id: string, name: string): Promise<LibraryItem>;
+  /** A copy under a new id ("name (copy)"), e.g. to keep a version before re-training. */
+  duplicateAdapter(id: string): Promise<LibraryItem>;
   /**
    * Applies library adapters to the loaded model at run time, W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x (an empty
    * list: the base model); generate and perplexity use the composition. Refuses, leaving the

@@ -4,9 +4,21 @@ import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapte
 // A store of its own, so listing the library never reads other records (runs, tuning).
 const store = createStore('lora-studio-library', 'adapters');
 
+/** A full disk or quota explained; IndexedDB's transaction fails whole, so nothing stored is lost. */
+function explainStorage(e: unknown): Error {
+  if (e instanceof DOMException && e.name === 'QuotaExceededError')
+    return new Error(
+      "The browser's storage for this site is full: delete adapters you no longer need (or free disk space) and try again. Nothing already in the library was lost.",
+    );
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 /** The browser's adapter library in IndexedDB. */
 export const idbLibrary: AdapterLibrary = {
-  add: (entry) => set(entry.id, entry, store),
+  add: (entry) =>
+    set(entry.id, entry, store).catch((e: unknown) => {
+      throw explainStorage(e);
+    }),
   list: async () =>
     (await values<LibraryEntry>(store))
       .sort((a, b) => b.createdAt - a.createdAt)

@@ -10,6 +10,7 @@ import { mergedFiles } from '../merge/recipe.ts';
 import { evalSequences, mergeReport, weightSweep, type ReportSource } from '../merge/report.ts';
 import type { GpuModel } from '../model/forward.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
+import { newId } from './adapters.ts';
 import type { EvalText, StudioApi } from './api.ts';
 
 export interface MergingDeps {
@@ -58,7 +59,7 @@ export function createMergingApi(deps: MergingDeps): MergingApi {
       });
       const files = mergedFiles(outcome, adapters, name);
       const entry: LibraryEntry = {
-        id: `merged-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`,
+        id: newId('merged'),
         name,
         baseModel: outcome.adapter.baseModel || 'unknown',
         createdAt: Date.now(),

@@ -277,9 +277,17 @@ describe('training through the studio API', () => {
     expect(item.baseModel).toBe('stories260K (built-in)');
     const files = await studio.adapterFiles(item.id);
     expect(files.map((f) => f.name).sort()).toEqual([
+      'README.md',
       'adapter_config.json',
       'adapter_model.safetensors',
     ]);
+    // The model card: base model, method, data and the curve's numbers, as the Hub shows it.
+    const card = new TextDecoder().decode(files.find((f) => f.name === 'README.md')?.bytes);
+    expect(card).toMatch(/^---\nbase_model: stories260K \(built-in\)\n/);
+    expect(card).toContain('zimmy.txt: 12 examples');
+    expect(card).toContain(
+      `| validation loss | ${outcome.valLossFirst?.toFixed(3)} → ${outcome.valLossLast?.toFixed(3)} |`,
+    );
     const weights = files.find((f) => f.name === 'adapter_model.safetensors');
     expect(readSafetensors(weights?.bytes ?? new Uint8Array(), 'a').header.tensors.size).toBe(
       2 * 2 * 5,
@@ -438,6 +446,29 @@ describe('adapters through the studio API', () => {
     await expect(studio.applyAdapters([{ id: item.id, weight: 1 }])).rejects.toThrow(
       /does not fit this model/,
     );
+    // The library says so too, and says nothing without a model.
+    const [listed] = await studio.listAdapters();
+    expect(listed).toMatchObject({ id: item.id, fits: false });
+    expect(listed.misfit).toMatch(/q_proj: adapter expects in=896, model has 64/);
+    await studio.unloadModel();
+    expect((await studio.listAdapters())[0].fits).toBeNull();
+  });
+
+  it('names an import as asked, renames and duplicates library adapters', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    const { item } = await studio.importAdapter(qwenFiles, { name: 'qwen r6' });
+    expect(item.name).toBe('qwen r6');
+    const renamed = await studio.renameAdapter(item.id, '  qwen style  ');
+    expect(renamed).toMatchObject({ id: item.id, name: 'qwen style' });
+    await expect(studio.renameAdapter(item.id, ' ')).rejects.toThrow(/needs a name/);
+    const copy = await studio.duplicateAdapter(item.id);
+    expect(copy.id).not.toBe(item.id);
+    expect(copy.name).toBe('qwen style (copy)');
+    const names = (await studio.listAdapters()).map((i) => i.name).sort();
+    expect(names).toEqual(['qwen style', 'qwen style (copy)']);
+    const [a, b] = await Promise.all([item.id, copy.id].map((id) => studio.adapterFiles(id)));
+    expect(b.map((f) => f.bytes)).toEqual(a.map((f) => f.bytes));
   });
 
   it('explains pickles, empty drops and drops holding several adapters', async () => {

@@ -219,6 +219,8 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     removeAdapter: adapters.removeAdapter,
     importAdapter: adapters.importAdapter,
     applyAdapters: adapters.applyAdapters,
+    renameAdapter: adapters.renameAdapter,
+    duplicateAdapter: adapters.duplicateAdapter,
     merge: merging.merge,
     compare: merging.compare,
     mergeReport: merging.mergeReport,

@@ -2,6 +2,7 @@
 // pause/resume/stop, checkpoints in the run store (so a reload can continue the run), and the
 // trained adapter landing in the library as PEFT files.
 import type { AdapterLibrary } from '../adapters/library.ts';
+import { trainedCard } from '../adapters/model-card.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { GpuModel } from '../model/forward.ts';
@@ -15,6 +16,7 @@ import {
   type TrainConfig,
   type TrainProgress,
 } from '../train/trainer.ts';
+import { newId } from './adapters.ts';
 import type { DatasetSummary, SavedRunInfo, StudioApi, TrainingOutcome } from './api.ts';
 
 export interface TrainingDeps {
@@ -91,10 +93,24 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
       });
       try {
         const { lora, train: settings } = config;
-        const id = `trained-${Date.now().toString(36)}`;
+        const id = newId('trained');
         const name = `${source.fileName.replace(/\.[^.]+$/, '')} · ${lora.init} r${lora.rank}`;
         if (result.steps > 0) {
           const { files } = await result.adapter.peftFiles(loaded.name, loaded.model.config);
+          const { summary } = prepared.data;
+          const card = trainedCard({
+            name,
+            baseModel: loaded.name,
+            lora,
+            steps: result.steps,
+            lr: settings.lr,
+            data: { fileName: source.fileName, ...summary },
+            trainLossFirst: result.trainLossFirst,
+            trainLossLast: result.trainLossLast,
+            valLossFirst: result.valLossFirst,
+            valLossLast: result.valLossLast,
+          });
+          files.set('README.md', new TextEncoder().encode(card));
           await deps.library.add({
             id,
             name,

@@ -1,0 +1,53 @@
+// The README.md model card that travels with a trained adapter, as the Hub shows it: base model,
+// method, rank and targets, the data, the training curve's numbers, and how to load it.
+import type { LoraSpec } from './config.ts';
+
+export interface TrainedCardInfo {
+  name: string;
+  baseModel: string;
+  lora: LoraSpec;
+  steps: number;
+  lr: number;
+  data: { fileName: string; examples: number; trainSequences: number; tokens: number };
+  trainLossFirst: number;
+  trainLossLast: number;
+  valLossFirst: number | null;
+  valLossLast: number | null;
+}
+
+const loss = (first: number | null, last: number | null) =>
+  first === null || last === null ? 'not measured' : `${first.toFixed(3)} → ${last.toFixed(3)}`;
+
+export function trainedCard(c: TrainedCardInfo): string {
+  const { lora } = c;
+  return [
+    '---',
+    `base_model: ${c.baseModel}`,
+    'library_name: peft',
+    'tags: [lora, lora-studio]',
+    '---',
+    '',
+    `# ${c.name}`,
+    '',
+    `A LoRA adapter for ${c.baseModel}, fine-tuned in LoRA Studio (in the browser, on WebGPU).`,
+    '',
+    '| | |',
+    '|---|---|',
+    `| init | ${lora.init} |`,
+    `| rank, alpha | ${lora.rank}, ${lora.alpha}${lora.rslora ? ' (rsLoRA)' : ''} |`,
+    `| target modules | ${lora.targets.join(', ')} |`,
+    `| dropout | ${lora.dropout} |`,
+    `| steps, learning rate | ${c.steps}, ${c.lr} |`,
+    `| data | ${c.data.fileName}: ${c.data.examples} examples, ${c.data.tokens} tokens, ${c.data.trainSequences} training sequences |`,
+    `| training loss | ${loss(c.trainLossFirst, c.trainLossLast)} |`,
+    `| validation loss | ${loss(c.valLossFirst, c.valLossLast)} |`,
+    '',
+    'Load with PEFT:',
+    '',
+    '```python',
+    'from peft import PeftModel',
+    `model = PeftModel.from_pretrained(base_model, "${c.name}")`,
+    '```',
+    '',
+  ].join('\n');
+}
