@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSafetensors } from '../model/safetensors.ts';
 import { FIXTURES } from '../testing/fixtures.ts';
 
 const BIN = new URL('./bin.js', import.meta.url).pathname;
@@ -110,6 +111,33 @@ describe('lora-studio merge', () => {
     const bytes = (folder: string) => readFile(join(dir, folder, 'adapter_model.safetensors'));
     expect((await bytes('replay')).equals(await bytes('yaml'))).toBe(true);
   }, 120_000);
+
+  it('scales layers by a --layer-weights preset file', async () => {
+    const grid = join(dir, 'ramp.json');
+    await writeFile(grid, '{ "preset": "ramp_up" }');
+    const out = join(dir, 'ramp');
+    const { code, stderr } = await cli([
+      '--method',
+      'cat',
+      '--layer-weights',
+      grid,
+      '--out',
+      out,
+      ...SOURCES,
+    ]);
+    expect(code, stderr).toBe(0);
+    const recipe = JSON.parse(await read('ramp', 'merge_recipe.json')) as {
+      spec: { layerGrid: { weights: number[][] } };
+    };
+    const rows = recipe.spec.layerGrid.weights;
+    expect(rows).toHaveLength(24);
+    expect(rows[0].every((w) => w === 0) && rows[23].every((w) => w === 1)).toBe(true);
+    const st = readSafetensors(await readFile(join(out, 'adapter_model.safetensors')), 'merged');
+    const first = st.read('base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight');
+    const last = st.read('base_model.model.model.layers.23.self_attn.q_proj.lora_B.weight');
+    expect(first.every((v) => v === 0)).toBe(true);
+    expect(last.some((v) => v !== 0)).toBe(true);
+  });
 
   it('explains bad input', async () => {
     expect((await cli(['--method', 'mean', '--out', dir, ...SOURCES])).stderr).toMatch(
