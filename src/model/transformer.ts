@@ -161,6 +161,23 @@ export function layerForward(
   return { x, h1, q, k, v, attended, lse, x2, m, gate, up, act, adapters, out };
 }
 
+/** The input a layer's linear module reads, among the activations its forward pass kept. */
+export function moduleInput(saved: LayerActivations, module: LinearModule): Tensor {
+  switch (module) {
+    case 'q_proj':
+    case 'k_proj':
+    case 'v_proj':
+      return saved.h1;
+    case 'o_proj':
+      return saved.attended;
+    case 'gate_proj':
+    case 'up_proj':
+      return saved.m;
+    case 'down_proj':
+      return saved.act;
+  }
+}
+
 /** The output head's weight [vocab × hidden]: the embedding when tied. */
 export function headWeight(t: Transformer): Tensor {
   return t.weight(t.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');

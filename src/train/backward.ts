@@ -11,6 +11,7 @@ import { modulePath, type LinearModule } from '../model/modules.ts';
 import { dropout, rope } from '../model/ops.ts';
 import {
   dropoutSeed,
+  moduleInput,
   type LayerActivations,
   type LayerRun,
   type Transformer,
@@ -29,6 +30,11 @@ export interface BackwardRun extends LayerRun {
   /** Adapter gradients by module path; written (or added to, with `accumulate`). */
   grads: ReadonlyMap<string, FactorGradients>;
   accumulate: boolean;
+  /**
+   * Sees every linear module's output gradient g and input x (the base's full-weight gradient
+   * is gᵀ·x): gradient-aware inits record what they need into the same batch.
+   */
+  observe?: (batch: Batch, path: string, g: Tensor, x: Tensor) => void;
 }
 
 /**
@@ -47,6 +53,7 @@ function linearBackward(
 ): Tensor {
   const path = modulePath(layer, module);
   const { keep } = run;
+  run.observe?.(batch, path, g, moduleInput(saved, module));
   const dx = into
     ? matmul(batch, g, t.weight(`${path}.weight`), { into, beta: 1 })
     : keep(matmul(batch, g, t.weight(`${path}.weight`)));

@@ -15,7 +15,7 @@ import {
   type LayerActivations,
   type Transformer,
 } from '../model/transformer.ts';
-import { layerBackward, type FactorGradients } from './backward.ts';
+import { layerBackward, type BackwardRun, type FactorGradients } from './backward.ts';
 import { crossEntropy, rmsNormBackward, sumSquares } from './kernels.ts';
 
 /** Packed sequences, flattened: ids and targets of `sequences × seqLen` tokens (target < 0: not trained). */
@@ -35,6 +35,8 @@ export interface GradientOptions {
   dropoutSeed?: number;
   /** Keep only each layer's input and recompute its activations in the backward pass. */
   recompute?: boolean;
+  /** Sees each linear module's output gradient and input (see BackwardRun.observe). */
+  observe?: BackwardRun['observe'];
 }
 
 /** Tensors with a shared lifetime, released together. */
