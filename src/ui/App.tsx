@@ -1,4 +1,5 @@
 import { useEffect } from 'react';
+import { ComposePanel } from './ComposePanel.tsx';
 import { DataPanel } from './DataPanel.tsx';
 import { useDataStore } from './data-store.ts';
 import { GpuPanel } from './GpuPanel.tsx';
@@ -64,6 +65,7 @@ export function App() {
           <TrainPanel />
           <Playground />
         </div>
+        <ComposePanel />
         <GpuPanel />
         <div className="stack">
           <SelfCheckPanel />

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { activeAdapters, useLibraryStore } from './library-store.ts';
 import { useModelStore } from './model-store.ts';
+import { formatWeight } from './format.ts';
 
 /** Generate text with the loaded model: prompt, sampling options, tokens streaming in. */
 export function Playground() {
@@ -118,7 +119,6 @@ export function Playground() {
 }
 
 /** "−0.50" for people: a real minus sign, two decimals. */
-const formatWeight = (w: number) => `${w < 0 ? '−' : ''}${Math.abs(w).toFixed(2)}`;
 
 /** What the text is generated with: the base model plus the library adapters in use. */
 function ActiveAdapters() {

@@ -17,3 +17,6 @@ export function formatDuration(seconds: number): string {
 export function formatRate(lr: number): string {
   return lr >= 1e-3 ? String(+lr.toPrecision(3)) : lr.toExponential(1).replace(/\.0e/, 'e');
 }
+
+/** A composition weight with a true minus sign: "−0.50". */
+export const formatWeight = (w: number) => `${w < 0 ? '−' : ''}${Math.abs(w).toFixed(2)}`;

@@ -52,6 +52,11 @@ interface LibraryStore {
   reapply: () => Promise<void>;
   /** Resolves once the composition on screen is the one the worker generates with. */
   settled: () => Promise<void>;
+  /**
+   * Runs `task` alone in the queue that sends compositions to the worker (it may apply its own,
+   * as the compose preview does), then sends the composition on screen again.
+   */
+  borrowComposition: <T>(task: () => Promise<T>) => Promise<T>;
 }
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -231,6 +236,12 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
 
     settled() {
       return settle === undefined ? applying : flush();
+    },
+
+    borrowComposition(task) {
+      const result = applying.then(task);
+      applying = result.then(apply, apply);
+      return result;
     },
   };
 });

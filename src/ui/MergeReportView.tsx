@@ -1,0 +1,138 @@
+import type { MergeReport } from '../worker/api.ts';
+import { SWEEP_WEIGHTS, useComposeStore, type Baked } from './compose-store.ts';
+import { JobProgress } from './JobProgress.tsx';
+import { MessageLines } from './MessageLines.tsx';
+import { SweepChart } from './SweepChart.tsx';
+
+/** Evidence for the baked merge on held-out text: losses per source, and a weight sweep. */
+export function MergeReportView({ baked }: { baked: Baked }) {
+  const evalTexts = useComposeStore((s) => s.evalTexts);
+  const setEvalText = useComposeStore((s) => s.setEvalText);
+  const report = useComposeStore((s) => s.report);
+  const sweep = useComposeStore((s) => s.sweep);
+  const runReport = useComposeStore((s) => s.runReport);
+  const runSweep = useComposeStore((s) => s.runSweep);
+  return (
+    <div className="compose-card merge-report" data-testid="merge-report">
+      <h3>Merge report</h3>
+      <p className="muted hint">
+        Paste held-out text in each adapter&apos;s style (not its training data): the report
+        measures the loss of the base, of each adapter alone and of the merge on it, and how much of
+        each adapter&apos;s improvement over the base the merge keeps.
+      </p>
+      <div className="eval-texts">
+        {baked.sources.map(({ id, name }) => (
+          <label key={id}>
+            Eval text for {name}
+            <textarea
+              rows={4}
+              value={evalTexts[id] ?? ''}
+              placeholder={`A few paragraphs written the way ${name} should write`}
+              data-testid="eval-text"
+              onChange={(e) => {
+                setEvalText(id, e.target.value);
+              }}
+            />
+          </label>
+        ))}
+      </div>
+      <div className="controls">
+        <button
+          type="button"
+          disabled={report.state === 'running'}
+          onClick={() => void runReport()}
+        >
+          Run report
+        </button>
+        <button
+          type="button"
+          disabled={sweep.state === 'running'}
+          title={`Losses with every source at the same weight: ${SWEEP_WEIGHTS.join(', ')}`}
+          onClick={() => void runSweep()}
+        >
+          Sweep
+        </button>
+      </div>
+      {report.state === 'running' && (
+        <JobProgress job={report} label="Measuring" unit="evaluations" testId="report-progress" />
+      )}
+      {report.state === 'failed' && <MessageLines text={report.message} testId="report-error" />}
+      {report.state === 'done' && <ReportTable report={report.result} />}
+      {sweep.state === 'running' && (
+        <JobProgress job={sweep} label="Sweeping" unit="evaluations" testId="sweep-progress" />
+      )}
+      {sweep.state === 'failed' && <MessageLines text={sweep.message} testId="sweep-error" />}
+      {sweep.state === 'done' && <SweepChart points={sweep.result} />}
+    </div>
+  );
+}
+
+const lossText = (cell: { loss: number; perplexity: number }) => (
+  <span title={`perplexity ${cell.perplexity.toFixed(2)}`}>{cell.loss.toFixed(3)}</span>
+);
+
+/** One row per eval text: the losses, and the share of its adapter's gain the merge keeps. */
+function ReportTable({ report }: { report: MergeReport }) {
+  const names = report.rows.map((r) => r.source);
+  return (
+    <div className="heat-scroll">
+      <table className="report-table" data-testid="report-table">
+        <caption className="muted">
+          Loss in nats per token (lower is better; hover for perplexity)
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">eval text of</th>
+            <th scope="col">tokens</th>
+            <th scope="col">base</th>
+            {names.map((n) => (
+              <th key={n} scope="col">
+                {n} alone
+              </th>
+            ))}
+            <th scope="col">merged</th>
+            <th scope="col">kept</th>
+          </tr>
+        </thead>
+        <tbody>
+          {report.rows.map((row) => (
+            <tr key={row.source} data-testid="report-row">
+              <th scope="row">{row.source}</th>
+              <td>{row.tokens}</td>
+              <td>{lossText(row.base)}</td>
+              {names.map((n) => (
+                <td key={n} className={n === row.source ? 'own' : undefined}>
+                  {lossText(row.adapters[n])}
+                </td>
+              ))}
+              <td>{lossText(row.merged)}</td>
+              <td>
+                <KeptBar kept={row.kept} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** The kept share as a bar: full at 100 %, red below 0 (worse than the base). */
+function KeptBar({ kept }: { kept: number | null }) {
+  if (kept === null)
+    return (
+      <span className="muted" title="The adapter alone does not improve on the base here">
+        —
+      </span>
+    );
+  const width = Math.max(0, Math.min(1, kept)) * 100;
+  const tone = kept < 0 ? 'bad' : kept < 0.5 ? 'warn' : 'ok';
+  return (
+    <span className={`kept kept-${tone}`}>
+      <span className="kept-bar" aria-hidden="true">
+        <span style={{ width: `${width}%` }} />
+      </span>
+      {(kept * 100).toFixed(0)} %
+    </span>
+  );
+}
