@@ -323,6 +323,8 @@ async function signCounts(
   inputs: number,
 ): Promise<SignCount[]> {
   const counts = pairs.map(() => ({ shared: 0, conflicting: 0 }));
+  // One adapter alone (inspection) has no pairs: no dense ΔW is needed at all.
+  if (pairs.length === 0) return counts;
   const aFactors = deltas.map((d) =>
     d ? uploadTensor(gpu, d.module.a, [d.module.rank, inputs], 'f32', 'ΔW A') : null,
   );

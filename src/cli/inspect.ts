@@ -1,0 +1,54 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { adapterFiles } from '../adapters/import.ts';
+import { inspectAdapter, readForInspection, type InspectableAdapter } from '../adapters/inspect.ts';
+import { acquireGpu } from '../gpu/device.ts';
+import { nodeGpuEntry } from '../gpu/node.ts';
+import { nodeShaders } from '../gpu/shaders-node.ts';
+import { FormatError } from '../model/errors.ts';
+import { parseOptions } from './args.ts';
+
+/** Exit code for input that is missing or malformed, told apart from failures of the tool (1). */
+const BAD_INPUT = 2;
+const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors', 'adapter_model.bin'];
+
+/** The adapter files of a folder, or of a .zip holding one (src/adapters/import.ts). */
+async function readAdapterPath(path: string): Promise<Map<string, Uint8Array>> {
+  const info = await stat(path).catch(() => null);
+  if (!info) throw new FormatError(path, 'does not exist');
+  if (info.isFile() && path.toLowerCase().endsWith('.zip'))
+    return adapterFiles([{ name: path, bytes: new Uint8Array(await readFile(path)) }]);
+  if (!info.isDirectory()) throw new FormatError(path, 'is neither an adapter folder nor a .zip');
+  const files = new Map<string, Uint8Array>();
+  for (const name of ADAPTER_FILES) {
+    const bytes = await readFile(join(path, name)).catch(() => null);
+    if (bytes) files.set(name, new Uint8Array(bytes));
+  }
+  return files;
+}
+
+/**
+ * `lora-studio inspect PATH`: a PEFT LoRA adapter (folder or .zip) summarised as JSON on stdout
+ * (src/adapters/inspect.ts describes every field). Missing or malformed input exits with 2 and
+ * one line on stderr.
+ */
+export async function inspect(args: string[]): Promise<number> {
+  const { positionals } = parseOptions(args, { values: [], positionals: true });
+  if (positionals.length !== 1) throw new Error('give one adapter folder or .zip');
+  const [path] = positionals;
+  let adapter: InspectableAdapter;
+  try {
+    adapter = readForInspection(await readAdapterPath(path), path);
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    console.error(`lora-studio inspect: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
+    return BAD_INPUT;
+  }
+  const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
+  try {
+    console.log(JSON.stringify(await inspectAdapter(gpu, adapter), null, 2));
+    return 0;
+  } finally {
+    gpu.destroy();
+  }
+}
