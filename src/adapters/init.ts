@@ -1,5 +1,5 @@
 // Initial adapter factors for one module (../shared/DESIGN.md §4), on the GPU. The base-mutating
-// inits (PiSSA, MiLoRA, OLoRA) also return the residual W − s·B·A that replaces the frozen weight
+// inits (PiSSA, MiLoRA, OLoRA, CorDA, LoRA-GA) also return the residual W − s·B·A that replaces the frozen weight
 // while training, so the model's output is unchanged at step 0; the original W stays untouched.
 import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
@@ -12,6 +12,23 @@ import { qr } from '../linalg/qr.ts';
 import { gaussian, seededRandom } from '../linalg/random.ts';
 import { exactSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
 import type { AdaptedModule, InitMethod } from './config.ts';
+import { cordaFactors, evaFactors, loraGaFactors, type Components } from './data-inits.ts';
+
+/** What the data-aware inits learned from the data, by module path (src/train/statistics.ts). */
+export interface InitStatistics {
+  /** EVA: each module's top input components. */
+  components?: ReadonlyMap<string, Components>;
+  /** CorDA: Σxᵀx of each module's inputs. */
+  covariances?: ReadonlyMap<string, Tensor>;
+  /** LoRA-GA: the mean full-weight gradient. */
+  gradients?: ReadonlyMap<string, Tensor>;
+}
+
+function statistic<T>(map: ReadonlyMap<string, T> | undefined, m: AdaptedModule, init: string): T {
+  const value = map?.get(m.path);
+  if (value === undefined) throw new Error(`${init} needs statistics of the data for ${m.path}`);
+  return value;
+}
 
 export interface InitialFactors {
   /** [rank × in] */
@@ -32,8 +49,11 @@ export async function initFactors(
   weight: Tensor,
   init: InitMethod,
   seed: number,
+  statistics: InitStatistics = {},
 ): Promise<InitialFactors> {
   const { rank, in: n } = module;
+  if (init === 'eva')
+    return evaFactors(gpu, module, statistic(statistics.components, module, init));
   if (init === 'lora') {
     // PEFT: kaiming_uniform_(A, a=√5), i.e. U(±1/√in); B = 0.
     const random = seededRandom(seed);
@@ -58,6 +78,17 @@ export async function initFactors(
     releaseTensor(gpu, first);
     const a = await run(gpu, (b) => matmul(b, q, weight, { transA: true }));
     factors = { a, b: q };
+  } else if (init === 'corda_ipm' || init === 'corda_kpm') {
+    const covariance = statistic(statistics.covariances, module, init);
+    factors = await cordaFactors(
+      gpu,
+      module,
+      weight,
+      covariance,
+      init === 'corda_ipm' ? 'ipm' : 'kpm',
+    );
+  } else if (init === 'lora_ga') {
+    factors = await loraGaFactors(gpu, module, statistic(statistics.gradients, module, init), seed);
   } else {
     factors = await principalFactors(gpu, module, weight, init, seed);
   }

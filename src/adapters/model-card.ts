@@ -33,7 +33,7 @@ export function trainedCard(c: TrainedCardInfo): string {
     '',
     '| | |',
     '|---|---|',
-    `| init | ${lora.init} |`,
+    `| init | ${lora.init}${lora.dora ? ', DoRA' : ''} |`,
     `| rank, alpha | ${lora.rank}, ${lora.alpha}${lora.rslora ? ' (rsLoRA)' : ''} |`,
     `| target modules | ${lora.targets.join(', ')} |`,
     `| dropout | ${lora.dropout} |`,

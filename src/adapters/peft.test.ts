@@ -11,7 +11,7 @@ import { useGpu } from '../testing/gpu.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
 import { DEFAULT_SETTINGS, train } from '../train/trainer.ts';
 import type { PreparedData } from '../train/data.ts';
-import { TARGET_PRESETS, type InitMethod, type LoraSpec } from './config.ts';
+import { mutatesBase, TARGET_PRESETS, type InitMethod, type LoraSpec } from './config.ts';
 import { adapterTerms, readPeftAdapter, shapeMismatches } from './peft-read.ts';
 
 const gpu = useGpu();
@@ -55,6 +55,10 @@ describe('PEFT export', () => {
     ['pissa', false],
     ['olora', true],
     ['milora', false],
+    ['eva', false],
+    ['corda_ipm', false],
+    ['corda_kpm', true],
+    ['lora_ga', false],
   ] satisfies [InitMethod, boolean][])(
     '%s (rsLoRA %s): the files applied to the original base give the trained model',
     async (init, rslora) => {
@@ -75,7 +79,7 @@ describe('PEFT export', () => {
         const adapterConfig = JSON.parse(
           new TextDecoder().decode(files.get('adapter_config.json')),
         ) as Record<string, unknown>;
-        const doubled = init !== 'lora';
+        const doubled = mutatesBase(init);
         expect(adapterConfig).toMatchObject({
           peft_type: 'LORA',
           task_type: 'CAUSAL_LM',

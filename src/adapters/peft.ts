@@ -4,7 +4,11 @@
 // {"format":"pt"}. Base-mutating inits (PiSSA, MiLoRA, OLoRA) are converted to a plain LoRA for
 // the unmodified base (§4): ΔW = s(BA − B₀A₀) = s·[B | −B₀]·[A ; A₀] at rank 2r, lora_alpha
 // doubled (×√2 with rsLoRA) so that the scaling of the doubled rank is unchanged
-// (src/adapters/recompress.ts brings that back to rank r by SVD, when asked).
+// (src/adapters/recompress.ts brings that back to rank r by SVD, when asked). DoRA adds
+// `…lora_magnitude_vector` (out) and use_dora: true. That key is what PEFT writes: since the
+// vector moved into a DoRA layer's `weight`, get_peft_model_state_dict strips that `.weight` to
+// keep the older format. The conversion keeps the magnitudes: W + s(BA − B₀A₀) is the very matrix
+// W_res + s·B·A whose row norms they divide by.
 import type { ModelConfig } from '../model/config.ts';
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
 import type { AdaptedModule, HostFactors, LoraSpec } from './config.ts';
@@ -26,6 +30,11 @@ function plainLora(m: AdaptedModule, f: HostFactors, f0: HostFactors): HostFacto
   return { a, b };
 }
 
+/** A module's trained weights on the host: A, B and, for DoRA, the magnitude vector m [out]. */
+export interface TrainedFactors extends HostFactors {
+  magnitude?: Float32Array;
+}
+
 /** One module as it is written: factors, rank and alpha. */
 export interface ExportModule {
   path: string;
@@ -36,6 +45,7 @@ export interface ExportModule {
   out: number;
   a: Float32Array;
   b: Float32Array;
+  magnitude?: Float32Array;
 }
 
 /** Everything an adapter_config.json says, with the modules to write. */
@@ -49,6 +59,8 @@ export interface ExportAdapter {
   initLoraWeights: true | 'gaussian';
   baseModel: string;
   numLayers: number;
+  /** Every module carries a magnitude vector (use_dora). */
+  dora?: boolean;
 }
 
 /**
@@ -57,7 +69,7 @@ export interface ExportAdapter {
  */
 export function exportAdapter(
   modules: readonly AdaptedModule[],
-  factors: ReadonlyMap<string, HostFactors>,
+  factors: ReadonlyMap<string, TrainedFactors>,
   spec: LoraSpec,
   baseModel: string,
   config: ModelConfig,
@@ -71,9 +83,12 @@ export function exportAdapter(
     modules: modules.map((m) => {
       const f = factors.get(m.path);
       if (!f) throw new Error(`no factors for ${m.path}`);
+      if (spec.dora && !f.magnitude) throw new Error(`no DoRA magnitude for ${m.path}`);
       const f0 = initial?.get(m.path);
-      const out = convert && f0 ? plainLora(m, f, f0) : f;
-      return { ...m, ...out, rank: m.rank * rankFactor, alpha: m.alpha * alphaFactor };
+      const { a, b } = convert && f0 ? plainLora(m, f, f0) : f;
+      const rank = m.rank * rankFactor;
+      const alpha = m.alpha * alphaFactor;
+      return { ...m, a, b, rank, alpha, ...(spec.dora ? { magnitude: f.magnitude } : {}) };
     }),
     rank: spec.rank * rankFactor,
     alpha: spec.alpha * alphaFactor,
@@ -83,6 +98,7 @@ export function exportAdapter(
     initLoraWeights: spec.init === 'gaussian' ? 'gaussian' : true,
     baseModel,
     numLayers: config.numLayers,
+    dora: spec.dora === true,
   };
 }
 
@@ -96,6 +112,14 @@ export function peftFiles(e: ExportAdapter): Map<string, Uint8Array> {
       { name: `${PREFIX}${m.path}.lora_A.weight`, shape: [m.rank, m.in], data: m.a },
       { name: `${PREFIX}${m.path}.lora_B.weight`, shape: [m.out, m.rank], data: m.b },
     );
+    if (e.dora) {
+      if (m.magnitude?.length !== m.out) throw new Error(`no fitting DoRA magnitude for ${m.path}`);
+      tensors.push({
+        name: `${PREFIX}${m.path}.lora_magnitude_vector`,
+        shape: [m.out],
+        data: m.magnitude,
+      });
+    }
     if (m.rank !== e.rank) rankPattern[m.path] = m.rank;
     if (m.alpha !== e.alpha) alphaPattern[m.path] = m.alpha;
   }
@@ -123,7 +147,7 @@ export function peftFiles(e: ExportAdapter): Map<string, Uint8Array> {
     revision: null,
     target_modules: [...e.targets],
     task_type: 'CAUSAL_LM',
-    use_dora: false,
+    use_dora: e.dora === true,
     use_rslora: e.rslora,
   };
   return new Map([

@@ -1,7 +1,10 @@
 import { compare } from './compare.ts';
 import { convert } from './convert.ts';
+import { exportGguf } from './export-gguf.ts';
 import { generate } from './generate.ts';
 import { info } from './info.ts';
+import { inspect } from './inspect.ts';
+import { initStudyCommand } from './init-study.ts';
 import { merge } from './merge.ts';
 import { mergeDemoCommand } from './merge-demo.ts';
 import { perplexity } from './perplexity.ts';
@@ -29,13 +32,18 @@ const COMMANDS: Record<string, Command> = {
   },
   train: {
     summary:
-      'fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init lora|gaussian|pissa|pissa_niter_N|milora|olora] [--rank R] [--alpha A] [--rslora] [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--export plain|recompress|residual] [--resume]; JSON summary on stdout',
+      'fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init lora|gaussian|pissa|pissa_niter_N|milora|olora] [--rank R] [--alpha A] [--rslora] [--dora] [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] [--resume]; JSON summary on stdout',
     run: train,
   },
   merge: {
     summary:
       'merge adapters: --method NAME (see docs/merging.md) [--weights w1,w2,…] [--density D] [--rank K | --energy F] [--seed S] [--majority-sign total|frequency] [--ties-divisor count|weights|none] [--gamma G] [--epsilon E] [--t T] [--opcm-alpha A] [--lines ALPHA,BETA] [--clamp Q] [--layer-weights FILE] ADAPTER_DIR… --out DIR, or --config MERGEKIT.yaml, or --recipe merge_recipe.json (replay); writes PEFT files, merge_recipe.json and a model card; JSON summary on stdout',
     run: merge,
+  },
+  'init-study': {
+    summary:
+      'train every init (lora, pissa, milora, olora, eva, corda_ipm, corda_kpm, lora_ga) and DoRA / LoRA-Pro on both style corpora with the built-in stories260K; markdown tables of validation loss [--steps N] [--lr LR] [--rank R] [--eval-every N]',
+    run: initStudyCommand,
   },
   'merge-demo': {
     summary:
@@ -46,6 +54,16 @@ const COMMANDS: Record<string, Command> = {
     summary:
       'compare adapters for one base model: ‖ΔW‖, cosine, subspace overlap, sign conflicts, effective rank per module, summaries per pair; ADAPTER_DIR…; JSON on stdout',
     run: compare,
+  },
+  inspect: {
+    summary:
+      'summarise a PEFT LoRA adapter (folder or .zip): format, base model, ranks, alphas, scalings, targets, tensors with dtypes and non-finite counts, ‖ΔW‖ and effective rank per module; JSON on stdout; exit 2 on malformed input',
+    run: inspect,
+  },
+  'export-gguf': {
+    summary:
+      'write a PEFT LoRA adapter as a llama.cpp GGUF LoRA (architecture llama): ADAPTER_DIR --out FILE.gguf [--heads N] [--kv-heads N] (needed to permute q_proj / k_proj; see docs/gguf.md); JSON summary on stdout',
+    run: exportGguf,
   },
   convert: {
     summary: 'llama2.c checkpoint to an HF folder: --llama2c FILE --out DIR [--tokenizer FILE]',

@@ -18,6 +18,7 @@ describe('lora-studio train', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  // With DoRA and LoRA-Pro on: the magnitudes go through the checkpoint folder and the export.
   it('writes a PEFT adapter and a checkpoint, and --resume extends the run', async () => {
     dir = await mkdtemp(join(tmpdir(), 'lora-studio-train-'));
     const data = join(dir, 'style.txt');
@@ -46,6 +47,8 @@ describe('lora-studio train', () => {
         '1',
         '--batch',
         '2',
+        '--dora',
+        '--lora-pro',
       ],
       ...['--seq-len', '32', '--eval-every', '3', '--checkpoint-every', '3', '--lr', '5e-3'],
     ]);
@@ -70,6 +73,7 @@ describe('lora-studio train', () => {
       r: 8,
       lora_alpha: 16,
       task_type: 'CAUSAL_LM',
+      use_dora: true,
     });
     expect((await readFile(join(out, 'adapter_model.safetensors'))).length).toBeGreaterThan(1000);
 

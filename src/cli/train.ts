@@ -87,6 +87,7 @@ function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfi
     layers: values.get('layers')?.split(',').map(Number),
     dropout: numberOption(values, 'dropout', 0),
     init: parseInit(values.get('init') ?? 'lora'),
+    dora: flags.has('dora'),
   };
   const steps = numberOption(values, 'steps', DEFAULT_SETTINGS.steps);
   return {
@@ -107,6 +108,7 @@ function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfi
       checkpointEvery: numberOption(values, 'checkpoint-every', DEFAULT_SETTINGS.checkpointEvery),
       seed: numberOption(values, 'seed', 0),
       recompute: flags.has('recompute'),
+      loraPro: flags.has('lora-pro'),
     },
   };
 }
@@ -146,12 +148,13 @@ function progressLine(p: TrainProgress): string | null {
  * continues the run saved in DIR/checkpoint with its own settings (and --steps, to extend it).
  * Base-mutating inits export (`--export`) as a rank-2r plain LoRA for the original base (plain,
  * the default), SVD-recompressed to rank r with the energy lost reported (recompress), or as
- * trained beside the residual base model in DIR/base-residual (residual).
+ * trained beside the residual base model in DIR/base-residual (residual). `--dora` trains DoRA
+ * magnitudes with the factors; `--lora-pro` corrects the factor gradients by LoRA-Pro.
  */
 export async function train(args: string[]): Promise<number> {
   const { values, flags } = parseOptions(args, {
     values: VALUES,
-    flags: ['rslora', 'resume', 'recompute'],
+    flags: ['rslora', 'resume', 'recompute', 'dora', 'lora-pro'],
   });
   const exportMode = values.get('export') ?? 'plain';
   if (!['plain', 'recompress', 'residual'].includes(exportMode))

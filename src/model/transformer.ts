@@ -20,9 +20,10 @@ export interface AdapterTerm {
   dropout?: number;
   /**
    * DoRA: the term adds weight·(g∘(W + scale·B·A) − W)·x, g = m/‖W + scale·B·A‖ per output row
-   * (precomputed), instead of scale·B·A·x; `scale` is then PEFT's scaling alone.
+   * (precomputed), instead of scale·B·A·x; `scale` is then PEFT's scaling alone. Training (weight
+   * 1) also needs the row norms ‖W + scale·B·A‖ the scale was computed with.
    */
-  dora?: { rowScale: Tensor; weight: number };
+  dora?: { rowScale: Tensor; weight: number; norm?: Tensor };
 }
 
 /** What a forward pass reads: weights by HF name, the RoPE table, adapter terms by module path. */
@@ -37,6 +38,8 @@ export interface Transformer {
 export interface AdapterActivations {
   input: Tensor;
   h: Tensor;
+  /** DoRA: x·Wᵀ + s·h·Bᵀ before the rows are rescaled (the magnitude's gradient needs it). */
+  merged?: Tensor;
 }
 
 /** A layer's activations kept for the backward pass (names follow transformer.ts's forward). */
@@ -95,14 +98,15 @@ export function linear(
         ? keep(dropout(batch, x, term.dropout, dropoutSeed(run.dropoutSeed, layer, module, i)))
         : x;
     const h = keep(matmul(batch, input, term.a, { transB: true }));
-    saved?.set(module, { input, h });
     if (!term.dora) {
+      saved?.set(module, { input, h });
       matmul(batch, h, term.b, { transB: true, alpha: term.scale, beta: 1, into: y });
       return;
     }
     // y += w·(g∘(x·Wᵀ + s·h·Bᵀ) − x·Wᵀ)
     const merged = keep(affine(batch, base, 1));
     matmul(batch, h, term.b, { transB: true, alpha: term.scale, beta: 1, into: merged });
+    saved?.set(module, { input, h, merged });
     axpy(batch, term.dora.weight, keep(binary(batch, 'mul', merged, term.dora.rowScale)), y);
     axpy(batch, -term.dora.weight, base, y);
   });

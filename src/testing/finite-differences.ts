@@ -1,7 +1,9 @@
-// Central finite differences of an f64 loss with respect to adapter factors, compared with the
-// analytic gradients the GPU computed: the proof that the backward pass is the true gradient.
+// Central finite differences of an f64 loss with respect to adapter factors (and DoRA
+// magnitudes), compared with the analytic gradients the GPU computed: the proof that the
+// backward pass is the true gradient.
 import type { Gpu } from '../gpu/device.ts';
 import { readF32 } from '../gpu/readback.ts';
+import type { Tensor } from '../gpu/tensor.ts';
 import type { FactorGradients } from '../train/backward.ts';
 import type { CpuTerm } from '../train/cpu/loss.ts';
 import { seededRandom } from './random.ts';
@@ -24,9 +26,14 @@ export async function finiteDifferenceErrors(
   for (const [path, term] of terms) {
     const grad = grads.get(path);
     if (!grad) throw new Error(`no gradient for ${path}`);
-    for (const factor of ['a', 'b'] as const) {
-      const values = term[factor];
-      const analytic = await readF32(gpu, grad[factor]);
+    const checked: [string, Float64Array, Tensor | undefined][] = [
+      ['lora_A', term.a, grad.a],
+      ['lora_B', term.b, grad.b],
+    ];
+    if (term.dora) checked.push(['lora_magnitude_vector', term.dora.magnitude, grad.m]);
+    for (const [name, values, gradient] of checked) {
+      if (!gradient) throw new Error(`no gradient for ${path}.${name}`);
+      const analytic = await readF32(gpu, gradient);
       let diff = 0;
       let norm = 0;
       for (let k = 0; k < samplesPerTensor; k++) {
@@ -43,7 +50,7 @@ export async function finiteDifferenceErrors(
         norm += numeric ** 2;
       }
       const error = norm > 1e-12 ? Math.sqrt(diff / norm) : Math.sqrt(diff);
-      errors.push({ name: `${path}.lora_${factor.toUpperCase()}`, error });
+      errors.push({ name: `${path}.${name}`, error });
     }
   }
   return errors;

@@ -1,7 +1,7 @@
 // A checkpoint as two files: `checkpoint.json` (step, settings, curves) and
-// `checkpoint.safetensors` (adapter factors and optimiser moments, F32). Nothing is pickled;
-// the CLI writes these to a folder and the studio can offer them for download.
-import type { HostFactors } from '../adapters/config.ts';
+// `checkpoint.safetensors` (adapter factors, DoRA magnitudes and optimiser moments, F32). Nothing
+// is pickled; the CLI writes these to a folder and the studio can offer them for download.
+import type { TrainedFactors } from '../adapters/peft.ts';
 import { FormatError } from '../model/errors.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
 import type { Checkpoint } from './trainer.ts';
@@ -22,6 +22,7 @@ export function checkpointFiles(c: Checkpoint): Map<string, Uint8Array> {
   for (const [path, f] of Object.entries(factors)) {
     vector(`factors.${path}.lora_A`, f.a);
     vector(`factors.${path}.lora_B`, f.b);
+    if (f.magnitude) vector(`factors.${path}.lora_magnitude_vector`, f.magnitude);
   }
   moments.forEach((s, i) => {
     vector(`moments.${i}.m`, s.m);
@@ -56,9 +57,12 @@ export function checkpointFromFiles(json: Uint8Array, tensors: Uint8Array): Chec
       );
     return st.read(name);
   };
-  const factors: Record<string, HostFactors> = {};
-  for (const path of meta.modules)
+  const factors: Record<string, TrainedFactors> = {};
+  for (const path of meta.modules) {
     factors[path] = { a: read(`factors.${path}.lora_A`), b: read(`factors.${path}.lora_B`) };
+    if (meta.config?.lora.dora)
+      factors[path].magnitude = read(`factors.${path}.lora_magnitude_vector`);
+  }
   const moments = Array.from({ length: meta.momentCount }, (_, i) => ({
     m: read(`moments.${i}.m`),
     v: read(`moments.${i}.v`),

@@ -1,5 +1,10 @@
 // The backward pass is the true gradient: GPU adapter gradients against central finite
 // differences of the f64 CPU reference loss, on tiny random models, for every module type.
+// DoRA's backward treats the row norms ‖W + s·B·A‖ as constants (detached), which is not the
+// true gradient of the loss; it is exactly the true gradient of the same loss with the norms
+// frozen at their current values. So DoRA is checked against finite differences of the reference
+// loss with the norms held fixed: exact for m (the norms do not depend on it) and for A and B (the
+// detached formula, by definition). A second check lets the norms move, to show the difference.
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../gpu/device.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
@@ -13,7 +18,7 @@ import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
 import type { FactorGradients } from './backward.ts';
-import { cpuBatchLoss, type CpuTerm } from './cpu/loss.ts';
+import { cpuBatchLoss, cpuDoraNorms, type CpuTerm } from './cpu/loss.ts';
 import { batchLoss, type TokenBatch } from './step.ts';
 
 const gpu = useGpu();
@@ -33,6 +38,27 @@ function randomTerms(config: ModelConfig, rank: number, seed: number, dropout?: 
       });
     }
   return terms;
+}
+
+/** DoRA norms ‖W + s·B·A‖ of every term at the current factors. */
+function doraNorms(weights: ModelWeights, terms: ReadonlyMap<string, CpuTerm>) {
+  return new Map(
+    [...terms].map(([path, term]) => {
+      const w = weights.get(`${path}.weight`);
+      if (!w) throw new Error(path);
+      return [path, cpuDoraNorms(w.data, term, w.shape[1])];
+    }),
+  );
+}
+
+/** Adds DoRA to every term: magnitudes within ±30 % of the row norms, so that c ≠ 1. */
+function addDora(weights: ModelWeights, terms: Map<string, CpuTerm>, seed: number) {
+  const random = seededRandom(seed);
+  for (const [path, norm] of doraNorms(weights, terms)) {
+    const magnitude = norm.map((n) => n * (0.7 + 0.6 * random()));
+    const term = terms.get(path);
+    if (term) term.dora = { magnitude, norm };
+  }
 }
 
 function randomBatch(config: ModelConfig, sequences: number, seqLen: number, seed: number) {
@@ -71,13 +97,24 @@ function onGpu(g: Gpu, config: ModelConfig, weights: ModelWeights, terms: Map<st
       [term.b.length / term.rank, term.rank],
       'f32',
     );
-    gpuTerms.set(path, [{ a, b, scale: term.scale, dropout: term.dropout }]);
-    const grad = {
+    const grad: FactorGradients = {
       a: createTensor(g, a.shape, 'f32', 'dA'),
       b: createTensor(g, b.shape, 'f32', 'dB'),
     };
-    grads.set(path, grad);
     tensors.push(a, b, grad.a, grad.b);
+    let dora: AdapterTerm['dora'];
+    if (term.dora) {
+      const { magnitude, norm: norms } = term.dora;
+      const out = [magnitude.length];
+      const scales = Float32Array.from(magnitude, (m, o) => m / norms[o]);
+      const rowScale = uploadTensor(g, scales, out, 'f32', 'row scale');
+      const norm = uploadTensor(g, Float32Array.from(norms), out, 'f32', 'row norms');
+      grad.m = createTensor(g, out, 'f32', 'dm');
+      tensors.push(rowScale, norm, grad.m);
+      dora = { rowScale, norm, weight: 1 };
+    }
+    gpuTerms.set(path, [{ a, b, scale: term.scale, dropout: term.dropout, dora }]);
+    grads.set(path, grad);
   }
   model.setAdapters(gpuTerms);
   return {
@@ -94,10 +131,17 @@ function onGpu(g: Gpu, config: ModelConfig, weights: ModelWeights, terms: Map<st
 /** max over tensors of ‖g − g_fd‖ / ‖g_fd‖ on sampled entries, and the loss both ways. */
 async function gradientCheck(
   config: ModelConfig,
-  options: { dropout?: number; recompute?: boolean; sequences?: number; seqLen?: number } = {},
+  options: {
+    dropout?: number;
+    recompute?: boolean;
+    sequences?: number;
+    seqLen?: number;
+    dora?: boolean;
+  } = {},
 ) {
   const weights = randomWeights(config, 7);
   const terms = randomTerms(config, 3, 11, options.dropout);
+  if (options.dora) addDora(weights, terms, 13);
   const data: TokenBatch = randomBatch(config, options.sequences ?? 2, options.seqLen ?? 5, 5);
   const dropoutSeed = options.dropout ? 1234 : undefined;
   const cpuLoss = () => cpuBatchLoss({ config, weights, terms, ...data, dropoutSeed });
@@ -111,7 +155,18 @@ async function gradientCheck(
       recompute: options.recompute,
     });
     const errors = await finiteDifferenceErrors(gpu(), terms, setup.grads, cpuLoss);
-    return { gpuLoss, cpuLoss: cpuLoss(), errors };
+    // The DoRA norms follow A and B here: finite differences of the true loss.
+    const movingNormsLoss = () => {
+      for (const [path, norm] of doraNorms(weights, terms)) {
+        const dora = terms.get(path)?.dora;
+        if (dora) dora.norm = norm;
+      }
+      return cpuLoss();
+    };
+    const trueErrors = options.dora
+      ? await finiteDifferenceErrors(gpu(), terms, setup.grads, movingNormsLoss)
+      : [];
+    return { gpuLoss, cpuLoss: cpuLoss(), errors, trueErrors };
   } finally {
     setup.dispose();
   }
@@ -135,6 +190,23 @@ describe('adapter gradients', () => {
     const { gpuLoss, cpuLoss, errors } = await gradientCheck(tinyConfig(), { dropout: 0.3 });
     expect(Math.abs(gpuLoss - cpuLoss) / cpuLoss).toBeLessThan(1e-5);
     for (const { name, error } of errors) expect(error, name).toBeLessThan(1e-2);
+  });
+
+  it('DoRA: match finite differences with the row norms held fixed (the detached gradient)', async () => {
+    const config = tinyConfig({ attentionBias: true });
+    const { gpuLoss, cpuLoss, errors, trueErrors } = await gradientCheck(config, {
+      dora: true,
+      dropout: 0.3,
+    });
+    expect(Math.abs(gpuLoss - cpuLoss) / cpuLoss).toBeLessThan(1e-5);
+    expect(errors.length).toBe(2 * 3 * LINEAR_MODULES.length);
+    for (const { name, error } of errors) expect(error, name).toBeLessThan(1e-2);
+    // Letting the norms follow A and B changes their gradients (not m's): the check discriminates.
+    const worst = (suffix: string) =>
+      Math.max(...trueErrors.filter((e) => e.name.endsWith(suffix)).map((e) => e.error));
+    expect(worst('lora_magnitude_vector')).toBeLessThan(1e-2);
+    expect(worst('lora_A')).toBeGreaterThan(5e-2);
+    expect(worst('lora_B')).toBeGreaterThan(5e-2);
   });
 
   it('are the same when activations are recomputed in the backward pass', async () => {

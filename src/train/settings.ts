@@ -27,6 +27,11 @@ export interface TrainSettings {
   seed: number;
   /** Recompute each layer's activations in the backward pass (less memory, ~⅓ more work). */
   recompute: boolean;
+  /**
+   * LoRA-Pro (Wang et al. 2024): replace the factor gradients by those whose low-rank update best
+   * approximates the full-weight gradient (src/train/lora-pro.ts).
+   */
+  loraPro: boolean;
 }
 
 export const DEFAULT_SETTINGS: TrainSettings = {
@@ -45,6 +50,7 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   checkpointEvery: 20,
   seed: 0,
   recompute: false,
+  loraPro: false,
 };
 
 export interface TrainConfig {

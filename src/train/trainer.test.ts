@@ -5,6 +5,12 @@ import { createGpuModel } from '../model/forward.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { seededRandom } from '../testing/random.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
+import {
+  CHECKPOINT_JSON,
+  CHECKPOINT_TENSORS,
+  checkpointFiles,
+  checkpointFromFiles,
+} from './checkpoint-files.ts';
 import type { PreparedData, Sequence } from './data.ts';
 import {
   DEFAULT_SETTINGS,
@@ -101,64 +107,78 @@ describe('train', () => {
     },
   );
 
-  it('resumed from a checkpoint, ends with the same parameters and curve as an uninterrupted run', async () => {
-    const model = createGpuModel(gpu(), config, weights);
-    const settings = { steps: 8, checkpointEvery: 4, evalEvery: 4 };
-    // Dropout on: the masks must be reproduced after resuming too.
-    const spec = { ...lora, dropout: 0.1 };
-    try {
-      const whole = await train({
-        gpu: gpu(),
-        model,
-        baseModel: 'tiny',
-        data,
-        config: trainConfig(settings, spec),
-      });
-      const expected = await whole.adapter.read();
-      whole.adapter.dispose();
+  // Dropout on: the masks must be reproduced after resuming too. DoRA's magnitudes and their
+  // moments must travel in the checkpoint files, and LoRA-Pro must need no state of its own.
+  it.each([
+    ['LoRA', { ...lora, dropout: 0.1 }, {}],
+    ['DoRA with LoRA-Pro', { ...lora, dropout: 0.1, dora: true }, { loraPro: true }],
+  ] satisfies [string, LoraSpec, Partial<TrainConfig['train']>][])(
+    '%s resumed from a checkpoint ends with the same parameters and curve as an uninterrupted run',
+    async (_, spec, options) => {
+      const model = createGpuModel(gpu(), config, weights);
+      const settings = { steps: 8, checkpointEvery: 4, evalEvery: 4, ...options };
+      try {
+        const whole = await train({
+          gpu: gpu(),
+          model,
+          baseModel: 'tiny',
+          data,
+          config: trainConfig(settings, spec),
+        });
+        const expected = await whole.adapter.read();
+        whole.adapter.dispose();
 
-      const saved: Checkpoint[] = [];
-      const control = new TrainControl();
-      const first = await train({
-        gpu: gpu(),
-        model,
-        baseModel: 'tiny',
-        data,
-        config: trainConfig(settings, spec),
-        control,
-        store: {
-          save: async (c) => {
-            saved.push(structuredClone(c));
-            // A crash right after the first checkpoint: the run is stopped, the rest is lost.
-            control.stop();
-            await Promise.resolve();
+        const saved: Checkpoint[] = [];
+        const control = new TrainControl();
+        const first = await train({
+          gpu: gpu(),
+          model,
+          baseModel: 'tiny',
+          data,
+          config: trainConfig(settings, spec),
+          control,
+          store: {
+            save: async (c) => {
+              const files = checkpointFiles(c);
+              saved.push(
+                checkpointFromFiles(
+                  files.get(CHECKPOINT_JSON) ?? new Uint8Array(),
+                  files.get(CHECKPOINT_TENSORS) ?? new Uint8Array(),
+                ),
+              );
+              // A crash right after the first checkpoint: the run is stopped, the rest is lost.
+              control.stop();
+              await Promise.resolve();
+            },
           },
-        },
-      });
-      first.adapter.dispose();
-      expect(first.status).toBe('stopped');
-      expect(saved[0].step).toBe(4);
+        });
+        first.adapter.dispose();
+        expect(first.status).toBe('stopped');
+        expect(saved[0].step).toBe(4);
 
-      const resumed = await train({
-        gpu: gpu(),
-        model,
-        baseModel: 'tiny',
-        data,
-        config: saved[0].config,
-        resumeFrom: saved[0],
-      });
-      const actual = await resumed.adapter.read();
-      resumed.adapter.dispose();
-      expect(resumed.steps).toBe(8);
-      expect(resumed.history.map((h) => h.loss)).toEqual(whole.history.map((h) => h.loss));
-      for (const [path, f] of expected) {
-        expect(actual.get(path)?.a, path).toEqual(f.a);
-        expect(actual.get(path)?.b, path).toEqual(f.b);
+        const resumed = await train({
+          gpu: gpu(),
+          model,
+          baseModel: 'tiny',
+          data,
+          config: saved[0].config,
+          resumeFrom: saved[0],
+        });
+        const actual = await resumed.adapter.read();
+        resumed.adapter.dispose();
+        expect(resumed.steps).toBe(8);
+        expect(resumed.history.map((h) => h.loss)).toEqual(whole.history.map((h) => h.loss));
+        for (const [path, f] of expected) {
+          expect(actual.get(path)?.a, path).toEqual(f.a);
+          expect(actual.get(path)?.b, path).toEqual(f.b);
+          expect(actual.get(path)?.magnitude, path).toEqual(f.magnitude);
+        }
+        if (spec.dora) expect(expected.values().next().value?.magnitude).toBeDefined();
+      } finally {
+        model.dispose();
       }
-    } finally {
-      model.dispose();
-    }
-  });
+    },
+  );
 
   it('stops with a report when the loss turns NaN, keeping the last good values', async () => {
     const poisoned = new Map(weights);

@@ -1,20 +1,24 @@
 // The training loop: seeded batches of packed sequences, gradient accumulation, AdamW with
-// clipping and a schedule, evaluation and sample generations every N steps, checkpoints that
-// resume the same run exactly, and a stop with a report where the loss or a gradient goes
-// non-finite (the adapter keeps its last good values: the bad update is never applied).
-import type { HostFactors } from '../adapters/config.ts';
+// clipping and a schedule (optionally on LoRA-Pro's corrected gradients), evaluation and sample
+// generations every N steps, checkpoints that resume the same run exactly, and a stop with a
+// report where the loss or a gradient goes non-finite (the adapter keeps its last good values:
+// the bad update is never applied).
+import { adaptedModules, needsData } from '../adapters/config.ts';
+import type { TrainedFactors } from '../adapters/peft.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { createRunner, type GpuModel } from '../model/forward.ts';
 import { generateAll } from '../model/generate.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { sequenceAt, type PreparedData, type Sequence } from './data.ts';
+import { loraProGradients } from './lora-pro.ts';
 import { AdamW, clipFactor } from './optimizer.ts';
 import { learningRate } from './schedule.ts';
 import type { TrainConfig, TrainSettings } from './settings.ts';
 
 export { DEFAULT_SETTINGS, type TrainConfig, type TrainSettings } from './settings.ts';
 import { batchLoss, firstNonFinite, type TokenBatch } from './step.ts';
+import { initStatistics } from './statistics.ts';
 import { TrainableAdapter } from './trainable.ts';
 
 export interface HistoryPoint {
@@ -56,7 +60,8 @@ export interface Checkpoint {
   /** Optimiser steps done. */
   step: number;
   history: HistoryPoint[];
-  factors: Record<string, HostFactors>;
+  /** A, B (and DoRA's magnitudes) of every module. */
+  factors: Record<string, TrainedFactors>;
   /** AdamW moments in the order of TrainableAdapter.parameters(). */
   moments: { m: Float32Array; v: Float32Array }[];
   /** Training tokens processed and wall time spent so far (for throughput across resumes). */
@@ -133,6 +138,18 @@ export interface TrainRun {
   control?: TrainControl;
   store?: CheckpointStore;
   resumeFrom?: Checkpoint;
+}
+
+const INITIALISING = { phase: 'initialising', step: 0, tokensPerSecond: 0, etaSeconds: 0 } as const;
+
+/** Batches the data-aware inits read: the first training sequences, in order (reproducible). */
+const INIT_BATCHES = 8;
+
+function initBatches(sequences: readonly Sequence[], batchSize: number): TokenBatch[] {
+  const batches: TokenBatch[] = [];
+  for (let i = 0; i < sequences.length && batches.length < INIT_BATCHES; i += batchSize)
+    batches.push(tokenBatch(sequences.slice(i, i + batchSize)));
+  return batches;
 }
 
 /** Flattens sequences into one batch. */
@@ -228,23 +245,37 @@ export async function train(r: TrainRun): Promise<TrainResult> {
   const emit = (p: Omit<TrainProgress, 'totalSteps' | 'gpuBytes'>) =>
     r.onProgress?.({ ...p, totalSteps: s.steps, gpuBytes: gpu.pool.allocatedBytes });
 
-  const adapter = await TrainableAdapter.create(
-    gpu,
-    model.base,
-    config.lora,
-    s.seed,
-    (done, total, path) => {
-      emit({
-        phase: 'initialising',
-        step: 0,
-        tokensPerSecond: 0,
-        etaSeconds: 0,
-        message: path
-          ? `initialising ${path} (${done + 1}/${total})`
-          : `initialised ${total} adapted modules (${config.lora.init})`,
-      });
-    },
-  );
+  const init = config.lora.init;
+  let statistics: Awaited<ReturnType<typeof initStatistics>> | undefined;
+  if (needsData(init)) {
+    emit({
+      ...INITIALISING,
+      message: `reading the data for ${init} (up to ${INIT_BATCHES} batches)`,
+    });
+    const batches = initBatches(data.train, s.batchSize);
+    const modules = adaptedModules(model.base.config, config.lora);
+    statistics = await initStatistics(gpu, model.base, batches, modules, init, s.seed);
+  }
+  let adapter: TrainableAdapter;
+  try {
+    adapter = await TrainableAdapter.create(
+      gpu,
+      model.base,
+      config.lora,
+      s.seed,
+      (done, total, path) => {
+        emit({
+          ...INITIALISING,
+          message: path
+            ? `initialising ${path} (${done + 1}/${total})`
+            : `initialised ${total} adapted modules (${init})`,
+        });
+      },
+      statistics?.statistics,
+    );
+  } finally {
+    statistics?.release();
+  }
   const optimizer = new AdamW(gpu, adapter.parameters());
   const history: HistoryPoint[] = [];
   let step = 0;
@@ -256,6 +287,7 @@ export async function train(r: TrainRun): Promise<TrainResult> {
     optimizer.restore(c.step, c.moments);
     history.push(...c.history);
     ({ step, tokens, elapsedMs } = c);
+    await adapter.refreshDora(model.base);
   }
   const view = adapter.view(model.base);
   let samples: Sample[] = [];
@@ -354,10 +386,13 @@ export async function train(r: TrainRun): Promise<TrainResult> {
         warmupSteps: s.warmupSteps,
         totalSteps: s.steps,
       });
+      // The norm reported and clipped is the plain gradients' (the correction is linear).
+      if (s.loraPro) await loraProGradients(gpu, adapter.factorsWithGradients());
       await optimizer.step(
         { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: s.weightDecay },
         clipFactor(grads.norm, s.maxGradNorm),
       );
+      await adapter.refreshDora(model.base);
       step++;
       tokens += s.gradAccum * s.batchSize * seqLen;
       elapsedMs += performance.now() - started;

@@ -116,6 +116,27 @@ function NumberField({
   );
 }
 
+/** LoRA-Pro corrects each step's factor gradients toward the full fine-tuning step. */
+function LoraProField() {
+  const loraPro = useTrainSettingsStore((s) => s.config.train.loraPro);
+  const setTrain = useTrainSettingsStore((s) => s.setTrain);
+  return (
+    <label
+      className="check"
+      title="LoRA-Pro: each step, replace the factor gradients by those whose low-rank update best matches the full gradient"
+    >
+      <input
+        type="checkbox"
+        checked={loraPro}
+        onChange={(e) => {
+          setTrain({ loraPro: e.target.checked });
+        }}
+      />
+      LoRA-Pro
+    </label>
+  );
+}
+
 /** Init, scaling, dropout and the modules the adapter is attached to. */
 function AdapterFields() {
   const lora = useTrainSettingsStore((s) => s.config.lora);
@@ -173,6 +194,20 @@ function AdapterFields() {
           />
           rsLoRA
         </label>
+        <label
+          className="check"
+          title="DoRA: also train a magnitude per output row; the adapter exports with lora_magnitude_vector, as PEFT's use_dora"
+        >
+          <input
+            type="checkbox"
+            checked={lora.dora ?? false}
+            onChange={(e) => {
+              setLora({ dora: e.target.checked });
+            }}
+          />
+          DoRA
+        </label>
+        <LoraProField />
       </div>
       <fieldset className="targets">
         <legend>Target modules</legend>

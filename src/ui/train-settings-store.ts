@@ -40,6 +40,7 @@ const LORA_DEFAULT: Preset = {
     evalEvery: 20,
     evalSequences,
     checkpointEvery: 20,
+    loraPro: false,
   },
   seqLen: 128,
 };
@@ -68,6 +69,7 @@ export const PRESETS: readonly Preset[] = [
       evalEvery: 10,
       evalSequences,
       checkpointEvery: 10,
+      loraPro: false,
     },
     seqLen: 64,
   },
@@ -116,6 +118,30 @@ export const INIT_CHOICES: readonly { value: InitMethod; label: string; explanat
     value: 'olora',
     label: 'OLoRA',
     explanation: 'An orthonormal start from a QR decomposition of each weight.',
+  },
+  {
+    value: 'eva',
+    label: 'EVA (reads your data)',
+    explanation:
+      'A = the main directions of each layer’s inputs on your data, B zero; rank moves to the layers whose inputs vary most.',
+  },
+  {
+    value: 'corda_ipm',
+    label: 'CorDA, instruction-previewed (reads your data)',
+    explanation:
+      'Adapts the weight directions your data excites most (SVD of W·C, C its input covariance).',
+  },
+  {
+    value: 'corda_kpm',
+    label: 'CorDA, knowledge-preserved (reads your data)',
+    explanation:
+      'Adapts the directions your data excites least, leaving the model’s main behaviour in place.',
+  },
+  {
+    value: 'lora_ga',
+    label: 'LoRA-GA (reads your data)',
+    explanation:
+      'Starts from the SVD of the full-weight gradient on a few batches: the first steps move as full fine-tuning would.',
   },
 ];
 

@@ -1,7 +1,8 @@
 // The CPU reference of the training loss in f64: packed sequences through a Llama model with
-// low-rank adapter terms (y = x·Wᵀ + b + s·drop(x)·Aᵀ·Bᵀ), summed next-token cross-entropy over
-// trained targets. Written for clarity, not speed: the finite-difference gradient checks run it
-// thousands of times on tiny models. Dropout masks are the GPU's (shaders/dropout.wgsl's hash).
+// low-rank adapter terms (y = x·Wᵀ + b + s·drop(x)·Aᵀ·Bᵀ; with DoRA, y = b + c∘(x·Wᵀ +
+// s·drop(x)·Aᵀ·Bᵀ), c = m / norm), summed next-token cross-entropy over trained targets. Written
+// for clarity, not speed: the finite-difference gradient checks run it thousands of times on tiny
+// models. Dropout masks are the GPU's (shaders/dropout.wgsl's hash).
 import type { ModelConfig } from '../../model/config.ts';
 import { modulePath, type LinearModule } from '../../model/modules.ts';
 import { dropoutSeed } from '../../model/transformer.ts';
@@ -14,6 +15,32 @@ export interface CpuTerm {
   rank: number;
   scale: number;
   dropout?: number;
+  /**
+   * DoRA: the magnitude m [out] and the row norms ‖W + s·B·A‖ it divides by, given rather than
+   * computed here so that a gradient check can hold them fixed (cpuDoraNorms computes them).
+   */
+  dora?: { magnitude: Float64Array; norm: Float64Array };
+}
+
+/** ‖W + s·B·A‖ per output row, in f64. */
+export function cpuDoraNorms(
+  weight: ArrayLike<number>,
+  term: CpuTerm,
+  inputs: number,
+): Float64Array {
+  const outputs = term.b.length / term.rank;
+  const norms = new Float64Array(outputs);
+  for (let o = 0; o < outputs; o++) {
+    let sum = 0;
+    for (let i = 0; i < inputs; i++) {
+      let delta = 0;
+      for (let j = 0; j < term.rank; j++)
+        delta += term.b[o * term.rank + j] * term.a[j * inputs + i];
+      sum += (weight[o * inputs + i] + term.scale * delta) ** 2;
+    }
+    norms[o] = Math.sqrt(sum);
+  }
+  return norms;
 }
 
 export interface CpuLossInput {
@@ -77,7 +104,6 @@ export function cpuBatchLoss(input: CpuLossInput): number {
     const width = xs[0].length;
     return xs.map((x, row) => {
       const y = matVec(weight, x, out);
-      if (bias) for (let o = 0; o < out; o++) y[o] += bias[o];
       if (term) {
         const keep = 1 - (term.dropout ?? 0);
         const seed = dropoutSeed(input.dropoutSeed ?? 0, layer, module, 0);
@@ -89,7 +115,10 @@ export function cpuBatchLoss(input: CpuLossInput): number {
         const h = matVec(term.a, dropped, term.rank);
         const delta = matVec(term.b, h, out);
         for (let o = 0; o < out; o++) y[o] += term.scale * delta[o];
+        const dora = term.dora;
+        if (dora) for (let o = 0; o < out; o++) y[o] *= dora.magnitude[o] / dora.norm[o];
       }
+      if (bias) for (let o = 0; o < out; o++) y[o] += bias[o];
       return y;
     });
   };

@@ -1,0 +1,38 @@
+import { fileURLToPath } from 'node:url';
+import { acquireGpu } from '../gpu/device.ts';
+import { nodeGpuEntry } from '../gpu/node.ts';
+import { nodeShaders } from '../gpu/shaders-node.ts';
+import { createGpuModel } from '../model/forward.ts';
+import { loadModelFromPath } from '../model/load-node.ts';
+import { initStudy, studyTables } from '../train/init-study.ts';
+import { numberOption, parseOptions } from './args.ts';
+
+/** The built-in model the app ships (public/models). */
+const STORIES = fileURLToPath(new URL('../../public/models/stories260K.bin', import.meta.url));
+
+/**
+ * `lora-studio init-study [--steps N] [--lr LR] [--rank R] [--eval-every N]`: trains every init
+ * and variant on both style corpora with the built-in stories260K; prints markdown tables.
+ */
+export async function initStudyCommand(args: string[]): Promise<number> {
+  const { values } = parseOptions(args, { values: ['steps', 'lr', 'rank', 'eval-every'] });
+  const { config, weights, tokenizer } = await loadModelFromPath(STORIES);
+  const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
+  const model = createGpuModel(gpu, config, weights);
+  try {
+    const settings = {
+      steps: numberOption(values, 'steps', 30),
+      lr: numberOption(values, 'lr', 5e-3),
+      rank: numberOption(values, 'rank', 8),
+      evalEvery: numberOption(values, 'eval-every', 10),
+    };
+    const runs = await initStudy(gpu, model, tokenizer, settings, (line) => {
+      console.error(line);
+    });
+    console.log(studyTables(runs));
+    return 0;
+  } finally {
+    model.dispose();
+    gpu.destroy();
+  }
+}
