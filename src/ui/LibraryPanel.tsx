@@ -1,4 +1,7 @@
+import { useEffect, useState } from 'react';
 import type { LibraryItem } from '../worker/api.ts';
+import { AdapterInspector } from './AdapterInspector.tsx';
+import { AdapterTitle } from './AdapterTitle.tsx';
 import { pickedFiles } from './dropped-files.ts';
 import { useDropTarget } from './drop-target.ts';
 import { formatBytes } from './format.ts';
@@ -6,12 +9,19 @@ import { useGpuStore } from './gpu-store.ts';
 import { AdapterUseControls } from './AdapterUseControls.tsx';
 import { useLibraryStore } from './library-store.ts';
 import { MessageLines } from './MessageLines.tsx';
+import { useModelStore } from './model-store.ts';
 
 /** The adapters kept in this browser: import, use in the playground, download as PEFT files. */
 export function LibraryPanel() {
   const ready = useGpuStore((s) => s.status.state === 'ready');
   const items = useLibraryStore((s) => s.items);
   const error = useLibraryStore((s) => s.error);
+  const refresh = useLibraryStore((s) => s.refresh);
+  const modelName = useModelStore((s) => s.model.info?.name);
+  // Whether each adapter fits is asked of the loaded model: ask again when it changes.
+  useEffect(() => {
+    if (modelName) void refresh();
+  }, [modelName, refresh]);
   const dropTarget = useDropTarget();
   if (!ready) return null;
   // Drops are taken by the page (page-drop.ts): this panel only shows where they may land.
@@ -101,16 +111,21 @@ function ImportControls() {
 function LibraryRow({ item }: { item: LibraryItem }) {
   const download = useLibraryStore((s) => s.download);
   const downloadZip = useLibraryStore((s) => s.downloadZip);
+  const downloadGguf = useLibraryStore((s) => s.downloadGguf);
+  const duplicate = useLibraryStore((s) => s.duplicate);
   const remove = useLibraryStore((s) => s.remove);
   const useError = useLibraryStore((s) => s.useErrors[item.id]);
+  const ggufError = useLibraryStore((s) => s.ggufErrors[item.id]);
+  const [inspecting, setInspecting] = useState(false);
   return (
     <li className="library-item" data-testid="library-item">
       <div className="library-title">
-        <strong>{item.name}</strong>
+        <AdapterTitle item={item} />
         <span className="muted">{formatBytes(item.bytes)}</span>
       </div>
       <p className="muted">
         {item.origin} · for {item.baseModel} · {new Date(item.createdAt).toLocaleString()}
+        <FitsChip item={item} />
       </p>
       {item.details && <Details details={item.details} />}
       {item.warnings && item.warnings.length > 0 && (
@@ -127,10 +142,35 @@ function LibraryRow({ item }: { item: LibraryItem }) {
       <div className="controls">
         <button
           type="button"
+          aria-label={`Inspect ${item.name}`}
+          aria-expanded={inspecting}
+          aria-controls={`inspect-${item.id}`}
+          onClick={() => {
+            setInspecting(!inspecting);
+          }}
+        >
+          Inspect
+        </button>
+        <button
+          type="button"
+          aria-label={`Duplicate ${item.name}`}
+          onClick={() => void duplicate(item.id)}
+        >
+          Duplicate
+        </button>
+        <button
+          type="button"
           aria-label={`Download ${item.name} as a zip`}
           onClick={() => void downloadZip(item.id)}
         >
           ⤓ .zip
+        </button>
+        <button
+          type="button"
+          aria-label={`Download ${item.name} as a GGUF LoRA for llama.cpp`}
+          onClick={() => void downloadGguf(item.id)}
+        >
+          ⤓ .gguf
         </button>
         {item.files.map((file) => (
           <button
@@ -151,7 +191,28 @@ function LibraryRow({ item }: { item: LibraryItem }) {
           Remove
         </button>
       </div>
+      {ggufError && <MessageLines text={ggufError} testId="gguf-error" />}
+      {inspecting && <AdapterInspector id={item.id} />}
     </li>
+  );
+}
+
+/** Whether the adapter's shapes fit the loaded model; nothing while no model is loaded. */
+function FitsChip({ item }: { item: LibraryItem }) {
+  const modelName = useModelStore((s) => s.model.info?.name);
+  if (item.fits == null || !modelName) return null;
+  return item.fits ? (
+    <span
+      className="chip chip-on"
+      title={`Its modules have the shapes of ${modelName}'s`}
+      data-testid="fits-chip"
+    >
+      fits {modelName}
+    </span>
+  ) : (
+    <span className="chip chip-warn" title={item.misfit} data-testid="fits-chip">
+      does not fit
+    </span>
   );
 }
 

@@ -1,5 +1,5 @@
 import { create } from 'zustand';
-import type { LibraryItem } from '../worker/api.ts';
+import type { AdapterComparison, LibraryItem } from '../worker/api.ts';
 import { saveFile } from './download.ts';
 import { readPicked, type PickedFile } from './dropped-files.ts';
 import { studioApi } from './gpu-store.ts';
@@ -26,6 +26,12 @@ export type ImportView =
       files: PickedFile[];
     };
 
+/** One adapter's inspection: per module ‖ΔW‖, singular values and effective ranks. */
+export type InspectionView =
+  | { state: 'running' }
+  | { state: 'done'; comparison: AdapterComparison }
+  | { state: 'failed'; message: string };
+
 interface LibraryStore {
   items: LibraryItem[];
   /** The last failed action, in words. */
@@ -35,7 +41,19 @@ interface LibraryStore {
   use: Partial<Record<string, AdapterUse>>;
   /** Why an item was switched off: it could not be applied to the loaded model. */
   useErrors: Partial<Record<string, string>>;
+  /** Why an item's GGUF file could not be made, shown beside its button. */
+  ggufErrors: Partial<Record<string, string>>;
+  /** By item id, kept while the page lives: an adapter's contents never change. */
+  inspections: Partial<Record<string, InspectionView>>;
   refresh: () => Promise<void>;
+  /** Rejects with the worker's reason (a blank name), for the rename field to show. */
+  rename: (id: string, name: string) => Promise<void>;
+  /** A copy named "name (copy)". */
+  duplicate: (id: string) => Promise<void>;
+  /** The adapter as a llama.cpp GGUF LoRA for the loaded model. */
+  downloadGguf: (id: string) => Promise<void>;
+  /** Computes the item's inspection unless it is computed or computing (again after a failure). */
+  inspect: (id: string) => Promise<void>;
   download: (id: string, fileName: string) => Promise<void>;
   /** The adapter as one zip named after it. */
   downloadZip: (id: string) => Promise<void>;
@@ -178,12 +196,52 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
     importState: { state: 'idle' },
     use: {},
     useErrors: {},
+    ggufErrors: {},
+    inspections: {},
 
     refresh: () =>
       attempt(async () => {
         const studio = studioApi();
         if (studio) set({ items: await studio.listAdapters() });
       }),
+
+    async rename(id, name) {
+      await studioApi()?.renameAdapter(id, name);
+      await get().refresh();
+    },
+
+    duplicate: (id) =>
+      attempt(async () => {
+        await studioApi()?.duplicateAdapter(id);
+        await get().refresh();
+      }),
+
+    async downloadGguf(id) {
+      const studio = studioApi();
+      if (!studio) return;
+      try {
+        const file = await studio.adapterGguf(id);
+        saveFile(file.name, file.bytes);
+        set((s) => ({ ggufErrors: without(s.ggufErrors, id) }));
+      } catch (e) {
+        set((s) => ({ ggufErrors: { ...s.ggufErrors, [id]: message(e) } }));
+      }
+    },
+
+    async inspect(id) {
+      const studio = studioApi();
+      const current = get().inspections[id]?.state;
+      if (!studio || current === 'running' || current === 'done') return;
+      const show = (view: InspectionView) => {
+        set((s) => ({ inspections: { ...s.inspections, [id]: view } }));
+      };
+      show({ state: 'running' });
+      try {
+        show({ state: 'done', comparison: await studio.compare([id]) });
+      } catch (e) {
+        show({ state: 'failed', message: message(e) });
+      }
+    },
 
     download: (id, fileName) =>
       attempt(async () => {
@@ -206,8 +264,13 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
 
     remove: (id) =>
       attempt(async () => {
-        const { use, useErrors } = get();
-        set({ use: without(use, id), useErrors: without(useErrors, id) });
+        const { use, useErrors, ggufErrors, inspections } = get();
+        set({
+          use: without(use, id),
+          useErrors: without(useErrors, id),
+          ggufErrors: without(ggufErrors, id),
+          inspections: without(inspections, id),
+        });
         if (use[id]?.on) await flush();
         await studioApi()?.removeAdapter(id);
         await get().refresh();

@@ -2,6 +2,7 @@
 // dropped (validated against the loaded model), and applying library adapters to the loaded
 // model at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x) for the playground and perplexity.
 import { zipSync } from 'fflate';
+import { ggufLoraFile } from '../adapters/gguf.ts';
 import { adapterFiles, type DroppedFile } from '../adapters/import.ts';
 import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
 import {
@@ -27,6 +28,7 @@ type AdapterApi = Pick<
   | 'listAdapters'
   | 'adapterFiles'
   | 'adapterZip'
+  | 'adapterGguf'
   | 'removeAdapter'
   | 'importAdapter'
   | 'applyAdapters'
@@ -45,6 +47,11 @@ function adapterName(files: readonly DroppedFile[]): string {
   if (zip) return zip.name.replace(/\.zip$/i, '');
   const path = files.find((f) => f.name.includes('/'))?.name;
   return path ? path.split('/').slice(-2, -1)[0] : 'adapter';
+}
+
+/** A file-system-safe form of an adapter's name; importing the file names the adapter after it again. */
+function fileSafeName(name: string): string {
+  return name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'adapter';
 }
 
 /** A library id no other entry has: what made it, when, and a random part. */
@@ -122,12 +129,31 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
     },
     async adapterZip(id) {
       const e = await entry(id);
-      // A file-system-safe folder name; importing the zip names the adapter after it again.
-      const folder = e.name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'adapter';
+      const folder = fileSafeName(e.name);
       const files = Object.fromEntries(
         Object.entries(e.files).map(([name, bytes]) => [`${folder}/${name}`, bytes]),
       );
       return { name: `${folder}.zip`, bytes: zipSync(files, { level: 6 }) };
+    },
+    async adapterGguf(id) {
+      const adapter = await parsedAdapter(id);
+      const loaded = deps.loaded();
+      if (!loaded)
+        throw new Error(
+          `Load the model ${adapter.name} is for first: a GGUF LoRA is written for the loaded model, whose attention head counts it needs.`,
+        );
+      const problems = shapeMismatches(adapter, loaded.model.config);
+      if (problems.length > 0)
+        throw new Error(
+          `No GGUF of ${adapter.name} for ${loaded.name}: the adapter ${misfit(problems, 3)}`,
+        );
+      const { numHeads, numKvHeads } = loaded.model.config;
+      const file = ggufLoraFile(adapter, {
+        name: adapter.name,
+        heads: numHeads,
+        kvHeads: numKvHeads,
+      });
+      return { name: `${fileSafeName(adapter.name)}.gguf`, bytes: file.bytes };
     },
     async removeAdapter(id) {
       parsed.delete(id);

@@ -173,6 +173,11 @@ export interface StudioApi {
   adapterFiles(id: string): Promise<{ name: string; bytes: Uint8Array }[]>;
   /** The adapter as one zip (its files in a folder named after it), for download and sharing. */
   adapterZip(id: string): Promise<{ name: string; bytes: Uint8Array }>;
+  /**
+   * The adapter as a llama.cpp GGUF LoRA (`llama-cli --lora FILE.gguf`). Needs the loaded model,
+   * which it must fit: llama.cpp's q_proj / k_proj rows are permuted by its head counts.
+   */
+  adapterGguf(id: string): Promise<{ name: string; bytes: Uint8Array }>;
   removeAdapter(id: string): Promise<void>;
 
   /**

@@ -471,6 +471,58 @@ describe('adapters through the studio API', () => {
     expect(b.map((f) => f.bytes)).toEqual(a.map((f) => f.bytes));
   });
 
+  it('exports a fitting adapter as a GGUF LoRA for the loaded model, and says why not otherwise', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    await studio.loadBuiltinModel();
+    await studio.prepareData(styleCorpus(12, 1), 'zimmy.txt', {
+      seqLen: 32,
+      validationFraction: 0.2,
+      seed: 1,
+    });
+    const trained = await studio.startTraining({
+      lora: {
+        rank: 4,
+        alpha: 8,
+        rslora: false,
+        // q_proj and k_proj: their rows are permuted by the loaded model's head counts.
+        targets: ['q_proj', 'k_proj', 'v_proj'],
+        dropout: 0,
+        init: 'lora',
+      },
+      train: {
+        ...DEFAULT_SETTINGS,
+        steps: 2,
+        batchSize: 2,
+        warmupSteps: 0,
+        evalEvery: 0,
+        checkpointEvery: 0,
+      },
+    });
+    const id = trained.adapterId ?? '';
+    const gguf = await studio.adapterGguf(id);
+    expect(gguf.name).toBe('zimmy-lora-r4.gguf');
+    const view = new DataView(gguf.bytes.buffer, gguf.bytes.byteOffset, gguf.bytes.byteLength);
+    expect(new TextDecoder().decode(gguf.bytes.subarray(0, 4))).toBe('GGUF');
+    expect(view.getUint32(4, true)).toBe(3);
+    // Three modules in each of the five layers, a lora_a and a lora_b each.
+    expect(Number(view.getBigUint64(8, true))).toBe(30);
+    const text = new TextDecoder('latin1').decode(gguf.bytes.subarray(0, 4096));
+    // The key, then its value: type 8 (a string), its length, its bytes.
+    const value = text.indexOf('general.type') + 'general.type'.length;
+    expect(view.getUint32(value, true)).toBe(8);
+    expect(Number(view.getBigUint64(value + 4, true))).toBe(7);
+    expect(text.slice(value + 12, value + 19)).toBe('adapter');
+    expect(text).toContain('blk.0.attn_k.weight.lora_b');
+
+    const { item: qwen } = await studio.importAdapter(qwenFiles, { force: true });
+    await expect(studio.adapterGguf(qwen.id)).rejects.toThrow(
+      /^No GGUF of adapter for stories260K \(built-in\): the adapter does not fit this model:/,
+    );
+    await studio.unloadModel();
+    await expect(studio.adapterGguf(id)).rejects.toThrow(/^Load the model .* first/);
+  });
+
   it('explains pickles, empty drops and drops holding several adapters', async () => {
     const studio = createStudio(environment());
     await studio.connect(() => undefined);

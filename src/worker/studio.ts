@@ -216,6 +216,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     listAdapters: adapters.listAdapters,
     adapterFiles: adapters.adapterFiles,
     adapterZip: adapters.adapterZip,
+    adapterGguf: adapters.adapterGguf,
     removeAdapter: adapters.removeAdapter,
     importAdapter: adapters.importAdapter,
     applyAdapters: adapters.applyAdapters,

@@ -1,0 +1,122 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findChromium, launchChromium } from '../src/testing/chromium.ts';
+import { fixture } from '../src/testing/fixtures.ts';
+import { OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
+
+const TRAINED = 'zimmy-stories · lora r8';
+const QWEN = 'adapters/qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32';
+
+/** The library row whose title is exactly `name`. */
+const row = (page: Page, name: string) =>
+  page
+    .getByTestId('library-item')
+    .filter({ has: page.getByRole('button', { name: `Rename ${name}`, exact: true }) });
+
+async function renameTo(page: Page, from: string, to: string): Promise<void> {
+  await page.getByRole('button', { name: `Rename ${from}`, exact: true }).click();
+  const field = page.getByRole('textbox', { name: `New name for ${from}` });
+  await field.fill(to);
+  await field.press('Enter');
+  await row(page, to).waitFor({ timeout: 10_000 });
+}
+
+describe.skipIf(!findChromium())('the adapter library', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchChromium();
+    mkdirSync(OUTPUT, { recursive: true });
+  });
+  afterAll(() => browser.close());
+
+  it('renames, duplicates, inspects and exports a library adapter as GGUF', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1300 } });
+    const problems = watchProblems(page);
+    await page.goto(inject('baseUrl'));
+    // A few steps are enough for an adapter that fits the built-in model.
+    await prepareQuickRun(page, 3);
+    await page.getByRole('button', { name: 'Start training' }).click();
+    await row(page, TRAINED).waitFor({ timeout: 90_000 });
+    expect(await row(page, TRAINED).getByTestId('fits-chip').textContent()).toBe(
+      'fits stories260K (built-in)',
+    );
+
+    // A blank name is refused in place; Escape leaves the name and hands the focus back to the
+    // Rename button; Enter renames.
+    await page.getByRole('button', { name: `Rename ${TRAINED}` }).click();
+    await page.keyboard.press('Delete');
+    await page.keyboard.press('Enter');
+    expect(await page.getByTestId('rename-error').innerText()).toBe('An adapter needs a name.');
+    await page.keyboard.type('never saved');
+    await page
+      .getByTestId('library-item')
+      .filter({ has: page.getByTestId('rename-input') })
+      .screenshot({ path: `${OUTPUT}library-rename.png` });
+    await page.keyboard.press('Escape');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe(
+      `Rename ${TRAINED}`,
+    );
+    await renameTo(page, TRAINED, 'zimmy v1');
+    await page.reload();
+    await row(page, 'zimmy v1').getByTestId('fits-chip').waitFor({ timeout: 60_000 });
+
+    await page.getByRole('button', { name: 'Duplicate zimmy v1' }).click();
+    await row(page, 'zimmy v1 (copy)').waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId('library-item').count()).toBe(2);
+
+    // Inspection: a number per module (5 layers × 7 types), then a cell's spectrum.
+    const original = row(page, 'zimmy v1');
+    await original.getByRole('button', { name: 'Inspect zimmy v1' }).click();
+    const cells = original.getByTestId('inspect-heatmap').getByRole('button');
+    await expect.poll(() => cells.count(), { timeout: 30_000 }).toBe(35);
+    for (const text of await cells.allTextContents()) expect(text).toMatch(/^\d[\d.e-]*$/);
+    await original.getByTestId('inspector').screenshot({ path: `${OUTPUT}library-norms.png` });
+    await original.getByRole('button', { name: 'rank 90 %' }).click();
+    for (const text of await cells.allTextContents()) expect(text).toMatch(/^[1-8]$/);
+    await original.getByRole('button', { name: /^model\.layers\.2\.self_attn\.k_proj:/ }).click();
+    const chart = original.getByTestId('spectrum-chart');
+    expect(Number(await chart.getAttribute('data-values'))).toBeGreaterThan(1);
+    expect(await chart.locator('.spectrum-bars rect').count()).toBe(
+      Number(await chart.getAttribute('data-values')),
+    );
+    expect(await original.getByTestId('spectrum').locator('h4').textContent()).toMatch(
+      /^model\.layers\.2\.self_attn\.k_proj 32 × 64$/,
+    );
+
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download zimmy v1 as a GGUF LoRA for llama.cpp' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('zimmy-v1.gguf');
+    const gguf = readFileSync(await download.path());
+    expect(gguf.subarray(0, 4).toString('latin1')).toBe('GGUF');
+
+    // An adapter for another model: kept on request, marked, and no GGUF for this model.
+    await page.getByTestId('adapter-files').setInputFiles(
+      ['adapter_config.json', 'adapter_model.safetensors'].map((name) => ({
+        name,
+        mimeType: '',
+        buffer: Buffer.from(fixture(`${QWEN}/${name}`)),
+      })),
+    );
+    await page.getByRole('button', { name: 'Import anyway' }).click();
+    const foreign = row(page, 'adapter');
+    await foreign.waitFor({ timeout: 30_000 });
+    const chip = foreign.getByTestId('fits-chip');
+    expect(await chip.textContent()).toBe('does not fit');
+    expect(await chip.getAttribute('title')).toMatch(
+      /^does not fit this model:\n {2}model\.layers/,
+    );
+    await page
+      .getByRole('button', { name: 'Download adapter as a GGUF LoRA for llama.cpp' })
+      .click();
+    await foreign.getByTestId('gguf-error').waitFor({ timeout: 10_000 });
+    expect(await foreign.getByTestId('gguf-error').innerText()).toMatch(
+      /^No GGUF of adapter for stories260K \(built-in\): the adapter does not fit this model:/,
+    );
+
+    await page.getByTestId('library').screenshot({ path: `${OUTPUT}library-inspect.png` });
+    expect(problems).toEqual([]);
+  });
+});
