@@ -201,6 +201,33 @@ describe.skipIf(!findChromium())('adapters in the studio page', () => {
       .poll(() => page.getByTestId('import-error').textContent(), { timeout: 30_000 })
       .toMatch(/adapter_model\.bin: is a PyTorch pickle/);
     expect(await refusal.getByRole('button', { name: 'Import anyway' }).count()).toBe(0);
+
+    // A truncated safetensors file is explained, not a crash.
+    const config = fixture(`${QWEN}/adapter_config.json`);
+    await page.getByTestId('adapter-files').setInputFiles(
+      asInput([
+        { name: 'adapter_config.json', bytes: config },
+        {
+          name: 'adapter_model.safetensors',
+          bytes: fixture(`${QWEN}/adapter_model.safetensors`).subarray(0, 1000),
+        },
+      ]),
+    );
+    await expect
+      .poll(() => page.getByTestId('import-error').textContent(), { timeout: 30_000 })
+      .toMatch(/adapter_model\.safetensors: /);
+
+    // A data file that is not UTF-8 is refused with what to do about it.
+    await page
+      .getByTestId('data-file')
+      .setInputFiles(
+        asInput([{ name: 'latin1.txt', bytes: Uint8Array.from([0x43, 0x61, 0x66, 0xe9, 0x0a]) }]),
+      );
+    await expect
+      .poll(() => page.getByTestId('data-error').textContent(), { timeout: 30_000 })
+      .toMatch(/latin1\.txt is not UTF-8 text: save it as UTF-8/);
+    // …and the app keeps working: the library is still there and usable.
+    expect(await page.getByTestId('library-item').count()).toBeGreaterThan(0);
     await page.screenshot({ path: `${OUTPUT}adapters-foreign.png`, fullPage: true });
     expect(problems).toEqual([]);
   });

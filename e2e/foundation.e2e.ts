@@ -35,6 +35,13 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
     expect(await rows.allTextContents()).toEqual(Array(9).fill(expect.stringContaining('pass')));
 
     await page.screenshot({ path: `${OUTPUT}foundation.png`, fullPage: true });
+    // The built page declares its Content-Security-Policy (vite.config.ts), and nothing above
+    // broke it (a violation would be among the console problems).
+    const csp = await page
+      .locator('meta[http-equiv="Content-Security-Policy"]')
+      .getAttribute('content');
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain('connect-src');
     expect(problems).toEqual([]);
   });
 

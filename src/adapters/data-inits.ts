@@ -83,18 +83,24 @@ export function evaFactors(gpu: Gpu, m: AdaptedModule, c: Components): InitialFa
 }
 
 /**
- * C + λI with λ = δ·mean(diag C), δ from 1e-6 up by tens until Cholesky succeeds with a
- * condition estimate (max/min diagonal of the factor, squared) below 1e10: CorDA inverts it.
+ * C/c + δI with c = mean(diag C), δ from 0.01 (PEFT's CorDA) doubling until Cholesky succeeds
+ * with a condition estimate (max/min diagonal of the factor, squared) below 1e6. Dividing by c
+ * changes no direction but keeps A and B balanced: with C summed over thousands of tokens, C⁻¹
+ * would make A tiny and B huge, and AdamW's equal-sized steps would then wreck A.
  */
 function dampedCholesky(c: Float32Array, n: number): Mat {
-  const g = mat(n, n, c);
   let mean = 0;
-  for (let i = 0; i < n; i++) mean += g.data[i * n + i] / n;
-  for (let delta = 1e-6; delta <= 1; delta *= 10) {
-    const r = cholesky(g, delta * Math.max(mean, 1e-30));
+  for (let i = 0; i < n; i++) mean += c[i * n + i] / n;
+  const g = mat(
+    n,
+    n,
+    Float64Array.from(c, (v) => v / Math.max(mean, 1e-30)),
+  );
+  for (let delta = 0.01; delta <= 100; delta *= 2) {
+    const r = cholesky(g, delta);
     if (!r) continue;
     const diag = Array.from({ length: n }, (_, i) => Math.abs(r.data[i * n + i]));
-    if ((Math.max(...diag) / Math.min(...diag)) ** 2 < 1e10) return r;
+    if ((Math.max(...diag) / Math.min(...diag)) ** 2 < 1e6) return r;
   }
   throw new Error('CorDA: the input covariance stays singular after damping');
 }
@@ -119,7 +125,8 @@ function choleskySolve(r: Mat, x: Mat): Mat {
 }
 
 /**
- * CorDA: W·C = U·Σ·Vᵀ (exact SVD: KPM needs the bottom of the spectrum), so W = U·Σ·(Vᵀ·C⁻¹);
+ * CorDA: W·C = U·Σ·Vᵀ (C normalised and damped; exact SVD: KPM needs the bottom of the
+ * spectrum), so W = U·Σ·(Vᵀ·C⁻¹);
  * B = U_r·√(Σ_r/s), A = √(Σ_r/s)·V_rᵀ·C⁻¹ for the largest (IPM) or smallest (KPM) r.
  */
 export async function cordaFactors(
@@ -131,7 +138,7 @@ export async function cordaFactors(
 ): Promise<{ a: Tensor; b: Tensor }> {
   const r = dampedCholesky(await readF32(gpu, covariance), m.in);
   const damped = new Float32Array(m.in * m.in);
-  // RᵀR = C + λI, rebuilt so the SVD sees the same matrix the solve inverts.
+  // RᵀR = C/c + δI, rebuilt so the SVD sees the same matrix the solve inverts.
   for (let i = 0; i < m.in; i++)
     for (let j = 0; j < m.in; j++) {
       let v = 0;
@@ -141,7 +148,9 @@ export async function cordaFactors(
   const c = uploadTensor(gpu, damped, [m.in, m.in], 'f32', `${m.path} C`);
   const wc = await run(gpu, (b) => matmul(b, weight, c));
   releaseTensor(gpu, c);
-  const svd = await exactSvd(gpu, wc).finally(() => { releaseTensor(gpu, wc); });
+  const svd = await exactSvd(gpu, wc).finally(() => {
+    releaseTensor(gpu, wc);
+  });
   try {
     const u = await readF32(gpu, svd.u);
     const v = await readF32(gpu, svd.v);

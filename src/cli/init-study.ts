@@ -11,16 +11,19 @@ import { numberOption, parseOptions } from './args.ts';
 const STORIES = fileURLToPath(new URL('../../public/models/stories260K.bin', import.meta.url));
 
 /**
- * `lora-studio init-study [--steps N] [--lr LR] [--rank R] [--eval-every N]`: trains every init
+ * `lora-studio init-study [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…]`: trains every init
  * and variant on both style corpora with the built-in stories260K; prints markdown tables.
  */
 export async function initStudyCommand(args: string[]): Promise<number> {
-  const { values } = parseOptions(args, { values: ['steps', 'lr', 'rank', 'eval-every'] });
+  const { values } = parseOptions(args, {
+    values: ['steps', 'lr', 'rank', 'eval-every', 'only'],
+  });
   const { config, weights, tokenizer } = await loadModelFromPath(STORIES);
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
   const model = createGpuModel(gpu, config, weights);
   try {
     const settings = {
+      only: values.get('only')?.split(','),
       steps: numberOption(values, 'steps', 30),
       lr: numberOption(values, 'lr', 5e-3),
       rank: numberOption(values, 'rank', 8),

@@ -31,6 +31,8 @@ export const VARIANTS: Variant[] = [
 ];
 
 export interface StudySettings {
+  /** Labels of the variants to run (all when absent). */
+  only?: readonly string[];
   steps: number;
   lr: number;
   rank: number;
@@ -56,7 +58,7 @@ export async function initStudy(
   for (const style of [ZIMMY_STYLE, SNORP_STYLE]) {
     const options = { seqLen: 64, validationFraction: 0.1, seed: 0 };
     const data = prepareDataset(style.stories(120, 1), `${style.name}.txt`, tokenizer, options);
-    for (const v of VARIANTS) {
+    for (const v of VARIANTS.filter((x) => !s.only || s.only.includes(x.label))) {
       log(`${style.name}: ${v.label}`);
       const lora: LoraSpec = {
         rank: s.rank,

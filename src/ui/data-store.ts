@@ -23,6 +23,20 @@ interface DataStore {
   prepare: () => Promise<void>;
 }
 
+/**
+ * The file as UTF-8 text; other encodings are refused with a message rather than read with
+ * replacement characters the model would then learn.
+ */
+export function utf8Text(bytes: ArrayBuffer, fileName: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(
+      `${fileName} is not UTF-8 text: save it as UTF-8 (most editors offer it under "Save as") and choose it again.`,
+    );
+  }
+}
+
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** Typing "256" passes through "2" and "25": wait for the last keystroke before re-tokenizing. */
@@ -53,7 +67,11 @@ export const useDataStore = create<DataStore>((set, get) => {
     preparing: false,
     error: null,
 
-    loadFile: (file) => load(async () => ({ content: await file.text(), fileName: file.name })),
+    loadFile: (file) =>
+      load(async () => ({
+        content: utf8Text(await file.arrayBuffer(), file.name),
+        fileName: file.name,
+      })),
 
     loadExample: () =>
       load(async () => {
