@@ -3,7 +3,9 @@
 // Handles plain LoRA, DoRA (magnitude vectors) and modules_to_save (whole tensors) as PEFT and
 // this studio write them. GPT-2's Conv1D layout (fan_in_fan_out) stores its base weights
 // transposed but the factors as usual: such adapters load for inspection and merging (no GPT-2
-// model runs here). Embedding LoRA is refused by name rather than applied wrongly.
+// model runs here). Embedding LoRA (lora_embedding_A [r × vocab], lora_embedding_B [dim × r])
+// reads into the same orientation as a linear module (in = vocab, out = dim: B·A = ΔEᵀ) and
+// applies at the token embedding (transformer.ts's embed).
 import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
@@ -14,7 +16,7 @@ import type { ModelConfig } from '../model/config.ts';
 import { FormatError } from '../model/errors.ts';
 import { LINEAR_MODULES, modulePath, moduleShape } from '../model/modules.ts';
 import { readSafetensors } from '../model/safetensors.ts';
-import type { AdapterTerm, Transformer } from '../model/transformer.ts';
+import { EMBEDDING_PATH, type AdapterTerm, type Transformer } from '../model/transformer.ts';
 import { patternValue, scaling, type HostFactors } from './config.ts';
 
 export interface AdapterModule extends HostFactors {
@@ -22,6 +24,8 @@ export interface AdapterModule extends HostFactors {
   scale: number;
   /** DoRA's magnitude vector m [out]: the output rows become m / ‖W + s·B·A‖_row times W + s·B·A. */
   magnitude?: Float32Array;
+  /** PEFT's embedding LoRA: B·A is the transposed update of the embedding table. */
+  embedding?: true;
 }
 
 /** What the library shows about an adapter. */
@@ -52,6 +56,7 @@ export interface PeftAdapter {
 const CONFIG = 'adapter_config.json';
 const WEIGHTS = 'adapter_model.safetensors';
 const KEY = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[\w-]+)?\.weight$/;
+const EMBEDDING_KEY = /^(?:base_model\.model\.)?(.+)\.lora_embedding_([AB])(?:\.[\w-]+)?$/;
 const FULL_TENSOR = /^(?:base_model\.model\.)?(.+?)(?:\.modules_to_save\.[\w-]+)?\.weight$/;
 const MAGNITUDE = /^(?:base_model\.model\.)?(.+?)\.lora_magnitude_vector(?:\.[\w-]+)*$/;
 
@@ -92,7 +97,7 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
   const st = readSafetensors(weights, WEIGHTS);
   const factors = new Map<
     string,
-    Partial<HostFactors> & { rank?: number; magnitude?: Float32Array }
+    Partial<HostFactors> & { rank?: number; magnitude?: Float32Array; embedding?: true }
   >();
   const nonFinite: { tensor: string; count: number }[] = [];
   const saved = Array.isArray(config.modules_to_save) ? (config.modules_to_save as string[]) : [];
@@ -111,9 +116,8 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
       factors.set(magnitude[1], entry);
       continue;
     }
-    if (key.includes('.lora_embedding_'))
-      throw new FormatError(WEIGHTS, `holds ${key}: embedding LoRA is not supported yet`);
-    const match = KEY.exec(key);
+    const embedding = EMBEDDING_KEY.exec(key);
+    const match = embedding ?? KEY.exec(key);
     if (!match)
       throw new FormatError(
         WEIGHTS,
@@ -121,6 +125,7 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
       );
     const [, path, which] = match;
     const entry = factors.get(path) ?? {};
+    if (embedding) entry.embedding = true;
     const values = st.read(key);
     const bad = values.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
     if (bad > 0) nonFinite.push({ tensor: key, count: bad });
@@ -152,7 +157,16 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
     if (!dora && f.magnitude)
       throw new FormatError(WEIGHTS, `holds DoRA magnitudes but ${CONFIG} does not say use_dora`);
     const scale = scaling(moduleAlpha, rank, rslora);
-    modules.set(path, { a: f.a, b: f.b, rank, scale, ...(dora ? { magnitude: f.magnitude } : {}) });
+    if (dora && f.embedding)
+      throw new FormatError(WEIGHTS, `holds a DoRA embedding (${path}), which is not supported`);
+    modules.set(path, {
+      a: f.a,
+      b: f.b,
+      rank,
+      scale,
+      ...(dora ? { magnitude: f.magnitude } : {}),
+      ...(f.embedding ? { embedding: true as const } : {}),
+    });
   }
   const base = config.base_model_name_or_path;
   const targets = [
@@ -175,11 +189,19 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
   };
 }
 
+/** A rows × cols row-major matrix, transposed. */
+function transposed(x: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(x.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = x[i * cols + j];
+  return t;
+}
+
 /** Lists every module whose shape does not fit the model (empty: it fits). */
 export function shapeMismatches(adapter: PeftAdapter, config: ModelConfig): string[] {
   const known = new Map<string, { in: number; out: number }>();
   for (let l = 0; l < config.numLayers; l++)
     for (const m of LINEAR_MODULES) known.set(modulePath(l, m), moduleShape(config, m));
+  known.set(EMBEDDING_PATH, { in: config.vocabSize, out: config.hiddenSize });
   const problems: string[] = [];
   for (const [path, m] of adapter.modules) {
     const shape = known.get(path);
@@ -272,7 +294,11 @@ export async function adapterTerms(
   try {
     for (const { adapter, weight } of adapters) {
       for (const [path, m] of adapter.modules) {
-        const a = uploadTensor(gpu, m.a, [m.rank, m.a.length / m.rank], 'f32', `${path} A`);
+        const width = m.a.length / m.rank;
+        // The embedding gathers rows of Aᵀ (vocab × r): one row per token.
+        const a = m.embedding
+          ? uploadTensor(gpu, transposed(m.a, m.rank, width), [width, m.rank], 'f32', `${path} Aᵀ`)
+          : uploadTensor(gpu, m.a, [m.rank, width], 'f32', `${path} A`);
         const b = uploadTensor(gpu, m.b, [m.b.length / m.rank, m.rank], 'f32', `${path} B`);
         tensors.push(a, b);
         let term: AdapterTerm = { a, b, scale: weight * m.scale };

@@ -46,6 +46,8 @@ export interface ExportModule {
   a: Float32Array;
   b: Float32Array;
   magnitude?: Float32Array;
+  /** PEFT's embedding LoRA (B·A = ΔEᵀ), written as lora_embedding_A/B. */
+  embedding?: true;
 }
 
 /** Everything an adapter_config.json says, with the modules to write. */
@@ -109,8 +111,13 @@ export function peftFiles(e: ExportAdapter): Map<string, Uint8Array> {
   const alphaPattern: Record<string, number> = {};
   for (const m of e.modules) {
     tensors.push(
-      { name: `${PREFIX}${m.path}.lora_A.weight`, shape: [m.rank, m.in], data: m.a },
-      { name: `${PREFIX}${m.path}.lora_B.weight`, shape: [m.out, m.rank], data: m.b },
+      // PEFT names an embedding's factors lora_embedding_A/B, without `.weight`.
+      m.embedding
+        ? { name: `${PREFIX}${m.path}.lora_embedding_A`, shape: [m.rank, m.in], data: m.a }
+        : { name: `${PREFIX}${m.path}.lora_A.weight`, shape: [m.rank, m.in], data: m.a },
+      m.embedding
+        ? { name: `${PREFIX}${m.path}.lora_embedding_B`, shape: [m.out, m.rank], data: m.b }
+        : { name: `${PREFIX}${m.path}.lora_B.weight`, shape: [m.out, m.rank], data: m.b },
     );
     if (e.dora) {
       if (m.magnitude?.length !== m.out) throw new Error(`no fitting DoRA magnitude for ${m.path}`);

@@ -51,6 +51,8 @@ export interface ModuleJob {
   in: number;
   /** Seed salt: a hash of the path, so a module's draws do not depend on the others. */
   salt: number;
+  /** PEFT's embedding LoRA: the result is written as lora_embedding_A/B. */
+  embedding: boolean;
   sources: { module: AdapterModule | null; weight: number; name: string }[];
 }
 
@@ -119,6 +121,7 @@ export function moduleJobs(
     return {
       path,
       layer,
+      embedding: first.embedding === true,
       type: path.slice(path.lastIndexOf('.') + 1),
       out,
       in: width,
@@ -417,6 +420,7 @@ function toExportModule(job: ModuleJob, f: LowRank): ExportModule {
     out: f.out,
     a: f.a,
     b: f.b,
+    ...(job.embedding ? { embedding: true as const } : {}),
   };
 }
 

@@ -11,7 +11,13 @@ import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/t
 import { matmul } from '../linalg/matmul.ts';
 import type { ModelConfig } from './config.ts';
 import { gatherRows, rmsNorm, ropeTable } from './ops.ts';
-import { headWeight, layerForward, type AdapterTerm, type Transformer } from './transformer.ts';
+import {
+  embed,
+  headWeight,
+  layerForward,
+  type AdapterTerm,
+  type Transformer,
+} from './transformer.ts';
 import type { ModelWeights } from './weights.ts';
 
 /** Runs tokens through a transformer with its own KV cache. */
@@ -139,7 +145,7 @@ export function createRunner(gpu: Gpu, t: Transformer): Runner {
     };
     const ids = keep(uploadTensor(gpu, Uint32Array.from(tokens), [tokens.length], 'u32', 'tokens'));
     const lastId = keep(uploadTensor(gpu, Uint32Array.of(tokens.length - 1), [1], 'u32', 'last'));
-    let x = keep(gatherRows(batch, t.weight('model.embed_tokens.weight'), ids));
+    let x = embed(batch, t, ids, keep);
     for (let l = 0; l < numLayers; l++) {
       x = layerForward(batch, t, l, x, { at: { pos0 }, cache: caches[l], keep }).out;
     }

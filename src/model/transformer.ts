@@ -8,7 +8,16 @@ import { affine, axpy, binary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
 import type { ModelConfig } from './config.ts';
 import { LINEAR_MODULES, modulePath, type LinearModule } from './modules.ts';
-import { attention, dropout, rmsNorm, rope, swiglu, writeRows, type Positions } from './ops.ts';
+import {
+  attention,
+  dropout,
+  gatherRows,
+  rmsNorm,
+  rope,
+  swiglu,
+  writeRows,
+  type Positions,
+} from './ops.ts';
 
 /** A low-rank term on one linear module: A [r × in], B [out × r]. */
 export interface AdapterTerm {
@@ -180,6 +189,22 @@ export function moduleInput(saved: LayerActivations, module: LinearModule): Tens
     case 'down_proj':
       return saved.act;
   }
+}
+
+/** Where PEFT's embedding LoRA (lora_embedding_A/B) sits. */
+export const EMBEDDING_PATH = 'model.embed_tokens';
+
+/**
+ * The token embeddings with embedding-LoRA terms: E[ids] + Σ scale·Aᵀ[ids]·Bᵀ, each term's `a`
+ * holding Aᵀ (vocab × r) so that a row gather picks the tokens' columns of A.
+ */
+export function embed(batch: Batch, t: Transformer, ids: Tensor, keep: (x: Tensor) => Tensor) {
+  const x = keep(gatherRows(batch, t.weight(`${EMBEDDING_PATH}.weight`), ids));
+  for (const term of t.adapterTerms(EMBEDDING_PATH)) {
+    const h = keep(gatherRows(batch, term.a, ids));
+    matmul(batch, h, term.b, { transB: true, alpha: term.scale, beta: 1, into: x });
+  }
+  return x;
 }
 
 /** The output head's weight [vocab × hidden]: the embedding when tied. */

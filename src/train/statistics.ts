@@ -10,8 +10,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { Batch } from '../gpu/dispatch.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { matmul } from '../linalg/matmul.ts';
-import { gatherRows } from '../model/ops.ts';
-import { layerForward, moduleInput, type Transformer } from '../model/transformer.ts';
+import { embed, layerForward, moduleInput, type Transformer } from '../model/transformer.ts';
 import { batchLoss, type TokenBatch } from './step.ts';
 
 /** Which activation a module reads: modules with the same key share a covariance. */
@@ -82,7 +81,7 @@ async function accumulateInputs(
   const ids = keep(uploadTensor(gpu, data.ids, [data.ids.length], 'u32', 'ids'));
   const batch = new Batch(gpu);
   try {
-    let x = keep(gatherRows(batch, t.weight('model.embed_tokens.weight'), ids));
+    let x = embed(batch, t, ids, keep);
     const done = new Set<Tensor>();
     for (let l = 0; l < t.config.numLayers; l++) {
       const at = { pos0: 0, seqLen: data.seqLen };

@@ -8,8 +8,9 @@ import { readF32 } from '../gpu/readback.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { matmul } from '../linalg/matmul.ts';
 import { reduceAll } from '../linalg/reduce.ts';
-import { gatherRows, rmsNorm } from '../model/ops.ts';
+import { rmsNorm } from '../model/ops.ts';
 import {
+  embed,
   headWeight,
   layerForward,
   type LayerActivations,
@@ -83,7 +84,7 @@ export async function batchLoss(
 
   const layers: { input: Tensor; saved?: LayerActivations; scope: Scope }[] = [];
   const forward = new Batch(gpu);
-  let x = persistent.keep(gatherRows(forward, t.weight('model.embed_tokens.weight'), ids));
+  let x = embed(forward, t, ids, persistent.keep);
   const transient = new Scope();
   for (let l = 0; l < c.numLayers; l++) {
     const scope = new Scope();
@@ -164,7 +165,7 @@ export async function firstNonFinite(
         sumSquares(batch, x, sums, stages.length);
         stages.push(name);
       };
-      let x = scope.keep(gatherRows(batch, t.weight('model.embed_tokens.weight'), ids));
+      let x = embed(batch, t, ids, scope.keep);
       probe(x, 'the token embeddings');
       for (let l = 0; l < c.numLayers; l++) {
         const at = { pos0: 0, seqLen: data.seqLen };
