@@ -2,6 +2,7 @@ import type { ReactNode } from 'react';
 import { MERGE_METHODS, METHOD_NAMES, type MergeMethod } from '../worker/api.ts';
 import {
   boardSources,
+  cancelMergeJob,
   defaultMergeName,
   reads,
   useComposeStore,
@@ -209,7 +210,13 @@ export function MergeCard() {
         </span>
       </div>
       {bake.state === 'running' && (
-        <JobProgress job={bake} unit="modules" label="Merging" testId="bake-progress" />
+        <JobProgress
+          job={bake}
+          unit="modules"
+          label="Merging"
+          testId="bake-progress"
+          onCancel={cancelMergeJob}
+        />
       )}
       {bake.state === 'failed' && <MessageLines text={bake.message} testId="bake-error" />}
     </div>

@@ -1,5 +1,5 @@
 import type { MergeReport } from '../worker/api.ts';
-import { SWEEP_WEIGHTS, useComposeStore, type Baked } from './compose-store.ts';
+import { cancelMergeJob, SWEEP_WEIGHTS, useComposeStore, type Baked } from './compose-store.ts';
 import { JobProgress } from './JobProgress.tsx';
 import { MessageLines } from './MessageLines.tsx';
 import { SweepChart } from './SweepChart.tsx';
@@ -54,12 +54,24 @@ export function MergeReportView({ baked }: { baked: Baked }) {
         </button>
       </div>
       {report.state === 'running' && (
-        <JobProgress job={report} label="Measuring" unit="evaluations" testId="report-progress" />
+        <JobProgress
+          job={report}
+          label="Measuring"
+          unit="evaluations"
+          testId="report-progress"
+          onCancel={cancelMergeJob}
+        />
       )}
       {report.state === 'failed' && <MessageLines text={report.message} testId="report-error" />}
       {report.state === 'done' && <ReportTable report={report.result} />}
       {sweep.state === 'running' && (
-        <JobProgress job={sweep} label="Sweeping" unit="evaluations" testId="sweep-progress" />
+        <JobProgress
+          job={sweep}
+          label="Sweeping"
+          unit="evaluations"
+          testId="sweep-progress"
+          onCancel={cancelMergeJob}
+        />
       )}
       {sweep.state === 'failed' && <MessageLines text={sweep.message} testId="sweep-error" />}
       {sweep.state === 'done' && <SweepChart points={sweep.result} />}

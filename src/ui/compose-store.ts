@@ -21,6 +21,11 @@ import {
   type SweepPoint,
 } from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
+
+/** Stops the running bake, report or sweep at its next step (the job then shows "Cancelled."). */
+export function cancelMergeJob(): void {
+  void studioApi()?.cancelMergeJob();
+}
 import { activeAdapters, DEFAULT_USE, useLibraryStore, type AdapterUse } from './library-store.ts';
 import { useModelStore } from './model-store.ts';
 import { formatWeight } from './format.ts';

@@ -200,6 +200,8 @@ export interface StudioApi {
     texts: EvalText[],
     onProgress?: (done: number, total: number) => void,
   ): Promise<MergeReport>;
+  /** Stops the running merge, report or sweep at its next step; it then rejects with "Cancelled.". */
+  cancelMergeJob(): Promise<void>;
   /** Losses on each eval text of Σ w·ΔWᵢ at run time, for each weight w. */
   weightSweep(
     texts: EvalText[],

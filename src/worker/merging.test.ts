@@ -99,6 +99,24 @@ describe('merging through the studio API', () => {
     await studio.applyAdapters([]);
   });
 
+  it('cancels a running bake at its next module, and the next job runs normally', async () => {
+    const spec = {
+      method: 'ties_svd' as const,
+      adapters: ids.map((id) => ({ id, weight: 1 })),
+      rank: 4,
+    };
+    const done: number[] = [];
+    const baking = studio.merge(spec, 'cancelled', (d) => {
+      done.push(d);
+      if (d === 2) void studio.cancelMergeJob();
+    });
+    await expect(baking).rejects.toThrow(/^Cancelled\.$/);
+    expect(done).toEqual([1, 2]);
+    expect((await studio.listAdapters()).some((i) => i.name === 'cancelled')).toBe(false);
+    const { item } = await studio.merge(spec, 'after');
+    expect(item.name).toBe('after');
+  });
+
   it('compares adapters: itself 1, the two styles less alike', async () => {
     const comparison = await studio.compare([ids[0], ids[1], ids[0]]);
     expect(comparison.similarity[0][2]).toBeCloseTo(1, 5);

@@ -20,7 +20,10 @@ export interface MergingDeps {
   parsedAdapter(id: string): Promise<PeftAdapter>;
 }
 
-type MergingApi = Pick<StudioApi, 'merge' | 'compare' | 'mergeReport' | 'weightSweep'>;
+type MergingApi = Pick<
+  StudioApi,
+  'merge' | 'compare' | 'mergeReport' | 'weightSweep' | 'cancelMergeJob'
+>;
 
 /** Eval windows: the model's context, at most 128 tokens (a report stays quick). */
 const EVAL_WINDOW = 128;
@@ -28,6 +31,17 @@ const EVAL_WINDOW = 128;
 const EVAL_SEQUENCES = 16;
 
 export function createMergingApi(deps: MergingDeps): MergingApi {
+  // A cancel request is seen at the job's next progress point (a module merged, a text
+  // evaluated): the work in between finishes and releases its GPU memory as usual.
+  let cancelRequested = false;
+  function progress(onProgress?: (done: number, total: number) => void) {
+    cancelRequested = false;
+    return (done: number, total: number) => {
+      if (cancelRequested) throw new Error('Cancelled.');
+      onProgress?.(done, total);
+    };
+  }
+
   function requireModel() {
     const loaded = deps.loaded();
     if (!loaded) throw new Error('Load a model first: the report measures losses with it.');
@@ -55,7 +69,7 @@ export function createMergingApi(deps: MergingDeps): MergingApi {
       const loaded = deps.loaded();
       const outcome = await mergeAdapters(deps.requireGpu(), adapters, spec, {
         numLayers: loaded?.model.config.numLayers,
-        onProgress,
+        onProgress: progress(onProgress),
       });
       const files = mergedFiles(outcome, adapters, name);
       const entry: LibraryEntry = {
@@ -78,14 +92,18 @@ export function createMergingApi(deps: MergingDeps): MergingApi {
       const merged = await deps.parsedAdapter(mergedId);
       return mergeReport(deps.requireGpu(), requireModel().model, await sources(texts), merged, {
         maxSequences: EVAL_SEQUENCES,
-        onProgress,
+        onProgress: progress(onProgress),
       });
     },
     async weightSweep(texts, weights, onProgress) {
       return weightSweep(deps.requireGpu(), requireModel().model, await sources(texts), weights, {
         maxSequences: EVAL_SEQUENCES,
-        onProgress,
+        onProgress: progress(onProgress),
       });
+    },
+    cancelMergeJob() {
+      cancelRequested = true;
+      return Promise.resolve();
     },
   };
 }

@@ -226,6 +226,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     compare: merging.compare,
     mergeReport: merging.mergeReport,
     weightSweep: merging.weightSweep,
+    cancelMergeJob: merging.cancelMergeJob,
   };
 }
 
