@@ -66,7 +66,7 @@ export async function benchMerges(gpu: Gpu): Promise<MergeBenchRow[]> {
   const spec = (method: MergeMethod) => ({
     method,
     density: 0.3,
-    rank: 12,
+    ...(method === 'cat' ? {} : { rank: 12 }),
     adapters: adapters.map((a) => ({ id: a.name, weight: 1 })),
   });
   const rows: MergeBenchRow[] = [];
