@@ -1,28 +1,17 @@
 import type { HistoryPoint } from '../worker/api.ts';
-
-// The drawing's own coordinates; the SVG scales to the panel's width.
-const WIDTH = 560;
-const HEIGHT = 220;
-const MARGIN = { top: 10, right: 14, bottom: 36, left: 48 };
-const PLOT_W = WIDTH - MARGIN.left - MARGIN.right;
-const PLOT_H = HEIGHT - MARGIN.top - MARGIN.bottom;
+import {
+  CHART_HEIGHT,
+  CHART_WIDTH,
+  ChartAxes,
+  MARGIN,
+  niceTicks,
+  PLOT_W,
+  valueAxis,
+} from './chart-axes.tsx';
 
 interface Series {
   step: number;
   value: number;
-}
-
-/** About `count` round values (1, 2 or 5 × 10ⁿ apart) covering [min, max]. */
-function niceTicks(min: number, max: number, count: number): number[] {
-  if (!(max > min)) return [min];
-  const raw = (max - min) / count;
-  const power = 10 ** Math.floor(Math.log10(raw));
-  const step = ([1, 2, 5, 10].find((m) => m * power >= raw) ?? 10) * power;
-  const ticks: number[] = [];
-  for (let t = Math.ceil(min / step) * step; t <= max + step * 1e-9; t += step) {
-    ticks.push(+t.toPrecision(12));
-  }
-  return ticks;
 }
 
 function series(history: readonly HistoryPoint[], key: 'loss' | 'valLoss'): Series[] {
@@ -57,13 +46,8 @@ export function LossChart({
   const xMax = Math.max(totalSteps, lastStep, 1);
   const low = values.length > 0 ? Math.min(...values) : 0;
   const high = values.length > 0 ? Math.max(...values) : 1;
-  // A flat curve still gets a visible band around it.
-  const pad = high > low ? (high - low) * 0.08 : Math.max(Math.abs(high) * 0.05, 0.05);
-  const yTicks = niceTicks(low - pad, high + pad, 4);
-  const yMin = Math.min(low - pad, yTicks[0]);
-  const yMax = Math.max(high + pad, yTicks[yTicks.length - 1]);
+  const { ticks: yTicks, y } = valueAxis(low, high);
   const x = (step: number) => MARGIN.left + (step / xMax) * PLOT_W;
-  const y = (value: number) => MARGIN.top + (1 - (value - yMin) / (yMax - yMin)) * PLOT_H;
   const path = (points: Series[]) =>
     points
       .map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.step).toFixed(1)},${y(p.value).toFixed(1)}`)
@@ -74,7 +58,7 @@ export function LossChart({
   return (
     <figure className="loss-chart">
       <svg
-        viewBox={`0 0 ${WIDTH} ${HEIGHT}`}
+        viewBox={`0 0 ${CHART_WIDTH} ${CHART_HEIGHT}`}
         role="img"
         aria-label={label}
         tabIndex={0}
@@ -82,41 +66,7 @@ export function LossChart({
         data-train-points={train.length}
         data-validation-points={validation.length}
       >
-        <g className="chart-grid">
-          {yTicks.map((t) => (
-            <line key={t} x1={MARGIN.left} x2={WIDTH - MARGIN.right} y1={y(t)} y2={y(t)} />
-          ))}
-        </g>
-        <g className="chart-axis">
-          <line
-            x1={MARGIN.left}
-            x2={WIDTH - MARGIN.right}
-            y1={MARGIN.top + PLOT_H}
-            y2={MARGIN.top + PLOT_H}
-          />
-          <line x1={MARGIN.left} x2={MARGIN.left} y1={MARGIN.top} y2={MARGIN.top + PLOT_H} />
-          {yTicks.map((t) => (
-            <text key={t} x={MARGIN.left - 6} y={y(t)} textAnchor="end" dominantBaseline="middle">
-              {+t.toPrecision(3)}
-            </text>
-          ))}
-          {xTicks.map((t) => (
-            <text key={t} x={x(t)} y={MARGIN.top + PLOT_H + 14} textAnchor="middle">
-              {t}
-            </text>
-          ))}
-          <text x={MARGIN.left + PLOT_W / 2} y={HEIGHT - 4} textAnchor="middle">
-            step
-          </text>
-          <text
-            x={12}
-            y={MARGIN.top + PLOT_H / 2}
-            textAnchor="middle"
-            transform={`rotate(-90 12 ${MARGIN.top + PLOT_H / 2})`}
-          >
-            loss
-          </text>
-        </g>
+        <ChartAxes yTicks={yTicks} y={y} xTicks={xTicks} x={x} xTitle="step" yTitle="loss" />
         {train.length > 1 && <path className="chart-train" d={path(train)} />}
         {lastTrain && (
           <circle

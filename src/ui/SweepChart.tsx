@@ -1,13 +1,14 @@
 import type { SweepPoint } from '../worker/api.ts';
+import {
+  CHART_HEIGHT,
+  CHART_WIDTH,
+  ChartAxes,
+  MARGIN,
+  PLOT_H,
+  PLOT_W,
+  valueAxis,
+} from './chart-axes.tsx';
 
-// The drawing's own coordinates, as LossChart's; the SVG scales to the card's width.
-const WIDTH = 560;
-const HEIGHT = 220;
-const MARGIN = { top: 14, right: 14, bottom: 36, left: 48 };
-const PLOT_W = WIDTH - MARGIN.left - MARGIN.right;
-const PLOT_H = HEIGHT - MARGIN.top - MARGIN.bottom;
-/** Horizontal grid lines. */
-const Y_TICKS = 4;
 /** Series colours cycle through this many (styles.css: .series-0 …). */
 const SERIES_COLOURS = 4;
 
@@ -26,18 +27,10 @@ export function SweepChart({ points }: { points: readonly SweepPoint[] }) {
   const names = Object.keys(first.losses);
   const best = bestPoint(points, names);
   const values = points.flatMap((p) => names.map((n) => p.losses[n].loss));
-  const low = Math.min(...values);
-  const high = Math.max(...values);
-  const pad = high > low ? (high - low) * 0.08 : 0.05;
-  const [yMin, yMax] = [low - pad, high + pad];
+  const { ticks: yTicks, y } = valueAxis(Math.min(...values), Math.max(...values));
   const weights = points.map((p) => p.weight);
   const [xMin, xMax] = [Math.min(...weights), Math.max(...weights)];
   const x = (w: number) => MARGIN.left + ((w - xMin) / (xMax - xMin || 1)) * PLOT_W;
-  const y = (loss: number) => MARGIN.top + (1 - (loss - yMin) / (yMax - yMin)) * PLOT_H;
-  const yTicks = Array.from(
-    { length: Y_TICKS + 1 },
-    (_, i) => yMin + ((yMax - yMin) * i) / Y_TICKS,
-  );
   const path = (name: string) =>
     points
       .map(
@@ -51,48 +44,21 @@ export function SweepChart({ points }: { points: readonly SweepPoint[] }) {
   return (
     <figure className="loss-chart sweep-chart">
       <svg
-        viewBox={`0 0 ${WIDTH} ${HEIGHT}`}
+        viewBox={`0 0 ${CHART_WIDTH} ${CHART_HEIGHT}`}
         role="img"
         aria-label={label}
         tabIndex={0}
         data-testid="sweep-chart"
         data-best-weight={best.weight}
       >
-        <g className="chart-grid">
-          {yTicks.map((t) => (
-            <line key={t} x1={MARGIN.left} x2={WIDTH - MARGIN.right} y1={y(t)} y2={y(t)} />
-          ))}
-        </g>
-        <g className="chart-axis">
-          <line
-            x1={MARGIN.left}
-            x2={WIDTH - MARGIN.right}
-            y1={MARGIN.top + PLOT_H}
-            y2={MARGIN.top + PLOT_H}
-          />
-          <line x1={MARGIN.left} x2={MARGIN.left} y1={MARGIN.top} y2={MARGIN.top + PLOT_H} />
-          {yTicks.map((t) => (
-            <text key={t} x={MARGIN.left - 6} y={y(t)} textAnchor="end" dominantBaseline="middle">
-              {t.toFixed(2)}
-            </text>
-          ))}
-          {weights.map((w) => (
-            <text key={w} x={x(w)} y={MARGIN.top + PLOT_H + 14} textAnchor="middle">
-              {w}
-            </text>
-          ))}
-          <text x={MARGIN.left + PLOT_W / 2} y={HEIGHT - 4} textAnchor="middle">
-            weight of every source
-          </text>
-          <text
-            x={12}
-            y={MARGIN.top + PLOT_H / 2}
-            textAnchor="middle"
-            transform={`rotate(-90 12 ${MARGIN.top + PLOT_H / 2})`}
-          >
-            loss
-          </text>
-        </g>
+        <ChartAxes
+          yTicks={yTicks}
+          y={y}
+          xTicks={weights}
+          x={x}
+          xTitle="weight of every source"
+          yTitle="loss"
+        />
         <g className="sweep-best">
           <line x1={x(best.weight)} x2={x(best.weight)} y1={MARGIN.top} y2={MARGIN.top + PLOT_H} />
           <text x={x(best.weight) + 4} y={MARGIN.top + 10}>
