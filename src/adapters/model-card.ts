@@ -18,15 +18,33 @@ export interface TrainedCardInfo {
 const loss = (first: number | null, last: number | null) =>
   first === null || last === null ? 'not measured' : `${first.toFixed(3)} → ${last.toFixed(3)}`;
 
+/** The Hub's front matter of an adapter card. */
+export function cardFrontMatter(baseModel: string, tags: readonly string[]): string[] {
+  return [
+    '---',
+    `base_model: ${baseModel}`,
+    'library_name: peft',
+    `tags: [${tags.join(', ')}]`,
+    '---',
+    '',
+  ];
+}
+
+/** How to load the adapter with PEFT, as the card's closing lines. */
+export function peftLoadLines(name: string): string[] {
+  return [
+    '```python',
+    'from peft import PeftModel',
+    `model = PeftModel.from_pretrained(base_model, "${name}")`,
+    '```',
+    '',
+  ];
+}
+
 export function trainedCard(c: TrainedCardInfo): string {
   const { lora } = c;
   return [
-    '---',
-    `base_model: ${c.baseModel}`,
-    'library_name: peft',
-    'tags: [lora, lora-studio]',
-    '---',
-    '',
+    ...cardFrontMatter(c.baseModel, ['lora', 'lora-studio']),
     `# ${c.name}`,
     '',
     `A LoRA adapter for ${c.baseModel}, fine-tuned in LoRA Studio (in the browser, on WebGPU).`,
@@ -44,10 +62,6 @@ export function trainedCard(c: TrainedCardInfo): string {
     '',
     'Load with PEFT:',
     '',
-    '```python',
-    'from peft import PeftModel',
-    `model = PeftModel.from_pretrained(base_model, "${c.name}")`,
-    '```',
-    '',
+    ...peftLoadLines(c.name),
   ].join('\n');
 }

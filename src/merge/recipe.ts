@@ -1,5 +1,6 @@
 // What a merged adapter carries besides its weights: merge_recipe.json (the resolved spec and
 // the sources, enough to reproduce the merge) and a README.md model card, as the Hub shows it.
+import { cardFrontMatter, peftLoadLines } from '../adapters/model-card.ts';
 import { peftFiles } from '../adapters/peft.ts';
 import type { PeftAdapter } from '../adapters/peft-read.ts';
 import type { MergeOutcome } from './merge.ts';
@@ -45,12 +46,7 @@ export function modelCard(recipe: MergeRecipe, name: string): string {
     .filter((p) => p !== 'rank')
     .map((p) => `${p} = ${JSON.stringify(spec[p])}`);
   return [
-    '---',
-    `base_model: ${base}`,
-    'library_name: peft',
-    'tags: [lora, merge, lora-studio]',
-    '---',
-    '',
+    ...cardFrontMatter(base, ['lora', 'merge', 'lora-studio']),
     `# ${name}`,
     '',
     `A LoRA adapter merged in LoRA Studio from ${sources.length} adapter${sources.length === 1 ? '' : 's'} with **${spec.method}**: ${info.summary}`,
@@ -67,11 +63,7 @@ export function modelCard(recipe: MergeRecipe, name: string): string {
     '',
     `The whole recipe is in \`${RECIPE_FILE}\`. Load with PEFT:`,
     '',
-    '```python',
-    'from peft import PeftModel',
-    `model = PeftModel.from_pretrained(base_model, "${name}")`,
-    '```',
-    '',
+    ...peftLoadLines(name),
   ].join('\n');
 }
 
