@@ -8,32 +8,15 @@ import { readSafetensors, writeSafetensors, type TensorToWrite } from '../model/
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { fixture } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
-import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
+import { randomWeights, tinyConfig, tinyData } from '../testing/tiny-model.ts';
 import { DEFAULT_SETTINGS, train } from '../train/trainer.ts';
-import type { PreparedData } from '../train/data.ts';
 import { mutatesBase, TARGET_PRESETS, type InitMethod, type LoraSpec } from './config.ts';
 import { adapterTerms, readPeftAdapter, shapeMismatches } from './peft-read.ts';
 
 const gpu = useGpu();
 const config = tinyConfig({ hiddenSize: 16, intermediateSize: 20, headDim: 8, vocabSize: 23 });
 
-const sequences = Array.from({ length: 6 }, (_, i) => ({
-  input: Uint32Array.from({ length: 8 }, (_, t) => (i * 5 + t * 3) % 23),
-  target: Int32Array.from({ length: 8 }, (_, t) => (i * 5 + t * 3 + 3) % 23),
-}));
-const data: PreparedData = {
-  train: sequences,
-  validation: [],
-  summary: {
-    format: 'text',
-    examples: 6,
-    tokens: 48,
-    trainedTokens: 48,
-    trainSequences: 6,
-    validationSequences: 0,
-    preview: [],
-  },
-};
+const data = tinyData(config.vocabSize);
 
 /** Three quick steps on `data`: enough to move every factor away from its init. */
 function trainTiny(model: GpuModel, spec: LoraSpec) {

@@ -1,5 +1,6 @@
 // Tiny random Llama-family models for tests: every feature (GQA, biases, untied head) on shapes
 // small enough for f64 finite differences, and sizes that are not multiples of any tile.
+import type { PreparedData } from '../train/data.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { LINEAR_MODULES, modulePath, moduleShape } from '../model/modules.ts';
 import type { ModelWeights } from '../model/weights.ts';
@@ -53,4 +54,25 @@ export function randomWeights(config: ModelConfig, seed: number, realistic = fal
   add('model.norm.weight', [d], 0.5, 1.5);
   if (!config.tieWordEmbeddings) add('lm_head.weight', [config.vocabSize, d]);
   return weights;
+}
+
+/** Six sequences of 8 tokens over a vocabulary of `vocab`, all trained, none held out. */
+export function tinyData(vocab: number): PreparedData {
+  const train = Array.from({ length: 6 }, (_, i) => ({
+    input: Uint32Array.from({ length: 8 }, (_, t) => (i * 5 + t * 3) % vocab),
+    target: Int32Array.from({ length: 8 }, (_, t) => (i * 5 + t * 3 + 3) % vocab),
+  }));
+  return {
+    train,
+    validation: [],
+    summary: {
+      format: 'text',
+      examples: 6,
+      tokens: 48,
+      trainedTokens: 48,
+      trainSequences: 6,
+      validationSequences: 0,
+      preview: [],
+    },
+  };
 }

@@ -10,9 +10,8 @@ import { createGpuModel, createRunner, type GpuModel } from '../model/forward.ts
 import { readSafetensors } from '../model/safetensors.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { useGpu } from '../testing/gpu.ts';
-import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
+import { randomWeights, tinyConfig, tinyData } from '../testing/tiny-model.ts';
 import { cpuDoraNorms } from './cpu/loss.ts';
-import type { PreparedData } from './data.ts';
 import { TrainableAdapter } from './trainable.ts';
 import { DEFAULT_SETTINGS, train } from './trainer.ts';
 
@@ -21,23 +20,7 @@ const config = tinyConfig({ hiddenSize: 16, intermediateSize: 20, headDim: 8, vo
 const weights = randomWeights(config, 8);
 const tokens = [1, 4, 9, 16, 2, 7];
 
-const sequences = Array.from({ length: 6 }, (_, i) => ({
-  input: Uint32Array.from({ length: 8 }, (_, t) => (i * 5 + t * 3) % 23),
-  target: Int32Array.from({ length: 8 }, (_, t) => (i * 5 + t * 3 + 3) % 23),
-}));
-const data: PreparedData = {
-  train: sequences,
-  validation: [],
-  summary: {
-    format: 'text',
-    examples: 6,
-    tokens: 48,
-    trainedTokens: 48,
-    trainSequences: 6,
-    validationSequences: 0,
-    preview: [],
-  },
-};
+const data = tinyData(config.vocabSize);
 
 const spec = (init: InitMethod): LoraSpec => ({
   rank: 3,

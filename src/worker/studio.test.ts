@@ -9,6 +9,7 @@ import { memoryLibrary } from '../adapters/library.ts';
 import { memoryRunStore } from '../train/run-store.ts';
 import { styleCorpus } from '../train/style-corpus.ts';
 import { DEFAULT_SETTINGS, type TrainConfig } from '../train/settings.ts';
+import type { LoraSpec } from '../adapters/config.ts';
 import { readSafetensors } from '../model/safetensors.ts';
 import { zipSync } from 'fflate';
 
@@ -347,6 +348,34 @@ describe('training through the studio API', () => {
   });
 });
 
+/** A studio with the built-in model and a rank-4 adapter trained briefly on the style corpus. */
+async function studioWithAdapter(
+  targets: LoraSpec['targets'],
+  init: LoraSpec['init'],
+  settings: Partial<TrainConfig['train']>,
+) {
+  const studio = createStudio(environment());
+  await studio.connect(() => undefined);
+  await studio.loadBuiltinModel();
+  await studio.prepareData(styleCorpus(12, 1), 'zimmy.txt', {
+    seqLen: 32,
+    validationFraction: 0.2,
+    seed: 1,
+  });
+  const trained = await studio.startTraining({
+    lora: { rank: 4, alpha: 8, rslora: false, targets, dropout: 0, init },
+    train: {
+      ...DEFAULT_SETTINGS,
+      batchSize: 2,
+      warmupSteps: 0,
+      evalEvery: 0,
+      checkpointEvery: 0,
+      ...settings,
+    },
+  });
+  return { studio, trained };
+}
+
 describe('adapters through the studio API', () => {
   const qwenDir = 'adapters/qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32';
   const qwenFiles = ['adapter_config.json', 'adapter_model.safetensors'].map((name) => ({
@@ -355,33 +384,11 @@ describe('adapters through the studio API', () => {
   }));
 
   it('imports a zipped adapter, applies it at run time with a weight, and weight 0 is the base', async () => {
-    const studio = createStudio(environment());
-    await studio.connect(() => undefined);
-    await studio.loadBuiltinModel();
-    await studio.prepareData(styleCorpus(12, 1), 'zimmy.txt', {
-      seqLen: 32,
-      validationFraction: 0.2,
-      seed: 1,
-    });
-    const trained = await studio.startTraining({
-      lora: {
-        rank: 4,
-        alpha: 8,
-        rslora: false,
-        targets: ['q_proj', 'v_proj', 'down_proj'],
-        dropout: 0,
-        init: 'pissa_niter_2',
-      },
-      train: {
-        ...DEFAULT_SETTINGS,
-        steps: 4,
-        lr: 2e-2,
-        batchSize: 2,
-        warmupSteps: 0,
-        evalEvery: 0,
-        checkpointEvery: 0,
-      },
-    });
+    const { studio, trained } = await studioWithAdapter(
+      ['q_proj', 'v_proj', 'down_proj'],
+      'pissa_niter_2',
+      { steps: 4, lr: 2e-2 },
+    );
     const files = await studio.adapterFiles(trained.adapterId ?? '');
     // The same files, zipped in a subfolder beside a README, as people share them.
     const zip = zipSync({
@@ -472,32 +479,9 @@ describe('adapters through the studio API', () => {
   });
 
   it('exports a fitting adapter as a GGUF LoRA for the loaded model, and says why not otherwise', async () => {
-    const studio = createStudio(environment());
-    await studio.connect(() => undefined);
-    await studio.loadBuiltinModel();
-    await studio.prepareData(styleCorpus(12, 1), 'zimmy.txt', {
-      seqLen: 32,
-      validationFraction: 0.2,
-      seed: 1,
-    });
-    const trained = await studio.startTraining({
-      lora: {
-        rank: 4,
-        alpha: 8,
-        rslora: false,
-        // q_proj and k_proj: their rows are permuted by the loaded model's head counts.
-        targets: ['q_proj', 'k_proj', 'v_proj'],
-        dropout: 0,
-        init: 'lora',
-      },
-      train: {
-        ...DEFAULT_SETTINGS,
-        steps: 2,
-        batchSize: 2,
-        warmupSteps: 0,
-        evalEvery: 0,
-        checkpointEvery: 0,
-      },
+    // q_proj and k_proj: their rows are permuted by the loaded model's head counts.
+    const { studio, trained } = await studioWithAdapter(['q_proj', 'k_proj', 'v_proj'], 'lora', {
+      steps: 2,
     });
     const id = trained.adapterId ?? '';
     const gguf = await studio.adapterGguf(id);
