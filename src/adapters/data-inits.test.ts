@@ -30,6 +30,7 @@ import {
   cordaFactors,
   evaRanks,
   loraGaFactors,
+  covarianceTrace,
   topComponents,
   type Components,
 } from './data-inits.ts';
@@ -120,6 +121,12 @@ describe('statistics', () => {
         const expected = multiply(transpose(x), x);
         const got = await read(covariances.get(m.path)!, m.in, m.in);
         expect(relativeNormError(got.data, expected.data), m.path).toBeLessThan(1e-5);
+        // tr(C) = Σ‖x‖², the denominator of EVA's explained variance.
+        const squares = x.data.reduce((t, v) => t + v * v, 0);
+        expect((await covarianceTrace(gpu(), covariances.get(m.path)!)) / squares).toBeCloseTo(
+          1,
+          5,
+        );
         // EVA's components: the top right-singular vectors of the stacked inputs.
         const c = await topComponents(gpu(), covariances.get(m.path)!, 3, 0);
         const { s, v } = jacobiSvd(x);

@@ -30,7 +30,13 @@ export interface Components {
   trace: number;
 }
 
-export async function topComponents(gpu: Gpu, covariance: Tensor, count: number, seed: number) {
+/** The top `count` eigenvectors and eigenvalues (EVA checks them after every batch). */
+export async function topComponents(
+  gpu: Gpu,
+  covariance: Tensor,
+  count: number,
+  seed: number,
+): Promise<Omit<Components, 'trace'>> {
   const n = covariance.shape[0];
   const q = Math.min(count, n);
   const svd = await randomizedSvd(gpu, covariance, { rank: q, oversample: 10, niter: 4, seed });
@@ -38,13 +44,19 @@ export async function topComponents(gpu: Gpu, covariance: Tensor, count: number,
     const v = await readF32(gpu, svd.v); // n × q
     const vectors = new Float32Array(q * n);
     for (let j = 0; j < q; j++) for (let i = 0; i < n; i++) vectors[j * n + i] = v[i * q + j];
-    const c = await readF32(gpu, covariance);
-    let trace = 0;
-    for (let i = 0; i < n; i++) trace += c[i * n + i];
-    return { vectors, values: svd.s, trace } satisfies Components;
+    return { vectors, values: svd.s };
   } finally {
     releaseTensor(gpu, svd.u, svd.v);
   }
+}
+
+/** tr(C): read once, when the components have settled (explained variance = λ / tr C). */
+export async function covarianceTrace(gpu: Gpu, covariance: Tensor): Promise<number> {
+  const n = covariance.shape[0];
+  const c = await readF32(gpu, covariance);
+  let trace = 0;
+  for (let i = 0; i < n; i++) trace += c[i * n + i];
+  return trace;
 }
 
 /**

@@ -4,7 +4,12 @@
 // run the frozen base model; all accumulation happens on the GPU. Modules that read the same
 // activation (q, k, v; gate, up) share one covariance.
 import type { AdaptedModule, InitMethod } from '../adapters/config.ts';
-import { EVA_RHO, topComponents, type Components } from '../adapters/data-inits.ts';
+import {
+  covarianceTrace,
+  EVA_RHO,
+  topComponents,
+  type Components,
+} from '../adapters/data-inits.ts';
 import type { InitStatistics } from '../adapters/init.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { Batch } from '../gpu/dispatch.ts';
@@ -161,7 +166,12 @@ function budgetGroups(modules: readonly AdaptedModule[]): AdaptedModule[][] {
 export const EVA_TAU = 0.99;
 
 /** |cos| between corresponding rows of two component sets (sign is arbitrary), the smallest. */
-function leastAlignment(a: Components, b: Components, rows: number, n: number): number {
+function leastAlignment(
+  a: Omit<Components, 'trace'>,
+  b: Omit<Components, 'trace'>,
+  rows: number,
+  n: number,
+): number {
   let least = 1;
   for (let j = 0; j < rows; j++) {
     let dot = 0;
@@ -194,7 +204,7 @@ export async function initStatistics(
     };
   }
   if (init === 'eva') {
-    let components = new Map<string, Components>();
+    let components = new Map<string, Omit<Components, 'trace'>>();
     const covariances = await inputCovariances(gpu, t, batches, modules, async (_, covs) => {
       const previous = components;
       components = new Map();
@@ -208,8 +218,13 @@ export async function initStatistics(
       }
       return stable;
     });
+    const withTraces = new Map<string, Components>();
+    for (const m of modules) {
+      const trace = await covarianceTrace(gpu, covariances.get(m.path)!);
+      withTraces.set(m.path, { ...components.get(m.path)!, trace });
+    }
     releaseCovariances(gpu, covariances);
-    return { statistics: { components }, release: () => undefined };
+    return { statistics: { components: withTraces }, release: () => undefined };
   }
   const covariances = await inputCovariances(gpu, t, batches, modules);
   return {
