@@ -1,7 +1,8 @@
 // Batched matrix product with register blocking:
 //   C[b] = alpha · op(A[b]) · op(B[b]) + beta · C[b]        op(X) = X or Xᵀ
-// op(A) is M×K, op(B) is K×N, C is M×N; all row-major f32. A is stored M×K, or K×M when
-// TRANS_A; B is stored K×N, or N×K when TRANS_B. Batch b starts at b·stride in each buffer
+// op(A) is M×K, op(B) is K×N, C is M×N; all row-major, f32 except B, which may be stored in
+// half precision (a matmul_b_*.wgsl file, placed before this one, declares B and how to read
+// it as f32). A is stored M×K, or K×M when TRANS_A; B is stored K×N, or N×K when TRANS_B. Batch b starts at b·stride in each buffer
 // (stride 0 shares one matrix across the batch).
 //
 // Each invocation computes an 8×4 block of C, held as two mat4x4f (rows 0–3 and 4–7). Per step
@@ -34,9 +35,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
 @group(0) @binding(0) var<storage, read> A4: array<vec4f>;
-@group(0) @binding(1) var<storage, read> B4: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
@@ -66,9 +65,9 @@ fn a_at(o: Origin, m: u32, k: u32) -> f32 {
 fn b_at(o: Origin, k: u32, n: u32) -> f32 {
   let nc = min(n, p.N - 1u);
   if (TRANS_B) {
-    return B[o.base_b + nc * p.K + k];
+    return b_load(o.base_b + nc * p.K + k);
   }
-  return B[o.base_b + k * p.N + nc];
+  return b_load(o.base_b + k * p.N + nc);
 }
 
 // op(A)[m0+r … m0+r+3, k … k+3] as a matrix whose column c is A's column k+c.
@@ -95,13 +94,9 @@ fn b_block(o: Origin, k: u32) -> mat4x4f {
 
 // ---- vec4 loads (contiguous dimensions multiples of 4) -------------------------
 
-// A's elements [i … i+3] as one load; i is a multiple of 4.
+// A's elements [i … i+3] as one load; i is a multiple of 4 (b4 is the B file's).
 fn a4(i: u32) -> vec4f {
   return A4[i / 4u];
-}
-
-fn b4(i: u32) -> vec4f {
-  return B4[i / 4u];
 }
 
 fn a_block4(o: Origin, r: u32, k: u32) -> mat4x4f {
@@ -249,9 +244,9 @@ fn b_or_zero(o: Origin, k: u32, n: u32) -> f32 {
     return 0.0;
   }
   if (TRANS_B) {
-    return B[o.base_b + n * p.K + k];
+    return b_load(o.base_b + n * p.K + k);
   }
-  return B[o.base_b + k * p.N + n];
+  return b_load(o.base_b + k * p.N + n);
 }
 
 @compute @workgroup_size(16, 16, 1)

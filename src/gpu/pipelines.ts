@@ -29,9 +29,11 @@ function sortedPairs(values: Readonly<Record<string, number>> | undefined): stri
     .join(',');
 }
 
+/** e.g. `elementwise.unary{OP=3,WG=256}`; files a kernel builds on come first: `a+b.main`. */
 export function kernelLabel(spec: KernelSpec): string {
   const constants = sortedPairs(spec.constants);
-  return `${spec.shader}.${spec.entryPoint ?? 'main'}${constants ? `{${constants}}` : ''}`;
+  const files = [...(spec.uses ?? []), spec.shader].join('+');
+  return `${files}.${spec.entryPoint ?? 'main'}${constants ? `{${constants}}` : ''}`;
 }
 
 /** A module's source and where each of its lines came from, for compile errors. */
@@ -80,7 +82,8 @@ export class PipelineCache {
 
   get(spec: KernelSpec): Kernel {
     const label = kernelLabel(spec);
-    const cached = this.kernels.get(label);
+    const key = `${(spec.enables ?? []).join(',')}|${label}`;
+    const cached = this.kernels.get(key);
     if (cached) return cached;
 
     const source = moduleSource(spec, this.shaders);
@@ -104,7 +107,7 @@ export class PipelineCache {
       );
     });
     const kernel = { label, pipeline, compiled };
-    this.kernels.set(label, kernel);
+    this.kernels.set(key, kernel);
     return kernel;
   }
 

@@ -9,6 +9,7 @@ const MAP_MODE_READ = 0x1;
 const HOST_ARRAY = {
   f32: Float32Array,
   f16: Uint16Array,
+  bf16: Uint16Array,
   i32: Int32Array,
   u32: Uint32Array,
 } as const;

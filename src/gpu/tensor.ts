@@ -2,12 +2,13 @@ import { USAGE } from './buffers.ts';
 import type { Gpu } from './device.ts';
 import { GpuError, ShapeError } from './errors.ts';
 
-export type DType = 'f32' | 'f16' | 'i32' | 'u32';
+export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'u32';
 
-/** Host arrays matching each dtype (f16 travels as raw IEEE half bits). */
+/** Host arrays matching each dtype (f16 and bf16 travel as raw bits: src/gpu/half.ts). */
 export interface HostArrays {
   f32: Float32Array;
   f16: Uint16Array;
+  bf16: Uint16Array;
   i32: Int32Array;
   u32: Uint32Array;
 }
@@ -16,6 +17,7 @@ export type HostArray = HostArrays[DType];
 export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = {
   f32: 4,
   f16: 2,
+  bf16: 2,
   i32: 4,
   u32: 4,
 };
@@ -85,7 +87,7 @@ export function uploadTensor<D extends DType>(
   if (bytes.byteLength % 4 === 0) {
     gpu.device.queue.writeBuffer(t.buffer, 0, bytes);
   } else {
-    // writeBuffer needs a multiple of 4 bytes: an odd count of f16 values gets one pad half.
+    // writeBuffer needs a multiple of 4 bytes: an odd count of halves gets one pad half.
     const padded = new Uint8Array(t.byteLength);
     padded.set(bytes);
     gpu.device.queue.writeBuffer(t.buffer, 0, padded);

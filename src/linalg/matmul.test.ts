@@ -7,7 +7,17 @@ import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { maxRelativeError } from './compare.ts';
 import { matmulCpu } from './cpu/matmul.ts';
-import { matmul, matmulShape, tileFor, tuningKey, type MatmulOptions } from './matmul.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { decodeHalf, encodeHalf } from '../gpu/half.ts';
+import {
+  bOperand,
+  matmul,
+  matmulShape,
+  tileFor,
+  tuningKey,
+  type MatmulOptions,
+  type MatmulTile,
+} from './matmul.ts';
 import { matmulCandidates, TILE_CANDIDATES, tuneMatmul } from './matmul-tuning.ts';
 
 const gpu = useGpu();
@@ -156,6 +166,67 @@ describe('matmul refuses bad shapes with a message naming them', () => {
     );
     expect(() => matmul(new Batch(gpu()), a, b, options)).toThrow(ShapeError);
     expect(() => matmul(new Batch(gpu()), a, b, options)).toThrow(message);
+  });
+});
+
+describe('B stored in half precision (f16, bf16)', () => {
+  // Every tile on unaligned shapes (B with an odd element count and odd batch strides), aligned
+  // ones (vec4 loads, subgroups) and the workgroup-memory tiles.
+  const cases: [number[], number[], MatmulOptions][] = [
+    [[37, 29], [29, 21], {}],
+    [[2, 29, 37], [2, 21, 29], { transA: true, transB: true }],
+    [[2, 130, 70], [150, 70], { transB: true }],
+    [[2, 76, 64], [2, 64, 40], {}],
+    [[76, 64], [40, 64], { transB: true }],
+  ];
+  const tiles: MatmulTile[] = [...TILE_CANDIDATES, { wgX: 8, wgY: 8, subgroups: 1 }];
+
+  it.each(['f16', 'bf16'] as const)(
+    '%s: the same bits as f32 storage of the same values, for every tile',
+    async (dtype) => {
+      for (const [i, [aShape, bShape, options]] of cases.entries()) {
+        const random = seededRandom(40 + i);
+        const count = (shape: number[]) => shape.reduce((x, y) => x * y, 1);
+        const a = randomArray(random, count(aShape));
+        const bits = encodeHalf(randomArray(random, count(bShape)), dtype);
+        const values = decodeHalf(bits, dtype);
+        const at = uploadTensor(gpu(), a, aShape, 'f32');
+        const half = uploadTensor(gpu(), bits, bShape, dtype);
+        const full = uploadTensor(gpu(), values, bShape, 'f32');
+        const s = matmulShape(aShape, bShape, options.transA, options.transB);
+        const expected = matmulCpu(a, values, s, options);
+        for (const tile of tiles) {
+          const [fromHalf, fromFull] = await Promise.all(
+            [half, full].map(async (b) => {
+              const c = await run(gpu(), (batch) => matmul(batch, at, b, { ...options, tile }));
+              const out = await readF32(gpu(), c);
+              releaseTensor(gpu(), c);
+              return out;
+            }),
+          );
+          const where = `${JSON.stringify(aShape)} ${JSON.stringify(tile)}`;
+          expect(fromHalf, where).toEqual(fromFull);
+          expect(relativeToScale(fromHalf, expected), where).toBeLessThan(1e-5);
+        }
+        releaseTensor(gpu(), at, half, full);
+      }
+    },
+  );
+
+  it('reads f16 natively only where the device has shader-f16', () => {
+    const withF16 = { has: { 'shader-f16': true } } as unknown as Gpu;
+    const without = { has: { 'shader-f16': false } } as unknown as Gpu;
+    expect(bOperand(withF16, 'f16')).toEqual({ file: 'matmul_b_f16', enables: ['f16'] });
+    expect(bOperand(without, 'f16')).toEqual({ file: 'matmul_b_f16_packed', enables: [] });
+    expect(bOperand(withF16, 'bf16').file).toBe('matmul_b_bf16');
+    expect(() => bOperand(without, 'u32')).toThrow(/B stored as u32/);
+  });
+
+  it('keeps A and the output in f32', () => {
+    const half = uploadTensor(gpu(), new Uint16Array(4), [2, 2], 'bf16');
+    const full = uploadTensor(gpu(), new Float32Array(4), [2, 2], 'f32');
+    expect(() => matmul(new Batch(gpu()), half, full)).toThrow(/expected f32, got bf16/);
+    releaseTensor(gpu(), half, full);
   });
 });
 

@@ -1,8 +1,16 @@
 import type { Gpu } from '../gpu/device.ts';
 import { packParams, type Batch } from '../gpu/dispatch.ts';
 import { ShapeError } from '../gpu/errors.ts';
+import type { KernelSpec } from '../gpu/pipelines.ts';
 import { shaderHash } from '../gpu/shaders.ts';
-import { createTensor, numel, sameShape, shapeString, type Tensor } from '../gpu/tensor.ts';
+import {
+  createTensor,
+  numel,
+  sameShape,
+  shapeString,
+  type DType,
+  type Tensor,
+} from '../gpu/tensor.ts';
 
 /** Rows × columns of C each invocation computes in registers (fixed by shaders/matmul.wgsl). */
 export const BLOCK_M = 8;
@@ -119,21 +127,47 @@ export function matmulShape(
   };
 }
 
+/** B's storage file (shaders/matmul_b_*.wgsl) and the WGSL extension it needs, by B's dtype. */
+export function bOperand(gpu: Gpu, dtype: DType): { file: string; enables: string[] } {
+  switch (dtype) {
+    case 'f32':
+      return { file: 'matmul_b_f32', enables: [] };
+    case 'f16':
+      // Native half loads where the device has them; otherwise the same bytes, unpacked.
+      return gpu.has['shader-f16']
+        ? { file: 'matmul_b_f16', enables: ['f16'] }
+        : { file: 'matmul_b_f16_packed', enables: [] };
+    case 'bf16':
+      return { file: 'matmul_b_bf16', enables: [] };
+    default:
+      throw new ShapeError(`matmul: B stored as ${dtype} cannot be read as floats`);
+  }
+}
+
 /** Which entry point runs a problem with a tile; a tile's extras apply only where they can. */
-function kernelFor(gpu: Gpu, s: MatmulShape, transA: boolean, transB: boolean, tile: MatmulTile) {
-  if (tile.shared) return { shader: 'matmul', entryPoint: 'main_shared' };
+function kernelFor(
+  gpu: Gpu,
+  s: MatmulShape,
+  transA: boolean,
+  transB: boolean,
+  tile: MatmulTile,
+  bDType: DType,
+): KernelSpec {
+  const b = bOperand(gpu, bDType);
+  const base = { shader: 'matmul', uses: [b.file], enables: b.enables };
+  if (tile.shared) return { ...base, entryPoint: 'main_shared' };
   // vec4 loads need K and each operand's contiguous dimension to be multiples of 4.
   const vec4 = s.K % 4 === 0 && (transA ? s.M : s.K) % 4 === 0 && (transB ? s.K : s.N) % 4 === 0;
-  if (!vec4) return { shader: 'matmul', entryPoint: 'main' };
+  if (!vec4) return { ...base, entryPoint: 'main' };
   if (tile.subgroups && !transA && tile.wgX % 4 === 0 && subgroupsFit(gpu, tile)) {
     return {
       shader: 'matmul_subgroups',
       entryPoint: 'main_subgroups',
-      uses: ['matmul'],
-      enables: ['subgroups'],
+      uses: [b.file, 'matmul'],
+      enables: ['subgroups', ...b.enables],
     };
   }
-  return { shader: 'matmul', entryPoint: 'main_vec4' };
+  return { ...base, entryPoint: 'main_vec4' };
 }
 
 /** Subgroups of a known size that is a multiple of 4 and divides the workgroup. */
@@ -148,12 +182,15 @@ export function subgroupsFit(gpu: Gpu, tile: MatmulTile): boolean {
   );
 }
 
-/** C = alpha·op(A)·op(B) (+ beta·C with `into`), batched, f32 accumulation. */
+/**
+ * C = alpha·op(A)·op(B) (+ beta·C with `into`), batched, f32 accumulation. B may be stored as
+ * f16 or bf16 (frozen weights at half the memory), widened to f32 as it is read.
+ */
 export function matmul(batch: Batch, a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const { transA = false, transB = false, alpha = 1, beta = 0, into } = options;
   const s = matmulShape(a.shape, b.shape, transA, transB);
   const what = `${shapeString(a.shape)}${transA ? 'ᵀ' : ''}·${shapeString(b.shape)}${transB ? 'ᵀ' : ''}`;
-  for (const t of [a, b, ...(into ? [into] : [])]) {
+  for (const t of [a, ...(into ? [into] : [])]) {
     if (t.dtype !== 'f32') throw new ShapeError(`matmul ${what}: expected f32, got ${t.dtype}`);
   }
   if (into && !sameShape(into.shape, s.outShape)) {
@@ -170,7 +207,7 @@ export function matmul(batch: Batch, a: Tensor, b: Tensor, options: MatmulOption
   const tile = options.tile ?? tileFor(batch.gpu, { M: s.M, N: s.N, K: s.K, transA, transB });
   const c = into ?? createTensor(batch.gpu, s.outShape, 'f32', 'matmul');
   const kernel = batch.gpu.pipelines.get({
-    ...kernelFor(batch.gpu, s, transA, transB, tile),
+    ...kernelFor(batch.gpu, s, transA, transB, tile, b.dtype),
     constants: { TRANS_A: Number(transA), TRANS_B: Number(transB), WG_X: tile.wgX, WG_Y: tile.wgY },
   });
   const params = packParams([

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { fixture, fixtureJson } from '../testing/fixtures.ts';
 import { FormatError } from './errors.ts';
 import {
-  halfToFloat,
   MAX_HEADER_BYTES,
   parseHeader,
   readSafetensors,
@@ -181,17 +180,4 @@ describe('refuses malformed files with a message naming the problem', () => {
     const header = parseHeader(bytes.subarray(0, bytes.byteLength - 8), bytes.byteLength, 'w');
     expect(header.tensors.get('w')?.end).toBe(8);
   });
-});
-
-it('converts IEEE half precision, subnormals and specials included', () => {
-  expect([0x3c00, 0xc000, 0x7bff, 0x0001, 0x8000, 0x7c00, 0xfc00].map(halfToFloat)).toEqual([
-    1,
-    -2,
-    65504,
-    2 ** -24,
-    -0,
-    Infinity,
-    -Infinity,
-  ]);
-  expect(halfToFloat(0x7e00)).toBeNaN();
 });

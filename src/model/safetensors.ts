@@ -3,6 +3,7 @@
 // header), plus an optional "__metadata__" string map. We read F32, F16 and BF16 and write F32;
 // every other dtype is recognised by name and refused. Validation is strict (../shared/DESIGN.md
 // §2): a malformed file gets a FormatError naming the file and the tensor, never a crash.
+import { halfToFloat } from '../gpu/half.ts';
 import { FormatError } from './errors.ts';
 
 export const READABLE_DTYPES = ['F32', 'F16', 'BF16'] as const;
@@ -211,16 +212,6 @@ export function toFloat32(raw: Uint8Array, entry: TensorEntry, file: string): Fl
         `tensor "${entry.name}" is ${entry.dtype}; only ${READABLE_DTYPES.join(', ')} can be read`,
       );
   }
-}
-
-/** IEEE 754 half (binary16) bits to a number, subnormals, infinities and NaN included. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
 }
 
 export interface TensorToWrite {
