@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixture, fixtureJson } from '../testing/fixtures.ts';
 import { FormatError } from './errors.ts';
-import {
-  MAX_HEADER_BYTES,
-  parseHeader,
-  readSafetensors,
-  writeSafetensors,
-} from './safetensors.ts';
+import { MAX_HEADER_BYTES, parseHeader, readSafetensors, writeSafetensors } from './safetensors.ts';
 
 const SHARDS = 'models/hf/quatricmorph_tiny-llama-2shard/';
 
