@@ -5,7 +5,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { columns, mat, transpose } from '../linalg/cpu/dense.ts';
-import { affine } from '../linalg/elementwise.ts';
+import { asF32 } from '../linalg/widen.ts';
 import { readMat, uploadMat } from '../linalg/host.ts';
 import { matmul } from '../linalg/matmul.ts';
 import { qr } from '../linalg/qr.ts';
@@ -69,7 +69,32 @@ export async function initFactors(
       module,
     );
   }
+  // These read W in f32: a copy (widened if W is stored in half precision) that then becomes
+  // the residual W − s·B·A.
+  const w = await run(gpu, (b) => asF32(b, weight));
   let factors: { a: Tensor; b: Tensor };
+  try {
+    factors = await baseFactors(gpu, module, w, init, seed, statistics);
+  } catch (e) {
+    releaseTensor(gpu, w);
+    throw e;
+  }
+  await run(gpu, (b) =>
+    matmul(b, factors.b, factors.a, { alpha: -module.scale, beta: 1, into: w }),
+  );
+  return { ...factors, residual: w };
+}
+
+/** A and B of a base-mutating init from W (f32). */
+async function baseFactors(
+  gpu: Gpu,
+  module: AdaptedModule,
+  weight: Tensor,
+  init: InitMethod,
+  seed: number,
+  statistics: InitStatistics,
+): Promise<{ a: Tensor; b: Tensor }> {
+  const { rank } = module;
   if (init === 'olora') {
     // Q, R = qr(W); B = Q[:, :r], A = R[:r]. Householder's first r columns of Q span W's first
     // r columns, so a tall-skinny QR of those gives Q_r and A = Q_rᵀ·W gives R[:r].
@@ -77,27 +102,16 @@ export async function initFactors(
     const { q } = await qr(gpu, first);
     releaseTensor(gpu, first);
     const a = await run(gpu, (b) => matmul(b, q, weight, { transA: true }));
-    factors = { a, b: q };
-  } else if (init === 'corda_ipm' || init === 'corda_kpm') {
-    const covariance = statistic(statistics.covariances, module, init);
-    factors = await cordaFactors(
-      gpu,
-      module,
-      weight,
-      covariance,
-      init === 'corda_ipm' ? 'ipm' : 'kpm',
-    );
-  } else if (init === 'lora_ga') {
-    factors = await loraGaFactors(gpu, module, statistic(statistics.gradients, module, init), seed);
-  } else {
-    factors = await principalFactors(gpu, module, weight, init, seed);
+    return { a, b: q };
   }
-  const residual = await run(gpu, (b) => {
-    const copy = affine(b, weight, 1);
-    matmul(b, factors.b, factors.a, { alpha: -module.scale, beta: 1, into: copy });
-    return copy;
-  });
-  return { ...factors, residual };
+  if (init === 'corda_ipm' || init === 'corda_kpm') {
+    const covariance = statistic(statistics.covariances, module, init);
+    return cordaFactors(gpu, module, weight, covariance, init === 'corda_ipm' ? 'ipm' : 'kpm');
+  }
+  if (init === 'lora_ga') {
+    return loraGaFactors(gpu, module, statistic(statistics.gradients, module, init), seed);
+  }
+  return principalFactors(gpu, module, weight, init, seed);
 }
 
 function withZeroB(gpu: Gpu, a: Float32Array, module: AdaptedModule): InitialFactors {

@@ -12,6 +12,7 @@ import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { affine, axpy, binary, unary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
 import { reduceRows } from '../linalg/reduce.ts';
+import { asF32 } from '../linalg/widen.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { FormatError } from '../model/errors.ts';
 import { LINEAR_MODULES, modulePath, moduleShape } from '../model/modules.ts';
@@ -257,7 +258,7 @@ async function doraRowScale(
   };
   try {
     return await run(gpu, (batch) => {
-      const dense = keep(affine(batch, weight, 1));
+      const dense = keep(asF32(batch, weight));
       matmul(batch, b, a, { alpha: s, beta: 1, into: dense });
       const norms = keep(
         unary(batch, 'sqrt', keep(reduceRows(batch, 'sum', keep(unary(batch, 'square', dense))))),

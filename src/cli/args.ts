@@ -51,3 +51,17 @@ export function numberOption(values: Map<string, string>, name: string, fallback
   if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${raw}`);
   return n;
 }
+
+/** An option restricted to some values, or the fallback; refuses others, naming the choices. */
+export function choiceOption<T extends string>(
+  values: Map<string, string>,
+  name: string,
+  choices: readonly T[],
+  fallback: T,
+): T {
+  const raw = values.get(name);
+  if (raw === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(raw))
+    throw new Error(`--${name} must be one of ${choices.join(', ')}; got ${raw}`);
+  return raw as T;
+}

@@ -69,6 +69,20 @@ describe('lora-studio perplexity', () => {
     expect(report.perplexity).toBeCloseTo(Math.exp(report.loss), 6);
     expect(report.perplexity).toBeLessThan(3);
   });
+
+  it('keeps the weights in half precision when asked, at a small cost in loss', async () => {
+    const data = STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt');
+    const loss = async (...extra: string[]) => {
+      const { stdout } = await cli(['perplexity', '--model', STORIES, '--data', data, ...extra]);
+      return (JSON.parse(stdout) as { loss: number }).loss;
+    };
+    const [full, half] = [await loss(), await loss('--weights', 'f16')];
+    expect(half).not.toBe(full);
+    expect(Math.abs(half - full)).toBeLessThan(0.01 * full);
+    const bad = await cli(['perplexity', '--model', STORIES, '--data', data, '--weights', 'f8']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--weights must be one of file, f32, f16, bf16; got f8/);
+  });
 });
 
 describe('lora-studio convert', () => {

@@ -4,8 +4,9 @@ import { nodeShaders } from '../gpu/shaders-node.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { generateTokens } from '../model/generate.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
+import { WEIGHT_PRECISIONS } from '../model/weights.ts';
 import { applyAdapterOptions } from './adapters.ts';
-import { numberOption, parseOptions } from './args.ts';
+import { choiceOption, numberOption, parseOptions } from './args.ts';
 
 /**
  * `lora-studio generate --model PATH [--tokenizer PATH] [--prompt TEXT] [--max-new-tokens N]
@@ -24,6 +25,7 @@ export async function generate(args: string[]): Promise<number> {
       'top-p',
       'top-k',
       'seed',
+      'weights',
     ],
   });
   const path = values.get('model');
@@ -41,7 +43,12 @@ export async function generate(args: string[]): Promise<number> {
     seed: numberOption(values, 'seed', 0),
   };
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
-  const model = createGpuModel(gpu, config, weights);
+  const model = createGpuModel(
+    gpu,
+    config,
+    weights,
+    choiceOption(values, 'weights', WEIGHT_PRECISIONS, 'file'),
+  );
   let releaseAdapters: () => void = () => undefined;
   try {
     releaseAdapters = await applyAdapterOptions(gpu, model, name, lists.get('adapter') ?? []);

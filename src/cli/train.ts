@@ -8,6 +8,7 @@ import { createGpuModel } from '../model/forward.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { hfFolderFiles } from '../model/hf-export.ts';
 import { LINEAR_MODULES, type LinearModule } from '../model/modules.ts';
+import { WEIGHT_PRECISIONS } from '../model/weights.ts';
 import {
   CHECKPOINT_JSON,
   CHECKPOINT_TENSORS,
@@ -15,7 +16,7 @@ import {
   checkpointFromFiles,
 } from '../train/checkpoint-files.ts';
 import { prepareDataset } from '../train/data.ts';
-import type { Schedule } from '../train/schedule.ts';
+import { SCHEDULES } from '../train/schedule.ts';
 import {
   DEFAULT_SETTINGS,
   train as runTraining,
@@ -24,7 +25,7 @@ import {
   type TrainConfig,
   type TrainProgress,
 } from '../train/trainer.ts';
-import { numberOption, parseOptions } from './args.ts';
+import { choiceOption, numberOption, parseOptions } from './args.ts';
 import { writeFiles } from './files.ts';
 
 const VALUES = [
@@ -54,6 +55,7 @@ const VALUES = [
   'checkpoint-every',
   'seed',
   'export',
+  'weights',
 ] as const;
 
 /** Where `--export residual` writes the residual base model, inside --out. */
@@ -69,12 +71,6 @@ function targetsOption(raw: string | undefined): LinearModule[] {
       `--targets: unknown module ${unknown.join(', ')} (use attention, all-linear or ${LINEAR_MODULES.join(',')})`,
     );
   return names as LinearModule[];
-}
-
-function scheduleOption(raw: string | undefined): Schedule {
-  if (raw === undefined) return DEFAULT_SETTINGS.schedule;
-  if (raw === 'constant' || raw === 'cosine' || raw === 'wsd') return raw;
-  throw new Error(`--schedule must be constant, cosine or wsd, got ${raw}`);
 }
 
 function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfig {
@@ -98,7 +94,7 @@ function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfi
       lr: numberOption(values, 'lr', DEFAULT_SETTINGS.lr),
       batchSize: numberOption(values, 'batch', DEFAULT_SETTINGS.batchSize),
       gradAccum: numberOption(values, 'grad-accum', 1),
-      schedule: scheduleOption(values.get('schedule')),
+      schedule: choiceOption(values, 'schedule', SCHEDULES, DEFAULT_SETTINGS.schedule),
       warmupSteps: numberOption(values, 'warmup', Math.min(DEFAULT_SETTINGS.warmupSteps, steps)),
       weightDecay: numberOption(values, 'weight-decay', 0),
       maxGradNorm: numberOption(values, 'max-grad-norm', 1),
@@ -156,9 +152,7 @@ export async function train(args: string[]): Promise<number> {
     values: VALUES,
     flags: ['rslora', 'resume', 'recompute', 'dora', 'lora-pro'],
   });
-  const exportMode = values.get('export') ?? 'plain';
-  if (!['plain', 'recompress', 'residual'].includes(exportMode))
-    throw new Error(`--export must be plain, recompress or residual, got ${exportMode}`);
+  const exportMode = choiceOption(values, 'export', ['plain', 'recompress', 'residual'], 'plain');
   const modelPath = values.get('model');
   const dataPath = values.get('data');
   const out = values.get('out');
@@ -197,7 +191,12 @@ export async function train(args: string[]): Promise<number> {
   if (resumeFrom) console.error(`resuming at step ${resumeFrom.step} of ${config.train.steps}`);
 
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
-  const model = createGpuModel(gpu, loaded.config, loaded.weights);
+  const model = createGpuModel(
+    gpu,
+    loaded.config,
+    loaded.weights,
+    choiceOption(values, 'weights', WEIGHT_PRECISIONS, 'file'),
+  );
   const control = new TrainControl();
   const onSignal = () => {
     console.error('stopping after this step (checkpoint follows); Ctrl-C again to abort');

@@ -7,7 +7,15 @@ import { formatBytes } from '../gpu/buffers.ts';
 import { Batch } from '../gpu/dispatch.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { readF32 } from '../gpu/readback.ts';
-import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import { encodeHalf } from '../gpu/half.ts';
+import {
+  BYTES_PER_ELEMENT,
+  createTensor,
+  releaseTensor,
+  uploadTensor,
+  type DType,
+  type Tensor,
+} from '../gpu/tensor.ts';
 import { matmul } from '../linalg/matmul.ts';
 import type { ModelConfig } from './config.ts';
 import { gatherRows, rmsNorm, ropeTable } from './ops.ts';
@@ -18,7 +26,7 @@ import {
   type AdapterTerm,
   type Transformer,
 } from './transformer.ts';
-import type { ModelWeights } from './weights.ts';
+import { gpuDType, type HostTensor, type ModelWeights, type WeightPrecision } from './weights.ts';
 
 /** Runs tokens through a transformer with its own KV cache. */
 export interface Runner {
@@ -38,8 +46,16 @@ export interface Runner {
 export interface GpuModel extends Runner {
   /** The weights and the adapter terms applied at run time (none at first). */
   readonly transformer: Transformer;
-  /** The base model alone, whatever is applied: what training and adapter loading build on. */
+  /**
+   * The base model alone, whatever is applied: what training and adapter loading build on. Its
+   * linear weights may be f16 or bf16 (WeightPrecision): matmul reads them as B directly, other
+   * code widens them (src/linalg/widen.ts).
+   */
   readonly base: Transformer;
+  /** GPU memory the weights take. */
+  readonly weightBytes: number;
+  /** The dtypes the weights are kept in, the one holding most bytes first. */
+  readonly weightDTypes: readonly DType[];
   /**
    * Replaces the adapter terms applied at run time, by module path, and the weights that stand in
    * for the base's (modules_to_save), by name; empty maps: the base model.
@@ -54,12 +70,11 @@ export interface GpuModel extends Runner {
  * Refuses, before anything is uploaded, a model with a tensor (weight or KV cache) larger than
  * one GPU buffer binding may be: a clear message instead of a failure halfway through loading.
  */
-function checkFits(gpu: Gpu, config: ModelConfig, weights: ModelWeights): void {
+function checkFits(gpu: Gpu, config: ModelConfig, stored: readonly StoredWeight[]): void {
   const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
   const cacheBytes = 4 * config.maxPositions * config.numKvHeads * config.headDim;
-  const largest = [...weights].reduce(
-    (worst, [name, t]) =>
-      4 * t.data.length > worst.bytes ? { name, bytes: 4 * t.data.length } : worst,
+  const largest = stored.reduce(
+    (worst, w) => (w.bytes > worst.bytes ? { name: w.name, bytes: w.bytes } : worst),
     { name: `the KV cache of one layer (${config.maxPositions} positions)`, bytes: cacheBytes },
   );
   if (largest.bytes > limit) {
@@ -71,11 +86,46 @@ function checkFits(gpu: Gpu, config: ModelConfig, weights: ModelWeights): void {
   }
 }
 
-export function createGpuModel(gpu: Gpu, config: ModelConfig, weights: ModelWeights): GpuModel {
-  checkFits(gpu, config, weights);
+interface StoredWeight {
+  name: string;
+  dtype: DType;
+  bytes: number;
+}
+
+/** Each weight's dtype on the GPU and its size there. */
+function storedWeights(weights: ModelWeights, precision: WeightPrecision): StoredWeight[] {
+  return [...weights].map(([name, t]) => {
+    const dtype = gpuDType(name, t, precision);
+    return { name, dtype, bytes: t.data.length * BYTES_PER_ELEMENT[dtype] };
+  });
+}
+
+function dtypesBySize(stored: readonly StoredWeight[]): DType[] {
+  const bytes = new Map<DType, number>();
+  for (const w of stored) bytes.set(w.dtype, (bytes.get(w.dtype) ?? 0) + w.bytes);
+  return [...bytes].sort((a, b) => b[1] - a[1]).map(([dtype]) => dtype);
+}
+
+function upload(gpu: Gpu, t: HostTensor, { name, dtype }: StoredWeight): Tensor {
+  if (dtype === 'f16' || dtype === 'bf16') {
+    return uploadTensor(gpu, encodeHalf(t.data, dtype), t.shape, dtype, name);
+  }
+  return uploadTensor(gpu, t.data, t.shape, 'f32', name);
+}
+
+export function createGpuModel(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: ModelWeights,
+  precision: WeightPrecision = 'file',
+): GpuModel {
+  const stored = storedWeights(weights, precision);
+  checkFits(gpu, config, stored);
   const tensors = new Map<string, Tensor>();
-  for (const [name, t] of weights)
-    tensors.set(name, uploadTensor(gpu, t.data, t.shape, 'f32', name));
+  for (const w of stored) {
+    const host = weights.get(w.name);
+    if (host) tensors.set(w.name, upload(gpu, host, w));
+  }
   const cosSin = uploadTensor(
     gpu,
     ropeTable(config.maxPositions, config.headDim, config.ropeTheta),
@@ -105,6 +155,8 @@ export function createGpuModel(gpu: Gpu, config: ModelConfig, weights: ModelWeig
     ...runner,
     transformer,
     base,
+    weightBytes: stored.reduce((sum, w) => sum + w.bytes, 0),
+    weightDTypes: dtypesBySize(stored),
     setAdapters(terms, overrides = new Map()) {
       adapters = terms;
       overridden = overrides;

@@ -27,6 +27,12 @@ describe('Hugging Face model folders', () => {
     });
     expect(weights.size).toBe(111);
     expect(weights.get('model.layers.0.self_attn.q_proj.weight')?.shape).toEqual([128, 48]);
+    // Which weights the file held in half precision (the GPU may keep them so).
+    const halves = [...weights].filter(([, t]) => t.half).map(([name, t]) => [name, t.half]);
+    expect(halves).toEqual([
+      ['model.layers.0.mlp.gate_proj.weight', 'bf16'],
+      ['model.layers.11.mlp.up_proj.weight', 'bf16'],
+    ]);
     const logits = createCpuModel(config, weights).step(1, 0);
     expect(logits.length).toBe(64);
     expect(logits.every(Number.isFinite)).toBe(true);

@@ -1,11 +1,15 @@
 // A Hugging Face model folder: config.json plus model.safetensors, or shards listed by
 // model.safetensors.index.json. Every weight the architecture needs must be present with the
 // shape config.json implies; problems are listed precisely.
+import type { HalfDType } from '../gpu/half.ts';
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
 import { expectedWeights, parseHfConfig } from './hf-config.ts';
 import { readSafetensors } from './safetensors.ts';
 import type { ModelWeights } from './weights.ts';
+
+/** safetensors dtypes the GPU can keep as they are (src/model/weights.ts). */
+const HALF_DTYPES: Partial<Record<string, HalfDType>> = { F16: 'f16', BF16: 'bf16' };
 
 /** One file of a model folder, wherever it lives: a dropped File, a path in Node, a download. */
 export interface ModelFile {
@@ -57,7 +61,8 @@ export async function loadHfFolder(
         );
         continue;
       }
-      weights.set(name, { shape, data: st.read(name) });
+      const half = HALF_DTYPES[entry.dtype];
+      weights.set(name, { shape, data: st.read(name), ...(half && { half }) });
     }
   }
   const missing = [...expected.keys()].filter((name) => !weights.has(name));

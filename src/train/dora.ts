@@ -8,6 +8,8 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { binary, unary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
 import { reduceRows } from '../linalg/reduce.ts';
+import { transpose } from '../linalg/transpose.ts';
+import { asF32 } from '../linalg/widen.ts';
 
 /** One DoRA module while it trains. */
 export interface DoraState {
@@ -22,9 +24,10 @@ export interface DoraState {
 
 type Keep = (t: Tensor) => Tensor;
 
-/** ‖W_o‖² per output row. */
+/** ‖W_o‖² per output row (W in any float precision). */
 export function weightRowSquares(batch: Batch, weight: Tensor, keep: Keep): Tensor {
-  return reduceRows(batch, 'sum', keep(unary(batch, 'square', weight)));
+  const w = weight.dtype === 'f32' ? weight : keep(asF32(batch, weight));
+  return reduceRows(batch, 'sum', keep(unary(batch, 'square', w)));
 }
 
 /** ‖W + s·B·A‖ per output row, given ‖W_o‖² (intermediates go to `keep`). */
@@ -37,7 +40,9 @@ export function doraRowNorms(
   scale: number,
   keep: Keep,
 ): Tensor {
-  const cross = keep(matmul(batch, weight, a, { transB: true, alpha: 2 * scale }));
+  // 2s·W·Aᵀ, computed as (A·Wᵀ)ᵀ: matmul reads W as its B operand in any precision.
+  const crossT = keep(matmul(batch, a, weight, { transB: true, alpha: 2 * scale }));
+  const cross = keep(transpose(batch, crossT));
   const gram = keep(matmul(batch, a, a, { transB: true }));
   matmul(batch, b, gram, { alpha: scale * scale, beta: 1, into: cross });
   const added = keep(reduceRows(batch, 'sum', keep(binary(batch, 'mul', b, cross))));

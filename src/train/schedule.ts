@@ -1,7 +1,8 @@
 // Learning-rate schedules: linear warmup, then constant, cosine decay to zero, or
 // warmup-stable-decay (constant, then a linear decay to zero over the last `decayFraction`).
 
-export type Schedule = 'constant' | 'cosine' | 'wsd';
+export const SCHEDULES = ['constant', 'cosine', 'wsd'] as const;
+export type Schedule = (typeof SCHEDULES)[number];
 
 export interface ScheduleOptions {
   schedule: Schedule;

@@ -49,7 +49,10 @@ export function ModelPanel() {
           <dt>Parameters</dt>
           <dd>{model.info.parameters.toLocaleString('en-US')}</dd>
           <dt>GPU memory</dt>
-          <dd>{formatBytes(model.info.gpuBytes)} (weights and KV cache, f32)</dd>
+          <dd>
+            {formatBytes(model.info.gpuBytes)} (weights {model.info.weightDTypes.join(' + ')}, KV
+            cache f32)
+          </dd>
         </dl>
       )}
       <div className="model-sources">

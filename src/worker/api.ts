@@ -3,6 +3,7 @@
 export type { AdapterReport } from '../gpu/device.ts';
 export type { SelfCheckResult } from '../linalg/self-check.ts';
 import type { AdapterReport } from '../gpu/device.ts';
+import type { DType } from '../gpu/tensor.ts';
 import type { NamedProblem } from '../linalg/matmul-tuning.ts';
 import type { SelfCheckResult } from '../linalg/self-check.ts';
 import type { ModelConfig } from '../model/config.ts';
@@ -64,6 +65,8 @@ export interface ModelInfo {
   parameters: number;
   /** GPU memory for weights and KV cache, in bytes. */
   gpuBytes: number;
+  /** The dtypes the weights are kept in on the GPU, most bytes first (the KV cache is f32). */
+  weightDTypes: DType[];
 }
 
 export interface GenerationResult {

@@ -114,7 +114,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     adapters.releaseApplied();
     loaded?.model.dispose();
     loaded = {
-      info: describeModel(files.name, files.config, files.weights),
+      info: describeModel(files.name, files.config, files.weights, model),
       model,
       tokenizer: files.tokenizer,
     };
@@ -231,8 +231,19 @@ export function createStudio(env: StudioEnvironment): StudioApi {
 }
 
 /** Parameter count and GPU bytes (f32 weights plus the KV cache at full context). */
-function describeModel(name: string, config: ModelConfig, weights: ModelWeights): ModelInfo {
+function describeModel(
+  name: string,
+  config: ModelConfig,
+  weights: ModelWeights,
+  model: GpuModel,
+): ModelInfo {
   const parameters = [...weights.values()].reduce((n, t) => n + t.data.length, 0);
   const cache = 2 * config.numLayers * config.maxPositions * config.numKvHeads * config.headDim;
-  return { name, config, parameters, gpuBytes: 4 * (parameters + cache) };
+  return {
+    name,
+    config,
+    parameters,
+    gpuBytes: model.weightBytes + 4 * cache,
+    weightDTypes: [...model.weightDTypes],
+  };
 }
