@@ -67,8 +67,9 @@ it('round-trips random values within half an ulp of each format', () => {
     ['bf16', 2 ** -8],
   ] as const) {
     const back = decodeHalf(encodeHalf(values, dtype), dtype);
-    values.forEach((v, i) => { expect(Math.abs(back[i] - v)).toBeLessThanOrEqual(Math.abs(v) * relUlp); },
-    );
+    values.forEach((v, i) => {
+      expect(Math.abs(back[i] - v)).toBeLessThanOrEqual(Math.abs(v) * relUlp);
+    });
     // Values already in the format pass through unchanged.
     expect(decodeHalf(encodeHalf(back, dtype), dtype)).toEqual(back);
   }
