@@ -30,9 +30,10 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
     expect(page.workers().map((w) => w.url())).toEqual([expect.stringMatching(/studio\.worker/)]);
 
     const rows = page.locator('[data-testid=self-check] tbody tr');
-    // Every kernel family, matmul, QR and the SVDs included, against its CPU reference in Chromium.
-    await expect.poll(() => rows.count(), { timeout: 90_000 }).toBe(9);
-    expect(await rows.allTextContents()).toEqual(Array(9).fill(expect.stringContaining('pass')));
+    // Every kernel family (matmul with B in f32, f16 and bf16, QR, the SVDs) against its CPU
+    // reference in Chromium.
+    await expect.poll(() => rows.count(), { timeout: 90_000 }).toBe(11);
+    expect(await rows.allTextContents()).toEqual(Array(11).fill(expect.stringContaining('pass')));
 
     await page.screenshot({ path: `${OUTPUT}foundation.png`, fullPage: true });
     // The built page declares its Content-Security-Policy (vite.config.ts), and nothing above

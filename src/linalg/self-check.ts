@@ -3,6 +3,7 @@
 // and the browser tests assert them in Chromium.
 import type { Gpu } from '../gpu/device.ts';
 import { run, type Batch } from '../gpu/dispatch.ts';
+import { decodeHalf, encodeHalf, type HalfDType } from '../gpu/half.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { maxRelativeError } from './compare.ts';
@@ -93,6 +94,47 @@ function spectrumError(s: Float64Array, reference: Float64Array): number {
   return Math.max(...Array.from(s, (v, i) => Math.abs(v - reference[i]) / reference[0]));
 }
 
+/** matmul against its reference; B stored as `dtype` (the reference reads the same values). */
+function matmulCheck(dtype: 'f32' | HalfDType): Check {
+  return {
+    kernel: dtype === 'f32' ? 'matmul' : `matmul, B in ${dtype}`,
+    problem: '3 × [67×45]·[45×33], all transposes',
+    measure: 'max error / max |C|',
+    tolerance: 1e-5,
+    error: async (gpu) => {
+      let worst = 0;
+      for (const [transA, transB] of [
+        [false, false],
+        [true, false],
+        [false, true],
+        [true, true],
+      ] as const) {
+        const aShape = transA ? [3, 45, 67] : [3, 67, 45];
+        const bShape = transB ? [3, 33, 45] : [3, 45, 33];
+        const a = Float32Array.from(randomMat(3 * 45, 67, 1).data);
+        let b: Float32Array = Float32Array.from(randomMat(3 * 45, 33, 2).data);
+        const at = uploadTensor(gpu, a, aShape, 'f32');
+        let bt: Tensor;
+        if (dtype === 'f32') {
+          bt = uploadTensor(gpu, b, bShape, 'f32');
+        } else {
+          const bits = encodeHalf(b, dtype);
+          bt = uploadTensor(gpu, bits, bShape, dtype);
+          b = decodeHalf(bits, dtype);
+        }
+        const ct = await run(gpu, (batch) => matmul(batch, at, bt, { transA, transB }));
+        const actual = await readF32(gpu, ct);
+        releaseTensor(gpu, at, bt, ct);
+        const shape = matmulShape(aShape, bShape, transA, transB);
+        const expected = matmulCpu(a, b, shape, { transA, transB });
+        const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        worst = Math.max(worst, maxRelativeError(actual, expected, scale));
+      }
+      return worst;
+    },
+  };
+}
+
 const CHECKS: Check[] = [
   {
     kernel: 'elementwise silu',
@@ -126,43 +168,9 @@ const CHECKS: Check[] = [
     tolerance: 0,
     error: vectorCheck(reduceRowsCpu('max', values, 1, N), 1, (b, x) => reduceAll(b, 'max', x)),
   },
-  {
-    kernel: 'matmul',
-    problem: '3 × [67×45]·[45×33], all transposes',
-    measure: 'max error / max |C|',
-    tolerance: 1e-5,
-    error: async (gpu) => {
-      let worst = 0;
-      for (const [transA, transB] of [
-        [false, false],
-        [true, false],
-        [false, true],
-        [true, true],
-      ] as const) {
-        const aShape = transA ? [3, 45, 67] : [3, 67, 45];
-        const bShape = transB ? [3, 33, 45] : [3, 45, 33];
-        const a = randomMat(3 * 45, 67, 1).data;
-        const b = randomMat(3 * 45, 33, 2).data;
-        const at = uploadTensor(gpu, Float32Array.from(a), aShape, 'f32');
-        const bt = uploadTensor(gpu, Float32Array.from(b), bShape, 'f32');
-        const ct = await run(gpu, (batch) => matmul(batch, at, bt, { transA, transB }));
-        const actual = await readF32(gpu, ct);
-        releaseTensor(gpu, at, bt, ct);
-        const expected = matmulCpu(
-          Float32Array.from(a),
-          Float32Array.from(b),
-          matmulShape(aShape, bShape, transA, transB),
-          {
-            transA,
-            transB,
-          },
-        );
-        const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-        worst = Math.max(worst, maxRelativeError(actual, expected, scale));
-      }
-      return worst;
-    },
-  },
+  matmulCheck('f32'),
+  matmulCheck('f16'),
+  matmulCheck('bf16'),
   {
     kernel: 'QR',
     problem: '500×40, κ = 10⁴',

@@ -90,6 +90,8 @@ describe('studio API', () => {
       'reduce sum',
       'reduce max',
       'matmul',
+      'matmul, B in f16',
+      'matmul, B in bf16',
       'QR',
       'exact SVD',
       'randomized SVD',
