@@ -10,7 +10,7 @@ import { columns, frobenius, mat, multiply, transpose, type Mat } from '../linal
 import { decaying, withSpectrum } from '../linalg/cpu/generate.ts';
 import type { BrowserBenchResults } from '../linalg/matmul.bench.page.ts';
 import { describeTile } from '../linalg/matmul.ts';
-import { gflops, timeOurMatmul } from '../linalg/matmul.bench.ts';
+import { gflops, timeOurMatmul, WEIGHT_PROBLEMS } from '../linalg/matmul.bench.ts';
 import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts';
 import { readMat, uploadMat } from '../linalg/host.ts';
 import { exactSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
@@ -37,6 +37,7 @@ export async function bench(args: string[]): Promise<number> {
   const store = fileTuningStore();
   await restoreTuning(gpu, store);
   const node: { tile: string; ms: number }[] = [];
+  const storage: string[][] = [];
   let svdReport: string;
   let nodeModel: ModelBenchRow;
   let nodeTraining: TrainBenchRow[];
@@ -46,6 +47,13 @@ export async function bench(args: string[]): Promise<number> {
       const tile = await tuneMatmul(gpu, c);
       node.push({ tile: describeTile(tile), ms: await timeOurMatmul(gpu, c, reps) });
       process.stderr.write('.');
+    }
+    for (const c of WEIGHT_PROBLEMS) {
+      await tuneMatmul(gpu, c);
+      const row = [c.name];
+      for (const dtype of ['f32', 'f16', 'bf16'] as const)
+        row.push(gflops(c, await timeOurMatmul(gpu, c, reps, dtype)).toFixed(2));
+      storage.push(row);
     }
     await persistTuning(gpu, store);
     svdReport = await benchSvd(gpu);
@@ -87,6 +95,11 @@ export async function bench(args: string[]): Promise<number> {
     `Node adapter: ${adapterName(gpu.adapter)}${browser ? `; Chromium adapter: ${browser.adapter}` : ''}\n`,
   );
   console.log(markdownTable(header, rows));
+  console.log(
+    `\nmatmul with B (a frozen weight) stored in f32, f16 or bf16, Node (Dawn), GFLOP/s, median of ${reps}` +
+      `\n(f16 ${gpu.has['shader-f16'] ? 'read natively' : 'unpacked from u32 pairs: no shader-f16 here'}; bf16 widened by a shift):\n`,
+  );
+  console.log(markdownTable(['case', 'B f32', 'B f16', 'B bf16'], storage));
   console.log(`\n${svdReport}`);
   const modelResults: [string, ModelBenchRow][] = [['Node (Dawn)', nodeModel]];
   if (browser) modelResults.unshift(['Chromium', browser.model]);
@@ -122,6 +135,7 @@ export async function bench(args: string[]): Promise<number> {
         r.tokensPerSecond.toFixed(1),
         r.gflopPerStep.toFixed(2),
         `${achieved.toFixed(2)} (${((100 * achieved) / peak).toFixed(0)} % of ${peak.toFixed(2)})`,
+        formatBytes(r.weightBytes),
         formatBytes(r.gpuBytes),
       ];
     }),
@@ -142,6 +156,7 @@ export async function bench(args: string[]): Promise<number> {
         'tokens/s',
         'GFLOP/step',
         'GFLOP/s (of matmul peak)',
+        'weights',
         'GPU memory',
       ],
       trainingRows,

@@ -1,12 +1,13 @@
 // Training speed for `lora-studio bench`, shared by the Node run and the Chromium page: tokens/s
 // of full optimiser steps (forward, backward, AdamW) on the built-in stories260K and on a random
-// Llama of SmolLM-135M's shape, the step's FLOPs, and the GPU memory the pool holds.
+// Llama of SmolLM-135M's shape (weights in f32, then in bf16), the step's FLOPs, and the GPU
+// memory the pool holds.
 import { adaptedModules, TARGET_PRESETS, type LoraSpec } from '../adapters/config.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { readLlama2c } from '../model/llama2c.ts';
-import type { ModelWeights } from '../model/weights.ts';
+import type { ModelWeights, WeightPrecision } from '../model/weights.ts';
 import { randomWeights } from '../testing/tiny-model.ts';
 import { AdamW } from './optimizer.ts';
 import { batchLoss } from './step.ts';
@@ -85,8 +86,9 @@ async function timeSteps(
   sequences: number,
   seqLen: number,
   steps: number,
+  precision: WeightPrecision = 'file',
 ): Promise<TrainBenchRow> {
-  const model = createGpuModel(gpu, config, weights);
+  const model = createGpuModel(gpu, config, weights, precision);
   const adapter = await TrainableAdapter.create(gpu, model.transformer, LORA, 0);
   const optimizer = new AdamW(gpu, adapter.parameters());
   const view = adapter.view(model.transformer);
@@ -115,7 +117,7 @@ async function timeSteps(
       tokensPerSecond: (n * 1000) / stepMs,
       gflopPerStep: stepFlops(config, LORA, sequences, seqLen) / 1e9,
       gpuBytes: gpu.pool.allocatedBytes,
-      weightBytes: [...weights.values()].reduce((b, t) => b + 4 * t.data.length, 0),
+      weightBytes: model.weightBytes,
     };
   } finally {
     optimizer.dispose();
@@ -139,17 +141,23 @@ export async function benchTraining(
   );
   onRow?.(rows[0]);
   const smol = randomWeights(SMOLLM_135M_SHAPE, 1, true);
-  rows.push(
-    await timeSteps(
+  // The same model with its linear weights kept in bf16, as a bf16 checkpoint would be.
+  for (const [name, precision] of [
+    ['SmolLM-135M shape (random)', 'f32'],
+    ['SmolLM-135M shape (random), bf16 weights', 'bf16'],
+  ] as const) {
+    const row = await timeSteps(
       gpu,
-      'SmolLM-135M shape (random)',
+      name,
       SMOLLM_135M_SHAPE,
       smol,
       1,
       128,
       quick ? 1 : 2,
-    ),
-  );
-  onRow?.(rows[1]);
+      precision,
+    );
+    rows.push(row);
+    onRow?.(row);
+  }
   return rows;
 }
