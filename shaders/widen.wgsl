@@ -1,6 +1,5 @@
-// Widens a half-precision tensor (f16, or bf16 when BF16) to f32: y[i] = x[i].
-// x is read as u32 words, each holding elements 2w (low half) and 2w + 1 (high half), as
-// little-endian bytes lay them out; unpack2x16float is core WGSL, so no shader-f16 is needed.
+// Widens a half-precision tensor (f16, or bf16 when BF16) to f32: y[i] = x[i]. Built on
+// half.wgsl: x is read as u32 words of two elements each.
 // Dispatch: one invocation per word, WG per workgroup, laid out by linearGrid.
 
 override BF16: bool = false;
@@ -16,9 +15,9 @@ struct Params {
 
 fn widen(w: u32) -> vec2f {
   if (BF16) {
-    return bitcast<vec2f>(vec2u(w << 16u, w & 0xffff0000u));
+    return bf16_pair(w);
   }
-  return unpack2x16float(w);
+  return f16_pair(w);
 }
 
 @compute @workgroup_size(WG)

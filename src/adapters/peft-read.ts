@@ -9,7 +9,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { affine, axpy, binary, unary } from '../linalg/elementwise.ts';
+import { axpy, binary, unary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
 import { reduceRows } from '../linalg/reduce.ts';
 import { asF32 } from '../linalg/widen.ts';
@@ -322,17 +322,23 @@ export async function adapterTerms(
     const names = new Set(adapters.flatMap(({ adapter }) => [...adapter.fullWeights.keys()]));
     for (const name of names) {
       const base = model.weight(name);
-      const override = await run(gpu, (batch) => affine(batch, base, 1));
+      const override = await run(gpu, (batch) => asF32(batch, base));
       tensors.push(override);
-      for (const { adapter, weight } of adapters) {
-        const full = adapter.fullWeights.get(name);
-        if (!full) continue;
-        const t = uploadTensor(gpu, full.data, full.shape, 'f32', `${name} (modules_to_save)`);
-        await run(gpu, (batch) => {
-          axpy(batch, weight, t, override);
-          axpy(batch, -weight, base, override);
-        });
-        releaseTensor(gpu, t);
+      // The subtrahend in f32: the base itself, or a widened copy of a half-precision one.
+      const original = base.dtype === 'f32' ? base : await run(gpu, (b) => asF32(b, base));
+      try {
+        for (const { adapter, weight } of adapters) {
+          const full = adapter.fullWeights.get(name);
+          if (!full) continue;
+          const t = uploadTensor(gpu, full.data, full.shape, 'f32', `${name} (modules_to_save)`);
+          await run(gpu, (batch) => {
+            axpy(batch, weight, t, override);
+            axpy(batch, -weight, original, override);
+          });
+          releaseTensor(gpu, t);
+        }
+      } finally {
+        if (original !== base) releaseTensor(gpu, original);
       }
       overrides.set(name, override);
     }

@@ -32,7 +32,7 @@ const COMMANDS: Record<string, Command> = {
   },
   train: {
     summary:
-      'fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init lora|gaussian|pissa|pissa_niter_N|milora|olora|eva|corda_ipm|corda_kpm|lora_ga] [--rank R] [--alpha A] [--rslora] [--dora] [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] [--weights file|f32|f16|bf16] [--resume]; linear weights keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout',
+      'fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init lora|gaussian|pissa|pissa_niter_N|milora|olora|eva|corda_ipm|corda_kpm|lora_ga] [--rank R] [--alpha A] [--rslora] [--dora] [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] [--weights file|f32|f16|bf16] [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout',
     run: train,
   },
   merge: {

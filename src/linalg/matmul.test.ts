@@ -216,9 +216,12 @@ describe('B stored in half precision (f16, bf16)', () => {
   it('reads f16 natively only where the device has shader-f16', () => {
     const withF16 = { has: { 'shader-f16': true } } as unknown as Gpu;
     const without = { has: { 'shader-f16': false } } as unknown as Gpu;
-    expect(bOperand(withF16, 'f16')).toEqual({ file: 'matmul_b_f16', enables: ['f16'] });
-    expect(bOperand(without, 'f16')).toEqual({ file: 'matmul_b_f16_packed', enables: [] });
-    expect(bOperand(withF16, 'bf16').file).toBe('matmul_b_bf16');
+    expect(bOperand(withF16, 'f16')).toEqual({ files: ['matmul_b_f16'], enables: ['f16'] });
+    expect(bOperand(without, 'f16')).toEqual({
+      files: ['half', 'matmul_b_f16_packed'],
+      enables: [],
+    });
+    expect(bOperand(withF16, 'bf16').files).toEqual(['half', 'matmul_b_bf16']);
     expect(() => bOperand(without, 'u32')).toThrow(/B stored as u32/);
   });
 

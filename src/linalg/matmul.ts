@@ -127,18 +127,18 @@ export function matmulShape(
   };
 }
 
-/** B's storage file (shaders/matmul_b_*.wgsl) and the WGSL extension it needs, by B's dtype. */
-export function bOperand(gpu: Gpu, dtype: DType): { file: string; enables: string[] } {
+/** B's storage files (shaders/matmul_b_*.wgsl and what they build on) and WGSL extensions. */
+export function bOperand(gpu: Gpu, dtype: DType): { files: string[]; enables: string[] } {
   switch (dtype) {
     case 'f32':
-      return { file: 'matmul_b_f32', enables: [] };
+      return { files: ['matmul_b_f32'], enables: [] };
     case 'f16':
       // Native half loads where the device has them; otherwise the same bytes, unpacked.
       return gpu.has['shader-f16']
-        ? { file: 'matmul_b_f16', enables: ['f16'] }
-        : { file: 'matmul_b_f16_packed', enables: [] };
+        ? { files: ['matmul_b_f16'], enables: ['f16'] }
+        : { files: ['half', 'matmul_b_f16_packed'], enables: [] };
     case 'bf16':
-      return { file: 'matmul_b_bf16', enables: [] };
+      return { files: ['half', 'matmul_b_bf16'], enables: [] };
     default:
       throw new ShapeError(`matmul: B stored as ${dtype} cannot be read as floats`);
   }
@@ -154,7 +154,7 @@ function kernelFor(
   bDType: DType,
 ): KernelSpec {
   const b = bOperand(gpu, bDType);
-  const base = { shader: 'matmul', uses: [b.file], enables: b.enables };
+  const base = { shader: 'matmul', uses: b.files, enables: b.enables };
   if (tile.shared) return { ...base, entryPoint: 'main_shared' };
   // vec4 loads need K and each operand's contiguous dimension to be multiples of 4.
   const vec4 = s.K % 4 === 0 && (transA ? s.M : s.K) % 4 === 0 && (transB ? s.K : s.N) % 4 === 0;
@@ -163,7 +163,7 @@ function kernelFor(
     return {
       shader: 'matmul_subgroups',
       entryPoint: 'main_subgroups',
-      uses: [b.file, 'matmul'],
+      uses: [...b.files, 'matmul'],
       enables: ['subgroups', ...b.enables],
     };
   }

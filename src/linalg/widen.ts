@@ -17,6 +17,7 @@ export function asF32(batch: Batch, x: Tensor): Tensor {
   const y = createTensor(batch.gpu, x.shape, 'f32', `${x.dtype} widened`);
   const kernel = batch.gpu.pipelines.get({
     shader: 'widen',
+    uses: ['half'],
     constants: { BF16: Number(x.dtype === 'bf16'), WG },
   });
   const words = Math.ceil(x.numel / 2);

@@ -48,8 +48,8 @@ export interface GpuModel extends Runner {
   readonly transformer: Transformer;
   /**
    * The base model alone, whatever is applied: what training and adapter loading build on. Its
-   * linear weights may be f16 or bf16 (WeightPrecision): matmul reads them as B directly, other
-   * code widens them (src/linalg/widen.ts).
+   * weight matrices may be f16 or bf16 (WeightPrecision): matmul reads them as B and the
+   * embedding lookup as a table directly, other code widens them (src/linalg/widen.ts).
    */
   readonly base: Transformer;
   /** GPU memory the weights take. */

@@ -1,5 +1,5 @@
-// Linear weights kept on the GPU in the half precision their file used: half the memory, and
-// nothing else may change. Every path that reads a base weight (forward, backward, the
+// Weight matrices kept on the GPU in the half precision their file used: half the memory, and
+// nothing else may change. Every path that reads a base weight (embedding, head, forward, backward, the
 // base-mutating and data-aware inits, DoRA, loading PEFT DoRA adapters) must give
 // exactly what the f32 copy of the same values gives.
 import { describe, expect, it } from 'vitest';
@@ -18,16 +18,16 @@ import { createGpuModel, type GpuModel } from './forward.ts';
 import { loadHfFolder } from './hf-folder.ts';
 import { modulePath, moduleShape } from './modules.ts';
 import { writeSafetensors } from './safetensors.ts';
-import type { ModelWeights, WeightPrecision } from './weights.ts';
+import { gpuDType, type ModelWeights, type WeightPrecision } from './weights.ts';
 
 const gpu = useGpu();
 const config = tinyConfig({ vocabSize: 23, attentionBias: true });
 
-/** Weights as a file in `dtype` would hold them: linear weights rounded, and marked so. */
+/** Weights as a file in `dtype` would hold them: matrices rounded, and marked so. */
 function asIfStored(weights: ModelWeights, dtype: HalfDType): ModelWeights {
   return new Map(
     [...weights].map(([name, t]) =>
-      /_proj\.weight$/.test(name)
+      gpuDType(name, t, dtype) === dtype
         ? [name, { ...t, data: decodeHalf(encodeHalf(t.data, dtype), dtype), half: dtype }]
         : [name, t],
     ),
@@ -54,14 +54,27 @@ async function withModels<T>(
 }
 
 describe('a bf16 model kept in bf16', () => {
+  it('with a tied head too: the same logits from a bf16 embedding table', async () => {
+    const tied = { ...config, tieWordEmbeddings: true };
+    const tiedWeights = new Map([...weights].filter(([name]) => name !== 'lm_head.weight'));
+    const logits: Float32Array[] = [];
+    for (const precision of ['file', 'f32'] as const) {
+      const model = createGpuModel(gpu(), tied, tiedWeights, precision);
+      logits.push(await model.forwardAll(tokens, 0));
+      model.dispose();
+    }
+    expect(logits[0]).toEqual(logits[1]);
+  });
+
   it('takes less GPU memory and computes the same logits', async () => {
     const [[half, halfBytes], [full, fullBytes]] = await withModels(async (model) => [
       await model.forwardAll(tokens, 0),
       model.weightBytes,
     ]);
-    const linear = [...weights].filter(([n]) => n.endsWith('_proj.weight'));
-    const linearCount = linear.reduce((n, [, t]) => n + t.data.length, 0);
-    expect(fullBytes - halfBytes).toBe(2 * linearCount);
+    const halves = [...weights.values()].filter((t) => t.half);
+    const halfCount = halves.reduce((n, t) => n + t.data.length, 0);
+    expect(halfCount).toBeGreaterThan(0);
+    expect(fullBytes - halfBytes).toBe(2 * halfCount);
     expect(half).toEqual(full);
   });
 

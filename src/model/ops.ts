@@ -174,10 +174,12 @@ export function swiglu(batch: Batch, gate: Tensor, up: Tensor): Tensor {
 export function gatherRows(batch: Batch, table: Tensor, ids: Tensor): Tensor {
   const width = table.shape[table.shape.length - 1];
   const out = createTensor(batch.gpu, [ids.numel, width], 'f32', 'gather');
+  const half = table.dtype === 'f16' || table.dtype === 'bf16';
   const kernel = batch.gpu.pipelines.get({
     shader: 'rows',
-    entryPoint: 'gather',
-    constants: { WG: ELEMENT_WG },
+    uses: ['half'],
+    entryPoint: half ? 'gather_half' : 'gather',
+    constants: { WG: ELEMENT_WG, ...(half && { BF16: Number(table.dtype === 'bf16') }) },
   });
   const params = packParams([{ u32: ids.numel }, { u32: width }, { u32: 0 }]);
   batch.dispatch(
@@ -196,6 +198,7 @@ export function writeRows(batch: Batch, dst: Tensor, src: Tensor, row0: number):
   const rows = src.numel / width;
   const kernel = batch.gpu.pipelines.get({
     shader: 'rows',
+    uses: ['half'],
     entryPoint: 'write_at',
     constants: { WG: ELEMENT_WG },
   });

@@ -14,19 +14,22 @@ export interface HostTensor {
 export type ModelWeights = Map<string, HostTensor>;
 
 /**
- * How the linear modules' weights (most of a model's parameters) are kept on the GPU: `file`
- * keeps the half precision the file stored them in (exact, half the memory), `f32` widens them,
- * `f16` and `bf16` round every one to that format. Embeddings, norms and biases stay f32: they
- * feed kernels other than matmul's B operand, the only reader of half-precision weights.
+ * How the weight matrices (linear modules, embedding, output head: nearly all of a model's
+ * parameters) are kept on the GPU: `file` keeps the half precision the file stored them in
+ * (exact, half the memory), `f32` widens them, `f16` and `bf16` round every one to that format.
+ * Norms and biases stay f32. Kernels read half-precision matrices directly where they are
+ * matmul's B operand or an embedding table; other code widens them (src/linalg/widen.ts).
  */
 export type WeightPrecision = 'file' | 'f32' | 'f16' | 'bf16';
 export const WEIGHT_PRECISIONS: readonly WeightPrecision[] = ['file', 'f32', 'f16', 'bf16'];
 
-const LINEAR_WEIGHT = new RegExp(`\\.(${LINEAR_MODULES.join('|')})\\.weight$`);
+const MATRIX_WEIGHT = new RegExp(
+  `\\.(${LINEAR_MODULES.join('|')})\\.weight$|^model\\.embed_tokens\\.weight$|^lm_head\\.weight$`,
+);
 
 /** The dtype a weight is kept in on the GPU. */
 export function gpuDType(name: string, t: HostTensor, precision: WeightPrecision): DType {
-  if (!LINEAR_WEIGHT.test(name) || precision === 'f32') return 'f32';
+  if (!MATRIX_WEIGHT.test(name) || precision === 'f32') return 'f32';
   if (precision === 'file') return t.half ?? 'f32';
   return precision;
 }
