@@ -3,7 +3,9 @@ import { run } from '../gpu/dispatch.ts';
 import { ShapeError } from '../gpu/errors.ts';
 import { releaseTensor, shapeString, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { columns, multiply, toF32, transpose as transposeMat, type Mat } from './cpu/dense.ts';
-import { jacobiSvd } from './cpu/svd.ts';
+import { jacobiSvd, type RandomizedSvdOptions } from './cpu/svd.ts';
+
+export type { RandomizedSvdOptions };
 import { matmul } from './matmul.ts';
 import { qr } from './qr.ts';
 import { gaussian } from './random.ts';
@@ -74,16 +76,6 @@ export async function exactSvd(gpu: Gpu, a: Tensor): Promise<SvdResult> {
   } finally {
     releaseTensor(gpu, q);
   }
-}
-
-export interface RandomizedSvdOptions {
-  /** Triplets to return. */
-  rank: number;
-  /** Extra columns in the range finder (Halko et al. use 5–10); 0 matches torch.svd_lowrank(A, q=rank). */
-  oversample?: number;
-  /** Power iterations, each re-orthonormalised by QR (torch's default is 2). */
-  niter?: number;
-  seed?: number;
 }
 
 /**

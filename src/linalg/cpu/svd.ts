@@ -1,4 +1,6 @@
-import { mat, transpose, type Mat } from './dense.ts';
+import { gaussian } from '../random.ts';
+import { columns, mat, multiply, transpose, type Mat } from './dense.ts';
+import { householderQr } from './qr.ts';
 
 export interface Svd {
   /** m×p, orthonormal columns (p = min(m, n)). */
@@ -7,6 +9,16 @@ export interface Svd {
   s: Float64Array;
   /** n×p, orthonormal columns. */
   v: Mat;
+}
+
+export interface RandomizedSvdOptions {
+  /** Triplets to return. */
+  rank: number;
+  /** Extra columns in the range finder (Halko et al. use 5–10); 0 matches torch.svd_lowrank(A, q=rank). */
+  oversample?: number;
+  /** Power iterations, each re-orthonormalised by QR (torch's default is 2). */
+  niter?: number;
+  seed?: number;
 }
 
 const MAX_SWEEPS = 60;
@@ -87,4 +99,48 @@ export function jacobiRotation(alpha: number, beta: number, gamma: number): [num
   const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
   const c = 1 / Math.sqrt(1 + t * t);
   return [c, c * t];
+}
+
+/** The first `k` triplets of an SVD. */
+function leading({ u, s, v }: Svd, k: number): Svd {
+  return { u: columns(u, 0, k), s: s.slice(0, k), v: columns(v, 0, k) };
+}
+
+/**
+ * SVD of the product B·A (B m×R, A R×n, R ≤ m, n) without forming it, in f64: the CPU
+ * reference of svd.ts's lowRankProductSvd. B = Q_b·R_b and Aᵀ = Q_a·R_a by Householder, the
+ * R×R core R_b·R_aᵀ = X·Σ·Yᵀ by Jacobi, so B·A = (Q_b·X)·Σ·(Q_a·Y)ᵀ. Keeps `rank` triplets.
+ */
+export function lowRankProductSvdCpu(b: Mat, a: Mat, rank = b.cols): Svd {
+  if (b.cols !== a.rows)
+    throw new Error(`lowRankProductSvdCpu: B ${b.rows}×${b.cols}, A ${a.rows}×${a.cols}`);
+  const qb = householderQr(b);
+  const qa = householderQr(transpose(a));
+  const core = leading(jacobiSvd(multiply(qb.r, transpose(qa.r))), rank);
+  return { u: multiply(qb.q, core.u), s: core.s, v: multiply(qa.q, core.v) };
+}
+
+/**
+ * Randomized truncated SVD in f64 (Halko, Martinsson & Tropp 2011): the CPU reference of
+ * svd.ts's randomizedSvd, drawing the same Gaussian Ω from the same seed, so both find the same
+ * subspace. Y = A·Ω, Q = qr(Y); `niter` times Q = qr(A·qr(Aᵀ·Q)); then Aᵀ·Q = Q_b·R_b and
+ * R_b = X·Σ·Yᵀ give A ≈ (Q·Y)·Σ·(Q_b·X)ᵀ.
+ */
+export function randomizedSvdCpu(
+  a: Mat,
+  { rank, oversample = 0, niter = 2, seed = 0 }: RandomizedSvdOptions,
+): Svd {
+  const { rows: m, cols: n } = a;
+  if (!(Number.isInteger(rank) && rank >= 1 && rank <= Math.min(m, n)))
+    throw new RangeError(`randomizedSvdCpu: rank must be 1…${Math.min(m, n)}, got ${rank}`);
+  const q = Math.min(rank + oversample, m, n);
+  const at = transpose(a);
+  let basis = householderQr(multiply(a, mat(n, q, gaussian(n * q, seed)))).q;
+  for (let i = 0; i < niter; i++) {
+    const z = householderQr(multiply(at, basis)).q;
+    basis = householderQr(multiply(a, z)).q;
+  }
+  const { q: qb, r: rb } = householderQr(multiply(at, basis));
+  const core = leading(jacobiSvd(rb), rank);
+  return { u: multiply(basis, core.v), s: core.s, v: multiply(qb, core.u) };
 }
