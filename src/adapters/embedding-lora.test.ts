@@ -12,6 +12,7 @@ import { useGpu } from '../testing/gpu.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
 import { peftFiles } from './peft.ts';
 import { adapterTerms, readPeftAdapter, shapeMismatches } from './peft-read.ts';
+import { gpuCompute } from '../merge/compute.ts';
 
 const gpu = useGpu();
 const config = tinyConfig({ hiddenSize: 16, intermediateSize: 20, headDim: 8, vocabSize: 23 });
@@ -122,7 +123,7 @@ describe('embedding LoRA', () => {
   });
 
   it('merges like any module and is written back under PEFT’s embedding key names', async () => {
-    const { adapter: merged } = await mergeAdapters(gpu(), [adapter], {
+    const { adapter: merged } = await mergeAdapters(gpuCompute(gpu()), [adapter], {
       method: 'svd',
       rank: R,
       adapters: [{ id: 'emb', weight: 0.5 }],

@@ -4,7 +4,7 @@
 // Unlike readPeftAdapter it describes adapters the studio cannot apply (task heads such as
 // SEQ_CLS, embedding LoRA, GPT-2's Conv1D layout): inspection only reads. Malformed input is a
 // FormatError naming the file and what is wrong.
-import type { Gpu } from '../gpu/device.ts';
+import { cpuCompute } from '../merge/cpu/compute.ts';
 import { compareAdapters, type ModuleDiagnostics } from '../merge/diagnostics.ts';
 import { FormatError } from '../model/errors.ts';
 import { LINEAR_MODULES } from '../model/modules.ts';
@@ -315,13 +315,13 @@ function moduleKinds(modules: ReadonlyMap<string, InspectedModule>): ModuleKindS
  * describe: not DoRA (ΔW there depends on the base weights), not factors holding NaN or Inf.
  */
 async function deltaDiagnostics(
-  gpu: Gpu,
   adapter: InspectableAdapter,
 ): Promise<{ modules: Map<string, ModuleDiagnostics>; norm: number | null }> {
   const dora = adapter.config.use_dora === true;
   const usable = new Map([...adapter.modules].filter(([, m]) => m.finite && !dora));
   if (usable.size === 0) return { modules: new Map(), norm: null };
-  const comparison = await compareAdapters(gpu, [asPeftAdapter(adapter, usable)]);
+  // One adapter has no pairs, so nothing dense is formed: the host does it all.
+  const comparison = await compareAdapters(cpuCompute, [asPeftAdapter(adapter, usable)]);
   return {
     modules: new Map(comparison.modules.map((m) => [m.path, m])),
     norm: comparison.adapters[0].norm,
@@ -412,13 +412,10 @@ export function summariseAdapter(adapter: InspectableAdapter): AdapterSummary {
   };
 }
 
-/** The summary with ‖ΔW‖ and effective ranks, run on the GPU (src/merge/diagnostics.ts). */
-export async function inspectAdapter(
-  gpu: Gpu,
-  adapter: InspectableAdapter,
-): Promise<AdapterInspection> {
+/** The summary with ‖ΔW‖ and effective ranks (src/merge/diagnostics.ts, on the host). */
+export async function inspectAdapter(adapter: InspectableAdapter): Promise<AdapterInspection> {
   const summary = summariseAdapter(adapter);
-  const deltas = await deltaDiagnostics(gpu, adapter);
+  const deltas = await deltaDiagnostics(adapter);
   return {
     ...summary,
     modules: summary.modules.map((m) => {

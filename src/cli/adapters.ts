@@ -1,9 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { adapterTerms, readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
-import type { Gpu } from '../gpu/device.ts';
-import { releaseTensor } from '../gpu/tensor.ts';
-import type { GpuModel } from '../model/forward.ts';
+import type { Composition } from '../adapters/compose.ts';
+import { readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
 
 /** `DIR` or `DIR:WEIGHT` (the weight may be negative: `dir:-0.5` subtracts the adapter). */
 export function parseAdapterOption(option: string): { dir: string; weight: number } {
@@ -23,15 +21,13 @@ export async function readAdapterDir(dir: string): Promise<PeftAdapter> {
 }
 
 /**
- * Applies `--adapter DIR[:WEIGHT]` options to the model at run time; returns a function that
- * frees their GPU tensors. Warns on stderr when an adapter names another base model.
+ * The adapters of `--adapter DIR[:WEIGHT]` options, to apply to the model at run time. Warns on
+ * stderr when an adapter names another base model.
  */
-export async function applyAdapterOptions(
-  gpu: Gpu,
-  model: GpuModel,
+export async function adapterOptions(
   modelName: string,
   options: readonly string[],
-): Promise<() => void> {
+): Promise<Composition> {
   const adapters = [];
   for (const option of options) {
     const { dir, weight } = parseAdapterOption(option);
@@ -40,9 +36,5 @@ export async function applyAdapterOptions(
       console.error(`note: ${dir} was trained on ${adapter.baseModel}; the model is ${modelName}`);
     adapters.push({ adapter, weight });
   }
-  const { terms, overrides, tensors } = await adapterTerms(gpu, model.base, adapters);
-  model.setAdapters(terms, overrides);
-  return () => {
-    releaseTensor(gpu, ...tensors);
-  };
+  return adapters;
 }

@@ -59,6 +59,35 @@ describe('lora-studio generate', () => {
   });
 });
 
+describe('lora-studio without a GPU', () => {
+  const story = () =>
+    readFileSync(STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt'), 'utf8');
+
+  it('generates the same story on the CPU with --cpu, or by itself where no GPU driver is found', async () => {
+    const args = ['generate', '--model', STORIES, '--max-new-tokens', '200'];
+    const asked = await cli([...args, '--cpu']);
+    expect(asked.code).toBe(0);
+    expect(asked.stdout).toBe(story());
+    // A Vulkan driver list naming no driver (and LORA_STUDIO_GPU unset, which would pick one).
+    const env: NodeJS.ProcessEnv = { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json' };
+    delete env.LORA_STUDIO_GPU;
+    const noDriver = await cli(args, env);
+    expect(noDriver.code).toBe(0);
+    expect(noDriver.stderr).toMatch(/no WebGPU device \(.*\); running on the CPU, slower/);
+    expect(noDriver.stdout).toBe(story());
+  });
+
+  it('measures the same loss on the CPU', async () => {
+    const data = STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt');
+    const loss = async (...extra: string[]) => {
+      const { stdout } = await cli(['perplexity', '--model', STORIES, '--data', data, ...extra]);
+      return (JSON.parse(stdout) as { loss: number }).loss;
+    };
+    expect(await loss('--cpu')).toBeCloseTo(await loss(), 5);
+    expect(await loss('--cpu', '--weights', 'f16')).toBeCloseTo(await loss('--weights', 'f16'), 5);
+  });
+});
+
 describe('lora-studio perplexity', () => {
   it('prints the mean loss of a text as JSON', async () => {
     const data = STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt');

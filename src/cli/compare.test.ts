@@ -45,6 +45,21 @@ describe('lora-studio compare', () => {
       expect(m.adapters.map((a) => a.singularValues.length)).toEqual([6, 12]);
   });
 
+  it('compares on the CPU with --cpu, as on the GPU', async () => {
+    const [onGpu, onCpu] = await Promise.all(
+      [
+        [R6, R12],
+        ['--cpu', R6, R12],
+      ].map(async (args) => {
+        const { stdout } = await cli(['compare', ...args]);
+        return JSON.parse(stdout) as AdapterComparison;
+      }),
+    );
+    expect(onCpu.similarity[0][1]).toBeCloseTo(onGpu.similarity[0][1], 6);
+    expect(onCpu.pairs[0].signConflict).toBeCloseTo(onGpu.pairs[0].signConflict!, 3);
+    expect(onCpu.pairs[0].meanOverlap).toBeCloseTo(onGpu.pairs[0].meanOverlap!, 6);
+  });
+
   it('explains what is missing or wrong', async () => {
     const none = await cli(['compare']);
     expect(none.code).toBe(1);

@@ -1,12 +1,10 @@
-import { acquireGpu } from '../gpu/device.ts';
-import { nodeGpuEntry } from '../gpu/node.ts';
-import { nodeShaders } from '../gpu/shaders-node.ts';
-import { createGpuModel } from '../model/forward.ts';
+import { adaptedCpuModel, adaptedGpuModel } from '../adapters/adapted-model.ts';
 import { generateTokens } from '../model/generate.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { WEIGHT_PRECISIONS } from '../model/weights.ts';
-import { applyAdapterOptions } from './adapters.ts';
+import { adapterOptions } from './adapters.ts';
 import { choiceOption, numberOption, parseOptions } from './args.ts';
+import { gpuOrCpu } from './device.ts';
 
 /**
  * `lora-studio generate --model PATH [--tokenizer PATH] [--prompt TEXT] [--max-new-tokens N]
@@ -14,8 +12,9 @@ import { choiceOption, numberOption, parseOptions } from './args.ts';
  * stdout, streamed; the prompt and the timing go to stderr.
  */
 export async function generate(args: string[]): Promise<number> {
-  const { values, lists } = parseOptions(args, {
+  const { values, lists, flags } = parseOptions(args, {
     lists: ['adapter'],
+    flags: ['cpu'],
     values: [
       'model',
       'tokenizer',
@@ -42,16 +41,13 @@ export async function generate(args: string[]): Promise<number> {
     topK: numberOption(values, 'top-k', 0),
     seed: numberOption(values, 'seed', 0),
   };
-  const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
-  const model = createGpuModel(
-    gpu,
-    config,
-    weights,
-    choiceOption(values, 'weights', WEIGHT_PRECISIONS, 'file'),
-  );
-  let releaseAdapters: () => void = () => undefined;
+  const precision = choiceOption(values, 'weights', WEIGHT_PRECISIONS, 'file');
+  const gpu = await gpuOrCpu('generate', flags.has('cpu'));
+  const model = gpu
+    ? adaptedGpuModel(gpu, config, weights, precision)
+    : adaptedCpuModel(config, weights, precision);
   try {
-    releaseAdapters = await applyAdapterOptions(gpu, model, name, lists.get('adapter') ?? []);
+    await model.apply(await adapterOptions(name, lists.get('adapter') ?? []));
     const ids = tokenizer.encode(prompt);
     const context = ids.length > 0 ? ids : [config.bosTokenId];
     const promptText = tokenizer.decode(context, { skipSpecialTokens: true });
@@ -77,8 +73,7 @@ export async function generate(args: string[]): Promise<number> {
     );
     return 0;
   } finally {
-    releaseAdapters();
     model.dispose();
-    gpu.destroy();
+    gpu?.destroy();
   }
 }

@@ -18,7 +18,6 @@ import {
 } from '../adapters/inspect.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { fixture, FIXTURES } from '../testing/fixtures.ts';
-import { useGpu } from '../testing/gpu.ts';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 const CONFIG = 'adapter_config.json';
@@ -54,8 +53,6 @@ function directNorm(dir: string, key: string, rank: number, scale: number): numb
   const aat = gram(a, rank, a.length / rank, false);
   return Math.abs(scale) * Math.sqrt(btb.reduce((t, v, kl) => t + v * aat[kl], 0));
 }
-
-const gpu = useGpu();
 
 // Known facts from each adapter_config.json and its tensors' shapes (../shared/fixtures).
 const KNOWN = [
@@ -173,10 +170,7 @@ describe('inspect: the real fixture adapters', () => {
   });
 
   it.each(WITH_DELTAS)('$dir: ‖ΔW‖ and effective ranks', async (known) => {
-    const report = await inspectAdapter(
-      gpu(),
-      readForInspection(fixtureFiles(known.dir), known.dir),
-    );
+    const report = await inspectAdapter(readForInspection(fixtureFiles(known.dir), known.dir));
     const [first] = report.modules;
     const scale = known.alpha / known.r;
     expect(first.norm).toBeCloseTo(directNorm(known.dir, known.first, known.r, scale), 6);
@@ -257,7 +251,7 @@ describe('inspect: dtypes, non-finite values, DoRA', () => {
       [CONFIG, json(config)],
       [WEIGHTS, weights],
     ]);
-    const report = await inspectAdapter(gpu(), readForInspection(files, 'synthetic'));
+    const report = await inspectAdapter(readForInspection(files, 'synthetic'));
     expect(report.dtypes).toEqual({ F16: 1, BF16: 2, F32: 1, I64: 1 });
     expect(report.tensors.map((t) => t.nonFinite)).toEqual([1, 1, 0, 0, null]);
     expect(report.nonFinite).toBe(2);
@@ -295,7 +289,7 @@ describe('inspect: dtypes, non-finite values, DoRA', () => {
       [CONFIG, json(dora)],
       [WEIGHTS, writeSafetensors(tensors)],
     ]);
-    const report = await inspectAdapter(gpu(), readForInspection(files, 'dora'));
+    const report = await inspectAdapter(readForInspection(files, 'dora'));
     expect(report).toMatchObject({
       dora: true,
       rslora: true,

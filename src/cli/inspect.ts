@@ -2,9 +2,6 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { adapterFiles } from '../adapters/import.ts';
 import { inspectAdapter, readForInspection, type InspectableAdapter } from '../adapters/inspect.ts';
-import { acquireGpu } from '../gpu/device.ts';
-import { nodeGpuEntry } from '../gpu/node.ts';
-import { nodeShaders } from '../gpu/shaders-node.ts';
 import { FormatError } from '../model/errors.ts';
 import { parseOptions } from './args.ts';
 
@@ -44,11 +41,6 @@ export async function inspect(args: string[]): Promise<number> {
     console.error(`lora-studio inspect: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
     return BAD_INPUT;
   }
-  const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
-  try {
-    console.log(JSON.stringify(await inspectAdapter(gpu, adapter), null, 2));
-    return 0;
-  } finally {
-    gpu.destroy();
-  }
+  console.log(JSON.stringify(await inspectAdapter(adapter), null, 2));
+  return 0;
 }

@@ -22,12 +22,12 @@ const COMMANDS: Record<string, Command> = {
   },
   generate: {
     summary:
-      'generate text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--weights file|f32|f16|bf16]',
+      'generate text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--weights file|f32|f16|bf16] [--cpu]',
     run: generate,
   },
   perplexity: {
     summary:
-      'mean loss of a text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… --data FILE [--weights file|f32|f16|bf16]; prints JSON',
+      'mean loss of a text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… --data FILE [--weights file|f32|f16|bf16] [--cpu]; prints JSON',
     run: perplexity,
   },
   train: {
@@ -37,7 +37,7 @@ const COMMANDS: Record<string, Command> = {
   },
   merge: {
     summary:
-      'merge adapters: --method NAME (see docs/merging.md) [--weights w1,w2,…] [--density D] [--rank K | --energy F] [--seed S] [--majority-sign total|frequency] [--ties-divisor count|weights|none] [--gamma G] [--epsilon E] [--t T] [--opcm-alpha A] [--lines ALPHA,BETA] [--clamp Q] [--layer-weights FILE] ADAPTER_DIR… --out DIR, or --config MERGEKIT.yaml, or --recipe merge_recipe.json (replay); writes PEFT files, merge_recipe.json and a model card; JSON summary on stdout',
+      'merge adapters: --method NAME (see docs/merging.md) [--weights w1,w2,…] [--density D] [--rank K | --energy F] [--seed S] [--majority-sign total|frequency] [--ties-divisor count|weights|none] [--gamma G] [--epsilon E] [--t T] [--opcm-alpha A] [--lines ALPHA,BETA] [--clamp Q] [--layer-weights FILE] [--cpu] ADAPTER_DIR… --out DIR, or --config MERGEKIT.yaml, or --recipe merge_recipe.json (replay); writes PEFT files, merge_recipe.json and a model card; JSON summary on stdout; runs on the CPU with --cpu or where no GPU is found',
     run: merge,
   },
   'init-study': {
@@ -52,7 +52,7 @@ const COMMANDS: Record<string, Command> = {
   },
   compare: {
     summary:
-      'compare adapters for one base model: ‖ΔW‖, cosine, subspace overlap, sign conflicts, effective rank per module, summaries per pair; ADAPTER_DIR…; JSON on stdout',
+      'compare adapters for one base model: ‖ΔW‖, cosine, subspace overlap, sign conflicts, effective rank per module, summaries per pair; [--cpu] ADAPTER_DIR…; JSON on stdout',
     run: compare,
   },
   inspect: {

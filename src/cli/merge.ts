@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { acquireGpu } from '../gpu/device.ts';
-import { nodeGpuEntry } from '../gpu/node.ts';
-import { nodeShaders } from '../gpu/shaders-node.ts';
+import { gpuCompute } from '../merge/compute.ts';
+import { cpuCompute } from '../merge/cpu/compute.ts';
 import { mergeAdapters } from '../merge/merge.ts';
 import { parseMergekitYaml } from '../merge/mergekit.ts';
 import { mergedFiles, type MergeRecipe } from '../merge/recipe.ts';
@@ -18,6 +17,7 @@ import {
 import { LINEAR_MODULES } from '../model/modules.ts';
 import { readAdapterDir } from './adapters.ts';
 import { numberOption, parseOptions } from './args.ts';
+import { gpuOrCpu } from './device.ts';
 import { writeFiles } from './files.ts';
 
 const VALUES = [
@@ -132,7 +132,11 @@ function applyOptions(spec: MergeSpec, values: Map<string, string>): MergeSpec {
  * merge_recipe.json and a model card to DIR, and a JSON summary on stdout.
  */
 export async function merge(args: string[]): Promise<number> {
-  const { values, positionals } = parseOptions(args, { values: VALUES, positionals: true });
+  const { values, flags, positionals } = parseOptions(args, {
+    values: VALUES,
+    flags: ['cpu'],
+    positionals: true,
+  });
   const out = values.get('out');
   if (!out) throw new Error('--out DIR is required');
   const { spec: given, dirs } = await specFromArgs(values, positionals);
@@ -146,9 +150,9 @@ export async function merge(args: string[]): Promise<number> {
   const spec = applyOptions(given, values);
   const layerWeights = values.get('layer-weights');
   if (layerWeights) spec.layerGrid = await layerGrid(layerWeights, numLayers);
-  const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
+  const gpu = await gpuOrCpu('merge', flags.has('cpu'));
   try {
-    const outcome = await mergeAdapters(gpu, adapters, spec, {
+    const outcome = await mergeAdapters(gpu ? gpuCompute(gpu) : cpuCompute, adapters, spec, {
       numLayers,
       onProgress: (done, total) => process.stderr.write(`\rmerging modules ${done}/${total}`),
     });
@@ -165,6 +169,6 @@ export async function merge(args: string[]): Promise<number> {
     );
     return 0;
   } finally {
-    gpu.destroy();
+    gpu?.destroy();
   }
 }

@@ -1,18 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import { acquireGpu } from '../gpu/device.ts';
-import { nodeGpuEntry } from '../gpu/node.ts';
-import { nodeShaders } from '../gpu/shaders-node.ts';
-import { createGpuModel } from '../model/forward.ts';
+import { adaptedCpuModel, adaptedGpuModel } from '../adapters/adapted-model.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { WEIGHT_PRECISIONS } from '../model/weights.ts';
 import { meanLoss } from '../model/perplexity.ts';
-import { applyAdapterOptions } from './adapters.ts';
+import { adapterOptions } from './adapters.ts';
 import { choiceOption, parseOptions } from './args.ts';
+import { gpuOrCpu } from './device.ts';
 
 /** `lora-studio perplexity --model PATH [--tokenizer PATH] --data FILE`: JSON on stdout. */
 export async function perplexity(args: string[]): Promise<number> {
-  const { values, lists } = parseOptions(args, {
+  const { values, lists, flags } = parseOptions(args, {
     lists: ['adapter'],
+    flags: ['cpu'],
     values: ['model', 'tokenizer', 'data', 'weights'],
   });
   const path = values.get('model');
@@ -23,21 +22,17 @@ export async function perplexity(args: string[]): Promise<number> {
     values.get('tokenizer'),
   );
   const tokens = tokenizer.encode(await readFile(data, 'utf8'));
-  const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
-  const model = createGpuModel(
-    gpu,
-    config,
-    weights,
-    choiceOption(values, 'weights', WEIGHT_PRECISIONS, 'file'),
-  );
-  let releaseAdapters: () => void = () => undefined;
+  const precision = choiceOption(values, 'weights', WEIGHT_PRECISIONS, 'file');
+  const gpu = await gpuOrCpu('perplexity', flags.has('cpu'));
+  const model = gpu
+    ? adaptedGpuModel(gpu, config, weights, precision)
+    : adaptedCpuModel(config, weights, precision);
   try {
-    releaseAdapters = await applyAdapterOptions(gpu, model, name, lists.get('adapter') ?? []);
+    await model.apply(await adapterOptions(name, lists.get('adapter') ?? []));
     console.log(JSON.stringify(await meanLoss(model, tokens)));
     return 0;
   } finally {
-    releaseAdapters();
     model.dispose();
-    gpu.destroy();
+    gpu?.destroy();
   }
 }

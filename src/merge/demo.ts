@@ -11,12 +11,14 @@ import { SNORP_STYLE, ZIMMY_STYLE } from '../train/style-corpus.ts';
 import { mergeAdapters } from './merge.ts';
 import {
   evalSequences,
+  gpuEvaluator,
   mergeReport,
   peftAdapterOf,
   weightSweep,
   type ReportSource,
 } from './report.ts';
 import type { MergeSpec } from './spec.ts';
+import { gpuCompute } from './compute.ts';
 
 /** What each row merges: the method with its parameters, both adapters at the given weights. */
 export const DEMO_MERGES: {
@@ -109,17 +111,18 @@ export async function mergeDemo(
     sources.push({ name: style.name, adapter, evalTokens });
   }
   const adapters: PeftAdapter[] = sources.map((s) => s.adapter);
+  const evaluate = gpuEvaluator(gpu, model.base);
   const rows: DemoRow[] = [];
   let first: Awaited<ReturnType<typeof mergeReport>> | undefined;
   for (const { label, spec, weights } of DEMO_MERGES) {
     log(`merging: ${label}`);
     const start = performance.now();
-    const outcome = await mergeAdapters(gpu, adapters, {
+    const outcome = await mergeAdapters(gpuCompute(gpu), adapters, {
       ...spec,
       adapters: sources.map((s, i) => ({ id: s.name, weight: weights[i] })),
     });
     const mergeMs = performance.now() - start;
-    const report = await mergeReport(gpu, model, sources, peftAdapterOf(outcome.adapter, label));
+    const report = await mergeReport(evaluate, sources, peftAdapterOf(outcome.adapter, label));
     first ??= report;
     rows.push({
       label,
@@ -129,7 +132,7 @@ export async function mergeDemo(
     });
   }
   log('sweeping the task-arithmetic weight');
-  const sweep = await weightSweep(gpu, model, sources, [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5]);
+  const sweep = await weightSweep(evaluate, sources, [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5]);
   const rowsOf = first!.rows;
   return {
     base: Object.fromEntries(rowsOf.map((r) => [r.source, r.base.loss])),

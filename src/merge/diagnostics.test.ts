@@ -8,8 +8,9 @@ import { readPeftAdapter } from '../adapters/peft-read.ts';
 import { columns, mat, multiply, transpose, type Mat } from '../linalg/cpu/dense.ts';
 import { jacobiSvd } from '../linalg/cpu/svd.ts';
 import { fixture } from '../testing/fixtures.ts';
-import { useGpu } from '../testing/gpu.ts';
+import { mergeComputes, useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
+import { gpuCompute } from './compute.ts';
 import { compareAdapters, type AdapterComparison, type ModuleDiagnostics } from './diagnostics.ts';
 
 const gpu = useGpu();
@@ -222,31 +223,34 @@ describe('compareAdapters on random adapters', () => {
   });
   const all = [x, y, z];
 
-  it('matches the dense reference per module: norms, cosines, sign conflicts, spectra, angles', async () => {
-    const c = await compareAdapters(gpu(), all);
-    expect(c.modules.map((m) => m.path)).toEqual([Q, K, V, DOWN, HEAD]);
-    expect(c.modules.map((m) => [m.layer, m.type, m.out, m.in])).toEqual([
-      [0, 'q_proj', 13, 21],
-      [1, 'k_proj', 3, 17],
-      [2, 'v_proj', 5, 13],
-      [2, 'down_proj', 19, 11],
-      [null, 'lm_head', 7, 9],
-    ]);
-    for (const path of [Q, K, V, DOWN, HEAD]) {
-      checkCosinesAndSigns(c, all, path);
-      checkSpectra(c, all, path);
-    }
-    // The constructions did what they claim, so the checks above covered those cases.
-    expect(moduleOf(c, DOWN).adapters[1].effectiveRank99).toBe(2);
-    expect(moduleOf(c, DOWN).pairs[0].principalCosines).toHaveLength(2);
-    const xz = moduleOf(c, Q).pairs[1];
-    expect(xz.overlap).toBeCloseTo(1, 9);
-    expect(Math.abs(xz.cosine)).toBeLessThan(0.9);
-    expect(moduleOf(c, Q).pairs[0].sharedEntries).toBe(12 * 21);
-  });
+  it.each(mergeComputes(gpu))(
+    'matches the dense reference per module: norms, cosines, sign conflicts, spectra, angles (%s)',
+    async (_, compute) => {
+      const c = await compareAdapters(compute(), all);
+      expect(c.modules.map((m) => m.path)).toEqual([Q, K, V, DOWN, HEAD]);
+      expect(c.modules.map((m) => [m.layer, m.type, m.out, m.in])).toEqual([
+        [0, 'q_proj', 13, 21],
+        [1, 'k_proj', 3, 17],
+        [2, 'v_proj', 5, 13],
+        [2, 'down_proj', 19, 11],
+        [null, 'lm_head', 7, 9],
+      ]);
+      for (const path of [Q, K, V, DOWN, HEAD]) {
+        checkCosinesAndSigns(c, all, path);
+        checkSpectra(c, all, path);
+      }
+      // The constructions did what they claim, so the checks above covered those cases.
+      expect(moduleOf(c, DOWN).adapters[1].effectiveRank99).toBe(2);
+      expect(moduleOf(c, DOWN).pairs[0].principalCosines).toHaveLength(2);
+      const xz = moduleOf(c, Q).pairs[1];
+      expect(xz.overlap).toBeCloseTo(1, 9);
+      expect(Math.abs(xz.cosine)).toBeLessThan(0.9);
+      expect(moduleOf(c, Q).pairs[0].sharedEntries).toBe(12 * 21);
+    },
+  );
 
   it('missing modules count as zero ΔW', async () => {
-    const c = await compareAdapters(gpu(), all);
+    const c = await compareAdapters(gpuCompute(gpu()), all);
     const v = moduleOf(c, V);
     expect(v.adapters.map((a) => a.present)).toEqual([false, false, true]);
     expect(v.adapters[0]).toEqual({
@@ -267,7 +271,7 @@ describe('compareAdapters on random adapters', () => {
   });
 
   it('sums modules into whole-adapter similarity, mean overlap, conflict rate and grids', async () => {
-    const c = await compareAdapters(gpu(), all);
+    const c = await compareAdapters(gpuCompute(gpu()), all);
     const paths = [Q, K, V, DOWN, HEAD];
     const shapes = c.modules.map((m) => [m.out, m.in] as const);
     const deltas = all.map((a) => paths.map((p, k) => dense(a.modules.get(p), ...shapes[k])));
@@ -338,7 +342,7 @@ describe('compareAdapters on random adapters', () => {
     const big = [1, 2].map((seed) =>
       adapter(`big${seed}`, { [DOWN_PROJ]: randomModule(896, 4864, 16, 2, seed) }),
     );
-    const c = await compareAdapters(gpu(), big);
+    const c = await compareAdapters(gpuCompute(gpu()), big);
     checkCosinesAndSigns(c, big, DOWN_PROJ);
     // One module: the summaries are its own figures.
     const [module] = c.modules;
@@ -351,16 +355,18 @@ describe('compareAdapters on random adapters', () => {
 
   it('refuses adapters for different base models, clashing shapes, DoRA or nothing', async () => {
     const other = adapter('other', { [Q]: randomModule(13, 21, 2, 1, 11) }, 'other/base');
-    await expect(compareAdapters(gpu(), [x, other])).rejects.toThrow(
+    await expect(compareAdapters(gpuCompute(gpu()), [x, other])).rejects.toThrow(
       new RangeError('compare: the adapters are for different base models (test/base, other/base)'),
     );
     const wide = adapter('wide', { [Q]: randomModule(13, 22, 2, 1, 12) });
-    await expect(compareAdapters(gpu(), [x, wide])).rejects.toThrow(
+    await expect(compareAdapters(gpuCompute(gpu()), [x, wide])).rejects.toThrow(
       /q_proj is 13×21 in x but 13×22 in wide/,
     );
     const dora = { ...y, details: { ...y.details, dora: true } };
-    await expect(compareAdapters(gpu(), [x, dora])).rejects.toThrow(/y is a DoRA adapter/);
-    await expect(compareAdapters(gpu(), [])).rejects.toThrow(RangeError);
+    await expect(compareAdapters(gpuCompute(gpu()), [x, dora])).rejects.toThrow(
+      /y is a DoRA adapter/,
+    );
+    await expect(compareAdapters(gpuCompute(gpu()), [])).rejects.toThrow(RangeError);
   });
 });
 
@@ -370,7 +376,7 @@ describe('compareAdapters on the real fixture adapters', () => {
 
   it('an adapter against itself: cosine 1, overlap 1, no conflicts; against its negation: −1, 1, all', async () => {
     const some = inLayers(r6, [0, 1, 23]);
-    const c = await compareAdapters(gpu(), [some, some, negated(some)]);
+    const c = await compareAdapters(gpuCompute(gpu()), [some, some, negated(some)]);
     expect(c.modules).toHaveLength(6);
     expect(c.moduleTypes).toEqual(['q_proj', 'v_proj']);
     expect(c.layers).toBe(24);
@@ -402,24 +408,29 @@ describe('compareAdapters on the real fixture adapters', () => {
     });
   });
 
-  it('Qwen2.5 r6 against r12 matches the dense reference', async () => {
-    const pair = [inLayers(r6, [0, 23]), inLayers(r12, [0, 23])];
-    const c = await compareAdapters(gpu(), pair);
-    checkCosinesAndSigns(c, pair, 'model.layers.0.self_attn.q_proj');
-    const V = 'model.layers.23.self_attn.v_proj';
-    checkCosinesAndSigns(c, pair, V);
-    checkSpectra(c, pair, V);
-    expect(c.adapters.map((a) => a.rank)).toEqual([6, 12]);
-    expect(c.similarity[0][1]).toBe(c.pairs[0].cosine);
-    expect(c.pairs[0].signConflict).toBeGreaterThan(0);
-    expect(c.pairs[0].signConflict).toBeLessThan(1);
-  });
+  it.each(mergeComputes(gpu))(
+    'Qwen2.5 r6 against r12 matches the dense reference (%s)',
+    async (_, compute) => {
+      const pair = [inLayers(r6, [0, 23]), inLayers(r12, [0, 23])];
+      const c = await compareAdapters(compute(), pair);
+      checkCosinesAndSigns(c, pair, 'model.layers.0.self_attn.q_proj');
+      const V = 'model.layers.23.self_attn.v_proj';
+      checkCosinesAndSigns(c, pair, V);
+      checkSpectra(c, pair, V);
+      expect(c.adapters.map((a) => a.rank)).toEqual([6, 12]);
+      expect(c.similarity[0][1]).toBe(c.pairs[0].cosine);
+      expect(c.pairs[0].signConflict).toBeGreaterThan(0);
+      expect(c.pairs[0].signConflict).toBeLessThan(1);
+    },
+  );
 
   it('the SmolLM pair matches the dense reference; mixing base models is refused', async () => {
     const five = inLayers(load('smollm-135m-instruct/medai_TFM-HITESH_5epochs'), [3]);
     const hundred = inLayers(load('smollm-135m-instruct/medai_TFM-HITESH_100epochs'), [3]);
-    const c = await compareAdapters(gpu(), [five, hundred]);
+    const c = await compareAdapters(gpuCompute(gpu()), [five, hundred]);
     checkCosinesAndSigns(c, [five, hundred], 'model.layers.3.self_attn.v_proj');
-    await expect(compareAdapters(gpu(), [r6, five])).rejects.toThrow(/different base models/);
+    await expect(compareAdapters(gpuCompute(gpu()), [r6, five])).rejects.toThrow(
+      /different base models/,
+    );
   });
 });

@@ -3,19 +3,15 @@
 // of their ΔW, the principal angles between their column spaces and the rate of sign conflicts
 // (the entrywise disagreement TIES resolves); summed up per pair and as layer × module grids.
 // ΔW = s·B·A. Everything but the sign conflicts works on the factors (r×r products, f64 on the
-// host); sign conflicts need the entries, formed on the GPU a block of rows at a time.
+// host); sign conflicts need the entries, formed (compute.ts) a block of rows at a time.
 // A module an adapter lacks counts as a zero ΔW. Whole weights (modules_to_save) are not ΔW
 // factors and are left out. The result is plain JSON.
 import type { AdapterModule, PeftAdapter } from '../adapters/peft-read.ts';
-import type { Gpu } from '../gpu/device.ts';
-import { run } from '../gpu/dispatch.ts';
-import { readF32 } from '../gpu/readback.ts';
-import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { columns, identity, mat, multiply, transpose, type Mat } from '../linalg/cpu/dense.ts';
 import { householderQr } from '../linalg/cpu/qr.ts';
 import { jacobiSvd } from '../linalg/cpu/svd.ts';
-import { matmul } from '../linalg/matmul.ts';
-import { frobeniusInner, unscaled } from './low-rank.ts';
+import type { MergeCompute } from './compute.ts';
+import { frobeniusInner, unscaled, weighted } from './low-rank.ts';
 import { LINEAR_MODULES } from '../model/modules.ts';
 
 /** One adapter's ΔW on one module. */
@@ -283,40 +279,12 @@ function tallySigns(x: Float32Array, y: Float32Array, count: SignCount): void {
   count.conflicting += conflicting;
 }
 
-/** Rows [from, to) of each present adapter's ΔW = s·B·A, formed on the GPU. */
-async function deltaRows(
-  gpu: Gpu,
-  deltas: readonly (FactoredDelta | null)[],
-  aFactors: readonly (Tensor | null)[],
-  from: number,
-  to: number,
-): Promise<(Float32Array | null)[]> {
-  const products = await run(gpu, (batch) =>
-    deltas.map((delta, i) => {
-      const a = aFactors[i];
-      if (!delta || !a) return null;
-      const { rank, b, scale } = delta.module;
-      const rows = batch.temporary([to - from, rank], 'f32', 'ΔW rows of B');
-      gpu.device.queue.writeBuffer(rows.buffer, 0, b.subarray(from * rank, to * rank));
-      return matmul(batch, rows, a, { alpha: scale });
-    }),
-  );
-  try {
-    const read: (Float32Array | null)[] = [];
-    for (const p of products) read.push(p ? await readF32(gpu, p) : null);
-    return read;
-  } finally {
-    releaseTensor(gpu, ...products.filter((p) => p !== null));
-  }
-}
-
 /**
- * Sign agreement per pair: needs ΔW's entries, so each adapter's ΔW is formed on the GPU
- * (matmul) a block of rows at a time, bounding memory for the largest modules, and compared on
- * the host.
+ * Sign agreement per pair: needs ΔW's entries, so each adapter's ΔW is formed (compute.ts) a
+ * block of rows at a time, bounding memory for the largest modules, and compared on the host.
  */
 async function signCounts(
-  gpu: Gpu,
+  compute: MergeCompute,
   deltas: readonly (FactoredDelta | null)[],
   pairs: readonly Pair[],
   out: number,
@@ -325,20 +293,14 @@ async function signCounts(
   const counts = pairs.map(() => ({ shared: 0, conflicting: 0 }));
   // One adapter alone (inspection) has no pairs: no dense ΔW is needed at all.
   if (pairs.length === 0) return counts;
-  const aFactors = deltas.map((d) =>
-    d ? uploadTensor(gpu, d.module.a, [d.module.rank, inputs], 'f32', 'ΔW A') : null,
-  );
-  try {
-    const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ENTRIES / inputs));
-    for (let from = 0; from < out; from += rowsPerChunk) {
-      const rows = await deltaRows(gpu, deltas, aFactors, from, Math.min(out, from + rowsPerChunk));
-      pairs.forEach(([i, j], p) => {
-        const [x, y] = [rows[i], rows[j]];
-        if (x && y) tallySigns(x, y, counts[p]);
-      });
-    }
-  } finally {
-    releaseTensor(gpu, ...aFactors.filter((a) => a !== null));
+  const factors = deltas.map((d) => (d ? weighted(d.module, 1) : null));
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ENTRIES / inputs));
+  for (let from = 0; from < out; from += rowsPerChunk) {
+    const rows = await compute.denseRows(factors, from, Math.min(out, from + rowsPerChunk));
+    pairs.forEach(([i, j], p) => {
+      const [x, y] = [rows[i], rows[j]];
+      if (x && y) tallySigns(x, y, counts[p]);
+    });
   }
   return counts;
 }
@@ -365,7 +327,7 @@ function pairDiagnostics(
 }
 
 async function moduleDiagnostics(
-  gpu: Gpu,
+  compute: MergeCompute,
   path: string,
   adapters: readonly PeftAdapter[],
   pairs: readonly Pair[],
@@ -375,7 +337,7 @@ async function moduleDiagnostics(
     const m = adapter.modules.get(path);
     return m ? factorDelta(m) : null;
   });
-  const signs = await signCounts(gpu, deltas, pairs, shape.out, shape.in);
+  const signs = await signCounts(compute, deltas, pairs, shape.out, shape.in);
   return {
     path,
     layer: layerOf(path),
@@ -440,7 +402,7 @@ function similarityMatrix(norms: readonly number[], pairs: readonly PairSummary[
 
 /** Compares adapters for one base model module by module; see the types above for each figure. */
 export async function compareAdapters(
-  gpu: Gpu,
+  compute: MergeCompute,
   adapters: readonly PeftAdapter[],
 ): Promise<AdapterComparison> {
   checkComparable(adapters);
@@ -449,7 +411,7 @@ export async function compareAdapters(
   const pairs = adapterPairs(adapters.length);
   const modules: ModuleDiagnostics[] = [];
   for (const path of orderedPaths(allPaths, moduleTypes))
-    modules.push(await moduleDiagnostics(gpu, path, adapters, pairs));
+    modules.push(await moduleDiagnostics(compute, path, adapters, pairs));
   const layers = Math.max(-1, ...modules.map((m) => m.layer ?? -1)) + 1;
   const summaries = pairs.map((pair, p) => pairSummary(modules, pair, p, moduleTypes, layers));
   const norms = adapters.map((_, i) => wholeNorm(modules, i));

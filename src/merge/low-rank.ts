@@ -1,16 +1,8 @@
 // A module's ΔW held as factors, B·A with the scaling folded into B, and the operations merges
 // need on it without forming m×n: stacking (exact sums), Frobenius inner products (r×r work),
-// and truncation to an output rank by the SVD of the product. Dense results (entrywise methods)
-// come back to factors through a randomized SVD.
+// and truncation to an output rank by the SVD of the product (compute.ts runs it).
 import type { AdapterModule } from '../adapters/peft-read.ts';
-import type { Gpu } from '../gpu/device.ts';
-import { run } from '../gpu/dispatch.ts';
-import { readF32 } from '../gpu/readback.ts';
-import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { matmul } from '../linalg/matmul.ts';
-import { reduceAll } from '../linalg/reduce.ts';
-import { unary } from '../linalg/elementwise.ts';
-import { exactSvd, lowRankProductSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
+import type { MergeCompute } from './compute.ts';
 import type { OutputRank } from './spec.ts';
 
 /** ΔW = B·A: b is out×rank, a is rank×in, both row-major. */
@@ -71,7 +63,8 @@ export function frobeniusInner(x: LowRank, y: LowRank): number {
   return total;
 }
 
-const energy = (sigma: ArrayLike<number>, k = sigma.length) =>
+/** Σσᵢ² over the first k singular values: ‖ΔW‖²_F they hold. */
+export const energy = (sigma: ArrayLike<number>, k = sigma.length) =>
   Array.from(sigma)
     .slice(0, k)
     .reduce((t, s) => t + s * s, 0);
@@ -105,14 +98,6 @@ export interface HostSvd {
   v: Float32Array;
 }
 
-async function readSvd(gpu: Gpu, svd: SvdResult): Promise<HostSvd> {
-  try {
-    return { u: await readF32(gpu, svd.u), s: svd.s, v: await readF32(gpu, svd.v) };
-  } finally {
-    releaseTensor(gpu, svd.u, svd.v);
-  }
-}
-
 /** B = U·diag(σ), A = Vᵀ for the top k triplets (PEFT's and kohya's split: clamp acts on it). */
 export function factorsOf(svd: HostSvd, k: number, out: number, width: number): LowRank {
   const r = svd.s.length;
@@ -124,76 +109,15 @@ export function factorsOf(svd: HostSvd, k: number, out: number, width: number): 
   return { out, in: width, rank: k, b, a };
 }
 
-/** The SVD of B·A: from the QRs of the factors, or densely when the rank exceeds a side. */
-export async function productSvd(gpu: Gpu, x: LowRank): Promise<HostSvd> {
-  if (x.rank <= Math.min(x.out, x.in)) {
-    const b = uploadTensor(gpu, x.b, [x.out, x.rank], 'f32', 'merge B');
-    const a = uploadTensor(gpu, x.a, [x.rank, x.in], 'f32', 'merge A');
-    try {
-      return await readSvd(gpu, await lowRankProductSvd(gpu, b, a));
-    } finally {
-      releaseTensor(gpu, a, b);
-    }
-  }
-  // More stacked rank than a side (tiny models): the dense product is small.
-  const dense = await denseProduct(gpu, x);
-  try {
-    return await readSvd(gpu, await exactSvd(gpu, dense));
-  } finally {
-    releaseTensor(gpu, dense);
-  }
-}
-
 /** Brings x to the rank the rule asks (never above its own), by the SVD of B·A. */
-export async function truncate(gpu: Gpu, x: LowRank, rule: OutputRank): Promise<Truncated> {
-  const svd = await productSvd(gpu, x);
+export async function truncate(
+  compute: MergeCompute,
+  x: LowRank,
+  rule: OutputRank,
+): Promise<Truncated> {
+  const svd = await compute.productSvd(x);
   const k = chooseRank(svd.s, rule);
   return { factors: factorsOf(svd, k, x.out, x.in), kept: energy(svd.s, k), total: energy(svd.s) };
-}
-
-/** B·A on the GPU (out×in); the caller owns it. */
-export async function denseProduct(gpu: Gpu, x: LowRank): Promise<Tensor> {
-  const b = uploadTensor(gpu, x.b, [x.out, x.rank], 'f32', 'merge B');
-  const a = uploadTensor(gpu, x.a, [x.rank, x.in], 'f32', 'merge A');
-  try {
-    return await run(gpu, (batch) => matmul(batch, b, a));
-  } finally {
-    releaseTensor(gpu, a, b);
-  }
-}
-
-async function squaredNorm(gpu: Gpu, t: Tensor): Promise<number> {
-  const [squares, sum] = await run(gpu, (b) => {
-    const sq = unary(b, 'square', t);
-    return [sq, reduceAll(b, 'sum', sq)];
-  });
-  try {
-    return (await readF32(gpu, sum))[0];
-  } finally {
-    releaseTensor(gpu, squares, sum);
-  }
-}
-
-/**
- * A dense merged ΔW (out×in) back to factors: randomized SVD (Halko et al.; 4 power
- * iterations, 10 extra columns) of at most `cap` triplets, then the rank the rule asks.
- */
-export async function factorDense(
-  gpu: Gpu,
-  dense: Tensor,
-  rule: OutputRank,
-  cap: number,
-  seed: number,
-): Promise<Truncated> {
-  const [out, width] = dense.shape;
-  const total = await squaredNorm(gpu, dense);
-  const q = Math.min(typeof rule === 'number' ? rule : (rule.max ?? cap), out, width);
-  const svd = await readSvd(
-    gpu,
-    await randomizedSvd(gpu, dense, { rank: q, oversample: 10, niter: 4, seed }),
-  );
-  const k = chooseRank(svd.s, rule, total);
-  return { factors: factorsOf(svd, k, out, width), kept: energy(svd.s, k), total };
 }
 
 /**

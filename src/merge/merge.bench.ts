@@ -8,6 +8,7 @@ import { gaussian } from '../linalg/random.ts';
 import { mergeEntrywiseCpu } from './cpu/entrywise.ts';
 import { mergeAdapters } from './merge.ts';
 import type { MergeMethod } from './spec.ts';
+import { gpuCompute } from './compute.ts';
 
 const SHAPES = [
   { module: 'self_attn.q_proj', out: 896, in: 896 },
@@ -69,11 +70,12 @@ export async function benchMerges(gpu: Gpu): Promise<MergeBenchRow[]> {
     ...(method === 'cat' ? {} : { rank: 12 }),
     adapters: adapters.map((a) => ({ id: a.name, weight: 1 })),
   });
+  const compute = gpuCompute(gpu);
   const rows: MergeBenchRow[] = [];
   for (const method of METHODS) {
-    await mergeAdapters(gpu, adapters, spec(method)); // warm-up: pipelines compiled
+    await mergeAdapters(compute, adapters, spec(method)); // warm-up: pipelines compiled
     const start = performance.now();
-    const outcome = await mergeAdapters(gpu, adapters, spec(method));
+    const outcome = await mergeAdapters(compute, adapters, spec(method));
     const seconds = (performance.now() - start) / 1000;
     rows.push({
       method,

@@ -1,28 +1,16 @@
 // Merging adapters by a MergeSpec (spec.ts), module by module over the union of the adapters'
 // modules (one an adapter lacks counts as zero). Exact methods stay in factor space, PEFT's
-// factor-space methods combine A and B separately, entrywise methods merge the dense ΔW on the
-// GPU (entrywise.ts) and come back to factors by SVD. Per-layer weights, the layer × module grid
+// factor-space methods combine A and B separately, entrywise methods merge the dense ΔW
+// (entrywise.ts) and come back to factors by SVD; compute.ts says where the heavy steps run. Per-layer weights, the layer × module grid
 // and LiNeS scale each module; the output rank rule and the quantile clamp come last.
 // The result has r = lora_alpha = rank per module and no rsLoRA, so its scaling is 1.
 import type { ExportAdapter, ExportModule } from '../adapters/peft.ts';
 import type { AdapterModule, PeftAdapter } from '../adapters/peft-read.ts';
-import type { Gpu } from '../gpu/device.ts';
-import { run } from '../gpu/dispatch.ts';
-import { readF32 } from '../gpu/readback.ts';
-import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { matmul } from '../linalg/matmul.ts';
-import {
-  mergeEntrywise,
-  PLAIN_SUM,
-  taskSeed,
-  type Consensus,
-  type EntrywiseTask,
-  type Sparsify,
-} from './entrywise.ts';
+import type { MergeCompute } from './compute.ts';
+import { PLAIN_SUM, taskSeed, type Consensus, type Sparsify } from './entrywise.ts';
 import { legoModule } from './lego.ts';
 import {
   clampFactors,
-  factorDense,
   frobeniusInner,
   scaled,
   stack,
@@ -211,37 +199,12 @@ function sparsifyFor(spec: ResolvedSpec, i: number): Sparsify {
   return entrywisePlan(spec.method, { ...spec, density }).sparsify;
 }
 
-/** Stacks host arrays into one [K, …shape] tensor. */
-function uploadStack(gpu: Gpu, parts: Float32Array[], shape: number[], label: string): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(parts.length * n);
-  parts.forEach((p, i) => {
-    data.set(p, i * n);
-  });
-  return uploadTensor(gpu, data, [parts.length, ...shape], 'f32', label);
-}
-
-async function mergeStack(
-  gpu: Gpu,
-  stacked: Tensor,
-  tasks: EntrywiseTask[],
-  consensus: Consensus,
-  rowLength: number,
-): Promise<Float32Array> {
-  try {
-    const merged = await mergeEntrywise(gpu, stacked, tasks, consensus, rowLength);
-    try {
-      return await readF32(gpu, merged);
-    } finally {
-      releaseTensor(gpu, merged);
-    }
-  } finally {
-    releaseTensor(gpu, stacked);
-  }
-}
-
 /** PEFT's non-svd ties / dare / magnitude_prune: the entrywise method on A's and on B's. */
-async function factorSpaceModule(gpu: Gpu, job: ModuleJob, spec: ResolvedSpec): Promise<LowRank> {
+async function factorSpaceModule(
+  compute: MergeCompute,
+  job: ModuleJob,
+  spec: ResolvedSpec,
+): Promise<LowRank> {
   const rank = equalRank(job);
   const { consensus } = entrywisePlan(spec.method, spec);
   const sources = job.sources.map((s) => ({
@@ -255,59 +218,19 @@ async function factorSpaceModule(gpu: Gpu, job: ModuleJob, spec: ResolvedSpec): 
       sparsify: sparsifyFor(spec, i),
       seed: taskSeed(spec.seed, salt, i),
     }));
-  const a = await mergeStack(
-    gpu,
-    uploadStack(
-      gpu,
-      sources.map((s) => s.a),
-      [rank, job.in],
-      `${job.path} A`,
-    ),
+  const a = await compute.mergeArrays(
+    sources.map((s) => s.a),
     tasks('a', job.salt),
     consensus,
     job.in,
   );
-  const b = await mergeStack(
-    gpu,
-    uploadStack(
-      gpu,
-      sources.map((s) => s.b),
-      [job.out, rank],
-      `${job.path} B`,
-    ),
+  const b = await compute.mergeArrays(
+    sources.map((s) => s.b),
     tasks('b', job.salt ^ 0x5bd1e995),
     consensus,
     rank,
   );
   return { out: job.out, in: job.in, rank, a, b };
-}
-
-/**
- * The dense sᵢ·Bᵢ·Aᵢ of every source stacked [K, out, in] by one batched matmul over factors
- * zero-padded to the largest rank (exact: the padding adds zero products).
- */
-async function denseTasks(gpu: Gpu, job: ModuleJob): Promise<Tensor> {
-  const r = Math.max(...present(job).map((s) => s.module.rank));
-  const bs = job.sources.map((s) => {
-    const b = new Float32Array(job.out * r);
-    const m = s.module;
-    if (m)
-      for (let o = 0; o < job.out; o++)
-        for (let j = 0; j < m.rank; j++) b[o * r + j] = m.scale * m.b[o * m.rank + j];
-    return b;
-  });
-  const as = job.sources.map((s) => {
-    const a = new Float32Array(r * job.in);
-    if (s.module) a.set(s.module.a);
-    return a;
-  });
-  const b = uploadStack(gpu, bs, [job.out, r], `${job.path} s·B`);
-  const a = uploadStack(gpu, as, [r, job.in], `${job.path} A`);
-  try {
-    return await run(gpu, (batch) => matmul(batch, b, a));
-  } finally {
-    releaseTensor(gpu, a, b);
-  }
 }
 
 interface ModuleResult {
@@ -325,33 +248,43 @@ function exactRankRule(spec: ResolvedSpec, job: ModuleJob): OutputRank | undefin
   return spec.rank;
 }
 
-async function denseModule(gpu: Gpu, job: ModuleJob, spec: ResolvedSpec): Promise<ModuleResult> {
+async function denseModule(
+  compute: MergeCompute,
+  job: ModuleJob,
+  spec: ResolvedSpec,
+): Promise<ModuleResult> {
   const { consensus } = entrywisePlan(spec.method, spec);
   const tasks = job.sources.map((s, i) => ({
     weight: s.weight,
     sparsify: sparsifyFor(spec, i),
     seed: taskSeed(spec.seed, job.salt, i),
   }));
-  const merged = await mergeEntrywise(gpu, await denseTasks(gpu, job), tasks, consensus, job.in);
   const ranks = present(job).map((s) => s.module.rank);
-  try {
-    const rule = spec.rank ?? Math.max(...ranks);
-    const cap = Math.min(
+  return compute.mergeDense({
+    out: job.out,
+    in: job.in,
+    // sᵢ·Bᵢ·Aᵢ: the weights are the tasks' (the consensus needs them apart).
+    parts: job.sources.map((s) => (s.module ? weighted(s.module, 1) : null)),
+    tasks,
+    consensus,
+    rule: spec.rank ?? Math.max(...ranks),
+    cap: Math.min(
       job.out,
       job.in,
       ranks.reduce((a, b) => a + b, 0),
-    );
-    const t = await factorDense(gpu, merged, rule, cap, taskSeed(spec.seed, job.salt, -1));
-    return { factors: t.factors, kept: t.kept, total: t.total };
-  } finally {
-    releaseTensor(gpu, merged);
-  }
+    ),
+    seed: taskSeed(spec.seed, job.salt, -1),
+  });
 }
 
 /** The merged factors of one module, before the output scale and rank. */
-async function exactFactors(gpu: Gpu, job: ModuleJob, spec: ResolvedSpec): Promise<LowRank> {
+async function exactFactors(
+  compute: MergeCompute,
+  job: ModuleJob,
+  spec: ResolvedSpec,
+): Promise<LowRank> {
   if (spec.method === 'linear') return linearModule(job);
-  if (MERGE_METHODS[spec.method].family === 'factor') return factorSpaceModule(gpu, job, spec);
+  if (MERGE_METHODS[spec.method].family === 'factor') return factorSpaceModule(compute, job, spec);
   if (spec.method === 'slerp') return slerpModule(job, spec.t);
   if (spec.method === 'lora_lego') return legoModule(job, spec);
   return weightedSum(job);
@@ -359,7 +292,7 @@ async function exactFactors(gpu: Gpu, job: ModuleJob, spec: ResolvedSpec): Promi
 
 /** The grid / LiNeS scale, then the output rank where one applies. */
 async function finish(
-  gpu: Gpu,
+  compute: MergeCompute,
   job: ModuleJob,
   factors: LowRank,
   spec: ResolvedSpec,
@@ -368,30 +301,32 @@ async function finish(
   const x = scaled(factors, outputScale(spec, job.layer, job.type, numLayers));
   const rule = exactRankRule(spec, job);
   if (rule === undefined) return exactResult(x);
-  const t = await truncate(gpu, x, rule);
+  const t = await truncate(compute, x, rule);
   return { factors: t.factors, kept: t.kept, total: t.total };
 }
 
 async function mergeModules(
-  gpu: Gpu,
+  compute: MergeCompute,
   jobs: readonly ModuleJob[],
   spec: ResolvedSpec,
   numLayers: number,
   onProgress?: (done: number, total: number) => void,
 ): Promise<ModuleResult[]> {
   if (spec.method === 'opcm') {
-    const factors = await opcmModules(gpu, jobs, spec, onProgress);
-    return Promise.all(factors.map((f, i) => finish(gpu, jobs[i], f, spec, numLayers)));
+    const factors = await opcmModules(compute, jobs, spec, onProgress);
+    return Promise.all(factors.map((f, i) => finish(compute, jobs[i], f, spec, numLayers)));
   }
   const results: ModuleResult[] = [];
   for (const job of jobs) {
     if (MERGE_METHODS[spec.method].family === 'dense') {
       // Scaled after merging: mergekit's divisor would cancel a scale on the weights.
-      const r = await denseModule(gpu, job, spec);
+      const r = await denseModule(compute, job, spec);
       const scale = outputScale(spec, job.layer, job.type, numLayers);
       results.push({ ...r, factors: scaled(r.factors, scale) });
     } else
-      results.push(await finish(gpu, job, await exactFactors(gpu, job, spec), spec, numLayers));
+      results.push(
+        await finish(compute, job, await exactFactors(compute, job, spec), spec, numLayers),
+      );
     onProgress?.(results.length, jobs.length);
   }
   return results;
@@ -426,7 +361,7 @@ function toExportModule(job: ModuleJob, f: LowRank): ExportModule {
 
 /** Merges `adapters` (in the order of spec.adapters) as the spec says. */
 export async function mergeAdapters(
-  gpu: Gpu,
+  compute: MergeCompute,
   adapters: readonly PeftAdapter[],
   spec: MergeSpec,
   options: MergeOptions = {},
@@ -444,7 +379,7 @@ export async function mergeAdapters(
   );
   const numLayers = options.numLayers ?? maxLayer + 1;
   const jobs = moduleJobs(adapters, resolved, numLayers);
-  const results = await mergeModules(gpu, jobs, resolved, numLayers, options.onProgress);
+  const results = await mergeModules(compute, jobs, resolved, numLayers, options.onProgress);
   const modules = results.map((r, i) =>
     toExportModule(
       jobs[i],

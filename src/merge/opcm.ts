@@ -6,16 +6,8 @@
 // mean norm of the task vectors (norms over the whole adapter), as the paper's λ does.
 // Everything stays low-rank: the removed part is U_p·M·V_pᵀ with M a p×p masked core, so
 // τ − removal = [B | −U_p·M]·[A ; V_pᵀ]; the sum is re-factored after each step.
-import type { Gpu } from '../gpu/device.ts';
-import {
-  factorsOf,
-  frobeniusInner,
-  productSvd,
-  scaled,
-  stack,
-  weighted,
-  type LowRank,
-} from './low-rank.ts';
+import type { MergeCompute } from './compute.ts';
+import { factorsOf, frobeniusInner, scaled, stack, weighted, type LowRank } from './low-rank.ts';
 import type { ModuleJob } from './merge.ts';
 import type { ResolvedSpec } from './spec.ts';
 
@@ -35,12 +27,12 @@ function splitRank(sigma: Float64Array, alpha: number): number {
 
 /** τ with its components on the merge's protected directions removed, as factors. */
 async function projected(
-  gpu: Gpu,
+  compute: MergeCompute,
   merged: LowRank,
   task: LowRank,
   alpha: number,
 ): Promise<LowRank> {
-  const svd = await productSvd(gpu, merged);
+  const svd = await compute.productSvd(merged);
   const r = svd.s.length;
   const p = svd.s.filter((s) => s > ZERO * svd.s[0]).length;
   if (p === 0) return task;
@@ -85,14 +77,14 @@ async function projected(
 }
 
 /** The merge so far, re-factored to its numerical rank. */
-async function refactored(gpu: Gpu, x: LowRank): Promise<LowRank> {
-  const svd = await productSvd(gpu, x);
+async function refactored(compute: MergeCompute, x: LowRank): Promise<LowRank> {
+  const svd = await compute.productSvd(x);
   const k = Math.max(1, svd.s.filter((s) => s > ZERO * svd.s[0]).length);
   return factorsOf(svd, k, x.out, x.in);
 }
 
 export async function opcmModules(
-  gpu: Gpu,
+  compute: MergeCompute,
   jobs: readonly ModuleJob[],
   spec: ResolvedSpec,
   onProgress?: (done: number, total: number) => void,
@@ -106,7 +98,10 @@ export async function opcmModules(
       const task = weighted(s.module, s.weight);
       taskNorms2[i] += frobeniusInner(task, task);
       sum = sum
-        ? await refactored(gpu, stack([sum, await projected(gpu, sum, task, spec.opcmAlpha)]))
+        ? await refactored(
+            compute,
+            stack([sum, await projected(compute, sum, task, spec.opcmAlpha)]),
+          )
         : task;
     }
     merged.push(sum!);

@@ -6,6 +6,7 @@ import type { ExportModule } from '../adapters/peft.ts';
 import { readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
 import { fixture } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
+import { gpuCompute } from './compute.ts';
 import { mergeAdapters } from './merge.ts';
 import type { MergeMethod } from './spec.ts';
 
@@ -18,7 +19,7 @@ async function mergeExact(
 ) {
   const adapters = inputs.map((i) => ({ id: i.adapter.name, weight: i.weight }));
   return mergeAdapters(
-    gpu(),
+    gpuCompute(gpu()),
     inputs.map((i) => i.adapter),
     { method, rank, adapters },
   );

@@ -2,7 +2,7 @@
 // styles (src/train/style-corpus.ts), merged exactly by `cat` at weights 1, 1, and measured on
 // held-out stories of each style.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adapterTerms } from '../adapters/peft-read.ts';
+import { adapterTerms, type PeftAdapter } from '../adapters/peft-read.ts';
 import { releaseTensor } from '../gpu/tensor.ts';
 import { createGpuModel, type GpuModel } from '../model/forward.ts';
 import { readLlama2c } from '../model/llama2c.ts';
@@ -13,9 +13,12 @@ import { useGpu } from '../testing/gpu.ts';
 import { trainStyleAdapter } from '../train/style-adapter.ts';
 import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../train/style-corpus.ts';
 import { meanSequenceLoss } from '../train/trainer.ts';
+import { gpuCompute } from './compute.ts';
 import { mergeAdapters } from './merge.ts';
 import {
+  cpuEvaluator,
   evalSequences,
+  gpuEvaluator,
   mergeReport,
   peftAdapterOf,
   weightSweep,
@@ -57,6 +60,7 @@ async function appliedLoss(model: GpuModel, source: ReportSource) {
 describe('merge report of two styles merged by cat at weights 1, 1', () => {
   let model: GpuModel;
   let sources: ReportSource[];
+  let merged: PeftAdapter;
   let report: MergeReport;
   let sweep: SweepPoint[];
   const progress: [number, number][] = [];
@@ -73,7 +77,7 @@ describe('merge report of two styles merged by cat at weights 1, 1', () => {
       sources.push({ name: style.name, adapter, evalTokens });
     }
     const { adapter: cat } = await mergeAdapters(
-      gpu(),
+      gpuCompute(gpu()),
       sources.map(({ adapter }) => adapter),
       { method: 'cat', adapters: sources.map(({ name }) => ({ id: name, weight: 1 })) },
     );
@@ -82,14 +86,15 @@ describe('merge report of two styles merged by cat at weights 1, 1', () => {
     // The Snorp adapter stays applied to the model while the report runs, as a user's would.
     const snorpApplied = await appliedLoss(model, sources[1]);
     const probe = model.transformer.adapterTerms(PROBE);
-    report = await mergeReport(gpu(), model, sources, peftAdapterOf(cat, 'both'), {
+    merged = peftAdapterOf(cat, 'both');
+    report = await mergeReport(gpuEvaluator(gpu(), model.base), sources, merged, {
       onProgress: (done, total) => progress.push([done, total]),
     });
     appliedKept = model.transformer.adapterTerms(PROBE) === probe;
     model.setAdapters(new Map());
     releaseTensor(gpu(), ...snorpApplied.tensors);
     direct = { Zimmy: zimmyApplied.loss, Snorp: snorpApplied.loss };
-    sweep = await weightSweep(gpu(), model, sources, [0, 1]);
+    sweep = await weightSweep(gpuEvaluator(gpu(), model.base), sources, [0, 1]);
   }, 120_000);
   afterAll(() => {
     model.dispose();
@@ -138,5 +143,19 @@ describe('merge report of two styles merged by cat at weights 1, 1', () => {
       expect(atOne, row.source).toBeCloseTo(row.merged.loss, 4);
       expect(atOne, row.source).toBeLessThan(atZero - 0.1);
     }
+  });
+
+  it('is the same on the CPU references (no WebGPU), composing adapters into the weights', async () => {
+    const onCpu = await mergeReport(cpuEvaluator(config, weights), sources, merged);
+    onCpu.rows.forEach((row, i) => {
+      const gpuRow = report.rows[i];
+      expect(row.tokens).toBe(gpuRow.tokens);
+      for (const [cpuCell, gpuCell] of [
+        [row.base, gpuRow.base],
+        [row.merged, gpuRow.merged],
+        ...sources.map((s) => [row.adapters[s.name], gpuRow.adapters[s.name]]),
+      ])
+        expect(cpuCell.loss, row.source).toBeCloseTo(gpuCell.loss, 4);
+    });
   });
 });

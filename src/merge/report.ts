@@ -2,16 +2,21 @@
 // perplexity) of the base model, of every source adapter alone, and of the merged adapter, and
 // the share of each source's improvement over the base that the merge keeps; and a sweep of the
 // weight given to the sources together, to choose it by measurement rather than by guess.
-// Adapters are applied at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x) on views of the model's base that
-// this module builds and drops: the model itself, with whatever adapters the user applied to it,
-// is never changed, so there is nothing to restore and a generation in progress is unaffected.
+// Losses come from an Evaluator: on the GPU, adapters applied at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x)
+// on views of the model's base that it builds and drops; on the CPU, composed into a copy of the
+// weights. Either way the model itself, with whatever adapters the user applied to it, is never
+// changed, so there is nothing to restore and a generation in progress is unaffected.
+import { composeWeights, type Composition } from '../adapters/compose.ts';
 import { peftFiles, type ExportAdapter } from '../adapters/peft.ts';
 import { adapterTerms, readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
-import type { GpuModel } from '../model/forward.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { cpuRunner } from '../model/cpu/runner.ts';
+import { meanTargetLoss } from '../model/perplexity.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { AdapterTerm, Transformer } from '../model/transformer.ts';
+import type { ModelWeights } from '../model/weights.ts';
 import { prepareDataset, type Sequence } from '../train/data.ts';
 import { meanSequenceLoss } from '../train/trainer.ts';
 
@@ -25,8 +30,6 @@ export interface ReportSource {
 }
 
 export interface EvalOptions {
-  /** Sequences per forward pass (default 4): memory against speed. */
-  batchSize?: number;
   /** At most this many sequences of each eval text (default all): a quicker, rougher report. */
   maxSequences?: number;
   /** After every eval text evaluated: (done, total). */
@@ -67,8 +70,6 @@ export interface SweepPoint {
   losses: Record<string, LossCell>;
 }
 
-type Composition = readonly { adapter: PeftAdapter; weight: number }[];
-
 /**
  * Eval text (plain text with documents split at blank lines, or JSONL as training reads it)
  * packed into windows of `seqLen` tokens, every one of them kept for evaluation.
@@ -106,6 +107,17 @@ function progress(total: number, onProgress: EvalOptions['onProgress']): () => v
   return () => onProgress?.(++done, total);
 }
 
+/**
+ * The mean loss per target token of each set of sequences under a composition (the base model
+ * with adapters at weights), in order; null for a set with nothing to score. `onEach` hears
+ * every set done.
+ */
+export type Evaluator = (
+  composition: Composition,
+  sets: readonly (readonly Sequence[])[],
+  onEach?: () => void,
+) => Promise<(number | null)[]>;
+
 /** The base with these terms and overrides applied, leaving the model's own adapters alone. */
 function composedView(
   base: Transformer,
@@ -120,39 +132,53 @@ function composedView(
   };
 }
 
+/** On the GPU: run-time terms on a view of the base, sequences in micro-batches of `batchSize`. */
+export function gpuEvaluator(gpu: Gpu, base: Transformer, batchSize = 4): Evaluator {
+  return async (composition, sets, onEach) => {
+    const { terms, overrides, tensors } = await adapterTerms(gpu, base, composition);
+    try {
+      const view = composedView(base, terms, overrides);
+      const losses: (number | null)[] = [];
+      for (const set of sets) {
+        losses.push(await meanSequenceLoss(gpu, view, set, batchSize, Infinity));
+        onEach?.();
+      }
+      return losses;
+    } finally {
+      releaseTensor(gpu, ...tensors);
+    }
+  };
+}
+
+/** On the CPU (no WebGPU): the composition composed into a copy of the weights, the reference forward. */
+export function cpuEvaluator(config: ModelConfig, weights: ModelWeights): Evaluator {
+  return async (composition, sets, onEach) => {
+    const composed = composeWeights(config, weights, composition);
+    const runner = cpuRunner(composed.config, composed.weights);
+    const losses: (number | null)[] = [];
+    for (const set of sets) {
+      losses.push(await meanTargetLoss(runner, set));
+      onEach?.();
+    }
+    return losses;
+  };
+}
+
 function lossCell(loss: number): LossCell {
   return { loss, perplexity: Math.exp(loss) };
 }
 
-/** The loss of the base under `composition` on each source's eval text, in source order. */
+/** The loss under `composition` on each source's eval text, in source order. */
 async function lossesUnder(
-  gpu: Gpu,
-  base: Transformer,
+  evaluate: Evaluator,
   composition: Composition,
   sources: readonly ReportSource[],
   options: EvalOptions,
   tick: () => void,
 ): Promise<LossCell[]> {
-  const { terms, overrides, tensors } = await adapterTerms(gpu, base, composition);
-  try {
-    const view = composedView(base, terms, overrides);
-    const cells: LossCell[] = [];
-    for (const source of sources) {
-      const loss = await meanSequenceLoss(
-        gpu,
-        view,
-        source.evalTokens,
-        options.batchSize ?? 4,
-        options.maxSequences ?? Infinity,
-      );
-      // checkSources made sure every eval text has a sequence to read, so there is a loss.
-      cells.push(lossCell(loss ?? NaN));
-      tick();
-    }
-    return cells;
-  } finally {
-    releaseTensor(gpu, ...tensors);
-  }
+  const sets = sources.map((s) => s.evalTokens.slice(0, options.maxSequences ?? Infinity));
+  // checkSources made sure every eval text has a sequence to read, so there is a loss.
+  return (await evaluate(composition, sets, tick)).map((loss) => lossCell(loss ?? NaN));
 }
 
 function predictedTokens(source: ReportSource, options: EvalOptions): number {
@@ -168,11 +194,10 @@ function keptShare(base: number, own: number, merged: number): number | null {
 
 /**
  * Losses of the base, of each source alone (weight 1) and of `merged` (weight 1) on each source's
- * eval text: (sources + 2) × sources evaluations. Only the model's base view is read.
+ * eval text: (sources + 2) × sources evaluations.
  */
 export async function mergeReport(
-  gpu: Gpu,
-  model: Pick<GpuModel, 'base'>,
+  evaluate: Evaluator,
   sources: readonly ReportSource[],
   merged: PeftAdapter,
   options: EvalOptions = {},
@@ -180,7 +205,7 @@ export async function mergeReport(
   checkSources(sources, options);
   const tick = progress((sources.length + 2) * sources.length, options.onProgress);
   const measure = (composition: Composition) =>
-    lossesUnder(gpu, model.base, composition, sources, options, tick);
+    lossesUnder(evaluate, composition, sources, options, tick);
   const base = await measure([]);
   const alone: LossCell[][] = [];
   for (const { adapter } of sources) alone.push(await measure([{ adapter, weight: 1 }]));
@@ -207,8 +232,7 @@ export async function mergeReport(
  * The trade-off between sources shows in mergeReport's rows. weights × sources evaluations.
  */
 export async function weightSweep(
-  gpu: Gpu,
-  model: Pick<GpuModel, 'base'>,
+  evaluate: Evaluator,
   sources: readonly ReportSource[],
   weights: readonly number[],
   options: EvalOptions = {},
@@ -220,7 +244,7 @@ export async function weightSweep(
   const points: SweepPoint[] = [];
   for (const weight of weights) {
     const composition = sources.map(({ adapter }) => ({ adapter, weight }));
-    const cells = await lossesUnder(gpu, model.base, composition, sources, options, tick);
+    const cells = await lossesUnder(evaluate, composition, sources, options, tick);
     points.push({ weight, losses: Object.fromEntries(sources.map((s, i) => [s.name, cells[i]])) });
   }
   return points;

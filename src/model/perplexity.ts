@@ -37,3 +37,25 @@ export function negativeLogLikelihood(logits: ArrayLike<number>, target: number)
   for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
   return Math.log(sum) + max - logits[target];
 }
+
+/**
+ * Mean loss per target of packed sequences (inputs and their next-token targets, −1 where a
+ * position is not scored), one forward pass per sequence; null when no position is scored.
+ */
+export async function meanTargetLoss(
+  model: Runner,
+  sequences: readonly { input: ArrayLike<number>; target: ArrayLike<number> }[],
+): Promise<number | null> {
+  const vocab = model.config.vocabSize;
+  let total = 0;
+  let count = 0;
+  for (const { input, target } of sequences) {
+    const logits = await model.forwardAll(Array.from(input), 0);
+    for (let t = 0; t < target.length; t++) {
+      if (target[t] < 0) continue;
+      total += negativeLogLikelihood(logits.subarray(t * vocab, (t + 1) * vocab), target[t]);
+      count++;
+    }
+  }
+  return count > 0 ? total / count : null;
+}

@@ -2,6 +2,8 @@ import { afterAll, beforeAll } from 'vitest';
 import { acquireGpu, type AcquireOptions, type Gpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
+import { gpuCompute, type MergeCompute } from '../merge/compute.ts';
+import { cpuCompute } from '../merge/cpu/compute.ts';
 
 /**
  * One real WebGPU device (Dawn; SwiftShader on machines without a GPU) per test file.
@@ -18,4 +20,15 @@ export function useGpu(options: Partial<AcquireOptions> = {}): () => Gpu {
       throw new Error('useGpu: the device is not ready (call it at file or describe level)');
     return gpu;
   };
+}
+
+/**
+ * Where merges and comparisons can run, by name: the GPU, and the CPU references the studio
+ * falls back to without WebGPU. Tests run on both with describe.each / it.each.
+ */
+export function mergeComputes(gpu: () => Gpu): [string, () => MergeCompute][] {
+  return [
+    ['GPU', () => gpuCompute(gpu())],
+    ['CPU', () => cpuCompute],
+  ];
 }

@@ -9,7 +9,7 @@ import { ModelPanel } from './ModelPanel.tsx';
 import { useModelStore } from './model-store.ts';
 import { usePageDrop } from './page-drop.ts';
 import { Playground } from './Playground.tsx';
-import { useGpuStore } from './gpu-store.ts';
+import { engineReady, useGpuStore } from './gpu-store.ts';
 import { SelfCheckPanel } from './SelfCheckPanel.tsx';
 import { TrainPanel } from './TrainPanel.tsx';
 import { useTrainingStore } from './training-store.ts';
@@ -17,7 +17,7 @@ import { TuningPanel } from './TuningPanel.tsx';
 
 export function App() {
   const connect = useGpuStore((s) => s.connect);
-  const ready = useGpuStore((s) => s.status.state === 'ready');
+  const ready = useGpuStore((s) => engineReady(s.status));
   const loadBuiltin = useModelStore((s) => s.loadBuiltin);
   useEffect(connect, [connect]);
   // The built-in model is part of the app: load it as soon as the GPU is there.
@@ -78,16 +78,14 @@ export function App() {
 
 function GpuBadge() {
   const status = useGpuStore((s) => s.status);
-  const text =
-    status.state === 'ready'
-      ? status.adapter.isFallback
-        ? 'GPU ready (software)'
-        : 'GPU ready'
-      : status.state === 'connecting'
-        ? 'Connecting…'
-        : status.state === 'lost'
-          ? 'GPU lost'
-          : 'No WebGPU';
+  const text = {
+    ready:
+      status.state === 'ready' && status.adapter.isFallback ? 'GPU ready (software)' : 'GPU ready',
+    connecting: 'Connecting…',
+    lost: 'GPU lost',
+    cpu: 'No WebGPU: on the CPU',
+    crashed: 'Studio failed to start',
+  }[status.state];
   return (
     <span className={`badge badge-${status.state}`} role="status" data-testid="gpu-badge">
       {text}

@@ -10,7 +10,7 @@ import type { LibraryItem } from '../worker/api.ts';
 import { BakeResult } from './BakeResult.tsx';
 import { boardItems, useComposeStore } from './compose-store.ts';
 import { formatWeight } from './format.ts';
-import { useGpuStore } from './gpu-store.ts';
+import { engineReady, useGpuStore } from './gpu-store.ts';
 import { LayerGridEditor } from './LayerGridEditor.tsx';
 import {
   activeAdapters,
@@ -29,7 +29,7 @@ import { SimilarityView } from './SimilarityMatrix.tsx';
 const WEIGHT_STEP = 0.05;
 
 export function ComposePanel() {
-  const ready = useGpuStore((s) => s.status.state === 'ready');
+  const ready = useGpuStore((s) => engineReady(s.status));
   const layers = useModelStore((s) => s.model.info?.config.numLayers);
   const items = useLibraryStore((s) => s.items);
   const board = useComposeStore((s) => s.board);
@@ -68,7 +68,7 @@ export function ComposePanel() {
 function useComposeJobs(onBoard: readonly LibraryItem[]) {
   const requestComparison = useComposeStore((s) => s.requestComparison);
   const compositionChanged = useComposeStore((s) => s.compositionChanged);
-  const ready = useGpuStore((s) => s.status.state === 'ready');
+  const ready = useGpuStore((s) => engineReady(s.status));
   const boardKey = onBoard.map((item) => item.id).join('\n');
   useEffect(() => {
     if (ready) requestComparison(boardKey === '' ? [] : boardKey.split('\n'));

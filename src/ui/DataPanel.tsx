@@ -28,7 +28,8 @@ export function DataPanel() {
   const dropTarget = useDropTarget((data) => {
     pick(data.files);
   });
-  if (!model) return null;
+  // Datasets are for training, which the CPU does not do.
+  if (!model || model.where === 'cpu') return null;
   return (
     <section {...dropTarget} data-testid="data">
       <h2>Data</h2>

@@ -39,8 +39,19 @@ export function GpuPanel() {
       </section>
     );
   }
-  if (status.state === 'unavailable')
-    return <WebGpuHelp reason={status.reason} detail={status.detail} />;
+  if (status.state === 'cpu') return <WebGpuHelp reason={status.reason} detail={status.detail} />;
+  if (status.state === 'crashed') {
+    return (
+      <section className="panel panel-warning" role="alert" data-testid="studio-crashed">
+        <h2>The studio could not start</h2>
+        <p>
+          Its worker failed to load, so nothing can run. Reload the page; if it happens again, the
+          browser may block module workers (private modes, strict extensions).
+        </p>
+        <p className="muted mono">Details: {status.detail}</p>
+      </section>
+    );
+  }
   if (status.state === 'lost') {
     return (
       <section className="panel panel-warning" role="alert">

@@ -5,7 +5,7 @@ import { AdapterTitle } from './AdapterTitle.tsx';
 import { pickedFiles } from './dropped-files.ts';
 import { useDropTarget } from './drop-target.ts';
 import { formatBytes } from './format.ts';
-import { useGpuStore } from './gpu-store.ts';
+import { engineReady, useGpuStore } from './gpu-store.ts';
 import { AdapterUseControls } from './AdapterUseControls.tsx';
 import { useLibraryStore } from './library-store.ts';
 import { MessageLines } from './MessageLines.tsx';
@@ -13,7 +13,7 @@ import { useModelStore } from './model-store.ts';
 
 /** The adapters kept in this browser: import, use in the playground, download as PEFT files. */
 export function LibraryPanel() {
-  const ready = useGpuStore((s) => s.status.state === 'ready');
+  const ready = useGpuStore((s) => engineReady(s.status));
   const items = useLibraryStore((s) => s.items);
   const error = useLibraryStore((s) => s.error);
   const refresh = useLibraryStore((s) => s.refresh);

@@ -48,9 +48,9 @@ export function ModelPanel() {
           <dd>{model.info.config.maxPositions.toLocaleString('en-US')} positions</dd>
           <dt>Parameters</dt>
           <dd>{model.info.parameters.toLocaleString('en-US')}</dd>
-          <dt>GPU memory</dt>
-          <dd>
-            {formatBytes(model.info.gpuBytes)} (weights {model.info.weightDTypes.join(' + ')}, KV
+          <dt>{model.info.where === 'gpu' ? 'GPU memory' : 'Memory (CPU)'}</dt>
+          <dd data-testid="model-memory">
+            {formatBytes(model.info.memoryBytes)} (weights {model.info.weightDTypes.join(' + ')}, KV
             cache f32)
           </dd>
         </dl>

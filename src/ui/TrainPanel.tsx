@@ -1,4 +1,10 @@
-import type { HistoryPoint, Sample, TrainConfig, TrainingOutcome } from '../worker/api.ts';
+import {
+  TRAINING_NEEDS_WEBGPU,
+  type HistoryPoint,
+  type Sample,
+  type TrainConfig,
+  type TrainingOutcome,
+} from '../worker/api.ts';
 import { formatBytes, formatDuration, formatRate } from './format.ts';
 import { LossChart } from './LossChart.tsx';
 import { useDataStore } from './data-store.ts';
@@ -14,6 +20,15 @@ export function TrainPanel() {
   const run = useTrainingStore((s) => s.run);
   const saved = useTrainingStore((s) => s.saved);
   if (!model) return null;
+  if (model.where === 'cpu')
+    return (
+      <section className="panel" data-testid="train">
+        <h2>Train</h2>
+        <p className="note" data-testid="train-needs-webgpu">
+          {TRAINING_NEEDS_WEBGPU}
+        </p>
+      </section>
+    );
   const running = run.state === 'running';
   return (
     <section className="panel" data-testid="train">

@@ -7,11 +7,19 @@ const TITLES: Record<UnavailableReason, string> = {
   'device-failed': 'The GPU could not be started',
 };
 
-/** What to do when WebGPU is missing: one screen per cause, with concrete steps. */
+/**
+ * What to do when WebGPU is missing, one screen per cause with concrete steps, and what the
+ * studio does meanwhile: it runs on the CPU.
+ */
 export function WebGpuHelp({ reason, detail }: { reason: UnavailableReason; detail: string }) {
   return (
     <section className="panel panel-warning" role="alert" data-testid="webgpu-help">
       <h2>{TITLES[reason]}</h2>
+      <p data-testid="cpu-mode">
+        <strong>Meanwhile the studio runs on your CPU:</strong> models load and generate, and
+        adapters import, inspect, compare, merge and download, exactly as on a GPU but slower on
+        larger models. Training needs WebGPU.
+      </p>
       {reason === 'insecure-context' ? (
         <p>
           Browsers only expose WebGPU on <code>https://</code> pages and on{' '}

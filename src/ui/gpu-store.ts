@@ -3,7 +3,13 @@ import { create } from 'zustand';
 import type { GpuStatus, SelfCheckResult, StudioApi } from '../worker/api.ts';
 import { startStudioWorker } from '../worker/client.ts';
 
-export type GpuView = { state: 'connecting' } | GpuStatus;
+/** The worker's status, or its own failure to start (then nothing runs at all). */
+export type GpuView = { state: 'connecting' } | { state: 'crashed'; detail: string } | GpuStatus;
+
+/** Whether models, adapters and merges can run: on the GPU, or on the CPU without WebGPU. */
+export function engineReady(status: GpuView): boolean {
+  return status.state === 'ready' || status.state === 'cpu';
+}
 
 export type SelfCheckView =
   | { state: 'idle' }
@@ -44,7 +50,7 @@ export const useGpuStore = create<GpuStore>((set, get) => ({
   connect() {
     if (studio) return;
     const worker = startStudioWorker((message) => {
-      set({ status: { state: 'unavailable', reason: 'device-failed', detail: message } });
+      set({ status: { state: 'crashed', detail: message } });
     });
     studio = worker.api;
     const onStatus = (status: GpuStatus) => {
@@ -52,7 +58,7 @@ export const useGpuStore = create<GpuStore>((set, get) => ({
       if (status.state === 'ready') void get().runSelfCheck();
     };
     studio.connect(proxy(onStatus)).then(onStatus, (e: unknown) => {
-      set({ status: { state: 'unavailable', reason: 'device-failed', detail: String(e) } });
+      set({ status: { state: 'crashed', detail: String(e) } });
     });
   },
 

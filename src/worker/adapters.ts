@@ -1,25 +1,21 @@
 // The adapter part of the Studio API: the library (list, files, remove), importing what the user
 // dropped (validated against the loaded model), and applying library adapters to the loaded
-// model at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x) for the playground and perplexity.
+// model (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x; adapted-model.ts) for the playground and perplexity.
 import { zipSync } from 'fflate';
 import { ggufLoraFile } from '../adapters/gguf.ts';
 import { adapterFiles, type DroppedFile } from '../adapters/import.ts';
 import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
 import {
-  adapterTerms,
   misfit,
   readPeftAdapter,
   shapeMismatches,
   type PeftAdapter,
 } from '../adapters/peft-read.ts';
-import type { Gpu } from '../gpu/device.ts';
-import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
-import type { GpuModel } from '../model/forward.ts';
 import type { StudioApi } from './api.ts';
+import type { LoadedModel } from './loaded.ts';
 
 export interface AdapterDeps {
-  requireGpu(): Gpu;
-  loaded(): { name: string; model: GpuModel } | undefined;
+  loaded(): LoadedModel | undefined;
   library: AdapterLibrary;
 }
 
@@ -35,8 +31,6 @@ type AdapterApi = Pick<
   | 'renameAdapter'
   | 'duplicateAdapter'
 > & {
-  /** Forgets the applied adapters' GPU tensors (the model they were applied to is going away). */
-  releaseApplied(): void;
   /** A library adapter parsed (once) with its library name. */
   parsedAdapter(id: string): Promise<PeftAdapter>;
 };
@@ -60,18 +54,8 @@ export function newId(kind: string): string {
 }
 
 export function createAdapterApi(deps: AdapterDeps): AdapterApi {
-  let applied: Tensor[] = [];
   // Parsed once per adapter: a weight slider re-applies many times a second.
   const parsed = new Map<string, PeftAdapter>();
-
-  function releaseApplied(): void {
-    try {
-      releaseTensor(deps.requireGpu(), ...applied);
-    } catch {
-      // No device any more: its buffers went with it.
-    }
-    applied = [];
-  }
 
   async function entry(id: string): Promise<LibraryEntry> {
     const found = await deps.library.get(id);
@@ -90,7 +74,6 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
   }
 
   return {
-    releaseApplied,
     parsedAdapter,
     async listAdapters() {
       const loaded = deps.loaded();
@@ -201,14 +184,7 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
         chosen.push({ adapter: await parsedAdapter(id), weight });
       }
       // Built completely before anything changes: a refusal leaves the current composition.
-      const { terms, overrides, tensors } = await adapterTerms(
-        deps.requireGpu(),
-        loaded.model.base,
-        chosen,
-      );
-      releaseApplied();
-      applied = tensors;
-      loaded.model.setAdapters(terms, overrides);
+      await loaded.model.apply(chosen);
     },
   };
 }

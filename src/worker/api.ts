@@ -63,8 +63,10 @@ export interface ModelInfo {
   name: string;
   config: ModelConfig;
   parameters: number;
-  /** GPU memory for weights and KV cache, in bytes. */
-  gpuBytes: number;
+  /** Where it runs: on the GPU, or on the CPU reference forward where WebGPU is missing. */
+  where: 'gpu' | 'cpu';
+  /** Memory for weights and KV cache, in bytes (on the GPU, or in the worker on the CPU). */
+  memoryBytes: number;
   /** The dtypes the weights are kept in on the GPU, most bytes first (the KV cache is f32). */
   weightDTypes: DType[];
 }
@@ -77,12 +79,21 @@ export interface GenerationResult {
   ms: number;
 }
 
+/** Why training is refused where the studio runs on the CPU (the UI says it before anyone asks). */
+export const TRAINING_NEEDS_WEBGPU =
+  'Training needs WebGPU, which this browser does not offer. On the CPU the studio loads models, generates, and imports, inspects, compares and merges adapters, but does not train. The WebGPU panel says how to turn it on.';
+
 /** Why WebGPU cannot be used, each with its own advice in the UI. */
 export type UnavailableReason = 'no-webgpu' | 'insecure-context' | 'no-adapter' | 'device-failed';
 
+/**
+ * `ready`: a WebGPU device. `cpu`: none could be had (the reason says why), so the studio runs
+ * on the CPU references: models, adapters and merges work, slower; training does not.
+ * `lost`: the device was lost; reconnect.
+ */
 export type GpuStatus =
   | { state: 'ready'; adapter: AdapterReport }
-  | { state: 'unavailable'; reason: UnavailableReason; detail: string }
+  | { state: 'cpu'; reason: UnavailableReason; detail: string }
   | { state: 'lost'; reason: string; detail: string };
 
 /** A library adapter with held-out text in its style, for the merge report. */

@@ -1,18 +1,57 @@
 // Merging through the Studio API: two adapters trained in the studio on the two invented styles,
-// compared, baked into library adapters by spec, and measured by the merge report and sweep.
+// compared, baked into library adapters by spec, and measured by the merge report and sweep; then
+// the same through a studio without WebGPU (on the CPU references), which must agree.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { memoryLibrary } from '../adapters/library.ts';
+import { memoryLibrary, type AdapterLibrary } from '../adapters/library.ts';
+import { readPeftAdapter } from '../adapters/peft-read.ts';
+import { relativeNormError } from '../linalg/compare.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
 import { fixture } from '../testing/fixtures.ts';
 import { memoryRunStore } from '../train/run-store.ts';
 import { DEFAULT_SETTINGS } from '../train/settings.ts';
 import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../train/style-corpus.ts';
-import type { StudioApi } from './api.ts';
+import { TRAINING_NEEDS_WEBGPU, type StudioApi } from './api.ts';
 import { createStudio } from './studio.ts';
+
+/** A studio over the fixture model with the given WebGPU entry (undefined: none) and library. */
+function nodeStudio(gpu: GPU | undefined, library: AdapterLibrary): StudioApi {
+  return createStudio({
+    gpu,
+    shaders: nodeShaders,
+    secureContext: true,
+    tuningStore: { load: () => Promise.resolve(undefined), save: () => Promise.resolve() },
+    runStore: memoryRunStore(),
+    library,
+    builtinModel: () =>
+      Promise.resolve({
+        checkpoint: fixture('models/llama2c/stories260K.bin'),
+        tokenizer: fixture('models/llama2c/tok512.bin'),
+      }),
+  });
+}
+
+/** ΔW = s·B·A of every module of a library adapter, dense, by module path. */
+async function deltas(studio: StudioApi, id: string): Promise<Map<string, Float64Array>> {
+  const files = await studio.adapterFiles(id);
+  const adapter = readPeftAdapter(new Map(files.map((f) => [f.name, f.bytes])), id);
+  const out = new Map<string, Float64Array>();
+  for (const [path, m] of adapter.modules) {
+    const rows = m.b.length / m.rank;
+    const cols = m.a.length / m.rank;
+    const d = new Float64Array(rows * cols);
+    for (let o = 0; o < rows; o++)
+      for (let j = 0; j < m.rank; j++)
+        for (let i = 0; i < cols; i++)
+          d[o * cols + i] += m.scale * m.b[o * m.rank + j] * m.a[j * cols + i];
+    out.set(path, d);
+  }
+  return out;
+}
 
 describe('merging through the studio API', () => {
   let studio: StudioApi;
+  const library = memoryLibrary();
   const ids: string[] = [];
 
   async function trainStyle(style: StyleCorpus): Promise<string> {
@@ -44,19 +83,7 @@ describe('merging through the studio API', () => {
   }
 
   beforeAll(async () => {
-    studio = createStudio({
-      gpu: nodeGpuEntry(),
-      shaders: nodeShaders,
-      secureContext: true,
-      tuningStore: { load: () => Promise.resolve(undefined), save: () => Promise.resolve() },
-      runStore: memoryRunStore(),
-      library: memoryLibrary(),
-      builtinModel: () =>
-        Promise.resolve({
-          checkpoint: fixture('models/llama2c/stories260K.bin'),
-          tokenizer: fixture('models/llama2c/tok512.bin'),
-        }),
-    });
+    studio = nodeStudio(nodeGpuEntry(), library);
     await studio.connect(() => undefined);
     await studio.loadBuiltinModel();
     for (const style of [ZIMMY_STYLE, SNORP_STYLE]) ids.push(await trainStyle(style));
@@ -146,5 +173,92 @@ describe('merging through the studio API', () => {
     await expect(studio.mergeReport(item.id, [{ id: ids[0], text: '' }])).rejects.toThrow(
       /eval text for .* is empty/,
     );
+  });
+
+  describe('without WebGPU, on the CPU references', () => {
+    let cpu: StudioApi;
+    const texts = () => [
+      { id: ids[0], text: ZIMMY_STYLE.stories(4, 2) },
+      { id: ids[1], text: SNORP_STYLE.stories(4, 2) },
+    ];
+
+    beforeAll(async () => {
+      cpu = nodeStudio(undefined, library);
+      expect(await cpu.connect(() => undefined)).toMatchObject({
+        state: 'cpu',
+        reason: 'no-webgpu',
+      });
+      expect(await cpu.loadBuiltinModel()).toMatchObject({ where: 'cpu', weightDTypes: ['f32'] });
+    });
+
+    it('generates what the GPU generates, with and without an adapter applied', async () => {
+      const greedy = { maxNewTokens: 40, temperature: 0 };
+      for (const composition of [[], [{ id: ids[0], weight: 1 }], [{ id: ids[1], weight: -0.5 }]]) {
+        const texts: string[] = [];
+        for (const s of [studio, cpu]) {
+          await s.applyAdapters(composition);
+          texts.push((await s.generate('Once upon a time', greedy)).text);
+        }
+        expect(texts[1], JSON.stringify(composition)).toBe(texts[0]);
+      }
+      for (const s of [studio, cpu]) await s.applyAdapters([]);
+      const [onGpu, onCpu] = [
+        await studio.perplexity(texts()[0].text),
+        await cpu.perplexity(texts()[0].text),
+      ];
+      expect(onCpu.loss).toBeCloseTo(onGpu.loss, 4);
+    });
+
+    it('merges, compares and reports as the GPU does', async () => {
+      const spec = {
+        method: 'ties_svd' as const,
+        adapters: [
+          { id: ids[0], weight: 1 },
+          { id: ids[1], weight: 0.5 },
+        ],
+        density: 0.5,
+        rank: 4,
+      };
+      const [onGpu, onCpu] = [await studio.merge(spec, 'gpu'), await cpu.merge(spec, 'cpu')];
+      expect(onCpu.lostEnergy).toBeCloseTo(onGpu.lostEnergy, 3);
+      const [gpuDeltas, cpuDeltas] = [
+        await deltas(studio, onGpu.item.id),
+        await deltas(cpu, onCpu.item.id),
+      ];
+      expect([...cpuDeltas.keys()]).toEqual([...gpuDeltas.keys()]);
+      for (const [path, d] of gpuDeltas)
+        expect(relativeNormError(cpuDeltas.get(path)!, d), path).toBeLessThan(1e-3);
+
+      const [gpuComparison, cpuComparison] = [await studio.compare(ids), await cpu.compare(ids)];
+      expect(cpuComparison.similarity[0][1]).toBeCloseTo(gpuComparison.similarity[0][1], 5);
+      expect(cpuComparison.pairs[0].signConflict).toBeCloseTo(
+        gpuComparison.pairs[0].signConflict!,
+        3,
+      );
+
+      const [gpuReport, cpuReport] = [
+        await studio.mergeReport(onGpu.item.id, texts()),
+        await cpu.mergeReport(onGpu.item.id, texts()),
+      ];
+      cpuReport.rows.forEach((row, i) => {
+        expect(row.base.loss).toBeCloseTo(gpuReport.rows[i].base.loss, 4);
+        expect(row.merged.loss).toBeCloseTo(gpuReport.rows[i].merged.loss, 4);
+      });
+    });
+
+    it('refuses to train, saying why', async () => {
+      await cpu.prepareData(ZIMMY_STYLE.stories(8, 3), 'zimmy.txt', {
+        seqLen: 64,
+        validationFraction: 0,
+        seed: 1,
+      });
+      await expect(
+        cpu.startTraining({
+          lora: { rank: 4, alpha: 8, rslora: false, targets: ['q_proj'], dropout: 0, init: 'lora' },
+          train: { ...DEFAULT_SETTINGS, steps: 2 },
+        }),
+      ).rejects.toThrow(TRAINING_NEEDS_WEBGPU);
+      await expect(cpu.selfCheck()).rejects.toThrow(/WebGPU/);
+    });
   });
 });

@@ -3,19 +3,27 @@
 // and the weight sweep) with the loaded model.
 import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
 import { readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
-import type { Gpu } from '../gpu/device.ts';
+import type { MergeCompute } from '../merge/compute.ts';
 import { compareAdapters } from '../merge/diagnostics.ts';
 import { mergeAdapters } from '../merge/merge.ts';
 import { mergedFiles } from '../merge/recipe.ts';
-import { evalSequences, mergeReport, weightSweep, type ReportSource } from '../merge/report.ts';
-import type { GpuModel } from '../model/forward.ts';
-import type { TextTokenizer } from '../model/tokenizer.ts';
+import {
+  cpuEvaluator,
+  evalSequences,
+  gpuEvaluator,
+  mergeReport,
+  weightSweep,
+  type Evaluator,
+  type ReportSource,
+} from '../merge/report.ts';
 import { newId } from './adapters.ts';
 import type { EvalText, StudioApi } from './api.ts';
+import type { LoadedModel } from './loaded.ts';
 
 export interface MergingDeps {
-  requireGpu(): Gpu;
-  loaded(): { name: string; model: GpuModel; tokenizer: TextTokenizer } | undefined;
+  /** Where merges and comparisons run: the GPU, or the CPU references without WebGPU. */
+  compute(): MergeCompute;
+  loaded(): LoadedModel | undefined;
   library: AdapterLibrary;
   parsedAdapter(id: string): Promise<PeftAdapter>;
 }
@@ -48,6 +56,14 @@ export function createMergingApi(deps: MergingDeps): MergingApi {
     return loaded;
   }
 
+  /** Losses under compositions of the loaded model's base, where the model runs. */
+  function evaluator(): Evaluator {
+    const { model } = requireModel();
+    return model.where === 'gpu'
+      ? gpuEvaluator(model.gpu, model.model.base)
+      : cpuEvaluator(model.config, model.weights);
+  }
+
   async function sources(texts: readonly EvalText[]): Promise<ReportSource[]> {
     const { model, tokenizer } = requireModel();
     const seqLen = Math.min(EVAL_WINDOW, model.config.maxPositions);
@@ -67,7 +83,7 @@ export function createMergingApi(deps: MergingDeps): MergingApi {
     async merge(spec, name, onProgress) {
       const adapters = await Promise.all(spec.adapters.map((a) => deps.parsedAdapter(a.id)));
       const loaded = deps.loaded();
-      const outcome = await mergeAdapters(deps.requireGpu(), adapters, spec, {
+      const outcome = await mergeAdapters(deps.compute(), adapters, spec, {
         numLayers: loaded?.model.config.numLayers,
         onProgress: progress(onProgress),
       });
@@ -86,17 +102,17 @@ export function createMergingApi(deps: MergingDeps): MergingApi {
     },
     async compare(ids) {
       const adapters = await Promise.all(ids.map((id) => deps.parsedAdapter(id)));
-      return compareAdapters(deps.requireGpu(), adapters);
+      return compareAdapters(deps.compute(), adapters);
     },
     async mergeReport(mergedId, texts, onProgress) {
       const merged = await deps.parsedAdapter(mergedId);
-      return mergeReport(deps.requireGpu(), requireModel().model, await sources(texts), merged, {
+      return mergeReport(evaluator(), await sources(texts), merged, {
         maxSequences: EVAL_SEQUENCES,
         onProgress: progress(onProgress),
       });
     },
     async weightSweep(texts, weights, onProgress) {
-      return weightSweep(deps.requireGpu(), requireModel().model, await sources(texts), weights, {
+      return weightSweep(evaluator(), await sources(texts), weights, {
         maxSequences: EVAL_SEQUENCES,
         onProgress: progress(onProgress),
       });

@@ -100,31 +100,31 @@ describe('studio API', () => {
     for (const r of results) expect(r, `${r.kernel}: ${r.error}`).toMatchObject({ ok: true });
   });
 
-  it('explains a missing WebGPU and an insecure context', async () => {
+  it('explains a missing WebGPU and an insecure context, and runs on the CPU', async () => {
     const missing = createStudio(
       environment({ gpu: undefined, secureContext: true, tuningStore: memoryStore() }),
     );
     expect(await missing.connect(() => undefined)).toMatchObject({
-      state: 'unavailable',
+      state: 'cpu',
       reason: 'no-webgpu',
     });
     const insecure = createStudio(
       environment({ gpu: undefined, secureContext: false, tuningStore: memoryStore() }),
     );
     expect(await insecure.connect(() => undefined)).toMatchObject({
-      state: 'unavailable',
+      state: 'cpu',
       reason: 'insecure-context',
     });
-    await expect(missing.selfCheck()).rejects.toThrow(/connect first/);
+    await expect(missing.selfCheck()).rejects.toThrow(/no WebGPU: the studio runs on the CPU/);
   });
 
-  it('explains an adapter-less WebGPU', async () => {
+  it('explains an adapter-less WebGPU, and runs on the CPU', async () => {
     const noAdapter = { requestAdapter: () => Promise.resolve(null) } as unknown as GPU;
     const studio = createStudio(
       environment({ gpu: noAdapter, secureContext: true, tuningStore: memoryStore() }),
     );
     expect(await studio.connect(() => undefined)).toMatchObject({
-      state: 'unavailable',
+      state: 'cpu',
       reason: 'no-adapter',
     });
   });

@@ -5,18 +5,19 @@ import { persistTuning, restoreTuning, type TuningStore } from '../gpu/tuning.ts
 import { describeTile } from '../linalg/matmul.ts';
 import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts';
 import { selfCheck } from '../linalg/self-check.ts';
-import type { ModelConfig } from '../model/config.ts';
-import { createGpuModel, type GpuModel } from '../model/forward.ts';
 import { generateTokens } from '../model/generate.ts';
 import { hubModelFiles, type FileCache } from '../model/hub.ts';
 import { loadModelFiles, type LoadedModelFiles } from '../model/load.ts';
 import { meanLoss } from '../model/perplexity.ts';
-import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { ModelWeights } from '../model/weights.ts';
+import { adaptedCpuModel, adaptedGpuModel, type AdaptedModel } from '../adapters/adapted-model.ts';
 import type { AdapterLibrary } from '../adapters/library.ts';
+import { gpuCompute, type MergeCompute } from '../merge/compute.ts';
+import { cpuCompute } from '../merge/cpu/compute.ts';
 import type { RunStore } from '../train/run-store.ts';
-import type { GpuStatus, ModelInfo, StudioApi } from './api.ts';
+import type { GpuStatus, ModelInfo, StudioApi, UnavailableReason } from './api.ts';
 import { createAdapterApi } from './adapters.ts';
+import type { LoadedModel } from './loaded.ts';
 import { createMergingApi } from './merging.ts';
 import { createTrainingApi } from './training.ts';
 
@@ -38,28 +39,29 @@ export interface StudioEnvironment {
   library: AdapterLibrary;
 }
 
-interface LoadedModel {
-  info: ModelInfo;
-  model: GpuModel;
-  tokenizer: TextTokenizer;
-}
-
-/** The Studio API over one GPU device; the worker exposes it, Node tests call it directly. */
+/**
+ * The Studio API over one GPU device, or over the CPU references where WebGPU cannot be had
+ * (everything but training and the kernel tools: slower, as exact); the worker exposes it, Node
+ * tests call it directly.
+ */
 export function createStudio(env: StudioEnvironment): StudioApi {
   let gpu: Gpu | undefined;
-  let loaded: LoadedModel | undefined;
+  // WebGPU could not be had: models and merges run on the CPU references.
+  let onCpu = false;
+  let loaded: (LoadedModel & { info: ModelInfo }) | undefined;
   let notify: (status: GpuStatus) => void = () => undefined;
 
+  function onCpuBecause(reason: UnavailableReason, detail: string): GpuStatus {
+    onCpu = true;
+    return { state: 'cpu', reason, detail };
+  }
+
   async function acquire(): Promise<GpuStatus> {
-    if (!env.gpu) {
+    onCpu = false;
+    if (!env.gpu)
       return env.secureContext
-        ? { state: 'unavailable', reason: 'no-webgpu', detail: 'navigator.gpu is undefined' }
-        : {
-            state: 'unavailable',
-            reason: 'insecure-context',
-            detail: 'WebGPU needs https:// or localhost',
-          };
-    }
+        ? onCpuBecause('no-webgpu', 'navigator.gpu is undefined')
+        : onCpuBecause('insecure-context', 'WebGPU needs https:// or localhost');
     try {
       gpu = await acquireGpu(env.gpu, {
         shaders: env.shaders,
@@ -75,28 +77,24 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     } catch (e) {
       const reason =
         e instanceof GpuError && e.context === 'requestAdapter' ? 'no-adapter' : 'device-failed';
-      return { state: 'unavailable', reason, detail: e instanceof Error ? e.message : String(e) };
+      return onCpuBecause(reason, e instanceof Error ? e.message : String(e));
     }
   }
 
   const training = createTrainingApi({
-    requireGpu,
-    loaded: () =>
-      loaded && { name: loaded.info.name, model: loaded.model, tokenizer: loaded.tokenizer },
+    loaded: () => loaded,
     runStore: env.runStore,
     library: env.library,
   });
 
   const adapters = createAdapterApi({
-    requireGpu,
-    loaded: () => loaded && { name: loaded.info.name, model: loaded.model },
+    loaded: () => loaded,
     library: env.library,
   });
 
   const merging = createMergingApi({
-    requireGpu,
-    loaded: () =>
-      loaded && { name: loaded.info.name, model: loaded.model, tokenizer: loaded.tokenizer },
+    compute,
+    loaded: () => loaded,
     library: env.library,
     parsedAdapter: (id) => adapters.parsedAdapter(id),
   });
@@ -106,22 +104,35 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     if (training.busy) throw new Error(`Stop the training run before you ${action}.`);
   }
 
-  /** Uploads a model to the GPU, replacing the loaded one. */
+  /** Puts a model on the GPU (or, without WebGPU, on the CPU), replacing the loaded one. */
   function install(files: LoadedModelFiles): ModelInfo {
     checkIdle('load another model');
-    const device = requireGpu();
-    const model = createGpuModel(device, files.config, files.weights);
-    adapters.releaseApplied();
+    const { config, weights } = files;
+    const model = onCpu
+      ? adaptedCpuModel(config, weights)
+      : adaptedGpuModel(requireGpu(), config, weights);
     loaded?.model.dispose();
     loaded = {
-      info: describeModel(files.name, files.config, files.weights, model),
+      name: files.name,
+      info: describeModel(files.name, weights, model),
       model,
       tokenizer: files.tokenizer,
     };
     return loaded.info;
   }
 
+  /** Where merges and comparisons run. */
+  function compute(): MergeCompute {
+    return onCpu ? cpuCompute : gpuCompute(requireGpu());
+  }
+
   function requireGpu(): Gpu {
+    if (onCpu)
+      throw new GpuError(
+        'This browser offers no WebGPU: the studio runs on the CPU, and this needs a GPU.',
+        'studio',
+        'unavailable',
+      );
     if (!gpu)
       throw new GpuError(
         'No GPU device: connect first (or reconnect after a loss).',
@@ -182,7 +193,6 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     },
     unloadModel() {
       checkIdle('unload the model');
-      adapters.releaseApplied();
       loaded?.model.dispose();
       loaded = undefined;
       return Promise.resolve();
@@ -230,20 +240,17 @@ export function createStudio(env: StudioEnvironment): StudioApi {
   };
 }
 
-/** Parameter count and GPU bytes (f32 weights plus the KV cache at full context). */
-function describeModel(
-  name: string,
-  config: ModelConfig,
-  weights: ModelWeights,
-  model: GpuModel,
-): ModelInfo {
+/** Parameter count and memory (weights plus the f32 KV cache at full context). */
+function describeModel(name: string, weights: ModelWeights, model: AdaptedModel): ModelInfo {
+  const { config } = model;
   const parameters = [...weights.values()].reduce((n, t) => n + t.data.length, 0);
   const cache = 2 * config.numLayers * config.maxPositions * config.numKvHeads * config.headDim;
   return {
     name,
     config,
     parameters,
-    gpuBytes: model.weightBytes + 4 * cache,
+    where: model.where,
+    memoryBytes: model.weightBytes + 4 * cache,
     weightDTypes: [...model.weightDTypes],
   };
 }

@@ -4,9 +4,6 @@
 import type { AdapterLibrary } from '../adapters/library.ts';
 import { trainedCard } from '../adapters/model-card.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
-import type { Gpu } from '../gpu/device.ts';
-import type { GpuModel } from '../model/forward.ts';
-import type { TextTokenizer } from '../model/tokenizer.ts';
 import { prepareDataset, type PreparedData } from '../train/data.ts';
 import type { DatasetSource, RunStore } from '../train/run-store.ts';
 import {
@@ -17,12 +14,18 @@ import {
   type TrainProgress,
 } from '../train/trainer.ts';
 import { newId } from './adapters.ts';
-import type { DatasetSummary, SavedRunInfo, StudioApi, TrainingOutcome } from './api.ts';
+import {
+  TRAINING_NEEDS_WEBGPU,
+  type DatasetSummary,
+  type SavedRunInfo,
+  type StudioApi,
+  type TrainingOutcome,
+} from './api.ts';
+import type { LoadedModel } from './loaded.ts';
 
 export interface TrainingDeps {
-  requireGpu(): Gpu;
   /** The loaded model, or undefined. */
-  loaded(): { name: string; model: GpuModel; tokenizer: TextTokenizer } | undefined;
+  loaded(): LoadedModel | undefined;
   runStore: RunStore;
   library: AdapterLibrary;
 }
@@ -71,14 +74,16 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
   ): Promise<TrainingOutcome> {
     if (control) throw new Error('A training run is already in progress.');
     const loaded = requireModel();
+    if (loaded.model.where !== 'gpu') throw new Error(TRAINING_NEEDS_WEBGPU);
+    const { gpu, model } = loaded.model;
     if (!prepared || prepared.model !== loaded.name)
       throw new Error('Choose a dataset for this model first.');
     const { source } = prepared;
     control = new TrainControl();
     try {
       const result = await train({
-        gpu: deps.requireGpu(),
-        model: loaded.model,
+        gpu,
+        model,
         baseModel: loaded.name,
         data: prepared.data,
         config,
@@ -96,7 +101,7 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
         const id = newId('trained');
         const name = `${source.fileName.replace(/\.[^.]+$/, '')} · ${lora.init} r${lora.rank}`;
         if (result.steps > 0) {
-          const { files } = await result.adapter.peftFiles(loaded.name, loaded.model.config);
+          const { files } = await result.adapter.peftFiles(loaded.name, model.config);
           const { summary } = prepared.data;
           const card = trainedCard({
             name,

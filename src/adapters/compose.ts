@@ -1,0 +1,114 @@
+// Adapters composed into a copy of a model's weights on the host: the CPU reference of the
+// run-time composition the GPU applies (peft-read.ts adapterTerms, model/transformer.ts), and
+// what the CPU engine runs where WebGPU is missing. Every term is computed from the base weights,
+// as the GPU's are, so adapters add independently:
+//   LoRA            W + w·s·B·A
+//   DoRA            W + w·(diag(g)·(W + s·B·A) − W),  g = m / ‖W + s·B·A‖ per output row
+//   embedding LoRA  E + w·s·(B·A)ᵀ, at the lookup only: a tied head keeps reading E
+//   whole weights   W + Σ w·(T − W)  (modules_to_save)
+// Products and norms are summed in f64. Tensors no adapter touches are shared, not copied.
+import type { ModelConfig } from '../model/config.ts';
+import { FormatError } from '../model/errors.ts';
+import { EMBEDDING_PATH } from '../model/transformer.ts';
+import type { HostTensor, ModelWeights } from '../model/weights.ts';
+import { misfit, shapeMismatches, type AdapterModule, type PeftAdapter } from './peft-read.ts';
+
+export type Composition = readonly { adapter: PeftAdapter; weight: number }[];
+
+const EMBEDDING = `${EMBEDDING_PATH}.weight`;
+
+/** Row o of s·B·A (out × in) into `row`, in f64. */
+function productRow(m: AdapterModule, s: number, width: number, o: number, row: Float64Array) {
+  row.fill(0);
+  for (let j = 0; j < m.rank; j++) {
+    const b = s * m.b[o * m.rank + j];
+    if (b === 0) continue;
+    for (let i = 0; i < width; i++) row[i] += b * m.a[j * width + i];
+  }
+}
+
+/** Adds the module's term at `weight` to `target` (the composed W), computed from the base W. */
+function addTerm(target: Float32Array, base: Float32Array, m: AdapterModule, weight: number) {
+  const width = m.a.length / m.rank;
+  const out = m.b.length / m.rank;
+  const row = new Float64Array(width);
+  for (let o = 0; o < out; o++) {
+    productRow(m, m.scale, width, o, row);
+    const w0 = base.subarray(o * width, (o + 1) * width);
+    const t = target.subarray(o * width, (o + 1) * width);
+    if (m.magnitude) {
+      let norm = 0;
+      for (let i = 0; i < width; i++) norm += (w0[i] + row[i]) ** 2;
+      const g = m.magnitude[o] / Math.sqrt(norm);
+      for (let i = 0; i < width; i++) t[i] += weight * (g * (w0[i] + row[i]) - w0[i]);
+    } else {
+      for (let i = 0; i < width; i++) t[i] += weight * row[i];
+    }
+  }
+}
+
+/** Adds w·s·(B·A)ᵀ to the embedding table (vocab × dim); A is r × vocab, B dim × r. */
+function addEmbeddingTerm(table: Float32Array, m: AdapterModule, weight: number) {
+  const vocab = m.a.length / m.rank;
+  const dim = m.b.length / m.rank;
+  const row = new Float64Array(vocab);
+  for (let d = 0; d < dim; d++) {
+    productRow(m, weight * m.scale, vocab, d, row);
+    for (let v = 0; v < vocab; v++) table[v * dim + d] += row[v];
+  }
+}
+
+/**
+ * The model's weights (and config) with the composition applied. A tied head stays the base
+ * table when an embedding LoRA changes the lookup: the result is then untied, with the head as
+ * its own tensor. Refuses an adapter that does not fit the model, as adapterTerms does.
+ */
+export function composeWeights(
+  config: ModelConfig,
+  base: ModelWeights,
+  composition: Composition,
+): { config: ModelConfig; weights: ModelWeights } {
+  for (const { adapter } of composition) {
+    const problems = shapeMismatches(adapter, config);
+    if (problems.length > 0) throw new FormatError(adapter.name, misfit(problems));
+  }
+  const weights = new Map(base);
+  const baseData = (name: string) => {
+    const t = base.get(name);
+    if (!t) throw new Error(`missing weight ${name}`);
+    return t.data;
+  };
+  // Copied on first change; the copy holds values no half format need represent.
+  const writable = (name: string): Float32Array => {
+    const current = weights.get(name)!;
+    if (current !== base.get(name)) return current.data;
+    const copy: HostTensor = { shape: current.shape, data: current.data.slice() };
+    weights.set(name, copy);
+    return copy.data;
+  };
+  for (const { adapter, weight } of composition)
+    for (const [name, full] of adapter.fullWeights) {
+      const w0 = baseData(name);
+      const t = writable(name);
+      for (let i = 0; i < t.length; i++) t[i] += weight * (full.data[i] - w0[i]);
+    }
+  let composedConfig = config;
+  for (const { adapter, weight } of composition)
+    for (const [path, m] of adapter.modules) {
+      if (m.embedding) {
+        if (composedConfig.tieWordEmbeddings) {
+          // The head as the table is now (whole weights applied), kept apart from the lookup's.
+          const table = weights.get(EMBEDDING)!;
+          const head =
+            table === base.get(EMBEDDING) ? table : { ...table, data: table.data.slice() };
+          weights.set('lm_head.weight', head);
+          composedConfig = { ...composedConfig, tieWordEmbeddings: false };
+        }
+        addEmbeddingTerm(writable(EMBEDDING), m, weight);
+      } else {
+        const name = `${path}.weight`;
+        addTerm(writable(name), baseData(name), m, weight);
+      }
+    }
+  return { config: composedConfig, weights };
+}

@@ -1,0 +1,80 @@
+// The merge steps of compute.ts on the CPU references (f64 QR and SVD, cpu/entrywise.ts): what
+// merging and comparing run on where WebGPU is missing. Slower, never less exact: products and
+// sums are in f64, and the random draws (DARE's masks, the randomized SVD's Ω) are the GPU's.
+// Each step first lets the event loop turn, so a worker hears a cancel between modules.
+import { mat } from '../../linalg/cpu/dense.ts';
+import { nextTurn } from '../../linalg/cpu/turns.ts';
+import {
+  jacobiSvd,
+  lowRankProductSvdCpu,
+  randomizedSvdCpu,
+  type Svd,
+} from '../../linalg/cpu/svd.ts';
+import { DENSE_SVD, denseRank, type MergeCompute } from '../compute.ts';
+import { chooseRank, energy, factorsOf, type HostSvd, type LowRank } from '../low-rank.ts';
+import { mergeEntrywiseCpu } from './entrywise.ts';
+
+function hostSvd({ u, s, v }: Svd): HostSvd {
+  return { u: Float32Array.from(u.data), s, v: Float32Array.from(v.data) };
+}
+
+/** Rows [from, to) of B·A, f64 sums rounded once to f32 (what the GPU's f32 matmul approximates). */
+function productRows(x: LowRank, from: number, to: number): Float32Array {
+  const rows = new Float32Array((to - from) * x.in);
+  const acc = new Float64Array(x.in);
+  for (let o = from; o < to; o++) {
+    acc.fill(0);
+    for (let j = 0; j < x.rank; j++) {
+      const b = x.b[o * x.rank + j];
+      if (b === 0) continue;
+      const a = x.a.subarray(j * x.in, (j + 1) * x.in);
+      for (let c = 0; c < x.in; c++) acc[c] += b * a[c];
+    }
+    rows.set(acc, (o - from) * x.in);
+  }
+  return rows;
+}
+
+export const cpuCompute: MergeCompute = {
+  where: 'cpu',
+  async productSvd(x) {
+    await nextTurn();
+    const svd =
+      x.rank <= Math.min(x.out, x.in)
+        ? lowRankProductSvdCpu(mat(x.out, x.rank, x.b), mat(x.rank, x.in, x.a))
+        : jacobiSvd(mat(x.out, x.in, productRows(x, 0, x.out)));
+    return hostSvd(svd);
+  },
+  async mergeArrays(parts, tasks, consensus, rowLength) {
+    await nextTurn();
+    const merged = mergeEntrywiseCpu(
+      parts.map((x, i) => ({ x, task: tasks[i] })),
+      consensus,
+      rowLength,
+    );
+    return Float32Array.from(merged);
+  },
+  async mergeDense(job) {
+    await nextTurn();
+    const zero = new Float32Array(job.out * job.in);
+    const merged = mergeEntrywiseCpu(
+      job.parts.map((p, i) => ({
+        x: p ? productRows(p, 0, job.out) : zero,
+        task: job.tasks[i],
+      })),
+      job.consensus,
+      job.in,
+    );
+    const total = merged.reduce((t, v) => t + v * v, 0);
+    const rank = denseRank(job.rule, job.cap, job.out, job.in);
+    const svd = hostSvd(
+      randomizedSvdCpu(mat(job.out, job.in, merged), { rank, ...DENSE_SVD, seed: job.seed }),
+    );
+    const k = chooseRank(svd.s, job.rule, total);
+    return { factors: factorsOf(svd, k, job.out, job.in), kept: energy(svd.s, k), total };
+  },
+  async denseRows(parts, from, to) {
+    await nextTurn();
+    return parts.map((p) => (p ? productRows(p, from, to) : null));
+  },
+};
