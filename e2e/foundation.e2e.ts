@@ -121,18 +121,4 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
       await hub.close();
     }
   });
-
-  it('explains how to enable WebGPU when the browser offers no adapter', async () => {
-    const plain = await launchChromium(['--disable-features=WebGPU'], false);
-    try {
-      const page = await plain.newPage();
-      await page.goto(inject('baseUrl'));
-      const help = page.getByTestId('webgpu-help');
-      await help.waitFor({ timeout: 30_000 });
-      expect(await help.textContent()).toMatch(/enable-unsafe-webgpu/);
-      await page.screenshot({ path: `${OUTPUT}no-webgpu.png`, fullPage: true });
-    } finally {
-      await plain.close();
-    }
-  });
 });

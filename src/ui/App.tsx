@@ -55,6 +55,7 @@ export function App() {
         </h1>
         <GpuBadge />
       </header>
+      <CpuBanner />
       <main className="panels">
         <div className="stack">
           <ModelPanel />
@@ -73,6 +74,18 @@ export function App() {
         </div>
       </main>
     </div>
+  );
+}
+
+/** Without WebGPU: what still works, where it is said how to turn WebGPU on. */
+function CpuBanner() {
+  const onCpu = useGpuStore((s) => s.status.state === 'cpu');
+  if (!onCpu) return null;
+  return (
+    <p className="note cpu-banner" data-testid="cpu-banner">
+      This browser offers no WebGPU, so the studio runs on your CPU: everything but training works,
+      slower on larger models. <a href="#webgpu-help">How to turn WebGPU on</a>
+    </p>
   );
 }
 

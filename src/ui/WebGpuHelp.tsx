@@ -13,7 +13,12 @@ const TITLES: Record<UnavailableReason, string> = {
  */
 export function WebGpuHelp({ reason, detail }: { reason: UnavailableReason; detail: string }) {
   return (
-    <section className="panel panel-warning" role="alert" data-testid="webgpu-help">
+    <section
+      className="panel panel-warning"
+      role="alert"
+      id="webgpu-help"
+      data-testid="webgpu-help"
+    >
       <h2>{TITLES[reason]}</h2>
       <p data-testid="cpu-mode">
         <strong>Meanwhile the studio runs on your CPU:</strong> models load and generate, and
