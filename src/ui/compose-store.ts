@@ -3,7 +3,6 @@
 // Whether an adapter is applied and with which weight is not kept here: that is the library's
 // run-time composition (library-store `use`), which the board edits directly, so the
 // playground and the preview always generate with what the board shows.
-import { proxy } from 'comlink';
 import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
 import {
@@ -29,6 +28,7 @@ export function cancelMergeJob(): void {
 import { activeAdapters, DEFAULT_USE, useLibraryStore, type AdapterUse } from './library-store.ts';
 import { useModelStore } from './model-store.ts';
 import { formatWeight } from './format.ts';
+import { withUpdates } from './worker-updates.ts';
 
 /** A worker call that takes a while: its progress while it runs, then its result or failure. */
 export type Job<T> =
@@ -419,7 +419,9 @@ export const useComposeStore = create<ComposeStore>()(
                 const onText = (text: string) => {
                   setPreviewText(run, i, text, true);
                 };
-                const result = await studio.generate(prompt, options, proxy(onText));
+                const result = await withUpdates(onText, (cb) =>
+                  studio.generate(prompt, options, cb),
+                );
                 setPreviewText(run, i, result.text, false);
               }
             });
@@ -461,7 +463,9 @@ export const useComposeStore = create<ComposeStore>()(
             const onProgress = (done: number, total: number) => {
               set({ bake: progressOf(done, total) });
             };
-            const { item, lostEnergy } = await studio.merge(spec, name, proxy(onProgress));
+            const { item, lostEnergy } = await withUpdates(onProgress, (cb) =>
+              studio.merge(spec, name, cb),
+            );
             await useLibraryStore.getState().refresh();
             const named = sources.map(({ id, name: n }) => ({ id, name: n }));
             set({ bake: { state: 'done', result: { item, lostEnergy, spec, sources: named } } });
@@ -488,7 +492,9 @@ export const useComposeStore = create<ComposeStore>()(
             const onProgress = (done: number, total: number) => {
               set({ report: progressOf(done, total) });
             };
-            const result = await studio.mergeReport(bake.result.item.id, texts, proxy(onProgress));
+            const result = await withUpdates(onProgress, (cb) =>
+              studio.mergeReport(bake.result.item.id, texts, cb),
+            );
             set({ report: { state: 'done', result } });
           } catch (e) {
             set({ report: { state: 'failed', message: message(e) } });
@@ -508,7 +514,9 @@ export const useComposeStore = create<ComposeStore>()(
             const onProgress = (done: number, total: number) => {
               set({ sweep: progressOf(done, total) });
             };
-            const result = await studio.weightSweep(texts, SWEEP_WEIGHTS, proxy(onProgress));
+            const result = await withUpdates(onProgress, (cb) =>
+              studio.weightSweep(texts, SWEEP_WEIGHTS, cb),
+            );
             set({ sweep: { state: 'done', result } });
           } catch (e) {
             set({ sweep: { state: 'failed', message: message(e) } });

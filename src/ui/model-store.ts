@@ -1,4 +1,3 @@
-import { proxy } from 'comlink';
 import { create } from 'zustand';
 import type {
   DownloadProgress,
@@ -8,6 +7,7 @@ import type {
 } from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
 import { useLibraryStore } from './library-store.ts';
+import { withUpdates } from './worker-updates.ts';
 
 /**
  * The loaded model, if any, and the last load's progress or error. A failed load leaves the
@@ -81,7 +81,9 @@ export const useModelStore = create<ModelStore>((set, get) => {
       const onProgress = (download: DownloadProgress) => {
         set({ download });
       };
-      await load(() => studio.loadModelFromHub(repo.trim(), baseUrl, proxy(onProgress)));
+      await load(() =>
+        withUpdates(onProgress, (cb) => studio.loadModelFromHub(repo.trim(), baseUrl, cb)),
+      );
       set({ download: null });
     },
 
@@ -98,7 +100,7 @@ export const useModelStore = create<ModelStore>((set, get) => {
         set({
           generation: {
             state: 'done',
-            result: await studio.generate(prompt, options, proxy(onText)),
+            result: await withUpdates(onText, (cb) => studio.generate(prompt, options, cb)),
           },
         });
       } catch (e) {

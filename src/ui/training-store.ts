@@ -1,4 +1,3 @@
-import { proxy } from 'comlink';
 import { create } from 'zustand';
 import type {
   HistoryPoint,
@@ -10,6 +9,7 @@ import type {
 } from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
 import { useLibraryStore } from './library-store.ts';
+import { withUpdates } from './worker-updates.ts';
 
 /** What a run draws: its curve so far and the latest sample generations. */
 export interface RunCurve {
@@ -84,7 +84,7 @@ export const useTrainingStore = create<TrainingStore>((set, get) => {
       },
     });
     try {
-      const outcome = await train(proxy(onProgress));
+      const outcome = await withUpdates(onProgress, train);
       set({
         run: { ...curve, ...latestCurve(), state: 'ended', outcome, history: outcome.history },
       });
