@@ -48,7 +48,14 @@ async function generate(page: Page, prompt: string, tokens: number): Promise<str
   await page.getByTestId('max-new-tokens').fill(String(tokens));
   await page.getByTestId('temperature').fill('0');
   await page.getByRole('button', { name: 'Generate' }).click();
-  await page.getByTestId('generation-stats').waitFor({ timeout: 60_000 });
+  // The click renders the running state at once: the stats that come back are this run's.
+  try {
+    await page.getByTestId('generation-stats').waitFor({ timeout: 60_000 });
+  } catch (e) {
+    await page.screenshot({ path: `${OUTPUT}cpu-no-generation.png`, fullPage: true });
+    const shown = await page.getByTestId('playground').innerText();
+    throw new Error(`No generation came back; the playground shows:\n${shown}`, { cause: e });
+  }
   return (await page.getByTestId('output').textContent()) ?? '';
 }
 

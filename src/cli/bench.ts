@@ -15,7 +15,7 @@ import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts'
 import { readMat, uploadMat } from '../linalg/host.ts';
 import { exactSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
 import { launchChromium } from '../testing/chromium.ts';
-import { benchStories, type ModelBenchRow } from '../model/forward.bench.ts';
+import { benchStories, benchStoriesOnCpu, type ModelBenchRow } from '../model/forward.bench.ts';
 import { benchTraining, type TrainBenchRow } from '../train/train.bench.ts';
 import { benchMerges, type MergeBenchRow } from '../merge/merge.bench.ts';
 import { formatBytes } from '../gpu/buffers.ts';
@@ -40,6 +40,7 @@ export async function bench(args: string[]): Promise<number> {
   const storage: string[][] = [];
   let svdReport: string;
   let nodeModel: ModelBenchRow;
+  let cpuModel: ModelBenchRow;
   let nodeTraining: TrainBenchRow[];
   let merges: MergeBenchRow[];
   try {
@@ -61,6 +62,7 @@ export async function bench(args: string[]): Promise<number> {
       await readFile(new URL('../../public/models/stories260K.bin', import.meta.url)),
     );
     nodeModel = await benchStories(gpu, checkpoint, reps);
+    cpuModel = await benchStoriesOnCpu(checkpoint, reps);
     nodeTraining = await benchTraining(gpu, checkpoint, quick, () => process.stderr.write('.'));
     merges = await benchMerges(gpu);
   } finally {
@@ -101,7 +103,10 @@ export async function bench(args: string[]): Promise<number> {
   );
   console.log(markdownTable(['case', 'B f32', 'B f16', 'B bf16'], storage));
   console.log(`\n${svdReport}`);
-  const modelResults: [string, ModelBenchRow][] = [['Node (Dawn)', nodeModel]];
+  const modelResults: [string, ModelBenchRow][] = [
+    ['Node (Dawn)', nodeModel],
+    ['Node, CPU reference (no WebGPU)', cpuModel],
+  ];
   if (browser) modelResults.unshift(['Chromium', browser.model]);
   const modelRows = modelResults.map(([where, m]) => [
     where,
@@ -164,17 +169,17 @@ export async function bench(args: string[]): Promise<number> {
   );
   console.log(
     '\nMerging two adapters of Qwen2.5-0.5B shapes (q_proj and v_proj in 24 layers, ranks 6 and 12;',
-    'density 0.3, output rank 12), in Node after a warm-up merge: the whole merge, and the entrywise',
-    'step alone done by the plain-TypeScript reference on the CPU (src/merge/merge.bench.ts).\n',
+    'density 0.3, output rank 12), in Node: the whole merge on the GPU after a warm-up merge, and',
+    'on the CPU references the studio falls back to without WebGPU (src/merge/merge.bench.ts).\n',
   );
   console.log(
     markdownTable(
-      ['method', 'modules', 'merge (GPU), s', 'entrywise step in TypeScript (CPU), s'],
+      ['method', 'modules', 'GPU, s', 'CPU, s'],
       merges.map((m) => [
         m.method,
         String(m.modules),
-        m.seconds.toFixed(2),
-        m.cpuEntrywiseSeconds === null ? '–' : m.cpuEntrywiseSeconds.toFixed(2),
+        m.gpuSeconds.toFixed(2),
+        m.cpuSeconds.toFixed(2),
       ]),
     ),
   );
