@@ -4,7 +4,7 @@ import type { Browser, Download, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
 import { FIXTURES, fixture } from '../src/testing/fixtures.ts';
-import { OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
+import { greedyText, OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
 
 const QWEN = 'adapters/qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32';
 const PEFT_FILES = ['adapter_config.json', 'adapter_model.safetensors'];
@@ -24,22 +24,7 @@ async function trainQuick(page: Page, steps: number): Promise<void> {
 }
 
 /** Greedy text from "Once upon a time" with whatever the playground says it uses. */
-async function greedy(page: Page): Promise<string> {
-  await page.getByTestId('prompt').fill('Once upon a time');
-  await page.getByTestId('max-new-tokens').fill('60');
-  await page.getByTestId('temperature').fill('0');
-  await page.getByRole('button', { name: 'Generate' }).click();
-  // The click renders the running state at once: the stats that come back are this run's.
-  try {
-    await page.getByTestId('generation-stats').waitFor({ timeout: 60_000 });
-  } catch (e) {
-    // Say what the page shows instead (a failure message, a generation that never ended).
-    await page.screenshot({ path: `${OUTPUT}adapters-no-generation.png`, fullPage: true });
-    const shown = await page.getByTestId('playground').innerText();
-    throw new Error(`No generation came back; the playground shows:\n${shown}`, { cause: e });
-  }
-  return (await page.getByTestId('output').textContent()) ?? '';
-}
+const greedy = (page: Page) => greedyText(page, 'Once upon a time', 60);
 
 const activeLabel = (page: Page) => page.getByTestId('active-adapters').textContent();
 

@@ -3,13 +3,13 @@
 // compare and merge, the merged adapter downloads; training says why it cannot run.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { unzipSync, zipSync } from 'fflate';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { peftFiles } from '../src/adapters/peft.ts';
 import { gaussian } from '../src/linalg/random.ts';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
 import { fixture } from '../src/testing/fixtures.ts';
-import { OUTPUT, watchProblems } from './studio-page.ts';
+import { greedyText, OUTPUT, watchProblems } from './studio-page.ts';
 
 /** stories260K: 5 layers, hidden 64, 4 KV heads of 8. */
 const SHAPES = { q_proj: { out: 64, in: 64 }, v_proj: { out: 32, in: 64 } };
@@ -43,22 +43,6 @@ function randomAdapterZip(name: string, seed: number) {
   return { name: `${name}.zip`, mimeType: 'application/zip', buffer: Buffer.from(zip) };
 }
 
-async function generate(page: Page, prompt: string, tokens: number): Promise<string> {
-  await page.getByTestId('prompt').fill(prompt);
-  await page.getByTestId('max-new-tokens').fill(String(tokens));
-  await page.getByTestId('temperature').fill('0');
-  await page.getByRole('button', { name: 'Generate' }).click();
-  // The click renders the running state at once: the stats that come back are this run's.
-  try {
-    await page.getByTestId('generation-stats').waitFor({ timeout: 60_000 });
-  } catch (e) {
-    await page.screenshot({ path: `${OUTPUT}cpu-no-generation.png`, fullPage: true });
-    const shown = await page.getByTestId('playground').innerText();
-    throw new Error(`No generation came back; the playground shows:\n${shown}`, { cause: e });
-  }
-  return (await page.getByTestId('output').textContent()) ?? '';
-}
-
 describe.skipIf(!findChromium())('the studio page without WebGPU', () => {
   let browser: Browser;
   beforeAll(async () => {
@@ -85,7 +69,7 @@ describe.skipIf(!findChromium())('the studio page without WebGPU', () => {
     const story = new TextDecoder()
       .decode(fixture('models/llama2c/stories260K.greedy200.txt'))
       .trimEnd();
-    expect(await generate(page, '', 200)).toBe(story);
+    expect(await greedyText(page, '', 200)).toBe(story);
     expect(await page.getByTestId('train-needs-webgpu').textContent()).toMatch(
       /Training needs WebGPU/,
     );
@@ -98,7 +82,7 @@ describe.skipIf(!findChromium())('the studio page without WebGPU', () => {
         .poll(() => page.getByTestId('library-item').count(), { timeout: 30_000 })
         .toBe(i + 1);
     }
-    const base = await generate(page, 'Once upon a time', 40);
+    const base = await greedyText(page, 'Once upon a time', 40);
     const compose = page.getByTestId('compose');
     await compose.getByRole('checkbox', { name: 'alpha' }).check();
     await compose.getByRole('checkbox', { name: 'beta' }).check();
@@ -106,7 +90,7 @@ describe.skipIf(!findChromium())('the studio page without WebGPU', () => {
     await expect
       .poll(() => page.getByTestId('active-adapters').textContent(), { timeout: 10_000 })
       .toBe('Base model + alpha × 1.00');
-    expect(await generate(page, 'Once upon a time', 40)).not.toBe(base);
+    expect(await greedyText(page, 'Once upon a time', 40)).not.toBe(base);
 
     // Compared and merged on the CPU references; the merge downloads with its recipe.
     const matrix = compose.getByTestId('similarity-matrix');

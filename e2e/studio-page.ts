@@ -15,6 +15,26 @@ export function watchProblems(page: Page): string[] {
   return problems;
 }
 
+/**
+ * Greedy text for `prompt` from the playground, with whatever it says it uses; when none comes
+ * back, fails with what the playground shows instead (and a screenshot).
+ */
+export async function greedyText(page: Page, prompt: string, tokens: number): Promise<string> {
+  await page.getByTestId('prompt').fill(prompt);
+  await page.getByTestId('max-new-tokens').fill(String(tokens));
+  await page.getByTestId('temperature').fill('0');
+  await page.getByRole('button', { name: 'Generate' }).click();
+  // The click renders the running state at once: the stats that come back are this run's.
+  try {
+    await page.getByTestId('generation-stats').waitFor({ timeout: 60_000 });
+  } catch (e) {
+    await page.screenshot({ path: `${OUTPUT}no-generation.png`, fullPage: true });
+    const shown = await page.getByTestId('playground').innerText();
+    throw new Error(`No generation came back; the playground shows:\n${shown}`, { cause: e });
+  }
+  return (await page.getByTestId('output').textContent()) ?? '';
+}
+
 /** Waits for the built-in model, loads the example dataset and picks the quick preset with `steps` steps. */
 export async function prepareQuickRun(page: Page, steps: number): Promise<void> {
   await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
