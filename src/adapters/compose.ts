@@ -7,6 +7,7 @@
 //   embedding LoRA  E + w·s·(B·A)ᵀ, at the lookup only: a tied head keeps reading E
 //   whole weights   W + Σ w·(T − W)  (modules_to_save)
 // Products and norms are summed in f64. Tensors no adapter touches are shared, not copied.
+import { productRow } from '../linalg/cpu/dense.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { FormatError } from '../model/errors.ts';
 import { EMBEDDING_PATH } from '../model/transformer.ts';
@@ -17,23 +18,13 @@ export type Composition = readonly { adapter: PeftAdapter; weight: number }[];
 
 const EMBEDDING = `${EMBEDDING_PATH}.weight`;
 
-/** Row o of s·B·A (out × in) into `row`, in f64. */
-function productRow(m: AdapterModule, s: number, width: number, o: number, row: Float64Array) {
-  row.fill(0);
-  for (let j = 0; j < m.rank; j++) {
-    const b = s * m.b[o * m.rank + j];
-    if (b === 0) continue;
-    for (let i = 0; i < width; i++) row[i] += b * m.a[j * width + i];
-  }
-}
-
 /** Adds the module's term at `weight` to `target` (the composed W), computed from the base W. */
 function addTerm(target: Float32Array, base: Float32Array, m: AdapterModule, weight: number) {
   const width = m.a.length / m.rank;
   const out = m.b.length / m.rank;
   const row = new Float64Array(width);
   for (let o = 0; o < out; o++) {
-    productRow(m, m.scale, width, o, row);
+    productRow(m, m.scale, o, row);
     const w0 = base.subarray(o * width, (o + 1) * width);
     const t = target.subarray(o * width, (o + 1) * width);
     if (m.magnitude) {
@@ -53,7 +44,7 @@ function addEmbeddingTerm(table: Float32Array, m: AdapterModule, weight: number)
   const dim = m.b.length / m.rank;
   const row = new Float64Array(vocab);
   for (let d = 0; d < dim; d++) {
-    productRow(m, weight * m.scale, vocab, d, row);
+    productRow(m, weight * m.scale, d, row);
     for (let v = 0; v < vocab; v++) table[v * dim + d] += row[v];
   }
 }

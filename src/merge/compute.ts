@@ -76,7 +76,7 @@ function uploadStack(gpu: Gpu, parts: readonly Float32Array[], shape: number[], 
 }
 
 /** Factors zero-padded to one rank (a missing part is all zeros): exact for the product. */
-export function paddedFactors(
+function paddedFactors(
   parts: readonly (LowRank | null)[],
   out: number,
   width: number,

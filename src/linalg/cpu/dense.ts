@@ -80,3 +80,21 @@ export function orthogonalityError(q: Mat): number {
 export function toF32(m: Mat): Float32Array {
   return Float32Array.from(m.data);
 }
+
+/** Factors of a low-rank product B·A: b is out × rank, a is rank × in, row-major. */
+export interface Factors {
+  rank: number;
+  a: ArrayLike<number>;
+  b: ArrayLike<number>;
+}
+
+/** Row o of s·B·A into `row` (its length is A's width), summed in f64. */
+export function productRow(f: Factors, s: number, o: number, row: Float64Array): void {
+  const width = row.length;
+  row.fill(0);
+  for (let j = 0; j < f.rank; j++) {
+    const b = s * f.b[o * f.rank + j];
+    if (b === 0) continue;
+    for (let i = 0; i < width; i++) row[i] += b * f.a[j * width + i];
+  }
+}

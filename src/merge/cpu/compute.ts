@@ -2,7 +2,7 @@
 // merging and comparing run on where WebGPU is missing. Slower, never less exact: products and
 // sums are in f64, and the random draws (DARE's masks, the randomized SVD's Ω) are the GPU's.
 // Each step first lets the event loop turn, so a worker hears a cancel between modules.
-import { mat } from '../../linalg/cpu/dense.ts';
+import { mat, productRow } from '../../linalg/cpu/dense.ts';
 import { nextTurn } from '../../linalg/cpu/turns.ts';
 import {
   jacobiSvd,
@@ -21,16 +21,10 @@ function hostSvd({ u, s, v }: Svd): HostSvd {
 /** Rows [from, to) of B·A, f64 sums rounded once to f32 (what the GPU's f32 matmul approximates). */
 function productRows(x: LowRank, from: number, to: number): Float32Array {
   const rows = new Float32Array((to - from) * x.in);
-  const acc = new Float64Array(x.in);
+  const row = new Float64Array(x.in);
   for (let o = from; o < to; o++) {
-    acc.fill(0);
-    for (let j = 0; j < x.rank; j++) {
-      const b = x.b[o * x.rank + j];
-      if (b === 0) continue;
-      const a = x.a.subarray(j * x.in, (j + 1) * x.in);
-      for (let c = 0; c < x.in; c++) acc[c] += b * a[c];
-    }
-    rows.set(acc, (o - from) * x.in);
+    productRow(x, 1, o, row);
+    rows.set(row, (o - from) * x.in);
   }
   return rows;
 }
