@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { tinyConfig } from '../testing/tiny-model.ts';
-import { adaptedModules, parseInit, scaling, TARGET_PRESETS, type LoraSpec } from './config.ts';
+import { adaptedModules, scaling, TARGET_PRESETS, type LoraSpec } from './config.ts';
+import { parseInit } from './inits.ts';
 
 const config = tinyConfig({ numLayers: 3 });
 const spec: LoraSpec = {

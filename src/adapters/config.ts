@@ -3,57 +3,9 @@
 // §2–4), resolved per module into the rank and scaling each one uses.
 import type { ModelConfig } from '../model/config.ts';
 import { LINEAR_MODULES, modulePath, moduleShape, type LinearModule } from '../model/modules.ts';
+import type { InitMethod } from './inits.ts';
 
-/**
- * How A and B start. `lora`: PEFT's default (kaiming-uniform A, zero B); `gaussian`: A ~ N(0,
- * 1/r²) as PEFT draws it; `pissa` / `pissa_niter_N`: principal singular triplets (exact /
- * randomized with N power iterations); `milora`: the smallest triplets; `olora`: QR of W.
- * Data-aware (src/adapters/data-inits.ts): `eva`: top components of the inputs, B = 0, ranks
- * redistributed; `corda_ipm` / `corda_kpm`: SVD of W·C, largest / smallest r; `lora_ga`: SVD of
- * the full-weight gradient. All but lora, gaussian and eva replace the frozen weight by its
- * residual.
- */
-export type InitMethod =
-  | 'lora'
-  | 'gaussian'
-  | 'pissa'
-  | `pissa_niter_${number}`
-  | 'milora'
-  | 'olora'
-  | 'eva'
-  | 'corda_ipm'
-  | 'corda_kpm'
-  | 'lora_ga';
-
-const NAMED_INITS = [
-  'lora',
-  'gaussian',
-  'pissa',
-  'milora',
-  'olora',
-  'eva',
-  'corda_ipm',
-  'corda_kpm',
-  'lora_ga',
-];
-
-export function parseInit(value: string): InitMethod {
-  if (NAMED_INITS.includes(value)) return value as InitMethod;
-  if (/^pissa_niter_[1-9]\d*$/.test(value)) return value as InitMethod;
-  throw new RangeError(
-    `unknown init "${value}": use ${NAMED_INITS.join(', ')} or pissa_niter_N (N ≥ 1)`,
-  );
-}
-
-/** Inits that move part of W into the adapter and train against the residual. */
-export function mutatesBase(init: InitMethod): boolean {
-  return init !== 'lora' && init !== 'gaussian' && init !== 'eva';
-}
-
-/** Inits that read statistics of the training data before training. */
-export function needsData(init: InitMethod): boolean {
-  return init === 'eva' || init === 'corda_ipm' || init === 'corda_kpm' || init === 'lora_ga';
-}
+export type { InitMethod };
 
 export const TARGET_PRESETS = {
   attention: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
@@ -73,6 +25,7 @@ export interface LoraSpec {
   alphaPattern?: Readonly<Record<string, number>>;
   /** Dropout probability on each adapter's input during training. */
   dropout: number;
+  /** How A and B start: an entry of the init table (src/adapters/inits.ts). */
   init: InitMethod;
   /**
    * DoRA (Liu et al. 2024): a trained magnitude per output row rescales W + s·B·A to

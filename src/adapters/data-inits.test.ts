@@ -26,14 +26,10 @@ import {
   type InitMethod,
   type LoraSpec,
 } from './config.ts';
-import {
-  cordaFactors,
-  evaRanks,
-  loraGaFactors,
-  covarianceTrace,
-  topComponents,
-  type Components,
-} from './data-inits.ts';
+import { initEntry } from './inits.ts';
+import { cordaFactors } from './inits/corda.ts';
+import { covarianceTrace, evaRanks, topComponents, type Components } from './inits/eva.ts';
+import { loraGaFactors } from './inits/lora-ga.ts';
 
 const gpu = useGpu();
 const config = tinyConfig({ hiddenSize: 16, intermediateSize: 20, headDim: 8 });
@@ -68,7 +64,8 @@ describe('data-aware inits leave the output unchanged at step 0', () => {
     it(init, async () => {
       const model = createGpuModel(gpu(), config, weights);
       const modules = adaptedModules(config, spec(init));
-      const stats = await initStatistics(gpu(), model.base, batches, modules, init, 1);
+      const { statistic } = initEntry(init);
+      const stats = await initStatistics(gpu(), model.base, batches, modules, statistic, 1);
       const adapter = await TrainableAdapter.create(
         gpu(),
         model.base,

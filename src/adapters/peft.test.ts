@@ -10,7 +10,8 @@ import { fixture } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomWeights, tinyConfig, tinyData } from '../testing/tiny-model.ts';
 import { DEFAULT_SETTINGS, train } from '../train/trainer.ts';
-import { mutatesBase, TARGET_PRESETS, type InitMethod, type LoraSpec } from './config.ts';
+import { TARGET_PRESETS, type InitMethod, type LoraSpec } from './config.ts';
+import { mutatesBase } from './inits.ts';
 import { adapterTerms, readPeftAdapter, shapeMismatches } from './peft-read.ts';
 
 const gpu = useGpu();

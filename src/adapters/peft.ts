@@ -12,6 +12,7 @@
 import type { ModelConfig } from '../model/config.ts';
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
 import type { AdaptedModule, HostFactors, LoraSpec } from './config.ts';
+import { initEntry, type InitEntry } from './inits.ts';
 
 const PREFIX = 'base_model.model.';
 
@@ -58,7 +59,7 @@ export interface ExportAdapter {
   rslora: boolean;
   targets: readonly string[];
   dropout: number;
-  initLoraWeights: true | 'gaussian';
+  initLoraWeights: InitEntry['initLoraWeights'];
   baseModel: string;
   numLayers: number;
   /** Every module carries a magnitude vector (use_dora). */
@@ -97,7 +98,7 @@ export function exportAdapter(
     rslora: spec.rslora,
     targets: spec.targets,
     dropout: spec.dropout,
-    initLoraWeights: spec.init === 'gaussian' ? 'gaussian' : true,
+    initLoraWeights: initEntry(spec.init).initLoraWeights,
     baseModel,
     numLayers: config.numLayers,
     dora: spec.dora === true,

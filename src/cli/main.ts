@@ -1,3 +1,5 @@
+import { INIT_NAMES } from '../adapters/inits.ts';
+import { VARIANTS } from '../train/init-study.ts';
 import { compare } from './compare.ts';
 import { convert } from './convert.ts';
 import { exportGguf } from './export-gguf.ts';
@@ -31,8 +33,7 @@ const COMMANDS: Record<string, Command> = {
     run: perplexity,
   },
   train: {
-    summary:
-      'fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init lora|gaussian|pissa|pissa_niter_N|milora|olora|eva|corda_ipm|corda_kpm|lora_ga] [--rank R] [--alpha A] [--rslora] [--dora] [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] [--weights file|f32|f16|bf16] [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout',
+    summary: `fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init ${INIT_NAMES.join('|')}] [--rank R] [--alpha A] [--rslora] [--dora] [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] [--weights file|f32|f16|bf16] [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout`,
     run: train,
   },
   merge: {
@@ -41,8 +42,7 @@ const COMMANDS: Record<string, Command> = {
     run: merge,
   },
   'init-study': {
-    summary:
-      'train every init (lora, pissa, milora, olora, eva, corda_ipm, corda_kpm, lora_ga) and DoRA / LoRA-Pro on both style corpora with the built-in stories260K; markdown tables of validation loss [--steps N] [--lr LR] [--rank R] [--eval-every N]',
+    summary: `train every init and variant (${VARIANTS.map((v) => v.label).join(', ')}) on both style corpora with the built-in stories260K; markdown tables of validation loss [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…]`,
     run: initStudyCommand,
   },
   'merge-demo': {
@@ -77,7 +77,7 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-function usage(): string {
+export function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
   return ['Usage: lora-studio <command> [options]', '', 'Commands:', ...lines].join('\n');
 }

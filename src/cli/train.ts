@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseInit, TARGET_PRESETS, type LoraSpec } from '../adapters/config.ts';
+import { TARGET_PRESETS, type LoraSpec } from '../adapters/config.ts';
+import { parseInit } from '../adapters/inits.ts';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';

@@ -2,6 +2,7 @@
 // both invented style corpora, at equal rank, budget, data, seed and learning rate; the
 // validation loss measured along the way. Real training, one run per (variant, style).
 import { TARGET_PRESETS, type InitMethod, type LoraSpec } from '../adapters/config.ts';
+import { initChoice, INITS } from '../adapters/inits.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { GpuModel } from '../model/forward.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
@@ -17,15 +18,9 @@ export interface Variant {
   loraPro?: boolean;
 }
 
+/** Every init of the table, then the training variants on the default init. */
 export const VARIANTS: Variant[] = [
-  { label: 'LoRA', init: 'lora' },
-  { label: 'PiSSA', init: 'pissa' },
-  { label: 'MiLoRA', init: 'milora' },
-  { label: 'OLoRA', init: 'olora' },
-  { label: 'EVA', init: 'eva' },
-  { label: 'CorDA IPM', init: 'corda_ipm' },
-  { label: 'CorDA KPM', init: 'corda_kpm' },
-  { label: 'LoRA-GA', init: 'lora_ga' },
+  ...INITS.map((e) => ({ label: e.shortName, init: initChoice(e) })),
   { label: 'DoRA', init: 'lora', dora: true },
   { label: 'LoRA-Pro', init: 'lora', loraPro: true },
 ];

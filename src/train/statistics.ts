@@ -1,16 +1,12 @@
 // What the data-aware inits learn from a few batches of the user's data before training starts
-// (../shared/DESIGN.md §4): the uncentred covariance Σ xᵀx of each adapted module's inputs
-// (EVA, CorDA) and the mean full-weight gradient ∂L/∂W of each adapted module (LoRA-GA). Both
-// run the frozen base model; all accumulation happens on the GPU. Modules that read the same
-// activation (q, k, v; gate, up) share one covariance.
-import type { AdaptedModule, InitMethod } from '../adapters/config.ts';
-import {
-  covarianceTrace,
-  EVA_RHO,
-  topComponents,
-  type Components,
-} from '../adapters/data-inits.ts';
-import type { InitStatistics } from '../adapters/init.ts';
+// (../shared/DESIGN.md §4), by the kind of statistic an init's entry names
+// (src/adapters/inits.ts): the uncentred covariance Σ xᵀx of each adapted module's inputs, its
+// top components, and the mean full-weight gradient ∂L/∂W of each adapted module. All run the
+// frozen base model; all accumulation happens on the GPU. Modules that read the same activation
+// (q, k, v; gate, up) share one covariance.
+import type { AdaptedModule } from '../adapters/config.ts';
+import type { InitStatistics, StatisticKind, StatisticValues } from '../adapters/inits.ts';
+import { covarianceTrace, EVA_RHO, topComponents, type Components } from '../adapters/inits/eva.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { Batch } from '../gpu/dispatch.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
@@ -181,56 +177,83 @@ function leastAlignment(
   return least;
 }
 
-/**
- * The statistics an init needs, from the batches: EVA's components (collecting until they
- * stabilise, cosine ≥ EVA_TAU between consecutive batches, or the batches run out), CorDA's
- * covariances, LoRA-GA's gradients. `release` frees their GPU tensors once the factors exist.
- */
-export async function initStatistics(
+/** One kind of statistic, collected for every module; `release` frees its GPU tensors. */
+type Collector = (
   gpu: Gpu,
   t: Transformer,
   batches: readonly TokenBatch[],
   modules: readonly AdaptedModule[],
-  init: InitMethod,
   seed: number,
-): Promise<{ statistics: InitStatistics; release: () => void }> {
-  if (init === 'lora_ga') {
+) => Promise<{ statistics: InitStatistics; release: () => void }>;
+
+const COLLECTORS: { [K in StatisticKind]: Collector } = {
+  none: () => Promise.resolve({ statistics: new Map(), release: () => undefined }),
+  'input-covariance': async (gpu, t, batches, modules) => {
+    const covariances = await inputCovariances(gpu, t, batches, modules);
+    return {
+      statistics: covariances,
+      release: () => {
+        releaseCovariances(gpu, covariances);
+      },
+    };
+  },
+  'input-components': async (gpu, t, batches, modules, seed) => ({
+    statistics: await inputComponents(gpu, t, batches, modules, seed),
+    release: () => undefined,
+  }),
+  'weight-gradient': async (gpu, t, batches, modules) => {
     const gradients = await weightGradients(gpu, t, batches, modules);
     return {
-      statistics: { gradients },
+      statistics: gradients,
       release: () => {
         releaseTensor(gpu, ...gradients.values());
       },
     };
-  }
-  if (init === 'eva') {
-    let components = new Map<string, Omit<Components, 'trace'>>();
-    const covariances = await inputCovariances(gpu, t, batches, modules, async (_, covs) => {
-      const previous = components;
-      components = new Map();
-      let stable = previous.size > 0;
-      for (const m of modules) {
-        const c = await topComponents(gpu, covs.get(m.path)!, EVA_RHO * m.rank, seed);
-        components.set(m.path, c);
-        const before = previous.get(m.path);
-        const rows = Math.min(m.rank, c.values.length);
-        if (!before || leastAlignment(before, c, rows, m.in) < EVA_TAU) stable = false;
-      }
-      return stable;
-    });
-    const withTraces = new Map<string, Components>();
+  },
+};
+
+/**
+ * The top ρ·r components of each module's input covariance (with its trace), collected until
+ * they stabilise (cosine ≥ EVA_TAU between consecutive batches) or the batches run out.
+ */
+async function inputComponents(
+  gpu: Gpu,
+  t: Transformer,
+  batches: readonly TokenBatch[],
+  modules: readonly AdaptedModule[],
+  seed: number,
+): Promise<Map<string, StatisticValues['input-components']>> {
+  let components = new Map<string, Omit<Components, 'trace'>>();
+  const covariances = await inputCovariances(gpu, t, batches, modules, async (_, covs) => {
+    const previous = components;
+    components = new Map();
+    let stable = previous.size > 0;
     for (const m of modules) {
-      const trace = await covarianceTrace(gpu, covariances.get(m.path)!);
-      withTraces.set(m.path, { ...components.get(m.path)!, trace });
+      const c = await topComponents(gpu, covs.get(m.path)!, EVA_RHO * m.rank, seed);
+      components.set(m.path, c);
+      const before = previous.get(m.path);
+      const rows = Math.min(m.rank, c.values.length);
+      if (!before || leastAlignment(before, c, rows, m.in) < EVA_TAU) stable = false;
     }
-    releaseCovariances(gpu, covariances);
-    return { statistics: { components: withTraces }, release: () => undefined };
+    return stable;
+  });
+  const withTraces = new Map<string, Components>();
+  for (const m of modules) {
+    const trace = await covarianceTrace(gpu, covariances.get(m.path)!);
+    withTraces.set(m.path, { ...components.get(m.path)!, trace });
   }
-  const covariances = await inputCovariances(gpu, t, batches, modules);
-  return {
-    statistics: { covariances },
-    release: () => {
-      releaseCovariances(gpu, covariances);
-    },
-  };
+  releaseCovariances(gpu, covariances);
+  return withTraces;
+}
+
+/** The statistic of `kind` over the batches, by module path; `release` frees its GPU tensors once the factors exist. */
+export function initStatistics(
+  gpu: Gpu,
+  t: Transformer,
+  batches: readonly TokenBatch[],
+  modules: readonly AdaptedModule[],
+  kind: StatisticKind,
+  seed: number,
+): Promise<{ statistics: InitStatistics; release: () => void }> {
+  return COLLECTORS[kind](gpu, t, batches, modules, seed);
 }

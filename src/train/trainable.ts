@@ -3,9 +3,9 @@
 // against them (the base model's weights stay untouched, so the original is there for export and
 // for other adapters).
 import type { AdaptedModule, HostFactors, InitMethod, LoraSpec } from '../adapters/config.ts';
-import { adaptedModules, mutatesBase } from '../adapters/config.ts';
-import { evaRanks } from '../adapters/data-inits.ts';
-import { initFactors, type InitStatistics } from '../adapters/init.ts';
+import { adaptedModules } from '../adapters/config.ts';
+import { initFactors } from '../adapters/init.ts';
+import { initEntry, mutatesBase, type InitStatistics } from '../adapters/inits.ts';
 import { exportAdapter, peftFiles, type TrainedFactors } from '../adapters/peft.ts';
 import { recompress } from '../adapters/recompress.ts';
 import type { ModelConfig } from '../model/config.ts';
@@ -50,12 +50,16 @@ export class TrainableAdapter {
     spec: LoraSpec,
     seed: number,
     onModule?: (done: number, total: number, path: string) => void,
-    statistics: InitStatistics = {},
+    statistics: InitStatistics = new Map(),
   ): Promise<TrainableAdapter> {
     const planned = adaptedModules(base.config, spec);
+    const entry = initEntry(spec.init);
+    const unread = entry.statistic === 'none' ? [] : planned.filter((m) => !statistics.has(m.path));
+    if (unread.length > 0)
+      throw new Error(`${spec.init} needs statistics of the data for ${unread[0].path}`);
     // EVA moves rank to the modules whose inputs have the most variance to explain.
-    const modules = statistics.components
-      ? evaRanks(planned, statistics.components, spec.rslora)
+    const modules = entry.redistributeRanks
+      ? await entry.redistributeRanks(planned, statistics, spec.rslora)
       : planned;
     const factors = new Map<string, { a: Tensor; b: Tensor }>();
     const grads = new Map<string, FactorGradients>();
@@ -71,7 +75,7 @@ export class TrainableAdapter {
           base.weight(`${m.path}.weight`),
           spec.init,
           seed + i,
-          statistics,
+          statistics.get(m.path),
         );
         factors.set(m.path, { a: init.a, b: init.b });
         grads.set(m.path, {

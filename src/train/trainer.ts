@@ -3,7 +3,8 @@
 // generations every N steps, checkpoints that resume the same run exactly, and a stop with a
 // report where the loss or a gradient goes non-finite (the adapter keeps its last good values:
 // the bad update is never applied).
-import { adaptedModules, needsData } from '../adapters/config.ts';
+import { adaptedModules } from '../adapters/config.ts';
+import { initEntry } from '../adapters/inits.ts';
 import type { TrainedFactors } from '../adapters/peft.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { createRunner, type GpuModel } from '../model/forward.ts';
@@ -142,12 +143,14 @@ export interface TrainRun {
 
 const INITIALISING = { phase: 'initialising', step: 0, tokensPerSecond: 0, etaSeconds: 0 } as const;
 
-/** Batches the data-aware inits read: the first training sequences, in order (reproducible). */
-const INIT_BATCHES = 8;
-
-function initBatches(sequences: readonly Sequence[], batchSize: number): TokenBatch[] {
+/** What the data-aware inits read: the first training sequences, in order (reproducible). */
+function initBatches(
+  sequences: readonly Sequence[],
+  batchSize: number,
+  count: number,
+): TokenBatch[] {
   const batches: TokenBatch[] = [];
-  for (let i = 0; i < sequences.length && batches.length < INIT_BATCHES; i += batchSize)
+  for (let i = 0; i < sequences.length && batches.length < count; i += batchSize)
     batches.push(tokenBatch(sequences.slice(i, i + batchSize)));
   return batches;
 }
@@ -246,15 +249,16 @@ export async function train(r: TrainRun): Promise<TrainResult> {
     r.onProgress?.({ ...p, totalSteps: s.steps, gpuBytes: gpu.pool.allocatedBytes });
 
   const init = config.lora.init;
+  const entry = initEntry(init);
   let statistics: Awaited<ReturnType<typeof initStatistics>> | undefined;
-  if (needsData(init)) {
+  if (entry.statistic !== 'none') {
     emit({
       ...INITIALISING,
-      message: `reading the data for ${init} (up to ${INIT_BATCHES} batches)`,
+      message: `reading the data for ${init} (up to ${entry.batches} batches)`,
     });
-    const batches = initBatches(data.train, s.batchSize);
+    const batches = initBatches(data.train, s.batchSize, entry.batches);
     const modules = adaptedModules(model.base.config, config.lora);
-    statistics = await initStatistics(gpu, model.base, batches, modules, init, s.seed);
+    statistics = await initStatistics(gpu, model.base, batches, modules, entry.statistic, s.seed);
   }
   let adapter: TrainableAdapter;
   try {

@@ -1,5 +1,5 @@
 import { create } from 'zustand';
-import { DEFAULT_SETTINGS, TARGET_PRESETS } from '../worker/api.ts';
+import { DEFAULT_SETTINGS, initChoice, INITS, TARGET_PRESETS } from '../worker/api.ts';
 import type { InitMethod, LoraSpec, TrainConfig } from '../worker/api.ts';
 
 export type TrainSettings = TrainConfig['train'];
@@ -84,66 +84,9 @@ export const PRESETS: readonly Preset[] = [
   },
 ];
 
-/** Each init the form offers, with what it does in one line. */
-export const INIT_CHOICES: readonly { value: InitMethod; label: string; explanation: string }[] = [
-  {
-    value: 'lora',
-    label: 'LoRA (PEFT default)',
-    explanation: 'A random (Kaiming-uniform), B zero: training starts from the unchanged model.',
-  },
-  {
-    value: 'gaussian',
-    label: 'Gaussian',
-    explanation: 'As the default, with A drawn from a Gaussian (standard deviation 1/r, as PEFT).',
-  },
-  {
-    value: 'pissa',
-    label: 'PiSSA, exact SVD',
-    explanation:
-      'A and B hold the top r singular directions of each weight; the frozen base keeps the rest.',
-  },
-  {
-    value: 'pissa_niter_4',
-    label: 'PiSSA, fast SVD (4 iterations)',
-    explanation:
-      'PiSSA from a randomized SVD with 4 power iterations: nearly the same, much faster.',
-  },
-  {
-    value: 'milora',
-    label: 'MiLoRA',
-    explanation:
-      'The smallest singular directions: adapts what the model uses least, keeping its knowledge.',
-  },
-  {
-    value: 'olora',
-    label: 'OLoRA',
-    explanation: 'An orthonormal start from a QR decomposition of each weight.',
-  },
-  {
-    value: 'eva',
-    label: 'EVA (reads your data)',
-    explanation:
-      'A = the main directions of each layer’s inputs on your data, B zero; rank moves to the layers whose inputs vary most.',
-  },
-  {
-    value: 'corda_ipm',
-    label: 'CorDA, instruction-previewed (reads your data)',
-    explanation:
-      'Adapts the weight directions your data excites most (SVD of W·C, C its input covariance).',
-  },
-  {
-    value: 'corda_kpm',
-    label: 'CorDA, knowledge-preserved (reads your data)',
-    explanation:
-      'Adapts the directions your data excites least, leaving the model’s main behaviour in place.',
-  },
-  {
-    value: 'lora_ga',
-    label: 'LoRA-GA (reads your data)',
-    explanation:
-      'Starts from the SVD of the full-weight gradient on a few batches: the first steps move as full fine-tuning would.',
-  },
-];
+/** Each init the form offers, with what it does in one line: the init table's entries. */
+export const INIT_CHOICES: readonly { value: InitMethod; label: string; explanation: string }[] =
+  INITS.map((e) => ({ value: initChoice(e), label: e.label, explanation: e.explanation }));
 
 interface TrainSettingsStore {
   config: TrainConfig;

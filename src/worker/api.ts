@@ -39,6 +39,7 @@ export type { LayerGrid, MergeMethod, GridPreset } from '../merge/spec.ts';
 export { MERGE_METHODS, METHOD_NAMES, GRID_PRESETS, gridPreset } from '../merge/spec.ts';
 export type { LoraSpec, InitMethod } from '../adapters/config.ts';
 export { TARGET_PRESETS } from '../adapters/config.ts';
+export { INITS, initChoice } from '../adapters/inits.ts';
 export { DEFAULT_SETTINGS } from '../train/settings.ts';
 export { LINEAR_MODULES } from '../model/modules.ts';
 
