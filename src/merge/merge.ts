@@ -1,4 +1,4 @@
-// Merging adapters by a MergeSpec (spec.ts), module by module over the union of the adapters'
+// Merging adapters by a MergeSpec (spec.ts), as its method's entry (methods.ts) says, module by module over the union of the adapters'
 // modules (one an adapter lacks counts as zero). Exact methods stay in factor space, PEFT's
 // factor-space methods combine A and B separately, entrywise methods merge the dense ΔW
 // (entrywise.ts) and come back to factors by SVD; compute.ts says where the heavy steps run. Per-layer weights, the layer × module grid
@@ -18,13 +18,17 @@ import {
   weighted,
   type LowRank,
 } from './low-rank.ts';
-import { opcmModules } from './opcm.ts';
 import {
   MERGE_METHODS,
+  type EntrywisePlan,
+  type MergeMethodDefinition,
+  type MethodImplementation,
+} from './methods.ts';
+import { opcmModules } from './opcm.ts';
+import {
   outputScale,
   resolveSpec,
   weightAt,
-  type MergeMethod,
   type MergeSpec,
   type OutputRank,
   type ResolvedSpec,
@@ -160,43 +164,28 @@ function equalRank(job: ModuleJob): number {
   return ranks[0];
 }
 
-/** Sparsification and consensus of an entrywise method, per PEFT / mergekit. */
-function entrywisePlan(
-  method: MergeMethod,
+/** An entrywise plan with the spec's values: source i's sparsification and the consensus. */
+function entrywiseSteps(
+  plan: EntrywisePlan,
   spec: ResolvedSpec,
-): { sparsify: Sparsify; consensus: Consensus } {
-  const { density, gamma, epsilon } = spec;
-  const ties: Consensus = {
-    elect: spec.majoritySign,
-    weighted: spec.tiesDivisor !== 'count',
-    divisor: spec.tiesDivisor,
+): { sparsify: (i: number) => Sparsify; consensus: Consensus } {
+  const { gamma, epsilon } = spec;
+  const sparsify = (i: number): Sparsify => {
+    // Source i's own density where it has one (mergekit's per-model density).
+    const density = spec.adapters[i].density ?? spec.density;
+    if (plan.sparsify === 'outliers') return { kind: 'outliers', density, gamma };
+    if (plan.sparsify === 'della') return { kind: 'della', density, epsilon };
+    return { kind: plan.sparsify, density };
   };
-  switch (method) {
-    case 'ties':
-    case 'ties_svd':
-      return { sparsify: { kind: 'magnitude', density }, consensus: ties };
-    case 'dare_linear':
-    case 'dare_linear_svd':
-      return { sparsify: { kind: 'random', density }, consensus: PLAIN_SUM };
-    case 'dare_ties':
-    case 'dare_ties_svd':
-      return { sparsify: { kind: 'random', density }, consensus: ties };
-    case 'magnitude_prune':
-    case 'magnitude_prune_svd':
-      return { sparsify: { kind: 'magnitude', density }, consensus: PLAIN_SUM };
-    case 'breadcrumbs_svd':
-      return { sparsify: { kind: 'outliers', density, gamma }, consensus: PLAIN_SUM };
-    case 'della_svd':
-      return { sparsify: { kind: 'della', density, epsilon }, consensus: ties };
-    default:
-      throw new Error(`${method} is not an entrywise method`);
-  }
-}
-
-/** Source i's sparsification: the method's, at its own density where it has one. */
-function sparsifyFor(spec: ResolvedSpec, i: number): Sparsify {
-  const density = spec.adapters[i].density ?? spec.density;
-  return entrywisePlan(spec.method, { ...spec, density }).sparsify;
+  const consensus: Consensus =
+    plan.consensus === 'ties'
+      ? {
+          elect: spec.majoritySign,
+          weighted: spec.tiesDivisor !== 'count',
+          divisor: spec.tiesDivisor,
+        }
+      : PLAIN_SUM;
+  return { sparsify, consensus };
 }
 
 /** PEFT's non-svd ties / dare / magnitude_prune: the entrywise method on A's and on B's. */
@@ -204,9 +193,10 @@ async function factorSpaceModule(
   compute: MergeCompute,
   job: ModuleJob,
   spec: ResolvedSpec,
+  plan: EntrywisePlan,
 ): Promise<LowRank> {
   const rank = equalRank(job);
-  const { consensus } = entrywisePlan(spec.method, spec);
+  const { sparsify, consensus } = entrywiseSteps(plan, spec);
   const sources = job.sources.map((s) => ({
     a: s.module?.a ?? new Float32Array(rank * job.in),
     b: s.module?.b ?? new Float32Array(job.out * rank),
@@ -215,7 +205,7 @@ async function factorSpaceModule(
   const tasks = (side: 'a' | 'b', salt: number) =>
     sources.map((s, i) => ({
       weight: s.w[side],
-      sparsify: sparsifyFor(spec, i),
+      sparsify: sparsify(i),
       seed: taskSeed(spec.seed, salt, i),
     }));
   const a = await compute.mergeArrays(
@@ -241,25 +231,26 @@ interface ModuleResult {
 
 const exactResult = (factors: LowRank): ModuleResult => ({ factors, kept: 0, total: 0 });
 
-/** Where an exact method's result is truncated: `svd` always, others when a rank is asked. */
-function exactRankRule(spec: ResolvedSpec, job: ModuleJob): OutputRank | undefined {
-  if (spec.method === 'svd')
-    return spec.rank ?? Math.max(...present(job).map((s) => s.module.rank));
-  return spec.rank;
-}
+const largestRank = (job: ModuleJob) => Math.max(...present(job).map((s) => s.module.rank));
 
 async function denseModule(
   compute: MergeCompute,
   job: ModuleJob,
   spec: ResolvedSpec,
+  plan: EntrywisePlan,
+  rule: OutputRank | undefined,
 ): Promise<ModuleResult> {
-  const { consensus } = entrywisePlan(spec.method, spec);
+  const { sparsify, consensus } = entrywiseSteps(plan, spec);
   const tasks = job.sources.map((s, i) => ({
     weight: s.weight,
-    sparsify: sparsifyFor(spec, i),
+    sparsify: sparsify(i),
     seed: taskSeed(spec.seed, job.salt, i),
   }));
-  const ranks = present(job).map((s) => s.module.rank);
+  const cap = Math.min(
+    job.out,
+    job.in,
+    present(job).reduce((t, s) => t + s.module.rank, 0),
+  );
   return compute.mergeDense({
     out: job.out,
     in: job.in,
@@ -267,27 +258,39 @@ async function denseModule(
     parts: job.sources.map((s) => (s.module ? weighted(s.module, 1) : null)),
     tasks,
     consensus,
-    rule: spec.rank ?? Math.max(...ranks),
-    cap: Math.min(
-      job.out,
-      job.in,
-      ranks.reduce((a, b) => a + b, 0),
-    ),
+    // No rank to reach: everything the SVD finds.
+    rule: rule ?? cap,
+    cap,
     seed: taskSeed(spec.seed, job.salt, -1),
   });
 }
 
-/** The merged factors of one module, before the output scale and rank. */
-async function exactFactors(
-  compute: MergeCompute,
+/**
+ * One module's factors merged, before the output scale and rank. The method's default rank is
+ * then reached by truncation, unless the combiner `ranksItself` (LoRA-LEGO: its k clusters).
+ */
+interface Combiner {
+  merge: (compute: MergeCompute, job: ModuleJob, spec: ResolvedSpec) => LowRank | Promise<LowRank>;
+  ranksItself?: true;
+}
+
+/** The combiners a method entry names (methods/method.ts). */
+const COMBINERS: Record<Extract<MethodImplementation, { combine: string }>['combine'], Combiner> = {
+  sum: { merge: (_, job) => weightedSum(job) },
+  linear: { merge: (_, job) => linearModule(job) },
+  slerp: { merge: (_, job, spec) => slerpModule(job, spec.t) },
+  lora_lego: { merge: (_, job, spec) => legoModule(job, spec), ranksItself: true },
+};
+
+/** The rank a result is brought to: the one asked, else the method's default (when it has one). */
+function rankRule(
+  method: MergeMethodDefinition,
   job: ModuleJob,
   spec: ResolvedSpec,
-): Promise<LowRank> {
-  if (spec.method === 'linear') return linearModule(job);
-  if (MERGE_METHODS[spec.method].family === 'factor') return factorSpaceModule(compute, job, spec);
-  if (spec.method === 'slerp') return slerpModule(job, spec.t);
-  if (spec.method === 'lora_lego') return legoModule(job, spec);
-  return weightedSum(job);
+  ranksItself = false,
+): OutputRank | undefined {
+  if (spec.rank !== undefined || ranksItself) return spec.rank;
+  return method.defaultRank === 'largest' ? largestRank(job) : undefined;
 }
 
 /** The grid / LiNeS scale, then the output rank where one applies. */
@@ -297,12 +300,20 @@ async function finish(
   factors: LowRank,
   spec: ResolvedSpec,
   numLayers: number,
+  rule: OutputRank | undefined,
 ): Promise<ModuleResult> {
   const x = scaled(factors, outputScale(spec, job.layer, job.type, numLayers));
-  const rule = exactRankRule(spec, job);
   if (rule === undefined) return exactResult(x);
   const t = await truncate(compute, x, rule);
   return { factors: t.factors, kept: t.kept, total: t.total };
+}
+
+/** A named combiner, or PEFT's entrywise merge of A and of B. */
+function combinerOf(impl: Exclude<MethodImplementation, { sequence: string }>): Combiner {
+  if ('combine' in impl) return COMBINERS[impl.combine];
+  return {
+    merge: (compute, job, spec) => factorSpaceModule(compute, job, spec, impl.entrywise),
+  };
 }
 
 async function mergeModules(
@@ -312,21 +323,29 @@ async function mergeModules(
   numLayers: number,
   onProgress?: (done: number, total: number) => void,
 ): Promise<ModuleResult[]> {
-  if (spec.method === 'opcm') {
+  const method = MERGE_METHODS[spec.method];
+  const impl = method.implementation;
+  if ('sequence' in impl) {
     const factors = await opcmModules(compute, jobs, spec, onProgress);
-    return Promise.all(factors.map((f, i) => finish(compute, jobs[i], f, spec, numLayers)));
+    return Promise.all(
+      factors.map((f, i) =>
+        finish(compute, jobs[i], f, spec, numLayers, rankRule(method, jobs[i], spec)),
+      ),
+    );
   }
   const results: ModuleResult[] = [];
   for (const job of jobs) {
-    if (MERGE_METHODS[spec.method].family === 'dense') {
+    if ('entrywise' in impl && method.family === 'dense') {
       // Scaled after merging: mergekit's divisor would cancel a scale on the weights.
-      const r = await denseModule(compute, job, spec);
+      const r = await denseModule(compute, job, spec, impl.entrywise, rankRule(method, job, spec));
       const scale = outputScale(spec, job.layer, job.type, numLayers);
       results.push({ ...r, factors: scaled(r.factors, scale) });
-    } else
-      results.push(
-        await finish(compute, job, await exactFactors(compute, job, spec), spec, numLayers),
-      );
+    } else {
+      const { merge, ranksItself } = combinerOf(impl);
+      const factors = await merge(compute, job, spec);
+      const rule = rankRule(method, job, spec, ranksItself);
+      results.push(await finish(compute, job, factors, spec, numLayers, rule));
+    }
     onProgress?.(results.length, jobs.length);
   }
   return results;

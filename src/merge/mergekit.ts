@@ -8,26 +8,28 @@
 //       parameters: { weight: 0.7 }
 //   parameters: { normalize: true }
 //
-// Method names map to ours (the dense *_svd forms: mergekit merges full tensors entrywise);
-// weights may be gradient lists over depth. mergekit's TIES normalisation divides by the
-// agreeing weights (`normalize: false`: no division). `linear` is mergekit's weighted average:
-// weights are divided by their sum unless `normalize: false`.
+// Method names map to ours as the method entries say (the dense *_svd forms: mergekit merges full
+// tensors entrywise), parameters by their mergekit keys (parameters.ts); weights may be gradient
+// lists over depth. mergekit's TIES normalisation divides by the agreeing weights
+// (`normalize: false`: no division). `linear` is mergekit's weighted average: weights are divided
+// by their sum unless `normalize: false`.
 import { parse } from 'yaml';
-import type { MergeMethod, MergeSource, MergeSpec } from './spec.ts';
+import { METHOD_NAMES, MERGE_METHODS, reads, type MergeMethod } from './methods.ts';
+import { MERGE_PARAMETERS, NUMBER_PARAMETERS, type NumberParameter } from './parameters.ts';
+import type { MergeSource, MergeSpec } from './spec.ts';
 
-const METHOD_MAP: Record<string, MergeMethod> = {
-  linear: 'task_arithmetic',
-  task_arithmetic: 'task_arithmetic',
-  ties: 'ties_svd',
-  dare_ties: 'dare_ties_svd',
-  dare_linear: 'dare_linear_svd',
-  breadcrumbs: 'breadcrumbs_svd',
-  della: 'della_svd',
-  slerp: 'slerp',
-};
+/** mergekit's method names, each to the method its entry says it means. */
+export const MERGEKIT_METHODS = new Map<string, MergeMethod>(
+  METHOD_NAMES.flatMap((method) =>
+    (MERGE_METHODS[method].mergekit ?? []).map((name) => [name, method] as const),
+  ),
+);
 
-/** The methods whose sign election mergekit normalises. */
-const ELECTING = new Set(['ties', 'dare_ties', 'della']);
+/** Our parameters that a mergekit YAML sets globally, by their mergekit key. */
+const GLOBAL_KEYS = NUMBER_PARAMETERS.flatMap((name) => {
+  const { mergekit }: NumberParameter = MERGE_PARAMETERS[name];
+  return mergekit ? [{ parameter: name, key: mergekit }] : [];
+});
 
 type Parameters = Record<string, unknown>;
 
@@ -61,9 +63,11 @@ export function parseMergekitYaml(text: string): { spec: MergeSpec; models: stri
   const config = doc as Record<string, unknown>;
   if ('slices' in config) fail('slices are not supported for adapters; list them under models');
   const name = String(config.merge_method);
-  const method = METHOD_MAP[name] as MergeMethod | undefined;
+  const method = MERGEKIT_METHODS.get(name);
   if (!method)
-    fail(`merge_method "${name}" is not supported; one of ${Object.keys(METHOD_MAP).join(', ')}`);
+    fail(
+      `merge_method "${name}" is not supported; one of ${[...MERGEKIT_METHODS.keys()].join(', ')}`,
+    );
   if (!Array.isArray(config.models) || config.models.length === 0) fail('models is empty');
   const global = (config.parameters ?? {}) as Parameters;
   const normalize = global.normalize !== false;
@@ -77,7 +81,7 @@ export function parseMergekitYaml(text: string): { spec: MergeSpec; models: stri
       id: m.model,
       weight: p.weight === undefined ? 1 : numberOrList(p.weight, `${m.model}'s weight`),
     };
-    const density = optionalNumber(p, 'density');
+    const density = optionalNumber(p, MERGE_PARAMETERS.density.mergekit);
     if (density !== undefined) source.density = density;
     return source;
   });
@@ -89,12 +93,11 @@ export function parseMergekitYaml(text: string): { spec: MergeSpec; models: stri
     for (const a of adapters) a.weight = (a.weight as number) / total;
   }
   const spec: MergeSpec = { method, adapters };
-  const density = optionalNumber(global, 'density');
-  if (density !== undefined) spec.density = density;
-  for (const key of ['gamma', 'epsilon', 't'] as const) {
+  for (const { parameter, key } of GLOBAL_KEYS) {
     const v = optionalNumber(global, key);
-    if (v !== undefined) spec[key] = v;
+    if (v !== undefined) spec[parameter] = v;
   }
-  if (ELECTING.has(name)) spec.tiesDivisor = normalize ? 'weights' : 'none';
+  // mergekit normalises the sign election by the agreeing weights: our tiesDivisor.
+  if (reads(method, 'tiesDivisor')) spec.tiesDivisor = normalize ? 'weights' : 'none';
   return { spec, models };
 }
