@@ -14,6 +14,10 @@ export interface TrainSettings {
   schedule: Schedule;
   warmupSteps: number;
   weightDecay: number;
+  /** AdamW's β₁, β₂ and ε (PEFT and TRL: adam_beta1, adam_beta2, adam_epsilon). */
+  adamBeta1: number;
+  adamBeta2: number;
+  adamEpsilon: number;
   /** Global-norm clipping threshold; 0 turns clipping off. */
   maxGradNorm: number;
   /** Evaluate (validation loss, samples) every N steps; 0: only at the start and the end. */
@@ -42,6 +46,9 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   schedule: 'cosine',
   warmupSteps: 5,
   weightDecay: 0,
+  adamBeta1: 0.9,
+  adamBeta2: 0.999,
+  adamEpsilon: 1e-8,
   maxGradNorm: 1,
   evalEvery: 20,
   evalSequences: 32,
@@ -52,6 +59,14 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   recompute: false,
   loraPro: false,
 };
+
+/**
+ * Settings as saved with a run, completed by the defaults of those added since it was saved
+ * (each default is the value the trainer used before it became a setting).
+ */
+export function withDefaultSettings(saved: TrainSettings): TrainSettings {
+  return { ...DEFAULT_SETTINGS, ...saved };
+}
 
 export interface TrainConfig {
   lora: LoraSpec;

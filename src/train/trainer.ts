@@ -15,7 +15,7 @@ import { sequenceAt, type PreparedData, type Sequence } from './data.ts';
 import { loraProGradients } from './lora-pro.ts';
 import { AdamW, clipFactor } from './optimizer.ts';
 import { learningRate } from './schedule.ts';
-import type { TrainConfig, TrainSettings } from './settings.ts';
+import { withDefaultSettings, type TrainConfig, type TrainSettings } from './settings.ts';
 
 export { DEFAULT_SETTINGS, type TrainConfig, type TrainSettings } from './settings.ts';
 import { batchLoss, firstNonFinite, type TokenBatch } from './step.ts';
@@ -236,12 +236,21 @@ function checkSettings(s: TrainSettings, data: PreparedData): void {
   if (!(s.lr > 0 && Number.isFinite(s.lr))) problems.push('the learning rate must be positive');
   if (!(s.warmupSteps >= 0 && s.warmupSteps <= s.steps))
     problems.push(`warmup steps must be between 0 and the number of steps (${s.steps})`);
+  for (const [value, name] of [
+    [s.adamBeta1, 'adam_beta1'],
+    [s.adamBeta2, 'adam_beta2'],
+  ] as const)
+    if (!(value >= 0 && value < 1)) problems.push(`${name} must be in [0, 1)`);
+  if (!(s.adamEpsilon > 0 && Number.isFinite(s.adamEpsilon)))
+    problems.push('adam_epsilon must be positive');
   if (data.train.length === 0) problems.push('there are no training sequences');
   if (problems.length > 0) throw new RangeError(`Training settings: ${problems.join('; ')}.`);
 }
 
 export async function train(r: TrainRun): Promise<TrainResult> {
-  const { gpu, model, data, config, control = new TrainControl() } = r;
+  const { gpu, model, data, control = new TrainControl() } = r;
+  // A checkpoint saved before a setting existed runs with the value it had then: its default.
+  const config = { ...r.config, train: withDefaultSettings(r.config.train) };
   const s = config.train;
   checkSettings(s, data);
   const seqLen = data.train[0].input.length;
@@ -393,7 +402,13 @@ export async function train(r: TrainRun): Promise<TrainResult> {
       // The norm reported and clipped is the plain gradients' (the correction is linear).
       if (s.loraPro) await loraProGradients(gpu, adapter.factorsWithGradients());
       await optimizer.step(
-        { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: s.weightDecay },
+        {
+          lr,
+          beta1: s.adamBeta1,
+          beta2: s.adamBeta2,
+          eps: s.adamEpsilon,
+          weightDecay: s.weightDecay,
+        },
         clipFactor(grads.norm, s.maxGradNorm),
       );
       await adapter.refreshDora(model.base);

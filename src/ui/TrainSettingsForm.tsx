@@ -305,6 +305,32 @@ function OptimisationFields() {
           onChange={number('weightDecay')}
         />
         <NumberField
+          label="Adam β₁"
+          value={train.adamBeta1}
+          min={0}
+          max={1}
+          step="any"
+          onChange={number('adamBeta1')}
+          title="AdamW's decay of the gradients' running mean (adam_beta1)"
+        />
+        <NumberField
+          label="Adam β₂"
+          value={train.adamBeta2}
+          min={0}
+          max={1}
+          step="any"
+          onChange={number('adamBeta2')}
+          title="AdamW's decay of the squared gradients' running mean (adam_beta2)"
+        />
+        <NumberField
+          label="Adam ε"
+          value={train.adamEpsilon}
+          min={0}
+          step="any"
+          onChange={number('adamEpsilon')}
+          title="Added to AdamW's denominator, for stability (adam_epsilon)"
+        />
+        <NumberField
           label="Clip norm"
           value={train.maxGradNorm}
           min={0}

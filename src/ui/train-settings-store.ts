@@ -15,7 +15,8 @@ export interface Preset {
 }
 
 // Spelled out rather than spread from DEFAULT_SETTINGS, which also holds the user's own fields.
-const { weightDecay, maxGradNorm, evalSequences } = DEFAULT_SETTINGS;
+const { weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, evalSequences } =
+  DEFAULT_SETTINGS;
 
 const LORA_DEFAULT: Preset = {
   name: 'LoRA default',
@@ -36,6 +37,9 @@ const LORA_DEFAULT: Preset = {
     schedule: 'cosine',
     warmupSteps: 10,
     weightDecay,
+    adamBeta1,
+    adamBeta2,
+    adamEpsilon,
     maxGradNorm,
     evalEvery: 20,
     evalSequences,
@@ -65,6 +69,9 @@ export const PRESETS: readonly Preset[] = [
       schedule: 'cosine',
       warmupSteps: 2,
       weightDecay,
+      adamBeta1,
+      adamBeta2,
+      adamEpsilon,
       maxGradNorm,
       evalEvery: 10,
       evalSequences,
