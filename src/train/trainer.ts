@@ -247,41 +247,57 @@ function checkSettings(s: TrainSettings, data: PreparedData): void {
   if (problems.length > 0) throw new RangeError(`Training settings: ${problems.join('; ')}.`);
 }
 
-export async function train(r: TrainRun): Promise<TrainResult> {
-  const { gpu, model, data, control = new TrainControl() } = r;
-  // A checkpoint saved before a setting existed runs with the value it had then: its default.
-  const config = { ...r.config, train: withDefaultSettings(r.config.train) };
-  const s = config.train;
-  checkSettings(s, data);
-  const seqLen = data.train[0].input.length;
-  const emit = (p: Omit<TrainProgress, 'totalSteps' | 'gpuBytes'>) =>
-    r.onProgress?.({ ...p, totalSteps: s.steps, gpuBytes: gpu.pool.allocatedBytes });
+type Emit = (p: Omit<TrainProgress, 'totalSteps' | 'gpuBytes'>) => void;
 
-  const init = config.lora.init;
-  const entry = initEntry(init);
+/** A run under way: what it trains, and how far it got (what a checkpoint saves). */
+interface RunState {
+  readonly r: TrainRun;
+  readonly config: TrainConfig;
+  readonly adapter: TrainableAdapter;
+  readonly optimizer: AdamW;
+  /** The model as training sees it (residual weights, the adapter on its modules). */
+  readonly view: Transformer;
+  readonly emit: Emit;
+  /** Optimiser steps done. */
+  step: number;
+  tokens: number;
+  elapsedMs: number;
+  history: HistoryPoint[];
+  /** The last evaluation's generations. */
+  samples: Sample[];
+}
+
+/** The adapter as its init starts it, after reading the data where the init needs to. */
+async function initialAdapter(
+  r: TrainRun,
+  config: TrainConfig,
+  emit: Emit,
+): Promise<TrainableAdapter> {
+  const { gpu, model } = r;
+  const { lora, train: s } = config;
+  const entry = initEntry(lora.init);
   let statistics: Awaited<ReturnType<typeof initStatistics>> | undefined;
   if (entry.statistic !== 'none') {
     emit({
       ...INITIALISING,
-      message: `reading the data for ${init} (up to ${entry.batches} batches)`,
+      message: `reading the data for ${lora.init} (up to ${entry.batches} batches)`,
     });
-    const batches = initBatches(data.train, s.batchSize, entry.batches);
-    const modules = adaptedModules(model.base.config, config.lora);
+    const batches = initBatches(r.data.train, s.batchSize, entry.batches);
+    const modules = adaptedModules(model.base.config, lora);
     statistics = await initStatistics(gpu, model.base, batches, modules, entry.statistic, s.seed);
   }
-  let adapter: TrainableAdapter;
   try {
-    adapter = await TrainableAdapter.create(
+    return await TrainableAdapter.create(
       gpu,
       model.base,
-      config.lora,
+      lora,
       s.seed,
       (done, total, path) => {
         emit({
           ...INITIALISING,
           message: path
             ? `initialising ${path} (${done + 1}/${total})`
-            : `initialised ${total} adapted modules (${init})`,
+            : `initialised ${total} adapted modules (${lora.init})`,
         });
       },
       statistics?.statistics,
@@ -289,171 +305,255 @@ export async function train(r: TrainRun): Promise<TrainResult> {
   } finally {
     statistics?.release();
   }
-  const optimizer = new AdamW(gpu, adapter.parameters());
-  const history: HistoryPoint[] = [];
-  let step = 0;
-  let tokens = 0;
-  let elapsedMs = 0;
-  if (r.resumeFrom) {
-    const c = r.resumeFrom;
-    adapter.write(new Map(Object.entries(c.factors)));
-    optimizer.restore(c.step, c.moments);
-    history.push(...c.history);
-    ({ step, tokens, elapsedMs } = c);
-    await adapter.refreshDora(model.base);
-  }
-  const view = adapter.view(model.base);
-  let samples: Sample[] = [];
+}
 
-  const evaluate = async (): Promise<number | null> => {
-    emit({ phase: 'evaluating', step, tokensPerSecond: 0, etaSeconds: 0 });
-    const valLoss = await meanSequenceLoss(
-      gpu,
-      view,
-      data.validation,
-      s.batchSize,
-      s.evalSequences,
-    );
-    if (r.tokenizer && s.samplePrompts.length > 0)
-      samples = await sampleTexts(gpu, view, r.tokenizer, s.samplePrompts, s.sampleTokens, s.seed);
-    return valLoss;
-  };
-  const checkpoint = async (): Promise<void> => {
-    if (!r.store) return;
-    const factors = Object.fromEntries(await adapter.read());
-    await r.store.save({
-      version: 1,
-      baseModel: r.baseModel,
-      config,
-      step,
-      history: [...history],
-      factors,
-      moments: await optimizer.moments(),
-      tokens,
-      elapsedMs,
-    });
-  };
-  const throughput = () => (elapsedMs > 0 ? (tokens * 1000) / elapsedMs : 0);
-
-  let status: TrainResult['status'] = 'done';
-  let failure: string | undefined;
+/** Checks the settings, initialises the adapter and its optimiser, and restores a checkpoint. */
+async function prepare(r: TrainRun): Promise<RunState> {
+  // A checkpoint saved before a setting existed runs with the value it had then: its default.
+  const config = { ...r.config, train: withDefaultSettings(r.config.train) };
+  const s = config.train;
+  checkSettings(s, r.data);
+  const emit: Emit = (p) =>
+    r.onProgress?.({ ...p, totalSteps: s.steps, gpuBytes: r.gpu.pool.allocatedBytes });
+  const adapter = await initialAdapter(r, config, emit);
+  const optimizer = new AdamW(r.gpu, adapter.parameters());
   try {
-    if (step === 0) {
-      const valLoss = await evaluate();
-      const point = { step: 0, ...(valLoss === null ? {} : { valLoss }) };
-      history.push(point);
-      emit({ phase: 'training', step, point, samples, tokensPerSecond: 0, etaSeconds: 0 });
+    const c = r.resumeFrom;
+    if (c) {
+      adapter.write(new Map(Object.entries(c.factors)));
+      optimizer.restore(c.step, c.moments);
+      await adapter.refreshDora(r.model.base);
     }
-    while (step < s.steps) {
-      const stop = await control.gate(() => {
-        emit({ phase: 'paused', step, tokensPerSecond: throughput(), etaSeconds: 0 });
-      });
-      if (stop) {
-        status = 'stopped';
-        break;
-      }
-      // Timed from here: pauses and evaluations do not count as training time.
-      const started = performance.now();
-      const micro = Array.from({ length: s.gradAccum }, (_, j) =>
-        tokenBatch(
-          Array.from({ length: s.batchSize }, (_, i) => {
-            const pos = (step * s.gradAccum + j) * s.batchSize + i;
-            return data.train[sequenceAt(data.train.length, s.seed, pos)];
-          }),
-        ),
-      );
-      const count = micro.reduce((n, b) => n + trainedTargets(b), 0);
-      // One dropout seed per micro-batch of the run: a resumed run draws the same masks.
-      const dropoutSeedAt = (j: number) =>
-        config.lora.dropout > 0 ? (s.seed * 1_000_003 + step * s.gradAccum + j) >>> 0 : undefined;
-      let lossSum = 0;
-      for (const [j, batch] of micro.entries()) {
-        lossSum += await batchLoss(gpu, view, batch, {
-          grads: adapter.grads,
-          accumulate: j > 0,
-          gradScale: 1 / count,
-          dropoutSeed: dropoutSeedAt(j),
-          recompute: s.recompute,
-        });
-      }
-      const loss = lossSum / count;
-      if (!Number.isFinite(loss)) {
-        const [first] = micro;
-        const where = await firstNonFinite(gpu, view, first, dropoutSeedAt(0));
-        const origin = where ? `; the first non-finite values come from ${where}` : '';
-        failure = `step ${step + 1}: the training loss became ${loss}${origin} (the adapter keeps its values from step ${step})`;
-        status = 'failed';
-        break;
-      }
-      const grads = await optimizer.gradients();
-      if (grads.nonFinite.length > 0) {
-        const named = grads.nonFinite.slice(0, 3).join(', ');
-        const more = grads.nonFinite.length > 3 ? ` and ${grads.nonFinite.length - 3} more` : '';
-        failure = `step ${step + 1}: non-finite gradients in ${named}${more} (the adapter keeps its values from step ${step})`;
-        status = 'failed';
-        break;
-      }
-      const lr = learningRate(step, {
-        schedule: s.schedule,
-        lr: s.lr,
-        warmupSteps: s.warmupSteps,
-        totalSteps: s.steps,
-      });
-      // The norm reported and clipped is the plain gradients' (the correction is linear).
-      if (s.loraPro) await loraProGradients(gpu, adapter.factorsWithGradients());
-      await optimizer.step(
-        {
-          lr,
-          beta1: s.adamBeta1,
-          beta2: s.adamBeta2,
-          eps: s.adamEpsilon,
-          weightDecay: s.weightDecay,
-        },
-        clipFactor(grads.norm, s.maxGradNorm),
-      );
-      await adapter.refreshDora(model.base);
-      step++;
-      tokens += s.gradAccum * s.batchSize * seqLen;
-      elapsedMs += performance.now() - started;
-      const point: HistoryPoint = { step, loss, lr, gradNorm: grads.norm };
-      const evalNow = (s.evalEvery > 0 && step % s.evalEvery === 0) || step === s.steps;
-      if (evalNow) {
-        const valLoss = await evaluate();
-        if (valLoss !== null) point.valLoss = valLoss;
-      }
-      history.push(point);
-      const eta = ((s.steps - step) * elapsedMs) / step / 1000;
-      emit({
-        phase: 'training',
-        step,
-        point,
-        samples: evalNow ? samples : undefined,
-        tokensPerSecond: throughput(),
-        etaSeconds: eta,
-      });
-      if ((s.checkpointEvery > 0 && step % s.checkpointEvery === 0) || step === s.steps)
-        await checkpoint();
-    }
-    if (status === 'stopped') await checkpoint();
+    return {
+      r,
+      config,
+      adapter,
+      optimizer,
+      view: adapter.view(r.model.base),
+      emit,
+      step: c?.step ?? 0,
+      tokens: c?.tokens ?? 0,
+      elapsedMs: c?.elapsedMs ?? 0,
+      history: c ? [...c.history] : [],
+      samples: [],
+    };
   } catch (e) {
     optimizer.dispose();
     adapter.dispose();
     throw e;
   }
-  optimizer.dispose();
+}
+
+/** The micro-batches of one optimiser step: a seeded draw, so a resumed run takes the same. */
+function stepBatches(sequences: readonly Sequence[], s: TrainSettings, step: number): TokenBatch[] {
+  return Array.from({ length: s.gradAccum }, (_, j) =>
+    tokenBatch(
+      Array.from({ length: s.batchSize }, (_, i) => {
+        const pos = (step * s.gradAccum + j) * s.batchSize + i;
+        return sequences[sequenceAt(sequences.length, s.seed, pos)];
+      }),
+    ),
+  );
+}
+
+/**
+ * One optimiser step: the loss and gradients over the micro-batches, clipping, LoRA-Pro's
+ * correction, AdamW. Returns the step's point, or why the run fails (nothing is applied then).
+ */
+async function trainStep(run: RunState): Promise<HistoryPoint | { failure: string }> {
+  const { r, adapter, optimizer, view, step } = run;
+  const { lora, train: s } = run.config;
+  // Timed from here: pauses and evaluations do not count as training time.
+  const started = performance.now();
+  const micro = stepBatches(r.data.train, s, step);
+  const count = micro.reduce((n, b) => n + trainedTargets(b), 0);
+  // One dropout seed per micro-batch of the run: a resumed run draws the same masks.
+  const dropoutSeedAt = (j: number) =>
+    lora.dropout > 0 ? (s.seed * 1_000_003 + step * s.gradAccum + j) >>> 0 : undefined;
+  let lossSum = 0;
+  for (const [j, batch] of micro.entries()) {
+    lossSum += await batchLoss(r.gpu, view, batch, {
+      grads: adapter.grads,
+      accumulate: j > 0,
+      gradScale: 1 / count,
+      dropoutSeed: dropoutSeedAt(j),
+      recompute: s.recompute,
+    });
+  }
+  const kept = `(the adapter keeps its values from step ${step})`;
+  const loss = lossSum / count;
+  if (!Number.isFinite(loss)) {
+    const where = await firstNonFinite(r.gpu, view, micro[0], dropoutSeedAt(0));
+    const origin = where ? `; the first non-finite values come from ${where}` : '';
+    return { failure: `step ${step + 1}: the training loss became ${loss}${origin} ${kept}` };
+  }
+  const grads = await optimizer.gradients();
+  if (grads.nonFinite.length > 0) {
+    const named = grads.nonFinite.slice(0, 3).join(', ');
+    const more = grads.nonFinite.length > 3 ? ` and ${grads.nonFinite.length - 3} more` : '';
+    return { failure: `step ${step + 1}: non-finite gradients in ${named}${more} ${kept}` };
+  }
+  const lr = learningRate(step, {
+    schedule: s.schedule,
+    lr: s.lr,
+    warmupSteps: s.warmupSteps,
+    totalSteps: s.steps,
+  });
+  // The norm reported and clipped is the plain gradients' (the correction is linear).
+  if (s.loraPro) await loraProGradients(r.gpu, adapter.factorsWithGradients());
+  await optimizer.step(
+    {
+      lr,
+      beta1: s.adamBeta1,
+      beta2: s.adamBeta2,
+      eps: s.adamEpsilon,
+      weightDecay: s.weightDecay,
+    },
+    clipFactor(grads.norm, s.maxGradNorm),
+  );
+  await adapter.refreshDora(r.model.base);
+  run.step++;
+  run.tokens += s.gradAccum * s.batchSize * r.data.train[0].input.length;
+  run.elapsedMs += performance.now() - started;
+  return { step: run.step, loss, lr, gradNorm: grads.norm };
+}
+
+/** Training tokens per second over the steps so far. */
+function throughput(run: RunState): number {
+  return run.elapsedMs > 0 ? (run.tokens * 1000) / run.elapsedMs : 0;
+}
+
+/** The validation loss (null without validation data), and sample generations where asked. */
+async function evaluate(run: RunState): Promise<number | null> {
+  const { r, view } = run;
+  const s = run.config.train;
+  run.emit({ phase: 'evaluating', step: run.step, tokensPerSecond: 0, etaSeconds: 0 });
+  const valLoss = await meanSequenceLoss(
+    r.gpu,
+    view,
+    r.data.validation,
+    s.batchSize,
+    s.evalSequences,
+  );
+  if (r.tokenizer && s.samplePrompts.length > 0)
+    run.samples = await sampleTexts(
+      r.gpu,
+      view,
+      r.tokenizer,
+      s.samplePrompts,
+      s.sampleTokens,
+      s.seed,
+    );
+  return valLoss;
+}
+
+async function saveCheckpoint(run: RunState): Promise<void> {
+  const { store, baseModel } = run.r;
+  if (!store) return;
+  const factors = Object.fromEntries(await run.adapter.read());
+  await store.save({
+    version: 1,
+    baseModel,
+    config: run.config,
+    step: run.step,
+    history: [...run.history],
+    factors,
+    moments: await run.optimizer.moments(),
+    tokens: run.tokens,
+    elapsedMs: run.elapsedMs,
+  });
+}
+
+/** The curve's first point: the adapter as initialised, before any step. */
+async function evaluateStart(run: RunState): Promise<void> {
+  const valLoss = await evaluate(run);
+  const point = { step: 0, ...(valLoss === null ? {} : { valLoss }) };
+  run.history.push(point);
+  run.emit({
+    phase: 'training',
+    step: 0,
+    point,
+    samples: run.samples,
+    tokensPerSecond: 0,
+    etaSeconds: 0,
+  });
+}
+
+/** After a step: an evaluation when one is due, the point reported, a checkpoint when due. */
+async function evaluateAndCheckpoint(run: RunState, point: HistoryPoint): Promise<void> {
+  const { step } = run;
+  const s = run.config.train;
+  const evalNow = (s.evalEvery > 0 && step % s.evalEvery === 0) || step === s.steps;
+  if (evalNow) {
+    const valLoss = await evaluate(run);
+    if (valLoss !== null) point.valLoss = valLoss;
+  }
+  run.history.push(point);
+  run.emit({
+    phase: 'training',
+    step,
+    point,
+    samples: evalNow ? run.samples : undefined,
+    tokensPerSecond: throughput(run),
+    etaSeconds: ((s.steps - step) * run.elapsedMs) / step / 1000,
+  });
+  if ((s.checkpointEvery > 0 && step % s.checkpointEvery === 0) || step === s.steps)
+    await saveCheckpoint(run);
+}
+
+function result(run: RunState, status: TrainResult['status'], failure?: string): TrainResult {
+  const { history } = run;
   const losses = history.filter((h) => h.loss !== undefined).map((h) => h.loss as number);
   const valLosses = history.filter((h) => h.valLoss !== undefined).map((h) => h.valLoss as number);
   return {
     status,
     failure,
-    steps: step,
+    steps: run.step,
     history,
     trainLossFirst: losses[0] ?? NaN,
     trainLossLast: losses[losses.length - 1] ?? NaN,
     valLossFirst: valLosses[0] ?? null,
     valLossLast: valLosses[valLosses.length - 1] ?? null,
-    tokensPerSecond: throughput(),
-    samples,
-    adapter,
+    tokensPerSecond: throughput(run),
+    samples: run.samples,
+    adapter: run.adapter,
   };
+}
+
+export async function train(r: TrainRun): Promise<TrainResult> {
+  const { control = new TrainControl() } = r;
+  const run = await prepare(r);
+  let status: TrainResult['status'] = 'done';
+  let failure: string | undefined;
+  try {
+    if (run.step === 0) await evaluateStart(run);
+    while (run.step < run.config.train.steps) {
+      const stop = await control.gate(() => {
+        run.emit({
+          phase: 'paused',
+          step: run.step,
+          tokensPerSecond: throughput(run),
+          etaSeconds: 0,
+        });
+      });
+      if (stop) {
+        status = 'stopped';
+        break;
+      }
+      const outcome = await trainStep(run);
+      if ('failure' in outcome) {
+        ({ failure } = outcome);
+        status = 'failed';
+        break;
+      }
+      await evaluateAndCheckpoint(run, outcome);
+    }
+    if (status === 'stopped') await saveCheckpoint(run);
+  } catch (e) {
+    run.optimizer.dispose();
+    run.adapter.dispose();
+    throw e;
+  }
+  run.optimizer.dispose();
+  return result(run, status, failure);
 }
