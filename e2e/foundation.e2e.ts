@@ -5,7 +5,7 @@ import { findChromium, launchChromium } from '../src/testing/chromium.ts';
 import { hfFolderFiles } from '../src/model/hf-export.ts';
 import { readLlama2c } from '../src/model/llama2c.ts';
 import { startFakeHub } from '../src/testing/fake-hub.ts';
-import { FIXTURES, fixture } from '../src/testing/fixtures.ts';
+import { BUILT_IN, builtIn, fixture } from '../src/testing/fixtures.ts';
 import { greedyText, OUTPUT, watchProblems } from './studio-page.ts';
 
 describe.skipIf(!findChromium())('the studio page in Chromium', () => {
@@ -81,8 +81,8 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
     await page
       .getByTestId('model-files')
       .setInputFiles([
-        `${FIXTURES}models/llama2c/stories260K.bin`,
-        `${FIXTURES}models/llama2c/tok512.bin`,
+        `${BUILT_IN}stories260K.bin`,
+        `${BUILT_IN}tok512.bin`,
       ]);
     await expect
       .poll(() => page.getByTestId('model-card').textContent(), { timeout: 30_000 })
@@ -91,11 +91,11 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
 
   it('loads a model from the Hub by repo id (a local server in the Hub layout)', async () => {
     const { config, weights } = readLlama2c(
-      fixture('models/llama2c/stories260K.bin'),
+      builtIn('stories260K.bin'),
       'stories260K.bin',
     );
     const files = hfFolderFiles(config, weights);
-    files.set('tok512.bin', fixture('models/llama2c/tok512.bin'));
+    files.set('tok512.bin', builtIn('tok512.bin'));
     const hub = await startFakeHub({ 'karpathy/stories260K': files });
     try {
       const page = await browser.newPage();

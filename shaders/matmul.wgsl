@@ -8,7 +8,7 @@
 // Each invocation computes an 8×4 block of C, held as two mat4x4f (rows 0–3 and 4–7). Per step
 // of 4 along K it loads a 4×4 block of op(B) and two of op(A) and does two 4×4 matrix products:
 // every value of A is used 4 times, every value of B 8 times. No workgroup memory: on SwiftShader
-// loads per FLOP are the lever and barriers are costly (shared/SWIFTSHADER.md); no loops over
+// loads per FLOP are the lever and barriers are costly (docs/design.md §6); no loops over
 // register arrays either (SwiftShader keeps dynamically indexed arrays in memory: 15–20× slower).
 //
 // Entry points: `main` gathers each block from scalar loads and takes any shape; `main_vec4`

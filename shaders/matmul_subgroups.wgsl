@@ -4,7 +4,7 @@
 // The four invocations x = 4j … 4j+3 of a workgroup row compute blocks with the same 8 rows of
 // C, so they need the same 8 rows of A at each step. Each loads 2 of those rows (one vec4 each)
 // and gets the other 6 from its neighbours with subgroupShuffle: 2 loads instead of 8 for A.
-// On SwiftShader this ran 20–45% faster than `main_vec4` (shared/SWIFTSHADER.md saw up to 70%).
+// On SwiftShader this ran 20–45% faster than `main_vec4` (up to 70% in earlier measurements).
 //
 // Assumes the subgroup holds consecutive local invocation indices (lane = index mod size), with
 // x varying fastest; src/linalg/matmul-tuning.ts only adopts this kernel after checking its

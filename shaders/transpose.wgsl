@@ -1,7 +1,7 @@
 // Batched transpose: out[b, j, i] = x[b, i, j] for x [batch × rows × cols].
 // One invocation per output element, laid out by linearGrid (src/gpu/dispatch.ts); reads are
 // strided, writes contiguous. No workgroup-memory tiling: on SwiftShader it would not pay
-// (shared/SWIFTSHADER.md), and transposes here are O(size) next to O(size·rank) products.
+// (docs/design.md §6), and transposes here are O(size) next to O(size·rank) products.
 
 override WG: u32 = 256u;
 

@@ -1,5 +1,5 @@
 // What a LoRA adapter is made of, independent of its weights: rank, scaling, which modules it
-// adapts and how it was initialised — the fields PEFT's LoraConfig carries (../shared/DESIGN.md
+// adapts and how it was initialised — the fields PEFT's LoraConfig carries (docs/design.md
 // §2–4), resolved per module into the rank and scaling each one uses.
 import type { ModelConfig } from '../model/config.ts';
 import { LINEAR_MODULES, modulePath, moduleShape, type LinearModule } from '../model/modules.ts';

@@ -338,7 +338,7 @@ describe('GGUF LoRA export', () => {
     expect(() => ggufLoraFile(embedding, options)).toThrow(
       /model.embed_tokens: no llama.cpp Llama tensor for this module .*embedding LoRA is not/,
     );
-    const gpt2 = fixtureAdapter('gpt2/abliteration_jaisharmz');
+    const gpt2 = fixtureAdapter('gpt2/generated-causal-c_attn');
     expect(() => ggufLoraFile(gpt2, options)).toThrow(/transformer.h.0.attn.c_attn: no llama.cpp/);
   });
 });

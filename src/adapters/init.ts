@@ -1,4 +1,4 @@
-// Initial adapter factors for one module (../shared/DESIGN.md §4), on the GPU, by the init's entry
+// Initial adapter factors for one module (docs/design.md §4), on the GPU, by the init's entry
 // in the table (src/adapters/inits.ts). The base-mutating inits also return the residual
 // W − s·B·A that replaces the frozen weight while training, so the model's output is unchanged at
 // step 0; the original W stays untouched.

@@ -1,4 +1,4 @@
-// Every way an adapter's A and B can start, described once (../shared/DESIGN.md §4): the CLI's
+// Every way an adapter's A and B can start, described once (docs/design.md §4): the CLI's
 // --init values and help, the Train panel's choices, the PEFT export, the statistics read from the
 // data, the init study and the docs' list all come from INITS. An init's factor code lives in its
 // own file under inits/ and is imported on first use: the UI imports this table for its choices

@@ -346,10 +346,10 @@ describe('PEFT import', () => {
   });
 
   it('reads a GPT-2 (Conv1D, fan_in_fan_out) adapter for inspection; refuses other task types', () => {
-    const gpt2 = readPeftAdapter(fixtureFiles('gpt2/abliteration_jaisharmz'), 'gpt2');
+    const gpt2 = readPeftAdapter(fixtureFiles('gpt2/generated-causal-c_attn'), 'gpt2');
     expect(gpt2.details).toMatchObject({ rank: 8, alpha: 16, modules: 12, targets: ['c_attn'] });
     expect(gpt2.modules.get('transformer.h.0.attn.c_attn')?.a.length).toBe(8 * 768);
-    expect(() => readPeftAdapter(fixtureFiles('gpt2/seqcls_anirudh-ak'), 'seqcls')).toThrow(
+    expect(() => readPeftAdapter(fixtureFiles('gpt2/generated-seqcls-c_attn'), 'seqcls')).toThrow(
       /describes a SEQ_CLS adapter; LoRA Studio works with causal language models/,
     );
   });

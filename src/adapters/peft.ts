@@ -1,4 +1,4 @@
-// Trained adapters written as HF PEFT writes them (../shared/DESIGN.md §2): adapter_config.json
+// Trained adapters written as HF PEFT writes them (docs/design.md §2): adapter_config.json
 // with every field PEFT's LoraConfig saves, and adapter_model.safetensors with
 // `base_model.model.<module>.lora_A.weight` (r × in) and `…lora_B.weight` (out × r), F32, metadata
 // {"format":"pt"}. Base-mutating inits (PiSSA, MiLoRA, OLoRA) are converted to a plain LoRA for

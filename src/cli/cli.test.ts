@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { BUILT_IN, FIXTURES } from '../testing/fixtures.ts';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 
@@ -15,12 +16,11 @@ function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
   );
 }
 
-const STORIES = fileURLToPath(
-  new URL('../../../shared/fixtures/models/llama2c/stories260K.bin', import.meta.url),
-);
-const TINY_HF = fileURLToPath(
-  new URL('../../../shared/fixtures/models/hf/quatricmorph_tiny-llama-2shard', import.meta.url),
-);
+const STORIES = `${BUILT_IN}stories260K.bin`;
+const TINY_HF = `${FIXTURES}models/hf/quatricmorph_tiny-llama-2shard`;
+/** llama2.c's published greedy story of stories260K. */
+const GREEDY_STORY = `${FIXTURES}models/llama2c/stories260K.greedy200.txt`;
+const story = () => readFileSync(GREEDY_STORY, 'utf8');
 
 describe('lora-studio generate', () => {
   it('prints exactly llama2.c’s greedy story on stdout (tokenizer found beside the model)', async () => {
@@ -32,9 +32,7 @@ describe('lora-studio generate', () => {
       '200',
     ]);
     expect(code).toBe(0);
-    expect(stdout).toBe(
-      readFileSync(STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt'), 'utf8'),
-    );
+    expect(stdout).toBe(story());
     expect(stderr).toMatch(/\[200 tokens in [\d.]+ s, [\d.]+ tokens\/s\]/);
   });
 
@@ -47,12 +45,7 @@ describe('lora-studio generate', () => {
     expect((await cli(['generate', '--model', TINY_HF])).stderr).toMatch(
       /needs its tokenizer \(tokenizer.json, tok512.bin, tokenizer.bin\)/,
     );
-    const smollm = fileURLToPath(
-      new URL(
-        '../../../shared/fixtures/tokenizers/smollm-135m-instruct/tokenizer.json',
-        import.meta.url,
-      ),
-    );
+    const smollm = `${FIXTURES}tokenizers/smollm-135m-instruct/tokenizer.json`;
     expect((await cli(['generate', '--model', TINY_HF, '--tokenizer', smollm])).stderr).toMatch(
       /has 49152 tokens but the model's vocabulary is 64: it belongs to another model/,
     );
@@ -60,9 +53,6 @@ describe('lora-studio generate', () => {
 });
 
 describe('lora-studio without a GPU', () => {
-  const story = () =>
-    readFileSync(STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt'), 'utf8');
-
   it('generates the same story on the CPU with --cpu, or by itself where no GPU driver is found', async () => {
     const args = ['generate', '--model', STORIES, '--max-new-tokens', '200'];
     const asked = await cli([...args, '--cpu']);
@@ -78,7 +68,7 @@ describe('lora-studio without a GPU', () => {
   });
 
   it('measures the same loss on the CPU', async () => {
-    const data = STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt');
+    const data = GREEDY_STORY;
     const loss = async (...extra: string[]) => {
       const { stdout } = await cli(['perplexity', '--model', STORIES, '--data', data, ...extra]);
       return (JSON.parse(stdout) as { loss: number }).loss;
@@ -90,7 +80,7 @@ describe('lora-studio without a GPU', () => {
 
 describe('lora-studio perplexity', () => {
   it('prints the mean loss of a text as JSON', async () => {
-    const data = STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt');
+    const data = GREEDY_STORY;
     const { code, stdout } = await cli(['perplexity', '--model', STORIES, '--data', data]);
     expect(code).toBe(0);
     const report = JSON.parse(stdout) as { tokens: number; loss: number; perplexity: number };
@@ -100,7 +90,7 @@ describe('lora-studio perplexity', () => {
   });
 
   it('keeps the weights in half precision when asked, at a small cost in loss', async () => {
-    const data = STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt');
+    const data = GREEDY_STORY;
     const loss = async (...extra: string[]) => {
       const { stdout } = await cli(['perplexity', '--model', STORIES, '--data', data, ...extra]);
       return (JSON.parse(stdout) as { loss: number }).loss;
@@ -122,9 +112,7 @@ describe('lora-studio convert', () => {
       (await cli(['convert', '--llama2c', STORIES, '--out', out, '--tokenizer', tok])).code,
     ).toBe(0);
     const { stdout } = await cli(['generate', '--model', out, '--max-new-tokens', '200']);
-    expect(stdout).toBe(
-      readFileSync(STORIES.replace('stories260K.bin', 'stories260K.greedy200.txt'), 'utf8'),
-    );
+    expect(stdout).toBe(story());
   });
 });
 

@@ -79,7 +79,7 @@ describe('lora-studio export-gguf', () => {
     expect((await cli([dir, ...HEADS])).stderr).toMatch(
       /usage: export-gguf ADAPTER_DIR --out FILE.gguf/,
     );
-    const gpt2 = await cli([`${FIXTURES}adapters/gpt2/abliteration_jaisharmz`, '--out', out]);
+    const gpt2 = await cli([`${FIXTURES}adapters/gpt2/generated-causal-c_attn`, '--out', out]);
     expect(gpt2.stderr).toMatch(/transformer.h.0.attn.c_attn: no llama.cpp Llama tensor/);
   });
 });

@@ -54,7 +54,7 @@ function directNorm(dir: string, key: string, rank: number, scale: number): numb
   return Math.abs(scale) * Math.sqrt(btb.reduce((t, v, kl) => t + v * aat[kl], 0));
 }
 
-// Known facts from each adapter_config.json and its tensors' shapes (../shared/fixtures).
+// Known facts from each adapter_config.json and its tensors' shapes (fixtures/MANIFEST.md).
 const KNOWN = [
   {
     dir: 'qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32',
@@ -101,7 +101,7 @@ const KNOWN = [
     first: 'model.layers.0.self_attn.q_proj',
   },
   {
-    dir: 'gpt2/abliteration_jaisharmz',
+    dir: 'gpt2/generated-causal-c_attn',
     base: 'openai-community/gpt2',
     task: 'CAUSAL_LM',
     r: 8,
@@ -112,7 +112,7 @@ const KNOWN = [
     first: 'transformer.h.0.attn.c_attn',
   },
   {
-    dir: 'gpt2/seqcls_anirudh-ak',
+    dir: 'gpt2/generated-seqcls-c_attn',
     base: 'gpt2',
     task: 'SEQ_CLS',
     r: 8,
@@ -185,7 +185,7 @@ describe('inspect: the real fixture adapters', () => {
   });
 
   it('refuses the pickled adapter_model.bin without opening it', () => {
-    const dir = 'tinyllama-1.1b/poem_othorizedshogun_bin';
+    const dir = 'tinyllama-1.1b/generated-pickle';
     const files = new Map([
       [CONFIG, fixture(`adapters/${dir}/${CONFIG}`)],
       ['adapter_model.bin', fixture(`adapters/${dir}/adapter_model.bin`)],
@@ -307,7 +307,7 @@ describe('inspect: dtypes, non-finite values, DoRA', () => {
 });
 
 describe('inspect: malformed input', () => {
-  const dir = 'gpt2/abliteration_jaisharmz';
+  const dir = 'gpt2/generated-causal-c_attn';
   const good = fixtureFiles(dir);
   const weights = good.get(WEIGHTS)!;
   const withFile = (name: string, bytes: Uint8Array) => new Map([...good, [name, bytes]]);
@@ -377,7 +377,7 @@ describe('lora-studio inspect', () => {
   });
 
   it('prints the JSON summary of a zipped adapter (a folder inside the zip)', async () => {
-    const dir = 'gpt2/abliteration_jaisharmz';
+    const dir = 'gpt2/generated-causal-c_attn';
     const zip = join(tmp, 'adapter.zip');
     const files = fixtureFiles(dir);
     await writeFile(zip, zipSync({ adapter: Object.fromEntries(files) }));
@@ -394,12 +394,12 @@ describe('lora-studio inspect', () => {
   });
 
   it('exits with 2 and one line on stderr for missing or malformed input', async () => {
-    const weights = fixture(`adapters/gpt2/abliteration_jaisharmz/${WEIGHTS}`);
+    const weights = fixture(`adapters/gpt2/generated-causal-c_attn/${WEIGHTS}`);
     const truncated = join(tmp, 'truncated');
     await mkdir(truncated);
     await writeFile(
       join(truncated, CONFIG),
-      fixture(`adapters/gpt2/abliteration_jaisharmz/${CONFIG}`),
+      fixture(`adapters/gpt2/generated-causal-c_attn/${CONFIG}`),
     );
     await writeFile(join(truncated, WEIGHTS), weights.subarray(0, 1000));
     await writeFile(join(tmp, 'adapter.txt'), 'not an adapter');
@@ -409,7 +409,7 @@ describe('lora-studio inspect', () => {
         /adapter_model.safetensors: header length \d+ runs past the end of the 1000-byte file/,
       ],
       [
-        `${FIXTURES}adapters/tinyllama-1.1b/poem_othorizedshogun_bin`,
+        `${FIXTURES}adapters/tinyllama-1.1b/generated-pickle`,
         /adapter_model.bin: is a PyTorch pickle/,
       ],
       [join(tmp, 'nowhere'), /nowhere: does not exist/],

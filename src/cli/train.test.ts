@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FIXTURES } from '../testing/fixtures.ts';
+import { BUILT_IN } from '../testing/fixtures.ts';
 import { styleCorpus } from '../train/style-corpus.ts';
 
 const run = promisify(execFile);
@@ -27,7 +27,7 @@ describe('lora-studio train', () => {
     const common = [
       'train',
       '--model',
-      `${FIXTURES}models/llama2c/stories260K.bin`,
+      `${BUILT_IN}stories260K.bin`,
       '--data',
       data,
       '--out',
@@ -86,7 +86,7 @@ describe('lora-studio train', () => {
     expect(log.map((p) => p.step)).toEqual([0, 1, 2, 3, 4, 5]);
 
     // The adapter applies at run time in the other commands: weight 0 is the base model.
-    const model = ['--model', `${FIXTURES}models/llama2c/stories260K.bin`];
+    const model = ['--model', `${BUILT_IN}stories260K.bin`];
     const story = ['generate', ...model, '--max-new-tokens', '30'];
     const base = await run('node', [BIN, ...story]);
     const zero = await run('node', [BIN, ...story, '--adapter', `${out}:0`]);
@@ -102,7 +102,7 @@ describe('lora-studio train', () => {
 
   it('exports PiSSA recompressed to rank r, or as trained beside its residual base', async () => {
     const data = join(dir, 'style.txt');
-    const base = ['--model', `${FIXTURES}models/llama2c/stories260K.bin`];
+    const base = ['--model', `${BUILT_IN}stories260K.bin`];
     const options = [
       ...base,
       '--data',
@@ -163,7 +163,7 @@ describe('lora-studio train', () => {
       { r: 4 },
     );
     // The residual base with its adapter is the trained model; without it, something else.
-    const tokenizer = ['--tokenizer', `${FIXTURES}models/llama2c/tok512.bin`];
+    const tokenizer = ['--tokenizer', `${BUILT_IN}tok512.bin`];
     const loss = async (...args: string[]) =>
       (
         JSON.parse((await run('node', [BIN, 'perplexity', ...args, '--data', data])).stdout) as {

@@ -1,4 +1,4 @@
-// Diagnostics for comparing adapters before merging them (../shared/DESIGN.md §5): per module,
+// Diagnostics for comparing adapters before merging them (docs/design.md §5): per module,
 // each adapter's ‖ΔW‖_F, singular values and effective rank; per pair of adapters, the cosine
 // of their ΔW, the principal angles between their column spaces and the rate of sign conflicts
 // (the entrywise disagreement TIES resolves); summed up per pair and as layer × module grids.

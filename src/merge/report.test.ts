@@ -8,7 +8,7 @@ import { createGpuModel, type GpuModel } from '../model/forward.ts';
 import { readLlama2c } from '../model/llama2c.ts';
 import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c } from '../model/tokenizer.ts';
-import { fixture } from '../testing/fixtures.ts';
+import { builtIn } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { trainStyleAdapter } from '../train/style-adapter.ts';
 import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../train/style-corpus.ts';
@@ -32,11 +32,11 @@ const SEQ_LEN = 64;
 const PROBE = 'model.layers.0.self_attn.q_proj';
 
 const { config, weights } = readLlama2c(
-  fixture('models/llama2c/stories260K.bin'),
+  builtIn('stories260K.bin'),
   'stories260K.bin',
 );
 const tokenizer = fromLlama2c(
-  readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin'),
+  readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'),
 );
 
 /** Ten steps of a rank-4 LoRA on one style. */

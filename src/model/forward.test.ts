@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { maxScaledError } from '../linalg/compare.ts';
 import { useGpu } from '../testing/gpu.ts';
-import { FIXTURES, fixture } from '../testing/fixtures.ts';
+import { builtIn, fixture, FIXTURES } from '../testing/fixtures.ts';
 import { createCpuModel } from './cpu/forward.ts';
 import { folderFiles } from './files-node.ts';
 import { createGpuModel } from './forward.ts';
@@ -16,14 +16,14 @@ const gpu = useGpu();
 describe('GPU forward pass', () => {
   it('reproduces llama2.c’s published greedy output for stories260K', async () => {
     const { config, weights } = readLlama2c(
-      fixture('models/llama2c/stories260K.bin'),
+      builtIn('stories260K.bin'),
       'stories260K.bin',
     );
     const model = createGpuModel(gpu(), config, weights);
     try {
       // 200 positions from BOS, as llama2.c's `-t 0 -n 200` runs them.
       const tokens = await generateAll(model, [BOS], { maxNewTokens: 200 });
-      const tok = readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin');
+      const tok = readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin');
       const expected = new TextDecoder().decode(
         fixture('models/llama2c/stories260K.greedy200.txt'),
       );
@@ -98,7 +98,7 @@ describe('GPU forward pass', () => {
 
   it('refuses, before uploading, a model whose tensors exceed the device’s buffer limits', () => {
     const { config, weights } = readLlama2c(
-      fixture('models/llama2c/stories260K.bin'),
+      builtIn('stories260K.bin'),
       'stories260K.bin',
     );
     const limit = Math.min(gpu().limits.maxStorageBufferBindingSize, gpu().limits.maxBufferSize);
@@ -111,7 +111,7 @@ describe('GPU forward pass', () => {
 
   it('refuses positions beyond the model’s context', async () => {
     const { config, weights } = readLlama2c(
-      fixture('models/llama2c/stories260K.bin'),
+      builtIn('stories260K.bin'),
       'stories260K.bin',
     );
     const model = createGpuModel(gpu(), config, weights);
@@ -125,11 +125,11 @@ describe('GPU forward pass', () => {
 describe('perplexity', () => {
   it('matches the CPU reference’s mean loss, across several context windows', async () => {
     const { config, weights } = readLlama2c(
-      fixture('models/llama2c/stories260K.bin'),
+      builtIn('stories260K.bin'),
       'stories260K.bin',
     );
     const small = { ...config, maxPositions: 40 };
-    const tok = readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin');
+    const tok = readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin');
     const text = new TextDecoder().decode(fixture('models/llama2c/stories260K.greedy200.txt'));
     const tokens = tok.encode(text).slice(0, 100);
     const model = createGpuModel(gpu(), small, weights);

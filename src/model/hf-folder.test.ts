@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, fixture, fixtureJson } from '../testing/fixtures.ts';
+import { builtIn, fixtureJson, FIXTURES } from '../testing/fixtures.ts';
 import { hfFolderFiles } from './hf-export.ts';
 import { readLlama2c } from './llama2c.ts';
 import { createCpuModel } from './cpu/forward.ts';
@@ -110,7 +110,7 @@ describe('config.json', () => {
 
 describe('export to an HF folder', () => {
   it('writes llama2.c’s stories260K as config.json + safetensors that load back to the same model', async () => {
-    const original = readLlama2c(fixture('models/llama2c/stories260K.bin'), 'stories260K.bin');
+    const original = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
     const files = hfFolderFiles(original.config, original.weights);
     const folder = [...files].map(([name, bytes]) => ({
       name,

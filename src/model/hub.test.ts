@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryFileCache, startFakeHub } from '../testing/fake-hub.ts';
-import { fixture } from '../testing/fixtures.ts';
+import { builtIn, fixture } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { createGpuModel } from './forward.ts';
 import { generateAll } from './generate.ts';
@@ -14,11 +14,11 @@ let hub: Awaited<ReturnType<typeof startFakeHub>>;
 
 beforeAll(async () => {
   const { config, weights } = readLlama2c(
-    fixture('models/llama2c/stories260K.bin'),
+    builtIn('stories260K.bin'),
     'stories260K.bin',
   );
   const files = hfFolderFiles(config, weights);
-  files.set('tok512.bin', fixture('models/llama2c/tok512.bin'));
+  files.set('tok512.bin', builtIn('tok512.bin'));
   hub = await startFakeHub({ 'karpathy/stories260K': files });
 });
 afterAll(() => hub.close());

@@ -1,4 +1,4 @@
-// The llama2.c tokenizer (`tok512.bin`, `tokenizer.bin`; ../shared/DESIGN.md §2): int32
+// The llama2.c tokenizer (`tok512.bin`, `tokenizer.bin`; docs/design.md §2): int32
 // max_token_length, then per token a float32 merge score, an int32 byte length and the bytes.
 // Encoding is llama2.c's: a space is prepended to non-empty text, the text splits into UTF-8
 // characters (unknown ones become byte tokens <0xXX> at id byte+3), then the adjacent pair whose

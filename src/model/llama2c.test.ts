@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { fixture } from '../testing/fixtures.ts';
+import { builtIn, fixture } from '../testing/fixtures.ts';
 import { createCpuModel, greedy } from './cpu/forward.ts';
 import { FormatError } from './errors.ts';
 import { interleavedToHalves, readLlama2c } from './llama2c.ts';
 import { BOS, EOS, readLlama2cTokenizer } from './llama2c-tokenizer.ts';
 
 const DIR = 'models/llama2c/';
-const model = () => readLlama2c(fixture(`${DIR}stories260K.bin`), 'stories260K.bin');
-const tokenizer = () => readLlama2cTokenizer(fixture(`${DIR}tok512.bin`), 512, 'tok512.bin');
+const model = () => readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
+const tokenizer = () => readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin');
 
 describe('llama2.c checkpoint', () => {
   it('reads stories260K into HF names and shapes', () => {
@@ -61,7 +61,7 @@ describe('llama2.c checkpoint', () => {
       /n_layers = -7 is not a plausible size/,
     ],
   ])('refuses %s file with a clear message', (_, corrupt, message) => {
-    const bytes = corrupt(fixture(`${DIR}stories260K.bin`));
+    const bytes = corrupt(builtIn('stories260K.bin'));
     expect(() => readLlama2c(bytes, 'stories260K.bin')).toThrow(FormatError);
     expect(() => readLlama2c(bytes, 'stories260K.bin')).toThrow(message);
   });
@@ -92,13 +92,13 @@ describe('llama2.c tokenizer', () => {
   });
 
   it('refuses a tokenizer whose vocabulary does not match the model', () => {
-    expect(() => readLlama2cTokenizer(fixture(`${DIR}tok512.bin`), 32000, 'tok512.bin')).toThrow(
+    expect(() => readLlama2cTokenizer(builtIn('tok512.bin'), 32000, 'tok512.bin')).toThrow(
       /ends after 512 tokens; the model's vocabulary has 32000 \(wrong tokenizer for this model\?\)/,
     );
     expect(() => tokenizer().decode([BOS, 512])).toThrow(
       /token id 512 is outside the vocabulary of 512/,
     );
-    expect(() => readLlama2cTokenizer(fixture(`${DIR}tok512.bin`), 256, 'tok512.bin')).toThrow(
+    expect(() => readLlama2cTokenizer(builtIn('tok512.bin'), 256, 'tok512.bin')).toThrow(
       /larger than the model's/,
     );
   });

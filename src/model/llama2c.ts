@@ -1,4 +1,4 @@
-// llama2.c checkpoints (the legacy float32 `.bin` of karpathy/llama2.c, ../shared/DESIGN.md §2):
+// llama2.c checkpoints (the legacy float32 `.bin` of karpathy/llama2.c, docs/design.md §2):
 // 7 int32 header fields, then every weight as float32 in a fixed order. Loaded into the same
 // in-memory model as an HF folder: HF names, (out, in) layout, and wq/wk rows permuted from
 // llama2.c's interleaved RoPE pairs (2j, 2j+1) to HF's rotate_half pairs (j, j + d/2).

@@ -64,7 +64,7 @@ describe('reading real safetensors files', () => {
     'adapters/smollm-135m-instruct/medai_TFM-HITESH_5epochs/adapter_model.safetensors',
     'adapters/qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32/adapter_model.safetensors',
     'adapters/tinyllama-1.1b-chat/ARONA_minhmc2007/adapter_model.safetensors',
-    'adapters/gpt2/seqcls_anirudh-ak/adapter_model.safetensors',
+    'adapters/gpt2/generated-seqcls-c_attn/adapter_model.safetensors',
   ])('reads every tensor of %s', (path) => {
     const st = readSafetensors(fixture(path), path);
     expect(st.header.tensors.size).toBeGreaterThan(0);

@@ -1,7 +1,7 @@
 // safetensors: u64 little-endian header length N, N bytes of JSON, then the raw tensor data.
 // JSON: tensor name → {dtype, shape, data_offsets: [begin, end]} (offsets from the end of the
 // header), plus an optional "__metadata__" string map. We read F32, F16 and BF16 and write F32;
-// every other dtype is recognised by name and refused. Validation is strict (../shared/DESIGN.md
+// every other dtype is recognised by name and refused. Validation is strict (docs/design.md
 // §2): a malformed file gets a FormatError naming the file and the tensor, never a crash.
 import { halfToFloat } from '../gpu/half.ts';
 import { FormatError } from './errors.ts';

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fixture, fixtureJson } from '../testing/fixtures.ts';
+import { builtIn, fixtureJson } from '../testing/fixtures.ts';
 import { FormatError } from './errors.ts';
 import { readLlama2cTokenizer } from './llama2c-tokenizer.ts';
 import { fromLlama2c, hfTokenizer, type TextTokenizer } from './tokenizer.ts';
@@ -11,10 +12,11 @@ const TEXTS = [
   '',
 ];
 
-const tinyllama = () =>
+/** tok512.bin converted to a SentencePiece-BPE tokenizer.json (src/testing/generated-fixtures.ts). */
+const sentencePiece = () =>
   hfTokenizer(
-    fixtureJson('tokenizers/tinyllama-1.1b-chat/tokenizer.json'),
-    fixtureJson('tokenizers/tinyllama-1.1b-chat/tokenizer_config.json'),
+    fixtureJson('tokenizers/sentencepiece-tok512/tokenizer.json'),
+    fixtureJson('tokenizers/sentencepiece-tok512/tokenizer_config.json'),
   );
 const smollm = () =>
   hfTokenizer(
@@ -22,11 +24,10 @@ const smollm = () =>
     fixtureJson('adapters/smollm-135m-instruct/medai_TFM-HITESH_100epochs/tokenizer_config.json'),
   );
 const gpt2 = () => hfTokenizer(fixtureJson('tokenizers/gpt2/tokenizer.json_distilgpt2_official'));
-const llama2c = () =>
-  fromLlama2c(readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin'));
+const llama2c = () => fromLlama2c(readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'));
 
 describe.each<[string, () => TextTokenizer]>([
-  ['TinyLlama (SentencePiece BPE)', tinyllama],
+  ['SentencePiece BPE with byte fallback', sentencePiece],
   ['SmolLM (byte-level BPE)', smollm],
   ['GPT-2 (byte-level BPE)', gpt2],
   ['llama2.c tok512', llama2c],
@@ -40,13 +41,21 @@ describe.each<[string, () => TextTokenizer]>([
 });
 
 describe('matches the reference tokenizations', () => {
-  it('GPT-2 and Llama 2 ids for "Hello world" (the published ones)', () => {
+  it('GPT-2 ids for "Hello world" (the published ones)', () => {
     expect(gpt2().encode('Hello world')).toEqual([15496, 995]);
-    expect(tinyllama().encode('Hello world')).toEqual([1, 15043, 3186]);
+  });
+
+  it('SentencePiece BPE (tokenizers library) gives llama2.c’s greedy merges, id for id', () => {
+    const stories = readFileSync(
+      new URL('../../public/datasets/zimmy-stories.txt', import.meta.url),
+      'utf8',
+    ).slice(0, 3000);
+    for (const text of [...TEXTS, stories])
+      expect(sentencePiece().encode(text)).toEqual(llama2c().encode(text));
   });
 
   it('special tokens: BOS/EOS ids from tokenizer_config.json', () => {
-    expect(tinyllama()).toMatchObject({ bosId: 1, eosIds: [2], vocabSize: 32000 });
+    expect(sentencePiece()).toMatchObject({ bosId: 1, eosIds: [2], vocabSize: 512 });
     expect(smollm()).toMatchObject({ bosId: 1, eosIds: [2], vocabSize: 49152 });
   });
 });
@@ -56,8 +65,8 @@ describe('chat templates', () => {
     { role: 'system' as const, content: 'Be brief.' },
     { role: 'user' as const, content: 'Hi!' },
   ];
-  it('renders TinyLlama’s (Zephyr style) and SmolLM’s (ChatML) templates', () => {
-    expect(tinyllama().chat(messages, { addGenerationPrompt: true })).toBe(
+  it('renders Zephyr-style (TinyLlama-Chat’s) and SmolLM’s (ChatML) templates', () => {
+    expect(sentencePiece().chat(messages, { addGenerationPrompt: true })).toBe(
       '<|system|>\nBe brief.</s>\n<|user|>\nHi!</s>\n<|assistant|>\n',
     );
     expect(smollm().chat(messages, { addGenerationPrompt: true })).toBe(

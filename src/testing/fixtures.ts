@@ -1,17 +1,30 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** ../shared/fixtures beside the repository: real files written by others (see its MANIFEST.md). */
-export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+/**
+ * The repository's fixtures/: real files written by others and files the project generates
+ * (fixtures/MANIFEST.md gives each one's source, licence and checksum).
+ */
+export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
-/** A fixture's bytes, by path relative to the fixtures folder. */
-export function fixture(path: string): Uint8Array<ArrayBuffer> {
-  const full = FIXTURES + path;
-  if (!existsSync(full))
-    throw new Error(`Missing fixture ${full}: tests expect ../shared beside the repository`);
+/** The built-in model the studio ships (public/models): stories260K.bin and tok512.bin. */
+export const BUILT_IN = fileURLToPath(new URL('../../public/models/', import.meta.url));
+
+function read(full: string): Uint8Array<ArrayBuffer> {
+  if (!existsSync(full)) throw new Error(`Missing test file ${full}`);
   return new Uint8Array(readFileSync(full));
+}
+
+/** A fixture's bytes, by path relative to fixtures/. */
+export function fixture(path: string): Uint8Array<ArrayBuffer> {
+  return read(FIXTURES + path);
 }
 
 export function fixtureJson(path: string): unknown {
   return JSON.parse(new TextDecoder().decode(fixture(path)));
+}
+
+/** A file of the built-in model, by name. */
+export function builtIn(name: 'stories260K.bin' | 'tok512.bin'): Uint8Array<ArrayBuffer> {
+  return read(BUILT_IN + name);
 }

@@ -1,5 +1,5 @@
 // The backward pass of one decoder layer (transformer.ts's layerForward) for adapter parameters
-// only: the base weights are frozen, so their gradients are never formed (../shared/DESIGN.md §3).
+// only: the base weights are frozen, so their gradients are never formed (docs/design.md §3).
 // For y = x·Wᵀ + s·h·Bᵀ with h = drop(x)·Aᵀ and g = ∂L/∂y:
 //   ∂L/∂B = s·gᵀ·h,  ∂L/∂h = s·g·B,  ∂L/∂A = (∂L/∂h)ᵀ·drop(x),  ∂L/∂x = g·W + drop(∂L/∂h·A)
 // where drop reuses the forward's mask (same seed). DoRA scales each output feature o of the

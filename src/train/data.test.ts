@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FormatError } from '../model/errors.ts';
 import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c, hfTokenizer, type TextTokenizer } from '../model/tokenizer.ts';
-import { fixture, fixtureJson } from '../testing/fixtures.ts';
+import { builtIn, fixtureJson } from '../testing/fixtures.ts';
 import {
   type Example,
   type TokenizedExample,
@@ -15,18 +15,16 @@ import {
 } from './data.ts';
 import { styleCorpus } from './style-corpus.ts';
 
-const llama2c = fromLlama2c(
-  readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin'),
-);
+const llama2c = fromLlama2c(readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'));
 // ChatML template, no BOS added by convention, EOS = <|im_end|> (the end of a turn).
 const smollm = hfTokenizer(
   fixtureJson('tokenizers/smollm-135m-instruct/tokenizer.json'),
   fixtureJson('adapters/smollm-135m-instruct/medai_TFM-HITESH_100epochs/tokenizer_config.json'),
 );
 // Zephyr-style template, BOS <s> added by convention, EOS </s>.
-const tinyllama = hfTokenizer(
-  fixtureJson('tokenizers/tinyllama-1.1b-chat/tokenizer.json'),
-  fixtureJson('tokenizers/tinyllama-1.1b-chat/tokenizer_config.json'),
+const sentencePiece = hfTokenizer(
+  fixtureJson('tokenizers/sentencepiece-tok512/tokenizer.json'),
+  fixtureJson('tokenizers/sentencepiece-tok512/tokenizer_config.json'),
 );
 
 const jsonl = (...records: unknown[]) => records.map((r) => JSON.stringify(r)).join('\n');
@@ -119,9 +117,9 @@ describe('tokenizeExample', () => {
     expect(ids[0]).toBe(1);
     expect(trained).toEqual(ids.map((_, i) => i > 0));
 
-    const hf = tokenizeExample(tinyllama, { kind: 'text', text: 'Hello world' });
-    expect(hf.ids[0]).toBe(tinyllama.bosId);
-    expect(trainedRuns(hf).map((run) => tinyllama.decode(run))).toEqual(['Hello world</s>']);
+    const hf = tokenizeExample(sentencePiece, { kind: 'text', text: 'Hello world' });
+    expect(hf.ids[0]).toBe(sentencePiece.bosId);
+    expect(trainedRuns(hf).map((run) => sentencePiece.decode(run))).toEqual(['Hello world</s>']);
   });
 
   it('text without a conventional BOS (SmolLM): every token trained', () => {
@@ -133,7 +131,7 @@ describe('tokenizeExample', () => {
   it('completion: the prompt untrained, the completion and EOS trained', () => {
     const prompt = 'Question: what is two plus two?\nAnswer:';
     const completion = ' Four, of course.';
-    for (const tokenizer of [smollm, tinyllama]) {
+    for (const tokenizer of [smollm, sentencePiece]) {
       const example = tokenizeExample(tokenizer, { kind: 'completion', prompt, completion });
       const runs = trainedRuns(example);
       expect(runs).toHaveLength(1);
@@ -141,8 +139,8 @@ describe('tokenizeExample', () => {
         tokenizer.encode(prompt),
       );
       const eos = tokenizer.decode(tokenizer.eosIds);
-      // Llama's decoder drops the leading space of the first token it decodes.
-      const expected = tokenizer === tinyllama ? completion.trimStart() : completion;
+      // A SentencePiece decoder drops the leading space of the first token it decodes.
+      const expected = tokenizer === sentencePiece ? completion.trimStart() : completion;
       expect(tokenizer.decode(runs[0])).toBe(expected + eos);
     }
   });
@@ -178,10 +176,10 @@ describe('tokenizeExample', () => {
   });
 
   it('chat (Zephyr, BOS by convention): BOS added once, replies and </s> trained', () => {
-    const example = tokenizeExample(tinyllama, conversation);
-    expect(example.ids[0]).toBe(tinyllama.bosId);
-    expect(example.ids[1]).not.toBe(tinyllama.bosId);
-    expect(trainedRuns(example).map((run) => tinyllama.decode(run))).toEqual([
+    const example = tokenizeExample(sentencePiece, conversation);
+    expect(example.ids[0]).toBe(sentencePiece.bosId);
+    expect(example.ids[1]).not.toBe(sentencePiece.bosId);
+    expect(trainedRuns(example).map((run) => sentencePiece.decode(run))).toEqual([
       'A small model.</s>',
       'It is 4, I think.</s>',
     ]);

@@ -8,7 +8,7 @@ import { generateAll } from '../model/generate.ts';
 import { readLlama2c } from '../model/llama2c.ts';
 import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c } from '../model/tokenizer.ts';
-import { fixture } from '../testing/fixtures.ts';
+import { builtIn } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { prepareDataset } from './data.ts';
 import { STYLE_NAME, styleCorpus } from './style-corpus.ts';
@@ -18,11 +18,11 @@ const gpu = useGpu();
 
 describe('fine-tuning stories260K on an invented style', () => {
   const { config, weights } = readLlama2c(
-    fixture('models/llama2c/stories260K.bin'),
+    builtIn('stories260K.bin'),
     'stories260K.bin',
   );
   const tokenizer = fromLlama2c(
-    readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin'),
+    readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'),
   );
   const options = { seqLen: 64, validationFraction: 0.1, seed: 0 };
   const data = prepareDataset(styleCorpus(120, 1), 'style.txt', tokenizer, options);

@@ -12,7 +12,7 @@ import { createGpuModel } from '../model/forward.ts';
 import { readLlama2c } from '../model/llama2c.ts';
 import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c } from '../model/tokenizer.ts';
-import { fixture } from '../testing/fixtures.ts';
+import { builtIn } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { cpuLoraPro, inverse } from './cpu/lora-pro.ts';
 import { prepareDataset } from './data.ts';
@@ -116,11 +116,11 @@ describe('LoRA-Pro gradients', () => {
 describe('training with LoRA-Pro', () => {
   it('lowers the held-out loss of stories260K on the invented style', async () => {
     const { config, weights } = readLlama2c(
-      fixture('models/llama2c/stories260K.bin'),
+      builtIn('stories260K.bin'),
       'stories260K.bin',
     );
     const tokenizer = fromLlama2c(
-      readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin'),
+      readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'),
     );
     const data = prepareDataset(styleCorpus(40, 1), 'style.txt', tokenizer, {
       seqLen: 32,

@@ -1,5 +1,5 @@
 // What the data-aware inits learn from a few batches of the user's data before training starts
-// (../shared/DESIGN.md §4), by the kind of statistic an init's entry names
+// (docs/design.md §4), by the kind of statistic an init's entry names
 // (src/adapters/inits.ts): the uncentred covariance Σ xᵀx of each adapted module's inputs, its
 // top components, and the mean full-weight gradient ∂L/∂W of each adapted module. All run the
 // frozen base model; all accumulation happens on the GPU. Modules that read the same activation

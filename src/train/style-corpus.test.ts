@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c } from '../model/tokenizer.ts';
-import { fixture } from '../testing/fixtures.ts';
+import { builtIn } from '../testing/fixtures.ts';
 import { parseDataset } from './data.ts';
 import {
   SNORP_STYLE,
@@ -41,7 +41,7 @@ describe.each(STYLES.map((style) => [style.name, style] as const))('the %s style
 
   it('fits the 512-token vocabulary of stories260K in a modest number of tokens', () => {
     const tokenizer = fromLlama2c(
-      readLlama2cTokenizer(fixture('models/llama2c/tok512.bin'), 512, 'tok512.bin'),
+      readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'),
     );
     const counts = split(style, 200, 5).map((story) => tokenizer.encode(story).length);
     expect(Math.max(...counts)).toBeLessThan(150);

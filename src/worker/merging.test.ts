@@ -7,7 +7,7 @@ import { readPeftAdapter } from '../adapters/peft-read.ts';
 import { relativeNormError } from '../linalg/compare.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
-import { fixture } from '../testing/fixtures.ts';
+import { builtIn } from '../testing/fixtures.ts';
 import { memoryRunStore } from '../train/run-store.ts';
 import { DEFAULT_SETTINGS } from '../train/settings.ts';
 import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../train/style-corpus.ts';
@@ -25,8 +25,8 @@ function nodeStudio(gpu: GPU | undefined, library: AdapterLibrary): StudioApi {
     library,
     builtinModel: () =>
       Promise.resolve({
-        checkpoint: fixture('models/llama2c/stories260K.bin'),
-        tokenizer: fixture('models/llama2c/tok512.bin'),
+        checkpoint: builtIn('stories260K.bin'),
+        tokenizer: builtIn('tok512.bin'),
       }),
   });
 }

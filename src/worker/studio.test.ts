@@ -3,7 +3,7 @@ import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
 import type { GpuStatus } from './api.ts';
 import { createStudio, type StudioEnvironment } from './studio.ts';
-import { fixture } from '../testing/fixtures.ts';
+import { builtIn, fixture } from '../testing/fixtures.ts';
 import type { TuningEntries, TuningStore } from '../gpu/tuning.ts';
 import { memoryLibrary } from '../adapters/library.ts';
 import { memoryRunStore } from '../train/run-store.ts';
@@ -37,8 +37,8 @@ function environment(overrides: Partial<StudioEnvironment> = {}): StudioEnvironm
     library: memoryLibrary(),
     builtinModel: () =>
       Promise.resolve({
-        checkpoint: fixture('models/llama2c/stories260K.bin'),
-        tokenizer: fixture('models/llama2c/tok512.bin'),
+        checkpoint: builtIn('stories260K.bin'),
+        tokenizer: builtIn('tok512.bin'),
       }),
     ...overrides,
   };
@@ -219,14 +219,14 @@ describe('models in the studio', () => {
     );
     await expect(
       studio.loadModelFiles(
-        [...folder, new File([fixture('models/llama2c/tok512.bin')], 'tok512.bin')],
+        [...folder, new File([builtIn('tok512.bin')], 'tok512.bin')],
         'tiny',
       ),
     ).rejects.toThrow(/ends after 64 tokens|larger than the model's/);
 
     const stories = [
-      new File([fixture('models/llama2c/stories260K.bin')], 'stories260K.bin'),
-      new File([fixture('models/llama2c/tok512.bin')], 'tok512.bin'),
+      new File([builtIn('stories260K.bin')], 'stories260K.bin'),
+      new File([builtIn('tok512.bin')], 'tok512.bin'),
     ];
     const info = await studio.loadModelFiles(stories, 'stories');
     expect(info).toMatchObject({ name: 'stories', parameters: 260_032 });
