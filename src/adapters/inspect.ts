@@ -9,15 +9,14 @@ import { compareAdapters, type ModuleDiagnostics } from '../merge/diagnostics.ts
 import { FormatError } from '../model/errors.ts';
 import { LINEAR_MODULES } from '../model/modules.ts';
 import { READABLE_DTYPES, readSafetensors, type Safetensors } from '../model/safetensors.ts';
-import { patternValue, scaling } from './config.ts';
+import {
+  adapterFiles,
+  moduleScaling,
+  tensorRole,
+  WEIGHTS,
+  type AdapterConfig,
+} from './peft-config.ts';
 import type { AdapterModule, PeftAdapter } from './peft-read.ts';
-
-const CONFIG = 'adapter_config.json';
-const WEIGHTS = 'adapter_model.safetensors';
-const PICKLE = 'adapter_model.bin';
-/** `…q_proj.lora_A.weight`, `…lora_B.default.weight`, `…embed_tokens.lora_embedding_A`. */
-const FACTOR = /^(?:base_model\.model\.)?(.+?)\.lora_(?:embedding_)?([AB])(?:\.[\w-]+)*$/;
-const MAGNITUDE = /^(?:base_model\.model\.)?(.+?)\.lora_magnitude_vector(?:\.[\w-]+)*$/;
 
 export interface TensorSummary {
   name: string;
@@ -41,7 +40,7 @@ interface InspectedModule extends AdapterModule {
 /** An adapter's files, parsed and checked, ready to be summarised. */
 export interface InspectableAdapter {
   name: string;
-  config: Record<string, unknown>;
+  config: AdapterConfig;
   tensors: TensorSummary[];
   /** By module path (`model.layers.0.self_attn.q_proj`). */
   modules: Map<string, InspectedModule>;
@@ -118,55 +117,6 @@ export interface AdapterInspection extends Omit<AdapterSummary, 'modules'> {
   norm: number | null;
 }
 
-function parseConfig(bytes: Uint8Array): Record<string, unknown> {
-  let config: unknown;
-  try {
-    config = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (e) {
-    throw new FormatError(
-      CONFIG,
-      `is not valid JSON (${e instanceof Error ? e.message : String(e)})`,
-    );
-  }
-  if (typeof config !== 'object' || config === null || Array.isArray(config))
-    throw new FormatError(CONFIG, 'is not a JSON object');
-  const c = config as Record<string, unknown>;
-  if (c.peft_type !== 'LORA')
-    throw new FormatError(
-      CONFIG,
-      `describes a ${JSON.stringify(c.peft_type)} adapter; inspect reads LoRA adapters`,
-    );
-  if (!(Number(c.r) >= 1) || !(Number(c.lora_alpha) > 0))
-    throw new FormatError(CONFIG, 'needs a positive r and lora_alpha');
-  return c;
-}
-
-function numberPattern(config: Record<string, unknown>, key: string): Record<string, number> {
-  const value = config[key] ?? {};
-  if (typeof value !== 'object' || Array.isArray(value))
-    throw new FormatError(CONFIG, `${key} must be an object of module patterns`);
-  return value as Record<string, number>;
-}
-
-/** What sets each module's rank and scaling. */
-interface Scaling {
-  r: number;
-  alpha: number;
-  rankPattern: Record<string, number>;
-  alphaPattern: Record<string, number>;
-  rslora: boolean;
-}
-
-function scalingOf(config: Record<string, unknown>): Scaling {
-  return {
-    r: Number(config.r),
-    alpha: Number(config.lora_alpha),
-    rankPattern: numberPattern(config, 'rank_pattern'),
-    alphaPattern: numberPattern(config, 'alpha_pattern'),
-    rslora: config.use_rslora === true,
-  };
-}
-
 function countNonFinite(values: Float32Array): number {
   return values.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
 }
@@ -200,11 +150,10 @@ function sortTensors(st: Safetensors): { factors: Map<string, RawFactors>; full:
   const full: string[] = [];
   const entry = (path: string) => factors.get(path) ?? factors.set(path, {}).get(path)!;
   for (const key of st.header.tensors.keys()) {
-    const factor = FACTOR.exec(key);
-    if (factor) entry(factor[1])[factor[2] === 'A' ? 'a' : 'b'] = key;
+    const role = tensorRole(key);
+    if (role.kind === 'factor') entry(role.path)[role.which === 'A' ? 'a' : 'b'] = key;
     // DoRA's magnitude vectors are listed with the tensors; ΔW figures leave DoRA out.
-    else if (!MAGNITUDE.test(key))
-      full.push(key.replace(/^base_model\.model\./, '').replace(/\.modules_to_save\.[\w-]+/, ''));
+    else if (role.kind === 'whole') full.push(role.name);
   }
   return { factors, full };
 }
@@ -213,7 +162,7 @@ function inspectedModule(
   st: Safetensors,
   path: string,
   raw: RawFactors,
-  settings: Scaling,
+  config: AdapterConfig,
 ): InspectedModule {
   if (!raw.a || !raw.b)
     throw new FormatError(WEIGHTS, `has only one of ${path}'s LoRA factors (A and B)`);
@@ -221,13 +170,7 @@ function inspectedModule(
   const [out, rankOfB] = matrixShape(st, raw.b);
   if (rankOfB !== rank)
     throw new FormatError(WEIGHTS, `${path}: lora_A has rank ${rank} but lora_B ${rankOfB}`);
-  const configRank = patternValue(settings.rankPattern, path) ?? settings.r;
-  if (rank !== configRank)
-    throw new FormatError(
-      WEIGHTS,
-      `${path}.lora_A has rank ${rank}; the config says ${configRank}`,
-    );
-  const alpha = patternValue(settings.alphaPattern, path) ?? settings.alpha;
+  const { alpha, scale } = moduleScaling(config, path, rank);
   const a = st.read(raw.a);
   const b = st.read(raw.b);
   return {
@@ -235,7 +178,7 @@ function inspectedModule(
     b,
     rank,
     alpha,
-    scale: scaling(alpha, rank, settings.rslora),
+    scale,
     out,
     in: inputs,
     finite: countNonFinite(a) + countNonFinite(b) === 0,
@@ -250,22 +193,12 @@ export function readForInspection(
   files: ReadonlyMap<string, Uint8Array>,
   name: string,
 ): InspectableAdapter {
-  const configBytes = files.get(CONFIG);
-  const weights = files.get(WEIGHTS);
-  if (!weights && files.has(PICKLE))
-    throw new FormatError(
-      PICKLE,
-      'is a PyTorch pickle, which LoRA Studio never opens (unpickling can run code); convert it with PEFT: `PeftModel.from_pretrained(base, dir).save_pretrained(out, safe_serialization=True)`',
-    );
-  if (!configBytes || !weights)
-    throw new FormatError(name, `needs ${CONFIG} and ${WEIGHTS} together`);
-  const config = parseConfig(configBytes);
+  const { config, weights } = adapterFiles(files, name, { strict: false });
   const st = readSafetensors(weights, WEIGHTS);
   const { factors, full } = sortTensors(st);
-  const settings = scalingOf(config);
   const modules = new Map<string, InspectedModule>();
   for (const path of [...factors.keys()].sort(pathOrder))
-    modules.set(path, inspectedModule(st, path, factors.get(path)!, settings));
+    modules.set(path, inspectedModule(st, path, factors.get(path)!, config));
   return { name, config, tensors: tensorSummaries(st), modules, fullTensors: full };
 }
 
@@ -317,8 +250,7 @@ function moduleKinds(modules: ReadonlyMap<string, InspectedModule>): ModuleKindS
 async function deltaDiagnostics(
   adapter: InspectableAdapter,
 ): Promise<{ modules: Map<string, ModuleDiagnostics>; norm: number | null }> {
-  const dora = adapter.config.use_dora === true;
-  const usable = new Map([...adapter.modules].filter(([, m]) => m.finite && !dora));
+  const usable = new Map([...adapter.modules].filter(([, m]) => m.finite && !adapter.config.dora));
   if (usable.size === 0) return { modules: new Map(), norm: null };
   // One adapter has no pairs, so nothing dense is formed: the host does it all.
   const comparison = await compareAdapters(cpuCompute, [asPeftAdapter(adapter, usable)]);
@@ -334,16 +266,15 @@ function asPeftAdapter(
   modules: ReadonlyMap<string, AdapterModule>,
 ): PeftAdapter {
   const { config } = adapter;
-  const base = config.base_model_name_or_path;
   return {
     name: adapter.name,
-    baseModel: typeof base === 'string' ? base : null,
+    baseModel: config.baseModel,
     modules: new Map(modules),
     fullWeights: new Map(),
     details: {
-      rank: Number(config.r),
-      alpha: Number(config.lora_alpha),
-      rslora: config.use_rslora === true,
+      rank: config.r,
+      alpha: config.alpha,
+      rslora: config.rslora,
       modules: modules.size,
       targets: [...new Set([...modules.keys()].map(moduleKind))],
       dora: false,
@@ -371,29 +302,25 @@ function stringList(value: unknown): string[] | null {
 /** What the files say about a parsed adapter; needs no GPU. */
 export function summariseAdapter(adapter: InspectableAdapter): AdapterSummary {
   const { config, tensors } = adapter;
-  const settings = scalingOf(config);
-  const dora = config.use_dora === true;
   const dtypes: Record<string, number> = {};
   for (const t of tensors) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
   const kinds = moduleKinds(adapter.modules);
-  const base = config.base_model_name_or_path;
-  const task = config.task_type;
   return {
     name: adapter.name,
     format: 'peft-lora',
-    dora,
-    baseModel: typeof base === 'string' ? base : null,
-    taskType: typeof task === 'string' ? task : null,
-    r: settings.r,
-    loraAlpha: settings.alpha,
-    rankPattern: settings.rankPattern,
-    alphaPattern: settings.alphaPattern,
-    rslora: settings.rslora,
-    fanInFanOut: config.fan_in_fan_out === true,
-    targetModules: config.target_modules ?? null,
+    dora: config.dora,
+    baseModel: config.baseModel,
+    taskType: config.taskType,
+    r: config.r,
+    loraAlpha: config.alpha,
+    rankPattern: config.rankPattern,
+    alphaPattern: config.alphaPattern,
+    rslora: config.rslora,
+    fanInFanOut: config.fanInFanOut,
+    targetModules: config.raw.target_modules ?? null,
     targets: kinds.map((k) => k.kind),
     moduleKinds: kinds,
-    modulesToSave: stringList(config.modules_to_save),
+    modulesToSave: stringList(config.raw.modules_to_save),
     fullTensors: adapter.fullTensors,
     tensorCount: tensors.length,
     parameterCount: tensors.reduce((n, t) => n + t.shape.reduce((p, d) => p * d, 1), 0),
@@ -408,7 +335,7 @@ export function summariseAdapter(adapter: InspectableAdapter): AdapterSummary {
       out: m.out,
       in: m.in,
     })),
-    notes: notes(adapter, dora),
+    notes: notes(adapter, config.dora),
   };
 }
 

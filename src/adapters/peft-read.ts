@@ -18,7 +18,8 @@ import { FormatError } from '../model/errors.ts';
 import { LINEAR_MODULES, modulePath, moduleShape } from '../model/modules.ts';
 import { readSafetensors } from '../model/safetensors.ts';
 import { EMBEDDING_PATH, type AdapterTerm, type Transformer } from '../model/transformer.ts';
-import { patternValue, scaling, type HostFactors } from './config.ts';
+import type { HostFactors } from './config.ts';
+import { adapterFiles, CONFIG, moduleScaling, tensorRole, WEIGHTS } from './peft-config.ts';
 
 export interface AdapterModule extends HostFactors {
   rank: number;
@@ -54,137 +55,84 @@ export interface PeftAdapter {
   nonFinite: { tensor: string; count: number }[];
 }
 
-const CONFIG = 'adapter_config.json';
-const WEIGHTS = 'adapter_model.safetensors';
-const KEY = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[\w-]+)?\.weight$/;
-const EMBEDDING_KEY = /^(?:base_model\.model\.)?(.+)\.lora_embedding_([AB])(?:\.[\w-]+)?$/;
-const FULL_TENSOR = /^(?:base_model\.model\.)?(.+?)(?:\.modules_to_save\.[\w-]+)?\.weight$/;
-const MAGNITUDE = /^(?:base_model\.model\.)?(.+?)\.lora_magnitude_vector(?:\.[\w-]+)*$/;
-
 export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: string): PeftAdapter {
-  const configBytes = files.get(CONFIG);
-  const weights = files.get(WEIGHTS);
-  if (!weights && files.has('adapter_model.bin'))
-    throw new FormatError(
-      'adapter_model.bin',
-      'is a PyTorch pickle, which LoRA Studio never loads (unpickling runs code); convert it with PEFT: `PeftModel.from_pretrained(base, dir).save_pretrained(out, safe_serialization=True)`',
-    );
-  if (!configBytes || !weights)
-    throw new FormatError(name, `needs ${CONFIG} and ${WEIGHTS} together`);
-  let config: Record<string, unknown>;
-  try {
-    config = JSON.parse(new TextDecoder().decode(configBytes)) as Record<string, unknown>;
-  } catch (e) {
-    throw new FormatError(CONFIG, `is not valid JSON (${String(e)})`);
-  }
-  if (config.peft_type !== 'LORA')
-    throw new FormatError(
-      CONFIG,
-      `describes a ${String(config.peft_type)} adapter; only LoRA is supported`,
-    );
-  const task = config.task_type;
-  if (typeof task === 'string' && task !== 'CAUSAL_LM')
-    throw new FormatError(
-      CONFIG,
-      `describes a ${task} adapter; LoRA Studio works with causal language models (CAUSAL_LM)`,
-    );
-  const r = Number(config.r);
-  const alpha = Number(config.lora_alpha);
-  if (!(r >= 1) || !(alpha > 0)) throw new FormatError(CONFIG, 'needs a positive r and lora_alpha');
-  const rslora = config.use_rslora === true;
-  const rankPattern = (config.rank_pattern ?? {}) as Record<string, number>;
-  const alphaPattern = (config.alpha_pattern ?? {}) as Record<string, number>;
-
+  const { config, weights } = adapterFiles(files, name, { strict: true });
   const st = readSafetensors(weights, WEIGHTS);
   const factors = new Map<
     string,
     Partial<HostFactors> & { rank?: number; magnitude?: Float32Array; embedding?: true }
   >();
+  const entry = (path: string) => factors.get(path) ?? factors.set(path, {}).get(path)!;
   const nonFinite: { tensor: string; count: number }[] = [];
-  const saved = Array.isArray(config.modules_to_save) ? (config.modules_to_save as string[]) : [];
   const fullWeights = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [key, info] of st.header.tensors) {
-    // modules_to_save: whole tensors that replace the base's (`…lm_head.weight`).
-    const full = FULL_TENSOR.exec(key);
-    if (full && saved.some((name) => full[1] === name || full[1].endsWith(`.${name}`))) {
-      fullWeights.set(`${full[1]}.weight`, { shape: info.shape, data: st.read(key) });
+    const role = tensorRole(key);
+    if (role.kind === 'whole') {
+      // modules_to_save: whole tensors that replace the base's (`…lm_head.weight`).
+      const module = role.name.endsWith('.weight') ? role.name.slice(0, -'.weight'.length) : null;
+      if (
+        module === null ||
+        !config.modulesToSave.some((n) => module === n || module.endsWith(`.${n}`))
+      )
+        throw new FormatError(
+          WEIGHTS,
+          `holds ${key}, which is not a LoRA factor this version can apply`,
+        );
+      fullWeights.set(role.name, { shape: info.shape, data: st.read(key) });
       continue;
     }
-    const magnitude = MAGNITUDE.exec(key);
-    if (magnitude) {
-      const entry = factors.get(magnitude[1]) ?? {};
-      entry.magnitude = st.read(key);
-      factors.set(magnitude[1], entry);
-      continue;
-    }
-    const embedding = EMBEDDING_KEY.exec(key);
-    const match = embedding ?? KEY.exec(key);
-    if (!match)
-      throw new FormatError(
-        WEIGHTS,
-        `holds ${key}, which is not a LoRA factor this version can apply`,
-      );
-    const [, path, which] = match;
-    const entry = factors.get(path) ?? {};
-    if (embedding) entry.embedding = true;
     const values = st.read(key);
+    if (role.kind === 'magnitude') {
+      entry(role.path).magnitude = values;
+      continue;
+    }
     const bad = values.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
     if (bad > 0) nonFinite.push({ tensor: key, count: bad });
-    if (which === 'A') {
-      entry.a = values;
-      entry.rank = info.shape[0];
-    } else {
-      entry.b = values;
-    }
-    factors.set(path, entry);
+    const f = entry(role.path);
+    if (role.embedding) f.embedding = true;
+    if (role.which === 'A') {
+      f.a = values;
+      f.rank = info.shape[0];
+    } else f.b = values;
   }
   const modules = new Map<string, AdapterModule>();
   for (const [path, f] of factors) {
-    if (!f.a || !f.b) throw new FormatError(WEIGHTS, `has only one of ${path}'s lora_A and lora_B`);
-    const rank = f.rank ?? 0;
-    const moduleRank = patternValue(rankPattern, path) ?? r;
-    const moduleAlpha = patternValue(alphaPattern, path) ?? alpha;
-    if (rank !== moduleRank)
-      throw new FormatError(
-        WEIGHTS,
-        `${path}.lora_A has rank ${rank}; the config says ${moduleRank}`,
-      );
-    const dora = config.use_dora === true;
-    if (dora && f.magnitude?.length !== f.b.length / rank)
+    if (!f.a || !f.b)
+      throw new FormatError(WEIGHTS, `has only one of ${path}'s LoRA factors (A and B)`);
+    const { rank, scale } = moduleScaling(config, path, f.rank ?? 0);
+    if (config.dora && f.magnitude?.length !== f.b.length / rank)
       throw new FormatError(
         WEIGHTS,
         `is a DoRA adapter without a fitting lora_magnitude_vector for ${path}`,
       );
-    if (!dora && f.magnitude)
+    if (!config.dora && f.magnitude)
       throw new FormatError(WEIGHTS, `holds DoRA magnitudes but ${CONFIG} does not say use_dora`);
-    const scale = scaling(moduleAlpha, rank, rslora);
-    if (dora && f.embedding)
+    if (config.dora && f.embedding)
       throw new FormatError(WEIGHTS, `holds a DoRA embedding (${path}), which is not supported`);
     modules.set(path, {
       a: f.a,
       b: f.b,
       rank,
       scale,
-      ...(dora ? { magnitude: f.magnitude } : {}),
+      ...(config.dora ? { magnitude: f.magnitude } : {}),
       ...(f.embedding ? { embedding: true as const } : {}),
     });
   }
-  const base = config.base_model_name_or_path;
   const targets = [
     ...new Set([...modules.keys()].map((path) => path.slice(path.lastIndexOf('.') + 1))),
   ];
   return {
     name,
-    baseModel: typeof base === 'string' ? base : null,
+    baseModel: config.baseModel,
     modules,
     fullWeights,
     details: {
-      rank: r,
-      alpha,
-      rslora,
+      rank: config.r,
+      alpha: config.alpha,
+      rslora: config.rslora,
       modules: modules.size,
       targets,
-      dora: config.use_dora === true,
+      dora: config.dora,
     },
     nonFinite,
   };

@@ -355,8 +355,16 @@ describe('PEFT import', () => {
   });
 
   it('refuses a pickle, a lone file, and what it cannot apply, by name', () => {
-    expect(() => readPeftAdapter(new Map([['adapter_model.bin', new Uint8Array(4)]]), 'x')).toThrow(
-      /pickle.*never loads/,
+    const pickled = new Map(
+      ['adapter_config.json', 'adapter_model.bin'].map((f) => [
+        f,
+        fixture(`adapters/tinyllama-1.1b/generated-pickle/${f}`),
+      ]),
+    );
+    expect(() => readPeftAdapter(pickled, 'x')).toThrow(/pickle.*never opens/);
+    pickled.set('adapter_model.bin', new Uint8Array(16).fill(7));
+    expect(() => readPeftAdapter(pickled, 'x')).toThrow(
+      /is neither safetensors nor a PyTorch pickle/,
     );
     const files = fixtureFiles('qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32');
     files.delete('adapter_model.safetensors');
@@ -371,6 +379,28 @@ describe('PEFT import', () => {
     );
     expect(() => readPeftAdapter(dora, 'x')).toThrow(
       /a DoRA adapter without a fitting lora_magnitude_vector/,
+    );
+    const untyped = fixtureFiles(
+      'qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32',
+    );
+    untyped.set(
+      'adapter_config.json',
+      new TextEncoder().encode(JSON.stringify({ r: 8, lora_alpha: 16 })),
+    );
+    expect(() => readPeftAdapter(untyped, 'x')).toThrow(/has no peft_type/);
+  });
+
+  it('reads safetensors saved under the pickle’s name by what they are', () => {
+    const dir = 'qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32';
+    const files = fixtureFiles(dir);
+    const renamed = new Map(files);
+    renamed.set('adapter_model.bin', renamed.get('adapter_model.safetensors')!);
+    renamed.delete('adapter_model.safetensors');
+    const a = readPeftAdapter(files, 'x');
+    const b = readPeftAdapter(renamed, 'x');
+    expect(b.details).toEqual(a.details);
+    expect(b.modules.get('model.layers.3.self_attn.v_proj')?.b).toEqual(
+      a.modules.get('model.layers.3.self_attn.v_proj')?.b,
     );
   });
 });

@@ -345,7 +345,7 @@ describe('inspect: malformed input', () => {
     [
       'another PEFT type',
       withFile(CONFIG, json({ peft_type: 'IA3' })),
-      /describes a "IA3" adapter; inspect reads LoRA adapters/,
+      /describes a "IA3" adapter; only LoRA is supported/,
     ],
     [
       'ranks that contradict the config',
