@@ -28,7 +28,8 @@ import {
 } from './config.ts';
 import { initEntry } from './inits.ts';
 import { cordaFactors } from './inits/corda.ts';
-import { covarianceTrace, evaRanks, topComponents, type Components } from './inits/eva.ts';
+import { covarianceTrace, topComponents, type Components } from './inits/components.ts';
+import { evaRanks } from './inits/eva.ts';
 import { loraGaFactors } from './inits/lora-ga.ts';
 
 const gpu = useGpu();

@@ -6,7 +6,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { AdaptedModule } from './config.ts';
-import type { Components } from './inits/eva.ts';
+import type { Components } from './inits/components.ts';
 
 /** What an init reads from a few batches of the training data, per adapted module. */
 export interface StatisticValues {

@@ -6,7 +6,12 @@
 // (q, k, v; gate, up) share one covariance.
 import type { AdaptedModule } from '../adapters/config.ts';
 import type { InitStatistics, StatisticKind, StatisticValues } from '../adapters/inits.ts';
-import { covarianceTrace, EVA_RHO, topComponents, type Components } from '../adapters/inits/eva.ts';
+import {
+  covarianceTrace,
+  EVA_RHO,
+  topComponents,
+  type Components,
+} from '../adapters/inits/components.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { Batch } from '../gpu/dispatch.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
