@@ -54,6 +54,107 @@ export function readLlama2cTokenizer(
   return makeTokenizer(vocab, scores);
 }
 
+/**
+ * llama2.c's merge rule — repeatedly merge the adjacent pair whose merged token scores highest,
+ * the leftmost such pair on ties — in O(n log n): the symbols form a linked list (a merged pair
+ * keeps the left one's slot), candidate pairs wait in a heap ordered by (score, slot), and a
+ * candidate whose symbols changed since it was pushed is dropped when it comes up. Slots keep
+ * their left-to-right order, so "smallest slot" is "leftmost" as in the quadratic scan.
+ */
+function mergeGreedily(
+  tokens: readonly number[],
+  scores: Float32Array,
+  pairId: (left: number, right: number) => number | undefined,
+): number[] {
+  const n = tokens.length;
+  const token = Int32Array.from(tokens);
+  const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+  const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+  const version = new Int32Array(n);
+  const heap = new CandidateHeap();
+  const consider = (left: number) => {
+    const right = left >= 0 ? next[left] : -1;
+    if (right < 0) return;
+    const id = pairId(token[left], token[right]);
+    if (id !== undefined)
+      heap.push({
+        score: scores[id],
+        left,
+        right,
+        id,
+        leftVersion: version[left],
+        rightVersion: version[right],
+      });
+  };
+  for (let i = 0; i + 1 < n; i++) consider(i);
+  for (let c = heap.pop(); c; c = heap.pop()) {
+    const stale =
+      next[c.left] !== c.right ||
+      version[c.left] !== c.leftVersion ||
+      version[c.right] !== c.rightVersion;
+    if (stale) continue;
+    token[c.left] = c.id;
+    version[c.left]++;
+    version[c.right] = -1; // gone: every candidate naming it is stale
+    next[c.left] = next[c.right];
+    if (next[c.right] >= 0) prev[next[c.right]] = c.left;
+    consider(prev[c.left]);
+    consider(c.left);
+  }
+  const out: number[] = [];
+  for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]) out.push(token[i]);
+  return out;
+}
+
+interface Candidate {
+  score: number;
+  left: number;
+  right: number;
+  id: number;
+  leftVersion: number;
+  rightVersion: number;
+}
+
+/** A binary heap of merge candidates: highest score first, then the leftmost slot. */
+class CandidateHeap {
+  private items: Candidate[] = [];
+
+  private before(a: Candidate, b: Candidate): boolean {
+    return a.score > b.score || (a.score === b.score && a.left < b.left);
+  }
+
+  push(c: Candidate): void {
+    const items = this.items;
+    items.push(c);
+    for (let i = items.length - 1; i > 0;) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(items[i], items[parent])) break;
+      [items[i], items[parent]] = [items[parent], items[i]];
+      i = parent;
+    }
+  }
+
+  pop(): Candidate | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last) {
+      items[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let best = i;
+        if (l < items.length && this.before(items[l], items[best])) best = l;
+        if (r < items.length && this.before(items[r], items[best])) best = r;
+        if (best === i) break;
+        [items[i], items[best]] = [items[best], items[i]];
+        i = best;
+      }
+    }
+    return top;
+  }
+}
+
 function makeTokenizer(vocab: Uint8Array[], scores: Float32Array): Llama2cTokenizer {
   const latin1 = (b: Uint8Array) => String.fromCharCode(...b);
   // Keys are the tokens' raw bytes as latin-1 strings, so any byte sequence is a valid key.
@@ -61,6 +162,7 @@ function makeTokenizer(vocab: Uint8Array[], scores: Float32Array): Llama2cTokeni
   vocab.forEach((piece, id) => {
     if (!ids.has(latin1(piece))) ids.set(latin1(piece), id);
   });
+  const keys = vocab.map(latin1);
   const utf8 = new TextEncoder();
 
   function encode(text: string, { bos = true, eos = false } = {}): number[] {
@@ -75,25 +177,8 @@ function makeTokenizer(vocab: Uint8Array[], scores: Float32Array): Llama2cTokeni
       if (id !== undefined) tokens.push(id);
       else for (const b of bytes) tokens.push(b + BYTE_OFFSET);
     }
-    // Greedy merges by score, as llama2.c does (quadratic, fine for prompts and training text).
-    for (;;) {
-      let best = -Infinity;
-      let at = -1;
-      let merged = -1;
-      for (let i = 0; i + 1 < tokens.length; i++) {
-        const id = ids.get(latin1(vocab[tokens[i]]) + latin1(vocab[tokens[i + 1]]));
-        if (id !== undefined && scores[id] > best) {
-          best = scores[id];
-          at = i;
-          merged = id;
-        }
-      }
-      if (at < 0) break;
-      tokens.splice(at, 2, merged);
-    }
-    if (bos) tokens.unshift(BOS);
-    if (eos) tokens.push(EOS);
-    return tokens;
+    const merged = mergeGreedily(tokens, scores, (l, r) => ids.get(keys[l] + keys[r]));
+    return [...(bos ? [BOS] : []), ...merged, ...(eos ? [EOS] : [])];
   }
 
   function decode(tokens: readonly number[]): string {

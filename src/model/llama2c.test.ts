@@ -1,13 +1,43 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../testing/random.ts';
 import { builtIn, fixture } from '../testing/fixtures.ts';
 import { createCpuModel, greedy } from './cpu/forward.ts';
 import { FormatError } from './errors.ts';
 import { interleavedToHalves, readLlama2c } from './llama2c.ts';
-import { BOS, EOS, readLlama2cTokenizer } from './llama2c-tokenizer.ts';
+import { BOS, EOS, readLlama2cTokenizer, type Llama2cTokenizer } from './llama2c-tokenizer.ts';
 
 const DIR = 'models/llama2c/';
 const model = () => readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
 const tokenizer = () => readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin');
+
+/**
+ * llama2.c's encoder as it is written there, quadratic: scan every adjacent pair, merge the
+ * leftmost best-scoring one, repeat. The reference for the heap-based encoder.
+ */
+function scanEncode(tok: Llama2cTokenizer, text: string): number[] {
+  const latin1 = (b: Uint8Array) => String.fromCharCode(...b);
+  const ids = new Map<string, number>();
+  tok.vocab.forEach((piece, id) => {
+    if (!ids.has(latin1(piece))) ids.set(latin1(piece), id);
+  });
+  const tokens: number[] = text.length > 0 ? [ids.get(' ')!] : [];
+  for (const char of text) {
+    const bytes = new TextEncoder().encode(char);
+    const id = ids.get(latin1(bytes));
+    if (id !== undefined) tokens.push(id);
+    else for (const b of bytes) tokens.push(b + 3);
+  }
+  for (;;) {
+    let [best, at, merged] = [-Infinity, -1, -1];
+    for (let i = 0; i + 1 < tokens.length; i++) {
+      const id = ids.get(latin1(tok.vocab[tokens[i]]) + latin1(tok.vocab[tokens[i + 1]]));
+      if (id !== undefined && tok.scores[id] > best) [best, at, merged] = [tok.scores[id], i, id];
+    }
+    if (at < 0) return [BOS, ...tokens];
+    tokens.splice(at, 2, merged);
+  }
+}
 
 describe('llama2.c checkpoint', () => {
   it('reads stories260K into HF names and shapes', () => {
@@ -89,6 +119,32 @@ describe('llama2.c tokenizer', () => {
     const pieces = ids.map((id) => new TextDecoder().decode(tok.vocab[id]));
     expect(pieces.join('')).toBe(' Once upon a time');
     expect(ids.length).toBeLessThan(8);
+  });
+
+  it('gives the ids of llama2.c’s quadratic scan, on random and real text', () => {
+    const tok = tokenizer();
+    const random = seededRandom(7);
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz     ,.!?\nTOé你🙂';
+    const texts = Array.from({ length: 40 }, () =>
+      Array.from({ length: Math.floor(random() * 300) }, () =>
+        alphabet.charAt(Math.floor(random() * alphabet.length)),
+      ).join(''),
+    );
+    const stories = readFileSync(
+      new URL('../../public/datasets/snorp-stories.txt', import.meta.url),
+      'utf8',
+    );
+    texts.push(stories.slice(0, 4000), 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', ' '.repeat(50));
+    for (const text of texts) expect(tok.encode(text)).toEqual(scanEncode(tok, text));
+  });
+
+  it('encodes a 200 KB paragraph in well under a second per 100 KB', () => {
+    const tok = tokenizer();
+    const text = 'once upon a time there was a girl '.repeat(6000);
+    const start = performance.now();
+    const ids = tok.encode(text);
+    expect(performance.now() - start).toBeLessThan(4000);
+    expect(tok.decode(ids)).toBe(text);
   });
 
   it('refuses a tokenizer whose vocabulary does not match the model', () => {
