@@ -8,6 +8,7 @@ import { info } from './info.ts';
 import { inspect } from './inspect.ts';
 import { initStudyCommand } from './init-study.ts';
 import { merge } from './merge.ts';
+import { MERGE_SUMMARY } from './merge-options.ts';
 import { mergeDemoCommand } from './merge-demo.ts';
 import { perplexity } from './perplexity.ts';
 import { train } from './train.ts';
@@ -37,8 +38,7 @@ const COMMANDS: Record<string, Command> = {
     run: train,
   },
   merge: {
-    summary:
-      'merge adapters: --method NAME (see docs/merging.md) [--weights w1,w2,…] [--density D] [--rank K | --energy F] [--seed S] [--majority-sign total|frequency] [--ties-divisor count|weights|none] [--gamma G] [--epsilon E] [--t T] [--opcm-alpha A] [--lines ALPHA,BETA] [--clamp Q] [--layer-weights FILE] [--cpu] ADAPTER_DIR… --out DIR, or --config MERGEKIT.yaml, or --recipe merge_recipe.json (replay); writes PEFT files, merge_recipe.json and a model card; JSON summary on stdout; runs on the CPU with --cpu or where no GPU is found',
+    summary: MERGE_SUMMARY,
     run: merge,
   },
   'init-study': {

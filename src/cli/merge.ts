@@ -16,37 +16,10 @@ import {
 } from '../merge/spec.ts';
 import { LINEAR_MODULES } from '../model/modules.ts';
 import { readAdapterDir } from './adapters.ts';
-import { numberOption, parseOptions } from './args.ts';
+import { parseOptions } from './args.ts';
 import { gpuOrCpu } from './device.ts';
 import { writeFiles } from './files.ts';
-
-const VALUES = [
-  'method',
-  'weights',
-  'density',
-  'rank',
-  'energy',
-  'seed',
-  'layer-weights',
-  'majority-sign',
-  'ties-divisor',
-  'gamma',
-  'epsilon',
-  't',
-  'opcm-alpha',
-  'lines',
-  'clamp',
-  'config',
-  'recipe',
-  'out',
-] as const;
-
-function numbers(text: string, what: string): number[] {
-  const list = text.split(',').map(Number);
-  if (list.some((n) => !Number.isFinite(n)))
-    throw new Error(`${what} must be numbers, got ${text}`);
-  return list;
-}
+import { applyOptions, MERGE_VALUES, mergeHelp, numbers } from './merge-options.ts';
 
 /** `--layer-weights FILE`: JSON {"modules": […], "weights": [[…], …]} or {"preset": NAME}. */
 async function layerGrid(file: string, numLayers: number): Promise<LayerGrid> {
@@ -96,44 +69,19 @@ async function specFromArgs(
   };
 }
 
-/** Options given on the command line override the spec's. */
-function applyOptions(spec: MergeSpec, values: Map<string, string>): MergeSpec {
-  const s: MergeSpec = { ...spec };
-  for (const [option, key] of [
-    ['density', 'density'],
-    ['gamma', 'gamma'],
-    ['epsilon', 'epsilon'],
-    ['t', 't'],
-    ['opcm-alpha', 'opcmAlpha'],
-    ['seed', 'seed'],
-    ['clamp', 'clamp'],
-  ] as const)
-    if (values.has(option)) s[key] = numberOption(values, option, 0);
-  if (values.has('rank')) s.rank = numberOption(values, 'rank', 0);
-  if (values.has('energy'))
-    s.rank = {
-      energy: numberOption(values, 'energy', 0),
-      ...(typeof s.rank === 'number' ? { max: s.rank } : {}),
-    };
-  if (values.has('majority-sign'))
-    s.majoritySign = values.get('majority-sign') as MergeSpec['majoritySign'];
-  if (values.has('ties-divisor'))
-    s.tiesDivisor = values.get('ties-divisor') as MergeSpec['tiesDivisor'];
-  if (values.has('lines')) {
-    const [alpha, beta] = numbers(values.get('lines')!, '--lines');
-    s.lines = { alpha, beta };
-  }
-  return s;
-}
-
 /**
  * `lora-studio merge --method NAME [options] ADAPTER_DIR… --out DIR`, or `--config mergekit.yaml`,
  * or `--recipe merge_recipe.json` (replays a merge): writes the merged PEFT adapter, its
- * merge_recipe.json and a model card to DIR, and a JSON summary on stdout.
+ * merge_recipe.json and a model card to DIR, and a JSON summary on stdout. `--help` explains
+ * the methods and options.
  */
 export async function merge(args: string[]): Promise<number> {
+  if (args.includes('--help')) {
+    console.log(mergeHelp());
+    return 0;
+  }
   const { values, flags, positionals } = parseOptions(args, {
-    values: VALUES,
+    values: MERGE_VALUES,
     flags: ['cpu'],
     positionals: true,
   });

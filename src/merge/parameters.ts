@@ -58,7 +58,7 @@ export const MERGE_PARAMETERS = {
   density: {
     kind: 'number',
     label: 'Density',
-    help: 'Share of entries kept, 0 < d ≤ 1; an adapter may set its own (mergekit’s per-model density)',
+    help: 'Share of entries kept',
     cli: 'density',
     placeholder: 'D',
     mergekit: 'density',
@@ -143,7 +143,7 @@ export const MERGE_PARAMETERS = {
   rank: {
     kind: 'rank',
     label: 'Output rank',
-    help: 'Per module: a fixed rank k, or the fewest directions keeping a share F of ‖ΔW‖²',
+    help: 'Per module: a fixed rank k, or the fewest directions keeping a share of ‖ΔW‖²',
     cli: 'rank',
     placeholder: 'K',
     energyCli: 'energy',
@@ -172,6 +172,11 @@ export type DefaultedParameter = {
 /** The parameters whose value is one number. */
 export type NumberParameterName = {
   [P in ParameterName]: Parameters[P] extends { kind: 'number' } ? P : never;
+}[ParameterName];
+
+/** The parameters whose value is one of their choices. */
+export type ChoiceParameterName = {
+  [P in ParameterName]: Parameters[P] extends { kind: 'choice' } ? P : never;
 }[ParameterName];
 
 export const NUMBER_PARAMETERS = PARAMETER_NAMES.filter(

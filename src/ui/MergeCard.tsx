@@ -1,30 +1,22 @@
 import type { ReactNode } from 'react';
-import { MERGE_METHODS, METHOD_NAMES, type MergeMethod } from '../worker/api.ts';
+import { MERGE_METHODS, type MergeMethod } from '../worker/api.ts';
 import {
   boardSources,
   cancelMergeJob,
   defaultMergeName,
-  reads,
   useComposeStore,
-  type MergeSettings,
-  type RankMode,
 } from './compose-store.ts';
 import { useLibraryStore } from './library-store.ts';
 import { JobProgress } from './JobProgress.tsx';
+import {
+  adapterCountProblem,
+  METHOD_GROUPS,
+  parameterFields,
+  type MergeSettings,
+  type ParameterField,
+  type RankMode,
+} from './merge-settings.ts';
 import { MessageLines } from './MessageLines.tsx';
-
-const FAMILIES = [
-  { family: 'exact', label: 'Exact, on the factors' },
-  { family: 'dense', label: 'Entrywise on ΔW, then SVD' },
-  { family: 'factor', label: 'PEFT factor space (approximate)' },
-] as const;
-
-/** What the output rank is when none is asked (the merge's own rule), for the option's label. */
-function defaultRank(method: MergeMethod): string {
-  if (method === 'svd' || method === 'lora_lego' || MERGE_METHODS[method].family === 'dense')
-    return 'largest source rank';
-  return 'exact (no truncation)';
-}
 
 /** The method, only the parameters it reads, the output rank, and Bake. */
 export function MergeCard() {
@@ -38,8 +30,7 @@ export function MergeCard() {
   const sources = boardSources(board, items, use);
   const info = MERGE_METHODS[settings.method];
   const approximate = info.family === 'factor';
-  const show = (parameter: string) => reads(settings.method, parameter);
-  const slerpMisfit = settings.method === 'slerp' && sources.length !== 2;
+  const countProblem = adapterCountProblem(settings.method, sources.length);
   return (
     <div className="compose-card merge-card" data-testid="merge-card">
       <h3>Merge</h3>
@@ -52,11 +43,11 @@ export function MergeCard() {
             setSettings({ method: e.target.value as MergeMethod });
           }}
         >
-          {FAMILIES.map(({ family, label }) => (
-            <optgroup key={family} label={label}>
-              {METHOD_NAMES.filter((m) => MERGE_METHODS[m].family === family).map((m) => (
-                <option key={m} value={m}>
-                  {m}
+          {METHOD_GROUPS.map(({ label, methods }) => (
+            <optgroup key={label} label={label}>
+              {methods.map((m) => (
+                <option key={m.value} value={m.value}>
+                  {m.label}
                 </option>
               ))}
             </optgroup>
@@ -75,112 +66,9 @@ export function MergeCard() {
         {info.peft && <span className="chip">PEFT</span>} {info.summary}
       </p>
       <div className="form-grid merge-parameters">
-        {show('density') && (
-          <NumberField
-            label="Density"
-            title="Share of entries kept, 0 < d ≤ 1"
-            value={settings.density}
-            min={0.01}
-            max={1}
-            step={0.05}
-            onChange={(density) => {
-              setSettings({ density });
-            }}
-          />
-        )}
-        {show('majoritySign') && (
-          <label title="Sign election: sum of values (total) or count of signs (frequency)">
-            Majority sign
-            <select
-              value={settings.majoritySign}
-              onChange={(e) => {
-                setSettings({ majoritySign: e.target.value as MergeSettings['majoritySign'] });
-              }}
-            >
-              <option value="total">total</option>
-              <option value="frequency">frequency</option>
-            </select>
-          </label>
-        )}
-        {show('tiesDivisor') && (
-          <label title="What the agreeing entries are divided by">
-            TIES divisor
-            <select
-              value={settings.tiesDivisor}
-              onChange={(e) => {
-                setSettings({ tiesDivisor: e.target.value as MergeSettings['tiesDivisor'] });
-              }}
-            >
-              <option value="count">count (PEFT)</option>
-              <option value="weights">weights (mergekit)</option>
-              <option value="none">none</option>
-            </select>
-          </label>
-        )}
-        {show('gamma') && (
-          <NumberField
-            label="Gamma"
-            title="Share of the largest entries dropped as outliers"
-            value={settings.gamma}
-            min={0}
-            max={0.99}
-            step={0.01}
-            onChange={(gamma) => {
-              setSettings({ gamma });
-            }}
-          />
-        )}
-        {show('epsilon') && (
-          <NumberField
-            label="Epsilon"
-            title="Keep probabilities range over density ± epsilon"
-            value={settings.epsilon}
-            min={0}
-            max={0.5}
-            step={0.01}
-            onChange={(epsilon) => {
-              setSettings({ epsilon });
-            }}
-          />
-        )}
-        {show('t') && (
-          <NumberField
-            label="t"
-            title="SLERP position: 0 the first adapter on the board, 1 the second"
-            value={settings.t}
-            min={0}
-            max={1}
-            step={0.05}
-            onChange={(t) => {
-              setSettings({ t });
-            }}
-          />
-        )}
-        {show('opcmAlpha') && (
-          <NumberField
-            label="OPCM alpha"
-            title="Share of Σσ whose leading directions later adapters may not change"
-            value={settings.opcmAlpha}
-            min={0}
-            max={0.95}
-            step={0.05}
-            onChange={(opcmAlpha) => {
-              setSettings({ opcmAlpha });
-            }}
-          />
-        )}
-        {show('seed') && (
-          <NumberField
-            label="Seed"
-            title="The random draws (DARE, DELLA, LoRA-LEGO): the same seed, the same merge"
-            value={settings.seed}
-            step={1}
-            onChange={(seed) => {
-              setSettings({ seed: Math.trunc(seed) });
-            }}
-          />
-        )}
-        {show('rank') && <RankFields settings={settings} />}
+        {parameterFields(settings.method).map((field) => (
+          <ParameterInput key={field.name} field={field} settings={settings} />
+        ))}
         <ClampFields clamp={settings.clamp} />
         <label className="wide">
           Name of the result
@@ -194,7 +82,7 @@ export function MergeCard() {
           />
         </label>
       </div>
-      {slerpMisfit && <p className="note">SLERP merges exactly two adapters: switch on two.</p>}
+      {countProblem && <p className="note">{countProblem}</p>}
       <div className="controls">
         <button
           type="button"
@@ -223,15 +111,55 @@ export function MergeCard() {
   );
 }
 
-function RankFields({ settings }: { settings: MergeSettings }) {
+/** The input of one parameter, as its description says. */
+function ParameterInput({ field, settings }: { field: ParameterField; settings: MergeSettings }) {
+  const setSettings = useComposeStore((s) => s.setSettings);
+  if (field.kind === 'rank') return <RankFields field={field} settings={settings} />;
+  if (field.kind === 'choice')
+    return (
+      <label title={field.title}>
+        {field.label}
+        <select
+          value={settings[field.name]}
+          onChange={(e) => {
+            setSettings({ [field.name]: e.target.value });
+          }}
+        >
+          {field.choices.map((c) => (
+            <option key={c.value} value={c.value}>
+              {c.label}
+            </option>
+          ))}
+        </select>
+      </label>
+    );
+  return (
+    <NumberField
+      label={field.label}
+      title={field.title}
+      value={settings[field.name]}
+      min={field.min}
+      max={field.max}
+      step={field.step}
+      onChange={(value) => {
+        setSettings({ [field.name]: field.integer ? Math.trunc(value) : value });
+      }}
+    />
+  );
+}
+
+function RankFields({
+  field,
+  settings,
+}: {
+  field: Extract<ParameterField, { kind: 'rank' }>;
+  settings: MergeSettings;
+}) {
   const setSettings = useComposeStore((s) => s.setSettings);
   return (
     <>
-      <label
-        className="span-2"
-        title="Per module: a fixed rank k, or the fewest directions keeping a share of ‖ΔW‖²"
-      >
-        Output rank
+      <label className="span-2" title={field.title}>
+        {field.label}
         <select
           value={settings.rankMode}
           data-testid="rank-mode"
@@ -239,7 +167,7 @@ function RankFields({ settings }: { settings: MergeSettings }) {
             setSettings({ rankMode: e.target.value as RankMode });
           }}
         >
-          <option value="default">{defaultRank(settings.method)}</option>
+          <option value="default">{field.defaultLabel}</option>
           <option value="fixed">fixed k</option>
           <option value="energy">energy %</option>
         </select>

@@ -7,7 +7,7 @@ import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
 import {
   LINEAR_MODULES,
-  MERGE_METHODS,
+  isMergeMethod,
   gridPreset,
   type AdapterComparison,
   type EvalText,
@@ -28,6 +28,7 @@ export function cancelMergeJob(): void {
 import { activeAdapters, DEFAULT_USE, useLibraryStore, type AdapterUse } from './library-store.ts';
 import { useModelStore } from './model-store.ts';
 import { formatWeight } from './format.ts';
+import { DEFAULT_MERGE, methodParameters, type MergeSettings } from './merge-settings.ts';
 import { withUpdates } from './worker-updates.ts';
 
 /** A worker call that takes a while: its progress while it runs, then its result or failure. */
@@ -36,47 +37,6 @@ export type Job<T> =
   | { state: 'running'; done: number; total: number }
   | { state: 'done'; result: T }
   | { state: 'failed'; message: string };
-
-/** How the output rank is chosen: the method's own rule, a fixed k, or a share of ‖ΔW‖². */
-export type RankMode = 'default' | 'fixed' | 'energy';
-
-/** The merge card's fields; a spec takes only those its method reads. */
-export interface MergeSettings {
-  method: MergeMethod;
-  density: number;
-  majoritySign: NonNullable<MergeSpec['majoritySign']>;
-  tiesDivisor: NonNullable<MergeSpec['tiesDivisor']>;
-  gamma: number;
-  epsilon: number;
-  t: number;
-  opcmAlpha: number;
-  seed: number;
-  rankMode: RankMode;
-  rank: number;
-  /** In energy mode, the percentage of ‖ΔW‖²_F each module keeps. */
-  energyPercent: number;
-  /** Quantile the output factors are clamped to; null: no clamp. */
-  clamp: number | null;
-  /** The merged adapter's name; blank: one made from the method and the sources. */
-  name: string;
-}
-
-export const DEFAULT_MERGE: MergeSettings = {
-  method: 'ties_svd',
-  density: 0.5,
-  majoritySign: 'total',
-  tiesDivisor: 'count',
-  gamma: 0.01,
-  epsilon: 0.1,
-  t: 0.5,
-  opcmAlpha: 0.5,
-  seed: 0,
-  rankMode: 'default',
-  rank: 8,
-  energyPercent: 95,
-  clamp: null,
-  name: '',
-};
 
 /** LiNeS scaling λ(ℓ) = alpha + beta·ℓ/(L−1); these values leave every layer as it is. */
 export const NEUTRAL_LINES = { alpha: 1, beta: 0 };
@@ -197,11 +157,6 @@ export function fittedGrid(grid: number[][] | null, layers: number): number[][] 
 
 const isNeutral = (grid: readonly number[][]) => grid.every((row) => row.every((w) => w === 1));
 
-/** Whether `method` reads `parameter` (the UI shows and sends only those). */
-export function reads(method: MergeMethod, parameter: string): boolean {
-  return (MERGE_METHODS[method].parameters as readonly string[]).includes(parameter);
-}
-
 /** The spec the board describes: the parameters the method reads, grid and LiNeS when not neutral. */
 export function mergeSpec(
   sources: readonly { id: string; weight: number }[],
@@ -209,19 +164,11 @@ export function mergeSpec(
   grid: number[][] | null,
   lines: { alpha: number; beta: number },
 ): MergeSpec {
-  const { method } = settings;
-  const spec: MergeSpec = { method, adapters: sources.map(({ id, weight }) => ({ id, weight })) };
-  if (reads(method, 'density')) spec.density = settings.density;
-  if (reads(method, 'majoritySign')) spec.majoritySign = settings.majoritySign;
-  if (reads(method, 'tiesDivisor')) spec.tiesDivisor = settings.tiesDivisor;
-  if (reads(method, 'gamma')) spec.gamma = settings.gamma;
-  if (reads(method, 'epsilon')) spec.epsilon = settings.epsilon;
-  if (reads(method, 't')) spec.t = settings.t;
-  if (reads(method, 'opcmAlpha')) spec.opcmAlpha = settings.opcmAlpha;
-  if (reads(method, 'seed')) spec.seed = settings.seed;
-  if (reads(method, 'rank') && settings.rankMode === 'fixed') spec.rank = settings.rank;
-  if (reads(method, 'rank') && settings.rankMode === 'energy')
-    spec.rank = { energy: settings.energyPercent / 100 };
+  const spec: MergeSpec = {
+    method: settings.method,
+    adapters: sources.map(({ id, weight }) => ({ id, weight })),
+    ...methodParameters(settings),
+  };
   if (settings.clamp !== null) spec.clamp = settings.clamp;
   if (grid && !isNeutral(grid)) spec.layerGrid = { modules: [...LINEAR_MODULES], weights: grid };
   if (lines.alpha !== NEUTRAL_LINES.alpha || lines.beta !== NEUTRAL_LINES.beta)
@@ -540,7 +487,7 @@ export const useComposeStore = create<ComposeStore>()(
       merge(persisted, current) {
         const saved = persisted as Partial<ComposeStore>;
         const settings = { ...DEFAULT_MERGE, ...saved.settings };
-        if (!(settings.method in MERGE_METHODS)) settings.method = DEFAULT_MERGE.method;
+        if (!isMergeMethod(settings.method)) settings.method = DEFAULT_MERGE.method;
         return { ...current, ...saved, settings };
       },
     },

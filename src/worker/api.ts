@@ -36,7 +36,30 @@ export type {
 };
 export type { AdapterComparison, MergeReport, MergeSpec, SweepPoint };
 export type { LayerGrid, MergeMethod, GridPreset } from '../merge/spec.ts';
-export { MERGE_METHODS, METHOD_NAMES, GRID_PRESETS, gridPreset } from '../merge/spec.ts';
+export { GRID_PRESETS, gridPreset } from '../merge/spec.ts';
+export type { MethodFamily } from '../merge/methods.ts';
+export {
+  adapterCountText,
+  isMergeMethod,
+  MERGE_METHODS,
+  METHOD_NAMES,
+  reads,
+  takesAdapters,
+} from '../merge/methods.ts';
+export type {
+  ChoiceParameterName,
+  DefaultedParameter,
+  NumberParameterName,
+  ParameterDefinition,
+  ParameterName,
+  ParameterValues,
+} from '../merge/parameters.ts';
+export {
+  intervalText,
+  MERGE_PARAMETERS,
+  PARAMETER_NAMES,
+  SPEC_DEFAULTS,
+} from '../merge/parameters.ts';
 export type { LoraSpec, InitMethod } from '../adapters/config.ts';
 export { TARGET_PRESETS } from '../adapters/config.ts';
 export { INITS, initChoice } from '../adapters/inits.ts';

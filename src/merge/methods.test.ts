@@ -1,0 +1,115 @@
+// Every method and every parameter of the tables (methods.ts, parameters.ts) reaches each place
+// that offers them: the CLI's flags and help, the merge card's choices and fields, the mergekit
+// reader. A method file left out of the table, or a parameter no method reads, fails here; the
+// docs' tables are checked by docs.test.ts.
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { applyOptions, MERGE_SUMMARY, MERGE_VALUES, mergeHelp } from '../cli/merge-options.ts';
+import {
+  DEFAULT_MERGE,
+  methodParameters,
+  METHOD_GROUPS,
+  parameterFields,
+} from '../ui/merge-settings.ts';
+import { parseMergekitYaml } from './mergekit.ts';
+import { MERGE_METHODS, METHOD_NAMES, reads, type MergeMethodDefinition } from './methods.ts';
+import {
+  MERGE_PARAMETERS,
+  PARAMETER_NAMES,
+  parameterProblem,
+  SPEC_DEFAULTS,
+  type ParameterDefinition,
+} from './parameters.ts';
+import { resolveSpec, type MergeSpec } from './spec.ts';
+
+const definitions = PARAMETER_NAMES.map((name) => {
+  const p: ParameterDefinition = MERGE_PARAMETERS[name];
+  return { name, p };
+});
+
+/** A spec for `method` with as many adapters as it takes. */
+const specFor = (method: MergeMethodDefinition): MergeSpec => ({
+  method: method.name as MergeSpec['method'],
+  adapters: Array.from({ length: method.adapters?.min ?? 2 }, (_, i) => ({
+    id: `a${i}`,
+    weight: 1,
+  })),
+});
+
+describe('the method table', () => {
+  it('holds every method described in src/merge/methods/, once', async () => {
+    const folder = new URL('./methods/', import.meta.url);
+    const described: unknown[] = [];
+    for (const file of readdirSync(folder).filter((f) => f.endsWith('.ts'))) {
+      const module = (await import(new URL(file, folder).href)) as Record<string, unknown>;
+      described.push(
+        ...Object.values(module).filter((v) => typeof v === 'object' && v && 'implementation' in v),
+      );
+    }
+    expect(described).toHaveLength(METHOD_NAMES.length);
+    for (const method of described) expect(Object.values(MERGE_METHODS)).toContain(method);
+    expect(METHOD_NAMES).toEqual(METHOD_NAMES.map((m) => MERGE_METHODS[m].name));
+  });
+
+  it.each(METHOD_NAMES)('%s resolves with its defaults', (name) => {
+    expect(resolveSpec(specFor(MERGE_METHODS[name]))).toMatchObject(SPEC_DEFAULTS);
+  });
+
+  it.each(METHOD_NAMES)('%s is a choice of the CLI and of the merge card', (name) => {
+    const accepted = /--method (\S+)/.exec(MERGE_SUMMARY)?.[1].split('|');
+    expect(accepted).toContain(name);
+    expect(mergeHelp()).toContain(`\n  ${name} `);
+    const choices = METHOD_GROUPS.flatMap((g) => g.methods.map((m) => m.value));
+    expect(choices.filter((m) => m === name)).toHaveLength(1);
+    expect(parameterFields(name).map((f) => f.name)).toEqual(
+      PARAMETER_NAMES.filter((p) => MERGE_METHODS[name].parameters.includes(p)),
+    );
+  });
+
+  it('reads each of its mergekit names from a YAML', () => {
+    for (const name of METHOD_NAMES)
+      for (const mergekit of MERGE_METHODS[name].mergekit ?? []) {
+        const yaml = `merge_method: ${mergekit}\nmodels: [{ model: a }, { model: b }]\n`;
+        expect(parseMergekitYaml(yaml).spec.method, mergekit).toBe(name);
+      }
+  });
+});
+
+describe('the parameter table', () => {
+  it.each(definitions)('$name is read by a method, and its default is allowed', ({ name, p }) => {
+    expect(METHOD_NAMES.some((m) => reads(m, name))).toBe(true);
+    if (p.kind !== 'rank') expect(parameterProblem(name, p.default)).toBeNull();
+  });
+
+  it.each(definitions)('$name has its CLI flags, in the usage and the help', ({ name, p }) => {
+    const flags = p.kind === 'rank' ? [p.cli, p.energyCli] : [p.cli];
+    for (const flag of flags) {
+      expect(MERGE_VALUES).toContain(flag);
+      expect(MERGE_SUMMARY).toContain(`--${flag} `);
+      expect(mergeHelp()).toContain(`--${flag} `);
+    }
+    const value = p.kind === 'choice' ? p.choices.at(-1)!.value : '3';
+    const spec = applyOptions(specFor(MERGE_METHODS.svd), new Map([[p.cli, value]]));
+    expect(spec[name]).toBe(p.kind === 'choice' ? value : 3);
+  });
+
+  it.each(definitions)(
+    '$name has a field on the merge card and goes into the spec',
+    ({ name, p }) => {
+      for (const method of METHOD_NAMES.filter((m) => reads(m, name))) {
+        expect(parameterFields(method).find((f) => f.name === name)?.label).toBe(p.label);
+        const settings = { ...DEFAULT_MERGE, method, rankMode: 'fixed' as const };
+        expect(methodParameters(settings)).toHaveProperty(name);
+      }
+      if (p.kind !== 'rank') expect(DEFAULT_MERGE[name]).toBe(p.default);
+    },
+  );
+
+  it('sets the parameters with a mergekit key from a YAML', () => {
+    for (const { name, p } of definitions)
+      if (p.kind === 'number' && p.mergekit) {
+        const yaml = `merge_method: ties\nmodels: [{ model: a }]\nparameters: { ${p.mergekit}: 0.25 }\n`;
+        expect(parseMergekitYaml(yaml).spec[name], name).toBe(0.25);
+      }
+  });
+});
