@@ -36,12 +36,6 @@ fn element(id: vec3u, nwg: vec3u) -> u32 {
   return id.x + id.y * nwg.x * WG;
 }
 
-fn pcg(v: u32) -> u32 {
-  let state = v * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-
 // ---- histogram ---------------------------------------------------------------
 
 struct HistogramParams {
@@ -95,7 +89,7 @@ fn kept(t: u32, i: u32) -> f32 {
   if (keep >= 1.0) {
     return v;
   }
-  let u = f32(pcg(i ^ pcg(task[t].seed)) >> 8u) / 16777216.0;  // 24 random bits → [0, 1)
+  let u = uniform01(task[t].seed, i);
   return select(0.0, v / keep, u < keep);
 }
 

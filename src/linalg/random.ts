@@ -22,3 +22,20 @@ export function gaussian(n: number, seed: number): Float32Array {
   }
   return out;
 }
+
+/** PCG's output permutation of a u32: the hash behind shaders/random.wgsl, bit for bit. */
+function pcg(v: number): number {
+  const state = (Math.imul(v, 747796405) + 2891336453) >>> 0;
+  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
+  return ((word >>> 22) ^ word) >>> 0;
+}
+
+/** random.wgsl's `uniform01(seed, i)`: draw i of the stream `seed`, in [0, 1), as an f32. */
+export function uniform01(seed: number, i: number): number {
+  return Math.fround(((pcg((i ^ pcg(seed)) >>> 0) >>> 8) >>> 0) / 16777216);
+}
+
+/** Whether element i survives a counter-based draw keeping a share `keep` (dropout, DARE). */
+export function keeps(seed: number, i: number, keep: number): boolean {
+  return uniform01(seed, i) < Math.fround(keep);
+}

@@ -124,7 +124,12 @@ const WG = 256;
 
 /** Bits of the k-th largest |x| among entries offset…offset+n of `stacked` (radix select). */
 async function kthLargestBits(gpu: Gpu, stacked: Tensor, offset: number, n: number, k: number) {
-  const kernel = gpu.pipelines.get({ shader: 'merge', entryPoint: 'histogram', constants: { WG } });
+  const kernel = gpu.pipelines.get({
+    shader: 'merge',
+    uses: ['random'],
+    entryPoint: 'histogram',
+    constants: { WG },
+  });
   let prefix = 0;
   let mask = 0;
   let remaining = k;
@@ -228,7 +233,12 @@ export async function mergeEntrywise(
     return await run(gpu, (b) => {
       const out = createTensor(gpu, stacked.shape.slice(1), 'f32', 'merged');
       b.dispatch(
-        gpu.pipelines.get({ shader: 'merge', entryPoint: 'combine', constants: { WG } }),
+        gpu.pipelines.get({
+          shader: 'merge',
+          uses: ['random'],
+          entryPoint: 'combine',
+          constants: { WG },
+        }),
         [stacked, records, probs, out],
         linearGrid(Math.ceil(n / WG), gpu),
         packParams([{ u32: n }, { u32: K }, { u32: consensusFlags(consensus, della) }]),

@@ -215,7 +215,11 @@ export function writeRows(batch: Batch, dst: Tensor, src: Tensor, row0: number):
 /** Inverted dropout: x / (1 − p) where a hash of (seed, index) keeps it, else 0. */
 export function dropout(batch: Batch, x: Tensor, p: number, seed: number): Tensor {
   const y = createTensor(batch.gpu, x.shape, 'f32', 'dropout');
-  const kernel = batch.gpu.pipelines.get({ shader: 'dropout', constants: { WG: ELEMENT_WG } });
+  const kernel = batch.gpu.pipelines.get({
+    shader: 'dropout',
+    uses: ['random'],
+    constants: { WG: ELEMENT_WG },
+  });
   batch.dispatch(
     kernel,
     [x, y],

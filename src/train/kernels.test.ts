@@ -10,7 +10,7 @@ import { createTensor, releaseTensor, uploadTensor } from '../gpu/tensor.ts';
 import { dropout, rmsNorm, swiglu } from '../model/ops.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
-import { dropoutKeeps } from './cpu/loss.ts';
+import { keeps } from '../linalg/random.ts';
 import { adamwStep, crossEntropy, rmsNormBackward, sumSquares, swigluBackward } from './kernels.ts';
 
 const device = useGpu();
@@ -142,7 +142,7 @@ describe('elementwise training kernels', () => {
     expect(kept.length / n).toBeGreaterThan(0.68);
     expect(kept.length / n).toBeLessThan(0.72);
     expect(kept.every((v) => Math.abs(v - 2 / 0.7) < 1e-6)).toBe(true);
-    for (let i = 0; i < 500; i++) expect(y[i] !== 0, `element ${i}`).toBe(dropoutKeeps(77, i, 0.7));
+    for (let i = 0; i < 500; i++) expect(y[i] !== 0, `element ${i}`).toBe(keeps(77, i, 0.7));
     releaseTensor(device(), xt, yt);
   });
 

@@ -1,7 +1,7 @@
 // CPU reference of shaders/merge.wgsl's entrywise merge, written the obvious way: sort for the
 // order statistics, loop for the rest. Draws use the same counter-based hash as the GPU, so
 // DARE and DELLA masks are identical; sums are in f64 (the GPU's f32 agrees to ~1e-7).
-import { dropoutKeeps } from '../../train/cpu/loss.ts';
+import { keeps } from '../../linalg/random.ts';
 import {
   ALL_BITS,
   dellaKeepProbabilities,
@@ -32,7 +32,7 @@ function sparsified(x: Float32Array, task: EntrywiseTask, rowLength: number): Fl
     const keep = probs ? probs[i] : constantKeep;
     if (keep >= 1) return v;
     // The same hash as dropout: shaders/merge.wgsl's draw for entry i.
-    return dropoutKeeps(task.seed, i, keep) ? v / keep : 0;
+    return keeps(task.seed, i, keep) ? v / keep : 0;
   });
 }
 

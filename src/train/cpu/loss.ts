@@ -3,6 +3,7 @@
 // s·drop(x)·Aᵀ·Bᵀ), c = m / norm), summed next-token cross-entropy over trained targets. Written
 // for clarity, not speed: the finite-difference gradient checks run it thousands of times on tiny
 // models. Dropout masks are the GPU's (shaders/dropout.wgsl's hash).
+import { keeps } from '../../linalg/random.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import { modulePath, type LinearModule } from '../../model/modules.ts';
 import { dropoutSeed } from '../../model/transformer.ts';
@@ -66,18 +67,6 @@ function matVec(w: ArrayLike<number>, x: Float64Array, out: number): Float64Arra
   return y;
 }
 
-function pcg(v: number): number {
-  const state = (Math.imul(v, 747796405) + 2891336453) >>> 0;
-  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
-  return ((word >>> 22) ^ word) >>> 0;
-}
-
-/** shaders/dropout.wgsl's keep decision for element i. */
-export function dropoutKeeps(seed: number, i: number, keep: number): boolean {
-  const u = Math.fround(((pcg((i ^ pcg(seed)) >>> 0) >>> 8) >>> 0) / 16777216);
-  return u < Math.fround(keep);
-}
-
 function rmsNorm(x: Float64Array, w: ArrayLike<number>, eps: number): Float64Array {
   let ss = 0;
   for (const v of x) ss += v * v;
@@ -110,7 +99,7 @@ export function cpuBatchLoss(input: CpuLossInput): number {
         // The mask indexes the flattened [rows × width] input, as on the GPU.
         const dropped =
           term.dropout && input.dropoutSeed !== undefined
-            ? x.map((v, i) => (dropoutKeeps(seed, row * width + i, keep) ? v / keep : 0))
+            ? x.map((v, i) => (keeps(seed, row * width + i, keep) ? v / keep : 0))
             : x;
         const h = matVec(term.a, dropped, term.rank);
         const delta = matVec(term.b, h, out);
