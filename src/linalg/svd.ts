@@ -20,7 +20,7 @@ export interface SvdResult {
   v: Tensor;
 }
 
-function matrixShape(what: string, t: Tensor): [number, number] {
+export function matrixShape(what: string, t: Tensor): [number, number] {
   if (t.shape.length !== 2 || t.dtype !== 'f32') {
     throw new ShapeError(`${what}: expected an f32 matrix, got ${t.dtype}${shapeString(t.shape)}`);
   }
@@ -28,7 +28,7 @@ function matrixShape(what: string, t: Tensor): [number, number] {
 }
 
 /** q·M for a host matrix M (uploaded as f32). */
-function timesHost(gpu: Gpu, q: Tensor, m: Mat): Promise<Tensor> {
+export function timesHost(gpu: Gpu, q: Tensor, m: Mat): Promise<Tensor> {
   return run(gpu, (b) => {
     const t = b.temporary([m.rows, m.cols], 'f32', 'svd factor');
     gpu.device.queue.writeBuffer(t.buffer, 0, toF32(m));
@@ -41,7 +41,7 @@ function timesHost(gpu: Gpu, q: Tensor, m: Mat): Promise<Tensor> {
  * and on the host: C = X·Σ·Yᵀ in f64 by Jacobi, so Q·C = (Q·X)·Σ·Yᵀ. Keeps `rank` triplets;
  * `side` says which returned factor Q·X is.
  */
-async function liftedSvd(
+export async function liftedSvd(
   gpu: Gpu,
   q: Tensor,
   c: Mat,
@@ -121,7 +121,7 @@ export async function randomizedSvd(
 }
 
 /** Q of qr(t); releases t. */
-async function orthonormalize(gpu: Gpu, t: Tensor): Promise<Tensor> {
+export async function orthonormalize(gpu: Gpu, t: Tensor): Promise<Tensor> {
   try {
     return (await qr(gpu, t)).q;
   } finally {

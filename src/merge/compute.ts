@@ -9,7 +9,8 @@ import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { unary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
 import { reduceAll } from '../linalg/reduce.ts';
-import { exactSvd, lowRankProductSvd, randomizedSvd, type SvdResult } from '../linalg/svd.ts';
+import { krylovSvd } from '../linalg/krylov-svd.ts';
+import { exactSvd, lowRankProductSvd, type SvdResult } from '../linalg/svd.ts';
 import { mergeEntrywise, type Consensus, type EntrywiseTask } from './entrywise.ts';
 import {
   chooseRank,
@@ -31,7 +32,7 @@ export interface DenseMerge {
   /** The output rank rule, and the most triplets the merged ΔW can need. */
   rule: OutputRank;
   cap: number;
-  /** Seed of the randomized SVD that brings the result back to factors. */
+  /** Seed of the truncated SVD (its random start) that brings the result back to factors. */
   seed: number;
 }
 
@@ -57,8 +58,12 @@ export interface MergeCompute {
   ): Promise<(Float32Array | null)[]>;
 }
 
-/** Randomized SVD of a dense merge result: extra columns and power iterations (Halko et al.). */
-export const DENSE_SVD = { oversample: 10, niter: 4 };
+/**
+ * Truncated SVD of a dense merge result (krylovSvd): run until the rank-k truncation is within
+ * 1e-5 of where it converges, which is the exact truncation PEFT's full SVD gives. Entrywise
+ * merges have flat spectra, where a fixed number of power iterations stops far from it.
+ */
+export const DENSE_SVD = { oversample: 10, tolerance: 1e-5 };
 
 /** The rank a dense result is computed at: the rule's, within the cap and the matrix. */
 export function denseRank(rule: OutputRank, cap: number, out: number, width: number): number {
@@ -192,7 +197,7 @@ export function gpuCompute(gpu: Gpu): MergeCompute {
         const rank = denseRank(job.rule, job.cap, job.out, job.in);
         const svd = await readSvd(
           gpu,
-          await randomizedSvd(gpu, merged, { rank, ...DENSE_SVD, seed: job.seed }),
+          await krylovSvd(gpu, merged, { rank, ...DENSE_SVD, seed: job.seed }),
         );
         const k = chooseRank(svd.s, job.rule, total);
         return { factors: factorsOf(svd, k, job.out, job.in), kept: energy(svd.s, k), total };

@@ -11,6 +11,7 @@ import {
 } from './dense.ts';
 import { cholesky, householderQr, invertUpper } from './qr.ts';
 import { jacobiSvd } from './svd.ts';
+import { symmetricEigen } from './symmetric-eigen.ts';
 
 describe('f64 references', () => {
   it.each([
@@ -59,5 +60,43 @@ describe('f64 references', () => {
     for (let i = 0; i < us.rows; i++)
       for (let j = 0; j < us.cols; j++) us.data[i * us.cols + j] *= s[j];
     expect(maxAbsDiff(multiply(us, transpose(v)), a) / frobenius(a)).toBeLessThan(1e-13);
+  });
+
+  it.each([1, 2, 45])(
+    'symmetric eigendecomposition of a %i×%i indefinite matrix: V·Λ·Vᵀ, descending',
+    (n) => {
+      const r = randomMat(n, n, n);
+      const a = mat(n, n, multiply(r, transpose(r)).data);
+      for (let i = 0; i < n; i++) a.data[i * n + i] -= 0.5 * n;
+      const { values, vectors } = symmetricEigen(a);
+      expect(orthogonalityError(vectors)).toBeLessThan(1e-13);
+      const scaled = mat(
+        n,
+        n,
+        vectors.data.map((x, i) => x * values[i % n]),
+      );
+      expect(maxAbsDiff(multiply(scaled, transpose(vectors)), a)).toBeLessThan(1e-12 * n);
+      for (let i = 1; i < n; i++) expect(values[i]).toBeLessThanOrEqual(values[i - 1]);
+      const magnitudes = Array.from(values, Math.abs).sort((x, y) => y - x);
+      const singular = jacobiSvd(a).s;
+      magnitudes.forEach((m, i) => {
+        expect(Math.abs(m - singular[i])).toBeLessThan(1e-12 * n);
+      });
+    },
+  );
+
+  it('symmetric eigendecomposition with repeated eigenvalues keeps orthonormal vectors', () => {
+    const q = householderQr(randomMat(12, 12, 3)).q;
+    const lambda = [5, 5, 5, 2, 2, 0, 0, 0, 0, -1, -1, -3];
+    const scaled = mat(
+      12,
+      12,
+      q.data.map((x, i) => x * lambda[i % 12]),
+    );
+    const { values, vectors } = symmetricEigen(multiply(scaled, transpose(q)));
+    values.forEach((v, i) => {
+      expect(Math.abs(v - lambda[i])).toBeLessThan(1e-13);
+    });
+    expect(orthogonalityError(vectors)).toBeLessThan(1e-13);
   });
 });

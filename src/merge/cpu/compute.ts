@@ -1,15 +1,11 @@
 // The merge steps of compute.ts on the CPU references (f64 QR and SVD, cpu/entrywise.ts): what
 // merging and comparing run on where WebGPU is missing. Slower, never less exact: products and
-// sums are in f64, and the random draws (DARE's masks, the randomized SVD's Ω) are the GPU's.
+// sums are in f64, and the random draws (DARE's masks, the truncated SVD's Ω) are the GPU's.
 // Each step first lets the event loop turn, so a worker hears a cancel between modules.
 import { mat, productRow } from '../../linalg/cpu/dense.ts';
+import { krylovSvdCpu } from '../../linalg/cpu/krylov-svd.ts';
 import { nextTurn } from '../../linalg/cpu/turns.ts';
-import {
-  jacobiSvd,
-  lowRankProductSvdCpu,
-  randomizedSvdCpu,
-  type Svd,
-} from '../../linalg/cpu/svd.ts';
+import { jacobiSvd, lowRankProductSvdCpu, type Svd } from '../../linalg/cpu/svd.ts';
 import { DENSE_SVD, denseRank, type MergeCompute } from '../compute.ts';
 import { chooseRank, energy, factorsOf, type HostSvd, type LowRank } from '../low-rank.ts';
 import { mergeEntrywiseCpu } from './entrywise.ts';
@@ -62,7 +58,7 @@ export const cpuCompute: MergeCompute = {
     const total = merged.reduce((t, v) => t + v * v, 0);
     const rank = denseRank(job.rule, job.cap, job.out, job.in);
     const svd = hostSvd(
-      randomizedSvdCpu(mat(job.out, job.in, merged), { rank, ...DENSE_SVD, seed: job.seed }),
+      krylovSvdCpu(mat(job.out, job.in, merged), { rank, ...DENSE_SVD, seed: job.seed }),
     );
     const k = chooseRank(svd.s, job.rule, total);
     return { factors: factorsOf(svd, k, job.out, job.in), kept: energy(svd.s, k), total };

@@ -1,0 +1,213 @@
+// Truncated SVD by a randomized block Krylov method (block Lanczos on A·Aᵀ with full
+// reorthogonalisation; Musco & Musco 2015) that runs until the rank-k truncation stops moving.
+// The host side shared with the GPU version (krylov-svd.ts): the projected matrix T = QᵀA·AᵀQ,
+// grown one column block per step, and the convergence test on its Ritz vectors; then the f64
+// CPU reference of the whole algorithm, drawing the GPU's Ω.
+import { gaussian } from '../random.ts';
+import { columns, mat, multiply, transpose, type Mat } from './dense.ts';
+import { householderQr } from './qr.ts';
+import { jacobiSvd, type Svd } from './svd.ts';
+import { symmetricEigen } from './symmetric-eigen.ts';
+
+export interface KrylovSvdOptions {
+  /** Triplets to return. */
+  rank: number;
+  /** Columns per block beyond the rank (default 10): wider blocks converge in fewer steps. */
+  oversample?: number;
+  seed?: number;
+  /**
+   * Stop once the rank-k truncation U·Σ·Vᵀ is estimated to lie within this relative Frobenius
+   * distance of where the iteration converges (default 1e-5).
+   */
+  tolerance?: number;
+  /** Most basis columns before stopping unconverged (default 256). */
+  maxBasis?: number;
+}
+
+export const KRYLOV_DEFAULTS = { oversample: 10, tolerance: 1e-5, maxBasis: 256 };
+
+/** The validated sizes of a run: block width b and the largest basis. */
+export function krylovPlan(m: number, n: number, options: KrylovSvdOptions) {
+  const { rank } = options;
+  const side = Math.min(m, n);
+  if (!(Number.isInteger(rank) && rank >= 1 && rank <= side))
+    throw new RangeError(`krylovSvd: rank must be 1…${side}, got ${rank}`);
+  const oversample = options.oversample ?? KRYLOV_DEFAULTS.oversample;
+  const block = Math.min(rank + oversample, side);
+  return {
+    rank,
+    block,
+    side,
+    maxBasis: Math.max(block, options.maxBasis ?? KRYLOV_DEFAULTS.maxBasis),
+    tolerance: options.tolerance ?? KRYLOV_DEFAULTS.tolerance,
+    seed: options.seed ?? 0,
+  };
+}
+
+/**
+ * Columns of the next block: a full block, the rest of the space when less is left (the basis
+ * then spans all of A's range and the truncation is exact), or 0 to stop at `maxBasis`.
+ */
+export function nextBlockWidth(basis: number, plan: ReturnType<typeof krylovPlan>): number {
+  const width = Math.min(plan.block, plan.side - basis);
+  return basis + width > plan.maxBasis ? 0 : width;
+}
+
+/**
+ * T = QᵀA·AᵀQ for the orthonormal basis Q = [Q₀ | Q₁ | …] of a block Krylov space, assembled
+ * from the coefficients Qᵀ·(A·Aᵀ·Qⱼ) that orthogonalising each new block computes anyway, and
+ * the test that stops the iteration. Its eigenvectors Y give the Ritz vectors Q·Y, the best
+ * approximations of A's left singular vectors within span(Q).
+ *
+ * The test compares the rank-k truncations Pⱼ·A of successive steps (Pⱼ the projector on the
+ * top k Ritz vectors): ‖(Pⱼ − Pⱼ₊₁)·A‖_F is computed exactly from T, in O(s²k). Krylov
+ * iterations converge geometrically, so with the ratio ρ of successive changes the distance left
+ * is about change·ρ/(1 − ρ); the run stops when that is below the tolerance (relative to
+ * ‖Pⱼ·A‖_F), or when the change itself is ten times below it (it has reached rounding).
+ */
+export class KrylovProjection {
+  private t = mat(0, 0);
+  private eigenvectors = mat(0, 0);
+  private previous: Mat | null = null;
+  private previousChange: number | null = null;
+
+  constructor(
+    private readonly rank: number,
+    private readonly tolerance: number,
+  ) {}
+
+  get size(): number {
+    return this.t.rows;
+  }
+
+  /**
+   * Adds T's column block of the newest basis block Qⱼ: c = Qᵀ·(A·Aᵀ·Qⱼ) over the whole basis
+   * (Qⱼ included, so c has `size` + its width rows). Returns whether the truncation converged.
+   */
+  extend(c: Mat): boolean {
+    const s = c.rows;
+    const from = this.t.rows;
+    if (from + c.cols !== s)
+      throw new Error(`KrylovProjection: a ${c.rows}×${c.cols} block after ${from} columns`);
+    const t = mat(s, s);
+    for (let i = 0; i < from; i++)
+      t.data.set(this.t.data.subarray(i * from, (i + 1) * from), i * s);
+    for (let i = 0; i < s; i++)
+      for (let j = 0; j < c.cols; j++) {
+        const value = c.data[i * c.cols + j];
+        const col = from + j;
+        if (i < from) {
+          t.data[i * s + col] = value;
+          t.data[col * s + i] = value;
+        } else if (i <= col) {
+          // The diagonal block is computed twice over (both triangles): average them.
+          const mean = i === col ? value : (value + c.data[col * c.cols + (i - from)]) / 2;
+          t.data[i * s + col] = mean;
+          t.data[col * s + i] = mean;
+        }
+      }
+    this.t = t;
+    const { values, vectors } = symmetricEigen(t);
+    this.eigenvectors = vectors;
+    const k = Math.min(this.rank, s);
+    const top = columns(vectors, 0, k);
+    const kept = values.slice(0, k).reduce((sum, v) => sum + Math.max(v, 0), 0);
+    if (kept === 0) return true; // A = 0 on this basis: nothing to find.
+    const before = this.previous;
+    this.previous = top;
+    if (!before) return false;
+    const change = Math.sqrt(Math.max(0, truncationChange(t, before, top)) / kept);
+    const earlier = this.previousChange;
+    this.previousChange = change;
+    if (change <= this.tolerance / 10) return true;
+    if (earlier === null || change >= earlier) return false;
+    const ratio = change / earlier;
+    return (change * ratio) / (1 - ratio) <= this.tolerance;
+  }
+
+  /** The leading `count` eigenvectors of T (size × count). */
+  ritzVectors(count: number): Mat {
+    return columns(this.eigenvectors, 0, Math.min(count, this.t.rows));
+  }
+}
+
+/**
+ * ‖(P − P′)·A‖²_F for projectors P = Q·Y·YᵀQᵀ and P′ = Q·Y′·Y′ᵀQᵀ: with M = [Y | Y′] and
+ * S = diag(I, −I), P − P′ = Q·M·S·MᵀQᵀ, so the square is tr(S·MᵀTM·S·MᵀM). `before` has the
+ * rows of an earlier, smaller basis (zeros below).
+ */
+function truncationChange(t: Mat, before: Mat, after: Mat): number {
+  const s = t.rows;
+  const k1 = before.cols;
+  const m = mat(s, k1 + after.cols);
+  for (let i = 0; i < s; i++) {
+    if (i < before.rows) m.data.set(before.data.subarray(i * k1, (i + 1) * k1), i * m.cols);
+    m.data.set(after.data.subarray(i * after.cols, (i + 1) * after.cols), i * m.cols + k1);
+  }
+  const mt = transpose(m);
+  const gram = multiply(mt, m);
+  const projected = multiply(mt, multiply(t, m));
+  const sign = (i: number) => (i < k1 ? 1 : -1);
+  let total = 0;
+  for (let i = 0; i < m.cols; i++)
+    for (let j = 0; j < m.cols; j++)
+      total += sign(i) * projected.data[i * m.cols + j] * sign(j) * gram.data[j * m.cols + i];
+  return total;
+}
+
+/** x − Q·(Qᵀ·x), and the coefficients Qᵀ·x. */
+function orthogonalize(q: Mat, x: Mat): { rest: Mat; coefficients: Mat } {
+  const coefficients = multiply(transpose(q), x);
+  const along = multiply(q, coefficients);
+  return {
+    rest: mat(
+      x.rows,
+      x.cols,
+      x.data.map((v, i) => v - along.data[i]),
+    ),
+    coefficients,
+  };
+}
+
+function besideEachOther(a: Mat, b: Mat): Mat {
+  const out = mat(a.rows, a.cols + b.cols);
+  for (let i = 0; i < a.rows; i++) {
+    out.data.set(a.data.subarray(i * a.cols, (i + 1) * a.cols), i * out.cols);
+    out.data.set(b.data.subarray(i * b.cols, (i + 1) * b.cols), i * out.cols + a.cols);
+  }
+  return out;
+}
+
+/**
+ * Block Krylov truncated SVD in f64: the CPU reference of krylov-svd.ts's krylovSvd, the same
+ * steps with the same Ω. Q₀ = qr(A·Ω); each step Z = A·Aᵀ·Qⱼ gives T's next column block
+ * Qᵀ·Z, and its part outside span(Q), orthonormalised twice against Q, is the next block.
+ * Then A ≈ Ũ·ŨᵀA on the top `block` Ritz vectors Ũ = Q·Y: Aᵀ·Ũ = Q_b·R_b, R_b = X·Σ·Zᵀ,
+ * so A ≈ (Ũ·Z)·Σ·(Q_b·X)ᵀ.
+ */
+export function krylovSvdCpu(a: Mat, options: KrylovSvdOptions): Svd {
+  const { rows: m, cols: n } = a;
+  const plan = krylovPlan(m, n, options);
+  const at = transpose(a);
+  let basis = householderQr(multiply(a, mat(n, plan.block, gaussian(n * plan.block, plan.seed)))).q;
+  let last = basis;
+  const projection = new KrylovProjection(plan.rank, plan.tolerance);
+  for (;;) {
+    const z = orthogonalize(basis, multiply(a, multiply(at, last)));
+    const converged = projection.extend(z.coefficients);
+    const width = nextBlockWidth(basis.cols, plan);
+    if (converged || width === 0) break;
+    const fresh = householderQr(width < z.rest.cols ? columns(z.rest, 0, width) : z.rest).q;
+    last = householderQr(orthogonalize(basis, fresh).rest).q;
+    basis = besideEachOther(basis, last);
+  }
+  const leading = multiply(basis, projection.ritzVectors(plan.block));
+  const { q: qb, r: rb } = householderQr(multiply(at, leading));
+  const core = jacobiSvd(rb);
+  const k = plan.rank;
+  return {
+    u: multiply(leading, columns(core.v, 0, k)),
+    s: core.s.slice(0, k),
+    v: multiply(qb, columns(core.u, 0, k)),
+  };
+}

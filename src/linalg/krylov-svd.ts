@@ -1,0 +1,176 @@
+// Truncated SVD by a randomized block Krylov method on the GPU, run until the rank-k truncation
+// stops moving (the algorithm and its convergence test: cpu/krylov-svd.ts). Every product with
+// A, every orthogonalisation and QR runs on the GPU; the host sees the small matrices only.
+import type { Gpu } from '../gpu/device.ts';
+import { run } from '../gpu/dispatch.ts';
+import { readF32 } from '../gpu/readback.ts';
+import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import { columns, identity, mat, toF32, type Mat } from './cpu/dense.ts';
+import {
+  KrylovProjection,
+  krylovPlan,
+  nextBlockWidth,
+  type KrylovSvdOptions,
+} from './cpu/krylov-svd.ts';
+import { matmul } from './matmul.ts';
+import { qr } from './qr.ts';
+import { gaussian } from './random.ts';
+import { liftedSvd, matrixShape, orthonormalize, timesHost, type SvdResult } from './svd.ts';
+import { transpose } from './transpose.ts';
+
+export type { KrylovSvdOptions };
+
+/** The first `rows` rows of a row-major matrix: a view on the same buffer (not owned). */
+function leadingRows(t: Tensor, rows: number): Tensor {
+  const numel = rows * t.shape[1];
+  return { ...t, shape: [rows, t.shape[1]], numel, byteLength: Math.max(4, numel * 4) };
+}
+
+/**
+ * The basis Q stored as Qᵀ, one row per basis vector, in a buffer sized for the largest basis:
+ * a new block is appended by one copy, and Qᵀ·x and x − Q·(Qᵀ·x) are single products.
+ */
+class BasisRows {
+  private readonly rows: Tensor;
+  size = 0;
+
+  constructor(
+    private readonly gpu: Gpu,
+    capacity: number,
+    private readonly length: number,
+  ) {
+    this.rows = createTensor(gpu, [capacity, length], 'f32', 'krylov basis');
+  }
+
+  get view(): Tensor {
+    return leadingRows(this.rows, this.size);
+  }
+
+  /** Appends the columns of q (length × w) as rows. */
+  async append(q: Tensor): Promise<void> {
+    const qt = await run(this.gpu, (b) => transpose(b, q));
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'krylov basis append' });
+    encoder.copyBufferToBuffer(
+      qt.buffer,
+      0,
+      this.rows.buffer,
+      this.size * this.length * 4,
+      qt.numel * 4,
+    );
+    this.gpu.device.queue.submit([encoder.finish()]);
+    releaseTensor(this.gpu, qt);
+    this.size += q.shape[1];
+  }
+
+  /** x ← x − Q·(Qᵀ·x) in place; returns Qᵀ·x (size × x's width, the caller owns it). */
+  orthogonalize(x: Tensor): Promise<Tensor> {
+    const q = this.view;
+    return run(this.gpu, (b) => {
+      const c = matmul(b, q, x);
+      matmul(b, q, c, { transA: true, alpha: -1, beta: 1, into: x });
+      return c;
+    });
+  }
+
+  release(): void {
+    releaseTensor(this.gpu, this.rows);
+  }
+}
+
+async function readHost(gpu: Gpu, t: Tensor): Promise<Mat> {
+  try {
+    return mat(t.shape[0], t.shape[1], await readF32(gpu, t));
+  } finally {
+    releaseTensor(gpu, t);
+  }
+}
+
+/**
+ * Truncated SVD of A (m×n) to `rank` triplets that matches the exact truncation to the
+ * tolerance, flat spectra included: a randomized block Krylov method (Musco & Musco 2015) with
+ * blocks of rank + oversample columns, Q₀ = qr(A·Ω) for Gaussian Ω, each step Qⱼ₊₁ from
+ * A·Aᵀ·Qⱼ orthogonalised twice against the basis, until the truncation on the top Ritz
+ * vectors stops moving. The caller owns `u` and `v`.
+ */
+export async function krylovSvd(
+  gpu: Gpu,
+  a: Tensor,
+  options: KrylovSvdOptions,
+): Promise<SvdResult> {
+  const [m, n] = matrixShape('krylovSvd', a);
+  const plan = krylovPlan(m, n, options);
+  const basis = new BasisRows(gpu, Math.min(plan.side, plan.maxBasis), m);
+  const omega = uploadTensor(
+    gpu,
+    gaussian(n * plan.block, plan.seed),
+    [n, plan.block],
+    'f32',
+    'svd Ω',
+  );
+  let last = await orthonormalize(gpu, await run(gpu, (b) => matmul(b, a, omega)));
+  releaseTensor(gpu, omega);
+  try {
+    await basis.append(last);
+    const projection = new KrylovProjection(plan.rank, plan.tolerance);
+    for (;;) {
+      const [w, z] = await run(gpu, (b) => {
+        const w = matmul(b, a, last, { transA: true });
+        return [w, matmul(b, a, w)];
+      });
+      releaseTensor(gpu, w);
+      let next: Tensor;
+      try {
+        const converged = projection.extend(await readHost(gpu, await basis.orthogonalize(z)));
+        const width = nextBlockWidth(basis.size, plan);
+        if (converged || width === 0) break;
+        // A last, narrower block completes the basis: its first columns span what is left.
+        const source =
+          width < plan.block ? await timesHost(gpu, z, columns(identity(plan.block), 0, width)) : z;
+        const { q: fresh } = await qr(gpu, source);
+        if (source !== z) releaseTensor(gpu, source);
+        releaseTensor(gpu, await basis.orthogonalize(fresh));
+        next = await orthonormalize(gpu, fresh);
+      } finally {
+        releaseTensor(gpu, z);
+      }
+      releaseTensor(gpu, last);
+      last = next;
+      await basis.append(last);
+    }
+    return await rayleighRitz(gpu, a, basis, projection.ritzVectors(plan.block), plan.rank);
+  } finally {
+    releaseTensor(gpu, last);
+    basis.release();
+  }
+}
+
+/**
+ * The SVD of A on Ũ = Q·Y (the leading Ritz vectors): Aᵀ·Ũ = Q_b·R_b and R_b = X·Σ·Zᵀ on the
+ * host give A ≈ Ũ·ŨᵀA = (Ũ·Z)·Σ·(Q_b·X)ᵀ.
+ */
+async function rayleighRitz(
+  gpu: Gpu,
+  a: Tensor,
+  basis: BasisRows,
+  y: Mat,
+  rank: number,
+): Promise<SvdResult> {
+  const leading = await run(gpu, (b) => {
+    const ys = b.temporary([y.rows, y.cols], 'f32', 'ritz vectors');
+    gpu.device.queue.writeBuffer(ys.buffer, 0, toF32(y));
+    return matmul(b, basis.view, ys, { transA: true });
+  });
+  try {
+    const bt = await run(gpu, (b) => matmul(b, a, leading, { transA: true }));
+    const { q: qb, r: rb } = await qr(gpu, bt);
+    releaseTensor(gpu, bt);
+    try {
+      const { qx: v, s, y: core } = await liftedSvd(gpu, qb, rb, rank);
+      return { u: await timesHost(gpu, leading, core), s, v };
+    } finally {
+      releaseTensor(gpu, qb);
+    }
+  } finally {
+    releaseTensor(gpu, leading);
+  }
+}
