@@ -68,14 +68,15 @@ export const MERGE_SUMMARY = [
 /** A parameter's help line: what it sets, its values and default, and which methods read it. */
 function parameterHelp(name: ParameterName): string {
   const p = definition(name);
-  const readers = METHOD_NAMES.filter((m) => reads(m, name));
   const values =
-    p.kind === 'number'
-      ? [p.range ? `in ${intervalText(p.range)}` : '', `default ${p.default}`]
-      : p.kind === 'choice'
-        ? [`default ${p.default}`]
-        : [];
-  return [p.help, ...values.filter(Boolean), `read by ${readers.join(', ')}`].join('; ');
+    p.kind === 'rank'
+      ? []
+      : [
+          ...(p.kind === 'number' && p.range ? [`in ${intervalText(p.range)}`] : []),
+          `default ${p.default}`,
+        ];
+  const readers = METHOD_NAMES.filter((m) => reads(m, name));
+  return [p.help, ...values, `read by ${readers.join(', ')}`].join('; ');
 }
 
 const row = (left: string, right: string) => `  ${left.padEnd(34)} ${right}`;

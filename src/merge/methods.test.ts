@@ -2,7 +2,7 @@
 // that offers them: the CLI's flags and help, the merge card's choices and fields, the mergekit
 // reader. A method file left out of the table, or a parameter no method reads, fails here; the
 // docs' tables are checked by docs.test.ts.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { applyOptions, MERGE_SUMMARY, MERGE_VALUES, mergeHelp } from '../cli/merge-options.ts';
 import {
@@ -49,6 +49,21 @@ describe('the method table', () => {
     expect(described).toHaveLength(METHOD_NAMES.length);
     for (const method of described) expect(Object.values(MERGE_METHODS)).toContain(method);
     expect(METHOD_NAMES).toEqual(METHOD_NAMES.map((m) => MERGE_METHODS[m].name));
+  });
+
+  it('imports no engine code at run time: the UI bundles it', () => {
+    const table = ['methods.ts', 'parameters.ts', 'spec.ts'].map(
+      (f) => new URL(f, import.meta.url),
+    );
+    const folder = new URL('./methods/', import.meta.url);
+    table.push(...readdirSync(folder).map((f) => new URL(f, folder)));
+    for (const file of table) {
+      const source = readFileSync(file, 'utf8');
+      for (const [, from] of source.matchAll(/^(?:import|export) (?!type)[^;]*? from '([^']+)'/gm))
+        expect(table.map(String), `${file.pathname} imports ${from}`).toContain(
+          new URL(from, file).href,
+        );
+    }
   });
 
   it.each(METHOD_NAMES)('%s resolves with its defaults', (name) => {

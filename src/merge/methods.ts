@@ -2,18 +2,25 @@
 // methods/ describing it (methods/method.ts says what an entry holds), its line here, and its row
 // in docs/merging.md; the spec's checks, the merge card, the CLI and the mergekit reader follow
 // from the entry (methods.test.ts checks that they do).
-import { breadcrumbsSvd } from './methods/breadcrumbs.ts';
-import { dareLinear, dareLinearSvd, dareTies, dareTiesSvd } from './methods/dare.ts';
-import { dellaSvd } from './methods/della.ts';
+import { breadcrumbsSvd } from './methods/breadcrumbs-svd.ts';
+import { cat } from './methods/cat.ts';
+import { dareLinear } from './methods/dare-linear.ts';
+import { dareLinearSvd } from './methods/dare-linear-svd.ts';
+import { dareTies } from './methods/dare-ties.ts';
+import { dareTiesSvd } from './methods/dare-ties-svd.ts';
+import { dellaSvd } from './methods/della-svd.ts';
 import { linear } from './methods/linear.ts';
 import { loraLego } from './methods/lora-lego.ts';
-import { magnitudePrune, magnitudePruneSvd } from './methods/magnitude-prune.ts';
+import { magnitudePrune } from './methods/magnitude-prune.ts';
+import { magnitudePruneSvd } from './methods/magnitude-prune-svd.ts';
 import type { MergeMethodDefinition } from './methods/method.ts';
-import type { ParameterName } from './parameters.ts';
 import { opcm } from './methods/opcm.ts';
 import { slerp } from './methods/slerp.ts';
-import { cat, svd, taskArithmetic } from './methods/sum.ts';
-import { ties, tiesSvd } from './methods/ties.ts';
+import { svd } from './methods/svd.ts';
+import { taskArithmetic } from './methods/task-arithmetic.ts';
+import { ties } from './methods/ties.ts';
+import { tiesSvd } from './methods/ties-svd.ts';
+import type { ParameterName } from './parameters.ts';
 
 export type {
   EntrywisePlan,

@@ -122,7 +122,7 @@ export function parameterFields(method: MergeMethod): ParameterField[] {
 }
 
 /** The output rank when none is asked, for the rank select's first option. */
-export function defaultRankLabel(method: MergeMethod): string {
+function defaultRankLabel(method: MergeMethod): string {
   return MERGE_METHODS[method].defaultRank === 'largest'
     ? 'largest source rank'
     : 'exact (no truncation)';

@@ -1,8 +1,5 @@
-// Magnitude pruning: each adapter keeps its largest entries, then the plain weighted sum; PEFT's
-// `magnitude_prune` on A and B, `magnitude_prune_svd` on ΔW.
-import { defineMethod, type EntrywisePlan } from './method.ts';
-
-const MAGNITUDE_PRUNE: EntrywisePlan = { sparsify: 'magnitude', consensus: 'sum' };
+// Magnitude pruning as PEFT's `magnitude_prune` does it: on A and on B separately.
+import { defineMethod } from './method.ts';
 
 export const magnitudePrune = defineMethod({
   name: 'magnitude_prune',
@@ -11,16 +8,5 @@ export const magnitudePrune = defineMethod({
   family: 'factor',
   peft: true,
   parameters: ['density'],
-  implementation: { entrywise: MAGNITUDE_PRUNE },
-});
-
-export const magnitudePruneSvd = defineMethod({
-  name: 'magnitude_prune_svd',
-  label: 'Magnitude pruning',
-  summary: 'Keep the top density share of each ΔW by magnitude, sum.',
-  family: 'dense',
-  peft: true,
-  parameters: ['density', 'rank'],
-  defaultRank: 'largest',
-  implementation: { entrywise: MAGNITUDE_PRUNE },
+  implementation: { entrywise: { sparsify: 'magnitude', consensus: 'sum' } },
 });

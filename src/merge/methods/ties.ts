@@ -1,8 +1,5 @@
-// TIES (Yadav et al. 2023): trim each task to its largest entries, elect a sign per entry,
-// average the agreeing ones. PEFT's `ties` does it on A and B, `ties_svd` on ΔW.
-import { defineMethod, type EntrywisePlan } from './method.ts';
-
-const TIES: EntrywisePlan = { sparsify: 'magnitude', consensus: 'ties' };
+// TIES (Yadav et al. 2023) as PEFT's `ties` does it: on A and on B separately.
+import { defineMethod } from './method.ts';
 
 export const ties = defineMethod({
   name: 'ties',
@@ -11,18 +8,5 @@ export const ties = defineMethod({
   family: 'factor',
   peft: true,
   parameters: ['density', 'majoritySign', 'tiesDivisor'],
-  implementation: { entrywise: TIES },
-});
-
-export const tiesSvd = defineMethod({
-  name: 'ties_svd',
-  label: 'TIES',
-  summary:
-    'TIES on ΔW: keep the top density share by magnitude, elect a sign per entry, average the agreeing entries.',
-  family: 'dense',
-  peft: true,
-  parameters: ['density', 'majoritySign', 'tiesDivisor', 'rank'],
-  defaultRank: 'largest',
-  mergekit: ['ties'],
-  implementation: { entrywise: TIES },
+  implementation: { entrywise: { sparsify: 'magnitude', consensus: 'ties' } },
 });
