@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { adaptedCpuModel, adaptedGpuModel } from '../adapters/adapted-model.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { WEIGHT_PRECISIONS } from '../model/weights.ts';
-import { meanLoss } from '../model/perplexity.ts';
+import { meanLoss, runnerScorer, textSequences } from '../train/evaluate.ts';
 import { adapterOptions } from './adapters.ts';
 import { choiceOption, parseOptions } from './args.ts';
 import { gpuOrCpu } from './device.ts';
@@ -29,7 +29,9 @@ export async function perplexity(args: string[]): Promise<number> {
     : adaptedCpuModel(config, weights, precision);
   try {
     await model.apply(await adapterOptions(name, lists.get('adapter') ?? []));
-    console.log(JSON.stringify(await meanLoss(model, tokens)));
+    const report = await meanLoss(runnerScorer(model), textSequences(tokens, config.maxPositions));
+    if (!report) throw new RangeError(`${data}: perplexity needs at least two tokens of text`);
+    console.log(JSON.stringify(report));
     return 0;
   } finally {
     model.dispose();

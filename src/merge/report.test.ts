@@ -12,7 +12,7 @@ import { builtIn } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { trainStyleAdapter } from '../train/style-adapter.ts';
 import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../train/style-corpus.ts';
-import { meanSequenceLoss } from '../train/trainer.ts';
+import { batchedScorer, meanLoss } from '../train/evaluate.ts';
 import { gpuCompute } from './compute.ts';
 import { mergeAdapters } from './merge.ts';
 import {
@@ -31,13 +31,8 @@ const gpu = useGpu();
 const SEQ_LEN = 64;
 const PROBE = 'model.layers.0.self_attn.q_proj';
 
-const { config, weights } = readLlama2c(
-  builtIn('stories260K.bin'),
-  'stories260K.bin',
-);
-const tokenizer = fromLlama2c(
-  readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'),
-);
+const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
+const tokenizer = fromLlama2c(readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'));
 
 /** Ten steps of a rank-4 LoRA on one style. */
 const trainStyle = (model: GpuModel, style: StyleCorpus) =>
@@ -53,8 +48,8 @@ const trainStyle = (model: GpuModel, style: StyleCorpus) =>
 async function appliedLoss(model: GpuModel, source: ReportSource) {
   const applied = await adapterTerms(gpu(), model.base, [{ adapter: source.adapter, weight: 1 }]);
   model.setAdapters(applied.terms, applied.overrides);
-  const loss = await meanSequenceLoss(gpu(), model.transformer, source.evalTokens, 4, Infinity);
-  return { loss: loss ?? NaN, tensors: applied.tensors };
+  const loss = await meanLoss(batchedScorer(gpu(), model.transformer, 4), source.evalTokens);
+  return { loss: loss?.loss ?? NaN, tensors: applied.tensors };
 }
 
 describe('merge report of two styles merged by cat at weights 1, 1', () => {

@@ -13,19 +13,18 @@ import type { Gpu } from '../gpu/device.ts';
 import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { cpuRunner } from '../model/cpu/runner.ts';
-import { meanTargetLoss } from '../model/perplexity.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import type { AdapterTerm, Transformer } from '../model/transformer.ts';
 import type { ModelWeights } from '../model/weights.ts';
 import { prepareDataset, type Sequence } from '../train/data.ts';
-import { meanSequenceLoss } from '../train/trainer.ts';
+import { batchedScorer, meanLoss, runnerScorer } from '../train/evaluate.ts';
 
 /** A source adapter of the merge, with held-out text in its style. */
 export interface ReportSource {
   /** Unique among the sources: rows and sweeps name adapters and texts by it. */
   name: string;
   adapter: PeftAdapter;
-  /** The held-out text as meanSequenceLoss reads it (see evalSequences). */
+  /** The held-out text as sequences (see evalSequences), scored by train/evaluate.ts. */
   evalTokens: readonly Sequence[];
 }
 
@@ -140,7 +139,7 @@ export function gpuEvaluator(gpu: Gpu, base: Transformer, batchSize = 4): Evalua
       const view = composedView(base, terms, overrides);
       const losses: (number | null)[] = [];
       for (const set of sets) {
-        losses.push(await meanSequenceLoss(gpu, view, set, batchSize, Infinity));
+        losses.push((await meanLoss(batchedScorer(gpu, view, batchSize), set))?.loss ?? null);
         onEach?.();
       }
       return losses;
@@ -157,7 +156,7 @@ export function cpuEvaluator(config: ModelConfig, weights: ModelWeights): Evalua
     const runner = cpuRunner(composed.config, composed.weights);
     const losses: (number | null)[] = [];
     for (const set of sets) {
-      losses.push(await meanTargetLoss(runner, set));
+      losses.push((await meanLoss(runnerScorer(runner), set))?.loss ?? null);
       onEach?.();
     }
     return losses;

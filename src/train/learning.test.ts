@@ -12,18 +12,14 @@ import { builtIn } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { prepareDataset } from './data.ts';
 import { STYLE_NAME, styleCorpus } from './style-corpus.ts';
-import { DEFAULT_SETTINGS, meanSequenceLoss, train } from './trainer.ts';
+import { batchedScorer, meanLoss } from './evaluate.ts';
+import { DEFAULT_SETTINGS, train } from './trainer.ts';
 
 const gpu = useGpu();
 
 describe('fine-tuning stories260K on an invented style', () => {
-  const { config, weights } = readLlama2c(
-    builtIn('stories260K.bin'),
-    'stories260K.bin',
-  );
-  const tokenizer = fromLlama2c(
-    readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'),
-  );
+  const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
+  const tokenizer = fromLlama2c(readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'));
   const options = { seqLen: 64, validationFraction: 0.1, seed: 0 };
   const data = prepareDataset(styleCorpus(120, 1), 'style.txt', tokenizer, options);
   // Stories the training never saw (another seed), all of them held out.
@@ -38,7 +34,7 @@ describe('fine-tuning stories260K on an invented style', () => {
       const model = createGpuModel(gpu(), config, weights);
       try {
         const before =
-          (await meanSequenceLoss(gpu(), model.transformer, heldOut, 4, Infinity)) ?? NaN;
+          (await meanLoss(batchedScorer(gpu(), model.transformer, 4), heldOut))?.loss ?? NaN;
         const result = await train({
           gpu: gpu(),
           model,
@@ -65,7 +61,7 @@ describe('fine-tuning stories260K on an invented style', () => {
           },
         });
         const view = result.adapter.view(model.transformer);
-        const after = (await meanSequenceLoss(gpu(), view, heldOut, 4, Infinity)) ?? NaN;
+        const after = (await meanLoss(batchedScorer(gpu(), view, 4), heldOut))?.loss ?? NaN;
         const runner = createRunner(gpu(), view);
         const prompt = tokenizer.encode('Once upon a time');
         const text = tokenizer.decode([

@@ -2,6 +2,7 @@
 // layer's activations (or only its input, to recompute them), the loss and its gradient at the
 // head, then the layers' backward passes from the last to the first, one batch (one submit)
 // each, so a layer's activations are freed as soon as its gradients are done.
+import type { Sequence } from './data.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { Batch, run } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
@@ -61,6 +62,18 @@ function checkBatch(t: Transformer, data: TokenBatch): number {
       `sequences of ${data.seqLen} exceed the model's ${t.config.maxPositions} positions`,
     );
   return n;
+}
+
+/** Flattens sequences into one batch. */
+export function tokenBatch(sequences: readonly Sequence[]): TokenBatch {
+  const seqLen = sequences[0].input.length;
+  const ids = new Uint32Array(sequences.length * seqLen);
+  const targets = new Int32Array(sequences.length * seqLen);
+  sequences.forEach((s, i) => {
+    ids.set(s.input, i * seqLen);
+    targets.set(s.target, i * seqLen);
+  });
+  return { ids, targets, seqLen };
 }
 
 /**

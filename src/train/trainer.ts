@@ -18,7 +18,8 @@ import { learningRate } from './schedule.ts';
 import { withDefaultSettings, type TrainConfig, type TrainSettings } from './settings.ts';
 
 export { DEFAULT_SETTINGS, type TrainConfig, type TrainSettings } from './settings.ts';
-import { batchLoss, firstNonFinite, type TokenBatch } from './step.ts';
+import { batchedScorer, meanLoss, scoredCount } from './evaluate.ts';
+import { batchLoss, firstNonFinite, tokenBatch, type TokenBatch } from './step.ts';
 import { initStatistics } from './statistics.ts';
 import { TrainableAdapter } from './trainable.ts';
 
@@ -153,42 +154,6 @@ function initBatches(
   for (let i = 0; i < sequences.length && batches.length < count; i += batchSize)
     batches.push(tokenBatch(sequences.slice(i, i + batchSize)));
   return batches;
-}
-
-/** Flattens sequences into one batch. */
-function tokenBatch(sequences: readonly Sequence[]): TokenBatch {
-  const seqLen = sequences[0].input.length;
-  const ids = new Uint32Array(sequences.length * seqLen);
-  const targets = new Int32Array(sequences.length * seqLen);
-  sequences.forEach((s, i) => {
-    ids.set(s.input, i * seqLen);
-    targets.set(s.target, i * seqLen);
-  });
-  return { ids, targets, seqLen };
-}
-
-function trainedTargets(batch: TokenBatch): number {
-  return batch.targets.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
-}
-
-/** Mean loss per trained token over (at most `limit`) sequences, in micro-batches. */
-export async function meanSequenceLoss(
-  gpu: Gpu,
-  view: Transformer,
-  sequences: readonly Sequence[],
-  batchSize: number,
-  limit: number,
-): Promise<number | null> {
-  const used = sequences.slice(0, limit);
-  if (used.length === 0) return null;
-  let total = 0;
-  let count = 0;
-  for (let i = 0; i < used.length; i += batchSize) {
-    const batch = tokenBatch(used.slice(i, i + batchSize));
-    total += await batchLoss(gpu, view, batch);
-    count += trainedTargets(batch);
-  }
-  return total / count;
 }
 
 async function sampleTexts(
@@ -366,7 +331,7 @@ async function trainStep(run: RunState): Promise<HistoryPoint | { failure: strin
   // Timed from here: pauses and evaluations do not count as training time.
   const started = performance.now();
   const micro = stepBatches(r.data.train, s, step);
-  const count = micro.reduce((n, b) => n + trainedTargets(b), 0);
+  const count = micro.reduce((n, b) => n + scoredCount(b.targets), 0);
   // One dropout seed per micro-batch of the run: a resumed run draws the same masks.
   const dropoutSeedAt = (j: number) =>
     lora.dropout > 0 ? (s.seed * 1_000_003 + step * s.gradAccum + j) >>> 0 : undefined;
@@ -428,13 +393,13 @@ async function evaluate(run: RunState): Promise<number | null> {
   const { r, view } = run;
   const s = run.config.train;
   run.emit({ phase: 'evaluating', step: run.step, tokensPerSecond: 0, etaSeconds: 0 });
-  const valLoss = await meanSequenceLoss(
-    r.gpu,
-    view,
-    r.data.validation,
-    s.batchSize,
-    s.evalSequences,
-  );
+  const valLoss =
+    (
+      await meanLoss(
+        batchedScorer(r.gpu, view, s.batchSize),
+        r.data.validation.slice(0, s.evalSequences),
+      )
+    )?.loss ?? null;
   if (r.tokenizer && s.samplePrompts.length > 0)
     run.samples = await sampleTexts(
       r.gpu,

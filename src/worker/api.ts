@@ -9,7 +9,7 @@ import type { SelfCheckResult } from '../linalg/self-check.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { GenerateOptions } from '../model/generate.ts';
 import type { DownloadProgress } from '../model/hub.ts';
-import type { LossReport } from '../model/perplexity.ts';
+import type { LossReport } from '../train/evaluate.ts';
 import type { LibraryItem } from '../adapters/library.ts';
 import type { AdapterComparison } from '../merge/diagnostics.ts';
 import type { MergeReport, SweepPoint } from '../merge/report.ts';

@@ -8,7 +8,7 @@ import { selfCheck } from '../linalg/self-check.ts';
 import { generateTokens } from '../model/generate.ts';
 import { hubModelFiles, type FileCache } from '../model/hub.ts';
 import { loadModelFiles, type LoadedModelFiles } from '../model/load.ts';
-import { meanLoss } from '../model/perplexity.ts';
+import { meanLoss, runnerScorer, textSequences } from '../train/evaluate.ts';
 import type { ModelWeights } from '../model/weights.ts';
 import { adaptedCpuModel, adaptedGpuModel, type AdaptedModel } from '../adapters/adapted-model.ts';
 import type { AdapterLibrary } from '../adapters/library.ts';
@@ -199,7 +199,13 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     },
     async perplexity(text) {
       if (!loaded) throw new Error('No model loaded.');
-      return meanLoss(loaded.model, loaded.tokenizer.encode(text));
+      const { model, tokenizer } = loaded;
+      const report = await meanLoss(
+        runnerScorer(model),
+        textSequences(tokenizer.encode(text), model.config.maxPositions),
+      );
+      if (!report) throw new RangeError('Perplexity needs at least two tokens of text.');
+      return report;
     },
     async generate(prompt, options, onText) {
       if (!loaded) throw new Error('No model loaded.');
