@@ -80,20 +80,14 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
     expect(await page.getByTestId('playground').count()).toBe(1);
     await page
       .getByTestId('model-files')
-      .setInputFiles([
-        `${BUILT_IN}stories260K.bin`,
-        `${BUILT_IN}tok512.bin`,
-      ]);
+      .setInputFiles([`${BUILT_IN}stories260K.bin`, `${BUILT_IN}tok512.bin`]);
     await expect
       .poll(() => page.getByTestId('model-card').textContent(), { timeout: 30_000 })
       .toMatch(/stories260K\.bin, tok512\.bin.*260,032/);
   });
 
   it('loads a model from the Hub by repo id (a local server in the Hub layout)', async () => {
-    const { config, weights } = readLlama2c(
-      builtIn('stories260K.bin'),
-      'stories260K.bin',
-    );
+    const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
     const files = hfFolderFiles(config, weights);
     files.set('tok512.bin', builtIn('tok512.bin'));
     const hub = await startFakeHub({ 'karpathy/stories260K': files });

@@ -13,10 +13,7 @@ const gpu = useGpu();
 let hub: Awaited<ReturnType<typeof startFakeHub>>;
 
 beforeAll(async () => {
-  const { config, weights } = readLlama2c(
-    builtIn('stories260K.bin'),
-    'stories260K.bin',
-  );
+  const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
   const files = hfFolderFiles(config, weights);
   files.set('tok512.bin', builtIn('tok512.bin'));
   hub = await startFakeHub({ 'karpathy/stories260K': files });

@@ -115,13 +115,8 @@ describe('LoRA-Pro gradients', () => {
 
 describe('training with LoRA-Pro', () => {
   it('lowers the held-out loss of stories260K on the invented style', async () => {
-    const { config, weights } = readLlama2c(
-      builtIn('stories260K.bin'),
-      'stories260K.bin',
-    );
-    const tokenizer = fromLlama2c(
-      readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'),
-    );
+    const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
+    const tokenizer = fromLlama2c(readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'));
     const data = prepareDataset(styleCorpus(40, 1), 'style.txt', tokenizer, {
       seqLen: 32,
       validationFraction: 0.2,

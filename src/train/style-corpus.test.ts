@@ -40,9 +40,7 @@ describe.each(STYLES.map((style) => [style.name, style] as const))('the %s style
   });
 
   it('fits the 512-token vocabulary of stories260K in a modest number of tokens', () => {
-    const tokenizer = fromLlama2c(
-      readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'),
-    );
+    const tokenizer = fromLlama2c(readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'));
     const counts = split(style, 200, 5).map((story) => tokenizer.encode(story).length);
     expect(Math.max(...counts)).toBeLessThan(150);
     // The name is a few common pieces, not a run of byte tokens.

@@ -218,10 +218,7 @@ describe('models in the studio', () => {
       /tiny: needs its tokenizer/,
     );
     await expect(
-      studio.loadModelFiles(
-        [...folder, new File([builtIn('tok512.bin')], 'tok512.bin')],
-        'tiny',
-      ),
+      studio.loadModelFiles([...folder, new File([builtIn('tok512.bin')], 'tok512.bin')], 'tiny'),
     ).rejects.toThrow(/ends after 64 tokens|larger than the model's/);
 
     const stories = [
