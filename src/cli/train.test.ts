@@ -24,15 +24,7 @@ describe('lora-studio train', () => {
     const data = join(dir, 'style.txt');
     await writeFile(data, styleCorpus(30, 3));
     const out = join(dir, 'out');
-    const common = [
-      'train',
-      '--model',
-      `${BUILT_IN}stories260K.bin`,
-      '--data',
-      data,
-      '--out',
-      out,
-    ];
+    const common = ['train', '--model', `${BUILT_IN}stories260K.bin`, '--data', data, '--out', out];
     const first = await run('node', [
       BIN,
       ...common,
