@@ -7,10 +7,11 @@ import { tinyConfig } from '../testing/tiny-model.ts';
 import { VARIANTS } from '../train/init-study.ts';
 import { INIT_CHOICES } from '../ui/train-settings-store.ts';
 import { adaptedModules, TARGET_PRESETS, type LoraSpec } from './config.ts';
-import { initChoice, initEntry, INITS, parseInit } from './inits.ts';
+import { initChoice, initEntry, INIT_NAMES, INITS, parseInit } from './inits.ts';
 import { exportAdapter, peftFiles } from './peft.ts';
 
-const DOCS = readFileSync(new URL('../../docs/initialisations.md', import.meta.url), 'utf8');
+const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+const DOCS = read('docs/initialisations.md');
 
 describe.each(INITS.map((e) => [e.name, e] as const))('init %s', (name, entry) => {
   const choice = initChoice(entry);
@@ -76,6 +77,10 @@ describe('the init table', () => {
     expect(new Set(names).size).toBe(names.length);
     expect(new Set(shortNames).size).toBe(shortNames.length);
     for (const s of shortNames) expect(s).not.toContain(',');
+  });
+
+  it("is the README's list of --init values", () => {
+    expect(read('README.md')).toContain(`\`--init ${INIT_NAMES.join('|')}\``);
   });
 
   it('parses a parameterised name for every whole number N ≥ 1, and nothing else', () => {
