@@ -79,6 +79,11 @@ describe('the init table', () => {
     for (const s of shortNames) expect(s).not.toContain(',');
   });
 
+  it('imports no code at run time: the UI bundles it for its choices', () => {
+    const source = read('src/adapters/inits.ts');
+    expect(source.match(/^import (?!type )[^;]*;/gm)).toBeNull();
+  });
+
   it("is the README's list of --init values", () => {
     expect(read('README.md')).toContain(`\`--init ${INIT_NAMES.join('|')}\``);
   });
