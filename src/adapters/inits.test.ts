@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { usage } from '../cli/main.ts';
 import { tinyConfig } from '../testing/tiny-model.ts';
-import { VARIANTS } from '../train/init-study.ts';
+import { VARIANTS } from '../studies/init-study.ts';
 import { INIT_CHOICES } from '../ui/train-settings-store.ts';
 import { adaptedModules, TARGET_PRESETS, type LoraSpec } from './config.ts';
 import { initChoice, initEntry, INIT_NAMES, INITS, parseInit } from './inits.ts';

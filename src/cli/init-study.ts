@@ -4,7 +4,7 @@ import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
-import { initStudy, studyTables } from '../train/init-study.ts';
+import { initStudy, studyTables } from '../studies/init-study.ts';
 import { numberOption, parseOptions } from './args.ts';
 
 /** The built-in model the app ships (public/models). */

@@ -1,5 +1,5 @@
 import { INIT_NAMES } from '../adapters/inits.ts';
-import { VARIANTS } from '../train/init-study.ts';
+import { VARIANTS } from '../studies/init-study.ts';
 import { compare } from './compare.ts';
 import { convert } from './convert.ts';
 import { exportGguf } from './export-gguf.ts';

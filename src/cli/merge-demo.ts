@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
-import { demoTables, mergeDemo } from '../merge/demo.ts';
+import { demoTables, mergeDemo } from '../studies/merge-demo.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { numberOption, parseOptions } from './args.ts';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Checkpoint } from '../train/trainer.ts';
-import { styleCorpus } from '../train/style-corpus.ts';
+import { styleCorpus } from '../studies/style-corpus.ts';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUILT_IN } from '../testing/fixtures.ts';
-import { styleCorpus } from '../train/style-corpus.ts';
+import { styleCorpus } from '../studies/style-corpus.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('./bin.js', import.meta.url).pathname;

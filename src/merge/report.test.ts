@@ -1,5 +1,5 @@
 // The merge report on real adapters: stories260K fine-tuned briefly on each of the two invented
-// styles (src/train/style-corpus.ts), merged exactly by `cat` at weights 1, 1, and measured on
+// styles (src/studies/style-corpus.ts), merged exactly by `cat` at weights 1, 1, and measured on
 // held-out stories of each style.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adapterTerms, type PeftAdapter } from '../adapters/peft-read.ts';
@@ -10,8 +10,8 @@ import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c } from '../model/tokenizer.ts';
 import { builtIn } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
-import { trainStyleAdapter } from '../train/style-adapter.ts';
-import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../train/style-corpus.ts';
+import { trainStyleAdapter } from '../studies/style-adapter.ts';
+import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../studies/style-corpus.ts';
 import { batchedScorer, meanLoss } from '../train/evaluate.ts';
 import { gpuCompute } from './compute.ts';
 import { mergeAdapters } from './merge.ts';

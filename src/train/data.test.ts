@@ -13,7 +13,7 @@ import {
   splitExamples,
   tokenizeExample,
 } from './data.ts';
-import { styleCorpus } from './style-corpus.ts';
+import { styleCorpus } from '../studies/style-corpus.ts';
 
 const llama2c = fromLlama2c(readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'));
 // ChatML template, no BOS added by convention, EOS = <|im_end|> (the end of a turn).

@@ -1,5 +1,5 @@
 // Training is real: fine-tuning the built-in stories260K on a corpus with an invented style
-// (src/train/style-corpus.ts) lowers the loss on held-out stories of that style by more than
+// (src/studies/style-corpus.ts) lowers the loss on held-out stories of that style by more than
 // half and makes the model write the invented name, for LoRA and for PiSSA.
 import { describe, expect, it } from 'vitest';
 import { TARGET_PRESETS, type InitMethod } from '../adapters/config.ts';
@@ -11,7 +11,7 @@ import { fromLlama2c } from '../model/tokenizer.ts';
 import { builtIn } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { prepareDataset } from './data.ts';
-import { STYLE_NAME, styleCorpus } from './style-corpus.ts';
+import { STYLE_NAME, styleCorpus } from '../studies/style-corpus.ts';
 import { batchedScorer, meanLoss } from './evaluate.ts';
 import { DEFAULT_SETTINGS, train } from './trainer.ts';
 

@@ -17,7 +17,7 @@ import { useGpu } from '../testing/gpu.ts';
 import { cpuLoraPro, inverse } from './cpu/lora-pro.ts';
 import { prepareDataset } from './data.ts';
 import { loraProGradients } from './lora-pro.ts';
-import { styleCorpus } from './style-corpus.ts';
+import { styleCorpus } from '../studies/style-corpus.ts';
 import { DEFAULT_SETTINGS, train } from './trainer.ts';
 
 const gpu = useGpu();

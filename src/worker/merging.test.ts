@@ -10,7 +10,7 @@ import { nodeShaders } from '../gpu/shaders-node.ts';
 import { builtIn } from '../testing/fixtures.ts';
 import { memoryRunStore } from '../train/run-store.ts';
 import { DEFAULT_SETTINGS } from '../train/settings.ts';
-import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../train/style-corpus.ts';
+import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../studies/style-corpus.ts';
 import { TRAINING_NEEDS_WEBGPU, type StudioApi } from './api.ts';
 import { createStudio } from './studio.ts';
 

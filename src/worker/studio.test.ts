@@ -7,7 +7,7 @@ import { builtIn, fixture } from '../testing/fixtures.ts';
 import type { TuningEntries, TuningStore } from '../gpu/tuning.ts';
 import { memoryLibrary } from '../adapters/library.ts';
 import { memoryRunStore } from '../train/run-store.ts';
-import { styleCorpus } from '../train/style-corpus.ts';
+import { styleCorpus } from '../studies/style-corpus.ts';
 import { DEFAULT_SETTINGS, type TrainConfig } from '../train/settings.ts';
 import type { LoraSpec } from '../adapters/config.ts';
 import { readSafetensors } from '../model/safetensors.ts';

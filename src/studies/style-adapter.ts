@@ -6,10 +6,10 @@ import type { Gpu } from '../gpu/device.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { GpuModel } from '../model/forward.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
-import { prepareDataset } from './data.ts';
-import { DEFAULT_SETTINGS } from './settings.ts';
+import { prepareDataset } from '../train/data.ts';
+import { DEFAULT_SETTINGS } from '../train/settings.ts';
 import type { StyleCorpus } from './style-corpus.ts';
-import { train } from './trainer.ts';
+import { train } from '../train/trainer.ts';
 
 export interface StyleTraining {
   steps: number;

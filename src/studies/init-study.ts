@@ -6,10 +6,10 @@ import { initChoice, INITS } from '../adapters/inits.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { GpuModel } from '../model/forward.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
-import { prepareDataset } from './data.ts';
-import { DEFAULT_SETTINGS, type TrainSettings } from './settings.ts';
+import { prepareDataset } from '../train/data.ts';
+import { DEFAULT_SETTINGS, type TrainSettings } from '../train/settings.ts';
 import { SNORP_STYLE, ZIMMY_STYLE } from './style-corpus.ts';
-import { train } from './trainer.ts';
+import { train } from '../train/trainer.ts';
 
 export interface Variant {
   label: string;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c } from '../model/tokenizer.ts';
 import { builtIn } from '../testing/fixtures.ts';
-import { parseDataset } from './data.ts';
+import { parseDataset } from '../train/data.ts';
 import {
   SNORP_STYLE,
   STYLE_NAME,

@@ -6,9 +6,9 @@ import type { Gpu } from '../gpu/device.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { GpuModel } from '../model/forward.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
-import { trainStyleAdapter, type StyleTraining } from '../train/style-adapter.ts';
-import { SNORP_STYLE, ZIMMY_STYLE } from '../train/style-corpus.ts';
-import { mergeAdapters } from './merge.ts';
+import { trainStyleAdapter, type StyleTraining } from './style-adapter.ts';
+import { SNORP_STYLE, ZIMMY_STYLE } from './style-corpus.ts';
+import { mergeAdapters } from '../merge/merge.ts';
 import {
   evalSequences,
   gpuEvaluator,
@@ -16,9 +16,9 @@ import {
   peftAdapterOf,
   weightSweep,
   type ReportSource,
-} from './report.ts';
-import type { MergeSpec } from './spec.ts';
-import { gpuCompute } from './compute.ts';
+} from '../merge/report.ts';
+import type { MergeSpec } from '../merge/spec.ts';
+import { gpuCompute } from '../merge/compute.ts';
 
 /** What each row merges: the method with its parameters, both adapters at the given weights. */
 export const DEMO_MERGES: {
