@@ -1,8 +1,8 @@
 // What the user dropped, as one adapter's files: the two PEFT files, a folder's files (paths with
 // subfolders), or a .zip holding them, possibly in a subfolder. Only the files an adapter is made
 // of are kept; anything else (README.md, tokenizer files) is ignored.
-import { unzipSync } from 'fflate';
 import { FormatError } from '../model/errors.ts';
+import { readZip, type ZipLimits } from './zip.ts';
 
 export interface DroppedFile {
   /** File name, or its path within a dropped folder or zip. */
@@ -15,24 +15,31 @@ const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors', 'adap
 const baseName = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 const folderOf = (path: string) => path.slice(0, Math.max(0, path.lastIndexOf('/')));
 
-function unzip(file: DroppedFile): DroppedFile[] {
-  try {
-    // Only the adapter's own files are inflated: a zip may hold a whole model beside it.
-    const entries = unzipSync(file.bytes, {
-      filter: (f) => ADAPTER_FILES.includes(baseName(f.name)),
-    });
-    return Object.entries(entries).map(([name, bytes]) => ({ name, bytes }));
-  } catch (e) {
-    throw new FormatError(
-      file.name,
-      `is not a readable zip (${e instanceof Error ? e.message : String(e)})`,
-    );
-  }
+/**
+ * The most an adapter's files may inflate to from a zip: far above any adapter the studio can
+ * apply (rank 64 on every linear module of a 7B model is ~0.6 GiB in f32), far below memory.
+ */
+export const ZIP_LIMITS: ZipLimits = { maxBytes: 2 ** 30 };
+
+function unzip(file: DroppedFile, limits: ZipLimits): DroppedFile[] {
+  // Only the adapter's own files are inflated: a zip may hold a whole model beside it.
+  const entries = readZip(
+    file.bytes,
+    file.name,
+    (name) => ADAPTER_FILES.includes(baseName(name)),
+    limits,
+  );
+  return [...entries].map(([name, bytes]) => ({ name, bytes }));
 }
 
 /** The files of the one adapter among `files`, by base name. */
-export function adapterFiles(files: readonly DroppedFile[]): Map<string, Uint8Array> {
-  const all = files.flatMap((f) => (f.name.toLowerCase().endsWith('.zip') ? unzip(f) : [f]));
+export function adapterFiles(
+  files: readonly DroppedFile[],
+  limits = ZIP_LIMITS,
+): Map<string, Uint8Array> {
+  const all = files.flatMap((f) =>
+    f.name.toLowerCase().endsWith('.zip') ? unzip(f, limits) : [f],
+  );
   const relevant = all.filter((f) => ADAPTER_FILES.includes(baseName(f.name)));
   const folders = [...new Set(relevant.map((f) => folderOf(f.name)))];
   if (relevant.length === 0)
