@@ -62,6 +62,17 @@ describe('Hugging Face model folders', () => {
     expect(error.message).toMatch(
       /missing weights: model\.embed_tokens\.weight, model\.layers\.0\.input_layernorm\.weight, .*, and \d+ more/,
     );
+
+    // An absurd layer count is refused from the tensor count, at once and in little memory.
+    const start = performance.now();
+    const absurd = [
+      jsonFile('config.json', { ...config, num_hidden_layers: 10_000_000 }),
+      folder[1],
+    ];
+    await expect(loadHfFolder(absurd)).rejects.toThrow(
+      /num_hidden_layers 10000000 needs at least one tensor per layer, but the weights hold 1 in all/,
+    );
+    expect(performance.now() - start).toBeLessThan(1000);
   });
 });
 

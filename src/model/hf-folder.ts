@@ -5,7 +5,7 @@ import type { HalfDType } from '../gpu/half.ts';
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
 import { expectedWeights, parseHfConfig } from './hf-config.ts';
-import { readSafetensors } from './safetensors.ts';
+import { readSafetensors, type Safetensors } from './safetensors.ts';
 import type { ModelWeights } from './weights.ts';
 
 /** safetensors dtypes the GPU can keep as they are (src/model/weights.ts). */
@@ -37,17 +37,30 @@ export async function loadHfFolder(
     }
   };
   const config = parseHfConfig(await json('config.json'));
-  const expected = expectedWeights(config);
   const shards = byName.has('model.safetensors.index.json')
     ? shardsFromIndex(await json('model.safetensors.index.json'))
     : new Map([['model.safetensors', [] as string[]]]);
+  const parsed = new Map<string, Safetensors>();
+  for (const shard of shards.keys()) {
+    const file = byName.get(shard);
+    if (!file) throw new FormatError(shard, 'is missing from the model folder');
+    parsed.set(shard, readSafetensors(await file.bytes(), shard));
+  }
+  // Sizes come from an untrusted config: compare them with what the files hold before building
+  // anything per layer (a config claiming ten million layers must not cost ten million
+  // entries): the expected weights are then bounded by a multiple of the stored ones.
+  const stored = [...parsed.values()].reduce((n, st) => n + st.header.tensors.size, 0);
+  if (config.numLayers > stored)
+    throw new FormatError(
+      'config.json',
+      `num_hidden_layers ${config.numLayers} needs at least one tensor per layer, but the weights hold ${stored} in all`,
+    );
+  const expected = expectedWeights(config);
 
   const weights: ModelWeights = new Map();
   const problems: string[] = [];
   for (const [shard, listed] of shards) {
-    const file = byName.get(shard);
-    if (!file) throw new FormatError(shard, 'is missing from the model folder');
-    const st = readSafetensors(await file.bytes(), shard);
+    const st = parsed.get(shard)!;
     for (const name of listed) {
       if (!st.header.tensors.has(name))
         problems.push(`${name}: listed in the index for ${shard}, but not in it`);
