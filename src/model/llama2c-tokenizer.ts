@@ -37,6 +37,8 @@ export function readLlama2cTokenizer(
       );
     }
     scores[id] = view.getFloat32(offset, true);
+    if (!Number.isFinite(scores[id]))
+      throw new FormatError(file, `token ${id} has a non-finite merge score (${scores[id]})`);
     const length = view.getInt32(offset + 4, true);
     offset += 8;
     if (length < 0 || length > maxLength || offset + length > bytes.byteLength) {

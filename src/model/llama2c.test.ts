@@ -147,6 +147,15 @@ describe('llama2.c tokenizer', () => {
     expect(tok.decode(ids)).toBe(text);
   });
 
+  it('refuses a tokenizer with a non-finite merge score', () => {
+    const bytes = builtIn('tok512.bin');
+    // Token 0's score is the float after max_token_length.
+    new DataView(bytes.buffer).setFloat32(4, NaN, true);
+    expect(() => readLlama2cTokenizer(bytes, 512, 'tok512.bin')).toThrow(
+      /tok512.bin: token 0 has a non-finite merge score \(NaN\)/,
+    );
+  });
+
   it('refuses a tokenizer whose vocabulary does not match the model', () => {
     expect(() => readLlama2cTokenizer(builtIn('tok512.bin'), 32000, 'tok512.bin')).toThrow(
       /ends after 512 tokens; the model's vocabulary has 32000 \(wrong tokenizer for this model\?\)/,
