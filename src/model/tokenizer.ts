@@ -4,6 +4,7 @@
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { FormatError } from './errors.ts';
+import { regexRisk, tokenizerRegexes } from './regex-safety.ts';
 import { BOS, EOS, type Llama2cTokenizer } from './llama2c-tokenizer.ts';
 
 export interface ChatMessage {
@@ -35,6 +36,14 @@ export function hfTokenizer(
   const json = tokenizerJson as { model?: { type?: unknown; vocab?: unknown } } | null;
   if (typeof json !== 'object' || json === null || typeof json.model !== 'object') {
     throw new FormatError(file, 'is not a tokenizer.json (no "model" section)');
+  }
+  for (const pattern of tokenizerRegexes(json)) {
+    const { reason } = regexRisk(pattern);
+    if (reason)
+      throw new FormatError(
+        file,
+        `has a regex that could run for hours on one sentence (${reason}): ${JSON.stringify(pattern.slice(0, 80))}`,
+      );
   }
   const config = (tokenizerConfig ?? {}) as Record<string, unknown>;
   let tokenizer: Tokenizer;
