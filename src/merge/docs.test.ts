@@ -30,7 +30,7 @@ const KIND: Record<MethodFamily, string> = {
 
 const code = (words: readonly string[]) => words.map((w) => `\`${w}\``).join(', ');
 
-/** The parameter table's row for `p`, as the code describes it (the name plain, unlike a method's). */
+/** The parameter table's row for `p`, as the code has it; the name plain, unlike a method's. */
 function parameterRow(name: string, p: ParameterDefinition): string[] {
   if (p.kind === 'rank')
     return [

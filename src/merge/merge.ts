@@ -1,11 +1,13 @@
-// Merging adapters by a MergeSpec (spec.ts), as its method's entry (methods.ts) says, module by module over the union of the adapters'
-// modules (one an adapter lacks counts as zero). Exact methods stay in factor space, PEFT's
-// factor-space methods combine A and B separately, entrywise methods merge the dense ΔW
-// (entrywise.ts) and come back to factors by SVD; compute.ts says where the heavy steps run. Per-layer weights, the layer × module grid
-// and LiNeS scale each module; the output rank rule and the quantile clamp come last.
+// Merging adapters by a MergeSpec (spec.ts), as its method's entry (methods.ts) says, module by
+// module over the union of the adapters' modules (one an adapter lacks counts as zero). Exact
+// methods stay in factor space, PEFT's factor-space methods combine A and B separately, entrywise
+// methods merge the dense ΔW (entrywise.ts) and come back to factors by SVD; compute.ts says where
+// the heavy steps run. Per-layer weights, the layer × module grid and LiNeS scale each module; the
+// output rank rule and the quantile clamp come last.
 // The result has r = lora_alpha = rank per module and no rsLoRA, so its scaling is 1.
 import type { ExportAdapter, ExportModule } from '../adapters/peft.ts';
 import type { AdapterModule, PeftAdapter } from '../adapters/peft-read.ts';
+import { mergeRefusal } from '../adapters/variants.ts';
 import type { MergeCompute } from './compute.ts';
 import { PLAIN_SUM, taskSeed, type Consensus, type Sparsify } from './entrywise.ts';
 import { legoModule } from './lego.ts';
@@ -75,10 +77,8 @@ function checkMergeable(adapters: readonly PeftAdapter[]): void {
   for (const a of adapters) {
     if (a.nonFinite.length > 0)
       throw new RangeError(`merge: ${a.name} holds NaN or Inf (${a.nonFinite[0].tensor})`);
-    if (a.details.dora)
-      throw new RangeError(
-        `merge: ${a.name} is a DoRA adapter, whose ΔW is not a low-rank product; merging DoRA is not supported yet`,
-      );
+    const refusal = mergeRefusal(a.name, a.details.variant);
+    if (refusal) throw new RangeError(refusal);
     if (a.fullWeights.size > 0)
       throw new RangeError(
         `merge: ${a.name} replaces whole weights (modules_to_save), which merges do not combine yet`,

@@ -1,7 +1,8 @@
 // Every merge method, in the order the docs, the UI and the CLI list them. Adding one: a file in
-// methods/ describing it (methods/method.ts says what an entry holds), its line here, and its row
-// in docs/merging.md; the spec's checks, the merge card, the CLI and the mergekit reader follow
-// from the entry (methods.test.ts checks that they do).
+// methods/ describing it (methods/method.ts says what an entry holds), its place in METHODS and
+// its row in docs/merging.md; the spec's checks, the merge card, the CLI and the mergekit reader
+// follow from the entry (methods.test.ts checks that they do). A method that needs new math also
+// names a new combiner, which merge.ts implements.
 import { breadcrumbsSvd } from './methods/breadcrumbs-svd.ts';
 import { cat } from './methods/cat.ts';
 import { dareLinear } from './methods/dare-linear.ts';
@@ -66,9 +67,15 @@ export function reads(method: MergeMethod, parameter: ParameterName): boolean {
   return MERGE_METHODS[method].parameters.includes(parameter);
 }
 
+/** How many adapters `method` merges: from one up, unless its entry says otherwise. */
+function adapterLimits(method: MergeMethod): { min: number; max: number } {
+  const { min = 1, max = Infinity } = MERGE_METHODS[method].adapters ?? {};
+  return { min, max };
+}
+
 /** Whether `method` merges `count` adapters. */
 export function takesAdapters(method: MergeMethod, count: number): boolean {
-  const { min = 1, max = Infinity } = MERGE_METHODS[method].adapters ?? {};
+  const { min, max } = adapterLimits(method);
   return count >= min && count <= max;
 }
 
@@ -77,7 +84,7 @@ const adapters = (n: number) => `${NUMBER_WORDS[n] ?? n} adapter${n === 1 ? '' :
 
 /** How many adapters `method` merges, in words: "exactly two adapters", "at least one adapter". */
 export function adapterCountText(method: MergeMethod): string {
-  const { min = 1, max = Infinity } = MERGE_METHODS[method].adapters ?? {};
+  const { min, max } = adapterLimits(method);
   if (min === max) return `exactly ${adapters(min)}`;
   if (max === Infinity) return `at least ${adapters(min)}`;
   return `${NUMBER_WORDS[min] ?? min} to ${adapters(max)}`;

@@ -28,7 +28,7 @@ export type MethodImplementation =
   | { combine: 'sum' | 'linear' | 'slerp' | 'lora_lego' }
   /** All modules at once, adapter after adapter (OPCM's sequence). */
   | { sequence: 'opcm' }
-  /** Entrywise: on the dense ΔW for the dense family, on A and on B separately for the factor family. */
+  /** Entrywise: on the dense ΔW (dense family), or on A and on B separately (factor family). */
   | { entrywise: EntrywisePlan };
 
 export interface MergeMethodDefinition<Name extends string = string> {
