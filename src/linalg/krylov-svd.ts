@@ -27,10 +27,10 @@ function leadingRows(t: Tensor, rows: number): Tensor {
 }
 
 /**
- * The basis Q stored as Qᵀ, one row per basis vector, in a buffer sized for the largest basis:
- * a new block is appended by one copy, and Qᵀ·x and x − Q·(Qᵀ·x) are single products.
+ * Vectors stored as the rows of a buffer sized for the largest basis: a block is appended by one
+ * copy, and products with all of them (V·x, Vᵀ·c) are single matmuls on a view of the rows.
  */
-class BasisRows {
+class Rows {
   private readonly rows: Tensor;
   size = 0;
 
@@ -38,31 +38,32 @@ class BasisRows {
     private readonly gpu: Gpu,
     capacity: number,
     private readonly length: number,
+    label: string,
   ) {
-    this.rows = createTensor(gpu, [capacity, length], 'f32', 'krylov basis');
+    this.rows = createTensor(gpu, [capacity, length], 'f32', label);
   }
 
   get view(): Tensor {
     return leadingRows(this.rows, this.size);
   }
 
-  /** Appends the columns of q (length × w) as rows. */
-  async append(q: Tensor): Promise<void> {
-    const qt = await run(this.gpu, (b) => transpose(b, q));
-    const encoder = this.gpu.device.createCommandEncoder({ label: 'krylov basis append' });
-    encoder.copyBufferToBuffer(
-      qt.buffer,
-      0,
-      this.rows.buffer,
-      this.size * this.length * 4,
-      qt.numel * 4,
-    );
+  /** Appends the rows of t (w × length). */
+  append(t: Tensor): void {
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'krylov rows append' });
+    const offset = this.size * this.length * 4;
+    encoder.copyBufferToBuffer(t.buffer, 0, this.rows.buffer, offset, t.numel * 4);
     this.gpu.device.queue.submit([encoder.finish()]);
-    releaseTensor(this.gpu, qt);
-    this.size += q.shape[1];
+    this.size += t.shape[0];
   }
 
-  /** x ← x − Q·(Qᵀ·x) in place; returns Qᵀ·x (size × x's width, the caller owns it). */
+  /** Appends the columns of q (length × w). */
+  async appendColumns(q: Tensor): Promise<void> {
+    const qt = await run(this.gpu, (b) => transpose(b, q));
+    this.append(qt);
+    releaseTensor(this.gpu, qt);
+  }
+
+  /** x ← x − Q·(Qᵀ·x) in place for the rows Qᵀ; returns Qᵀ·x (the caller owns it). */
   orthogonalize(x: Tensor): Promise<Tensor> {
     const q = this.view;
     return run(this.gpu, (b) => {
@@ -99,7 +100,10 @@ export async function krylovSvd(
 ): Promise<SvdResult> {
   const [m, n] = matrixShape('krylovSvd', a);
   const plan = krylovPlan(m, n, options);
-  const basis = new BasisRows(gpu, Math.min(plan.side, plan.maxBasis), m);
+  const capacity = Math.min(plan.side, plan.maxBasis);
+  // Qᵀ, and Wᵀ = Qᵀ·A: the products with A each step makes anyway, kept for the last one.
+  const basis = new Rows(gpu, capacity, m, 'krylov basis');
+  const images = new Rows(gpu, capacity, n, 'krylov Aᵀ·basis');
   const omega = uploadTensor(
     gpu,
     gaussian(n * plan.block, plan.seed),
@@ -110,14 +114,15 @@ export async function krylovSvd(
   let last = await orthonormalize(gpu, await run(gpu, (b) => matmul(b, a, omega)));
   releaseTensor(gpu, omega);
   try {
-    await basis.append(last);
+    await basis.appendColumns(last);
     const projection = new KrylovProjection(plan.rank, plan.tolerance);
     for (;;) {
-      const [w, z] = await run(gpu, (b) => {
-        const w = matmul(b, a, last, { transA: true });
-        return [w, matmul(b, a, w)];
+      const [wt, z] = await run(gpu, (b) => {
+        const wt = matmul(b, last, a, { transA: true });
+        return [wt, matmul(b, a, wt, { transB: true })];
       });
-      releaseTensor(gpu, w);
+      images.append(wt);
+      releaseTensor(gpu, wt);
       let next: Tensor;
       try {
         const converged = projection.extend(await readHost(gpu, await basis.orthogonalize(z)));
@@ -135,33 +140,36 @@ export async function krylovSvd(
       }
       releaseTensor(gpu, last);
       last = next;
-      await basis.append(last);
+      await basis.appendColumns(last);
     }
-    return await rayleighRitz(gpu, a, basis, projection.ritzVectors(plan.block), plan.rank);
+    return await rayleighRitz(gpu, basis, images, projection.ritzVectors(plan.block), plan.rank);
   } finally {
     releaseTensor(gpu, last);
     basis.release();
+    images.release();
   }
 }
 
 /**
- * The SVD of A on Ũ = Q·Y (the leading Ritz vectors): Aᵀ·Ũ = Q_b·R_b and R_b = X·Σ·Zᵀ on the
- * host give A ≈ Ũ·ŨᵀA = (Ũ·Z)·Σ·(Q_b·X)ᵀ.
+ * The SVD of A on Ũ = Q·Y (the leading Ritz vectors): Aᵀ·Ũ = W·Y = Q_b·R_b and R_b = X·Σ·Zᵀ
+ * on the host give A ≈ Ũ·ŨᵀA = (Ũ·Z)·Σ·(Q_b·X)ᵀ.
  */
 async function rayleighRitz(
   gpu: Gpu,
-  a: Tensor,
-  basis: BasisRows,
+  basis: Rows,
+  images: Rows,
   y: Mat,
   rank: number,
 ): Promise<SvdResult> {
-  const leading = await run(gpu, (b) => {
+  const [leading, bt] = await run(gpu, (b) => {
     const ys = b.temporary([y.rows, y.cols], 'f32', 'ritz vectors');
     gpu.device.queue.writeBuffer(ys.buffer, 0, toF32(y));
-    return matmul(b, basis.view, ys, { transA: true });
+    return [
+      matmul(b, basis.view, ys, { transA: true }),
+      matmul(b, images.view, ys, { transA: true }),
+    ];
   });
   try {
-    const bt = await run(gpu, (b) => matmul(b, a, leading, { transA: true }));
     const { q: qb, r: rb } = await qr(gpu, bt);
     releaseTensor(gpu, bt);
     try {

@@ -155,54 +155,85 @@ function truncationChange(t: Mat, before: Mat, after: Mat): number {
   return total;
 }
 
-/** x − Q·(Qᵀ·x), and the coefficients Qᵀ·x. */
-function orthogonalize(q: Mat, x: Mat): { rest: Mat; coefficients: Mat } {
-  const coefficients = multiply(transpose(q), x);
-  const along = multiply(q, coefficients);
-  return {
-    rest: mat(
-      x.rows,
-      x.cols,
-      x.data.map((v, i) => v - along.data[i]),
-    ),
-    coefficients,
-  };
+// The loop keeps vectors as contiguous rows (Qᵀ, Wᵀ, Zᵀ): its dot products and updates then
+// run along m or n, not along a block's few columns.
+
+function rowOf(t: Mat, i: number): Float64Array {
+  return t.data.subarray(i * t.cols, (i + 1) * t.cols);
 }
 
-function besideEachOther(a: Mat, b: Mat): Mat {
-  const out = mat(a.rows, a.cols + b.cols);
-  for (let i = 0; i < a.rows; i++) {
-    out.data.set(a.data.subarray(i * a.cols, (i + 1) * a.cols), i * out.cols);
-    out.data.set(b.data.subarray(i * b.cols, (i + 1) * b.cols), i * out.cols + a.cols);
+/** For rows Qᵀ and Xᵀ: the rows of (X − Q·Qᵀ·X)ᵀ, and the coefficients Qᵀ·X. */
+function orthogonalize(basisRows: Mat, xRows: Mat): { rest: Mat; coefficients: Mat } {
+  const s = basisRows.rows;
+  const width = xRows.rows;
+  const rest = mat(width, xRows.cols, xRows.data);
+  const coefficients = mat(s, width);
+  for (let j = 0; j < width; j++) {
+    const x = rowOf(rest, j);
+    for (let i = 0; i < s; i++) {
+      const q = rowOf(basisRows, i);
+      let dot = 0;
+      for (let r = 0; r < x.length; r++) dot += q[r] * x[r];
+      coefficients.data[i * width + j] = dot;
+    }
+    for (let i = 0; i < s; i++) {
+      const q = rowOf(basisRows, i);
+      const c = coefficients.data[i * width + j];
+      for (let r = 0; r < x.length; r++) x[r] -= c * q[r];
+    }
   }
+  return { rest, coefficients };
+}
+
+function below(a: Mat, b: Mat): Mat {
+  const out = mat(a.rows + b.rows, b.cols);
+  out.data.set(a.data);
+  out.data.set(b.data, a.data.length);
   return out;
+}
+
+/** The first `count` rows. */
+function leadingRows(t: Mat, count: number): Mat {
+  return mat(count, t.cols, t.data.subarray(0, count * t.cols));
+}
+
+/** The rows of Q in qr(X) for rows Xᵀ. */
+function orthonormalRows(xRows: Mat): Mat {
+  return transpose(householderQr(transpose(xRows)).q);
 }
 
 /**
  * Block Krylov truncated SVD in f64: the CPU reference of krylov-svd.ts's krylovSvd, the same
- * steps with the same Ω. Q₀ = qr(A·Ω); each step Z = A·Aᵀ·Qⱼ gives T's next column block
- * Qᵀ·Z, and its part outside span(Q), orthonormalised twice against Q, is the next block.
- * Then A ≈ Ũ·ŨᵀA on the top `block` Ritz vectors Ũ = Q·Y: Aᵀ·Ũ = Q_b·R_b, R_b = X·Σ·Zᵀ,
- * so A ≈ (Ũ·Z)·Σ·(Q_b·X)ᵀ.
+ * steps with the same Ω. Q₀ = qr(A·Ω); each step Z = A·Wⱼ with Wⱼ = Aᵀ·Qⱼ gives T's next
+ * column block Qᵀ·Z, and its part outside span(Q), orthonormalised twice against Q, is the next
+ * block. Then A ≈ Ũ·ŨᵀA on the top `block` Ritz vectors Ũ = Q·Y: Aᵀ·Ũ = W·Y = Q_b·R_b,
+ * R_b = X·Σ·Zᵀ, so A ≈ (Ũ·Z)·Σ·(Q_b·X)ᵀ.
  */
 export function krylovSvdCpu(a: Mat, options: KrylovSvdOptions): Svd {
   const { rows: m, cols: n } = a;
   const plan = krylovPlan(m, n, options);
   const at = transpose(a);
-  let basis = householderQr(multiply(a, mat(n, plan.block, gaussian(n * plan.block, plan.seed)))).q;
-  let last = basis;
+  const omega = mat(n, plan.block, gaussian(n * plan.block, plan.seed));
+  let last = transpose(householderQr(multiply(a, omega)).q);
+  let basisRows = last;
+  // W = Aᵀ·Q, the products with A each step makes anyway, kept for the last one.
+  let imageRows = mat(0, n);
   const projection = new KrylovProjection(plan.rank, plan.tolerance);
   for (;;) {
-    const z = orthogonalize(basis, multiply(a, multiply(at, last)));
+    // A on the left: multiply skips its zeros, and merged ΔW are mostly zeros.
+    const w = multiply(at, transpose(last));
+    imageRows = below(imageRows, transpose(w));
+    const z = orthogonalize(basisRows, transpose(multiply(a, w)));
     const converged = projection.extend(z.coefficients);
-    const width = nextBlockWidth(basis.cols, plan);
+    const width = nextBlockWidth(basisRows.rows, plan);
     if (converged || width === 0) break;
-    const fresh = householderQr(width < z.rest.cols ? columns(z.rest, 0, width) : z.rest).q;
-    last = householderQr(orthogonalize(basis, fresh).rest).q;
-    basis = besideEachOther(basis, last);
+    const fresh = orthonormalRows(width < z.rest.rows ? leadingRows(z.rest, width) : z.rest);
+    last = orthonormalRows(orthogonalize(basisRows, fresh).rest);
+    basisRows = below(basisRows, last);
   }
-  const leading = multiply(basis, projection.ritzVectors(plan.block));
-  const { q: qb, r: rb } = householderQr(multiply(at, leading));
+  const y = projection.ritzVectors(plan.block);
+  const leading = multiply(transpose(basisRows), y);
+  const { q: qb, r: rb } = householderQr(multiply(transpose(imageRows), y));
   const core = jacobiSvd(rb);
   const k = plan.rank;
   return {
