@@ -1,3 +1,6 @@
+/** A command was given wrong arguments: exit code 2, as for bad input (main.ts). */
+export class UsageError extends Error {}
+
 /**
  * Parses `--name value` options against the names a command accepts; flags have no value; list
  * options may repeat.
@@ -24,20 +27,20 @@ export function parseOptions(
   for (let i = 0; i < args.length; i++) {
     const name = args[i].replace(/^--/, '');
     if (!args[i].startsWith('--')) {
-      if (!accepted.positionals) throw new Error(`unexpected argument ${args[i]}`);
+      if (!accepted.positionals) throw new UsageError(`unexpected argument ${args[i]}`);
       positionals.push(args[i]);
       continue;
     }
     if (accepted.flags?.includes(name)) {
       flags.add(name);
     } else if (accepted.lists?.includes(name)) {
-      if (i + 1 >= args.length) throw new Error(`--${name} needs a value`);
+      if (i + 1 >= args.length) throw new UsageError(`--${name} needs a value`);
       lists.set(name, [...(lists.get(name) ?? []), args[++i]]);
     } else if (accepted.values.includes(name)) {
-      if (i + 1 >= args.length) throw new Error(`--${name} needs a value`);
+      if (i + 1 >= args.length) throw new UsageError(`--${name} needs a value`);
       values.set(name, args[++i]);
     } else {
-      throw new Error(`unknown option ${args[i]}`);
+      throw new UsageError(`unknown option ${args[i]}`);
     }
   }
   return { values, flags, lists, positionals };
@@ -48,7 +51,7 @@ export function numberOption(values: Map<string, string>, name: string, fallback
   const raw = values.get(name);
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${raw}`);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got ${raw}`);
   return n;
 }
 
@@ -62,6 +65,6 @@ export function choiceOption<T extends string>(
   const raw = values.get(name);
   if (raw === undefined) return fallback;
   if (!(choices as readonly string[]).includes(raw))
-    throw new Error(`--${name} must be one of ${choices.join(', ')}; got ${raw}`);
+    throw new UsageError(`--${name} must be one of ${choices.join(', ')}; got ${raw}`);
   return raw as T;
 }

@@ -19,6 +19,7 @@ import { benchStories, benchStoriesOnCpu, type ModelBenchRow } from '../model/fo
 import { benchTraining, type TrainBenchRow } from '../train/train.bench.ts';
 import { benchMerges, type MergeBenchRow } from '../merge/merge.bench.ts';
 import { formatBytes } from '../gpu/buffers.ts';
+import { UsageError } from './args.ts';
 
 /**
  * `lora-studio bench [--quick] [--node-only]`: matmul GFLOP/s vs TF.js WebGPU, SVD timings,
@@ -26,7 +27,7 @@ import { formatBytes } from '../gpu/buffers.ts';
  */
 export async function bench(args: string[]): Promise<number> {
   const unknown = args.filter((a) => a !== '--quick' && a !== '--node-only');
-  if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}`);
+  if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.join(' ')}`);
   const quick = args.includes('--quick');
   const reps = quick ? 3 : 7;
 

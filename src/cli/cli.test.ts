@@ -99,7 +99,7 @@ describe('lora-studio perplexity', () => {
     expect(half).not.toBe(full);
     expect(Math.abs(half - full)).toBeLessThan(0.01 * full);
     const bad = await cli(['perplexity', '--model', STORIES, '--data', data, '--weights', 'f8']);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--weights must be one of file, f32, f16, bf16; got f8/);
   });
 });
@@ -134,12 +134,12 @@ describe('lora-studio CLI', () => {
     expect(stdout).toMatch(/maxStorageBufferBindingSize +\d+/);
   });
 
-  it('refuses unknown commands and options with exit code 2 and 1', async () => {
+  it('refuses unknown commands and options with exit code 2', async () => {
     const unknownCommand = await cli(['toString']);
     expect(unknownCommand.code).toBe(2);
     expect(unknownCommand.stderr).toMatch(/unknown command "toString"/);
     const unknownOption = await cli(['info', '--bogus']);
-    expect(unknownOption.code).toBe(1);
+    expect(unknownOption.code).toBe(2);
     expect(unknownOption.stderr).toMatch(/unknown option --bogus/);
   });
 });

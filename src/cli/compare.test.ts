@@ -62,10 +62,10 @@ describe('lora-studio compare', () => {
 
   it('explains what is missing or wrong', async () => {
     const none = await cli(['compare']);
-    expect(none.code).toBe(1);
+    expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/lora-studio compare: at least one adapter folder is required/);
     const mixed = await cli(['compare', R6, SMOLLM]);
-    expect(mixed.code).toBe(1);
+    expect(mixed.code).toBe(2);
     expect(mixed.stderr).toMatch(/the adapters are for different base models/);
     expect((await cli(['help'])).stdout).toMatch(/compare +compare adapters/);
   });

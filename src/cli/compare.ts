@@ -2,7 +2,7 @@ import { gpuCompute } from '../merge/compute.ts';
 import { cpuCompute } from '../merge/cpu/compute.ts';
 import { compareAdapters } from '../merge/diagnostics.ts';
 import { readAdapterDir } from './adapters.ts';
-import { parseOptions } from './args.ts';
+import { parseOptions, UsageError } from './args.ts';
 import { gpuOrCpu } from './device.ts';
 
 /**
@@ -17,7 +17,7 @@ export async function compare(args: string[]): Promise<number> {
     flags: ['cpu'],
     positionals: true,
   });
-  if (positionals.length === 0) throw new Error('at least one adapter folder is required');
+  if (positionals.length === 0) throw new UsageError('at least one adapter folder is required');
   const adapters = await Promise.all(positionals.map(readAdapterDir));
   const gpu = await gpuOrCpu('compare', flags.has('cpu'));
   try {

@@ -2,7 +2,7 @@ import { copyFile, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { hfFolderFiles } from '../model/hf-export.ts';
 import { readLlama2c } from '../model/llama2c.ts';
-import { parseOptions } from './args.ts';
+import { parseOptions, UsageError } from './args.ts';
 import { writeFiles } from './files.ts';
 
 /**
@@ -14,7 +14,7 @@ export async function convert(args: string[]): Promise<number> {
   const { values } = parseOptions(args, { values: ['llama2c', 'out', 'tokenizer'] });
   const input = values.get('llama2c');
   const out = values.get('out');
-  if (!input || !out) throw new Error('--llama2c FILE and --out DIR are required');
+  if (!input || !out) throw new UsageError('--llama2c FILE and --out DIR are required');
   const { config, weights } = readLlama2c(new Uint8Array(await readFile(input)), basename(input));
   await writeFiles(out, hfFolderFiles(config, weights));
   const tokenizer = values.get('tokenizer');

@@ -69,7 +69,7 @@ describe('lora-studio export-gguf', () => {
     const dir = `${FIXTURES}adapters/${DIR}`;
     const out = join(tmp, 'x.gguf');
     const noHeads = await cli([dir, '--out', out]);
-    expect(noHeads.code).toBe(1);
+    expect(noHeads.code).toBe(2);
     expect(noHeads.stderr).toMatch(
       /model.layers.0.self_attn.q_proj: llama.cpp permutes q_proj's rows within each attention head, so the export needs the base model's num_attention_heads \(--heads\)/,
     );

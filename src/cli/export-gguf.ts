@@ -1,7 +1,7 @@
 import { basename, dirname, resolve } from 'node:path';
 import { ggufLoraFile } from '../adapters/gguf.ts';
 import { readAdapterDir } from './adapters.ts';
-import { parseOptions } from './args.ts';
+import { parseOptions, UsageError } from './args.ts';
 import { writeFiles } from './files.ts';
 
 /** `--heads N`: a positive integer, or absent. */
@@ -10,7 +10,7 @@ function headOption(values: Map<string, string>, name: string): number | undefin
   if (raw === undefined) return undefined;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1)
-    throw new Error(`--${name} must be a positive integer, got ${raw}`);
+    throw new UsageError(`--${name} must be a positive integer, got ${raw}`);
   return n;
 }
 
@@ -27,7 +27,9 @@ export async function exportGguf(args: string[]): Promise<number> {
   });
   const out = values.get('out');
   if (positionals.length !== 1 || !out)
-    throw new Error('usage: export-gguf ADAPTER_DIR --out FILE.gguf [--heads N] [--kv-heads N]');
+    throw new UsageError(
+      'usage: export-gguf ADAPTER_DIR --out FILE.gguf [--heads N] [--kv-heads N]',
+    );
   const [dir] = positionals;
   const adapter = await readAdapterDir(dir);
   const file = ggufLoraFile(adapter, {

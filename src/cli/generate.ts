@@ -3,7 +3,7 @@ import { generateTokens } from '../model/generate.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { WEIGHT_PRECISIONS } from '../model/weights.ts';
 import { adapterOptions } from './adapters.ts';
-import { choiceOption, numberOption, parseOptions } from './args.ts';
+import { parseOptions, choiceOption, numberOption, UsageError } from './args.ts';
 import { gpuOrCpu } from './device.ts';
 
 /**
@@ -28,7 +28,7 @@ export async function generate(args: string[]): Promise<number> {
     ],
   });
   const path = values.get('model');
-  if (!path) throw new Error('--model PATH is required (an HF folder or a llama2.c .bin)');
+  if (!path) throw new UsageError('--model PATH is required (an HF folder or a llama2.c .bin)');
   const { config, weights, tokenizer, name } = await loadModelFromPath(
     path,
     values.get('tokenizer'),

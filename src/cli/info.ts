@@ -2,6 +2,7 @@ import { acquireGpu, adapterName, type AdapterReport } from '../gpu/device.ts';
 import { formatBytes } from '../gpu/buffers.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
+import { UsageError } from './args.ts';
 
 const BYTE_LIMITS = /Size$/;
 
@@ -25,7 +26,7 @@ export function formatReport(report: AdapterReport): string {
 /** `lora-studio info [--json]` */
 export async function info(args: string[]): Promise<number> {
   const unknown = args.filter((a) => a !== '--json');
-  if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}`);
+  if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.join(' ')}`);
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
   try {
     console.log(

@@ -136,7 +136,7 @@ describe('inspect: the real fixture adapters', () => {
     const seqcls = known.task === 'SEQ_CLS';
     expect(summary).toMatchObject({
       format: 'peft-lora',
-      dora: false,
+      variant: 'lora',
       baseModel: known.base,
       taskType: known.task,
       r: known.r,
@@ -291,7 +291,7 @@ describe('inspect: dtypes, non-finite values, DoRA', () => {
     ]);
     const report = await inspectAdapter(readForInspection(files, 'dora'));
     expect(report).toMatchObject({
-      dora: true,
+      variant: 'dora',
       rslora: true,
       norm: null,
       fullTensors: [],
@@ -422,7 +422,7 @@ describe('lora-studio inspect', () => {
       expect(stderr).toMatch(/^lora-studio inspect: [^\n]*\n$/);
       expect(stderr).toMatch(message);
     }
-    // A usage mistake is not an input error: the CLI's usual exit code 1.
-    expect((await cli(['inspect'])).code).toBe(1);
+    // A usage mistake is bad input too.
+    expect((await cli(['inspect'])).code).toBe(2);
   });
 });

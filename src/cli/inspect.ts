@@ -1,12 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { adapterFiles } from '../adapters/import.ts';
-import { inspectAdapter, readForInspection, type InspectableAdapter } from '../adapters/inspect.ts';
+import { inspectAdapter, readForInspection } from '../adapters/inspect.ts';
 import { FormatError } from '../model/errors.ts';
-import { parseOptions } from './args.ts';
+import { parseOptions, UsageError } from './args.ts';
 
 /** Exit code for input that is missing or malformed, told apart from failures of the tool (1). */
-const BAD_INPUT = 2;
 const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors', 'adapter_model.bin'];
 
 /** The adapter files of a folder, or of a .zip holding one (src/adapters/import.ts). */
@@ -31,16 +30,9 @@ async function readAdapterPath(path: string): Promise<Map<string, Uint8Array>> {
  */
 export async function inspect(args: string[]): Promise<number> {
   const { positionals } = parseOptions(args, { values: [], positionals: true });
-  if (positionals.length !== 1) throw new Error('give one adapter folder or .zip');
+  if (positionals.length !== 1) throw new UsageError('give one adapter folder or .zip');
   const [path] = positionals;
-  let adapter: InspectableAdapter;
-  try {
-    adapter = readForInspection(await readAdapterPath(path), path);
-  } catch (e) {
-    if (!(e instanceof FormatError)) throw e;
-    console.error(`lora-studio inspect: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
-    return BAD_INPUT;
-  }
+  const adapter = readForInspection(await readAdapterPath(path), path);
   console.log(JSON.stringify(await inspectAdapter(adapter), null, 2));
   return 0;
 }

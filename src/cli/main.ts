@@ -1,8 +1,10 @@
 import { INIT_NAMES } from '../adapters/inits.ts';
+import { VARIANT_NAMES } from '../adapters/variants.ts';
 import { VARIANTS } from '../studies/init-study.ts';
 import { compare } from './compare.ts';
 import { convert } from './convert.ts';
 import { exportGguf } from './export-gguf.ts';
+import { EXIT, exitCode } from './exit.ts';
 import { generate } from './generate.ts';
 import { info } from './info.ts';
 import { inspect } from './inspect.ts';
@@ -11,7 +13,7 @@ import { merge } from './merge.ts';
 import { MERGE_SUMMARY } from './merge-options.ts';
 import { mergeDemoCommand } from './merge-demo.ts';
 import { perplexity } from './perplexity.ts';
-import { train } from './train.ts';
+import { train, VARIANT_FLAGS } from './train.ts';
 
 interface Command {
   summary: string;
@@ -34,7 +36,7 @@ const COMMANDS: Record<string, Command> = {
     run: perplexity,
   },
   train: {
-    summary: `fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init ${INIT_NAMES.join('|')}] [--rank R] [--alpha A] [--rslora] [--dora] [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--adam-beta1 B1] [--adam-beta2 B2] [--adam-epsilon E] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] [--weights file|f32|f16|bf16] [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout`,
+    summary: `fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init ${INIT_NAMES.join('|')}] [--rank R] [--alpha A] [--rslora] [--variant ${VARIANT_NAMES.join('|')}] ${VARIANT_FLAGS.map((f) => `[--${f}]`).join(' ')} [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--adam-beta1 B1] [--adam-beta2 B2] [--adam-epsilon E] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] [--weights file|f32|f16|bf16] [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout`,
     run: train,
   },
   merge: {
@@ -87,18 +89,20 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     console.log(usage());
-    return 0;
+    return EXIT.ok;
   }
   // hasOwn: names like "toString" must not reach Object.prototype.
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
     console.error(`lora-studio: unknown command "${name}"\n\n${usage()}`);
-    return 2;
+    return EXIT.badInput;
   }
   try {
     return await command.run(args);
   } catch (e) {
-    console.error(`lora-studio ${name}: ${e instanceof Error ? e.message : String(e)}`);
-    return 1;
+    // One line: a message that spans lines (a parser's excerpt) is folded.
+    const message = e instanceof Error ? e.message : String(e);
+    console.error(`lora-studio ${name}: ${message.replace(/\s*\n\s*/g, ' ')}`);
+    return exitCode(e);
   }
 }

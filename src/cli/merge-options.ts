@@ -10,7 +10,7 @@ import {
   type ParameterName,
 } from '../merge/parameters.ts';
 import type { MergeSpec } from '../merge/spec.ts';
-import { numberOption } from './args.ts';
+import { numberOption, UsageError } from './args.ts';
 
 const definition = (name: ParameterName): ParameterDefinition => MERGE_PARAMETERS[name];
 
@@ -130,6 +130,6 @@ export function applyOptions(spec: MergeSpec, values: Map<string, string>): Merg
 export function numbers(text: string, what: string): number[] {
   const list = text.split(',').map(Number);
   if (list.some((n) => !Number.isFinite(n)))
-    throw new Error(`${what} must be numbers, got ${text}`);
+    throw new UsageError(`${what} must be numbers, got ${text}`);
   return list;
 }

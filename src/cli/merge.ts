@@ -16,7 +16,7 @@ import {
 } from '../merge/spec.ts';
 import { LINEAR_MODULES } from '../model/modules.ts';
 import { readAdapterDir } from './adapters.ts';
-import { parseOptions } from './args.ts';
+import { parseOptions, UsageError } from './args.ts';
 import { gpuOrCpu } from './device.ts';
 import { writeFiles } from './files.ts';
 import { applyOptions, MERGE_VALUES, mergeHelp, numbers } from './merge-options.ts';
@@ -26,11 +26,11 @@ async function layerGrid(file: string, numLayers: number): Promise<LayerGrid> {
   const json = JSON.parse(await readFile(file, 'utf8')) as Partial<LayerGrid> & { preset?: string };
   if (json.preset !== undefined) {
     if (!GRID_PRESETS.includes(json.preset as GridPreset))
-      throw new Error(`${file}: preset must be one of ${GRID_PRESETS.join(', ')}`);
+      throw new UsageError(`${file}: preset must be one of ${GRID_PRESETS.join(', ')}`);
     return gridPreset(json.preset as GridPreset, numLayers, LINEAR_MODULES);
   }
   if (!Array.isArray(json.modules) || !Array.isArray(json.weights))
-    throw new Error(
+    throw new UsageError(
       `${file}: expected {"modules": [...], "weights": [[...], ...]} or {"preset": ...}`,
     );
   return { modules: json.modules, weights: json.weights };
@@ -54,15 +54,15 @@ async function specFromArgs(
   }
   const method = values.get('method') as MergeMethod | undefined;
   if (!method || !METHOD_NAMES.includes(method))
-    throw new Error(
+    throw new UsageError(
       `--method must be one of ${METHOD_NAMES.join(', ')} (or give --config / --recipe)`,
     );
-  if (positionals.length === 0) throw new Error('at least one adapter folder is required');
+  if (positionals.length === 0) throw new UsageError('at least one adapter folder is required');
   const weights = values.has('weights')
     ? numbers(values.get('weights')!, '--weights')
     : positionals.map(() => 1);
   if (weights.length !== positionals.length)
-    throw new Error(`--weights needs ${positionals.length} numbers, one per adapter`);
+    throw new UsageError(`--weights needs ${positionals.length} numbers, one per adapter`);
   return {
     spec: { method, adapters: positionals.map((dir, i) => ({ id: dir, weight: weights[i] })) },
     dirs: positionals,
@@ -86,7 +86,7 @@ export async function merge(args: string[]): Promise<number> {
     positionals: true,
   });
   const out = values.get('out');
-  if (!out) throw new Error('--out DIR is required');
+  if (!out) throw new UsageError('--out DIR is required');
   const { spec: given, dirs } = await specFromArgs(values, positionals);
   const adapters = await Promise.all(dirs.map(readAdapterDir));
   const numLayers =

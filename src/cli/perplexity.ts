@@ -4,7 +4,7 @@ import { loadModelFromPath } from '../model/load-node.ts';
 import { WEIGHT_PRECISIONS } from '../model/weights.ts';
 import { meanLoss, runnerScorer, textSequences } from '../train/evaluate.ts';
 import { adapterOptions } from './adapters.ts';
-import { choiceOption, parseOptions } from './args.ts';
+import { parseOptions, choiceOption, UsageError } from './args.ts';
 import { gpuOrCpu } from './device.ts';
 
 /** `lora-studio perplexity --model PATH [--tokenizer PATH] --data FILE`: JSON on stdout. */
@@ -16,7 +16,7 @@ export async function perplexity(args: string[]): Promise<number> {
   });
   const path = values.get('model');
   const data = values.get('data');
-  if (!path || !data) throw new Error('--model PATH and --data FILE are required');
+  if (!path || !data) throw new UsageError('--model PATH and --data FILE are required');
   const { config, weights, tokenizer, name } = await loadModelFromPath(
     path,
     values.get('tokenizer'),

@@ -183,7 +183,7 @@ describe('lora-studio train', () => {
       join(dir, 'none'),
       '--resume',
     ]);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no checkpoint in/);
     const init = await failure(['--model', 'x', '--data', 'y', '--out', 'z', '--init', 'svd']);
     expect(init.stderr).toMatch(/unknown init "svd"/);

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TARGET_PRESETS, type LoraSpec } from '../adapters/config.ts';
 import { parseInit } from '../adapters/inits.ts';
+import { PLAIN_VARIANT, VARIANT_NAMES, type VariantName } from '../adapters/variants.ts';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
@@ -26,7 +27,8 @@ import {
   type TrainConfig,
   type TrainProgress,
 } from '../train/trainer.ts';
-import { choiceOption, numberOption, parseOptions } from './args.ts';
+import { parseOptions, choiceOption, numberOption, UsageError } from './args.ts';
+import { EXIT } from './exit.ts';
 import { writeFiles } from './files.ts';
 
 const VALUES = [
@@ -35,6 +37,7 @@ const VALUES = [
   'data',
   'out',
   'init',
+  'variant',
   'rank',
   'alpha',
   'targets',
@@ -62,6 +65,22 @@ const VALUES = [
   'weights',
 ] as const;
 
+/** `--NAME` says `--variant NAME`, for every variant but plain LoRA: `--dora`. */
+export const VARIANT_FLAGS: readonly VariantName[] = VARIANT_NAMES.filter(
+  (n) => n !== PLAIN_VARIANT,
+);
+
+/** The variant `--variant NAME` or `--NAME` chooses; plain LoRA when neither is given. */
+export function variantOption(values: Map<string, string>, flags: Set<string>): VariantName {
+  const named = values.has('variant')
+    ? [choiceOption(values, 'variant', VARIANT_NAMES, PLAIN_VARIANT)]
+    : [];
+  const chosen = [...new Set([...named, ...VARIANT_FLAGS.filter((n) => flags.has(n))])];
+  if (chosen.length > 1)
+    throw new UsageError(`--variant: ${chosen.join(' and ')} given; an adapter has one variant`);
+  return chosen.at(0) ?? PLAIN_VARIANT;
+}
+
 /** Where `--export residual` writes the residual base model, inside --out. */
 const RESIDUAL_DIR = 'base-residual';
 
@@ -71,7 +90,7 @@ function targetsOption(raw: string | undefined): LinearModule[] {
   const names = raw.split(',').map((s) => s.trim());
   const unknown = names.filter((n) => !(LINEAR_MODULES as readonly string[]).includes(n));
   if (unknown.length > 0)
-    throw new Error(
+    throw new UsageError(
       `--targets: unknown module ${unknown.join(', ')} (use attention, all-linear or ${LINEAR_MODULES.join(',')})`,
     );
   return names as LinearModule[];
@@ -87,7 +106,7 @@ function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfi
     layers: values.get('layers')?.split(',').map(Number),
     dropout: numberOption(values, 'dropout', 0),
     init: parseInit(values.get('init') ?? 'lora'),
-    dora: flags.has('dora'),
+    variant: variantOption(values, flags),
   };
   const steps = numberOption(values, 'steps', DEFAULT_SETTINGS.steps);
   return {
@@ -151,26 +170,27 @@ function progressLine(p: TrainProgress): string | null {
  * continues the run saved in DIR/checkpoint with its own settings (and --steps, to extend it).
  * Base-mutating inits export (`--export`) as a rank-2r plain LoRA for the original base (plain,
  * the default), SVD-recompressed to rank r with the energy lost reported (recompress), or as
- * trained beside the residual base model in DIR/base-residual (residual). `--dora` trains DoRA
- * magnitudes with the factors; `--lora-pro` corrects the factor gradients by LoRA-Pro.
+ * trained beside the residual base model in DIR/base-residual (residual). `--variant dora` (or
+ * `--dora`) trains DoRA magnitudes with the factors; `--lora-pro` corrects the factor gradients
+ * by LoRA-Pro.
  */
 export async function train(args: string[]): Promise<number> {
   const { values, flags } = parseOptions(args, {
     values: VALUES,
-    flags: ['rslora', 'resume', 'recompute', 'dora', 'lora-pro'],
+    flags: ['rslora', 'resume', 'recompute', 'lora-pro', ...VARIANT_FLAGS],
   });
   const exportMode = choiceOption(values, 'export', ['plain', 'recompress', 'residual'], 'plain');
   const modelPath = values.get('model');
   const dataPath = values.get('data');
   const out = values.get('out');
   if (!modelPath || !dataPath || !out)
-    throw new Error('--model PATH, --data FILE and --out DIR are required');
+    throw new UsageError('--model PATH, --data FILE and --out DIR are required');
   const checkpointDir = join(out, 'checkpoint');
   let resumeFrom: Checkpoint | undefined;
   if (flags.has('resume')) {
     const read = (name: string) =>
       readFile(join(checkpointDir, name)).catch(() => {
-        throw new Error(`--resume: no checkpoint in ${checkpointDir} (${name} is missing)`);
+        throw new UsageError(`--resume: no checkpoint in ${checkpointDir} (${name} is missing)`);
       });
     resumeFrom = checkpointFromFiles(await read(CHECKPOINT_JSON), await read(CHECKPOINT_TENSORS));
   }
@@ -272,7 +292,9 @@ export async function train(args: string[]): Promise<number> {
         ...(result.failure ? { failure: result.failure } : {}),
       }),
     );
-    return result.status === 'failed' ? 1 : 0;
+    // Only Ctrl-C stops a run here.
+    if (result.status === 'stopped') return EXIT.interrupted;
+    return result.status === 'failed' ? EXIT.internal : EXIT.ok;
   } finally {
     process.off('SIGINT', onSignal);
     model.dispose();
