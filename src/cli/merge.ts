@@ -4,7 +4,7 @@ import { gpuCompute } from '../merge/compute.ts';
 import { cpuCompute } from '../merge/cpu/compute.ts';
 import { mergeAdapters } from '../merge/merge.ts';
 import { parseMergekitYaml } from '../merge/mergekit.ts';
-import { mergedFiles, type MergeRecipe } from '../merge/recipe.ts';
+import { mergedFiles, readRecipe } from '../merge/recipe.ts';
 import {
   GRID_PRESETS,
   gridPreset,
@@ -43,7 +43,7 @@ async function specFromArgs(
 ): Promise<{ spec: MergeSpec; dirs: string[] }> {
   const recipe = values.get('recipe');
   if (recipe) {
-    const { spec } = JSON.parse(await readFile(recipe, 'utf8')) as MergeRecipe;
+    const spec = readRecipe(await readFile(recipe, 'utf8'), recipe);
     const dirs = positionals.length > 0 ? positionals : spec.adapters.map((a) => a.id);
     return { spec, dirs };
   }

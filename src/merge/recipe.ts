@@ -3,8 +3,9 @@
 import { cardFrontMatter, peftLoadLines } from '../adapters/model-card.ts';
 import { peftFiles } from '../adapters/peft.ts';
 import type { PeftAdapter } from '../adapters/peft-read.ts';
+import { FormatError } from '../model/errors.ts';
 import type { MergeOutcome } from './merge.ts';
-import { MERGE_METHODS, type ResolvedSpec } from './spec.ts';
+import { MERGE_METHODS, resolveSpec, type MergeSpec, type ResolvedSpec } from './spec.ts';
 
 export const RECIPE_FILE = 'merge_recipe.json';
 
@@ -14,6 +15,42 @@ export interface MergeRecipe {
   spec: ResolvedSpec;
   sources: { id: string; name: string; base_model: string | null; rank: number }[];
   result: { rank: number; modules: number; lost_energy: number };
+}
+
+function fail(file: string, message: string): never {
+  throw new FormatError(file, message);
+}
+
+/**
+ * A merge_recipe.json read back: its spec checked as a whole (structure, method, every
+ * parameter) before any adapter is loaded, so a broken recipe costs nothing.
+ */
+export function readRecipe(text: string, file: string): MergeSpec {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    fail(file, `is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  const spec = (json as { spec?: unknown } | null)?.spec;
+  if (typeof json !== 'object' || json === null || typeof spec !== 'object' || spec === null)
+    fail(file, 'is not a merge recipe: expected an object with a "spec" object');
+  const { method, adapters } = spec as { method?: unknown; adapters?: unknown };
+  if (typeof method !== 'string') fail(file, 'spec.method must be a merge method name');
+  if (!Array.isArray(adapters) || adapters.length === 0)
+    fail(file, 'spec.adapters must be a non-empty list of {id, weight}');
+  for (const [i, a] of adapters.entries()) {
+    const { id, weight } = (a ?? {}) as { id?: unknown; weight?: unknown };
+    const weights = Array.isArray(weight) ? (weight as unknown[]) : [weight];
+    if (typeof id !== 'string' || !weights.every((w) => typeof w === 'number'))
+      fail(file, `spec.adapters[${i}] needs a string id and a number (or list of numbers) weight`);
+  }
+  try {
+    resolveSpec(spec as MergeSpec);
+  } catch (e) {
+    fail(file, e instanceof Error ? e.message : String(e));
+  }
+  return spec as MergeSpec;
 }
 
 export function mergeRecipe(outcome: MergeOutcome, adapters: readonly PeftAdapter[]): MergeRecipe {
