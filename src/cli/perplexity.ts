@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { adaptedCpuModel, adaptedGpuModel } from '../adapters/adapted-model.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { WEIGHT_PRECISIONS } from '../model/weights.ts';
+import { decodeUtf8Text } from '../train/data.ts';
 import { meanLoss, runnerScorer, textSequences } from '../train/evaluate.ts';
 import { adapterOptions } from './adapters.ts';
 import { parseOptions, choiceOption, UsageError } from './args.ts';
@@ -21,7 +22,7 @@ export async function perplexity(args: string[]): Promise<number> {
     path,
     values.get('tokenizer'),
   );
-  const tokens = tokenizer.encode(await readFile(data, 'utf8'));
+  const tokens = tokenizer.encode(decodeUtf8Text(await readFile(data), data));
   const precision = choiceOption(values, 'weights', WEIGHT_PRECISIONS, 'file');
   const gpu = await gpuOrCpu('perplexity', flags.has('cpu'));
   const model = gpu

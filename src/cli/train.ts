@@ -17,7 +17,7 @@ import {
   checkpointFiles,
   checkpointFromFiles,
 } from '../train/checkpoint-files.ts';
-import { prepareDataset } from '../train/data.ts';
+import { decodeUtf8Text, prepareDataset } from '../train/data.ts';
 import { SCHEDULES } from '../train/schedule.ts';
 import {
   DEFAULT_SETTINGS,
@@ -205,11 +205,16 @@ export async function train(args: string[]): Promise<number> {
       }
     : configFrom(values, flags);
   const loaded = await loadModelFromPath(modelPath, values.get('tokenizer'));
-  const data = prepareDataset(await readFile(dataPath, 'utf8'), dataPath, loaded.tokenizer, {
-    seqLen: numberOption(values, 'seq-len', Math.min(128, loaded.config.maxPositions)),
-    validationFraction: numberOption(values, 'val-fraction', 0.1),
-    seed: config.train.seed,
-  });
+  const data = prepareDataset(
+    decodeUtf8Text(await readFile(dataPath), dataPath),
+    dataPath,
+    loaded.tokenizer,
+    {
+      seqLen: numberOption(values, 'seq-len', Math.min(128, loaded.config.maxPositions)),
+      validationFraction: numberOption(values, 'val-fraction', 0.1),
+      seed: config.train.seed,
+    },
+  );
   const s = data.summary;
   console.error(
     `data: ${s.examples} examples, ${s.tokens} tokens (${s.trainedTokens} trained), ` +

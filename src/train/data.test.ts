@@ -3,9 +3,11 @@ import { FormatError } from '../model/errors.ts';
 import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c, hfTokenizer, type TextTokenizer } from '../model/tokenizer.ts';
 import { builtIn, fixtureJson } from '../testing/fixtures.ts';
+import { seededRandom } from '../testing/random.ts';
 import {
   type Example,
   type TokenizedExample,
+  decodeUtf8Text,
   packSequences,
   parseDataset,
   prepareDataset,
@@ -372,5 +374,23 @@ describe('prepareDataset', () => {
     expect(() => prepareDataset('Hi', 'tiny.txt', gpt2, options)).toThrow(
       /^tiny.txt: has nothing to learn from/,
     );
+  });
+});
+
+describe('data that is not text', () => {
+  it('is refused: invalid UTF-8, NUL bytes, random bytes', () => {
+    expect(() => decodeUtf8Text(new Uint8Array([0x68, 0x69, 0xe9, 0x21]), 'latin1.txt')).toThrow(
+      /latin1.txt: is not UTF-8 text/,
+    );
+    expect(() => parseDataset('once upon\u0000 a time', 'nul.txt')).toThrow(
+      /nul.txt: looks like binary data, not text \(1 NUL bytes\)/,
+    );
+    const random = seededRandom(5);
+    // Random bytes that decode (the UTF-8 fallback of a lenient reader would give such text).
+    const noise = Array.from({ length: 200_000 }, () =>
+      String.fromCharCode(1 + Math.floor(random() * 126)),
+    ).join('');
+    expect(() => parseDataset(noise, 'noise.bin')).toThrow(/noise.bin: looks like binary data/);
+    expect(parseDataset('tabs\tand\fform feeds\r\nare text', 'ok.txt')).toHaveLength(1);
   });
 });

@@ -39,10 +39,46 @@ export function parseDataset(content: string, fileName: string): Example[] {
   return parseSourced(content, fileName).examples.map((s) => s.example);
 }
 
+/** A file's bytes as UTF-8 text, or a FormatError: text in another encoding is not guessed at. */
+export function decodeUtf8Text(bytes: Uint8Array, fileName: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new FormatError(
+      fileName,
+      'is not UTF-8 text: save it as UTF-8 (most editors offer it under "Save as") and try again',
+    );
+  }
+}
+
+/**
+ * Refuses data that is not text: NUL bytes, or more than 1 % control characters besides tab,
+ * line breaks and form feed (random or binary bytes that happen to decode). Training on them
+ * would teach the model noise.
+ */
+function checkLooksLikeText(text: string, fileName: string): void {
+  let nul = 0;
+  let control = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0) nul++;
+    else if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0c && c !== 0x0d) || c === 0x7f)
+      control++;
+  }
+  if (nul > 0)
+    throw new FormatError(fileName, `looks like binary data, not text (${nul} NUL bytes)`);
+  if (control > 0.01 * text.length)
+    throw new FormatError(
+      fileName,
+      `looks like binary data, not text (${((100 * control) / text.length).toFixed(1)} % control characters)`,
+    );
+}
+
 function parseSourced(content: string, fileName: string): ParsedDataset {
   const text = content.replace(/\r\n?/g, '\n');
   const start = text.trimStart();
   if (start === '') throw new FormatError(fileName, 'is empty: there is nothing to train on');
+  checkLooksLikeText(text, fileName);
   const examples =
     start.startsWith('[') && /\.jsonl?$/i.test(fileName)
       ? parseJsonArray(text, fileName)
