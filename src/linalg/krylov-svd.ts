@@ -5,10 +5,11 @@ import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { columns, identity, mat, toF32, type Mat } from './cpu/dense.ts';
+import { mat, toF32, type Mat } from './cpu/dense.ts';
 import {
   KrylovProjection,
   krylovPlan,
+  newDirections,
   nextBlockWidth,
   type KrylovSvdOptions,
 } from './cpu/krylov-svd.ts';
@@ -128,13 +129,15 @@ export async function krylovSvd(
         const converged = projection.extend(await readHost(gpu, await basis.orthogonalize(z)));
         const width = nextBlockWidth(basis.size, plan);
         if (converged || width === 0) break;
-        // A last, narrower block completes the basis: its first columns span what is left.
-        const source =
-          width < plan.block ? await timesHost(gpu, z, columns(identity(plan.block), 0, width)) : z;
-        const { q: fresh } = await qr(gpu, source);
-        if (source !== z) releaseTensor(gpu, source);
-        releaseTensor(gpu, await basis.orthogonalize(fresh));
-        next = await orthonormalize(gpu, fresh);
+        const { q: fresh } = await qr(gpu, z);
+        try {
+          const c = await readHost(gpu, await basis.orthogonalize(fresh));
+          const directions = newDirections(c, width);
+          if (directions.cols === 0) break;
+          next = await orthonormalize(gpu, await timesHost(gpu, fresh, directions));
+        } finally {
+          releaseTensor(gpu, fresh);
+        }
       } finally {
         releaseTensor(gpu, z);
       }

@@ -20,7 +20,10 @@ export interface KrylovSvdOptions {
    * distance of where the iteration converges (default 1e-5).
    */
   tolerance?: number;
-  /** Most basis columns before stopping unconverged (default 256). */
+  /**
+   * Most basis columns before stopping unconverged (default 256, or three blocks where that is
+   * more: the convergence test needs three).
+   */
   maxBasis?: number;
 }
 
@@ -38,19 +41,42 @@ export function krylovPlan(m: number, n: number, options: KrylovSvdOptions) {
     rank,
     block,
     side,
-    maxBasis: Math.max(block, options.maxBasis ?? KRYLOV_DEFAULTS.maxBasis),
+    maxBasis: Math.max(block, options.maxBasis ?? Math.max(KRYLOV_DEFAULTS.maxBasis, 3 * block)),
     tolerance: options.tolerance ?? KRYLOV_DEFAULTS.tolerance,
     seed: options.seed ?? 0,
   };
 }
 
 /**
- * Columns of the next block: a full block, the rest of the space when less is left (the basis
- * then spans all of A's range and the truncation is exact), or 0 to stop at `maxBasis`.
+ * Most columns of the next block: a full block, the rest of the space when less is left (the
+ * basis then spans all of A's range and the truncation is exact), or 0 to stop at `maxBasis`.
  */
 export function nextBlockWidth(basis: number, plan: ReturnType<typeof krylovPlan>): number {
   const width = Math.min(plan.block, plan.side - basis);
   return basis + width > plan.maxBasis ? 0 : width;
+}
+
+/**
+ * The new directions in F − Q·C, for F with orthonormal columns and C = Qᵀ·F: M such that
+ * (F − Q·C)·M has orthonormal columns, keeping at most `limit` directions, and only those at
+ * least half outside span(Q). Its Gram matrix is I − CᵀC = V·Λ·Vᵀ, so M = V·Λ^(−1/2) over the
+ * kept λ ≥ 1/2. A direction mostly inside span(Q) is rounding left over where Krylov vectors
+ * became dependent (A rank-deficient, or converged directions); normalising it would blow its
+ * components along Q up and break the basis' orthogonality, so it is dropped (M may have no
+ * columns: the basis then holds an invariant subspace).
+ */
+export function newDirections(c: Mat, limit: number): Mat {
+  const w = c.cols;
+  const gram = multiply(transpose(c), c);
+  for (let i = 0; i < gram.data.length; i++)
+    gram.data[i] = (i % (w + 1) === 0 ? 1 : 0) - gram.data[i];
+  const { values, vectors } = symmetricEigen(gram);
+  let kept = 0;
+  while (kept < Math.min(limit, w) && values[kept] >= 0.5) kept++;
+  const m = columns(vectors, 0, kept);
+  for (let i = 0; i < w; i++)
+    for (let j = 0; j < kept; j++) m.data[i * kept + j] /= Math.sqrt(values[j]);
+  return m;
 }
 
 /**
@@ -192,11 +218,6 @@ function below(a: Mat, b: Mat): Mat {
   return out;
 }
 
-/** The first `count` rows. */
-function leadingRows(t: Mat, count: number): Mat {
-  return mat(count, t.cols, t.data.subarray(0, count * t.cols));
-}
-
 /** The rows of Q in qr(X) for rows Xᵀ. */
 function orthonormalRows(xRows: Mat): Mat {
   return transpose(householderQr(transpose(xRows)).q);
@@ -205,8 +226,8 @@ function orthonormalRows(xRows: Mat): Mat {
 /**
  * Block Krylov truncated SVD in f64: the CPU reference of krylov-svd.ts's krylovSvd, the same
  * steps with the same Ω. Q₀ = qr(A·Ω); each step Z = A·Wⱼ with Wⱼ = Aᵀ·Qⱼ gives T's next
- * column block Qᵀ·Z, and its part outside span(Q), orthonormalised twice against Q, is the next
- * block. Then A ≈ Ũ·ŨᵀA on the top `block` Ritz vectors Ũ = Q·Y: Aᵀ·Ũ = W·Y = Q_b·R_b,
+ * column block Qᵀ·Z, and the new directions of its part outside span(Q), orthonormalised and
+ * projected out of span(Q) once more (newDirections), are the next block. Then A ≈ Ũ·ŨᵀA on the top `block` Ritz vectors Ũ = Q·Y: Aᵀ·Ũ = W·Y = Q_b·R_b,
  * R_b = X·Σ·Zᵀ, so A ≈ (Ũ·Z)·Σ·(Q_b·X)ᵀ.
  */
 export function krylovSvdCpu(a: Mat, options: KrylovSvdOptions): Svd {
@@ -227,8 +248,10 @@ export function krylovSvdCpu(a: Mat, options: KrylovSvdOptions): Svd {
     const converged = projection.extend(z.coefficients);
     const width = nextBlockWidth(basisRows.rows, plan);
     if (converged || width === 0) break;
-    const fresh = orthonormalRows(width < z.rest.rows ? leadingRows(z.rest, width) : z.rest);
-    last = orthonormalRows(orthogonalize(basisRows, fresh).rest);
+    const fresh = orthogonalize(basisRows, orthonormalRows(z.rest));
+    const directions = newDirections(fresh.coefficients, width);
+    if (directions.cols === 0) break;
+    last = orthonormalRows(multiply(transpose(directions), fresh.rest));
     basisRows = below(basisRows, last);
   }
   const y = projection.ritzVectors(plan.block);
