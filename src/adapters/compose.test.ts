@@ -12,6 +12,7 @@ import { useGpu } from '../testing/gpu.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
 import { composeWeights, type Composition } from './compose.ts';
 import { adapterTerms, type AdapterModule, type PeftAdapter } from './peft-read.ts';
+import type { VariantName } from './variants.ts';
 
 const gpu = useGpu();
 const tokens = [1, 5, 9, 3, 17, 2, 11];
@@ -29,6 +30,7 @@ function adapter(
   name: string,
   modules: [string, AdapterModule][],
   full: PeftAdapter['fullWeights'] = new Map(),
+  variant: VariantName = 'lora',
 ): PeftAdapter {
   return {
     name,
@@ -41,7 +43,7 @@ function adapter(
       rslora: false,
       modules: modules.length,
       targets: [],
-      dora: false,
+      variant,
     },
     nonFinite: [],
   };
@@ -68,7 +70,7 @@ describe.each([false, true])('composed weights (tied head: %s)', (tied) => {
       adapter: adapter('b', [module(0, 'q_proj', 20), ['model.embed_tokens', embedding]]),
       weight: -0.5,
     },
-    { adapter: adapter('dora', [[doraPath, dora]]), weight: 0.6 },
+    { adapter: adapter('dora', [[doraPath, dora]], new Map(), 'dora'), weight: 0.6 },
     {
       adapter: adapter(
         'whole',

@@ -1,7 +1,8 @@
 // Adapters composed into a copy of a model's weights on the host: the CPU reference of the
 // run-time composition the GPU applies (peft-read.ts adapterTerms, model/transformer.ts), and
 // what the CPU engine runs where WebGPU is missing. Every term is computed from the base weights,
-// as the GPU's are, so adapters add independently:
+// as the GPU's are, so adapters add independently; a module adds as its adapter's variant says
+// (src/adapters/variants/):
 //   LoRA            W + w·s·B·A
 //   DoRA            W + w·(diag(g)·(W + s·B·A) − W),  g = m / ‖W + s·B·A‖ per output row
 //   embedding LoRA  E + w·s·(B·A)ᵀ, at the lookup only: a tied head keeps reading E
@@ -13,13 +14,20 @@ import { FormatError } from '../model/errors.ts';
 import { EMBEDDING_PATH } from '../model/transformer.ts';
 import type { HostTensor, ModelWeights } from '../model/weights.ts';
 import { misfit, shapeMismatches, type AdapterModule, type PeftAdapter } from './peft-read.ts';
+import { variantEngine, type VariantEngine } from './variants/engine.ts';
 
 export type Composition = readonly { adapter: PeftAdapter; weight: number }[];
 
 const EMBEDDING = `${EMBEDDING_PATH}.weight`;
 
 /** Adds the module's term at `weight` to `target` (the composed W), computed from the base W. */
-function addTerm(target: Float32Array, base: Float32Array, m: AdapterModule, weight: number) {
+function addTerm(
+  engine: VariantEngine,
+  target: Float32Array,
+  base: Float32Array,
+  m: AdapterModule,
+  weight: number,
+) {
   const width = m.a.length / m.rank;
   const out = m.b.length / m.rank;
   const row = new Float64Array(width);
@@ -27,14 +35,7 @@ function addTerm(target: Float32Array, base: Float32Array, m: AdapterModule, wei
     productRow(m, m.scale, o, row);
     const w0 = base.subarray(o * width, (o + 1) * width);
     const t = target.subarray(o * width, (o + 1) * width);
-    if (m.magnitude) {
-      let norm = 0;
-      for (let i = 0; i < width; i++) norm += (w0[i] + row[i]) ** 2;
-      const g = m.magnitude[o] / Math.sqrt(norm);
-      for (let i = 0; i < width; i++) t[i] += weight * (g * (w0[i] + row[i]) - w0[i]);
-    } else {
-      for (let i = 0; i < width; i++) t[i] += weight * row[i];
-    }
+    engine.composeRow(t, w0, row, m, o, weight);
   }
 }
 
@@ -84,7 +85,8 @@ export function composeWeights(
       for (let i = 0; i < t.length; i++) t[i] += weight * (full.data[i] - w0[i]);
     }
   let composedConfig = config;
-  for (const { adapter, weight } of composition)
+  for (const { adapter, weight } of composition) {
+    const engine = variantEngine(adapter.details.variant);
     for (const [path, m] of adapter.modules) {
       if (m.embedding) {
         if (composedConfig.tieWordEmbeddings) {
@@ -98,8 +100,9 @@ export function composeWeights(
         addEmbeddingTerm(writable(EMBEDDING), m, weight);
       } else {
         const name = `${path}.weight`;
-        addTerm(writable(name), baseData(name), m, weight);
+        addTerm(engine, writable(name), baseData(name), m, weight);
       }
     }
+  }
   return { config: composedConfig, weights };
 }

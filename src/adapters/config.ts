@@ -4,8 +4,9 @@
 import type { ModelConfig } from '../model/config.ts';
 import { LINEAR_MODULES, modulePath, moduleShape, type LinearModule } from '../model/modules.ts';
 import type { InitMethod } from './inits.ts';
+import type { VariantName } from './variants.ts';
 
-export type { InitMethod };
+export type { InitMethod, VariantName };
 
 export const TARGET_PRESETS = {
   attention: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
@@ -28,10 +29,10 @@ export interface LoraSpec {
   /** How A and B start: an entry of the init table (src/adapters/inits.ts). */
   init: InitMethod;
   /**
-   * DoRA (Liu et al. 2024): a trained magnitude per output row rescales W + s·B·A to
-   * m / ‖W + s·B·A‖_row (PEFT's use_dora).
+   * How each module combines A and B with its weight: an entry of the variant table
+   * (src/adapters/variants.ts); plain LoRA when absent.
    */
-  dora?: boolean;
+  variant?: VariantName;
 }
 
 /** One module's factors on the host: A [rank × in], B [out × rank], row-major. */

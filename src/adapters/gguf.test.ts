@@ -305,7 +305,14 @@ describe('GGUF LoRA export', () => {
       baseModel: 'test/tiny-llama',
       modules,
       fullWeights: new Map(),
-      details: { rank: 4, alpha: 6, rslora: true, modules: modules.size, targets: [], dora: false },
+      details: {
+        rank: 4,
+        alpha: 6,
+        rslora: true,
+        modules: modules.size,
+        targets: [],
+        variant: 'lora',
+      },
       nonFinite: [],
     };
     const { file, gguf } = checkExport(adapter, { heads, kvHeads }, 1e-6, () => true);
@@ -324,7 +331,7 @@ describe('GGUF LoRA export', () => {
     expect(() => ggufLoraFile(adapter, { ...options, heads: 7 })).toThrow(
       /has 576 rows, which 7 heads of even size cannot split/,
     );
-    const dora = { ...adapter, details: { ...adapter.details, dora: true } };
+    const dora = { ...adapter, details: { ...adapter.details, variant: 'dora' as const } };
     expect(() => ggufLoraFile(dora, options)).toThrow(/is a DoRA adapter/);
     const saved = {
       ...adapter,

@@ -16,6 +16,7 @@
 //   s_PEFT / (alpha / r), so llama.cpp's scaling reproduces PEFT's ΔW = s·B·A exactly (a factor of
 //   1, B untouched, for a plain LoRA). The script itself writes B as is and so gets those wrong.
 import type { PeftAdapter } from './peft-read.ts';
+import { ggufRefusal } from './variants.ts';
 
 const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 const GGUF_VERSION = 3;
@@ -74,10 +75,8 @@ interface GgufTensor {
 }
 
 function refuseUnexportable(adapter: PeftAdapter): void {
-  if (adapter.details.dora)
-    throw new RangeError(
-      `${adapter.name} is a DoRA adapter: llama.cpp's LoRA format has no magnitude vectors`,
-    );
+  const refusal = ggufRefusal(adapter.name, adapter.details.variant);
+  if (refusal) throw new RangeError(refusal);
   if (adapter.fullWeights.size > 0)
     throw new RangeError(
       `${adapter.name} stores whole tensors (modules_to_save: ${[...adapter.fullWeights.keys()].join(', ')}), which a GGUF LoRA cannot carry`,
@@ -297,8 +296,9 @@ function encodeGguf(
 }
 
 /**
- * The adapter as a llama.cpp GGUF LoRA for a Llama base model. Refuses DoRA, modules_to_save and
- * modules llama.cpp has no LoRA name for; q_proj / k_proj need the head counts (`options`).
+ * The adapter as a llama.cpp GGUF LoRA for a Llama base model. Refuses variants the format cannot
+ * carry (DoRA), modules_to_save and modules llama.cpp has no LoRA name for; q_proj / k_proj need
+ * the head counts (`options`).
  */
 export function ggufLoraFile(adapter: PeftAdapter, options: GgufExportOptions): GgufExport {
   refuseUnexportable(adapter);

@@ -17,6 +17,7 @@ import {
   type AdapterConfig,
 } from './peft-config.ts';
 import type { AdapterModule, PeftAdapter } from './peft-read.ts';
+import { deltaFiguresNote, variantEntry, type VariantName } from './variants.ts';
 
 export interface TensorSummary {
   name: string;
@@ -69,7 +70,7 @@ export interface ModuleSummary {
 }
 
 export interface ModuleInspection extends ModuleSummary {
-  /** ‖ΔW‖_F; null for DoRA and for factors holding NaN or Inf. */
+  /** ‖ΔW‖_F; null where ΔW needs the base weights (DoRA) and for factors holding NaN or Inf. */
   norm: number | null;
   /** Fewest singular directions holding 90 % (99 %) of ‖ΔW‖²_F; null as for norm. */
   effectiveRank90: number | null;
@@ -80,8 +81,8 @@ export interface ModuleInspection extends ModuleSummary {
 export interface AdapterSummary {
   name: string;
   format: 'peft-lora';
-  /** Weight-decomposed LoRA: magnitude vectors rescale the adapted weights' rows. */
-  dora: boolean;
+  /** The adapter variant its config says (DoRA: magnitude vectors rescale the weights' rows). */
+  variant: VariantName;
   baseModel: string | null;
   taskType: string | null;
   /** adapter_config.json's r, lora_alpha, rank_pattern, alpha_pattern, use_rslora. */
@@ -152,7 +153,7 @@ function sortTensors(st: Safetensors): { factors: Map<string, RawFactors>; full:
   for (const key of st.header.tensors.keys()) {
     const role = tensorRole(key);
     if (role.kind === 'factor') entry(role.path)[role.which === 'A' ? 'a' : 'b'] = key;
-    // DoRA's magnitude vectors are listed with the tensors; ΔW figures leave DoRA out.
+    // A variant's vectors (DoRA's magnitudes) are listed with the tensors only.
     else if (role.kind === 'whole') full.push(role.name);
   }
   return { factors, full };
@@ -245,12 +246,13 @@ function moduleKinds(modules: ReadonlyMap<string, InspectedModule>): ModuleKindS
 
 /**
  * ‖ΔW‖_F and effective ranks by compareAdapters on this one adapter, for the modules it can
- * describe: not DoRA (ΔW there depends on the base weights), not factors holding NaN or Inf.
+ * describe: of a variant whose ΔW follows from the factors (not DoRA's), without NaN or Inf.
  */
 async function deltaDiagnostics(
   adapter: InspectableAdapter,
 ): Promise<{ modules: Map<string, ModuleDiagnostics>; norm: number | null }> {
-  const usable = new Map([...adapter.modules].filter(([, m]) => m.finite && !adapter.config.dora));
+  const fromFactors = variantEntry(adapter.config.variant).deltaFromFactors === true;
+  const usable = new Map([...adapter.modules].filter(([, m]) => m.finite && fromFactors));
   if (usable.size === 0) return { modules: new Map(), norm: null };
   // One adapter has no pairs, so nothing dense is formed: the host does it all.
   const comparison = await compareAdapters(cpuCompute, [asPeftAdapter(adapter, usable)]);
@@ -277,16 +279,16 @@ function asPeftAdapter(
       rslora: config.rslora,
       modules: modules.size,
       targets: [...new Set([...modules.keys()].map(moduleKind))],
-      dora: false,
+      variant: config.variant,
     },
     nonFinite: [],
   };
 }
 
-function notes(adapter: InspectableAdapter, dora: boolean): string[] {
+function notes(adapter: InspectableAdapter): string[] {
   const list: string[] = [];
-  if (dora)
-    list.push('DoRA: ΔW depends on the base weights, so ‖ΔW‖ and effective ranks are not given');
+  const variant = deltaFiguresNote(adapter.config.variant);
+  if (variant) list.push(variant);
   const broken = [...adapter.modules].filter(([, m]) => !m.finite).map(([path]) => path);
   if (broken.length > 0)
     list.push(`no ΔW figures for modules with NaN or Inf factors: ${broken.join(', ')}`);
@@ -308,7 +310,7 @@ export function summariseAdapter(adapter: InspectableAdapter): AdapterSummary {
   return {
     name: adapter.name,
     format: 'peft-lora',
-    dora: config.dora,
+    variant: config.variant,
     baseModel: config.baseModel,
     taskType: config.taskType,
     r: config.r,
@@ -335,7 +337,7 @@ export function summariseAdapter(adapter: InspectableAdapter): AdapterSummary {
       out: m.out,
       in: m.in,
     })),
-    notes: notes(adapter, config.dora),
+    notes: notes(adapter),
   };
 }
 

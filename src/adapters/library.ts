@@ -2,6 +2,7 @@
 // (PEFT's two files) plus what the studio shows about it. IndexedDB in the browser
 // (src/worker/library-idb.ts), memory in tests.
 import type { AdapterDetails } from './peft-read.ts';
+import { withVariantName } from './variants.ts';
 
 export interface LibraryEntry {
   id: string;
@@ -31,6 +32,14 @@ export interface AdapterLibrary {
   list(): Promise<LibraryItem[]>;
   get(id: string): Promise<LibraryEntry | undefined>;
   remove(id: string): Promise<void>;
+}
+
+/**
+ * An entry as this version reads it: details saved before adapter variants had names said DoRA
+ * by `dora: true` (the browser's library keeps entries across versions).
+ */
+export function upgradeEntry(entry: LibraryEntry): LibraryEntry {
+  return entry.details ? { ...entry, details: withVariantName(entry.details) } : entry;
 }
 
 export function describeEntry(entry: LibraryEntry): LibraryItem {

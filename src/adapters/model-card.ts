@@ -1,6 +1,7 @@
 // The README.md model card that travels with a trained adapter, as the Hub shows it: base model,
 // method, rank and targets, the data, the training curve's numbers, and how to load it.
 import type { LoraSpec } from './config.ts';
+import { variantEntry } from './variants.ts';
 
 export interface TrainedCardInfo {
   name: string;
@@ -43,6 +44,7 @@ export function peftLoadLines(name: string): string[] {
 
 export function trainedCard(c: TrainedCardInfo): string {
   const { lora } = c;
+  const { tag } = variantEntry(lora.variant);
   return [
     ...cardFrontMatter(c.baseModel, ['lora', 'lora-studio']),
     `# ${c.name}`,
@@ -51,7 +53,7 @@ export function trainedCard(c: TrainedCardInfo): string {
     '',
     '| | |',
     '|---|---|',
-    `| init | ${lora.init}${lora.dora ? ', DoRA' : ''} |`,
+    `| init | ${lora.init}${tag ? `, ${tag.text}` : ''} |`,
     `| rank, alpha | ${lora.rank}, ${lora.alpha}${lora.rslora ? ' (rsLoRA)' : ''} |`,
     `| target modules | ${lora.targets.join(', ')} |`,
     `| dropout | ${lora.dropout} |`,

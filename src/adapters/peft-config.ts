@@ -5,6 +5,7 @@
 // bytes saved as adapter_model.bin are read as what they are.
 import { FormatError } from '../model/errors.ts';
 import { patternValue, scaling } from './config.ts';
+import { peftVariant, VECTORS, type VariantName, type VariantVector } from './variants.ts';
 
 export const CONFIG = 'adapter_config.json';
 export const WEIGHTS = 'adapter_model.safetensors';
@@ -18,7 +19,8 @@ export interface AdapterConfig {
   rslora: boolean;
   rankPattern: Record<string, number>;
   alphaPattern: Record<string, number>;
-  dora: boolean;
+  /** The variant its flags say (use_dora). */
+  variant: VariantName;
   baseModel: string | null;
   taskType: string | null;
   fanInFanOut: boolean;
@@ -70,6 +72,12 @@ export function parseAdapterConfig(bytes: Uint8Array, options: ConfigOptions): A
   const alpha = Number(raw.lora_alpha);
   if (!(Number.isInteger(r) && r >= 1) || !(alpha > 0 && Number.isFinite(alpha)))
     throw new FormatError(CONFIG, 'needs a positive integer r and a positive finite lora_alpha');
+  let variant: VariantName;
+  try {
+    variant = peftVariant(raw);
+  } catch (e) {
+    throw new FormatError(CONFIG, e instanceof Error ? e.message : String(e));
+  }
   const saved = raw.modules_to_save;
   return {
     raw,
@@ -78,7 +86,7 @@ export function parseAdapterConfig(bytes: Uint8Array, options: ConfigOptions): A
     rslora: raw.use_rslora === true,
     rankPattern: numberPattern(raw, 'rank_pattern'),
     alphaPattern: numberPattern(raw, 'alpha_pattern'),
-    dora: raw.use_dora === true,
+    variant,
     baseModel: typeof raw.base_model_name_or_path === 'string' ? raw.base_model_name_or_path : null,
     taskType,
     fanInFanOut: raw.fan_in_fan_out === true,
@@ -140,14 +148,17 @@ export function adapterFiles(
 /** What a tensor of adapter_model.safetensors is, by its key. */
 export type TensorRole =
   | { kind: 'factor'; path: string; which: 'A' | 'B'; embedding: boolean }
-  /** DoRA's magnitude vector of a module. */
-  | { kind: 'magnitude'; path: string }
+  /** A vector a variant adds to a module (DoRA's magnitude). */
+  | { kind: 'vector'; path: string; vector: VariantVector }
   /** Anything else, e.g. a whole tensor of modules_to_save, by its name without PEFT's prefixes. */
   | { kind: 'whole'; name: string };
 
 /** `…q_proj.lora_A.weight`, `…lora_B.default.weight`, `…embed_tokens.lora_embedding_A`. */
 const FACTOR = /^(?:base_model\.model\.)?(.+?)\.lora_(embedding_)?([AB])(?:\.[\w-]+)*$/;
-const MAGNITUDE = /^(?:base_model\.model\.)?(.+?)\.lora_magnitude_vector(?:\.[\w-]+)*$/;
+/** A variant's vector: `…q_proj.lora_magnitude_vector`, possibly followed by more parts. */
+const VECTOR = new RegExp(
+  `^(?:base_model\\.model\\.)?(.+?)\\.(${VECTORS.map((v) => v.key).join('|')})(?:\\.[\\w-]+)*$`,
+);
 
 export function tensorRole(key: string): TensorRole {
   const factor = FACTOR.exec(key);
@@ -158,8 +169,9 @@ export function tensorRole(key: string): TensorRole {
       which: factor[3] as 'A' | 'B',
       embedding: factor[2] === 'embedding_',
     };
-  const magnitude = MAGNITUDE.exec(key);
-  if (magnitude) return { kind: 'magnitude', path: magnitude[1] };
+  const vector = VECTOR.exec(key);
+  const known = VECTORS.find((v) => v.key === vector?.[2]);
+  if (vector && known) return { kind: 'vector', path: vector[1], vector: known };
   return {
     kind: 'whole',
     name: key.replace(/^base_model\.model\./, '').replace(/\.modules_to_save\.[\w-]+/, ''),

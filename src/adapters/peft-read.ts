@@ -1,17 +1,16 @@
 // Reading a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) into factors per
 // module, and applying adapters to a loaded model at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x).
-// Handles plain LoRA, DoRA (magnitude vectors) and modules_to_save (whole tensors) as PEFT and
-// this studio write them. GPT-2's Conv1D layout (fan_in_fan_out) stores its base weights
-// transposed but the factors as usual: such adapters load for inspection and merging (no GPT-2
-// model runs here). Embedding LoRA (lora_embedding_A [r × vocab], lora_embedding_B [dim × r])
-// reads into the same orientation as a linear module (in = vocab, out = dim: B·A = ΔEᵀ) and
-// applies at the token embedding (transformer.ts's embed).
+// Handles every adapter variant (DoRA's magnitude vectors: src/adapters/variants.ts) and
+// modules_to_save (whole tensors) as PEFT and this studio write them. GPT-2's Conv1D layout
+// (fan_in_fan_out) stores its base weights transposed but the factors as usual: such adapters
+// load for inspection and merging (no GPT-2 model runs here). Embedding LoRA
+// (lora_embedding_A [r × vocab], lora_embedding_B [dim × r]) reads into the same orientation as a
+// linear module (in = vocab, out = dim: B·A = ΔEᵀ) and applies at the token embedding
+// (transformer.ts's embed).
 import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { axpy, binary, unary } from '../linalg/elementwise.ts';
-import { matmul } from '../linalg/matmul.ts';
-import { reduceRows } from '../linalg/reduce.ts';
+import { axpy } from '../linalg/elementwise.ts';
 import { asF32 } from '../linalg/widen.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { FormatError } from '../model/errors.ts';
@@ -20,12 +19,13 @@ import { readSafetensors } from '../model/safetensors.ts';
 import { EMBEDDING_PATH, type AdapterTerm, type Transformer } from '../model/transformer.ts';
 import type { HostFactors } from './config.ts';
 import { adapterFiles, CONFIG, moduleScaling, tensorRole, WEIGHTS } from './peft-config.ts';
+import { variantEngine } from './variants/engine.ts';
+import { variantEntry, vectorOwner, type VariantName, type VariantVectors } from './variants.ts';
 
-export interface AdapterModule extends HostFactors {
+/** A module's factors, and the vectors its adapter's variant adds (DoRA's magnitude m [out]). */
+export interface AdapterModule extends HostFactors, VariantVectors {
   rank: number;
   scale: number;
-  /** DoRA's magnitude vector m [out]: the output rows become m / ‖W + s·B·A‖_row times W + s·B·A. */
-  magnitude?: Float32Array;
   /** PEFT's embedding LoRA: B·A is the transposed update of the embedding table. */
   embedding?: true;
 }
@@ -39,8 +39,8 @@ export interface AdapterDetails {
   modules: number;
   /** Module types adapted, e.g. ["q_proj", "v_proj"]. */
   targets: string[];
-  /** Weight-decomposed (DoRA): magnitude vectors rescale the adapted weights' rows. */
-  dora: boolean;
+  /** How its modules combine A and B with the weight (DoRA: magnitude vectors rescale rows). */
+  variant: VariantName;
 }
 
 export interface PeftAdapter {
@@ -60,9 +60,14 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
   const st = readSafetensors(weights, WEIGHTS);
   const factors = new Map<
     string,
-    Partial<HostFactors> & { rank?: number; magnitude?: Float32Array; embedding?: true }
+    Partial<HostFactors> & {
+      rank?: number;
+      vectors: Map<string, Float32Array>;
+      embedding?: true;
+    }
   >();
-  const entry = (path: string) => factors.get(path) ?? factors.set(path, {}).get(path)!;
+  const entry = (path: string) =>
+    factors.get(path) ?? factors.set(path, { vectors: new Map() }).get(path)!;
   const nonFinite: { tensor: string; count: number }[] = [];
   const fullWeights = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [key, info] of st.header.tensors) {
@@ -82,8 +87,8 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
       continue;
     }
     const values = st.read(key);
-    if (role.kind === 'magnitude') {
-      entry(role.path).magnitude = values;
+    if (role.kind === 'vector') {
+      entry(role.path).vectors.set(role.vector.key, values);
       continue;
     }
     const bad = values.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
@@ -95,26 +100,41 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
       f.rank = info.shape[0];
     } else f.b = values;
   }
+  const variant = variantEntry(config.variant);
   const modules = new Map<string, AdapterModule>();
   for (const [path, f] of factors) {
     if (!f.a || !f.b)
       throw new FormatError(WEIGHTS, `has only one of ${path}'s LoRA factors (A and B)`);
     const { rank, scale } = moduleScaling(config, path, f.rank ?? 0);
-    if (config.dora && f.magnitude?.length !== f.b.length / rank)
+    const vectors: VariantVectors = {};
+    for (const v of variant.vectors) {
+      const values = f.vectors.get(v.key);
+      if (values?.length !== f.b.length / rank)
+        throw new FormatError(
+          WEIGHTS,
+          `is a ${variant.shortName} adapter without a fitting ${v.key} for ${path}`,
+        );
+      vectors[v.field] = values;
+    }
+    for (const key of f.vectors.keys()) {
+      const owner = vectorOwner(key);
+      if (owner && owner.entry !== variant)
+        throw new FormatError(
+          WEIGHTS,
+          `holds ${owner.vector.description} but ${CONFIG} does not say ${owner.entry.peftFlag}`,
+        );
+    }
+    if (f.embedding && !variant.embeddings)
       throw new FormatError(
         WEIGHTS,
-        `is a DoRA adapter without a fitting lora_magnitude_vector for ${path}`,
+        `holds a ${variant.shortName} embedding (${path}), which is not supported`,
       );
-    if (!config.dora && f.magnitude)
-      throw new FormatError(WEIGHTS, `holds DoRA magnitudes but ${CONFIG} does not say use_dora`);
-    if (config.dora && f.embedding)
-      throw new FormatError(WEIGHTS, `holds a DoRA embedding (${path}), which is not supported`);
     modules.set(path, {
       a: f.a,
       b: f.b,
       rank,
       scale,
-      ...(config.dora ? { magnitude: f.magnitude } : {}),
+      ...vectors,
       ...(f.embedding ? { embedding: true as const } : {}),
     });
   }
@@ -132,7 +152,7 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
       rslora: config.rslora,
       modules: modules.size,
       targets,
-      dora: config.dora,
+      variant: config.variant,
     },
     nonFinite,
   };
@@ -189,40 +209,12 @@ function fullWeightShape(config: ModelConfig, name: string): number[] | null {
   return null;
 }
 
-/** g = m / ‖W + s·B·A‖ per output row, on the GPU (the DoRA rescaling of a module). */
-async function doraRowScale(
-  gpu: Gpu,
-  weight: Tensor,
-  a: Tensor,
-  b: Tensor,
-  s: number,
-  magnitude: Float32Array,
-): Promise<Tensor> {
-  const m = uploadTensor(gpu, magnitude, [magnitude.length], 'f32', 'DoRA magnitude');
-  const scratch: Tensor[] = [m];
-  const keep = (t: Tensor) => {
-    scratch.push(t);
-    return t;
-  };
-  try {
-    return await run(gpu, (batch) => {
-      const dense = keep(asF32(batch, weight));
-      matmul(batch, b, a, { alpha: s, beta: 1, into: dense });
-      const norms = keep(
-        unary(batch, 'sqrt', keep(reduceRows(batch, 'sum', keep(unary(batch, 'square', dense))))),
-      );
-      return binary(batch, 'div', m, norms);
-    });
-  } finally {
-    releaseTensor(gpu, ...scratch);
-  }
-}
-
 /**
- * Run-time terms for adapters with weights, uploaded to the GPU: LoRA adds wᵢ·sᵢ·Bᵢ·Aᵢ·x; DoRA
- * adds wᵢ·(gᵢ∘(W + sᵢ·Bᵢ·Aᵢ) − W)·x with gᵢ computed here from the model's weights; whole weights
- * (modules_to_save) become overrides W + Σ wᵢ·(Tᵢ − W). The caller releases `tensors` when done.
- * Refuses an adapter that does not fit the model.
+ * Run-time terms for adapters with weights, uploaded to the GPU, each as its variant applies it
+ * (src/adapters/variants/: LoRA adds wᵢ·sᵢ·Bᵢ·Aᵢ·x; DoRA adds wᵢ·(gᵢ∘(W + sᵢ·Bᵢ·Aᵢ) − W)·x with
+ * gᵢ computed from the model's weights); whole weights (modules_to_save) become overrides
+ * W + Σ wᵢ·(Tᵢ − W). The caller releases `tensors` when done. Refuses an adapter that does not fit
+ * the model.
  */
 export async function adapterTerms(
   gpu: Gpu,
@@ -242,6 +234,7 @@ export async function adapterTerms(
   const tensors: Tensor[] = [];
   try {
     for (const { adapter, weight } of adapters) {
+      const engine = variantEngine(adapter.details.variant);
       for (const [path, m] of adapter.modules) {
         const width = m.a.length / m.rank;
         // The embedding gathers rows of Aᵀ (vocab × r): one row per token.
@@ -250,20 +243,10 @@ export async function adapterTerms(
           : uploadTensor(gpu, m.a, [m.rank, width], 'f32', `${path} A`);
         const b = uploadTensor(gpu, m.b, [m.b.length / m.rank, m.rank], 'f32', `${path} B`);
         tensors.push(a, b);
-        let term: AdapterTerm = { a, b, scale: weight * m.scale };
-        if (m.magnitude) {
-          const rowScale = await doraRowScale(
-            gpu,
-            model.weight(`${path}.weight`),
-            a,
-            b,
-            m.scale,
-            m.magnitude,
-          );
-          tensors.push(rowScale);
-          term = { a, b, scale: m.scale, dora: { rowScale, weight } };
-        }
-        terms.set(path, [...(terms.get(path) ?? []), term]);
+        const baseWeight = model.weight(`${path}.weight`);
+        const applied = await engine.applied(gpu, { module: m, a, b, weight, baseWeight });
+        tensors.push(...applied.tensors);
+        terms.set(path, [...(terms.get(path) ?? []), applied.term]);
       }
     }
     // Whole weights: W + Σ wᵢ·(Tᵢ − W), so weight 1 replaces W and 0 keeps it.

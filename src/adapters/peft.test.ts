@@ -217,7 +217,7 @@ describe('DoRA adapters', () => {
     async (w) => {
       const { files, merged } = doraAdapter(w);
       const adapter = readPeftAdapter(files, 'dora');
-      expect(adapter.details.dora).toBe(true);
+      expect(adapter.details.variant).toBe('dora');
       const model = createGpuModel(gpu(), config, weights);
       const reference = createGpuModel(gpu(), config, merged);
       const applied = await adapterTerms(gpu(), model.transformer, [{ adapter, weight: w }]);

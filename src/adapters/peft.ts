@@ -4,15 +4,17 @@
 // {"format":"pt"}. Base-mutating inits (PiSSA, MiLoRA, OLoRA) are converted to a plain LoRA for
 // the unmodified base (§4): ΔW = s(BA − B₀A₀) = s·[B | −B₀]·[A ; A₀] at rank 2r, lora_alpha
 // doubled (×√2 with rsLoRA) so that the scaling of the doubled rank is unchanged
-// (src/adapters/recompress.ts brings that back to rank r by SVD, when asked). DoRA adds
-// `…lora_magnitude_vector` (out) and use_dora: true. That key is what PEFT writes: since the
-// vector moved into a DoRA layer's `weight`, get_peft_model_state_dict strips that `.weight` to
-// keep the older format. The conversion keeps the magnitudes: W + s(BA − B₀A₀) is the very matrix
-// W_res + s·B·A whose row norms they divide by.
+// (src/adapters/recompress.ts brings that back to rank r by SVD, when asked). A variant adds its
+// flag and vectors (src/adapters/variants.ts): DoRA `…lora_magnitude_vector` (out) and
+// use_dora: true. That key is what PEFT writes: since the vector moved into a DoRA layer's
+// `weight`, get_peft_model_state_dict strips that `.weight` to keep the older format. The
+// conversion keeps the magnitudes: W + s(BA − B₀A₀) is the very matrix W_res + s·B·A whose row
+// norms they divide by.
 import type { ModelConfig } from '../model/config.ts';
 import { writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
 import type { AdaptedModule, HostFactors, LoraSpec } from './config.ts';
 import { initEntry, type InitEntry } from './inits.ts';
+import { peftFlags, variantEntry, type VariantName, type VariantVectors } from './variants.ts';
 
 const PREFIX = 'base_model.model.';
 
@@ -31,13 +33,11 @@ function plainLora(m: AdaptedModule, f: HostFactors, f0: HostFactors): HostFacto
   return { a, b };
 }
 
-/** A module's trained weights on the host: A, B and, for DoRA, the magnitude vector m [out]. */
-export interface TrainedFactors extends HostFactors {
-  magnitude?: Float32Array;
-}
+/** A module's trained weights on the host: A, B and its variant's vectors (DoRA's m [out]). */
+export interface TrainedFactors extends HostFactors, VariantVectors {}
 
-/** One module as it is written: factors, rank and alpha. */
-export interface ExportModule {
+/** One module as it is written: factors, its variant's vectors, rank and alpha. */
+export interface ExportModule extends VariantVectors {
   path: string;
   layer: number;
   rank: number;
@@ -46,7 +46,6 @@ export interface ExportModule {
   out: number;
   a: Float32Array;
   b: Float32Array;
-  magnitude?: Float32Array;
   /** PEFT's embedding LoRA (B·A = ΔEᵀ), written as lora_embedding_A/B. */
   embedding?: true;
 }
@@ -62,8 +61,8 @@ export interface ExportAdapter {
   initLoraWeights: InitEntry['initLoraWeights'];
   baseModel: string;
   numLayers: number;
-  /** Every module carries a magnitude vector (use_dora). */
-  dora?: boolean;
+  /** Every module carries this variant's vectors; plain LoRA when absent. */
+  variant?: VariantName;
 }
 
 /**
@@ -82,16 +81,21 @@ export function exportAdapter(
   // Doubling the rank keeps s = alpha/r (or alpha/√r) when alpha doubles (or grows by √2).
   const alphaFactor = convert ? (spec.rslora ? Math.SQRT2 : 2) : 1;
   const rankFactor = convert ? 2 : 1;
+  const variant = variantEntry(spec.variant);
   return {
     modules: modules.map((m) => {
       const f = factors.get(m.path);
       if (!f) throw new Error(`no factors for ${m.path}`);
-      if (spec.dora && !f.magnitude) throw new Error(`no DoRA magnitude for ${m.path}`);
+      const vectors: VariantVectors = {};
+      for (const v of variant.vectors) {
+        vectors[v.field] = f[v.field];
+        if (!vectors[v.field]) throw new Error(`no ${v.description} for ${m.path}`);
+      }
       const f0 = initial?.get(m.path);
       const { a, b } = convert && f0 ? plainLora(m, f, f0) : f;
       const rank = m.rank * rankFactor;
       const alpha = m.alpha * alphaFactor;
-      return { ...m, a, b, rank, alpha, ...(spec.dora ? { magnitude: f.magnitude } : {}) };
+      return { ...m, a, b, rank, alpha, ...vectors };
     }),
     rank: spec.rank * rankFactor,
     alpha: spec.alpha * alphaFactor,
@@ -101,12 +105,13 @@ export function exportAdapter(
     initLoraWeights: initEntry(spec.init).initLoraWeights,
     baseModel,
     numLayers: config.numLayers,
-    dora: spec.dora === true,
+    variant: spec.variant,
   };
 }
 
 /** The two files of a PEFT LoRA adapter, by name. */
 export function peftFiles(e: ExportAdapter): Map<string, Uint8Array> {
+  const variant = variantEntry(e.variant);
   const tensors: TensorToWrite[] = [];
   const rankPattern: Record<string, number> = {};
   const alphaPattern: Record<string, number> = {};
@@ -120,13 +125,10 @@ export function peftFiles(e: ExportAdapter): Map<string, Uint8Array> {
         ? { name: `${PREFIX}${m.path}.lora_embedding_B`, shape: [m.out, m.rank], data: m.b }
         : { name: `${PREFIX}${m.path}.lora_B.weight`, shape: [m.out, m.rank], data: m.b },
     );
-    if (e.dora) {
-      if (m.magnitude?.length !== m.out) throw new Error(`no fitting DoRA magnitude for ${m.path}`);
-      tensors.push({
-        name: `${PREFIX}${m.path}.lora_magnitude_vector`,
-        shape: [m.out],
-        data: m.magnitude,
-      });
+    for (const v of variant.vectors) {
+      const data = m[v.field];
+      if (data?.length !== m.out) throw new Error(`no fitting ${v.description} for ${m.path}`);
+      tensors.push({ name: `${PREFIX}${m.path}.${v.key}`, shape: [m.out], data });
     }
     if (m.rank !== e.rank) rankPattern[m.path] = m.rank;
     if (m.alpha !== e.alpha) alphaPattern[m.path] = m.alpha;
@@ -155,7 +157,7 @@ export function peftFiles(e: ExportAdapter): Map<string, Uint8Array> {
     revision: null,
     target_modules: [...e.targets],
     task_type: 'CAUSAL_LM',
-    use_dora: e.dora === true,
+    ...peftFlags(e.variant),
     use_rslora: e.rslora,
   };
   return new Map([

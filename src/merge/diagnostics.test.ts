@@ -43,7 +43,7 @@ function adapter(
     baseModel,
     modules: map,
     fullWeights: new Map(),
-    details: { rank: 4, alpha: 4, rslora: false, modules: map.size, targets: [], dora: false },
+    details: { rank: 4, alpha: 4, rslora: false, modules: map.size, targets: [], variant: 'lora' },
     nonFinite: [],
   };
 }
@@ -362,7 +362,7 @@ describe('compareAdapters on random adapters', () => {
     await expect(compareAdapters(gpuCompute(gpu()), [x, wide])).rejects.toThrow(
       /q_proj is 13×21 in x but 13×22 in wide/,
     );
-    const dora = { ...y, details: { ...y.details, dora: true } };
+    const dora = { ...y, details: { ...y.details, variant: 'dora' as const } };
     await expect(compareAdapters(gpuCompute(gpu()), [x, dora])).rejects.toThrow(
       /y is a DoRA adapter/,
     );

@@ -7,6 +7,7 @@
 // A module an adapter lacks counts as a zero ΔW. Whole weights (modules_to_save) are not ΔW
 // factors and are left out. The result is plain JSON.
 import type { AdapterModule, PeftAdapter } from '../adapters/peft-read.ts';
+import { compareRefusal } from '../adapters/variants.ts';
 import { columns, identity, mat, multiply, transpose, type Mat } from '../linalg/cpu/dense.ts';
 import { householderQr } from '../linalg/cpu/qr.ts';
 import { jacobiSvd } from '../linalg/cpu/svd.ts';
@@ -125,11 +126,10 @@ function checkComparable(adapters: readonly PeftAdapter[]): void {
     throw new RangeError(
       `compare: the adapters are for different base models (${bases.join(', ')})`,
     );
-  const dora = adapters.find((a) => a.details.dora);
-  if (dora)
-    throw new RangeError(
-      `compare: ${dora.name} is a DoRA adapter, whose ΔW depends on the base weights; comparing DoRA is not supported yet`,
-    );
+  for (const a of adapters) {
+    const refusal = compareRefusal(a.name, a.details.variant);
+    if (refusal) throw new RangeError(refusal);
+  }
 }
 
 function moduleType(path: string): string {

@@ -3,6 +3,7 @@
 // The peer is the same merge on the CPU references (cpu/compute.ts), what the studio runs
 // without WebGPU.
 import type { AdapterModule, PeftAdapter } from '../adapters/peft-read.ts';
+import { PLAIN_VARIANT } from '../adapters/variants.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { gaussian } from '../linalg/random.ts';
 import { cpuCompute } from './cpu/compute.ts';
@@ -34,7 +35,7 @@ function randomAdapter(name: string, rank: number, seed: number): PeftAdapter {
     rslora: false,
     modules: modules.size,
     targets: [],
-    dora: false,
+    variant: PLAIN_VARIANT,
   };
   return { name, baseModel: 'bench', modules, fullWeights: new Map(), details, nonFinite: [] };
 }

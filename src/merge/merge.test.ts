@@ -46,7 +46,7 @@ function adapter(
     baseModel: 'base',
     modules: new Map(paths.map((p, i) => [p, randomModule(rank, alpha, seed + 10 * i)])),
     fullWeights: new Map(),
-    details: { rank, alpha, rslora: false, modules: paths.length, targets: [], dora: false },
+    details: { rank, alpha, rslora: false, modules: paths.length, targets: [], variant: 'lora' },
     nonFinite: [],
   };
 }
@@ -485,7 +485,7 @@ describe.each(mergeComputes(gpu))('merging on the %s', (where, compute) => {
       await expect(merged(compute(), { method: 'cat' }, [first, other])).rejects.toThrow(
         /different base models/,
       );
-      const dora = { ...second, details: { ...second.details, dora: true } };
+      const dora = { ...second, details: { ...second.details, variant: 'dora' as const } };
       await expect(merged(compute(), { method: 'cat' }, [first, dora])).rejects.toThrow(
         /second is a DoRA adapter/,
       );

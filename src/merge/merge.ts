@@ -7,6 +7,7 @@
 // The result has r = lora_alpha = rank per module and no rsLoRA, so its scaling is 1.
 import type { ExportAdapter, ExportModule } from '../adapters/peft.ts';
 import type { AdapterModule, PeftAdapter } from '../adapters/peft-read.ts';
+import { mergeRefusal } from '../adapters/variants.ts';
 import type { MergeCompute } from './compute.ts';
 import { PLAIN_SUM, taskSeed, type Consensus, type Sparsify } from './entrywise.ts';
 import { legoModule } from './lego.ts';
@@ -76,10 +77,8 @@ function checkMergeable(adapters: readonly PeftAdapter[]): void {
   for (const a of adapters) {
     if (a.nonFinite.length > 0)
       throw new RangeError(`merge: ${a.name} holds NaN or Inf (${a.nonFinite[0].tensor})`);
-    if (a.details.dora)
-      throw new RangeError(
-        `merge: ${a.name} is a DoRA adapter, whose ΔW is not a low-rank product; merging DoRA is not supported yet`,
-      );
+    const refusal = mergeRefusal(a.name, a.details.variant);
+    if (refusal) throw new RangeError(refusal);
     if (a.fullWeights.size > 0)
       throw new RangeError(
         `merge: ${a.name} replaces whole weights (modules_to_save), which merges do not combine yet`,

@@ -188,7 +188,7 @@ describe('exact merges', () => {
         'cat',
       ),
     ).rejects.toThrow(/different base models/);
-    const dora = { ...r6, details: { ...r6.details, dora: true } };
+    const dora = { ...r6, details: { ...r6.details, variant: 'dora' as const } };
     await expect(mergeExact([{ adapter: dora, weight: 1 }], 'svd')).rejects.toThrow(/DoRA/);
   });
 });

@@ -85,7 +85,7 @@ describe('a bf16 model kept in bf16', () => {
     targets: TARGET_PRESETS['all-linear'],
     dropout: 0,
     init,
-    dora,
+    variant: dora ? 'dora' : 'lora',
   });
 
   it.each([

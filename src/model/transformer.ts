@@ -1,10 +1,11 @@
 // One Llama layer and the output head on the GPU, recorded into a batch: the computation shared
 // by inference (over a KV cache, forward.ts) and training (over packed sequences, keeping the
 // activations that src/train/backward.ts needs). Linear modules may carry low-rank adapter terms
-// applied at run time: y = x·Wᵀ (+ b) + Σ scale·(x·Aᵀ)·Bᵀ.
+// applied at run time, each as its adapter variant adds it: y = x·Wᵀ (+ b) + Σ scale·(x·Aᵀ)·Bᵀ
+// for plain LoRA.
 import type { Batch } from '../gpu/dispatch.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { affine, axpy, binary } from '../linalg/elementwise.ts';
+import { affine, binary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
 import type { ModelConfig } from './config.ts';
 import { LINEAR_MODULES, modulePath, type LinearModule } from './modules.ts';
@@ -23,16 +24,42 @@ import {
 export interface AdapterTerm {
   a: Tensor;
   b: Tensor;
-  /** Everything multiplying B·A: PEFT's scaling times the composition weight. */
+  /**
+   * What multiplies B·A in the variant's forward: PEFT's scaling, times the composition weight
+   * for plain LoRA.
+   */
   scale: number;
   /** Dropout probability on the term's input (training only). */
   dropout?: number;
+  /** How the term enters the output (embedding terms are plain LoRA and ignore it). */
+  variant: TermVariant;
+}
+
+type Keep = (t: Tensor) => Tensor;
+
+/**
+ * How a term enters its module's output and its backward pass, by its adapter variant
+ * (src/adapters/variants/): plain LoRA adds scale·h·Bᵀ, DoRA rescales the rows of
+ * x·Wᵀ + scale·h·Bᵀ. It holds what the variant precomputed (DoRA's row scales) and, for a term
+ * being trained, where the gradients of the variant's own vectors go.
+ */
+export interface TermVariant {
+  /** Reads x·Wᵀ as it was: the module's output then starts as a copy of it. */
+  readonly readsBase: boolean;
+  /** Adds the term to y, from x·Wᵀ (`base`) and h = drop(x)·Aᵀ; returns what its backward reads. */
+  forward(
+    batch: Batch,
+    term: AdapterTerm,
+    io: { base: Tensor; h: Tensor; y: Tensor; keep: Keep },
+  ): Tensor | undefined;
   /**
-   * DoRA: the term adds weight·(g∘(W + scale·B·A) − W)·x, g = m/‖W + scale·B·A‖ per output row
-   * (precomputed), instead of scale·B·A·x; `scale` is then PEFT's scaling alone. Training (weight
-   * 1) also needs the row norms ‖W + scale·B·A‖ the scale was computed with.
+   * Training: the gradient that reaches the factors and x·Wᵀ from g = ∂L/∂y, after recording the
+   * gradients of the variant's vectors (added to them when `accumulate`).
    */
-  dora?: { rowScale: Tensor; weight: number; norm?: Tensor };
+  backward(
+    batch: Batch,
+    io: { g: Tensor; saved: Tensor | undefined; accumulate: boolean; keep: Keep },
+  ): Tensor;
 }
 
 /** What a forward pass reads: weights by HF name, the RoPE table, adapter terms by module path. */
@@ -47,8 +74,8 @@ export interface Transformer {
 export interface AdapterActivations {
   input: Tensor;
   h: Tensor;
-  /** DoRA: x·Wᵀ + s·h·Bᵀ before the rows are rescaled (the magnitude's gradient needs it). */
-  merged?: Tensor;
+  /** What the term's variant forward returned for its backward (DoRA: x·Wᵀ + s·h·Bᵀ). */
+  variant?: Tensor;
 }
 
 /** A layer's activations kept for the backward pass (names follow transformer.ts's forward). */
@@ -79,8 +106,9 @@ export interface LayerRun {
 }
 
 /**
- * y = x·Wᵀ (+ bias) + Σ scale·((dropout(x)·Aᵀ)·Bᵀ) for the module's adapter terms, recording
- * each term's input and h in `saved` (training has one term per module).
+ * y = x·Wᵀ (+ bias) and the module's adapter terms, each added by its variant from
+ * h = dropout(x)·Aᵀ, recording each term's input, h and what its variant saved in `saved`
+ * (training has one term per module).
  */
 export function linear(
   batch: Batch,
@@ -97,27 +125,18 @@ export function linear(
   const base = keep(matmul(batch, x, t.weight(`${path}.weight`), { transB: true }));
   const hasBias =
     t.config.attentionBias && (module === 'q_proj' || module === 'k_proj' || module === 'v_proj');
-  // DoRA terms need x·Wᵀ as it was: the output then starts as a copy.
+  // Variants that read x·Wᵀ as it was need the output to start as a copy.
   let y = base;
   if (hasBias) y = keep(binary(batch, 'add', base, t.weight(`${path}.bias`)));
-  else if (terms.some((term) => term.dora)) y = keep(affine(batch, base, 1));
+  else if (terms.some((term) => term.variant.readsBase)) y = keep(affine(batch, base, 1));
   terms.forEach((term, i) => {
     const input =
       term.dropout && run.dropoutSeed !== undefined
         ? keep(dropout(batch, x, term.dropout, dropoutSeed(run.dropoutSeed, layer, module, i)))
         : x;
     const h = keep(matmul(batch, input, term.a, { transB: true }));
-    if (!term.dora) {
-      saved?.set(module, { input, h });
-      matmul(batch, h, term.b, { transB: true, alpha: term.scale, beta: 1, into: y });
-      return;
-    }
-    // y += w·(g∘(x·Wᵀ + s·h·Bᵀ) − x·Wᵀ)
-    const merged = keep(affine(batch, base, 1));
-    matmul(batch, h, term.b, { transB: true, alpha: term.scale, beta: 1, into: merged });
-    saved?.set(module, { input, h, merged });
-    axpy(batch, term.dora.weight, keep(binary(batch, 'mul', merged, term.dora.rowScale)), y);
-    axpy(batch, -term.dora.weight, base, y);
+    const variant = term.variant.forward(batch, term, { base, h, y, keep });
+    saved?.set(module, { input, h, ...(variant ? { variant } : {}) });
   });
   return y;
 }

@@ -3,6 +3,11 @@
 // validation loss measured along the way. Real training, one run per (variant, style).
 import { TARGET_PRESETS, type InitMethod, type LoraSpec } from '../adapters/config.ts';
 import { initChoice, INITS } from '../adapters/inits.ts';
+import {
+  PLAIN_VARIANT,
+  VARIANTS as ADAPTER_VARIANTS,
+  type VariantName,
+} from '../adapters/variants.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { GpuModel } from '../model/forward.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
@@ -14,14 +19,18 @@ import { train } from '../train/trainer.ts';
 export interface Variant {
   label: string;
   init: InitMethod;
-  dora?: boolean;
+  variant?: VariantName;
   loraPro?: boolean;
 }
 
-/** Every init of the table, then the training variants on the default init. */
+/** Every init of the table, then every adapter variant and LoRA-Pro on the default init. */
 export const VARIANTS: Variant[] = [
   ...INITS.map((e) => ({ label: e.shortName, init: initChoice(e) })),
-  { label: 'DoRA', init: 'lora', dora: true },
+  ...ADAPTER_VARIANTS.filter((e) => e.name !== PLAIN_VARIANT).map((e): Variant => ({
+    label: e.shortName,
+    init: 'lora',
+    variant: e.name,
+  })),
   { label: 'LoRA-Pro', init: 'lora', loraPro: true },
 ];
 
@@ -62,7 +71,7 @@ export async function initStudy(
         targets: TARGET_PRESETS['all-linear'],
         dropout: 0,
         init: v.init,
-        ...(v.dora ? { dora: true } : {}),
+        variant: v.variant,
       };
       const settings: TrainSettings = {
         ...DEFAULT_SETTINGS,

@@ -1,6 +1,7 @@
-// Central finite differences of an f64 loss with respect to adapter factors (and DoRA
-// magnitudes), compared with the analytic gradients the GPU computed: the proof that the
-// backward pass is the true gradient.
+// Central finite differences of an f64 loss with respect to adapter factors (and the vectors of
+// their variant, such as DoRA's magnitudes), compared with the analytic gradients the GPU
+// computed: the proof that the backward pass is the true gradient.
+import { VECTORS } from '../adapters/variants.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { readF32 } from '../gpu/readback.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -30,7 +31,10 @@ export async function finiteDifferenceErrors(
       ['lora_A', term.a, grad.a],
       ['lora_B', term.b, grad.b],
     ];
-    if (term.dora) checked.push(['lora_magnitude_vector', term.dora.magnitude, grad.m]);
+    for (const v of VECTORS) {
+      const values = term.variant?.vectors[v.field];
+      if (values) checked.push([v.key, values, grad[v.field]]);
+    }
     for (const [name, values, gradient] of checked) {
       if (!gradient) throw new Error(`no gradient for ${path}.${name}`);
       const analytic = await readF32(gpu, gradient);

@@ -2,12 +2,12 @@
 // only: the base weights are frozen, so their gradients are never formed (docs/design.md §3).
 // For y = x·Wᵀ + s·h·Bᵀ with h = drop(x)·Aᵀ and g = ∂L/∂y:
 //   ∂L/∂B = s·gᵀ·h,  ∂L/∂h = s·g·B,  ∂L/∂A = (∂L/∂h)ᵀ·drop(x),  ∂L/∂x = g·W + drop(∂L/∂h·A)
-// where drop reuses the forward's mask (same seed). DoRA scales each output feature o of the
-// merged z = x·Wᵀ + s·h·Bᵀ by c_o = m_o / ‖(W + s·B·A)_o‖ (a row norm of the weight), the norm
-// treated as a constant (detached, as Liu et al. recommend and PEFT does): the rules above then
-// apply to g∘c in place of g (W's term included), and ∂L/∂m = Σ_tokens g∘z / ‖W + s·B·A‖_row.
+// where drop reuses the forward's mask (same seed). An adapter variant may change the gradient
+// that reaches the factors and W's term, recording the gradients of its own vectors on the way
+// (DoRA: g∘c with c its row scales, src/adapters/variants/dora.ts).
+import type { VariantVectors } from '../adapters/variants.ts';
 import type { Batch } from '../gpu/dispatch.ts';
-import { reshaped, uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import type { Tensor } from '../gpu/tensor.ts';
 import { axpy, binary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
 import { modulePath, type LinearModule } from '../model/modules.ts';
@@ -15,7 +15,6 @@ import { dropout, rope } from '../model/ops.ts';
 import {
   dropoutSeed,
   moduleInput,
-  type AdapterActivations,
   type AdapterTerm,
   type LayerActivations,
   type LayerRun,
@@ -23,11 +22,10 @@ import {
 } from '../model/transformer.ts';
 import { attentionBackward, rmsNormBackward, swigluBackward } from './kernels.ts';
 
-/** Gradient tensors of one module's adapter, shaped like A and B (and DoRA's magnitude m). */
-export interface FactorGradients {
+/** Gradient tensors of one module's adapter, shaped like A, B and its variant's vectors. */
+export interface FactorGradients extends VariantVectors<Tensor> {
   a: Tensor;
   b: Tensor;
-  m?: Tensor;
 }
 
 export interface BackwardRun extends LayerRun {
@@ -62,18 +60,25 @@ function linearBackward(
   const terms = t.adapterTerms(path);
   if (terms.length > 1) throw new Error(`${path}: training supports one adapter per module`);
   const [term] = terms as (AdapterTerm | undefined)[];
-  // The gradient at x·Wᵀ (and at the low-rank path): DoRA's row scale multiplies both.
-  const gMerged = term?.dora ? keep(binary(batch, 'mul', g, term.dora.rowScale)) : g;
-  run.observe?.(batch, path, gMerged, moduleInput(saved, module));
-  const dx = into
-    ? matmul(batch, gMerged, t.weight(`${path}.weight`), { into, beta: 1 })
-    : keep(matmul(batch, gMerged, t.weight(`${path}.weight`)));
-  if (!term) return dx;
+  // ∂L/∂x through W from the gradient at x·Wᵀ, which gradient-aware inits see on the way.
+  const throughWeight = (gw: Tensor) => {
+    run.observe?.(batch, path, gw, moduleInput(saved, module));
+    const weight = t.weight(`${path}.weight`);
+    return into ? matmul(batch, gw, weight, { into, beta: 1 }) : keep(matmul(batch, gw, weight));
+  };
+  if (!term) return throughWeight(g);
   const grads = run.grads.get(path);
   const activations = saved.adapters.get(module);
   if (!grads || !activations) throw new Error(`${path}: no gradient buffers or activations`);
+  // The gradient at x·Wᵀ and at the low-rank path, as the term's variant passes it on.
+  const gMerged = term.variant.backward(batch, {
+    g,
+    saved: activations.variant,
+    accumulate: run.accumulate,
+    keep,
+  });
+  const dx = throughWeight(gMerged);
   const beta = run.accumulate ? 1 : 0;
-  if (term.dora) magnitudeGradient(batch, path, term.dora, g, activations, grads, beta, keep);
   matmul(batch, gMerged, activations.h, { transA: true, alpha: term.scale, beta, into: grads.b });
   const dh = keep(matmul(batch, gMerged, term.b, { alpha: term.scale }));
   matmul(batch, dh, activations.input, { transA: true, beta, into: grads.a });
@@ -83,32 +88,6 @@ function linearBackward(
     return dx;
   }
   return matmul(batch, dh, term.a, { into: dx, beta: 1 });
-}
-
-/** ∂L/∂m = Σ_tokens g∘z / ‖W + s·B·A‖_row, written into (or, with beta 1, added to) grads.m. */
-function magnitudeGradient(
-  batch: Batch,
-  path: string,
-  dora: NonNullable<AdapterTerm['dora']>,
-  g: Tensor,
-  activations: AdapterActivations,
-  grads: FactorGradients,
-  beta: number,
-  keep: (t: Tensor) => Tensor,
-): void {
-  if (dora.weight !== 1 || !dora.norm || !activations.merged || !grads.m)
-    throw new Error(
-      `${path}: training DoRA needs weight 1, the row norms, the merged output and a magnitude gradient`,
-    );
-  const perToken = keep(
-    binary(batch, 'div', keep(binary(batch, 'mul', g, activations.merged)), dora.norm),
-  );
-  // The sum over tokens as a product with ones, which can accumulate into grads.m.
-  const tokens = g.shape[0];
-  const ones = keep(
-    uploadTensor(batch.gpu, new Float32Array(tokens).fill(1), [1, tokens], 'f32', 'ones'),
-  );
-  matmul(batch, ones, perToken, { beta, into: reshaped(grads.m, [1, grads.m.numel]) });
 }
 
 /** ∂L/∂x of the layer's input, given ∂L/∂out and the forward's activations. */

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { TARGET_PRESETS, type InitMethod, type LoraSpec } from '../adapters/config.ts';
 import { adapterTerms, readPeftAdapter } from '../adapters/peft-read.ts';
+import { cpuDoraNorms } from '../adapters/variants/dora.ts';
 import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import { relativeNormError } from '../linalg/compare.ts';
 import { createGpuModel, createRunner, type GpuModel } from '../model/forward.ts';
@@ -11,7 +12,6 @@ import { readSafetensors } from '../model/safetensors.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomWeights, tinyConfig, tinyData } from '../testing/tiny-model.ts';
-import { cpuDoraNorms } from './cpu/loss.ts';
 import { TrainableAdapter } from './trainable.ts';
 import { DEFAULT_SETTINGS, train } from './trainer.ts';
 
@@ -30,7 +30,7 @@ const spec = (init: InitMethod): LoraSpec => ({
   layers: [1],
   dropout: 0,
   init,
-  dora: true,
+  variant: 'dora',
 });
 
 /** ‖W‖ per row of a module's original weight, in f64. */
@@ -106,7 +106,7 @@ describe('DoRA training', () => {
         expect(st.header.tensors.size).toBe(3 * 7);
 
         const read = readPeftAdapter(files, 'exported');
-        expect(read.details.dora).toBe(true);
+        expect(read.details.variant).toBe('dora');
         for (const [path, m] of read.modules) {
           expect(m.magnitude, path).toEqual(trained.get(path)?.magnitude);
           // The magnitudes trained: they left ‖W‖_row.

@@ -6,7 +6,11 @@
 // loss with the norms held fixed: exact for m (the norms do not depend on it) and for A and B (the
 // detached formula, by definition). A second check lets the norms move, to show the difference.
 import { describe, expect, it } from 'vitest';
+import { cpuDoraNorms } from '../adapters/variants/dora.ts';
+import { variantEngine, type TrainedVariant } from '../adapters/variants/engine.ts';
+import { variantEntry, type VariantName } from '../adapters/variants.ts';
 import type { Gpu } from '../gpu/device.ts';
+import { run } from '../gpu/dispatch.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createGpuModel } from '../model/forward.ts';
@@ -18,7 +22,7 @@ import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
 import type { FactorGradients } from './backward.ts';
-import { cpuBatchLoss, cpuDoraNorms, type CpuTerm } from './cpu/loss.ts';
+import { cpuBatchLoss, type CpuTerm } from './cpu/loss.ts';
 import { batchLoss, type TokenBatch } from './step.ts';
 
 const gpu = useGpu();
@@ -40,25 +44,31 @@ function randomTerms(config: ModelConfig, rank: number, seed: number, dropout?: 
   return terms;
 }
 
-/** DoRA norms ‖W + s·B·A‖ of every term at the current factors. */
-function doraNorms(weights: ModelWeights, terms: ReadonlyMap<string, CpuTerm>) {
-  return new Map(
-    [...terms].map(([path, term]) => {
-      const w = weights.get(`${path}.weight`);
-      if (!w) throw new Error(path);
-      return [path, cpuDoraNorms(w.data, term, w.shape[1])];
-    }),
-  );
+function weightOf(weights: ModelWeights, path: string) {
+  const w = weights.get(`${path}.weight`);
+  if (!w) throw new Error(path);
+  return w;
 }
 
 /** Adds DoRA to every term: magnitudes within ±30 % of the row norms, so that c ≠ 1. */
 function addDora(weights: ModelWeights, terms: Map<string, CpuTerm>, seed: number) {
   const random = seededRandom(seed);
-  for (const [path, norm] of doraNorms(weights, terms)) {
+  for (const [path, term] of terms) {
+    const w = weightOf(weights, path);
+    const norm = cpuDoraNorms(w.data, term, w.shape[1]);
     const magnitude = norm.map((n) => n * (0.7 + 0.6 * random()));
-    const term = terms.get(path);
-    if (term) term.dora = { magnitude, norm };
+    term.variant = variantEngine('dora').cpuTerm(w.data, term, { magnitude });
   }
+}
+
+/** Recomputes what each term's variant derives from A and B (DoRA's norms) at their values now. */
+function followFactors(weights: ModelWeights, terms: Map<string, CpuTerm>, variant: VariantName) {
+  for (const [path, term] of terms)
+    term.variant = variantEngine(variant).cpuTerm(
+      weightOf(weights, path).data,
+      term,
+      term.variant?.vectors ?? {},
+    );
 }
 
 function randomBatch(config: ModelConfig, sequences: number, seqLen: number, seed: number) {
@@ -79,11 +89,23 @@ interface GpuSetup {
   dispose(): void;
 }
 
-function onGpu(g: Gpu, config: ModelConfig, weights: ModelWeights, terms: Map<string, CpuTerm>) {
+/**
+ * The terms on the GPU as training holds them: the variant's state started from the factors,
+ * then given the reference's vectors (DoRA's magnitudes) and refreshed, as a resumed run is.
+ */
+async function onGpu(
+  g: Gpu,
+  config: ModelConfig,
+  weights: ModelWeights,
+  terms: Map<string, CpuTerm>,
+  variant: VariantName,
+) {
   const model = createGpuModel(g, config, weights);
+  const engine = variantEngine(variant);
   const gpuTerms = new Map<string, AdapterTerm[]>();
   const grads = new Map<string, FactorGradients>();
   const tensors: Tensor[] = [];
+  const states: TrainedVariant[] = [];
   for (const [path, term] of terms) {
     const a = uploadTensor(
       g,
@@ -102,27 +124,36 @@ function onGpu(g: Gpu, config: ModelConfig, weights: ModelWeights, terms: Map<st
       b: createTensor(g, b.shape, 'f32', 'dB'),
     };
     tensors.push(a, b, grad.a, grad.b);
-    let dora: AdapterTerm['dora'];
-    if (term.dora) {
-      const { magnitude, norm: norms } = term.dora;
-      const out = [magnitude.length];
-      const scales = Float32Array.from(magnitude, (m, o) => m / norms[o]);
-      const rowScale = uploadTensor(g, scales, out, 'f32', 'row scale');
-      const norm = uploadTensor(g, Float32Array.from(norms), out, 'f32', 'row norms');
-      grad.m = createTensor(g, out, 'f32', 'dm');
-      tensors.push(rowScale, norm, grad.m);
-      dora = { rowScale, norm, weight: 1 };
+    const weight = model.transformer.weight(`${path}.weight`);
+    const state = await engine.startTraining(g, { a, b, scale: term.scale, weight });
+    states.push(state);
+    for (const { field } of variantEntry(variant).vectors) {
+      const value = state.vectors[field];
+      const reference = term.variant?.vectors[field];
+      if (!value || !reference) throw new Error(`${path}: no ${field}`);
+      g.device.queue.writeBuffer(value.buffer, 0, Float32Array.from(reference));
+      grad[field] = createTensor(g, value.shape, 'f32', `d${field}`);
+      tensors.push(grad[field]);
     }
-    gpuTerms.set(path, [{ a, b, scale: term.scale, dropout: term.dropout, dora }]);
+    gpuTerms.set(path, [
+      { a, b, scale: term.scale, dropout: term.dropout, variant: state.term(grad) },
+    ]);
     grads.set(path, grad);
   }
+  const keep = (t: Tensor) => {
+    tensors.push(t);
+    return t;
+  };
+  await run(g, (batch) => {
+    for (const state of states) state.refresh?.(batch, keep);
+  });
   model.setAdapters(gpuTerms);
   return {
     view: model.transformer,
     grads,
     tensors,
     dispose() {
-      releaseTensor(g, ...tensors);
+      releaseTensor(g, ...tensors, ...states.flatMap((state) => state.tensors()));
       model.dispose();
     },
   } satisfies GpuSetup;
@@ -145,7 +176,8 @@ async function gradientCheck(
   const data: TokenBatch = randomBatch(config, options.sequences ?? 2, options.seqLen ?? 5, 5);
   const dropoutSeed = options.dropout ? 1234 : undefined;
   const cpuLoss = () => cpuBatchLoss({ config, weights, terms, ...data, dropoutSeed });
-  const setup = onGpu(gpu(), config, weights, terms);
+  const variant = options.dora ? 'dora' : 'lora';
+  const setup = await onGpu(gpu(), config, weights, terms, variant);
   try {
     const gpuLoss = await batchLoss(gpu(), setup.view, data, {
       grads: setup.grads,
@@ -157,10 +189,7 @@ async function gradientCheck(
     const errors = await finiteDifferenceErrors(gpu(), terms, setup.grads, cpuLoss);
     // The DoRA norms follow A and B here: finite differences of the true loss.
     const movingNormsLoss = () => {
-      for (const [path, norm] of doraNorms(weights, terms)) {
-        const dora = terms.get(path)?.dora;
-        if (dora) dora.norm = norm;
-      }
+      followFactors(weights, terms, variant);
       return cpuLoss();
     };
     const trueErrors = options.dora

@@ -1,22 +1,22 @@
 // The adapter being trained, on the GPU: factors, their gradients, the residual weights of
-// base-mutating inits, DoRA's magnitudes and row norms, and the transformer view that trains
-// against them (the base model's weights stay untouched, so the original is there for export and
-// for other adapters).
+// base-mutating inits, its variant's vectors and state (DoRA's magnitudes and row norms), and the
+// transformer view that trains against them (the base model's weights stay untouched, so the
+// original is there for export and for other adapters).
 import type { AdaptedModule, HostFactors, InitMethod, LoraSpec } from '../adapters/config.ts';
 import { adaptedModules } from '../adapters/config.ts';
 import { initFactors } from '../adapters/init.ts';
 import { initEntry, mutatesBase, type InitStatistics } from '../adapters/inits.ts';
 import { exportAdapter, peftFiles, type TrainedFactors } from '../adapters/peft.ts';
 import { recompress } from '../adapters/recompress.ts';
+import { variantEngine, type TrainedVariant } from '../adapters/variants/engine.ts';
+import { variantEntry, type VariantEntry, type VectorField } from '../adapters/variants.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { run, type Batch } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { createTensor, releaseTensor, type Tensor } from '../gpu/tensor.ts';
-import { affine, binary } from '../linalg/elementwise.ts';
 import type { AdapterTerm, Transformer } from '../model/transformer.ts';
 import type { FactorGradients } from './backward.ts';
-import { doraRowNorms, weightRowSquares, type DoraState } from './dora.ts';
 import type { Parameter } from './optimizer.ts';
 
 /** One module's factors with their gradients, as LoRA-Pro's gradient correction needs them. */
@@ -29,8 +29,10 @@ export interface FactorsWithGradients {
 }
 
 export class TrainableAdapter {
-  /** DoRA modules by path (empty without DoRA). */
-  private readonly dora = new Map<string, DoraState>();
+  /** The spec's entry of the variant table: which vectors train beside A and B. */
+  private readonly variant: VariantEntry;
+  /** Each module's variant state (DoRA's magnitudes and row norms), by path. */
+  private readonly variants = new Map<string, TrainedVariant>();
 
   private constructor(
     private readonly gpu: Gpu,
@@ -41,7 +43,9 @@ export class TrainableAdapter {
     private readonly residuals: Map<string, Tensor>,
     /** A₀ and B₀ of base-mutating inits: export converts against them. */
     readonly initial: Map<string, HostFactors>,
-  ) {}
+  ) {
+    this.variant = variantEntry(spec.variant);
+  }
 
   /** Initialises every adapted module (`onModule` hears progress: SVDs can take a while). */
   static async create(
@@ -87,7 +91,7 @@ export class TrainableAdapter {
           initial.set(m.path, { a: await readF32(gpu, init.a), b: await readF32(gpu, init.b) });
         }
       }
-      if (spec.dora) await adapter.initDora(base);
+      await adapter.startVariant(base);
       onModule?.(modules.length, modules.length, '');
     } catch (e) {
       adapter.dispose();
@@ -96,46 +100,34 @@ export class TrainableAdapter {
     return adapter;
   }
 
-  /**
-   * DoRA's magnitudes start at ‖W + s·B₀·A₀‖_row (‖W‖_row for every init: base-mutating ones
-   * train against W − s·B₀·A₀), so the row scales are exactly 1 and the output is unchanged.
-   */
-  private async initDora(base: Transformer): Promise<void> {
-    // One module at a time: squaring W takes a weight-sized temporary.
+  /** Starts the variant's state and vectors of every module, with the vectors' gradients. */
+  private async startVariant(base: Transformer): Promise<void> {
+    const engine = variantEngine(this.spec.variant);
+    // One module at a time: DoRA squares W in a weight-sized temporary.
     for (const m of this.modules) {
       const f = this.factors.get(m.path);
       const grads = this.grads.get(m.path);
       if (!f || !grads) continue;
-      await this.withScratch((batch, keep) => {
-        const weight = this.trainedWeight(base, m.path);
-        const weightSquares = weightRowSquares(batch, weight, keep);
-        const norm = doraRowNorms(batch, weight, weightSquares, f.a, f.b, m.scale, keep);
-        const magnitude = affine(batch, norm, 1);
-        const rowScale = binary(batch, 'div', magnitude, norm);
-        this.dora.set(m.path, { magnitude, weightSquares, norm, rowScale });
-        grads.m = createTensor(this.gpu, [m.out], 'f32', `${m.path} dm`);
-      });
+      const weight = this.trainedWeight(base, m.path);
+      const state = await engine.startTraining(this.gpu, { ...f, scale: m.scale, weight });
+      this.variants.set(m.path, state);
+      for (const v of this.variant.vectors) {
+        const value = state.vectors[v.field];
+        if (value)
+          grads[v.field] = createTensor(this.gpu, value.shape, 'f32', `${m.path} d${v.field}`);
+      }
     }
   }
 
   /**
-   * Recomputes DoRA's row norms ‖W + s·B·A‖ and scales m / ‖…‖ from the current values: after
-   * every change of the factors or magnitudes (an optimiser step, a checkpoint written back).
+   * Recomputes what the variant derives from the factors and vectors (DoRA's row norms and
+   * scales): after every change of them (an optimiser step, a checkpoint written back).
    */
-  async refreshDora(base: Transformer): Promise<void> {
-    if (this.dora.size === 0) return;
+  async refresh(): Promise<void> {
+    const refreshing = [...this.variants.values()].filter((v) => v.refresh !== undefined);
+    if (refreshing.length === 0) return;
     await this.withScratch((batch, keep) => {
-      for (const m of this.modules) {
-        const state = this.dora.get(m.path);
-        const f = this.factors.get(m.path);
-        if (!state || !f) continue;
-        // The previous ones go once the batch is submitted.
-        keep(state.norm);
-        keep(state.rowScale);
-        const weight = this.trainedWeight(base, m.path);
-        state.norm = doraRowNorms(batch, weight, state.weightSquares, f.a, f.b, m.scale, keep);
-        state.rowScale = binary(batch, 'div', state.magnitude, state.norm);
-      }
+      for (const v of refreshing) v.refresh?.(batch, keep);
     });
   }
 
@@ -171,31 +163,39 @@ export class TrainableAdapter {
   }
 
   /**
-   * The model as training sees it: residual weights, this adapter on its modules. DoRA terms are
-   * looked up at each forward pass, since refreshDora replaces their scales.
+   * The model as training sees it: residual weights, this adapter on its modules. Variant terms
+   * read their state as each pass is recorded, since refresh replaces it (DoRA's scales).
    */
   view(base: Transformer): Transformer {
-    const scales = new Map(this.modules.map((m) => [m.path, m.scale]));
     const dropout = this.spec.dropout || undefined;
-    const termsOf = (path: string): AdapterTerm[] => {
-      const f = this.factors.get(path);
-      const scale = scales.get(path);
-      if (!f || scale === undefined) return [];
-      const d = this.dora.get(path);
-      const dora = d && { rowScale: d.rowScale, norm: d.norm, weight: 1 };
-      return [{ ...f, scale, dropout, dora }];
-    };
+    const terms = new Map<string, AdapterTerm[]>();
+    for (const m of this.modules) {
+      const f = this.factors.get(m.path);
+      const grads = this.grads.get(m.path);
+      const state = this.variants.get(m.path);
+      if (f && grads && state)
+        terms.set(m.path, [{ ...f, scale: m.scale, dropout, variant: state.term(grads) }]);
+    }
     return {
       config: base.config,
       cosSin: base.cosSin,
       weight: (name) => this.residuals.get(name) ?? base.weight(name),
-      adapterTerms: termsOf,
+      adapterTerms: (path) => terms.get(path) ?? [],
     };
   }
 
+  /** The variant's vectors of a module with their PEFT names (`lora_magnitude_vector`). */
+  private vectors(path: string): { key: string; field: VectorField; value: Tensor }[] {
+    const state = this.variants.get(path);
+    return this.variant.vectors.flatMap(({ key, field }) => {
+      const value = state?.vectors[field];
+      return value ? [{ key, field, value }] : [];
+    });
+  }
+
   /**
-   * A and B of every module as optimiser parameters, named `<path>.lora_A` / `.lora_B`, and
-   * DoRA's magnitudes (`<path>.lora_magnitude_vector`).
+   * A and B of every module as optimiser parameters, named `<path>.lora_A` / `.lora_B`, then its
+   * variant's vectors (`<path>.lora_magnitude_vector`).
    */
   parameters(): Parameter[] {
     return this.modules.flatMap((m) => {
@@ -206,9 +206,10 @@ export class TrainableAdapter {
         { name: `${m.path}.lora_A`, value: f.a, grad: g.a },
         { name: `${m.path}.lora_B`, value: f.b, grad: g.b },
       ];
-      const magnitude = this.dora.get(m.path)?.magnitude;
-      if (magnitude && g.m)
-        params.push({ name: `${m.path}.lora_magnitude_vector`, value: magnitude, grad: g.m });
+      for (const { key, field, value } of this.vectors(m.path)) {
+        const grad = g[field];
+        if (grad) params.push({ name: `${m.path}.${key}`, value, grad });
+      }
       return params;
     });
   }
@@ -225,12 +226,13 @@ export class TrainableAdapter {
   async read(): Promise<Map<string, TrainedFactors>> {
     const out = new Map<string, TrainedFactors>();
     for (const [path, f] of this.factors) {
-      const d = this.dora.get(path);
-      out.set(path, {
+      const read: TrainedFactors = {
         a: await readF32(this.gpu, f.a),
         b: await readF32(this.gpu, f.b),
-        ...(d ? { magnitude: await readF32(this.gpu, d.magnitude) } : {}),
-      });
+      };
+      for (const { field, value } of this.vectors(path))
+        read[field] = await readF32(this.gpu, value);
+      out.set(path, read);
     }
     return out;
   }
@@ -272,34 +274,36 @@ export class TrainableAdapter {
     return { files: peftFiles(adapter), residuals };
   }
 
-  /** Overwrites the factors and magnitudes (resuming from a checkpoint; refreshDora follows). */
+  /** Overwrites the factors and the variant's vectors (resuming a checkpoint; refresh follows). */
   write(values: ReadonlyMap<string, TrainedFactors>): void {
     for (const [path, f] of this.factors) {
       const v = values.get(path);
-      const magnitude = this.dora.get(path)?.magnitude;
+      const vectors = this.vectors(path).map(({ field, value }) => ({ value, data: v?.[field] }));
       if (
         !v ||
         v.a.length !== f.a.numel ||
         v.b.length !== f.b.numel ||
-        (magnitude && v.magnitude?.length !== magnitude.numel)
+        vectors.some(({ value, data }) => data?.length !== value.numel)
       )
         throw new RangeError(`checkpoint factors for ${path} are missing or mis-shaped`);
       this.gpu.device.queue.writeBuffer(f.a.buffer, 0, v.a);
       this.gpu.device.queue.writeBuffer(f.b.buffer, 0, v.b);
-      if (magnitude && v.magnitude)
-        this.gpu.device.queue.writeBuffer(magnitude.buffer, 0, v.magnitude);
+      for (const { value, data } of vectors)
+        if (data) this.gpu.device.queue.writeBuffer(value.buffer, 0, data);
     }
   }
 
   dispose(): void {
     for (const f of this.factors.values()) releaseTensor(this.gpu, f.a, f.b);
-    for (const g of this.grads.values()) releaseTensor(this.gpu, g.a, g.b, ...(g.m ? [g.m] : []));
-    for (const d of this.dora.values())
-      releaseTensor(this.gpu, d.magnitude, d.weightSquares, d.norm, d.rowScale);
+    for (const g of this.grads.values()) {
+      const vectors = this.variant.vectors.flatMap((v) => g[v.field] ?? []);
+      releaseTensor(this.gpu, g.a, g.b, ...vectors);
+    }
+    for (const v of this.variants.values()) releaseTensor(this.gpu, ...v.tensors());
     releaseTensor(this.gpu, ...this.residuals.values());
     this.factors.clear();
     this.grads.clear();
     this.residuals.clear();
-    this.dora.clear();
+    this.variants.clear();
   }
 }

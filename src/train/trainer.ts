@@ -62,7 +62,7 @@ export interface Checkpoint {
   /** Optimiser steps done. */
   step: number;
   history: HistoryPoint[];
-  /** A, B (and DoRA's magnitudes) of every module. */
+  /** A, B and the variant's vectors (DoRA's magnitudes) of every module. */
   factors: Record<string, TrainedFactors>;
   /** AdamW moments in the order of TrainableAdapter.parameters(). */
   moments: { m: Float32Array; v: Float32Array }[];
@@ -287,7 +287,7 @@ async function prepare(r: TrainRun): Promise<RunState> {
     if (c) {
       adapter.write(new Map(Object.entries(c.factors)));
       optimizer.restore(c.step, c.moments);
-      await adapter.refreshDora(r.model.base);
+      await adapter.refresh();
     }
     return {
       r,
@@ -376,7 +376,7 @@ async function trainStep(run: RunState): Promise<HistoryPoint | { failure: strin
     },
     clipFactor(grads.norm, s.maxGradNorm),
   );
-  await adapter.refreshDora(r.model.base);
+  await adapter.refresh();
   run.step++;
   run.tokens += s.gradAccum * s.batchSize * r.data.train[0].input.length;
   run.elapsedMs += performance.now() - started;

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { LibraryItem } from '../worker/api.ts';
+import { variantEntry } from '../worker/api.ts';
 import { AdapterInspector } from './AdapterInspector.tsx';
 import { AdapterTitle } from './AdapterTitle.tsx';
 import { pickedFiles } from './dropped-files.ts';
@@ -217,6 +218,7 @@ function FitsChip({ item }: { item: LibraryItem }) {
 }
 
 function Details({ details }: { details: NonNullable<LibraryItem['details']> }) {
+  const { tag } = variantEntry(details.variant);
   return (
     <ul className="chips adapter-details" data-testid="adapter-details">
       <li className="chip">rank {details.rank}</li>
@@ -226,12 +228,9 @@ function Details({ details }: { details: NonNullable<LibraryItem['details']> }) 
       </li>
       <li className="chip">{details.targets.join(', ')}</li>
       {details.rslora && <li className="chip">rsLoRA</li>}
-      {details.dora && (
-        <li
-          className="chip"
-          title="Weight-decomposed LoRA: magnitude vectors rescale the adapted weights' rows; applied exactly"
-        >
-          DoRA
+      {tag && (
+        <li className="chip" title={tag.title}>
+          {tag.text}
         </li>
       )}
     </ul>

@@ -1,11 +1,13 @@
 import type { ReactNode } from 'react';
-import { LINEAR_MODULES, TARGET_PRESETS } from '../worker/api.ts';
+import { LINEAR_MODULES, PLAIN_VARIANT, TARGET_PRESETS } from '../worker/api.ts';
+import type { VariantName } from '../worker/api.ts';
 import { useDataStore } from './data-store.ts';
 import {
   INIT_CHOICES,
   isPreset,
   PRESETS,
   useTrainSettingsStore,
+  VARIANT_CHOICES,
   type TrainSettings,
 } from './train-settings-store.ts';
 
@@ -142,6 +144,7 @@ function AdapterFields() {
   const lora = useTrainSettingsStore((s) => s.config.lora);
   const setLora = useTrainSettingsStore((s) => s.setLora);
   const init = INIT_CHOICES.find((c) => c.value === lora.init);
+  const variant = VARIANT_CHOICES.find((c) => c.value === (lora.variant ?? PLAIN_VARIANT));
   return (
     <>
       <h3>Adapter</h3>
@@ -194,18 +197,22 @@ function AdapterFields() {
           />
           rsLoRA
         </label>
-        <label
-          className="check"
-          title="DoRA: also train a magnitude per output row; the adapter exports with lora_magnitude_vector, as PEFT's use_dora"
-        >
-          <input
-            type="checkbox"
-            checked={lora.dora ?? false}
+        <label className="wide">
+          Variant
+          <select
+            value={variant?.value}
+            data-testid="variant"
             onChange={(e) => {
-              setLora({ dora: e.target.checked });
+              setLora({ variant: e.target.value as VariantName });
             }}
-          />
-          DoRA
+          >
+            {VARIANT_CHOICES.map((c) => (
+              <option key={c.value} value={c.value}>
+                {c.label}
+              </option>
+            ))}
+          </select>
+          <span className="hint">{variant?.explanation}</span>
         </label>
         <LoraProField />
       </div>

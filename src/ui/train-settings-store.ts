@@ -1,6 +1,6 @@
 import { create } from 'zustand';
-import { DEFAULT_SETTINGS, initChoice, INITS, TARGET_PRESETS } from '../worker/api.ts';
-import type { InitMethod, LoraSpec, TrainConfig } from '../worker/api.ts';
+import { DEFAULT_SETTINGS, initChoice, INITS, TARGET_PRESETS, VARIANTS } from '../worker/api.ts';
+import type { InitMethod, LoraSpec, TrainConfig, VariantName } from '../worker/api.ts';
 
 export type TrainSettings = TrainConfig['train'];
 
@@ -94,6 +94,13 @@ export const PRESETS: readonly Preset[] = [
 /** Each init the form offers, with what it does in one line: the init table's entries. */
 export const INIT_CHOICES: readonly { value: InitMethod; label: string; explanation: string }[] =
   INITS.map((e) => ({ value: initChoice(e), label: e.label, explanation: e.explanation }));
+
+/** Each adapter variant the form offers, with what it does in one line: the variant table's. */
+export const VARIANT_CHOICES: readonly {
+  value: VariantName;
+  label: string;
+  explanation: string;
+}[] = VARIANTS.map((e) => ({ value: e.name, label: e.label, explanation: e.explanation }));
 
 interface TrainSettingsStore {
   config: TrainConfig;

@@ -60,9 +60,10 @@ export {
   PARAMETER_NAMES,
   SPEC_DEFAULTS,
 } from '../merge/parameters.ts';
-export type { LoraSpec, InitMethod } from '../adapters/config.ts';
+export type { LoraSpec, InitMethod, VariantName } from '../adapters/config.ts';
 export { TARGET_PRESETS } from '../adapters/config.ts';
 export { INITS, initChoice } from '../adapters/inits.ts';
+export { PLAIN_VARIANT, VARIANTS, variantEntry } from '../adapters/variants.ts';
 export { DEFAULT_SETTINGS } from '../train/settings.ts';
 export { LINEAR_MODULES } from '../model/modules.ts';
 

@@ -1,5 +1,10 @@
 import { createStore, del, get, set, values } from 'idb-keyval';
-import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
+import {
+  describeEntry,
+  upgradeEntry,
+  type AdapterLibrary,
+  type LibraryEntry,
+} from '../adapters/library.ts';
 
 // A store of its own, so listing the library never reads other records (runs, tuning).
 const store = createStore('lora-studio-library', 'adapters');
@@ -19,10 +24,14 @@ export const idbLibrary: AdapterLibrary = {
     set(entry.id, entry, store).catch((e: unknown) => {
       throw explainStorage(e);
     }),
+  // Entries stored by an older version are read upgraded.
   list: async () =>
     (await values<LibraryEntry>(store))
       .sort((a, b) => b.createdAt - a.createdAt)
-      .map(describeEntry),
-  get: (id) => get<LibraryEntry>(id, store),
+      .map((entry) => describeEntry(upgradeEntry(entry))),
+  get: async (id) => {
+    const entry = await get<LibraryEntry>(id, store);
+    return entry && upgradeEntry(entry);
+  },
   remove: (id) => del(id, store),
 };

@@ -1,8 +1,10 @@
 // The CPU reference of the training loss in f64: packed sequences through a Llama model with
-// low-rank adapter terms (y = x·Wᵀ + b + s·drop(x)·Aᵀ·Bᵀ; with DoRA, y = b + c∘(x·Wᵀ +
-// s·drop(x)·Aᵀ·Bᵀ), c = m / norm), summed next-token cross-entropy over trained targets. Written
+// low-rank adapter terms (y = x·Wᵀ + b + s·drop(x)·Aᵀ·Bᵀ, its variant changing z = x·Wᵀ +
+// s·drop(x)·Aᵀ·Bᵀ before the bias: DoRA's c∘z, c = m / norm), summed next-token cross-entropy
+// over trained targets. Written
 // for clarity, not speed: the finite-difference gradient checks run it thousands of times on tiny
 // models. Dropout masks are the GPU's (shaders/dropout.wgsl's hash).
+import type { CpuFactors, CpuTermVariant } from '../../adapters/variants/engine.ts';
 import { keeps } from '../../linalg/random.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import { modulePath, type LinearModule } from '../../model/modules.ts';
@@ -10,38 +12,14 @@ import { dropoutSeed } from '../../model/transformer.ts';
 import type { ModelWeights } from '../../model/weights.ts';
 
 /** A host adapter term: A [r × in], B [out × r], row-major f64. */
-export interface CpuTerm {
-  a: Float64Array;
-  b: Float64Array;
-  rank: number;
-  scale: number;
+export interface CpuTerm extends CpuFactors {
   dropout?: number;
   /**
-   * DoRA: the magnitude m [out] and the row norms ‖W + s·B·A‖ it divides by, given rather than
-   * computed here so that a gradient check can hold them fixed (cpuDoraNorms computes them).
+   * Its variant's part (src/adapters/variants/), made by the engine's cpuTerm, which computes
+   * what depends on A and B (DoRA's row norms) so that a gradient check can hold it fixed;
+   * plain LoRA when absent.
    */
-  dora?: { magnitude: Float64Array; norm: Float64Array };
-}
-
-/** ‖W + s·B·A‖ per output row, in f64. */
-export function cpuDoraNorms(
-  weight: ArrayLike<number>,
-  term: CpuTerm,
-  inputs: number,
-): Float64Array {
-  const outputs = term.b.length / term.rank;
-  const norms = new Float64Array(outputs);
-  for (let o = 0; o < outputs; o++) {
-    let sum = 0;
-    for (let i = 0; i < inputs; i++) {
-      let delta = 0;
-      for (let j = 0; j < term.rank; j++)
-        delta += term.b[o * term.rank + j] * term.a[j * inputs + i];
-      sum += (weight[o * inputs + i] + term.scale * delta) ** 2;
-    }
-    norms[o] = Math.sqrt(sum);
-  }
-  return norms;
+  variant?: CpuTermVariant;
 }
 
 export interface CpuLossInput {
@@ -104,8 +82,7 @@ export function cpuBatchLoss(input: CpuLossInput): number {
         const h = matVec(term.a, dropped, term.rank);
         const delta = matVec(term.b, h, out);
         for (let o = 0; o < out; o++) y[o] += term.scale * delta[o];
-        const dora = term.dora;
-        if (dora) for (let o = 0; o < out; o++) y[o] *= dora.magnitude[o] / dora.norm[o];
+        term.variant?.output(y);
       }
       if (bias) for (let o = 0; o < out; o++) y[o] += bias[o];
       return y;
