@@ -15,11 +15,26 @@ import { randomArray, seededRandom } from '../testing/random.ts';
 import { randomWeights, tinyConfig, tinyData } from '../testing/tiny-model.ts';
 import { cpuBatchLoss, type CpuTerm } from '../train/cpu/loss.ts';
 import { batchLoss, tokenBatch } from '../train/step.ts';
+import {
+  CHECKPOINT_JSON,
+  CHECKPOINT_TENSORS,
+  checkpointFiles,
+  checkpointFromFiles,
+} from '../train/checkpoint-files.ts';
+import { upgradeSavedRun } from '../train/run-store.ts';
+import { DEFAULT_SETTINGS } from '../train/settings.ts';
 import { TrainableAdapter } from '../train/trainable.ts';
+import type { Checkpoint } from '../train/trainer.ts';
 import { VARIANT_CHOICES } from '../ui/train-settings-store.ts';
 import { adaptedModules, TARGET_PRESETS, type LoraSpec } from './config.ts';
+import { upgradeEntry } from './library.ts';
 import { exportAdapter, peftFiles, type TrainedFactors } from './peft.ts';
-import { adapterTerms, readPeftAdapter, type PeftAdapter } from './peft-read.ts';
+import {
+  adapterTerms,
+  readPeftAdapter,
+  type AdapterDetails,
+  type PeftAdapter,
+} from './peft-read.ts';
 import { variantEngine } from './variants/engine.ts';
 import {
   mergeRefusal,
@@ -212,6 +227,56 @@ describe('the variant table', () => {
     expect(() => variantOption(new Map([['variant', 'vera']]), new Set())).toThrow(
       /must be one of lora, dora/,
     );
+  });
+
+  it('resumes CLI checkpoints and browser runs saved with `dora: true`, and lists such adapters as DoRA', () => {
+    const magnitude = Float32Array.of(1, 2);
+    const checkpoint: Checkpoint = {
+      version: 1,
+      baseModel: 'tiny',
+      config: { lora: spec('dora'), train: DEFAULT_SETTINGS },
+      step: 1,
+      history: [],
+      factors: { p: { a: new Float32Array(2), b: new Float32Array(2), magnitude } },
+      moments: [],
+      tokens: 0,
+      elapsedMs: 0,
+    };
+    const legacy = { ...spec('lora'), variant: undefined, dora: true } as LoraSpec;
+    const files = checkpointFiles(checkpoint);
+    const json = JSON.parse(new TextDecoder().decode(files.get(CHECKPOINT_JSON))) as Checkpoint;
+    json.config.lora = legacy;
+    const resumed = checkpointFromFiles(
+      new TextEncoder().encode(JSON.stringify(json)),
+      files.get(CHECKPOINT_TENSORS)!,
+    );
+    expect(resumed.config.lora).toEqual(spec('dora'));
+    expect(resumed.factors.p.magnitude).toEqual(magnitude);
+
+    const dataset = {
+      content: '',
+      fileName: 'x.txt',
+      options: { seqLen: 8, validationFraction: 0, seed: 0 },
+    };
+    const saved = {
+      checkpoint: { ...checkpoint, config: { ...checkpoint.config, lora: legacy } },
+      dataset,
+      savedAt: 0,
+    };
+    expect(upgradeSavedRun(saved).checkpoint.config.lora).toEqual(spec('dora'));
+
+    const details = { rank: 2, alpha: 3, rslora: false, modules: 1, targets: [], dora: true };
+    const entry = {
+      id: 'x',
+      name: 'x',
+      baseModel: 'tiny',
+      createdAt: 0,
+      origin: 'imported',
+      files: {},
+    };
+    expect(
+      upgradeEntry({ ...entry, details: details as unknown as AdapterDetails }).details?.variant,
+    ).toBe('dora');
   });
 
   it('reads records saved before variants had names (`dora: true`)', () => {
