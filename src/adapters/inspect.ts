@@ -83,6 +83,8 @@ export interface AdapterSummary {
   format: 'peft-lora';
   /** The adapter variant its config says (DoRA: magnitude vectors rescale the weights' rows). */
   variant: VariantName;
+  /** Whether it is DoRA: the field inspect's JSON had before variants, kept for its readers. */
+  dora: boolean;
   baseModel: string | null;
   taskType: string | null;
   /** adapter_config.json's r, lora_alpha, rank_pattern, alpha_pattern, use_rslora. */
@@ -311,6 +313,7 @@ export function summariseAdapter(adapter: InspectableAdapter): AdapterSummary {
     name: adapter.name,
     format: 'peft-lora',
     variant: config.variant,
+    dora: config.variant === 'dora',
     baseModel: config.baseModel,
     taskType: config.taskType,
     r: config.r,

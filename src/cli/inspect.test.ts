@@ -137,6 +137,7 @@ describe('inspect: the real fixture adapters', () => {
     expect(summary).toMatchObject({
       format: 'peft-lora',
       variant: 'lora',
+      dora: false,
       baseModel: known.base,
       taskType: known.task,
       r: known.r,
@@ -292,6 +293,7 @@ describe('inspect: dtypes, non-finite values, DoRA', () => {
     const report = await inspectAdapter(readForInspection(files, 'dora'));
     expect(report).toMatchObject({
       variant: 'dora',
+      dora: true,
       rslora: true,
       norm: null,
       fullTensors: [],
