@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { AdapterComparison } from '../merge/diagnostics.ts';
+import type { AdapterComparison } from '../analysis/diagnostics.ts';
 import { FIXTURES } from '../testing/fixtures.ts';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));

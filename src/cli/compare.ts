@@ -1,6 +1,6 @@
 import { gpuCompute } from '../merge/compute.ts';
 import { cpuCompute } from '../merge/cpu/compute.ts';
-import { compareAdapters } from '../merge/diagnostics.ts';
+import { compareAdapters } from '../analysis/diagnostics.ts';
 import { readAdapterDir } from './adapters.ts';
 import { parseOptions, UsageError } from './args.ts';
 import { gpuOrCpu } from './device.ts';
@@ -8,7 +8,7 @@ import { gpuOrCpu } from './device.ts';
 /**
  * `lora-studio compare ADAPTER_DIR…`: per module and per pair of adapters, ‖ΔW‖, cosine,
  * subspace overlap, sign conflicts and effective ranks, with whole-adapter summaries, as JSON
- * on stdout (src/merge/diagnostics.ts describes every field). On the CPU with `--cpu` or without a
+ * on stdout (src/analysis/diagnostics.ts describes every field). On the CPU with `--cpu` or without a
  * GPU.
  */
 export async function compare(args: string[]): Promise<number> {

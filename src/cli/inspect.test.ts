@@ -15,7 +15,7 @@ import {
   readForInspection,
   summariseAdapter,
   type AdapterInspection,
-} from '../adapters/inspect.ts';
+} from '../analysis/inspect.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { fixture, FIXTURES } from '../testing/fixtures.ts';
 

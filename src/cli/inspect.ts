@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { adapterFiles } from '../adapters/import.ts';
-import { inspectAdapter, readForInspection } from '../adapters/inspect.ts';
+import { inspectAdapter, readForInspection } from '../analysis/inspect.ts';
 import { FormatError } from '../model/errors.ts';
 import { parseOptions, UsageError } from './args.ts';
 
@@ -25,7 +25,7 @@ async function readAdapterPath(path: string): Promise<Map<string, Uint8Array>> {
 
 /**
  * `lora-studio inspect PATH`: a PEFT LoRA adapter (folder or .zip) summarised as JSON on stdout
- * (src/adapters/inspect.ts describes every field). Missing or malformed input exits with 2 and
+ * (src/analysis/inspect.ts describes every field). Missing or malformed input exits with 2 and
  * one line on stderr.
  */
 export async function inspect(args: string[]): Promise<number> {

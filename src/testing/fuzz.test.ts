@@ -5,7 +5,7 @@
 import { strToU8, zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { adapterFiles } from '../adapters/import.ts';
-import { readForInspection } from '../adapters/inspect.ts';
+import { readForInspection } from '../analysis/inspect.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
 import { exitCode } from '../cli/exit.ts';
 import { parseMergekitYaml } from '../merge/mergekit.ts';

@@ -11,7 +11,7 @@ import type { GenerateOptions } from '../model/generate.ts';
 import type { DownloadProgress } from '../model/hub.ts';
 import type { LossReport } from '../train/evaluate.ts';
 import type { LibraryItem } from '../adapters/library.ts';
-import type { AdapterComparison } from '../merge/diagnostics.ts';
+import type { AdapterComparison } from '../analysis/diagnostics.ts';
 import type { MergeReport, SweepPoint } from '../merge/report.ts';
 import type { MergeSpec } from '../merge/spec.ts';
 import type { DatasetSummary } from '../train/data.ts';

@@ -4,7 +4,7 @@
 import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
 import { readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
 import type { MergeCompute } from '../merge/compute.ts';
-import { compareAdapters } from '../merge/diagnostics.ts';
+import { compareAdapters } from '../analysis/diagnostics.ts';
 import { mergeAdapters } from '../merge/merge.ts';
 import { mergedFiles } from '../merge/recipe.ts';
 import {

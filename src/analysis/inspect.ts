@@ -1,11 +1,11 @@
 // What a PEFT LoRA adapter holds, as plain JSON (`lora-studio inspect`): its config (ranks,
 // alphas, rsLoRA, targets, modules_to_save), every tensor with its stored dtype and non-finite
-// count, and per module the scaling and, from src/merge/diagnostics.ts, ‖ΔW‖_F and effective rank.
+// count, and per module the scaling and, from diagnostics.ts, ‖ΔW‖_F and effective rank.
 // Unlike readPeftAdapter it describes adapters the studio cannot apply (task heads such as
 // SEQ_CLS, embedding LoRA, GPT-2's Conv1D layout): inspection only reads. Malformed input is a
 // FormatError naming the file and what is wrong.
 import { cpuCompute } from '../merge/cpu/compute.ts';
-import { compareAdapters, type ModuleDiagnostics } from '../merge/diagnostics.ts';
+import { compareAdapters, type ModuleDiagnostics } from './diagnostics.ts';
 import { FormatError } from '../model/errors.ts';
 import { LINEAR_MODULES } from '../model/modules.ts';
 import { READABLE_DTYPES, readSafetensors, type Safetensors } from '../model/safetensors.ts';
@@ -15,9 +15,9 @@ import {
   tensorRole,
   WEIGHTS,
   type AdapterConfig,
-} from './peft-config.ts';
-import type { AdapterModule, PeftAdapter } from './peft-read.ts';
-import { deltaFiguresNote, variantEntry, type VariantName } from './variants.ts';
+} from '../adapters/peft-config.ts';
+import type { AdapterModule, PeftAdapter } from '../adapters/peft-read.ts';
+import { deltaFiguresNote, variantEntry, type VariantName } from '../adapters/variants.ts';
 
 export interface TensorSummary {
   name: string;
@@ -344,7 +344,7 @@ export function summariseAdapter(adapter: InspectableAdapter): AdapterSummary {
   };
 }
 
-/** The summary with ‖ΔW‖ and effective ranks (src/merge/diagnostics.ts, on the host). */
+/** The summary with ‖ΔW‖ and effective ranks (diagnostics.ts, on the host). */
 export async function inspectAdapter(adapter: InspectableAdapter): Promise<AdapterInspection> {
   const summary = summariseAdapter(adapter);
   const deltas = await deltaDiagnostics(adapter);

@@ -11,8 +11,8 @@ import { compareRefusal } from '../adapters/variants.ts';
 import { columns, identity, mat, multiply, transpose, type Mat } from '../linalg/cpu/dense.ts';
 import { householderQr } from '../linalg/cpu/qr.ts';
 import { jacobiSvd } from '../linalg/cpu/svd.ts';
-import type { MergeCompute } from './compute.ts';
-import { frobeniusInner, unscaled, weighted } from './low-rank.ts';
+import type { MergeCompute } from '../merge/compute.ts';
+import { frobeniusInner, unscaled, weighted } from '../merge/low-rank.ts';
 import { LINEAR_MODULES } from '../model/modules.ts';
 
 /** One adapter's ΔW on one module. */

@@ -10,7 +10,7 @@ import { jacobiSvd } from '../linalg/cpu/svd.ts';
 import { fixture } from '../testing/fixtures.ts';
 import { mergeComputes, useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
-import { gpuCompute } from './compute.ts';
+import { gpuCompute } from '../merge/compute.ts';
 import { compareAdapters, type AdapterComparison, type ModuleDiagnostics } from './diagnostics.ts';
 
 const gpu = useGpu();
