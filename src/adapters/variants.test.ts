@@ -9,6 +9,7 @@ import { releaseTensor } from '../gpu/tensor.ts';
 import { cpuCompute } from '../merge/cpu/compute.ts';
 import { mergeAdapters } from '../merge/merge.ts';
 import { createGpuModel } from '../model/forward.ts';
+import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
@@ -246,9 +247,18 @@ describe('the variant table', () => {
     const files = checkpointFiles(checkpoint);
     const json = JSON.parse(new TextDecoder().decode(files.get(CHECKPOINT_JSON))) as Checkpoint;
     json.config.lora = legacy;
-    const resumed = checkpointFromFiles(
+    // Written before the tensors' metadata carried the JSON: read from checkpoint.json.
+    const st = readSafetensors(files.get(CHECKPOINT_TENSORS)!, CHECKPOINT_TENSORS);
+    const oldTensors = writeSafetensors(
+      [...st.header.tensors.values()].map((t) => ({
+        name: t.name,
+        shape: t.shape,
+        data: st.read(t.name),
+      })),
+      { format: 'lora-studio-checkpoint' },
+    );
+    const resumed = checkpointFromFiles(oldTensors, () =>
       new TextEncoder().encode(JSON.stringify(json)),
-      files.get(CHECKPOINT_TENSORS)!,
     );
     expect(resumed.config.lora).toEqual(spec('dora'));
     expect(resumed.factors.p.magnitude).toEqual(magnitude);

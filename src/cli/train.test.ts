@@ -168,6 +168,72 @@ describe('lora-studio train', () => {
     );
   });
 
+  // A kill can land between the checkpoint's two writes: checkpoint.json of step N beside the
+  // tensors of step N − 1. The tensors carry their own settings, so the resume is exact.
+  it('resumes the same run: its own settings, its tensors file alone, the same data', async () => {
+    const data = join(dir, 'resume.txt');
+    await writeFile(data, styleCorpus(24, 5));
+    const folder = (name: string) => join(dir, name);
+    const flags = [
+      ...['--model', `${BUILT_IN}stories260K.bin`, '--data', data, '--rank', '2', '--batch', '2'],
+      ...['--seq-len', '24', '--eval-every', '0', '--checkpoint-every', '1', '--warmup', '0'],
+    ];
+    const train = (out: string, ...extra: string[]) =>
+      run('node', [BIN, 'train', ...flags, '--out', folder(out), ...extra]);
+    const resume = (out: string, ...extra: string[]) =>
+      run('node', [
+        BIN,
+        'train',
+        '--model',
+        `${BUILT_IN}stories260K.bin`,
+        '--out',
+        folder(out),
+        '--resume',
+        ...extra,
+      ]);
+    const adapter = (out: string) => readFile(join(folder(out), 'adapter_model.safetensors'));
+    const checkpoint = (out: string, file: string) => join(folder(out), 'checkpoint', file);
+
+    await train('whole', '--steps', '3');
+    await train('killed', '--steps', '2');
+    await train('one-step', '--steps', '1');
+    // The kill: step 2's checkpoint.json stays, step 1's tensors are what reached the disk.
+    await writeFile(
+      checkpoint('killed', 'checkpoint.safetensors'),
+      await readFile(checkpoint('one-step', 'checkpoint.safetensors')),
+    );
+    // No --seq-len, --batch or --rank: they come from the checkpoint, not from the defaults.
+    const resumed = await resume('killed', '--data', data, '--steps', '3');
+    expect(resumed.stderr).toMatch(/resuming at step 1 of 3/);
+    expect(Buffer.compare(await adapter('killed'), await adapter('whole'))).toBe(0);
+
+    const refused = (args: string[]) =>
+      resume('whole', ...args).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: unknown) => e as { code: number; stderr: string },
+      );
+    const contradiction = await refused(['--data', data, '--seq-len', '64', '--lr', '0.5']);
+    expect(contradiction.code).toBe(2);
+    expect(contradiction.stderr).toMatch(
+      /these contradict it: --seq-len 64 \(the run has 24\), --lr 0.5 \(the run has [\d.e-]+\)/,
+    );
+    const other = join(dir, 'other.txt');
+    await writeFile(other, styleCorpus(24, 6));
+    const otherData = await refused(['--data', other]);
+    expect(otherData.code).toBe(2);
+    expect(otherData.stderr).toMatch(
+      /other.txt is not the data the run was trained on \(resume.txt/,
+    );
+    const forced = await resume('whole', '--data', other, '--force-data', '--steps', '4');
+    expect(forced.stderr).toMatch(
+      /resuming on other data \(other.txt\): recorded in the checkpoint/,
+    );
+    const saved = JSON.parse(await readFile(checkpoint('whole', 'checkpoint.json'), 'utf8')) as {
+      data: { file: string; replaced: { step: number }[] };
+    };
+    expect(saved).toMatchObject({ step: 4, data: { file: 'other.txt', replaced: [{ step: 3 }] } });
+  });
+
   it('refuses a missing checkpoint and bad options with a clear message', async () => {
     const failure = (args: string[]) =>
       run('node', [BIN, 'train', ...args]).then(

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { TARGET_PRESETS, type LoraSpec } from '../adapters/config.ts';
 import { parseInit } from '../adapters/inits.ts';
 import { PLAIN_VARIANT, VARIANT_NAMES, type VariantName } from '../adapters/variants.ts';
@@ -24,11 +25,13 @@ import {
   train as runTraining,
   TrainControl,
   type Checkpoint,
+  type DataIdentity,
   type TrainConfig,
   type TrainProgress,
 } from '../train/trainer.ts';
 import { parseOptions, choiceOption, numberOption, UsageError } from './args.ts';
 import { EXIT } from './exit.ts';
+import { resumedData, resumedSettings, sha256 } from './resume.ts';
 import { writeFiles } from './files.ts';
 
 const VALUES = [
@@ -177,7 +180,7 @@ function progressLine(p: TrainProgress): string | null {
 export async function train(args: string[]): Promise<number> {
   const { values, flags } = parseOptions(args, {
     values: VALUES,
-    flags: ['rslora', 'resume', 'recompute', 'lora-pro', ...VARIANT_FLAGS],
+    flags: ['rslora', 'resume', 'force-data', 'recompute', 'lora-pro', ...VARIANT_FLAGS],
   });
   const exportMode = choiceOption(values, 'export', ['plain', 'recompress', 'residual'], 'plain');
   const modelPath = values.get('model');
@@ -185,36 +188,54 @@ export async function train(args: string[]): Promise<number> {
   const out = values.get('out');
   if (!modelPath || !dataPath || !out)
     throw new UsageError('--model PATH, --data FILE and --out DIR are required');
+  // Parsed first: a mistyped option is reported before anything is loaded.
+  const asked = configFrom(values, flags);
   const checkpointDir = join(out, 'checkpoint');
   let resumeFrom: Checkpoint | undefined;
   if (flags.has('resume')) {
-    const read = (name: string) =>
-      readFile(join(checkpointDir, name)).catch(() => {
-        throw new UsageError(`--resume: no checkpoint in ${checkpointDir} (${name} is missing)`);
-      });
-    resumeFrom = checkpointFromFiles(await read(CHECKPOINT_JSON), await read(CHECKPOINT_TENSORS));
+    const path = join(checkpointDir, CHECKPOINT_TENSORS);
+    const tensors = await readFile(path).catch(() => {
+      throw new UsageError(
+        `--resume: no checkpoint in ${checkpointDir} (${CHECKPOINT_TENSORS} is missing)`,
+      );
+    });
+    resumeFrom = checkpointFromFiles(tensors, () =>
+      readFileSync(join(checkpointDir, CHECKPOINT_JSON)),
+    );
   }
-  // A resumed run keeps its own settings; --steps may extend it.
-  const config = resumeFrom
-    ? {
-        ...resumeFrom.config,
-        train: {
-          ...resumeFrom.config.train,
-          steps: numberOption(values, 'steps', resumeFrom.config.train.steps),
-        },
-      }
-    : configFrom(values, flags);
   const loaded = await loadModelFromPath(modelPath, values.get('tokenizer'));
-  const data = prepareDataset(
-    decodeUtf8Text(await readFile(dataPath), dataPath),
-    dataPath,
-    loaded.tokenizer,
-    {
-      seqLen: numberOption(values, 'seq-len', Math.min(128, loaded.config.maxPositions)),
-      validationFraction: numberOption(values, 'val-fraction', 0.1),
-      seed: config.train.seed,
-    },
-  );
+  const dataBytes = await readFile(dataPath);
+  const given = {
+    config: asked,
+    seqLen: numberOption(values, 'seq-len', Math.min(128, loaded.config.maxPositions)),
+    validationFraction: numberOption(values, 'val-fraction', 0.1),
+  };
+  // A resumed run keeps its own settings (runs saved before the data settings were recorded
+  // take them from the command line).
+  const settings = resumeFrom
+    ? resumedSettings(
+        { ...given, ...resumeFrom.data, config: resumeFrom.config },
+        given,
+        new Set([...values.keys(), ...flags]),
+      )
+    : given;
+  const { config } = settings;
+  const identity: DataIdentity = {
+    file: basename(dataPath),
+    sha256: sha256(dataBytes),
+    seqLen: settings.seqLen,
+    validationFraction: settings.validationFraction,
+  };
+  const dataIdentity = resumeFrom
+    ? resumedData(resumeFrom.data, identity, resumeFrom.step, flags.has('force-data'))
+    : identity;
+  if (dataIdentity.replaced?.length !== resumeFrom?.data?.replaced?.length)
+    console.error(`resuming on other data (${dataIdentity.file}): recorded in the checkpoint`);
+  const data = prepareDataset(decodeUtf8Text(dataBytes, dataPath), dataPath, loaded.tokenizer, {
+    seqLen: settings.seqLen,
+    validationFraction: settings.validationFraction,
+    seed: config.train.seed,
+  });
   const s = data.summary;
   console.error(
     `data: ${s.examples} examples, ${s.tokens} tokens (${s.trainedTokens} trained), ` +
@@ -246,7 +267,9 @@ export async function train(args: string[]): Promise<number> {
       tokenizer: loaded.tokenizer,
       control,
       resumeFrom,
-      store: { save: (c) => writeFiles(checkpointDir, checkpointFiles(c)) },
+      store: {
+        save: (c) => writeFiles(checkpointDir, checkpointFiles({ ...c, data: dataIdentity })),
+      },
       onProgress: (p) => {
         const line = progressLine(p);
         if (line) console.error(line);

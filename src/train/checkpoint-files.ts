@@ -1,7 +1,9 @@
-// A checkpoint as two files: `checkpoint.json` (step, settings, curves) and
-// `checkpoint.safetensors` (adapter factors, the variant's vectors such as DoRA's magnitudes, and
-// optimiser moments, F32). Nothing is pickled; the CLI writes these to a folder and the studio can
-// offer them for download.
+// A checkpoint is one file, `checkpoint.safetensors`: adapter factors, the variant's vectors such
+// as DoRA's magnitudes and the optimiser moments (F32), with the step, settings and curves as JSON
+// in its metadata. One file is replaced by one rename, so a run killed while checkpointing leaves
+// the previous checkpoint or the new one, never step N's settings beside step N−1's tensors.
+// `checkpoint.json` repeats the JSON for people and tools; only checkpoints written before the
+// metadata held it are read from it. Nothing is pickled.
 import type { TrainedFactors } from '../adapters/peft.ts';
 import { variantEntry } from '../adapters/variants.ts';
 import { FormatError } from '../model/errors.ts';
@@ -11,6 +13,9 @@ import type { Checkpoint } from './trainer.ts';
 
 export const CHECKPOINT_JSON = 'checkpoint.json';
 export const CHECKPOINT_TENSORS = 'checkpoint.safetensors';
+
+const FORMAT = 'lora-studio-checkpoint';
+const META_KEY = 'checkpoint';
 
 type CheckpointMeta = Omit<Checkpoint, 'factors' | 'moments'> & {
   modules: string[];
@@ -41,18 +46,31 @@ export function checkpointFiles(c: Checkpoint): Map<string, Uint8Array> {
     modules: Object.keys(factors),
     momentCount: moments.length,
   };
+  const json = JSON.stringify(meta, null, 1);
+  // The JSON beside the tensors first: the tensors' rename is the checkpoint's commit.
   return new Map([
-    [CHECKPOINT_JSON, new TextEncoder().encode(JSON.stringify(meta, null, 1))],
-    [CHECKPOINT_TENSORS, writeSafetensors(tensors, { format: 'lora-studio-checkpoint' })],
+    [CHECKPOINT_JSON, new TextEncoder().encode(json)],
+    [CHECKPOINT_TENSORS, writeSafetensors(tensors, { format: FORMAT, [META_KEY]: json })],
   ]);
 }
 
-export function checkpointFromFiles(json: Uint8Array, tensors: Uint8Array): Checkpoint {
+/**
+ * A checkpoint read back from its tensors file (`legacyJson`: checkpoint.json, needed only for
+ * checkpoints written before the tensors' metadata carried the JSON).
+ */
+export function checkpointFromFiles(
+  tensors: Uint8Array,
+  legacyJson?: () => Uint8Array,
+): Checkpoint {
+  const st = readSafetensors(tensors, CHECKPOINT_TENSORS);
+  const embedded = st.header.metadata[META_KEY] as string | undefined;
+  const source = embedded === undefined ? CHECKPOINT_JSON : CHECKPOINT_TENSORS;
   let meta: Partial<CheckpointMeta>;
   try {
-    meta = JSON.parse(new TextDecoder().decode(json)) as Partial<CheckpointMeta>;
+    const text = embedded ?? new TextDecoder().decode(legacyJson?.() ?? new Uint8Array());
+    meta = JSON.parse(text) as Partial<CheckpointMeta>;
   } catch (e) {
-    throw new FormatError(CHECKPOINT_JSON, `is not valid JSON (${String(e)})`);
+    throw new FormatError(source, `does not hold a readable checkpoint (${String(e)})`);
   }
   if (
     meta.version !== 1 ||
@@ -60,10 +78,9 @@ export function checkpointFromFiles(json: Uint8Array, tensors: Uint8Array): Chec
     !Array.isArray(meta.modules) ||
     typeof meta.momentCount !== 'number'
   )
-    throw new FormatError(CHECKPOINT_JSON, 'is not a LoRA Studio checkpoint (version 1)');
+    throw new FormatError(source, 'is not a LoRA Studio checkpoint (version 1)');
   const config = upgradeTrainConfig(meta.config);
   const { vectors } = variantEntry(config.lora.variant);
-  const st = readSafetensors(tensors, CHECKPOINT_TENSORS);
   const read = (name: string) => {
     if (!st.header.tensors.has(name))
       throw new FormatError(

@@ -69,6 +69,18 @@ export interface Checkpoint {
   /** Training tokens processed and wall time spent so far (for throughput across resumes). */
   tokens: number;
   elapsedMs: number;
+  /** What the run was trained on, recorded by its caller so that a resume can check it. */
+  data?: DataIdentity;
+}
+
+/** The training data of a run: its bytes' hash and how it was cut into sequences. */
+export interface DataIdentity {
+  file: string;
+  sha256: string;
+  seqLen: number;
+  validationFraction: number;
+  /** Resumes forced onto other data: from which step, and that data's hash. */
+  replaced?: { step: number; sha256: string }[];
 }
 
 export interface CheckpointStore {
