@@ -3,6 +3,7 @@
 // tolerant of what the studio cannot apply, such as task heads). Files are recognised by their
 // content, not their names: a pickle is refused unopened whatever it is called, and safetensors
 // bytes saved as adapter_model.bin are read as what they are.
+import { errorMessage } from '../errors.ts';
 import { FormatError } from '../model/errors.ts';
 import { patternValue, scaling } from './config.ts';
 import { peftVariant, VECTORS, type VariantName, type VariantVector } from './variants.ts';
@@ -47,10 +48,7 @@ export function parseAdapterConfig(bytes: Uint8Array, options: ConfigOptions): A
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (e) {
-    throw new FormatError(
-      CONFIG,
-      `is not valid JSON (${e instanceof Error ? e.message : String(e)})`,
-    );
+    throw new FormatError(CONFIG, `is not valid JSON (${errorMessage(e)})`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new FormatError(CONFIG, 'is not a JSON object');
@@ -76,7 +74,7 @@ export function parseAdapterConfig(bytes: Uint8Array, options: ConfigOptions): A
   try {
     variant = peftVariant(raw);
   } catch (e) {
-    throw new FormatError(CONFIG, e instanceof Error ? e.message : String(e));
+    throw new FormatError(CONFIG, errorMessage(e));
   }
   const saved = raw.modules_to_save;
   return {

@@ -5,6 +5,7 @@
 // costs no more memory than one that does not. Only stored and DEFLATE entries are read, and
 // ZIP64 sizes (entries of 4 GiB or more) are refused as too large.
 import { Inflate } from 'fflate';
+import { errorMessage } from '../errors.ts';
 import { FormatError } from '../model/errors.ts';
 
 export interface ZipLimits {
@@ -93,10 +94,7 @@ function readEntry(bytes: Uint8Array, entry: Entry, file: string): Uint8Array {
     if (data.byteLength === 0) inflate.push(data, true);
   } catch (e) {
     if (e instanceof FormatError) throw e;
-    throw new FormatError(
-      file,
-      `holds a damaged ${entry.name} (${e instanceof Error ? e.message : String(e)})`,
-    );
+    throw new FormatError(file, `holds a damaged ${entry.name} (${errorMessage(e)})`);
   }
   if (written !== entry.size)
     throw new FormatError(

@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.ts';
 import { acquireGpu, type Gpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
@@ -12,7 +13,7 @@ export async function gpuOrCpu(command: string, cpu: boolean): Promise<Gpu | nul
   try {
     return await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
   } catch (e) {
-    const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    const reason = errorMessage(e).split('\n')[0];
     process.stderr.write(
       `lora-studio ${command}: no WebGPU device (${reason}); running on the CPU, slower\n`,
     );

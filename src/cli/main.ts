@@ -1,5 +1,6 @@
 import { INIT_NAMES } from '../adapters/inits.ts';
 import { VARIANT_NAMES } from '../adapters/variants.ts';
+import { errorMessage } from '../errors.ts';
 import { VARIANTS } from '../studies/init-study.ts';
 import { compare } from './compare.ts';
 import { convert } from './convert.ts';
@@ -101,8 +102,7 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(args);
   } catch (e) {
     // One line: a message that spans lines (a parser's excerpt) is folded.
-    const message = e instanceof Error ? e.message : String(e);
-    console.error(`lora-studio ${name}: ${message.replace(/\s*\n\s*/g, ' ')}`);
+    console.error(`lora-studio ${name}: ${errorMessage(e).replace(/\s*\n\s*/g, ' ')}`);
     return exitCode(e);
   }
 }

@@ -3,6 +3,7 @@
 // `window.benchResults` for the driver (src/cli/bench.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
+import { errorMessage } from '../errors.ts';
 import { acquireGpu } from '../gpu/device.ts';
 import { benchStories, type ModelBenchRow } from '../model/forward.bench.ts';
 import { benchTraining, type TrainBenchRow } from '../train/train.bench.ts';
@@ -92,6 +93,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  window.benchResults = { error: e instanceof Error ? e.message : String(e) };
+  window.benchResults = { error: errorMessage(e) };
   log.textContent = String(e);
 });

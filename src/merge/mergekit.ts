@@ -14,6 +14,7 @@
 // (`normalize: false`: no division). `linear` is mergekit's weighted average: weights are divided
 // by their sum unless `normalize: false`.
 import { parse } from 'yaml';
+import { errorMessage } from '../errors.ts';
 import { METHOD_NAMES, MERGE_METHODS, reads, type MergeMethod } from './methods.ts';
 import { MERGE_PARAMETERS, NUMBER_PARAMETERS, type NumberParameter } from './parameters.ts';
 import type { MergeSource, MergeSpec } from './spec.ts';
@@ -57,7 +58,7 @@ export function parseMergekitYaml(text: string): { spec: MergeSpec; models: stri
   try {
     doc = parse(text);
   } catch (e) {
-    fail(`not valid YAML (${e instanceof Error ? e.message : String(e)})`);
+    fail(`not valid YAML (${errorMessage(e)})`);
   }
   if (typeof doc !== 'object' || doc === null) fail('expected a mapping at the top');
   const config = doc as Record<string, unknown>;

@@ -3,6 +3,7 @@
 import { cardFrontMatter, peftLoadLines } from '../adapters/model-card.ts';
 import { peftFiles } from '../adapters/peft.ts';
 import type { PeftAdapter } from '../adapters/peft-read.ts';
+import { errorMessage } from '../errors.ts';
 import { FormatError } from '../model/errors.ts';
 import type { MergeOutcome } from './merge.ts';
 import { MERGE_METHODS, resolveSpec, type MergeSpec, type ResolvedSpec } from './spec.ts';
@@ -30,7 +31,7 @@ export function readRecipe(text: string, file: string): MergeSpec {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    fail(file, `is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    fail(file, `is not valid JSON (${errorMessage(e)})`);
   }
   const spec = (json as { spec?: unknown } | null)?.spec;
   if (typeof json !== 'object' || json === null || typeof spec !== 'object' || spec === null)
@@ -48,7 +49,7 @@ export function readRecipe(text: string, file: string): MergeSpec {
   try {
     resolveSpec(spec as MergeSpec);
   } catch (e) {
-    fail(file, e instanceof Error ? e.message : String(e));
+    fail(file, errorMessage(e));
   }
   return spec as MergeSpec;
 }

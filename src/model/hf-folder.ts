@@ -1,6 +1,7 @@
 // A Hugging Face model folder: config.json plus model.safetensors, or shards listed by
 // model.safetensors.index.json. Every weight the architecture needs must be present with the
 // shape config.json implies; problems are listed precisely.
+import { errorMessage } from '../errors.ts';
 import type { HalfDType } from '../gpu/half.ts';
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
@@ -30,10 +31,7 @@ export async function loadHfFolder(
     try {
       return JSON.parse(new TextDecoder().decode(await f.bytes()));
     } catch (e) {
-      throw new FormatError(
-        name,
-        `is not valid JSON (${e instanceof Error ? e.message : String(e)})`,
-      );
+      throw new FormatError(name, `is not valid JSON (${errorMessage(e)})`);
     }
   };
   const config = parseHfConfig(await json('config.json'));

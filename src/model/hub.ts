@@ -1,6 +1,7 @@
 // Model files from the Hugging Face Hub by repo id ("HuggingFaceTB/SmolLM2-135M"), downloaded
 // with progress through a cache. The base URL is a parameter so tests serve fixtures in the Hub's
 // URL layout (`<base>/<repo>/resolve/<revision>/<file>`) from 127.0.0.1.
+import { errorMessage } from '../errors.ts';
 import { FormatError } from './errors.ts';
 import type { ModelFile } from './hf-folder.ts';
 
@@ -56,10 +57,7 @@ export async function hubModelFiles(repo: string, options: HubOptions = {}): Pro
     (await download(file).catch(() => undefined)) !== undefined;
 
   const config = await download('config.json').catch((e: unknown) => {
-    throw new FormatError(
-      repo,
-      `has no config.json on the Hub (${e instanceof Error ? e.message : String(e)})`,
-    );
+    throw new FormatError(repo, `has no config.json on the Hub (${errorMessage(e)})`);
   });
   const index = await download('model.safetensors.index.json').catch(() => undefined);
   const shards = index ? shardNames(index) : ['model.safetensors'];

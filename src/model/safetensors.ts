@@ -3,6 +3,7 @@
 // header), plus an optional "__metadata__" string map. We read F32, F16 and BF16 and write F32;
 // every other dtype is recognised by name and refused. Validation is strict (docs/design.md
 // §2): a malformed file gets a FormatError naming the file and the tensor, never a crash.
+import { errorMessage } from '../errors.ts';
 import { halfToFloat } from '../gpu/half.ts';
 import { FormatError } from './errors.ts';
 
@@ -82,10 +83,7 @@ export function parseHeader(bytes: Uint8Array, fileSize: number, file: string): 
       new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + length)),
     );
   } catch (e) {
-    throw new FormatError(
-      file,
-      `header is not valid UTF-8 JSON (${e instanceof Error ? e.message : String(e)})`,
-    );
+    throw new FormatError(file, `header is not valid UTF-8 JSON (${errorMessage(e)})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new FormatError(file, 'header is not a JSON object');

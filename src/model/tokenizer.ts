@@ -3,6 +3,7 @@
 // chat templates rendered by @huggingface/jinja; and the llama2.c format (llama2c-tokenizer.ts).
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { errorMessage } from '../errors.ts';
 import { FormatError } from './errors.ts';
 import { regexRisk, tokenizerRegexes } from './regex-safety.ts';
 import { BOS, EOS, type Llama2cTokenizer } from './llama2c-tokenizer.ts';
@@ -50,10 +51,7 @@ export function hfTokenizer(
   try {
     tokenizer = new Tokenizer(json, config);
   } catch (e) {
-    throw new FormatError(
-      file,
-      `could not be loaded: ${e instanceof Error ? e.message : String(e)}`,
-    );
+    throw new FormatError(file, `could not be loaded: ${errorMessage(e)}`);
   }
   const special = (key: string): number | null => {
     const value = config[key];

@@ -2,6 +2,7 @@
 // "trained" mask → a train/validation split → fixed-length packed sequences → a seeded order that
 // resumes exactly. Everything here is plain CPU work on plain arrays; the engine only sees
 // `Sequence`s (input ids and next-token targets, -1 where the loss is masked).
+import { errorMessage } from '../errors.ts';
 import { FormatError } from '../model/errors.ts';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer.ts';
 import { seededRandom } from '../linalg/random.ts';
@@ -112,7 +113,7 @@ function parseJsonLines(text: string, fileName: string): SourcedExample[] {
     } catch (e) {
       throw new FormatError(
         fileName,
-        `${where} is not valid JSON (${errorText(e)}); JSONL needs one complete JSON object per line`,
+        `${where} is not valid JSON (${errorMessage(e)}); JSONL needs one complete JSON object per line`,
       );
     }
     examples.push({ example: recordToExample(record, fileName, where), where });
@@ -126,7 +127,7 @@ function parseJsonArray(text: string, fileName: string): SourcedExample[] {
   try {
     records = JSON.parse(text);
   } catch (e) {
-    throw new FormatError(fileName, `is not valid JSON (${errorText(e)})`);
+    throw new FormatError(fileName, `is not valid JSON (${errorMessage(e)})`);
   }
   if (!Array.isArray(records) || records.length === 0) {
     throw new FormatError(fileName, 'holds no records: expected an array of JSON objects');
@@ -207,10 +208,6 @@ function checkOneKind(examples: SourcedExample[], fileName: string): Example['ki
   return first.example.kind;
 }
 
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 // ─── Tokenizing, with the loss mask ──────────────────────────────────────────────────────────
 
 /**
@@ -289,7 +286,7 @@ function tokenizeChat(
     try {
       text = tokenizer.chat(messages.slice(0, upTo), { addGenerationPrompt });
     } catch (e) {
-      throw new FormatError('chat template', `failed to render a conversation: ${errorText(e)}`);
+      throw new FormatError('chat template', `failed to render a conversation: ${errorMessage(e)}`);
     }
     if (text === null) {
       throw new FormatError(
@@ -505,7 +502,7 @@ export function prepareDataset(
       return tokenizeExample(tokenizer, example);
     } catch (e) {
       // Name the file and the line: a template that cannot render this conversation, say.
-      throw new FormatError(fileName, `${where}: ${errorText(e)}`);
+      throw new FormatError(fileName, `${where}: ${errorMessage(e)}`);
     }
   });
   const { train, validation } = splitExamples(tokenized, options.validationFraction, options.seed);

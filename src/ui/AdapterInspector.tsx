@@ -34,7 +34,7 @@ export function AdapterInspector({ id }: { id: string }) {
   return (
     <div className="adapter-inspector" id={`inspect-${id}`} data-testid="inspector">
       {view?.state === 'done' ? (
-        <Inspection comparison={view.comparison} />
+        <Inspection comparison={view.result} />
       ) : view?.state === 'failed' ? (
         <MessageLines text={view.message} testId="inspect-error" />
       ) : (

@@ -1,9 +1,8 @@
 import { useEffect, useRef, useState } from 'react';
+import { errorMessage } from '../errors.ts';
 import type { LibraryItem } from '../worker/api.ts';
 import { useLibraryStore } from './library-store.ts';
 import { MessageLines } from './MessageLines.tsx';
-
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** A library adapter's name with a Rename button that turns it into a text field. */
 export function AdapterTitle({ item }: { item: LibraryItem }) {
@@ -64,7 +63,7 @@ function RenameField({ item, onDone }: { item: LibraryItem; onDone: () => void }
       await rename(item.id, name);
       onDone();
     } catch (e) {
-      setError(message(e));
+      setError(errorMessage(e));
       setSaving(false);
     }
   };

@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { errorMessage } from '../errors.ts';
 import type { Baked } from './compose-store.ts';
 import { useLibraryStore } from './library-store.ts';
 import { MessageLines } from './MessageLines.tsx';
@@ -15,7 +16,7 @@ export function BakeResult({ baked }: { baked: Baked }) {
       setCopied(true);
       setProblem(null);
     } catch (e) {
-      setProblem(`Could not copy: ${e instanceof Error ? e.message : String(e)}`);
+      setProblem(`Could not copy: ${errorMessage(e)}`);
     }
   };
   const download = async () => {

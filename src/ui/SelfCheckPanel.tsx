@@ -32,7 +32,7 @@ export function SelfCheckPanel() {
             </tr>
           </thead>
           <tbody>
-            {check.results.map((r) => (
+            {check.result.map((r) => (
               <tr key={r.kernel}>
                 <td>{r.kernel}</td>
                 <td className="muted">{r.problem}</td>

@@ -32,7 +32,7 @@ export function TuningPanel() {
             </tr>
           </thead>
           <tbody>
-            {tuning.tuned.map((t) => (
+            {tuning.result.map((t) => (
               <tr key={t.problem}>
                 <td>{t.problem}</td>
                 <td className="mono">{t.tile}</td>

@@ -5,6 +5,7 @@
 // playground and the preview always generate with what the board shows.
 import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
+import { errorMessage } from '../errors.ts';
 import {
   LINEAR_MODULES,
   isMergeMethod,
@@ -20,23 +21,17 @@ import {
   type SweepPoint,
 } from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
+import { activeAdapters, DEFAULT_USE, useLibraryStore, type AdapterUse } from './library-store.ts';
+import { useModelStore } from './model-store.ts';
+import { formatWeight } from './format.ts';
+import { failedJob, IDLE_JOB, runJob, STARTED_JOB, type Job } from './job.ts';
+import { DEFAULT_MERGE, methodParameters, type MergeSettings } from './merge-settings.ts';
+import { withUpdates } from './worker-updates.ts';
 
 /** Stops the running bake, report or sweep at its next step (the job then shows "Cancelled."). */
 export function cancelMergeJob(): void {
   void studioApi()?.cancelMergeJob();
 }
-import { activeAdapters, DEFAULT_USE, useLibraryStore, type AdapterUse } from './library-store.ts';
-import { useModelStore } from './model-store.ts';
-import { formatWeight } from './format.ts';
-import { DEFAULT_MERGE, methodParameters, type MergeSettings } from './merge-settings.ts';
-import { withUpdates } from './worker-updates.ts';
-
-/** A worker call that takes a while: its progress while it runs, then its result or failure. */
-export type Job<T> =
-  | { state: 'idle' }
-  | { state: 'running'; done: number; total: number }
-  | { state: 'done'; result: T }
-  | { state: 'failed'; message: string };
 
 /** LiNeS scaling λ(ℓ) = alpha + beta·ℓ/(L−1); these values leave every layer as it is. */
 export const NEUTRAL_LINES = { alpha: 1, beta: 0 };
@@ -131,8 +126,6 @@ interface ComposeStore {
   runSweep: () => Promise<void>;
 }
 
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
 /** The board's adapters that are still in the library, in board order. */
 export function boardItems(board: readonly string[], items: readonly LibraryItem[]): LibraryItem[] {
   return board.flatMap((id) => items.filter((item) => item.id === id));
@@ -181,8 +174,6 @@ export function defaultMergeName(method: MergeMethod, sources: readonly MergeSou
   return `${method} of ${sources.map((s) => s.name).join(' + ')}`;
 }
 
-/** "−0.50" for people: a real minus sign, two decimals. */
-
 interface PreviewPlan {
   kind: PreviewText['kind'];
   label: string;
@@ -225,10 +216,6 @@ function playgroundIdle(): Promise<void> {
   });
 }
 
-const progressOf = (done: number, total: number) => ({ state: 'running' as const, done, total });
-/** A job just started: nothing counted yet. */
-const started = progressOf(0, 0);
-
 export const useComposeStore = create<ComposeStore>()(
   persist(
     (set, get) => {
@@ -248,14 +235,15 @@ export const useComposeStore = create<ComposeStore>()(
       async function compare(ids: string[], request: number) {
         const studio = studioApi();
         if (!studio) return;
-        try {
-          const comparison = await studio.compare(ids);
-          if (request === comparisonRequest)
-            set({ comparison: { state: 'done', result: { ids, comparison } }, pair: 0 });
-        } catch (e) {
-          if (request === comparisonRequest)
-            set({ comparison: { state: 'failed', message: message(e) } });
-        }
+        // A new comparison starts at its first pair.
+        const show = (comparison: Job<Compared>) => {
+          set(comparison.state === 'done' ? { comparison, pair: 0 } : { comparison });
+        };
+        await runJob(
+          show,
+          async () => ({ ids, comparison: await studio.compare(ids) }),
+          () => request === comparisonRequest,
+        );
       }
 
       /** The eval texts of the baked merge's sources that have one, as the worker takes them. */
@@ -276,14 +264,14 @@ export const useComposeStore = create<ComposeStore>()(
         settings: DEFAULT_MERGE,
         grid: null,
         lines: NEUTRAL_LINES,
-        comparison: { state: 'idle' },
+        comparison: IDLE_JOB,
         pair: 0,
         previewOptions: { prompt: 'Once upon a time', seed: 0, greedy: true, live: true },
         preview: { texts: [], running: false, stale: false, error: null },
-        bake: { state: 'idle' },
+        bake: IDLE_JOB,
         evalTexts: {},
-        report: { state: 'idle' },
-        sweep: { state: 'idle' },
+        report: IDLE_JOB,
+        sweep: IDLE_JOB,
 
         choose(id, onBoard) {
           const board = get().board.filter((b) => b !== id);
@@ -320,10 +308,11 @@ export const useComposeStore = create<ComposeStore>()(
           const request = ++comparisonRequest;
           clearTimeout(compareTimer);
           if (ids.length < 2) {
-            set({ comparison: { state: 'idle' } });
+            set({ comparison: IDLE_JOB });
             return;
           }
-          set({ comparison: started });
+          // Shown as running while the board settles: the answer on screen is already outdated.
+          set({ comparison: STARTED_JOB });
           compareTimer = setTimeout(() => void compare(ids, request), COMPARE_SETTLE_MS);
         },
 
@@ -377,7 +366,7 @@ export const useComposeStore = create<ComposeStore>()(
             if (!current()) return;
             // The texts not generated will not come: stop showing them as on their way.
             const texts = get().preview.texts.map((t) => ({ ...t, pending: false }));
-            set({ preview: { texts, running: false, stale: false, error: message(e) } });
+            set({ preview: { texts, running: false, stale: false, error: errorMessage(e) } });
           }
         },
 
@@ -397,28 +386,23 @@ export const useComposeStore = create<ComposeStore>()(
           const { items, use } = useLibraryStore.getState();
           const sources = boardSources(board, items, use);
           if (sources.length === 0) {
-            set({
-              bake: { state: 'failed', message: 'Switch on at least one adapter on the board.' },
-            });
+            set({ bake: failedJob('Switch on at least one adapter on the board.') });
             return;
           }
           const layers = useModelStore.getState().model.info?.config.numLayers ?? 0;
           const spec = mergeSpec(sources, settings, fittedGrid(grid, layers), lines);
           const name = settings.name.trim() || defaultMergeName(settings.method, sources);
-          set({ bake: started, report: { state: 'idle' }, sweep: { state: 'idle' } });
-          try {
-            const onProgress = (done: number, total: number) => {
-              set({ bake: progressOf(done, total) });
-            };
-            const { item, lostEnergy } = await withUpdates(onProgress, (cb) =>
-              studio.merge(spec, name, cb),
-            );
+          const named = sources.map(({ id, name: n }) => ({ id, name: n }));
+          // The report and sweep were about the previous merge.
+          set({ report: IDLE_JOB, sweep: IDLE_JOB });
+          const show = (job: Job<Baked>) => {
+            set({ bake: job });
+          };
+          await runJob(show, async (onProgress) => {
+            const { item, lostEnergy } = await studio.merge(spec, name, onProgress);
             await useLibraryStore.getState().refresh();
-            const named = sources.map(({ id, name: n }) => ({ id, name: n }));
-            set({ bake: { state: 'done', result: { item, lostEnergy, spec, sources: named } } });
-          } catch (e) {
-            set({ bake: { state: 'failed', message: message(e) } });
-          }
+            return { item, lostEnergy, spec, sources: named };
+          });
         },
 
         setEvalText(id, text) {
@@ -431,21 +415,15 @@ export const useComposeStore = create<ComposeStore>()(
           if (!studio || bake.state !== 'done' || report.state === 'running') return;
           const texts = evalTexts();
           if (typeof texts === 'string') {
-            set({ report: { state: 'failed', message: texts } });
+            set({ report: failedJob(texts) });
             return;
           }
-          set({ report: started });
-          try {
-            const onProgress = (done: number, total: number) => {
-              set({ report: progressOf(done, total) });
-            };
-            const result = await withUpdates(onProgress, (cb) =>
-              studio.mergeReport(bake.result.item.id, texts, cb),
-            );
-            set({ report: { state: 'done', result } });
-          } catch (e) {
-            set({ report: { state: 'failed', message: message(e) } });
-          }
+          const show = (job: Job<MergeReport>) => {
+            set({ report: job });
+          };
+          await runJob(show, (onProgress) =>
+            studio.mergeReport(bake.result.item.id, texts, onProgress),
+          );
         },
 
         async runSweep() {
@@ -453,21 +431,13 @@ export const useComposeStore = create<ComposeStore>()(
           if (!studio || get().sweep.state === 'running') return;
           const texts = evalTexts();
           if (typeof texts === 'string') {
-            set({ sweep: { state: 'failed', message: texts } });
+            set({ sweep: failedJob(texts) });
             return;
           }
-          set({ sweep: started });
-          try {
-            const onProgress = (done: number, total: number) => {
-              set({ sweep: progressOf(done, total) });
-            };
-            const result = await withUpdates(onProgress, (cb) =>
-              studio.weightSweep(texts, SWEEP_WEIGHTS, cb),
-            );
-            set({ sweep: { state: 'done', result } });
-          } catch (e) {
-            set({ sweep: { state: 'failed', message: message(e) } });
-          }
+          const show = (job: Job<SweepPoint[]>) => {
+            set({ sweep: job });
+          };
+          await runJob(show, (onProgress) => studio.weightSweep(texts, SWEEP_WEIGHTS, onProgress));
         },
       };
     },

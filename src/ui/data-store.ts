@@ -1,4 +1,5 @@
 import { create } from 'zustand';
+import { errorMessage } from '../errors.ts';
 import type { DataOptions, DatasetSummary } from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
 
@@ -37,8 +38,6 @@ export function utf8Text(bytes: ArrayBuffer, fileName: string): string {
   }
 }
 
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
 /** Typing "256" passes through "2" and "25": wait for the last keystroke before re-tokenizing. */
 const OPTIONS_SETTLE_MS = 300;
 
@@ -56,7 +55,7 @@ export const useDataStore = create<DataStore>((set, get) => {
       set({ source });
       await get().prepare();
     } catch (e) {
-      if (ticket === request) set({ preparing: false, error: message(e), summary: null });
+      if (ticket === request) set({ preparing: false, error: errorMessage(e), summary: null });
     }
   }
 
@@ -102,7 +101,7 @@ export const useDataStore = create<DataStore>((set, get) => {
         const summary = await studio.prepareData(source.content, source.fileName, options);
         if (ticket === request) set({ summary, preparing: false });
       } catch (e) {
-        if (ticket === request) set({ summary: null, preparing: false, error: message(e) });
+        if (ticket === request) set({ summary: null, preparing: false, error: errorMessage(e) });
       }
     },
   };

@@ -2,6 +2,7 @@ import { proxy, type Remote } from 'comlink';
 import { create } from 'zustand';
 import type { GpuStatus, SelfCheckResult, StudioApi } from '../worker/api.ts';
 import { startStudioWorker } from '../worker/client.ts';
+import { IDLE_JOB, runJob, type Job } from './job.ts';
 
 /** The worker's status, or its own failure to start (then nothing runs at all). */
 export type GpuView = { state: 'connecting' } | { state: 'crashed'; detail: string } | GpuStatus;
@@ -11,22 +12,16 @@ export function engineReady(status: GpuView): boolean {
   return status.state === 'ready' || status.state === 'cpu';
 }
 
-export type SelfCheckView =
-  | { state: 'idle' }
-  | { state: 'running' }
-  | { state: 'done'; results: SelfCheckResult[] }
-  | { state: 'failed'; message: string };
-
-export type TuningView =
-  | { state: 'idle' }
-  | { state: 'running' }
-  | { state: 'done'; tuned: { problem: string; tile: string }[] }
-  | { state: 'failed'; message: string };
+/** A tuned problem and the workgroup tile that ran it fastest. */
+export interface TunedProblem {
+  problem: string;
+  tile: string;
+}
 
 interface GpuStore {
   status: GpuView;
-  selfCheck: SelfCheckView;
-  tuning: TuningView;
+  selfCheck: Job<SelfCheckResult[]>;
+  tuning: Job<TunedProblem[]>;
   /** Starts the worker and acquires the GPU; safe to call more than once. */
   connect: () => void;
   reconnect: () => Promise<void>;
@@ -44,8 +39,8 @@ export function studioApi(): Remote<StudioApi> | undefined {
 
 export const useGpuStore = create<GpuStore>((set, get) => ({
   status: { state: 'connecting' },
-  selfCheck: { state: 'idle' },
-  tuning: { state: 'idle' },
+  selfCheck: IDLE_JOB,
+  tuning: IDLE_JOB,
 
   connect() {
     if (studio) return;
@@ -64,28 +59,26 @@ export const useGpuStore = create<GpuStore>((set, get) => ({
 
   async reconnect() {
     if (!studio) return;
-    set({ status: { state: 'connecting' }, selfCheck: { state: 'idle' } });
+    set({ status: { state: 'connecting' }, selfCheck: IDLE_JOB });
     // The status arrives through the connect callback, which also starts the self-check.
     await studio.reconnect();
   },
 
   async runSelfCheck() {
-    if (!studio || get().selfCheck.state === 'running') return;
-    set({ selfCheck: { state: 'running' } });
-    try {
-      set({ selfCheck: { state: 'done', results: await studio.selfCheck() } });
-    } catch (e) {
-      set({ selfCheck: { state: 'failed', message: e instanceof Error ? e.message : String(e) } });
-    }
+    const api = studio;
+    if (!api || get().selfCheck.state === 'running') return;
+    const show = (job: Job<SelfCheckResult[]>) => {
+      set({ selfCheck: job });
+    };
+    await runJob(show, () => api.selfCheck());
   },
 
   async tuneMatmul() {
-    if (!studio || get().tuning.state === 'running') return;
-    set({ tuning: { state: 'running' } });
-    try {
-      set({ tuning: { state: 'done', tuned: await studio.tuneMatmul() } });
-    } catch (e) {
-      set({ tuning: { state: 'failed', message: e instanceof Error ? e.message : String(e) } });
-    }
+    const api = studio;
+    if (!api || get().tuning.state === 'running') return;
+    const show = (job: Job<TunedProblem[]>) => {
+      set({ tuning: job });
+    };
+    await runJob(show, () => api.tuneMatmul());
   },
 }));

@@ -1,8 +1,10 @@
 import { create } from 'zustand';
+import { errorMessage } from '../errors.ts';
 import type { AdapterComparison, LibraryItem } from '../worker/api.ts';
 import { saveFile } from './download.ts';
 import { readPicked, type PickedFile } from './dropped-files.ts';
 import { studioApi } from './gpu-store.ts';
+import { runJob, type Job } from './job.ts';
 
 /** Whether an adapter is applied to the loaded model, and with which weight. */
 export interface AdapterUse {
@@ -26,12 +28,6 @@ export type ImportView =
       files: PickedFile[];
     };
 
-/** One adapter's inspection: per module ‖ΔW‖, singular values and effective ranks. */
-export type InspectionView =
-  | { state: 'running' }
-  | { state: 'done'; comparison: AdapterComparison }
-  | { state: 'failed'; message: string };
-
 interface LibraryStore {
   items: LibraryItem[];
   /** The last failed action, in words. */
@@ -43,8 +39,11 @@ interface LibraryStore {
   useErrors: Partial<Record<string, string>>;
   /** Why an item's GGUF file could not be made, shown beside its button. */
   ggufErrors: Partial<Record<string, string>>;
-  /** By item id, kept while the page lives: an adapter's contents never change. */
-  inspections: Partial<Record<string, InspectionView>>;
+  /**
+   * One adapter's inspection (per module ‖ΔW‖, singular values and effective ranks) by item id,
+   * kept while the page lives: an adapter's contents never change.
+   */
+  inspections: Partial<Record<string, Job<AdapterComparison>>>;
   refresh: () => Promise<void>;
   /** Rejects with the worker's reason (a blank name), for the rename field to show. */
   rename: (id: string, name: string) => Promise<void>;
@@ -76,8 +75,6 @@ interface LibraryStore {
    */
   borrowComposition: <T>(task: () => Promise<T>) => Promise<T>;
 }
-
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** A slider sends a value per pixel: wait for a pause before rebuilding the composition. */
 const APPLY_SETTLE_MS = 150;
@@ -115,7 +112,7 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
       await action();
       set({ error: null });
     } catch (e) {
-      set({ error: message(e) });
+      set({ error: errorMessage(e) });
     }
   }
 
@@ -134,7 +131,7 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
     try {
       await studio.applyAdapters(active.map(({ item, weight }) => ({ id: item.id, weight })));
     } catch (e) {
-      const text = message(e);
+      const text = errorMessage(e);
       const off = culprits(
         text,
         active.map((a) => a.item),
@@ -186,7 +183,7 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
       await get().refresh();
       set({ importState: { state: 'done', name: item.name } });
     } catch (e) {
-      set({ importState: { state: 'failed', message: message(e), files } });
+      set({ importState: { state: 'failed', message: errorMessage(e), files } });
     }
   }
 
@@ -224,7 +221,7 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
         saveFile(file.name, file.bytes);
         set((s) => ({ ggufErrors: without(s.ggufErrors, id) }));
       } catch (e) {
-        set((s) => ({ ggufErrors: { ...s.ggufErrors, [id]: message(e) } }));
+        set((s) => ({ ggufErrors: { ...s.ggufErrors, [id]: errorMessage(e) } }));
       }
     },
 
@@ -232,15 +229,10 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
       const studio = studioApi();
       const current = get().inspections[id]?.state;
       if (!studio || current === 'running' || current === 'done') return;
-      const show = (view: InspectionView) => {
-        set((s) => ({ inspections: { ...s.inspections, [id]: view } }));
+      const show = (job: Job<AdapterComparison>) => {
+        set((s) => ({ inspections: { ...s.inspections, [id]: job } }));
       };
-      show({ state: 'running' });
-      try {
-        show({ state: 'done', comparison: await studio.compare([id]) });
-      } catch (e) {
-        show({ state: 'failed', message: message(e) });
-      }
+      await runJob(show, () => studio.compare([id]));
     },
 
     download: (id, fileName) =>

@@ -1,4 +1,5 @@
 import { create } from 'zustand';
+import { errorMessage } from '../errors.ts';
 import type {
   DownloadProgress,
   GenerateOptions,
@@ -38,8 +39,6 @@ interface ModelStore {
   generate: (prompt: string, options: GenerateOptions) => Promise<void>;
 }
 
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
 export const useModelStore = create<ModelStore>((set, get) => {
   async function load(loader: () => Promise<ModelInfo>): Promise<void> {
     set({ model: { ...get().model, loading: true, error: null } });
@@ -49,7 +48,7 @@ export const useModelStore = create<ModelStore>((set, get) => {
         generation: { state: 'idle' },
       });
     } catch (e) {
-      set({ model: { ...get().model, loading: false, error: message(e) } });
+      set({ model: { ...get().model, loading: false, error: errorMessage(e) } });
     }
   }
 
@@ -104,7 +103,7 @@ export const useModelStore = create<ModelStore>((set, get) => {
           },
         });
       } catch (e) {
-        set({ generation: { state: 'failed', message: message(e) } });
+        set({ generation: { state: 'failed', message: errorMessage(e) } });
       }
     },
   };

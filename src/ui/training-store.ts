@@ -1,4 +1,5 @@
 import { create } from 'zustand';
+import { errorMessage } from '../errors.ts';
 import type {
   HistoryPoint,
   Sample,
@@ -47,8 +48,6 @@ interface TrainingStore {
   discardSaved: () => Promise<void>;
 }
 
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
 export const useTrainingStore = create<TrainingStore>((set, get) => {
   function onProgress(p: TrainProgress) {
     const { run } = get();
@@ -89,7 +88,7 @@ export const useTrainingStore = create<TrainingStore>((set, get) => {
         run: { ...curve, ...latestCurve(), state: 'ended', outcome, history: outcome.history },
       });
     } catch (e) {
-      set({ run: { ...curve, ...latestCurve(), state: 'failed', message: message(e) } });
+      set({ run: { ...curve, ...latestCurve(), state: 'failed', message: errorMessage(e) } });
     }
     // A stopped or failed run left a checkpoint to continue; the adapter is in the library.
     await Promise.all([get().checkSaved(), useLibraryStore.getState().refresh()]);

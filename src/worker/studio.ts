@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.ts';
 import { acquireGpu, type Gpu } from '../gpu/device.ts';
 import { GpuError } from '../gpu/errors.ts';
 import type { ShaderLibrary } from '../gpu/shaders.ts';
@@ -77,7 +78,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     } catch (e) {
       const reason =
         e instanceof GpuError && e.context === 'requestAdapter' ? 'no-adapter' : 'device-failed';
-      return onCpuBecause(reason, e instanceof Error ? e.message : String(e));
+      return onCpuBecause(reason, errorMessage(e));
     }
   }
 
