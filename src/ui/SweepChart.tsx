@@ -9,7 +9,7 @@ import {
   valueAxis,
 } from './chart-axes.tsx';
 
-/** Series colours cycle through this many (styles.css: .series-0 …). */
+/** Series colours cycle through this many (styles/merge-report.css: .series-0 …). */
 const SERIES_COLOURS = 4;
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
