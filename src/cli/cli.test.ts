@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { writeSafetensors } from '../model/safetensors.ts';
 import { BUILT_IN, FIXTURES } from '../testing/fixtures.ts';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
@@ -49,6 +50,42 @@ describe('lora-studio generate', () => {
     expect((await cli(['generate', '--model', TINY_HF, '--tokenizer', smollm])).stderr).toMatch(
       /has 49152 tokens but the model's vocabulary is 64: it belongs to another model/,
     );
+  });
+});
+
+describe('applying an adapter whose numbers are broken', () => {
+  it('is refused with exit code 2 unless --force', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'broken-adapter-'));
+    const key = 'base_model.model.model.layers.0.self_attn.q_proj';
+    writeFileSync(
+      join(dir, 'adapter_model.safetensors'),
+      writeSafetensors([
+        { name: `${key}.lora_A.weight`, shape: [1, 64], data: new Float32Array(64).fill(0.1) },
+        { name: `${key}.lora_B.weight`, shape: [64, 1], data: new Float32Array(64).fill(0.1) },
+      ]),
+    );
+    writeFileSync(
+      join(dir, 'adapter_config.json'),
+      JSON.stringify({ peft_type: 'LORA', r: 1, lora_alpha: 1e308, target_modules: ['q_proj'] }),
+    );
+    const args = [
+      'generate',
+      '--model',
+      STORIES,
+      '--max-new-tokens',
+      '3',
+      '--adapter',
+      dir,
+      '--cpu',
+    ];
+    const refused = await cli(args);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /puts its update beyond float32; give --force to apply it anyway/,
+    );
+    const forced = await cli([...args, '--force']);
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toMatch(/warning: applying anyway/);
   });
 });
 

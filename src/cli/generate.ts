@@ -14,7 +14,7 @@ import { gpuOrCpu } from './device.ts';
 export async function generate(args: string[]): Promise<number> {
   const { values, lists, flags } = parseOptions(args, {
     lists: ['adapter'],
-    flags: ['cpu'],
+    flags: ['cpu', 'force'],
     values: [
       'model',
       'tokenizer',
@@ -47,7 +47,7 @@ export async function generate(args: string[]): Promise<number> {
     ? adaptedGpuModel(gpu, config, weights, precision)
     : adaptedCpuModel(config, weights, precision);
   try {
-    await model.apply(await adapterOptions(name, lists.get('adapter') ?? []));
+    await model.apply(await adapterOptions(name, lists.get('adapter') ?? [], flags.has('force')));
     const ids = tokenizer.encode(prompt);
     const context = ids.length > 0 ? ids : [config.bosTokenId];
     const promptText = tokenizer.decode(context, { skipSpecialTokens: true });

@@ -12,7 +12,7 @@ import { gpuOrCpu } from './device.ts';
 export async function perplexity(args: string[]): Promise<number> {
   const { values, lists, flags } = parseOptions(args, {
     lists: ['adapter'],
-    flags: ['cpu'],
+    flags: ['cpu', 'force'],
     values: ['model', 'tokenizer', 'data', 'weights'],
   });
   const path = values.get('model');
@@ -29,7 +29,7 @@ export async function perplexity(args: string[]): Promise<number> {
     ? adaptedGpuModel(gpu, config, weights, precision)
     : adaptedCpuModel(config, weights, precision);
   try {
-    await model.apply(await adapterOptions(name, lists.get('adapter') ?? []));
+    await model.apply(await adapterOptions(name, lists.get('adapter') ?? [], flags.has('force')));
     const report = await meanLoss(runnerScorer(model), textSequences(tokens, config.maxPositions));
     if (!report) throw new RangeError(`${data}: perplexity needs at least two tokens of text`);
     console.log(JSON.stringify(report));

@@ -3,6 +3,7 @@
 // model (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x; adapted-model.ts) for the playground and perplexity.
 import { zipSync } from 'fflate';
 import { ggufLoraFile } from '../adapters/gguf.ts';
+import { applyRefusal } from '../adapters/applicable.ts';
 import { adapterFiles, type DroppedFile } from '../adapters/import.ts';
 import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
 import {
@@ -175,13 +176,17 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
       await deps.library.add(imported);
       return { item: describeEntry(imported), warnings };
     },
-    async applyAdapters(active) {
+    async applyAdapters(active, options = {}) {
       const loaded = deps.loaded();
       if (!loaded) throw new Error('Load a model first: adapters apply to the loaded model.');
       const chosen = [];
       for (const { id, weight } of active) {
         if (!Number.isFinite(weight)) throw new Error(`The weight of ${id} must be a number.`);
-        chosen.push({ adapter: await parsedAdapter(id), weight });
+        const adapter = await parsedAdapter(id);
+        const refusal = weight === 0 ? null : applyRefusal(adapter);
+        if (refusal && !options.force)
+          throw new Error(`${refusal}: not applied (its output would be NaN).`);
+        chosen.push({ adapter, weight });
       }
       // Built completely before anything changes: a refusal leaves the current composition.
       await loaded.model.apply(chosen);

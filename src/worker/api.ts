@@ -207,7 +207,14 @@ export interface StudioApi {
    * list: the base model); generate and perplexity use the composition. Refuses, leaving the
    * current composition, an adapter that does not fit the model.
    */
-  applyAdapters(active: { id: string; weight: number }[]): Promise<void>;
+  /**
+   * Applies adapters at these weights; one whose numbers cannot be applied (NaN, Inf, a scaling
+   * beyond float32) is refused unless `force`.
+   */
+  applyAdapters(
+    active: { id: string; weight: number }[],
+    options?: { force?: boolean },
+  ): Promise<void>;
   /** The adapter's PEFT files, for download. */
   adapterFiles(id: string): Promise<{ name: string; bytes: Uint8Array }[]>;
   /** The adapter as one zip (its files in a folder named after it), for download and sharing. */
