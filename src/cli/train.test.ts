@@ -171,6 +171,7 @@ describe('lora-studio train', () => {
   // A kill can land between the checkpoint's two writes: checkpoint.json of step N beside the
   // tensors of step N − 1. The tensors carry their own settings, so the resume is exact.
   it('resumes the same run: its own settings, its tensors file alone, the same data', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lora-studio-resume-'));
     const data = join(dir, 'resume.txt');
     await writeFile(data, styleCorpus(24, 5));
     const folder = (name: string) => join(dir, name);
@@ -232,6 +233,7 @@ describe('lora-studio train', () => {
       data: { file: string; replaced: { step: number }[] };
     };
     expect(saved).toMatchObject({ step: 4, data: { file: 'other.txt', replaced: [{ step: 3 }] } });
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('refuses a missing checkpoint and bad options with a clear message', async () => {
