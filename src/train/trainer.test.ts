@@ -5,11 +5,7 @@ import { createGpuModel } from '../model/forward.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { seededRandom } from '../testing/random.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
-import {
-  CHECKPOINT_TENSORS,
-  checkpointFiles,
-  checkpointFromFiles,
-} from './checkpoint-files.ts';
+import { CHECKPOINT_TENSORS, checkpointFiles, checkpointFromFiles } from './checkpoint-files.ts';
 import type { PreparedData, Sequence } from './data.ts';
 import {
   DEFAULT_SETTINGS,
@@ -139,9 +135,7 @@ describe('train', () => {
           store: {
             save: async (c) => {
               const files = checkpointFiles(c);
-              saved.push(
-                checkpointFromFiles(files.get(CHECKPOINT_TENSORS) ?? new Uint8Array()),
-              );
+              saved.push(checkpointFromFiles(files.get(CHECKPOINT_TENSORS) ?? new Uint8Array()));
               // A crash right after the first checkpoint: the run is stopped, the rest is lost.
               control.stop();
               await Promise.resolve();
