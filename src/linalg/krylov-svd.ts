@@ -134,7 +134,7 @@ export async function krylovSvd(
           const c = await readHost(gpu, await basis.orthogonalize(fresh));
           const directions = newDirections(c, width);
           if (directions.cols === 0) break;
-          next = await orthonormalize(gpu, await timesHost(gpu, fresh, directions));
+          next = await timesHost(gpu, fresh, directions);
         } finally {
           releaseTensor(gpu, fresh);
         }

@@ -59,11 +59,12 @@ export interface MergeCompute {
 }
 
 /**
- * Truncated SVD of a dense merge result (krylovSvd): run until the rank-k truncation is within
- * 1e-5 of where it converges, which is the exact truncation PEFT's full SVD gives. Entrywise
- * merges have flat spectra, where a fixed number of power iterations stops far from it.
+ * Truncated SVD of a dense merge result (krylovSvd): run until the rank-k truncation is estimated
+ * within 3e-5 of where it converges, the exact truncation PEFT's full SVD gives (measured within
+ * 2.2e-5 of it on the fixture merges). Entrywise merges have flat spectra, where a fixed number
+ * of power iterations stops far from it (up to 1e-1).
  */
-export const DENSE_SVD = { oversample: 10, tolerance: 1e-5 };
+export const DENSE_SVD = { oversample: 10, tolerance: 3e-5 };
 
 /** The rank a dense result is computed at: the rule's, within the cap and the matrix. */
 export function denseRank(rule: OutputRank, cap: number, out: number, width: number): number {

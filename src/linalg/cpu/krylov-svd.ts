@@ -58,7 +58,7 @@ export function nextBlockWidth(basis: number, plan: ReturnType<typeof krylovPlan
 
 /**
  * The new directions in F − Q·C, for F with orthonormal columns and C = Qᵀ·F: M such that
- * (F − Q·C)·M has orthonormal columns, keeping at most `limit` directions, and only those at
+ * (F − Q·C)·M has orthonormal columns (to F's rounding, at most doubled), keeping at most `limit` directions, and only those at
  * least half outside span(Q). Its Gram matrix is I − CᵀC = V·Λ·Vᵀ, so M = V·Λ^(−1/2) over the
  * kept λ ≥ 1/2. A direction mostly inside span(Q) is rounding left over where Krylov vectors
  * became dependent (A rank-deficient, or converged directions); normalising it would blow its
@@ -227,8 +227,9 @@ function orthonormalRows(xRows: Mat): Mat {
  * Block Krylov truncated SVD in f64: the CPU reference of krylov-svd.ts's krylovSvd, the same
  * steps with the same Ω. Q₀ = qr(A·Ω); each step Z = A·Wⱼ with Wⱼ = Aᵀ·Qⱼ gives T's next
  * column block Qᵀ·Z, and the new directions of its part outside span(Q), orthonormalised and
- * projected out of span(Q) once more (newDirections), are the next block. Then A ≈ Ũ·ŨᵀA on the top `block` Ritz vectors Ũ = Q·Y: Aᵀ·Ũ = W·Y = Q_b·R_b,
- * R_b = X·Σ·Zᵀ, so A ≈ (Ũ·Z)·Σ·(Q_b·X)ᵀ.
+ * projected out of span(Q) once more (newDirections), are the next block. Then A ≈ Ũ·ŨᵀA on the
+ * top `block` Ritz vectors Ũ = Q·Y: Aᵀ·Ũ = W·Y = Q_b·R_b, R_b = X·Σ·Zᵀ, so
+ * A ≈ (Ũ·Z)·Σ·(Q_b·X)ᵀ.
  */
 export function krylovSvdCpu(a: Mat, options: KrylovSvdOptions): Svd {
   const { rows: m, cols: n } = a;
@@ -251,7 +252,7 @@ export function krylovSvdCpu(a: Mat, options: KrylovSvdOptions): Svd {
     const fresh = orthogonalize(basisRows, orthonormalRows(z.rest));
     const directions = newDirections(fresh.coefficients, width);
     if (directions.cols === 0) break;
-    last = orthonormalRows(multiply(transpose(directions), fresh.rest));
+    last = multiply(transpose(directions), fresh.rest);
     basisRows = below(basisRows, last);
   }
   const y = projection.ritzVectors(plan.block);
