@@ -22,7 +22,7 @@ import {
 import { LivePreview } from './LivePreview.tsx';
 import { MergeCard } from './MergeCard.tsx';
 import { MergeReportView } from './MergeReportView.tsx';
-import { MessageLines } from './MessageLines.tsx';
+import { UseError } from './UseError.tsx';
 import { useModelStore } from './model-store.ts';
 import { SimilarityView } from './SimilarityMatrix.tsx';
 
@@ -139,7 +139,6 @@ function AdapterBoard({ items }: { items: LibraryItem[] }) {
 /** One adapter: its switch and weight in the run-time composition (the library's own state). */
 function BoardCard({ item, position }: { item: LibraryItem; position: number }) {
   const use = useLibraryStore((s) => s.use[item.id] ?? DEFAULT_USE);
-  const useError = useLibraryStore((s) => s.useErrors[item.id]);
   const setUse = useLibraryStore((s) => s.setUse);
   const setWeight = useLibraryStore((s) => s.setWeight);
   const choose = useComposeStore((s) => s.choose);
@@ -202,7 +201,7 @@ function BoardCard({ item, position }: { item: LibraryItem; position: number }) 
           }}
         />
       </div>
-      {useError && <MessageLines text={useError} />}
+      <UseError id={item.id} />
     </li>
   );
 }

@@ -10,6 +10,7 @@ import { engineReady, useGpuStore } from './gpu-store.ts';
 import { AdapterUseControls } from './AdapterUseControls.tsx';
 import { useLibraryStore } from './library-store.ts';
 import { MessageLines } from './MessageLines.tsx';
+import { UseError } from './UseError.tsx';
 import { useModelStore } from './model-store.ts';
 
 /** The adapters kept in this browser: import, use in the playground, download as PEFT files. */
@@ -115,7 +116,6 @@ function LibraryRow({ item }: { item: LibraryItem }) {
   const downloadGguf = useLibraryStore((s) => s.downloadGguf);
   const duplicate = useLibraryStore((s) => s.duplicate);
   const remove = useLibraryStore((s) => s.remove);
-  const useError = useLibraryStore((s) => s.useErrors[item.id]);
   const ggufError = useLibraryStore((s) => s.ggufErrors[item.id]);
   const [inspecting, setInspecting] = useState(false);
   return (
@@ -139,7 +139,7 @@ function LibraryRow({ item }: { item: LibraryItem }) {
         </ul>
       )}
       <AdapterUseControls item={item} />
-      {useError && <MessageLines text={useError} testId="adapter-use-error" />}
+      <UseError id={item.id} testId="adapter-use-error" />
       <div className="controls">
         <button
           type="button"

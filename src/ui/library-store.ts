@@ -37,6 +37,10 @@ interface LibraryStore {
   use: Partial<Record<string, AdapterUse>>;
   /** Why an item was switched off: it could not be applied to the loaded model. */
   useErrors: Partial<Record<string, string>>;
+  /** Items the user chose to apply although their numbers were refused (NaN, Inf, overflow). */
+  forced: Partial<Record<string, true>>;
+  /** Switches an item on again, applied despite the refusal of its numbers. */
+  applyAnyway: (id: string) => Promise<void>;
   /** Why an item's GGUF file could not be made, shown beside its button. */
   ggufErrors: Partial<Record<string, string>>;
   /**
@@ -129,7 +133,11 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
     changed = null;
     const active = activeAdapters(get().items, get().use);
     try {
-      await studio.applyAdapters(active.map(({ item, weight }) => ({ id: item.id, weight })));
+      const force = active.map(({ item }) => item.id).filter((id) => get().forced[id]);
+      await studio.applyAdapters(
+        active.map(({ item, weight }) => ({ id: item.id, weight })),
+        { force },
+      );
     } catch (e) {
       const text = errorMessage(e);
       const off = culprits(
@@ -193,6 +201,12 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
     importState: { state: 'idle' },
     use: {},
     useErrors: {},
+    forced: {},
+    applyAnyway(id) {
+      set({ forced: { ...get().forced, [id]: true } });
+      changeUse(id, { on: true }, 0);
+      return applying;
+    },
     ggufErrors: {},
     inspections: {},
 

@@ -12,7 +12,7 @@ import {
   shapeMismatches,
   type PeftAdapter,
 } from '../adapters/peft-read.ts';
-import type { StudioApi } from './api.ts';
+import { UNAPPLIABLE, type StudioApi } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
 
 export interface AdapterDeps {
@@ -184,8 +184,7 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
         if (!Number.isFinite(weight)) throw new Error(`The weight of ${id} must be a number.`);
         const adapter = await parsedAdapter(id);
         const refusal = weight === 0 ? null : applyRefusal(adapter);
-        if (refusal && !options.force)
-          throw new Error(`${refusal}: not applied (its output would be NaN).`);
+        if (refusal && !options.force?.includes(id)) throw new Error(`${refusal}: ${UNAPPLIABLE}.`);
         chosen.push({ adapter, weight });
       }
       // Built completely before anything changes: a refusal leaves the current composition.

@@ -127,6 +127,9 @@ export interface EvalText {
   text: string;
 }
 
+/** How applyAdapters' refusal of an adapter's numbers ends: the UI offers to apply it anyway. */
+export const UNAPPLIABLE = 'not applied (its output would be NaN)';
+
 export interface StudioApi {
   /** Acquires the GPU. `onStatus` hears later changes (device lost, reconnected). */
   connect(onStatus: (status: GpuStatus) => void): Promise<GpuStatus>;
@@ -209,11 +212,11 @@ export interface StudioApi {
    */
   /**
    * Applies adapters at these weights; one whose numbers cannot be applied (NaN, Inf, a scaling
-   * beyond float32) is refused unless `force`.
+   * beyond float32) is refused, its message ending in UNAPPLIABLE, unless its id is in `force`.
    */
   applyAdapters(
     active: { id: string; weight: number }[],
-    options?: { force?: boolean },
+    options?: { force?: readonly string[] },
   ): Promise<void>;
   /** The adapter's PEFT files, for download. */
   adapterFiles(id: string): Promise<{ name: string; bytes: Uint8Array }[]>;

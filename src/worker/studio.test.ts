@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
-import type { GpuStatus } from './api.ts';
+import { UNAPPLIABLE, type GpuStatus } from './api.ts';
 import { createStudio, type StudioEnvironment } from './studio.ts';
 import { builtIn, fixture } from '../testing/fixtures.ts';
 import type { TuningEntries, TuningStore } from '../gpu/tuning.ts';
@@ -10,7 +10,7 @@ import { memoryRunStore } from '../train/run-store.ts';
 import { styleCorpus } from '../studies/style-corpus.ts';
 import { DEFAULT_SETTINGS, type TrainConfig } from '../train/settings.ts';
 import type { LoraSpec } from '../adapters/config.ts';
-import { readSafetensors } from '../model/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { zipSync } from 'fflate';
 
 /** An in-memory tuning store that records what was saved. */
@@ -458,6 +458,27 @@ describe('adapters through the studio API', () => {
     expect(listed.misfit).toMatch(/q_proj: adapter expects in=896, model has 64/);
     await studio.unloadModel();
     expect((await studio.listAdapters())[0].fits).toBeNull();
+  });
+
+  it('refuses to apply an adapter whose numbers would give NaN, unless its id is forced', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    await studio.loadBuiltinModel();
+    const key = 'base_model.model.model.layers.0.self_attn.q_proj';
+    const weights = writeSafetensors([
+      { name: `${key}.lora_A.weight`, shape: [1, 64], data: new Float32Array(64).fill(0.1) },
+      { name: `${key}.lora_B.weight`, shape: [64, 1], data: new Float32Array(64).fill(0.1) },
+    ]);
+    const config = { peft_type: 'LORA', r: 1, lora_alpha: 1e308, target_modules: ['q_proj'] };
+    const { item } = await studio.importAdapter([
+      { name: 'adapter_config.json', bytes: new TextEncoder().encode(JSON.stringify(config)) },
+      { name: 'adapter_model.safetensors', bytes: weights },
+    ]);
+    await expect(studio.applyAdapters([{ id: item.id, weight: 1 }])).rejects.toThrow(
+      new RegExp(`beyond float32: ${UNAPPLIABLE.replace(/[()]/g, '\\$&')}`),
+    );
+    await studio.applyAdapters([{ id: item.id, weight: 1 }], { force: [item.id] });
+    await studio.applyAdapters([]);
   });
 
   it('names an import as asked, renames and duplicates library adapters', async () => {
