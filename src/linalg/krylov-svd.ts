@@ -90,9 +90,9 @@ async function readHost(gpu: Gpu, t: Tensor): Promise<Mat> {
 /**
  * Truncated SVD of A (m×n) to `rank` triplets that matches the exact truncation to the
  * tolerance, flat spectra included: a randomized block Krylov method (Musco & Musco 2015) with
- * blocks of rank + oversample columns, Q₀ = qr(A·Ω) for Gaussian Ω, each step Qⱼ₊₁ from
- * A·Aᵀ·Qⱼ orthogonalised twice against the basis, until the truncation on the top Ritz
- * vectors stops moving. The caller owns `u` and `v`.
+ * blocks of rank + oversample columns, Q₀ = qr(A·Ω) for Gaussian Ω, each step Qⱼ₊₁ from the
+ * new directions of A·Aᵀ·Qⱼ, orthogonalised twice against the basis, until the truncation on the
+ * top Ritz vectors stops moving. The caller owns `u` and `v`.
  */
 export async function krylovSvd(
   gpu: Gpu,
@@ -173,8 +173,9 @@ async function rayleighRitz(
     ];
   });
   try {
-    const { q: qb, r: rb } = await qr(gpu, bt);
-    releaseTensor(gpu, bt);
+    const { q: qb, r: rb } = await qr(gpu, bt).finally(() => {
+      releaseTensor(gpu, bt);
+    });
     try {
       const { qx: v, s, y: core } = await liftedSvd(gpu, qb, rb, rank);
       return { u: await timesHost(gpu, leading, core), s, v };

@@ -58,12 +58,13 @@ export function nextBlockWidth(basis: number, plan: ReturnType<typeof krylovPlan
 
 /**
  * The new directions in F − Q·C, for F with orthonormal columns and C = Qᵀ·F: M such that
- * (F − Q·C)·M has orthonormal columns (to F's rounding, at most doubled), keeping at most `limit` directions, and only those at
- * least half outside span(Q). Its Gram matrix is I − CᵀC = V·Λ·Vᵀ, so M = V·Λ^(−1/2) over the
- * kept λ ≥ 1/2. A direction mostly inside span(Q) is rounding left over where Krylov vectors
- * became dependent (A rank-deficient, or converged directions); normalising it would blow its
- * components along Q up and break the basis' orthogonality, so it is dropped (M may have no
- * columns: the basis then holds an invariant subspace).
+ * (F − Q·C)·M has orthonormal columns (to F's rounding, at most doubled), with at most `limit`
+ * directions, each at least half outside span(Q). The Gram matrix of F − Q·C is
+ * I − CᵀC = V·Λ·Vᵀ, so M = V·Λ^(−1/2) over the kept λ ≥ 1/2. A direction mostly inside span(Q)
+ * is rounding left over where Krylov vectors became dependent (A rank-deficient, or converged
+ * directions): normalising it would blow its components along Q up and break the basis'
+ * orthogonality, so it is dropped (M may have no columns: span(Q) then holds an invariant
+ * subspace).
  */
 export function newDirections(c: Mat, limit: number): Mat {
   const w = c.cols;
@@ -101,10 +102,6 @@ export class KrylovProjection {
     private readonly rank: number,
     private readonly tolerance: number,
   ) {}
-
-  get size(): number {
-    return this.t.rows;
-  }
 
   /**
    * Adds T's column block of the newest basis block Qⱼ: c = Qᵀ·(A·Aᵀ·Qⱼ) over the whole basis
