@@ -5,7 +5,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { mat, toF32, type Mat } from './cpu/dense.ts';
+import { identity, mat, toF32, type Mat } from './cpu/dense.ts';
 import {
   KrylovProjection,
   krylovPlan,
@@ -101,6 +101,16 @@ export async function krylovSvd(
 ): Promise<SvdResult> {
   const [m, n] = matrixShape('krylovSvd', a);
   const plan = krylovPlan(m, n, options);
+  if (plan.whole) {
+    if (m <= n) return wholeSideSvd(gpu, a, plan);
+    const at = await run(gpu, (b) => transpose(b, a));
+    try {
+      const t = await wholeSideSvd(gpu, at, plan);
+      return { u: t.v, s: t.s, v: t.u };
+    } finally {
+      releaseTensor(gpu, at);
+    }
+  }
   const capacity = Math.min(plan.side, plan.maxBasis);
   // Qᵀ, and Wᵀ = Qᵀ·A: the products with A each step makes anyway, kept for the last one.
   const basis = new Rows(gpu, capacity, m, 'krylov basis');
@@ -145,11 +155,32 @@ export async function krylovSvd(
       last = next;
       await basis.appendColumns(last);
     }
-    return await rayleighRitz(gpu, basis, images, projection.ritzVectors(plan.block), plan.rank);
+    const y = projection.ritzVectors(plan.block);
+    return await rayleighRitz(gpu, basis.view, images.view, y, plan.rank);
   } finally {
     releaseTensor(gpu, last);
     basis.release();
     images.release();
+  }
+}
+
+/**
+ * A short side m ≤ n taken whole (plan.whole): Q = I, so T = A·Aᵀ in one product, W = Aᵀ, and
+ * the truncation is exact. Cheaper there than a basis grown towards all of it block by block.
+ */
+async function wholeSideSvd(
+  gpu: Gpu,
+  a: Tensor,
+  plan: ReturnType<typeof krylovPlan>,
+): Promise<SvdResult> {
+  const m = a.shape[0];
+  const projection = new KrylovProjection(plan.rank, plan.tolerance);
+  projection.extend(await readHost(gpu, await run(gpu, (b) => matmul(b, a, a, { transB: true }))));
+  const eye = uploadTensor(gpu, toF32(identity(m)), [m, m], 'f32', 'identity');
+  try {
+    return await rayleighRitz(gpu, eye, a, projection.ritzVectors(plan.block), plan.rank);
+  } finally {
+    releaseTensor(gpu, eye);
   }
 }
 
@@ -159,18 +190,15 @@ export async function krylovSvd(
  */
 async function rayleighRitz(
   gpu: Gpu,
-  basis: Rows,
-  images: Rows,
+  basisRows: Tensor,
+  imageRows: Tensor,
   y: Mat,
   rank: number,
 ): Promise<SvdResult> {
   const [leading, bt] = await run(gpu, (b) => {
     const ys = b.temporary([y.rows, y.cols], 'f32', 'ritz vectors');
     gpu.device.queue.writeBuffer(ys.buffer, 0, toF32(y));
-    return [
-      matmul(b, basis.view, ys, { transA: true }),
-      matmul(b, images.view, ys, { transA: true }),
-    ];
+    return [matmul(b, basisRows, ys, { transA: true }), matmul(b, imageRows, ys, { transA: true })];
   });
   try {
     const { q: qb, r: rb } = await qr(gpu, bt).finally(() => {
