@@ -11,6 +11,7 @@ import {
   krylovPlan,
   newDirections,
   nextBlockWidth,
+  whitening,
   type KrylovSvdOptions,
 } from './cpu/krylov-svd.ts';
 import { matmul } from './matmul.ts';
@@ -128,25 +129,41 @@ export async function krylovSvd(
     await basis.appendColumns(last);
     const projection = new KrylovProjection(plan.rank, plan.tolerance);
     for (;;) {
-      const [wt, z] = await run(gpu, (b) => {
+      // One batch: Wⱼᵀ = Qⱼᵀ·A, Z = A·Wⱼ, C = Qᵀ·Z (T's next column block), Z ← Z − Q·C, ZᵀZ.
+      const [wt, z, c, g] = await run(gpu, (b) => {
         const wt = matmul(b, last, a, { transA: true });
-        return [wt, matmul(b, a, wt, { transB: true })];
+        const z = matmul(b, a, wt, { transB: true });
+        const c = matmul(b, basis.view, z);
+        matmul(b, basis.view, c, { transA: true, alpha: -1, beta: 1, into: z });
+        return [wt, z, c, matmul(b, z, z, { transA: true })];
       });
       images.append(wt);
       releaseTensor(gpu, wt);
       let next: Tensor;
       try {
-        const converged = projection.extend(await readHost(gpu, await basis.orthogonalize(z)));
+        const [coefficients, gram] = await Promise.all([readHost(gpu, c), readHost(gpu, g)]);
+        const converged = projection.extend(coefficients);
         const width = nextBlockWidth(basis.size, plan);
         if (converged || width === 0) break;
-        const { q: fresh } = await qr(gpu, z);
+        const whitened = whitening(gram);
+        if (whitened.cols === 0) break;
+        // F = Z·M, its Gram matrix and Qᵀ·F, then F ← F − Q·(Qᵀ·F): the second projection.
+        const [f, fc, fg] = await run(gpu, (b) => {
+          const m = b.temporary([whitened.rows, whitened.cols], 'f32', 'whitening');
+          gpu.device.queue.writeBuffer(m.buffer, 0, toF32(whitened));
+          const f = matmul(b, z, m);
+          const fc = matmul(b, basis.view, f);
+          const fg = matmul(b, f, f, { transA: true });
+          matmul(b, basis.view, fc, { transA: true, alpha: -1, beta: 1, into: f });
+          return [f, fc, fg];
+        });
         try {
-          const c = await readHost(gpu, await basis.orthogonalize(fresh));
-          const directions = newDirections(c, width);
+          const [fCoefficients, fGram] = await Promise.all([readHost(gpu, fc), readHost(gpu, fg)]);
+          const directions = newDirections(fGram, fCoefficients, width);
           if (directions.cols === 0) break;
-          next = await timesHost(gpu, fresh, directions);
+          next = await timesHost(gpu, f, directions);
         } finally {
-          releaseTensor(gpu, fresh);
+          releaseTensor(gpu, f);
         }
       } finally {
         releaseTensor(gpu, z);

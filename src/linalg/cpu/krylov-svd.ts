@@ -66,27 +66,43 @@ export function nextBlockWidth(basis: number, plan: ReturnType<typeof krylovPlan
 }
 
 /**
- * The new directions in F − Q·C, for F with orthonormal columns and C = Qᵀ·F: M such that
- * (F − Q·C)·M has orthonormal columns (to F's rounding, at most doubled), with at most `limit`
- * directions, each at least half outside span(Q). The Gram matrix of F − Q·C is
- * I − CᵀC = V·Λ·Vᵀ, so M = V·Λ^(−1/2) over the kept λ ≥ 1/2. A direction mostly inside span(Q)
- * is rounding left over where Krylov vectors became dependent (A rank-deficient, or converged
- * directions): normalising it would blow its components along Q up and break the basis'
- * orthogonality, so it is dropped (M may have no columns: span(Q) then holds an invariant
- * subspace).
+ * M with Mᵀ·G·M = I, for a Gram matrix G = XᵀX: X·M has orthonormal columns spanning X's range.
+ * G = V·Λ·Vᵀ and M = V·Λ^(−1/2), over λ > 1e-12·λ_max: below, a direction is rounding, and it
+ * is dropped rather than divided by ~0 (no columns when X is 0).
  */
-export function newDirections(c: Mat, limit: number): Mat {
-  const w = c.cols;
-  const gram = multiply(transpose(c), c);
-  for (let i = 0; i < gram.data.length; i++)
-    gram.data[i] = (i % (w + 1) === 0 ? 1 : 0) - gram.data[i];
-  const { values, vectors } = symmetricEigen(gram);
+export function whitening(g: Mat): Mat {
+  const { values, vectors } = symmetricEigen(g);
   let kept = 0;
-  while (kept < Math.min(limit, w) && values[kept] >= 0.5) kept++;
-  const m = columns(vectors, 0, kept);
-  for (let i = 0; i < w; i++)
-    for (let j = 0; j < kept; j++) m.data[i * kept + j] /= Math.sqrt(values[j]);
+  while (kept < values.length && values[kept] > 1e-12 * values[0]) kept++;
+  return scaledColumns(vectors, values, kept);
+}
+
+/** The first `count` columns of `vectors`, column j divided by √values[j]. */
+function scaledColumns(vectors: Mat, values: Float64Array, count: number): Mat {
+  const m = columns(vectors, 0, count);
+  for (let i = 0; i < m.rows; i++)
+    for (let j = 0; j < count; j++) m.data[i * count + j] /= Math.sqrt(values[j]);
   return m;
+}
+
+/**
+ * The new directions of F outside span(Q), given F's Gram matrix G = FᵀF and C = Qᵀ·F: M such
+ * that (F − Q·C)·M has orthonormal columns, with at most `limit` of them, each a direction of
+ * which at least half (in ‖·‖²) lies outside span(Q). The Gram matrix of F − Q·C is G − CᵀC;
+ * in F's whitened coordinates (W = whitening(G)) its eigenvalues μ are those fractions, and
+ * M = W·V·diag(μ)^(−1/2) over the kept ones. A direction mostly inside span(Q) is rounding left
+ * over where Krylov vectors became dependent (A rank-deficient, or converged directions):
+ * normalising it would blow its components along Q up and break the basis' orthogonality, so it
+ * is dropped (M may have no columns: span(Q) then holds an invariant subspace).
+ */
+export function newDirections(g: Mat, c: Mat, limit: number): Mat {
+  const w = whitening(g);
+  const outside = multiply(transpose(c), c);
+  for (let i = 0; i < outside.data.length; i++) outside.data[i] = g.data[i] - outside.data[i];
+  const { values, vectors } = symmetricEigen(multiply(transpose(w), multiply(outside, w)));
+  let kept = 0;
+  while (kept < Math.min(limit, values.length) && values[kept] >= 0.5) kept++;
+  return multiply(w, scaledColumns(vectors, values, kept));
 }
 
 /**
@@ -224,17 +240,17 @@ function below(a: Mat, b: Mat): Mat {
   return out;
 }
 
-/** The rows of Q in qr(X) for rows Xᵀ. */
-function orthonormalRows(xRows: Mat): Mat {
-  return transpose(householderQr(transpose(xRows)).q);
+/** X·Xᵀ for rows X. */
+function rowGram(x: Mat): Mat {
+  return multiply(x, transpose(x));
 }
 
 /**
  * Block Krylov truncated SVD in f64: the CPU reference of krylov-svd.ts's krylovSvd, the same
  * steps with the same Ω. Q₀ = qr(A·Ω); each step Z = A·Wⱼ with Wⱼ = Aᵀ·Qⱼ gives T's next
- * column block Qᵀ·Z, and the new directions of its part outside span(Q), orthonormalised and
- * projected out of span(Q) once more (newDirections), are the next block. Then A ≈ Ũ·ŨᵀA on the
- * top `block` Ritz vectors Ũ = Q·Y.
+ * column block Qᵀ·Z; its part outside span(Q), whitened, then projected out of span(Q) once
+ * more, gives the next block (newDirections). Then A ≈ Ũ·ŨᵀA on the top `block` Ritz vectors
+ * Ũ = Q·Y.
  */
 export function krylovSvdCpu(a: Mat, options: KrylovSvdOptions): Svd {
   const { rows: m, cols: n } = a;
@@ -259,8 +275,9 @@ export function krylovSvdCpu(a: Mat, options: KrylovSvdOptions): Svd {
     const converged = projection.extend(z.coefficients);
     const width = nextBlockWidth(basisRows.rows, plan);
     if (converged || width === 0) break;
-    const fresh = orthogonalize(basisRows, orthonormalRows(z.rest));
-    const directions = newDirections(fresh.coefficients, width);
+    const f = multiply(transpose(whitening(rowGram(z.rest))), z.rest);
+    const fresh = orthogonalize(basisRows, f);
+    const directions = newDirections(rowGram(f), fresh.coefficients, width);
     if (directions.cols === 0) break;
     last = multiply(transpose(directions), fresh.rest);
     basisRows = below(basisRows, last);
