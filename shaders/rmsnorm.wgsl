@@ -1,6 +1,7 @@
-// RMSNorm of each row: y[r, i] = x[r, i] · w[i] / √(mean_i x[r, i]² + eps), x and y [rows × d],
-// and its backward pass for a frozen w: with r = 1/√(mean(x²) + eps),
-//   dx_i = r·w_i·dy_i − x_i · r³ · Σ_j(w_j·dy_j·x_j) / d.
+// RMSNorm of each row: y[r, i] = x[r, i] · (offset + w[i]) / √(mean_i x[r, i]² + eps), x and y
+// [rows × d] (offset 0, or 1 for Gemma's x·(1 + w)), and its backward pass for a frozen w: with
+// r = 1/√(mean(x²) + eps) and w'_i = offset + w_i,
+//   dx_i = r·w'_i·dy_i − x_i · r³ · Σ_j(w'_j·dy_j·x_j) / d.
 // Two layouts of the same math (the helpers take a start and a stride):
 //   main, backward:               one workgroup of WG invocations (a power of two) per row, laid
 //                                 out by linearGrid; strided partial sums combined by a tree.
@@ -14,6 +15,7 @@ struct Params {
   rows: u32,
   d: u32,
   eps: f32,
+  offset: f32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -63,7 +65,7 @@ fn squares(base: u32, start: u32, stride: u32) -> f32 {
 fn normalize(base: u32, start: u32, stride: u32, total: f32) {
   let scale = inverseSqrt(total / f32(p.d) + p.eps);
   for (var i = start; i < p.d; i += stride) {
-    y[base + i] = x[base + i] * scale * w[i];
+    y[base + i] = x[base + i] * scale * (p.offset + w[i]);
   }
 }
 
@@ -97,7 +99,7 @@ fn backward_sums(base: u32, start: u32, stride: u32) -> vec2f {
   var acc = vec2f(0.0);
   for (var i = start; i < pb.d; i += stride) {
     let v = x[base + i];
-    acc += vec2f(v * v, w[i] * dy[base + i] * v);
+    acc += vec2f(v * v, (pb.offset + w[i]) * dy[base + i] * v);
   }
   return acc;
 }
@@ -106,7 +108,7 @@ fn backward_row(base: u32, start: u32, stride: u32, sums: vec2f) {
   let r = inverseSqrt(sums.x / f32(pb.d) + pb.eps);
   let c = r * r * r * sums.y / f32(pb.d);
   for (var i = start; i < pb.d; i += stride) {
-    dx[base + i] = r * w[i] * dy[base + i] - c * x[base + i];
+    dx[base + i] = r * (pb.offset + w[i]) * dy[base + i] - c * x[base + i];
   }
 }
 

@@ -31,14 +31,18 @@ export function rowLayout(
   return { entryPoint, grid: linearGrid(rows, gpu), constants: { WG: wg } };
 }
 
-/** y = x · w / √(mean(x²) + eps) per row of x [rows × d]. */
-export function rmsNorm(batch: Batch, x: Tensor, weight: Tensor, eps: number): Tensor {
+/**
+ * y = x · (offset + w) / √(mean(x²) + eps) per row of x [rows × d], d being x's last dimension
+ * (a view such as q as [tokens·heads × headDim] normalises each head). Gemma's norms use
+ * offset 1: x·(1 + w).
+ */
+export function rmsNorm(batch: Batch, x: Tensor, weight: Tensor, eps: number, offset = 0): Tensor {
   const d = x.shape[x.shape.length - 1];
   const rows = x.numel / d;
   const y = createTensor(batch.gpu, x.shape, 'f32', 'rmsnorm');
   const layout = rowLayout(batch.gpu, 'main', rows, ROW_WG);
   const kernel = batch.gpu.pipelines.get({ shader: 'rmsnorm', ...layout });
-  const params = packParams([{ u32: rows }, { u32: d }, { f32: eps }]);
+  const params = packParams([{ u32: rows }, { u32: d }, { f32: eps }, { f32: offset }]);
   batch.dispatch(kernel, [x, weight, y], layout.grid, params, `rmsnorm ${shapeString(x.shape)}`);
   return y;
 }

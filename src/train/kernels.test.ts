@@ -6,7 +6,7 @@ import { maxScaledError } from '../linalg/compare.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
-import { createTensor, releaseTensor, uploadTensor } from '../gpu/tensor.ts';
+import { createTensor, releaseTensor, reshaped, uploadTensor } from '../gpu/tensor.ts';
 import { dropout, rmsNorm, swiglu } from '../model/ops.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
@@ -65,33 +65,39 @@ describe.each(LAYOUTS)('row kernels, %s', (_, gpu) => {
   );
 
   it.each([
-    [4, 12],
-    [9, 300],
-  ])('RMSNorm forward and backward on %i × %i', async (rows, d) => {
+    [4, 12, 0],
+    [9, 300, 0],
+    [7, 5, 1],
+  ])('RMSNorm forward and backward on %i × %i, weight offset %i', async (rows, d, offset) => {
     const random = seededRandom(d);
     const x = randomArray(random, rows * d);
     const w = randomArray(random, d, 0.5, 1.5);
     const dy = randomArray(random, rows * d);
-    const [xt, wt, dyt] = [
-      uploadTensor(gpu(), x, [rows, d], 'f32'),
+    // Uploaded as [rows × 1 × d] and normalised through a [rows × d] view, as per-head q/k norms
+    // see their heads.
+    const xt = uploadTensor(gpu(), x, [rows, 1, d], 'f32');
+    const [wt, dyt] = [
       uploadTensor(gpu(), w, [d], 'f32'),
       uploadTensor(gpu(), dy, [rows, d], 'f32'),
     ];
+    const xv = reshaped(xt, [rows, d]);
     const eps = 1e-5;
-    const [y, dx] = await run(gpu(), (b) => [
-      rmsNorm(b, xt, wt, eps),
-      rmsNormBackward(b, xt, wt, dyt, eps),
-    ]);
+    const [y, dx] = await run(gpu(), (b) =>
+      offset === 0
+        ? [rmsNorm(b, xv, wt, eps), rmsNormBackward(b, xv, wt, dyt, eps)]
+        : [rmsNorm(b, xv, wt, eps, offset), rmsNormBackward(b, xv, wt, dyt, eps, offset)],
+    );
     const expectedY = new Float64Array(rows * d);
     const expectedDx = new Float64Array(rows * d);
     for (let r = 0; r < rows; r++) {
       const row = x.subarray(r * d, (r + 1) * d);
       const inv = 1 / Math.sqrt(row.reduce((s, v) => s + v * v, 0) / d + eps);
       let dot = 0;
-      for (let i = 0; i < d; i++) dot += w[i] * dy[r * d + i] * row[i];
+      for (let i = 0; i < d; i++) dot += (offset + w[i]) * dy[r * d + i] * row[i];
       for (let i = 0; i < d; i++) {
-        expectedY[r * d + i] = row[i] * inv * w[i];
-        expectedDx[r * d + i] = inv * w[i] * dy[r * d + i] - (row[i] * inv ** 3 * dot) / d;
+        expectedY[r * d + i] = row[i] * inv * (offset + w[i]);
+        expectedDx[r * d + i] =
+          inv * (offset + w[i]) * dy[r * d + i] - (row[i] * inv ** 3 * dot) / d;
       }
     }
     expect(maxScaledError(await readF32(gpu(), y), expectedY)).toBeLessThan(1e-5);

@@ -65,13 +65,14 @@ export function attentionBackward(
   return { dq: keep(dq), dk: keep(dk), dv: keep(dv) };
 }
 
-/** dx of y = rmsNorm(x)·w for a frozen w. */
+/** dx of y = rmsNorm(x)·(offset + w) for a frozen w. */
 export function rmsNormBackward(
   batch: Batch,
   x: Tensor,
   weight: Tensor,
   dy: Tensor,
   eps: number,
+  offset = 0,
 ): Tensor {
   const d = x.shape[x.shape.length - 1];
   const rows = x.numel / d;
@@ -81,7 +82,7 @@ export function rmsNormBackward(
     batch.gpu.pipelines.get({ shader: 'rmsnorm', ...layout }),
     [x, weight, dy, dx],
     layout.grid,
-    packParams([{ u32: rows }, { u32: d }, { f32: eps }]),
+    packParams([{ u32: rows }, { u32: d }, { f32: eps }, { f32: offset }]),
     `rmsnorm backward ${shapeString(x.shape)}`,
   );
   return dx;
