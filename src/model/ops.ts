@@ -1,4 +1,4 @@
-// The transformer-specific GPU ops (shaders/rmsnorm, rope, attention, rows.wgsl). Each records
+// The transformer-specific GPU ops (shaders/rmsnorm, layernorm, rope, attention, rows.wgsl). Each records
 // into a batch; outputs are new tensors the caller owns, except the in-place rope and writeRows.
 import type { Gpu } from '../gpu/device.ts';
 import { linearGrid, packParams, type Batch } from '../gpu/dispatch.ts';
@@ -44,6 +44,31 @@ export function rmsNorm(batch: Batch, x: Tensor, weight: Tensor, eps: number, of
   const kernel = batch.gpu.pipelines.get({ shader: 'rmsnorm', ...layout });
   const params = packParams([{ u32: rows }, { u32: d }, { f32: eps }, { f32: offset }]);
   batch.dispatch(kernel, [x, weight, y], layout.grid, params, `rmsnorm ${shapeString(x.shape)}`);
+  return y;
+}
+
+/**
+ * y = (x − mean(x)) / √(var(x) + eps) · w + b per row of x [rows × d] (GPT-2's LayerNorm; the
+ * biased variance, as torch).
+ */
+export function layerNorm(
+  batch: Batch,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor,
+  eps: number,
+): Tensor {
+  const d = x.shape[x.shape.length - 1];
+  const rows = x.numel / d;
+  const y = createTensor(batch.gpu, x.shape, 'f32', 'layernorm');
+  const layout = rowLayout(batch.gpu, 'main', rows, ROW_WG);
+  batch.dispatch(
+    batch.gpu.pipelines.get({ shader: 'layernorm', ...layout }),
+    [x, weight, bias, y],
+    layout.grid,
+    packParams([{ u32: rows }, { u32: d }, { f32: eps }]),
+    `layernorm ${shapeString(x.shape)}`,
+  );
   return y;
 }
 

@@ -7,11 +7,18 @@ import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { createTensor, releaseTensor, reshaped, uploadTensor } from '../gpu/tensor.ts';
-import { dropout, rmsNorm, swiglu } from '../model/ops.ts';
+import { dropout, layerNorm, rmsNorm, swiglu } from '../model/ops.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { keeps } from '../linalg/random.ts';
-import { adamwStep, crossEntropy, rmsNormBackward, sumSquares, swigluBackward } from './kernels.ts';
+import {
+  adamwStep,
+  crossEntropy,
+  layerNormBackward,
+  rmsNormBackward,
+  sumSquares,
+  swigluBackward,
+} from './kernels.ts';
 
 const device = useGpu();
 
@@ -103,6 +110,48 @@ describe.each(LAYOUTS)('row kernels, %s', (_, gpu) => {
     expect(maxScaledError(await readF32(gpu(), y), expectedY)).toBeLessThan(1e-5);
     expect(maxScaledError(await readF32(gpu(), dx), expectedDx)).toBeLessThan(1e-5);
     releaseTensor(gpu(), xt, wt, dyt, y, dx);
+  });
+
+  it.each([
+    [4, 12, 0],
+    [9, 300, 3],
+    [3, 1, 0],
+  ])('LayerNorm forward and backward on %i × %i, values around %i', async (rows, d, mean) => {
+    const random = seededRandom(d + 1);
+    const x = randomArray(random, rows * d, mean - 1, mean + 1);
+    const w = randomArray(random, d, 0.5, 1.5);
+    const bias = randomArray(random, d);
+    const dy = randomArray(random, rows * d);
+    const [xt, wt, bt, dyt] = [
+      uploadTensor(gpu(), x, [rows, d], 'f32'),
+      uploadTensor(gpu(), w, [d], 'f32'),
+      uploadTensor(gpu(), bias, [d], 'f32'),
+      uploadTensor(gpu(), dy, [rows, d], 'f32'),
+    ];
+    const eps = 1e-5;
+    const [y, dx] = await run(gpu(), (b) => [
+      layerNorm(b, xt, wt, bt, eps),
+      layerNormBackward(b, xt, wt, dyt, eps),
+    ]);
+    // Reference backward: the chain rule through μ and σ² taken term by term.
+    const expectedY = new Float64Array(rows * d);
+    const expectedDx = new Float64Array(rows * d);
+    for (let r = 0; r < rows; r++) {
+      const row = Array.from(x.subarray(r * d, (r + 1) * d));
+      const mu = row.reduce((s, v) => s + v, 0) / d;
+      const variance = row.reduce((s, v) => s + (v - mu) ** 2, 0) / d;
+      const inv = 1 / Math.sqrt(variance + eps);
+      const g = row.map((_, i) => w[i] * dy[r * d + i]);
+      const dVar = g.reduce((s, gi, i) => s + gi * (row[i] - mu), 0) * -0.5 * inv ** 3;
+      const dMu = -inv * g.reduce((s, gi) => s + gi, 0);
+      for (let i = 0; i < d; i++) {
+        expectedY[r * d + i] = (row[i] - mu) * inv * w[i] + bias[i];
+        expectedDx[r * d + i] = g[i] * inv + (dVar * 2 * (row[i] - mu)) / d + dMu / d;
+      }
+    }
+    expect(maxScaledError(await readF32(gpu(), y), expectedY)).toBeLessThan(1e-5);
+    expect(maxScaledError(await readF32(gpu(), dx), expectedDx)).toBeLessThan(1e-5);
+    releaseTensor(gpu(), xt, wt, bt, dyt, y, dx);
   });
 });
 

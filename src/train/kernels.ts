@@ -88,6 +88,28 @@ export function rmsNormBackward(
   return dx;
 }
 
+/** dx of y = layerNorm(x)·w + b for frozen w and b. */
+export function layerNormBackward(
+  batch: Batch,
+  x: Tensor,
+  weight: Tensor,
+  dy: Tensor,
+  eps: number,
+): Tensor {
+  const d = x.shape[x.shape.length - 1];
+  const rows = x.numel / d;
+  const dx = createTensor(batch.gpu, x.shape, 'f32', 'layernorm dx');
+  const layout = rowLayout(batch.gpu, 'backward', rows, ROW_WG);
+  batch.dispatch(
+    batch.gpu.pipelines.get({ shader: 'layernorm', ...layout }),
+    [x, weight, dy, dx],
+    layout.grid,
+    packParams([{ u32: rows }, { u32: d }, { f32: eps }]),
+    `layernorm backward ${shapeString(x.shape)}`,
+  );
+  return dx;
+}
+
 /** Gradients of act = silu(gate)·up. */
 export function swigluBackward(
   batch: Batch,
