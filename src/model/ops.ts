@@ -1,5 +1,6 @@
-// The transformer-specific GPU ops (shaders/rmsnorm, layernorm, rope, attention, rows.wgsl). Each records
-// into a batch; outputs are new tensors the caller owns, except the in-place rope and writeRows.
+// The transformer-specific GPU ops (shaders/rmsnorm, layernorm, rope, attention, activation,
+// rows.wgsl). Each records into a batch; outputs are new tensors the caller owns, except the
+// in-place rope and writeRows.
 import type { Gpu } from '../gpu/device.ts';
 import { linearGrid, packParams, type Batch } from '../gpu/dispatch.ts';
 import { ShapeError } from '../gpu/errors.ts';
@@ -181,22 +182,75 @@ export function attention(
   return { out, lse };
 }
 
+/** The activations of shaders/activation.wgsl; gelu_tanh is HF's gelu_pytorch_tanh and gelu_new. */
+export type ActivationKind = 'silu' | 'gelu_tanh';
+
+/** shaders/activation.wgsl's KIND values. */
+const ACTIVATION_KIND: Readonly<Record<ActivationKind | 'softcap', number>> = {
+  silu: 0,
+  gelu_tanh: 1,
+  softcap: 2,
+};
+
+/**
+ * Records one of shaders/activation.wgsl's entry points over equally sized tensors (inputs, then
+ * outputs, in the entry point's binding order); `cap` is softcap's. Shared with the backward
+ * passes in src/train/kernels.ts.
+ */
+export function dispatchActivation(
+  batch: Batch,
+  entryPoint: 'forward' | 'backward' | 'gated_forward' | 'gated_backward',
+  kind: ActivationKind | 'softcap',
+  bindings: readonly Tensor[],
+  cap = 1,
+): void {
+  const n = bindings[0].numel;
+  if (bindings.some((t) => t.numel !== n))
+    throw new ShapeError(
+      `${kind} ${entryPoint} needs equal sizes, not ${bindings.map((t) => shapeString(t.shape)).join(', ')}`,
+    );
+  batch.dispatch(
+    batch.gpu.pipelines.get({
+      shader: 'activation',
+      entryPoint,
+      constants: { WG: ELEMENT_WG, KIND: ACTIVATION_KIND[kind] },
+    }),
+    bindings,
+    linearGrid(Math.ceil(n / ELEMENT_WG), batch.gpu),
+    packParams([{ u32: n }, { f32: cap }]),
+    `${kind} ${entryPoint} ${shapeString(bindings[0].shape)}`,
+  );
+}
+
+/** act = f(gate) · up, elementwise: the gated MLP (SwiGLU with silu, GeGLU with gelu_tanh). */
+export function gatedActivation(
+  batch: Batch,
+  gate: Tensor,
+  up: Tensor,
+  kind: ActivationKind,
+): Tensor {
+  const act = createTensor(batch.gpu, gate.shape, 'f32', kind);
+  dispatchActivation(batch, 'gated_forward', kind, [gate, up, act]);
+  return act;
+}
+
 /** act = silu(gate) · up, elementwise (the SwiGLU MLP's gate). */
 export function swiglu(batch: Batch, gate: Tensor, up: Tensor): Tensor {
-  const act = createTensor(batch.gpu, gate.shape, 'f32', 'swiglu');
-  const kernel = batch.gpu.pipelines.get({
-    shader: 'swiglu',
-    entryPoint: 'forward',
-    constants: { WG: ELEMENT_WG },
-  });
-  batch.dispatch(
-    kernel,
-    [gate, up, act],
-    linearGrid(Math.ceil(gate.numel / ELEMENT_WG), batch.gpu),
-    packParams([{ u32: gate.numel }]),
-    `swiglu ${shapeString(gate.shape)}`,
-  );
-  return act;
+  return gatedActivation(batch, gate, up, 'silu');
+}
+
+/** y = f(x), elementwise (GPT-2's MLP with gelu_tanh). */
+export function activation(batch: Batch, x: Tensor, kind: ActivationKind): Tensor {
+  const y = createTensor(batch.gpu, x.shape, 'f32', kind);
+  dispatchActivation(batch, 'forward', kind, [x, y]);
+  return y;
+}
+
+/** y = cap · tanh(x / cap), elementwise: logit soft-capping. */
+export function softcap(batch: Batch, x: Tensor, cap: number): Tensor {
+  const y = createTensor(batch.gpu, x.shape, 'f32', 'softcap');
+  dispatchActivation(batch, 'forward', 'softcap', [x, y], cap);
+  return y;
 }
 
 /** out[r, :] = table[ids[r], :] for table [n × width] and u32 ids [rows]. */

@@ -1,21 +1,34 @@
 // The training kernels against plain CPU references (f64): cross-entropy and its gradient,
-// RMSNorm's backward pass, SwiGLU's, AdamW, Σ grad², dropout — in both layouts of the row
-// kernels (a workgroup per row on GPUs, an invocation per row on CPU adapters).
+// RMSNorm's and LayerNorm's forward and backward passes, the activations' (SwiGLU, GeGLU, gelu,
+// softcap), AdamW, Σ grad², dropout — in both layouts of the row kernels (a workgroup per row on
+// GPUs, an invocation per row on CPU adapters).
 import { describe, expect, it } from 'vitest';
-import { maxScaledError } from '../linalg/compare.ts';
+import { maxRelativeError, maxScaledError } from '../linalg/compare.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
-import { createTensor, releaseTensor, reshaped, uploadTensor } from '../gpu/tensor.ts';
-import { dropout, layerNorm, rmsNorm, swiglu } from '../model/ops.ts';
+import { createTensor, releaseTensor, reshaped, uploadTensor, type Tensor } from '../gpu/tensor.ts';
+import {
+  activation,
+  dropout,
+  gatedActivation,
+  layerNorm,
+  rmsNorm,
+  softcap,
+  swiglu,
+  type ActivationKind,
+} from '../model/ops.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { keeps } from '../linalg/random.ts';
 import {
+  activationBackward,
   adamwStep,
   crossEntropy,
+  gatedActivationBackward,
   layerNormBackward,
   rmsNormBackward,
+  softcapBackward,
   sumSquares,
   swigluBackward,
 } from './kernels.ts';
@@ -185,6 +198,102 @@ describe('elementwise training kernels', () => {
     const dGate = Array.from(g, (v, i) => da[i] * u[i] * sig(v) * (1 + v * (1 - sig(v))));
     expect(maxScaledError(await readF32(device(), grads.dGate), dGate)).toBeLessThan(1e-5);
     releaseTensor(device(), gt, ut, dat, act, grads.dGate, grads.dUp);
+  });
+
+  /** (f(x), f'(x)) in f64. */
+  const REFERENCES: Record<ActivationKind, (x: number) => [number, number]> = {
+    silu: (x) => {
+      const s = 1 / (1 + Math.exp(-x));
+      return [x * s, s * (1 + x * (1 - s))];
+    },
+    gelu_tanh: (x) => {
+      const c = Math.sqrt(2 / Math.PI);
+      const t = Math.tanh(c * (x + 0.044715 * x ** 3));
+      return [
+        0.5 * x * (1 + t),
+        0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x),
+      ];
+    },
+  };
+  // Beyond the random range: where exp, x³ or a naive tanh overflow.
+  const EXTREMES = [-3e38, -1e30, -1e4, -50, -10.5, -9.5, 9.5, 10.5, 50, 1e4, 1e30, 3e38];
+
+  it.each(['silu', 'gelu_tanh'] as const)(
+    'gated and plain %s, forward and backward, finite at extremes',
+    async (kind) => {
+      const random = seededRandom(kind.length);
+      const n = 1031;
+      const g = Float32Array.from([
+        ...randomArray(random, n - EXTREMES.length, -6, 6),
+        ...EXTREMES,
+      ]);
+      const [u, da] = [randomArray(random, n), randomArray(random, n)];
+      const [gt, ut, dat] = [g, u, da].map((v) => uploadTensor(device(), v, [n], 'f32'));
+      const [act, grads, y, dx] = await run(
+        device(),
+        (b) =>
+          [
+            gatedActivation(b, gt, ut, kind),
+            gatedActivationBackward(b, gt, ut, dat, kind),
+            activation(b, gt, kind),
+            activationBackward(b, gt, dat, kind),
+          ] as const,
+      );
+      const ref = Array.from(g, (v) => REFERENCES[kind](v));
+      const expected: [Tensor, number[]][] = [
+        [act, ref.map(([f], i) => f * u[i])],
+        [grads.dGate, ref.map(([, df], i) => da[i] * u[i] * df)],
+        [grads.dUp, ref.map(([f], i) => da[i] * f)],
+        [y, ref.map(([f]) => f)],
+        [dx, ref.map(([, df], i) => da[i] * df)],
+      ];
+      const m = n - EXTREMES.length;
+      for (const [tensor, values] of expected) {
+        const actual = await readF32(device(), tensor);
+        expect(actual.every(Number.isFinite)).toBe(true);
+        // The random part against its scale, the extremes each against max(|f|, 1).
+        expect(maxScaledError(actual.subarray(0, m), values.slice(0, m))).toBeLessThan(1e-5);
+        expect(maxRelativeError(actual.subarray(m), values.slice(m))).toBeLessThan(1e-6);
+      }
+      releaseTensor(device(), gt, ut, dat, act, grads.dGate, grads.dUp, y, dx);
+    },
+  );
+
+  it.each([
+    [5, 20],
+    [30, 1e-3],
+  ])('softcap %s over values up to ±%s, forward and backward', async (cap, range) => {
+    const random = seededRandom(cap);
+    const n = 517;
+    const x = Float32Array.from([
+      ...randomArray(random, n - 4, -range, range),
+      -3e38,
+      -1e30,
+      1e30,
+      3e38,
+    ]);
+    const dy = randomArray(random, n);
+    const [xt, dyt] = [x, dy].map((v) => uploadTensor(device(), v, [n], 'f32'));
+    const [y, dx] = await run(device(), (b) => [
+      softcap(b, xt, cap),
+      softcapBackward(b, xt, dyt, cap),
+    ]);
+    const t = Array.from(x, (v) => Math.tanh(v / cap));
+    // Relative to each value (floor 1e-30): near 0 the series keeps tanh's relative precision.
+    expect(
+      maxRelativeError(
+        await readF32(device(), y),
+        t.map((v) => cap * v),
+        1e-30,
+      ),
+    ).toBeLessThan(1e-5);
+    expect(
+      maxScaledError(
+        await readF32(device(), dx),
+        t.map((v, i) => dy[i] * (1 - v * v)),
+      ),
+    ).toBeLessThan(1e-5);
+    releaseTensor(device(), xt, dyt, y, dx);
   });
 
   it('dropout keeps the fraction asked for, scales by 1/keep, and matches the CPU mask', async () => {

@@ -1,11 +1,18 @@
 // The training-only GPU ops: the backward passes of the transformer's ops (shaders/
-// attention_backward, rmsnorm backward, swiglu backward), the loss, and the optimiser's kernels
-// (shaders/cross_entropy, adamw). Each records into a batch and returns new tensors the caller owns.
+// attention_backward, rmsnorm, layernorm and activation backward), the loss, and the optimiser's
+// kernels (shaders/cross_entropy, adamw). Each records into a batch and returns new tensors the
+// caller owns.
 import { linearGrid, packParams, type Batch } from '../gpu/dispatch.ts';
 import { createTensor, reshaped, shapeString, type Tensor } from '../gpu/tensor.ts';
 import { binary } from '../linalg/elementwise.ts';
 import { reduceRows } from '../linalg/reduce.ts';
-import { attentionParams, rowLayout, type AttentionShape } from '../model/ops.ts';
+import {
+  attentionParams,
+  dispatchActivation,
+  rowLayout,
+  type ActivationKind,
+  type AttentionShape,
+} from '../model/ops.ts';
 
 const ROW_WG = 64;
 const ELEMENT_WG = 256;
@@ -110,6 +117,20 @@ export function layerNormBackward(
   return dx;
 }
 
+/** Gradients of act = f(gate)·up (gatedActivation). */
+export function gatedActivationBackward(
+  batch: Batch,
+  gate: Tensor,
+  up: Tensor,
+  dAct: Tensor,
+  kind: ActivationKind,
+): { dGate: Tensor; dUp: Tensor } {
+  const dGate = createTensor(batch.gpu, gate.shape, 'f32', `${kind} d gate`);
+  const dUp = createTensor(batch.gpu, gate.shape, 'f32', `${kind} d up`);
+  dispatchActivation(batch, 'gated_backward', kind, [gate, up, dAct, dGate, dUp]);
+  return { dGate, dUp };
+}
+
 /** Gradients of act = silu(gate)·up. */
 export function swigluBackward(
   batch: Batch,
@@ -117,20 +138,26 @@ export function swigluBackward(
   up: Tensor,
   dAct: Tensor,
 ): { dGate: Tensor; dUp: Tensor } {
-  const dGate = createTensor(batch.gpu, gate.shape, 'f32', 'swiglu d gate');
-  const dUp = createTensor(batch.gpu, gate.shape, 'f32', 'swiglu d up');
-  batch.dispatch(
-    batch.gpu.pipelines.get({
-      shader: 'swiglu',
-      entryPoint: 'backward',
-      constants: { WG: ELEMENT_WG },
-    }),
-    [gate, up, dAct, dGate, dUp],
-    linearGrid(Math.ceil(gate.numel / ELEMENT_WG), batch.gpu),
-    packParams([{ u32: gate.numel }]),
-    `swiglu backward ${shapeString(gate.shape)}`,
-  );
-  return { dGate, dUp };
+  return gatedActivationBackward(batch, gate, up, dAct, 'silu');
+}
+
+/** dx of y = f(x) (activation). */
+export function activationBackward(
+  batch: Batch,
+  x: Tensor,
+  dy: Tensor,
+  kind: ActivationKind,
+): Tensor {
+  const dx = createTensor(batch.gpu, x.shape, 'f32', `${kind} dx`);
+  dispatchActivation(batch, 'backward', kind, [x, dy, dx]);
+  return dx;
+}
+
+/** dx of y = cap·tanh(x/cap) (softcap). */
+export function softcapBackward(batch: Batch, x: Tensor, dy: Tensor, cap: number): Tensor {
+  const dx = createTensor(batch.gpu, x.shape, 'f32', 'softcap dx');
+  dispatchActivation(batch, 'backward', 'softcap', [x, dy, dx], cap);
+  return dx;
 }
 
 /**
