@@ -82,8 +82,10 @@ export interface Positions {
 }
 
 /**
- * Rotates x [tokens × heads × headDim] in place for positions `at`; `cosSin` holds
- * [positions × headDim/2 × (cos, sin)] (see ropeTable). `inverse` rotates back: the backward pass.
+ * Rotates x [tokens × heads × headDim] in place for positions `at`: within each head the first
+ * `rotaryDims` values (all by default; fewer with a partial rotary factor) rotate, the rest pass
+ * through. `cosSin` holds [positions × rotaryDims/2 × (cos, sin)] (see ropeTableFrom).
+ * `inverse` rotates back: the backward pass.
  */
 export function rope(
   batch: Batch,
@@ -93,13 +95,19 @@ export function rope(
   headDim: number,
   at: Positions,
   inverse = false,
+  rotaryDims = headDim,
 ): void {
+  if (rotaryDims % 2 !== 0 || rotaryDims <= 0 || rotaryDims > headDim)
+    throw new ShapeError(
+      `rope rotates an even count of a head's ${headDim} values, not ${rotaryDims}`,
+    );
   const tokens = x.numel / (heads * headDim);
-  const half = headDim / 2;
+  const half = rotaryDims / 2;
   const kernel = batch.gpu.pipelines.get({ shader: 'rope', constants: { WG: ELEMENT_WG } });
   const params = packParams([
     { u32: tokens },
     { u32: heads },
+    { u32: headDim },
     { u32: half },
     { u32: at.pos0 },
     { u32: at.seqLen ?? tokens },
@@ -115,18 +123,35 @@ export function rope(
   );
 }
 
-/** cos and sin of pos·θ^(−2j/headDim), in f64 then rounded: [positions × headDim/2 × 2]. */
-export function ropeTable(positions: number, headDim: number, theta: number): Float32Array {
-  const half = headDim / 2;
+/** The default inverse frequencies θ^(−2j/dims), j < dims/2, of `dims` rotary values. */
+export function ropeInverseFrequencies(dims: number, theta: number): Float64Array {
+  return Float64Array.from({ length: dims / 2 }, (_, j) => theta ** (-(2 * j) / dims));
+}
+
+/**
+ * cos and sin of pos·f for each inverse frequency f, times `attentionFactor` (YaRN's and
+ * LongRoPE's scaling of q and k), in f64 then rounded: [positions × invFreq.length × 2].
+ */
+export function ropeTableFrom(
+  positions: number,
+  invFreq: Float64Array,
+  attentionFactor = 1,
+): Float32Array {
+  const half = invFreq.length;
   const table = new Float32Array(positions * half * 2);
   for (let pos = 0; pos < positions; pos++) {
     for (let j = 0; j < half; j++) {
-      const angle = pos * theta ** (-(2 * j) / headDim);
-      table[(pos * half + j) * 2] = Math.cos(angle);
-      table[(pos * half + j) * 2 + 1] = Math.sin(angle);
+      const angle = pos * invFreq[j];
+      table[(pos * half + j) * 2] = Math.cos(angle) * attentionFactor;
+      table[(pos * half + j) * 2 + 1] = Math.sin(angle) * attentionFactor;
     }
   }
   return table;
+}
+
+/** ropeTableFrom with the default frequencies of headDim rotary values. */
+export function ropeTable(positions: number, headDim: number, theta: number): Float32Array {
+  return ropeTableFrom(positions, ropeInverseFrequencies(headDim, theta));
 }
 
 export interface AttentionShape {
