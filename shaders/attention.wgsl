@@ -1,7 +1,8 @@
 // Causal attention with grouped KV heads, for a decode/prefill over a KV cache or a training
 // batch of packed sequences:
 //   out[t, h] = Σ_s softmax_s(q[t, h] · k[s, g] · scale) · v[s, g],   g = h / (heads / kv_heads)
-// over the keys s of t's sequence up to its position. Token t belongs to sequence t / seq_len
+// over the keys s of t's sequence up to its position, or with a sliding window the last `window`
+// of them (positions p − window + 1 … p; window 0: all). Token t belongs to sequence t / seq_len
 // (whose keys start at row (t / seq_len)·seq_len of k and v) at position pos0 + t % seq_len:
 // a cache passes seq_len = tokens (one sequence whose first pos0 positions are cached), a
 // training batch pos0 = 0 and its sequence length.
@@ -26,6 +27,7 @@ struct Params {
   pos0: u32,
   seq_len: u32,
   scale: f32,
+  window: u32,
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
@@ -46,6 +48,10 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: 
   let g = (row % p.heads) / (p.heads / p.kv_heads);
   let first = (t / p.seq_len) * p.seq_len;
   let last = first + p.pos0 + t % p.seq_len;
+  var start = first;
+  if (p.window > 0u && last + 1u - first > p.window) {
+    start = last + 1u - p.window;
+  }
   let q_base = row * d;
   let stride = p.kv_heads * d;
 
@@ -57,7 +63,7 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: 
   }
   var best = -3.4e38;
   var total = 0.0;
-  for (var s = first; s <= last; s++) {
+  for (var s = start; s <= last; s++) {
     let kv_base = s * stride + g * d;
     var score = 0.0;
     for (var i = 0u; i < d; i++) {

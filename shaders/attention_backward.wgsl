@@ -3,7 +3,8 @@
 //   P[t, s] = exp(q_t · k_s · scale − lse_t),   dP[t, s] = dO_t · v_s,
 //   dS[t, s] = P[t, s] · (dP[t, s] − dsum_t),   dsum_t = dO_t · O_t (computed by the caller),
 //   dQ_t = scale · Σ_s dS[t, s] k_s,   dK_s = scale · Σ_t dS[t, s] q_t,   dV_s = Σ_t P[t, s] dO_t
-// with t ranging over the later positions of s's sequence and the query heads of s's KV group.
+// with t ranging over the later positions of s's sequence (within the sliding window, when there
+// is one: t sees s while t − s < window) and the query heads of s's KV group.
 // backward_q: one invocation per (token, head) writes its dQ row.
 // backward_kv: one invocation per (token, kv head) writes its dK and dV rows, so no two
 // invocations ever add into the same address (no atomics, deterministic sums).
@@ -23,6 +24,7 @@ struct Params {
   pos0: u32,   // unused here (always 0 in training); keeps the layout of attention.wgsl
   seq_len: u32,
   scale: f32,
+  window: u32,  // 0: full causal
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
@@ -50,7 +52,10 @@ fn backward_q(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups)
   let d = HEAD_DIM;
   let t = row / pq.heads;
   let g = (row % pq.heads) / (pq.heads / pq.kv_heads);
-  let first = (t / pq.seq_len) * pq.seq_len;
+  var first = (t / pq.seq_len) * pq.seq_len;
+  if (pq.window > 0u && t + 1u - first > pq.window) {
+    first = t + 1u - pq.window;
+  }
   let q_base = row * d;
   let stride = pq.kv_heads * d;
   var qv: array<f32, MAX_HEAD_DIM>;
@@ -91,7 +96,11 @@ fn backward_kv(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups
   let s = row / pkv.kv_heads;
   let g = row % pkv.kv_heads;
   let group = pkv.heads / pkv.kv_heads;
-  let end = (s / pkv.seq_len + 1u) * pkv.seq_len;
+  // The batch may end within its last sequence.
+  var end = min((s / pkv.seq_len + 1u) * pkv.seq_len, pkv.tokens);
+  if (pkv.window > 0u) {
+    end = min(end, s + pkv.window);
+  }
   let kv_base = row * d;
   var kv: array<f32, MAX_HEAD_DIM>;
   var vv: array<f32, MAX_HEAD_DIM>;

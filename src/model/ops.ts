@@ -158,6 +158,13 @@ export interface AttentionShape {
   heads: number;
   kvHeads: number;
   headDim: number;
+  /** Multiplies q·k (default 1/√headDim; Gemma 3: query_pre_attn_scalar^−½). */
+  scale?: number;
+  /**
+   * Sliding window: the query at position p sees the keys at p − window + 1 … p of its sequence
+   * (undefined or 0: all up to p).
+   */
+  window?: number;
 }
 
 /** The attention kernels' uniform, shared by forward and backward. */
@@ -166,6 +173,9 @@ export function attentionParams(tokens: number, s: AttentionShape, at: Positions
     throw new ShapeError(
       `attention supports heads of up to ${MAX_HEAD_DIM} values, not ${s.headDim}`,
     );
+  const window = s.window ?? 0;
+  if (!Number.isInteger(window) || window < 0)
+    throw new ShapeError(`an attention window is a count of keys, not ${window}`);
   return packParams([
     { u32: tokens },
     { u32: s.heads },
@@ -173,14 +183,15 @@ export function attentionParams(tokens: number, s: AttentionShape, at: Positions
     { u32: s.headDim },
     { u32: at.pos0 },
     { u32: at.seqLen ?? tokens },
-    { f32: 1 / Math.sqrt(s.headDim) },
+    { f32: s.scale ?? 1 / Math.sqrt(s.headDim) },
+    { u32: window },
   ]);
 }
 
 /**
  * Causal attention of q [tokens × heads × headDim] over k, v [rows × kvHeads × headDim] (a KV
- * cache, or the batch's own keys): the output and the log-sum-exp per (token, head) that the
- * backward pass needs.
+ * cache, or the batch's own keys), within `s.window` keys when set: the output and the
+ * log-sum-exp per (token, head) that the backward pass needs.
  */
 export function attention(
   batch: Batch,

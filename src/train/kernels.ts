@@ -24,8 +24,9 @@ export interface AttentionGradients {
 }
 
 /**
- * Gradients of causal attention over packed sequences of `seqLen` tokens, given the forward's
- * q, k, v (after RoPE), output and log-sum-exp, and dOut = ∂L/∂out.
+ * Gradients of causal attention (with the scale and sliding window of `s`) over packed sequences
+ * of `seqLen` tokens, given the forward's q, k, v (after RoPE), output and log-sum-exp, and
+ * dOut = ∂L/∂out.
  */
 export function attentionBackward(
   batch: Batch,
