@@ -82,7 +82,7 @@ export function adaptedGpuModel(
 function heldAt(weights: ModelWeights, precision: WeightPrecision): ModelWeights {
   return new Map(
     [...weights].map(([name, t]) => {
-      const dtype = gpuDType(name, t, precision);
+      const dtype = gpuDType(t, precision);
       if ((dtype !== 'f16' && dtype !== 'bf16') || t.half === dtype) return [name, t];
       return [name, { ...t, data: decodeHalf(encodeHalf(t.data, dtype), dtype), half: dtype }];
     }),

@@ -7,7 +7,7 @@ import { relativeNormError } from '../linalg/compare.ts';
 import { gaussian } from '../linalg/random.ts';
 import { cpuRunner } from '../model/cpu/runner.ts';
 import { createGpuModel } from '../model/forward.ts';
-import { modulePath, moduleShape } from '../model/modules.ts';
+import { modulePath, moduleSpec } from '../model/architecture.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
 import { composeWeights, type Composition } from './compose.ts';
@@ -52,9 +52,12 @@ function adapter(
 describe.each([false, true])('composed weights (tied head: %s)', (tied) => {
   const config = tinyConfig({ vocabSize: 23, tieWordEmbeddings: tied });
   const weights = randomWeights(config, 7);
-  const module = (layer: number, type: Parameters<typeof moduleShape>[1], seed: number) => {
-    const { out, in: width } = moduleShape(config, type);
-    return [modulePath(layer, type), factors(2, out, width, seed)] as [string, AdapterModule];
+  const module = (layer: number, type: string, seed: number) => {
+    const { out, in: width } = moduleSpec(config.arch, type);
+    return [modulePath(config.arch, layer, type), factors(2, out, width, seed)] as [
+      string,
+      AdapterModule,
+    ];
   };
   const embedding: AdapterModule = {
     ...factors(3, config.hiddenSize, config.vocabSize, 40),
@@ -105,13 +108,16 @@ describe.each([false, true])('composed weights (tied head: %s)', (tied) => {
     const { weights: composed } = composeWeights(config, weights, composition.slice(0, 1));
     const changed = [...composed].filter(([n, t]) => t !== weights.get(n)).map(([n]) => n);
     expect(changed.sort()).toEqual(
-      [`${modulePath(0, 'q_proj')}.weight`, `${modulePath(1, 'down_proj')}.weight`].sort(),
+      [
+        `${modulePath(config.arch, 0, 'q_proj')}.weight`,
+        `${modulePath(config.arch, 1, 'down_proj')}.weight`,
+      ].sort(),
     );
     for (const [n, data] of before) expect(weights.get(n)!.data).toEqual(data);
   });
 
   it('refuses an adapter for another model, naming the module', () => {
-    const wide = adapter('wide', [[modulePath(0, 'q_proj'), factors(2, 5, 99, 1)]]);
+    const wide = adapter('wide', [[modulePath(config.arch, 0, 'q_proj'), factors(2, 5, 99, 1)]]);
     expect(() => composeWeights(config, weights, [{ adapter: wide, weight: 1 }])).toThrow(
       /wide.*does not fit this model[\s\S]*q_proj/,
     );

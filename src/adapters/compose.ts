@@ -11,14 +11,11 @@
 import { productRow } from '../linalg/cpu/dense.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { FormatError } from '../model/errors.ts';
-import { EMBEDDING_PATH } from '../model/transformer.ts';
 import type { HostTensor, ModelWeights } from '../model/weights.ts';
 import { misfit, shapeMismatches, type AdapterModule, type PeftAdapter } from './peft-read.ts';
 import { variantEngine, type VariantEngine } from './variants/engine.ts';
 
 export type Composition = readonly { adapter: PeftAdapter; weight: number }[];
-
-const EMBEDDING = `${EMBEDDING_PATH}.weight`;
 
 /** Adds the module's term at `weight` to `target` (the composed W), computed from the base W. */
 function addTerm(
@@ -85,19 +82,24 @@ export function composeWeights(
       for (let i = 0; i < t.length; i++) t[i] += weight * (full.data[i] - w0[i]);
     }
   let composedConfig = config;
+  const embedding = `${config.arch.embedding}.weight`;
   for (const { adapter, weight } of composition) {
     const engine = variantEngine(adapter.details.variant);
     for (const [path, m] of adapter.modules) {
       if (m.embedding) {
         if (composedConfig.tieWordEmbeddings) {
           // The head as the table is now (whole weights applied), kept apart from the lookup's.
-          const table = weights.get(EMBEDDING)!;
+          const table = weights.get(embedding)!;
           const head =
-            table === base.get(EMBEDDING) ? table : { ...table, data: table.data.slice() };
+            table === base.get(embedding) ? table : { ...table, data: table.data.slice() };
           weights.set('lm_head.weight', head);
-          composedConfig = { ...composedConfig, tieWordEmbeddings: false };
+          composedConfig = {
+            ...composedConfig,
+            tieWordEmbeddings: false,
+            arch: { ...composedConfig.arch, head: 'lm_head' },
+          };
         }
-        addEmbeddingTerm(writable(EMBEDDING), m, weight);
+        addEmbeddingTerm(writable(embedding), m, weight);
       } else {
         const name = `${path}.weight`;
         addTerm(engine, writable(name), baseData(name), m, weight);

@@ -2,23 +2,31 @@
 // adapts and how it was initialised — the fields PEFT's LoraConfig carries (docs/design.md
 // §2–4), resolved per module into the rank and scaling each one uses.
 import type { ModelConfig } from '../model/config.ts';
-import { LINEAR_MODULES, modulePath, moduleShape, type LinearModule } from '../model/modules.ts';
+import { modulePath, resolveTargets } from '../model/architecture.ts';
 import type { InitMethod } from './inits.ts';
 import type { VariantName } from './variants.ts';
 
 export type { InitMethod, VariantName };
 
+/**
+ * Target lists that mean the same thing in every family: the keywords expand to the model's own
+ * modules (architecture.ts's resolveTargets), `all-linear` as PEFT's does.
+ */
 export const TARGET_PRESETS = {
-  attention: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
-  'all-linear': [...LINEAR_MODULES],
-} as const satisfies Record<string, readonly LinearModule[]>;
+  attention: ['attention'],
+  'all-linear': ['all-linear'],
+} as const satisfies Record<string, readonly string[]>;
 
 export interface LoraSpec {
   rank: number;
   alpha: number;
   /** Scaling alpha/√r instead of alpha/r (Kalajdzievski 2023). */
   rslora: boolean;
-  targets: readonly LinearModule[];
+  /**
+   * Module names (`q_proj`; GPT-2's `attn.c_proj`), PEFT-style suffixes (`c_proj` selects both
+   * GPT-2 projections) or the keywords `attention` and `all-linear`.
+   */
+  targets: readonly string[];
   /** Layers to adapt; all when absent. */
   layers?: readonly number[];
   /** PEFT's rank_pattern / alpha_pattern: module-name regex (matched at a name boundary) → value. */
@@ -45,7 +53,8 @@ export interface HostFactors {
 export interface AdaptedModule {
   path: string;
   layer: number;
-  module: LinearModule;
+  /** The module's name in its layer (architecture.ts's ModuleSpec.name). */
+  module: string;
   rank: number;
   alpha: number;
   scale: number;
@@ -82,14 +91,21 @@ export function adaptedModules(config: ModelConfig, spec: LoraSpec): AdaptedModu
     problems.push(`layers ${outside.join(', ')} do not exist (the model has ${config.numLayers})`);
   if (problems.length > 0) throw new RangeError(`LoRA settings: ${problems.join('; ')}`);
 
+  const { arch } = config;
+  const targeted = resolveTargets(arch, spec.targets);
+  const unknown = spec.targets.filter((t) => resolveTargets(arch, [t]).length === 0);
+  if (unknown.length > 0)
+    throw new RangeError(
+      `LoRA settings: no module ${unknown.join(', ')} in this ${arch.family} model (use attention, all-linear or ${arch.modules.map((m) => m.name).join(', ')})`,
+    );
   const modules: AdaptedModule[] = [];
   for (const layer of [...layers].sort((a, b) => a - b)) {
-    for (const module of LINEAR_MODULES) {
-      if (!spec.targets.includes(module)) continue;
-      const path = modulePath(layer, module);
+    for (const m of arch.modules) {
+      if (!targeted.includes(m.name)) continue;
+      const path = modulePath(arch, layer, m);
       const rank = patternValue(spec.rankPattern, path) ?? spec.rank;
       const alpha = patternValue(spec.alphaPattern, path) ?? spec.alpha;
-      const shape = moduleShape(config, module);
+      const shape = { in: m.in, out: m.out };
       if (rank > Math.min(shape.in, shape.out)) {
         throw new RangeError(
           `LoRA settings: rank ${rank} exceeds ${path}'s smaller side (${shape.out}×${shape.in})`,
@@ -98,7 +114,7 @@ export function adaptedModules(config: ModelConfig, spec: LoraSpec): AdaptedModu
       modules.push({
         path,
         layer,
-        module,
+        module: m.name,
         rank,
         alpha,
         scale: scaling(alpha, rank, spec.rslora),

@@ -2,8 +2,8 @@
 // module, and applying adapters to a loaded model at run time (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x).
 // Handles every adapter variant (DoRA's magnitude vectors: src/adapters/variants.ts) and
 // modules_to_save (whole tensors) as PEFT and this studio write them. GPT-2's Conv1D layout
-// (fan_in_fan_out) stores its base weights transposed but the factors as usual: such adapters
-// load for inspection and merging (no GPT-2 model runs here). Embedding LoRA
+// (fan_in_fan_out) stores its base weights transposed but the factors as usual (A [r × in],
+// B [out × r]): they apply to the engine's [out, in] weights like any other. Embedding LoRA
 // (lora_embedding_A [r × vocab], lora_embedding_B [dim × r]) reads into the same orientation as a
 // linear module (in = vocab, out = dim: B·A = ΔEᵀ) and applies at the token embedding
 // (transformer.ts's embed).
@@ -14,9 +14,11 @@ import { axpy } from '../linalg/elementwise.ts';
 import { asF32 } from '../linalg/widen.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { FormatError } from '../model/errors.ts';
-import { LINEAR_MODULES, modulePath, moduleShape } from '../model/modules.ts';
+import { modulePath } from '../model/architecture.ts';
+import { moduleKind } from '../model/families.ts';
 import { readSafetensors } from '../model/safetensors.ts';
-import { EMBEDDING_PATH, type AdapterTerm, type Transformer } from '../model/transformer.ts';
+import type { AdapterTerm, Transformer } from '../model/transformer.ts';
+import { transpose } from '../model/weights.ts';
 import type { HostFactors } from './config.ts';
 import { adapterFiles, CONFIG, moduleScaling, tensorRole, WEIGHTS } from './peft-config.ts';
 import { variantEngine } from './variants/engine.ts';
@@ -41,6 +43,8 @@ export interface AdapterDetails {
   targets: string[];
   /** How its modules combine A and B with the weight (DoRA: magnitude vectors rescale rows). */
   variant: VariantName;
+  /** Its base stores weights [in, out] (GPT-2's Conv1D), as PEFT's fan_in_fan_out says. */
+  fanInFanOut?: boolean;
 }
 
 export interface PeftAdapter {
@@ -138,9 +142,7 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
       ...(f.embedding ? { embedding: true as const } : {}),
     });
   }
-  const targets = [
-    ...new Set([...modules.keys()].map((path) => path.slice(path.lastIndexOf('.') + 1))),
-  ];
+  const targets = [...new Set([...modules.keys()].map(moduleKind))];
   return {
     name,
     baseModel: config.baseModel,
@@ -153,24 +155,19 @@ export function readPeftAdapter(files: ReadonlyMap<string, Uint8Array>, name: st
       modules: modules.size,
       targets,
       variant: config.variant,
+      fanInFanOut: config.fanInFanOut,
     },
     nonFinite,
   };
 }
 
-/** A rows × cols row-major matrix, transposed. */
-function transposed(x: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(x.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = x[i * cols + j];
-  return t;
-}
-
 /** Lists every module whose shape does not fit the model (empty: it fits). */
 export function shapeMismatches(adapter: PeftAdapter, config: ModelConfig): string[] {
   const known = new Map<string, { in: number; out: number }>();
+  const { arch } = config;
   for (let l = 0; l < config.numLayers; l++)
-    for (const m of LINEAR_MODULES) known.set(modulePath(l, m), moduleShape(config, m));
-  known.set(EMBEDDING_PATH, { in: config.vocabSize, out: config.hiddenSize });
+    for (const m of arch.modules) known.set(modulePath(arch, l, m), m);
+  known.set(arch.embedding, { in: config.vocabSize, out: config.hiddenSize });
   const problems: string[] = [];
   for (const [path, m] of adapter.modules) {
     const shape = known.get(path);
@@ -203,8 +200,8 @@ export function misfit(problems: readonly string[], shown = 8): string {
 
 /** Shapes of the whole weights modules_to_save may replace. */
 function fullWeightShape(config: ModelConfig, name: string): number[] | null {
-  if (name === 'model.embed_tokens.weight') return [config.vocabSize, config.hiddenSize];
-  if (name === 'lm_head.weight' && !config.tieWordEmbeddings)
+  const { arch } = config;
+  if (name === `${arch.embedding}.weight` || name === `${arch.head}.weight`)
     return [config.vocabSize, config.hiddenSize];
   return null;
 }
@@ -239,7 +236,7 @@ export async function adapterTerms(
         const width = m.a.length / m.rank;
         // The embedding gathers rows of Aᵀ (vocab × r): one row per token.
         const a = m.embedding
-          ? uploadTensor(gpu, transposed(m.a, m.rank, width), [width, m.rank], 'f32', `${path} Aᵀ`)
+          ? uploadTensor(gpu, transpose(m.a, m.rank, width), [width, m.rank], 'f32', `${path} Aᵀ`)
           : uploadTensor(gpu, m.a, [m.rank, width], 'f32', `${path} A`);
         const b = uploadTensor(gpu, m.b, [m.b.length / m.rank, m.rank], 'f32', `${path} B`);
         tensors.push(a, b);

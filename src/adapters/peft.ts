@@ -57,6 +57,8 @@ export interface ExportAdapter {
   alpha: number;
   rslora: boolean;
   targets: readonly string[];
+  /** The base stores its weights [in, out] (GPT-2's Conv1D): PEFT must know to transpose B·A. */
+  fanInFanOut?: boolean;
   dropout: number;
   initLoraWeights: InitEntry['initLoraWeights'];
   baseModel: string;
@@ -100,7 +102,9 @@ export function exportAdapter(
     rank: spec.rank * rankFactor,
     alpha: spec.alpha * alphaFactor,
     rslora: spec.rslora,
-    targets: spec.targets,
+    // PEFT matches each name against module paths' ends: the resolved names, not our keywords.
+    targets: [...new Set(modules.map((m) => m.module))],
+    fanInFanOut: config.arch.modules.some((m) => m.conv1d),
     dropout: spec.dropout,
     initLoraWeights: initEntry(spec.init).initLoraWeights,
     baseModel,
@@ -139,7 +143,7 @@ export function peftFiles(e: ExportAdapter): Map<string, Uint8Array> {
     auto_mapping: null,
     base_model_name_or_path: e.baseModel,
     bias: 'none',
-    fan_in_fan_out: false,
+    fan_in_fan_out: e.fanInFanOut === true,
     inference_mode: true,
     init_lora_weights: e.initLoraWeights,
     layer_replication: null,

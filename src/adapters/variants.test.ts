@@ -14,7 +14,7 @@ import type { Transformer } from '../model/transformer.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { randomWeights, tinyConfig, tinyData } from '../testing/tiny-model.ts';
-import { cpuBatchLoss, type CpuTerm } from '../train/cpu/loss.ts';
+import { cpuBatchLoss, type CpuTerm } from '../model/cpu/reference.ts';
 import { batchLoss, tokenBatch } from '../train/step.ts';
 import {
   CHECKPOINT_JSON,

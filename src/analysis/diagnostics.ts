@@ -13,7 +13,7 @@ import { householderQr } from '../linalg/cpu/qr.ts';
 import { jacobiSvd } from '../linalg/cpu/svd.ts';
 import type { MergeCompute } from '../merge/compute.ts';
 import { frobeniusInner, unscaled, weighted } from '../merge/low-rank.ts';
-import { LINEAR_MODULES } from '../model/modules.ts';
+import { moduleKind, moduleOrder } from '../model/families.ts';
 
 /** One adapter's ΔW on one module. */
 export interface AdapterModuleDiagnostics {
@@ -132,20 +132,14 @@ function checkComparable(adapters: readonly PeftAdapter[]): void {
   }
 }
 
-function moduleType(path: string): string {
-  return path.slice(path.lastIndexOf('.') + 1);
-}
-
 function layerOf(path: string): number | null {
   const match = /\.(\d+)\./.exec(path);
   return match ? Number(match[1]) : null;
 }
 
-/** Known Llama module types in their usual order, then any others (GPT-2's…) as they come. */
+/** Known module types in forward order, then any others by name. */
 function orderedTypes(paths: readonly string[]): string[] {
-  const known: readonly string[] = LINEAR_MODULES;
-  const rank = (type: string) => (known.includes(type) ? known.indexOf(type) : known.length);
-  return [...new Set(paths.map(moduleType))].sort((x, y) => rank(x) - rank(y));
+  return [...new Set(paths.map(moduleKind))].sort(moduleOrder);
 }
 
 /** Paths by layer (layerless last), then module type, then name. */
@@ -154,7 +148,7 @@ function orderedPaths(paths: readonly string[], types: readonly string[]): strin
   return [...paths].sort(
     (x, y) =>
       layer(x) - layer(y) ||
-      types.indexOf(moduleType(x)) - types.indexOf(moduleType(y)) ||
+      types.indexOf(moduleKind(x)) - types.indexOf(moduleKind(y)) ||
       x.localeCompare(y),
   );
 }
@@ -341,7 +335,7 @@ async function moduleDiagnostics(
   return {
     path,
     layer: layerOf(path),
-    type: moduleType(path),
+    type: moduleKind(path),
     out: shape.out,
     in: shape.in,
     adapters: deltas.map(adapterModuleDiagnostics),

@@ -7,7 +7,7 @@
 import { cpuCompute } from '../merge/cpu/compute.ts';
 import { compareAdapters, type ModuleDiagnostics } from './diagnostics.ts';
 import { FormatError } from '../model/errors.ts';
-import { LINEAR_MODULES } from '../model/modules.ts';
+import { moduleKind, moduleOrder } from '../model/families.ts';
 import { READABLE_DTYPES, readSafetensors, type Safetensors } from '../model/safetensors.ts';
 import {
   adapterFiles,
@@ -205,17 +205,6 @@ export function readForInspection(
   return { name, config, tensors: tensorSummaries(st), modules, fullTensors: full };
 }
 
-function moduleKind(path: string): string {
-  return path.slice(path.lastIndexOf('.') + 1);
-}
-
-/** Llama's module types in their usual order, then any others (GPT-2's…) by name. */
-function kindOrder(x: string, y: string): number {
-  const known: readonly string[] = LINEAR_MODULES;
-  const rank = (kind: string) => (known.includes(kind) ? known.indexOf(kind) : known.length);
-  return rank(x) - rank(y) || x.localeCompare(y);
-}
-
 function layerOf(path: string): number {
   const match = /\.(\d+)\./.exec(path);
   return match ? Number(match[1]) : Infinity;
@@ -223,7 +212,7 @@ function layerOf(path: string): number {
 
 /** By layer (layerless last), then module kind. */
 function pathOrder(x: string, y: string): number {
-  return layerOf(x) - layerOf(y) || kindOrder(moduleKind(x), moduleKind(y)) || x.localeCompare(y);
+  return layerOf(x) - layerOf(y) || moduleOrder(moduleKind(x), moduleKind(y)) || x.localeCompare(y);
 }
 
 const distinct = (values: number[]) => [...new Set(values)].sort((x, y) => x - y);
@@ -234,7 +223,7 @@ function moduleKinds(modules: ReadonlyMap<string, InspectedModule>): ModuleKindS
     const kind = moduleKind(path);
     byKind.set(kind, [...(byKind.get(kind) ?? []), m]);
   }
-  return [...byKind.keys()].sort(kindOrder).map((kind) => {
+  return [...byKind.keys()].sort(moduleOrder).map((kind) => {
     const list = byKind.get(kind)!;
     return {
       kind,

@@ -14,7 +14,7 @@ import {
   type MergeMethod,
   type MergeSpec,
 } from '../merge/spec.ts';
-import { LINEAR_MODULES } from '../model/modules.ts';
+import { moduleKind, moduleOrder } from '../model/families.ts';
 import { readAdapterDir } from './adapters.ts';
 import { parseOptions, UsageError } from './args.ts';
 import { gpuOrCpu } from './device.ts';
@@ -22,12 +22,16 @@ import { writeFiles } from './files.ts';
 import { applyOptions, MERGE_VALUES, mergeHelp, numbers } from './merge-options.ts';
 
 /** `--layer-weights FILE`: JSON {"modules": […], "weights": [[…], …]} or {"preset": NAME}. */
-async function layerGrid(file: string, numLayers: number): Promise<LayerGrid> {
+async function layerGrid(
+  file: string,
+  numLayers: number,
+  modules: readonly string[],
+): Promise<LayerGrid> {
   const json = JSON.parse(await readFile(file, 'utf8')) as Partial<LayerGrid> & { preset?: string };
   if (json.preset !== undefined) {
     if (!GRID_PRESETS.includes(json.preset as GridPreset))
       throw new UsageError(`${file}: preset must be one of ${GRID_PRESETS.join(', ')}`);
-    return gridPreset(json.preset as GridPreset, numLayers, LINEAR_MODULES);
+    return gridPreset(json.preset as GridPreset, numLayers, modules);
   }
   if (!Array.isArray(json.modules) || !Array.isArray(json.weights))
     throw new UsageError(
@@ -97,7 +101,15 @@ export async function merge(args: string[]): Promise<number> {
     ) + 1;
   const spec = applyOptions(given, values);
   const layerWeights = values.get('layer-weights');
-  if (layerWeights) spec.layerGrid = await layerGrid(layerWeights, numLayers);
+  if (layerWeights) {
+    // A preset's columns: the module types the adapters have.
+    const types = adapters.flatMap((a) => [...a.modules.keys()].map(moduleKind));
+    spec.layerGrid = await layerGrid(
+      layerWeights,
+      numLayers,
+      [...new Set(types)].sort(moduleOrder),
+    );
+  }
   const gpu = await gpuOrCpu('merge', flags.has('cpu'));
   try {
     const outcome = await mergeAdapters(gpu ? gpuCompute(gpu) : cpuCompute, adapters, spec, {

@@ -10,7 +10,6 @@ import { nodeShaders } from '../gpu/shaders-node.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { hfFolderFiles } from '../model/hf-export.ts';
-import { LINEAR_MODULES, type LinearModule } from '../model/modules.ts';
 import { WEIGHT_PRECISIONS } from '../model/weights.ts';
 import {
   CHECKPOINT_JSON,
@@ -87,16 +86,13 @@ export function variantOption(values: Map<string, string>, flags: Set<string>): 
 /** Where `--export residual` writes the residual base model, inside --out. */
 const RESIDUAL_DIR = 'base-residual';
 
-function targetsOption(raw: string | undefined): LinearModule[] {
-  if (!raw || raw === 'attention') return [...TARGET_PRESETS.attention];
-  if (raw === 'all-linear') return [...TARGET_PRESETS['all-linear']];
-  const names = raw.split(',').map((s) => s.trim());
-  const unknown = names.filter((n) => !(LINEAR_MODULES as readonly string[]).includes(n));
-  if (unknown.length > 0)
-    throw new UsageError(
-      `--targets: unknown module ${unknown.join(', ')} (use attention, all-linear or ${LINEAR_MODULES.join(',')})`,
-    );
-  return names as LinearModule[];
+/** --targets: attention (default), all-linear, or module names; checked against the model. */
+function targetsOption(raw: string | undefined): string[] {
+  if (!raw) return [...TARGET_PRESETS.attention];
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfig {

@@ -9,6 +9,7 @@ import type { ExportAdapter, ExportModule } from '../adapters/peft.ts';
 import type { AdapterModule, PeftAdapter } from '../adapters/peft-read.ts';
 import { mergeRefusal } from '../adapters/variants.ts';
 import type { MergeCompute } from './compute.ts';
+import { moduleKind } from '../model/families.ts';
 import { PLAIN_SUM, taskSeed, type Consensus, type Sparsify } from './entrywise.ts';
 import { legoModule } from './lego.ts';
 import {
@@ -114,7 +115,7 @@ export function moduleJobs(
       path,
       layer,
       embedding: first.embedding === true,
-      type: path.slice(path.lastIndexOf('.') + 1),
+      type: moduleKind(path),
       out,
       in: width,
       salt: pathHash(path),
@@ -415,6 +416,7 @@ export async function mergeAdapters(
       alpha: rank,
       rslora: false,
       targets: [...new Set(jobs.map((j) => j.type))],
+      fanInFanOut: adapters.some((a) => a.details.fanInFanOut),
       dropout: 0,
       initLoraWeights: true,
       baseModel: adapters.find((a) => a.baseModel)?.baseModel ?? '',

@@ -125,7 +125,7 @@ function composedView(
 ): Transformer {
   return {
     config: base.config,
-    cosSin: base.cosSin,
+    ropeTables: base.ropeTables,
     weight: (name) => overrides.get(name) ?? base.weight(name),
     adapterTerms: (path) => terms.get(path) ?? [],
   };

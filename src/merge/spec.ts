@@ -10,6 +10,8 @@ import {
   takesAdapters,
   type MergeMethod,
 } from './methods.ts';
+import { isAttentionModule } from '../model/architecture.ts';
+import { knownModules } from '../model/families.ts';
 import {
   PARAMETER_NAMES,
   parameterProblem,
@@ -151,7 +153,11 @@ export const GRID_PRESETS: readonly GridPreset[] = [
   'mlp_only',
 ];
 
-const ATTENTION = /^(q|k|v|o)_proj$/;
+/** Whether a grid column is an attention module (by its known spec). */
+function isAttention(module: string): boolean {
+  const spec = knownModules().get(module);
+  return spec !== undefined && isAttentionModule(spec);
+}
 
 /** A layer × module grid: ramps go 0 → 1 (or 1 → 0) over depth; the only-presets zero the rest. */
 export function gridPreset(
@@ -164,8 +170,8 @@ export function gridPreset(
     return modules.map((m) => {
       if (preset === 'ramp_up') return depth;
       if (preset === 'ramp_down') return 1 - depth;
-      if (preset === 'attention_only') return ATTENTION.test(m) ? 1 : 0;
-      if (preset === 'mlp_only') return ATTENTION.test(m) ? 0 : 1;
+      if (preset === 'attention_only') return isAttention(m) ? 1 : 0;
+      if (preset === 'mlp_only') return isAttention(m) ? 0 : 1;
       return 1;
     });
   });

@@ -1,24 +1,28 @@
+import type { Architecture } from './architecture.ts';
+
 /**
- * The architecture of a Llama-family model, normalised from an HF config.json or a llama2.c
- * header. Weights use the HF names and layout (src/model/weights.ts).
+ * A model, normalised from an HF config.json or a llama2.c header: its sizes and its
+ * architecture as data (src/model/architecture.ts). Weights use the HF names, with every linear
+ * weight [out, in] (src/model/weights.ts).
  */
 export interface ModelConfig {
   /** Where it came from, e.g. "llama" (HF model_type) or "llama2c". */
   modelType: string;
   hiddenSize: number;
+  /** The MLP's inner width. */
   intermediateSize: number;
   numLayers: number;
   numHeads: number;
   numKvHeads: number;
   headDim: number;
   vocabSize: number;
+  /** Positions the engine runs (its KV cache and rotary tables): at most the model's own. */
   maxPositions: number;
-  rmsNormEps: number;
-  ropeTheta: number;
   tieWordEmbeddings: boolean;
-  /** Qwen2: q/k/v projections carry a bias. */
-  attentionBias: boolean;
   bosTokenId: number;
   /** Tokens that end generation (Llama 3 and chat models list several). */
   eosTokenIds: number[];
+  arch: Architecture;
+  /** The config.json it was read from, written back when the model is exported. */
+  source?: Record<string, unknown>;
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { maxScaledError } from '../linalg/compare.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { builtIn, fixture, FIXTURES } from '../testing/fixtures.ts';
-import { createCpuModel } from './cpu/forward.ts';
+import { ReferenceModel } from './cpu/reference.ts';
+import { parseHfConfig } from './hf-config.ts';
 import { folderFiles } from './files-node.ts';
 import { createGpuModel } from './forward.ts';
 import { generateAll } from './generate.ts';
@@ -33,7 +34,7 @@ describe('GPU forward pass', () => {
     const { config, weights } = await loadHfFolder(
       await folderFiles(`${FIXTURES}models/hf/quatricmorph_tiny-llama-2shard`),
     );
-    const cpu = createCpuModel(config, weights);
+    const cpu = new ReferenceModel(config, weights);
     const model = createGpuModel(gpu(), config, weights);
     try {
       const prompt = [1, 17, 42, 5, 63, 8, 30];
@@ -56,7 +57,7 @@ describe('GPU forward pass', () => {
     const { config, weights } = await loadHfFolder(
       await folderFiles(`${FIXTURES}models/hf/quatricmorph_tiny-llama-2shard`),
     );
-    const qwen = { ...config, modelType: 'qwen2', attentionBias: true };
+    const qwen = parseHfConfig({ ...config.source, model_type: 'qwen2' });
     const withBias = new Map(weights);
     let seed = 7;
     const noise = (n: number) =>
@@ -76,7 +77,7 @@ describe('GPU forward pass', () => {
         });
       }
     }
-    const cpu = createCpuModel(qwen, withBias);
+    const cpu = new ReferenceModel(qwen, withBias);
     const model = createGpuModel(gpu(), qwen, withBias);
     try {
       const prompt = [1, 9, 33, 60];
@@ -85,7 +86,7 @@ describe('GPU forward pass', () => {
       expect(maxScaledError(await model.forward(prompt, 0), expected)).toBeLessThan(1e-4);
       // The biases matter: without them the logits differ.
       expect(
-        maxScaledError(createCpuModel(config, weights).step(1, 0), cpu.step(1, 0)),
+        maxScaledError(new ReferenceModel(config, weights).step(1, 0), cpu.step(1, 0)),
       ).toBeGreaterThan(1e-3);
     } finally {
       model.dispose();

@@ -1,4 +1,4 @@
-// The forward pass on the GPU: the same computation as cpu/forward.ts, batched over the tokens
+// The forward pass on the GPU: the same computation as cpu/reference.ts, batched over the tokens
 // of a prompt (prefill) or one token at a time (decode), with a KV cache per layer. One batch
 // (one submit) per call; only the last token's logits come back. The layers themselves are
 // transformer.ts's, shared with training.
@@ -16,13 +16,12 @@ import {
   type DType,
   type Tensor,
 } from '../gpu/tensor.ts';
-import { matmul } from '../linalg/matmul.ts';
 import type { ModelConfig } from './config.ts';
-import { gatherRows, rmsNorm, ropeTable } from './ops.ts';
+import { gatherRows, ropeTableFrom } from './ops.ts';
 import {
   embed,
-  headWeight,
   layerForward,
+  outputHead,
   type AdapterTerm,
   type Transformer,
 } from './transformer.ts';
@@ -95,7 +94,7 @@ interface StoredWeight {
 /** Each weight's dtype on the GPU and its size there. */
 function storedWeights(weights: ModelWeights, precision: WeightPrecision): StoredWeight[] {
   return [...weights].map(([name, t]) => {
-    const dtype = gpuDType(name, t, precision);
+    const dtype = gpuDType(t, precision);
     return { name, dtype, bytes: t.data.length * BYTES_PER_ELEMENT[dtype] };
   });
 }
@@ -126,18 +125,12 @@ export function createGpuModel(
     const host = weights.get(w.name);
     if (host) tensors.set(w.name, upload(gpu, host, w));
   }
-  const cosSin = uploadTensor(
-    gpu,
-    ropeTable(config.maxPositions, config.headDim, config.ropeTheta),
-    [config.maxPositions, config.headDim / 2, 2],
-    'f32',
-    'rope table',
-  );
+  const ropeTables = ropeTablesFor(gpu, config);
   let adapters: ReadonlyMap<string, readonly AdapterTerm[]> = new Map();
   let overridden: ReadonlyMap<string, Tensor> = new Map();
   const base: Transformer = {
     config,
-    cosSin,
+    ropeTables,
     weight(name) {
       const t = tensors.get(name);
       if (!t) throw new Error(`missing weight ${name}`);
@@ -163,9 +156,22 @@ export function createGpuModel(
     },
     dispose() {
       runner.dispose();
-      releaseTensor(gpu, ...tensors.values(), cosSin);
+      releaseTensor(gpu, ...tensors.values(), ...ropeTables);
     },
   };
+}
+
+/** The architecture's RoPE tables on the GPU, for the positions the model runs. */
+export function ropeTablesFor(gpu: Gpu, config: ModelConfig): Tensor[] {
+  return config.arch.ropes.map((r, i) =>
+    uploadTensor(
+      gpu,
+      ropeTableFrom(config.maxPositions, r.invFreq, r.attentionFactor),
+      [config.maxPositions, r.invFreq.length, 2],
+      'f32',
+      `rope table ${i}`,
+    ),
+  );
 }
 
 /** A runner with a KV cache of the model's full context over any transformer view. */
@@ -197,13 +203,12 @@ export function createRunner(gpu: Gpu, t: Transformer): Runner {
     };
     const ids = keep(uploadTensor(gpu, Uint32Array.from(tokens), [tokens.length], 'u32', 'tokens'));
     const lastId = keep(uploadTensor(gpu, Uint32Array.of(tokens.length - 1), [1], 'u32', 'last'));
-    let x = embed(batch, t, ids, keep);
+    let x = embed(batch, t, ids, keep, { pos0 });
     for (let l = 0; l < numLayers; l++) {
       x = layerForward(batch, t, l, x, { at: { pos0 }, cache: caches[l], keep }).out;
     }
     if (!allPositions) x = keep(gatherRows(batch, x, lastId));
-    const normed = keep(rmsNorm(batch, x, t.weight('model.norm.weight'), config.rmsNormEps));
-    const logits = keep(matmul(batch, normed, headWeight(t), { transB: true }));
+    const { logits } = outputHead(batch, t, x, keep);
     try {
       await batch.submit();
       return await readF32(gpu, logits);

@@ -16,7 +16,7 @@ import { DEFAULT_SETTINGS, train } from '../train/trainer.ts';
 import { folderFiles } from './files-node.ts';
 import { createGpuModel, type GpuModel } from './forward.ts';
 import { loadHfFolder } from './hf-folder.ts';
-import { modulePath, moduleShape } from './modules.ts';
+import { modulePath, moduleSpec } from './architecture.ts';
 import { writeSafetensors } from './safetensors.ts';
 import { gpuDType, type ModelWeights, type WeightPrecision } from './weights.ts';
 
@@ -27,7 +27,7 @@ const config = tinyConfig({ vocabSize: 23, attentionBias: true });
 function asIfStored(weights: ModelWeights, dtype: HalfDType): ModelWeights {
   return new Map(
     [...weights].map(([name, t]) =>
-      gpuDType(name, t, dtype) === dtype
+      gpuDType(t, dtype) === dtype
         ? [name, { ...t, data: decodeHalf(encodeHalf(t.data, dtype), dtype), half: dtype }]
         : [name, t],
     ),
@@ -124,8 +124,8 @@ describe('a bf16 model kept in bf16', () => {
 
   it('applies a PEFT DoRA adapter (with modules_to_save) to its half weights', async () => {
     const random = seededRandom(5);
-    const q = modulePath(0, 'q_proj');
-    const { in: qIn, out: qOut } = moduleShape(config, 'q_proj');
+    const q = modulePath(config.arch, 0, 'q_proj');
+    const { in: qIn, out: qOut } = moduleSpec(config.arch, 'q_proj');
     const tensor = (name: string, shape: number[]) => ({
       name: `base_model.model.${name}`,
       shape,

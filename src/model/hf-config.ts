@@ -1,110 +1,62 @@
-// Hugging Face config.json for the Llama family → ModelConfig. Only what the forward pass
-// implements is accepted; anything else is refused by name rather than run wrongly.
+// Hugging Face config.json → ModelConfig through the families table (src/model/families.ts), and
+// the weights an architecture reads. Only what the forward pass implements is accepted; anything
+// else is refused by name rather than run wrongly. Unknown keys are ignored.
+import type { Architecture } from './architecture.ts';
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
+import { familyOf, familyOfType } from './families.ts';
+import { ConfigReader } from './families/common.ts';
 
-/** model_type values with the Llama architecture (Qwen2 adds q/k/v biases). */
-export const SUPPORTED_MODEL_TYPES = ['llama', 'mistral', 'qwen2'] as const;
+export { SUPPORTED_MODEL_TYPES } from './families.ts';
 
 export function parseHfConfig(json: unknown, file = 'config.json'): ModelConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new FormatError(file, 'is not a JSON object');
   }
   const c = json as Record<string, unknown>;
-  const modelType = c.model_type;
-  if (
-    typeof modelType !== 'string' ||
-    !(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)
-  ) {
-    throw new FormatError(
-      file,
-      `model_type ${JSON.stringify(modelType)} is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,
-    );
-  }
-  const int = (key: string, fallback?: number): number => {
-    const v = c[key] ?? fallback;
-    if (!Number.isSafeInteger(v) || (v as number) <= 0) {
-      throw new FormatError(
-        file,
-        `${key} must be a positive integer, got ${JSON.stringify(c[key])}`,
-      );
-    }
-    return v as number;
-  };
-  const num = (key: string, fallback: number): number => {
-    const v = c[key] ?? fallback;
-    if (typeof v !== 'number' || !(v > 0))
-      throw new FormatError(file, `${key} must be a positive number, got ${JSON.stringify(v)}`);
-    return v;
-  };
-  const unsupported: string[] = [];
-  const act = c.hidden_act ?? 'silu';
-  if (act !== 'silu') unsupported.push(`hidden_act ${JSON.stringify(act)} (only "silu")`);
-  const scaling = c.rope_scaling as { type?: string; rope_type?: string } | null | undefined;
-  if (scaling)
-    unsupported.push(`rope_scaling (${scaling.rope_type ?? scaling.type ?? 'unknown type'})`);
-  if (c.mlp_bias === true) unsupported.push('mlp_bias');
-  if (c.use_sliding_window === true) unsupported.push('use_sliding_window');
-  if (unsupported.length > 0)
-    throw new FormatError(file, `unsupported features: ${unsupported.join(', ')}`);
-
-  const hiddenSize = int('hidden_size');
-  const numHeads = int('num_attention_heads');
-  const numKvHeads = int('num_key_value_heads', numHeads);
-  const headDim = int('head_dim', hiddenSize / numHeads);
-  if (numHeads % numKvHeads !== 0) {
-    throw new FormatError(
-      file,
-      `num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`,
-    );
-  }
-  if (headDim % 2 !== 0) throw new FormatError(file, `head_dim ${headDim} must be even for RoPE`);
-  const eos = c.eos_token_id ?? 2;
-  return {
-    modelType,
-    hiddenSize,
-    intermediateSize: int('intermediate_size'),
-    numLayers: int('num_hidden_layers'),
-    numHeads,
-    numKvHeads,
-    headDim,
-    vocabSize: int('vocab_size'),
-    maxPositions: int('max_position_embeddings', 2048),
-    rmsNormEps: num('rms_norm_eps', 1e-6),
-    ropeTheta: num('rope_theta', 10000),
-    tieWordEmbeddings: c.tie_word_embeddings === true,
-    attentionBias: modelType === 'qwen2' || c.attention_bias === true,
-    bosTokenId: typeof c.bos_token_id === 'number' ? c.bos_token_id : 1,
-    eosTokenIds: (Array.isArray(eos) ? eos : [eos]).filter(
-      (e): e is number => typeof e === 'number',
-    ),
-  };
+  return familyOfType(c.model_type, file).build(new ConfigReader(c, file));
 }
 
-/** Every weight the forward pass reads, with its shape. */
-export function expectedWeights(config: ModelConfig): Map<string, number[]> {
-  const { hiddenSize: d, intermediateSize: f, numHeads, numKvHeads, headDim, vocabSize } = config;
-  const q = numHeads * headDim;
-  const kv = numKvHeads * headDim;
-  const out = new Map<string, number[]>([['model.embed_tokens.weight', [vocabSize, d]]]);
+/** A weight as the checkpoint stores it: its shape there, and whether loading transposes it. */
+export interface ExpectedWeight {
+  shape: number[];
+  /** GPT-2's Conv1D weights are stored [in, out]; the engine keeps [out, in]. */
+  transposed: boolean;
+}
+
+/** Every weight the forward pass reads, by name, with the shape the checkpoint stores. */
+export function expectedWeights(config: ModelConfig): Map<string, ExpectedWeight> {
+  const { arch, hiddenSize: d, vocabSize, headDim } = config;
+  const out = new Map<string, ExpectedWeight>();
+  const add = (name: string, shape: number[], transposed = false) =>
+    out.set(name, { shape, transposed });
+  const norm = (prefix: string, width = d) => {
+    add(`${prefix}.weight`, [width]);
+    if (arch.norm.kind === 'layer') add(`${prefix}.bias`, [width]);
+  };
+  add(`${arch.embedding}.weight`, [vocabSize, d]);
+  if (arch.positions) add(`${arch.positions}.weight`, [config.maxPositions, d]);
   for (let l = 0; l < config.numLayers; l++) {
-    const p = `model.layers.${l}.`;
-    out.set(`${p}input_layernorm.weight`, [d]);
-    out.set(`${p}self_attn.q_proj.weight`, [q, d]);
-    out.set(`${p}self_attn.k_proj.weight`, [kv, d]);
-    out.set(`${p}self_attn.v_proj.weight`, [kv, d]);
-    out.set(`${p}self_attn.o_proj.weight`, [d, q]);
-    if (config.attentionBias) {
-      out.set(`${p}self_attn.q_proj.bias`, [q]);
-      out.set(`${p}self_attn.k_proj.bias`, [kv]);
-      out.set(`${p}self_attn.v_proj.bias`, [kv]);
+    const p = `${arch.layerPrefix}${l}.`;
+    for (const key of ['input', 'postAttention', 'mlp', 'postMlp'] as const) {
+      const path = arch.norms[key];
+      if (path) norm(p + path);
     }
-    out.set(`${p}post_attention_layernorm.weight`, [d]);
-    out.set(`${p}mlp.gate_proj.weight`, [f, d]);
-    out.set(`${p}mlp.up_proj.weight`, [f, d]);
-    out.set(`${p}mlp.down_proj.weight`, [d, f]);
+    if (arch.qkNorm) {
+      norm(p + arch.qkNorm.q, headDim);
+      norm(p + arch.qkNorm.k, headDim);
+    }
+    for (const m of arch.modules) {
+      add(`${p}${m.path}.weight`, m.conv1d ? [m.in, m.out] : [m.out, m.in], m.conv1d);
+      if (m.bias) add(`${p}${m.path}.bias`, [m.out]);
+    }
   }
-  out.set('model.norm.weight', [d]);
-  if (!config.tieWordEmbeddings) out.set('lm_head.weight', [vocabSize, d]);
+  norm(arch.norms.final);
+  if (arch.head !== arch.embedding) add(`${arch.head}.weight`, [vocabSize, d]);
   return out;
+}
+
+/** The name a checkpoint's tensor has in the architecture (GPT-2 files may omit a prefix). */
+export function canonicalWeightName(arch: Architecture, name: string): string {
+  return familyOf(arch).canonicalName?.(name) ?? name;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { builtIn, fixtureJson, FIXTURES } from '../testing/fixtures.ts';
 import { hfFolderFiles } from './hf-export.ts';
 import { readLlama2c } from './llama2c.ts';
-import { createCpuModel } from './cpu/forward.ts';
+import { ReferenceModel } from './cpu/reference.ts';
 import { folderFiles } from './files-node.ts';
 import { parseHfConfig } from './hf-config.ts';
 import { loadHfFolder, type ModelFile } from './hf-folder.ts';
@@ -33,7 +33,7 @@ describe('Hugging Face model folders', () => {
       ['model.layers.0.mlp.gate_proj.weight', 'bf16'],
       ['model.layers.11.mlp.up_proj.weight', 'bf16'],
     ]);
-    const logits = createCpuModel(config, weights).step(1, 0);
+    const logits = new ReferenceModel(config, weights).step(1, 0);
     expect(logits.length).toBe(64);
     expect(logits.every(Number.isFinite)).toBe(true);
   });
@@ -129,8 +129,8 @@ describe('export to an HF folder', () => {
     }));
     const loaded = await loadHfFolder(folder);
     expect(loaded.config).toMatchObject({ ...original.config, modelType: 'llama' });
-    const a = createCpuModel(original.config, original.weights);
-    const b = createCpuModel(loaded.config, loaded.weights);
+    const a = new ReferenceModel(original.config, original.weights);
+    const b = new ReferenceModel(loaded.config, loaded.weights);
     for (const [pos, token] of [1, 50, 300, 7].entries())
       expect(b.step(token, pos)).toEqual(a.step(token, pos));
   });

@@ -5,9 +5,9 @@ import { errorMessage } from '../errors.ts';
 import type { HalfDType } from '../gpu/half.ts';
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
-import { expectedWeights, parseHfConfig } from './hf-config.ts';
+import { canonicalWeightName, expectedWeights, parseHfConfig } from './hf-config.ts';
 import { readSafetensors, type Safetensors } from './safetensors.ts';
-import type { ModelWeights } from './weights.ts';
+import { transpose, type ModelWeights } from './weights.ts';
 
 /** safetensors dtypes the GPU can keep as they are (src/model/weights.ts). */
 const HALF_DTYPES: Partial<Record<string, HalfDType>> = { F16: 'f16', BF16: 'bf16' };
@@ -63,17 +63,29 @@ export async function loadHfFolder(
       if (!st.header.tensors.has(name))
         problems.push(`${name}: listed in the index for ${shard}, but not in it`);
     }
-    for (const [name, entry] of st.header.tensors) {
-      const shape = expected.get(name);
-      if (!shape) continue; // e.g. rotary inv_freq buffers, or lm_head stored despite tying
+    for (const [stored, entry] of st.header.tensors) {
+      const name = canonicalWeightName(config.arch, stored);
+      const want = expected.get(name);
+      if (!want) continue; // e.g. rotary inv_freq buffers, or lm_head stored despite tying
+      const { shape } = want;
       if (shape.join() !== entry.shape.join()) {
         problems.push(
-          `${name}: shape [${entry.shape.join(', ')}] in ${shard}, config.json implies [${shape.join(', ')}]`,
+          `${stored}: shape [${entry.shape.join(', ')}] in ${shard}, config.json implies [${shape.join(', ')}]`,
         );
         continue;
       }
       const half = HALF_DTYPES[entry.dtype];
-      weights.set(name, { shape, data: st.read(name), ...(half && { half }) });
+      const data = st.read(stored);
+      weights.set(
+        name,
+        want.transposed
+          ? {
+              shape: [shape[1], shape[0]],
+              data: transpose(data, shape[0], shape[1]),
+              ...(half && { half }),
+            }
+          : { shape, data, ...(half && { half }) },
+      );
     }
   }
   const missing = [...expected.keys()].filter((name) => !weights.has(name));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../testing/random.ts';
 import { builtIn, fixture } from '../testing/fixtures.ts';
-import { createCpuModel, greedy } from './cpu/forward.ts';
+import { greedy, ReferenceModel } from './cpu/reference.ts';
 import { FormatError } from './errors.ts';
 import { interleavedToHalves, readLlama2c } from './llama2c.ts';
 import { BOS, EOS, readLlama2cTokenizer, type Llama2cTokenizer } from './llama2c-tokenizer.ts';
@@ -63,7 +63,7 @@ describe('llama2.c checkpoint', () => {
 
   it('reproduces the greedy output llama2.c publishes, through the CPU reference forward pass', () => {
     const { config, weights } = model();
-    const tokens = greedy(createCpuModel(config, weights), [BOS], 200);
+    const tokens = greedy(new ReferenceModel(config, weights), [BOS], 200);
     const expected = new TextDecoder().decode(fixture(`${DIR}stories260K.greedy200.txt`));
     expect(tokenizer().decode([BOS, ...tokens])).toBe(expected.trimEnd());
   });

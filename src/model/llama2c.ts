@@ -4,6 +4,8 @@
 // llama2.c's interleaved RoPE pairs (2j, 2j+1) to HF's rotate_half pairs (j, j + d/2).
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
+import { llamaConfigJson } from './families/llama.ts';
+import { parseHfConfig } from './hf-config.ts';
 import type { ModelWeights } from './weights.ts';
 
 const HEADER_BYTES = 7 * 4;
@@ -124,22 +126,22 @@ export function readLlama2c(
   if (classifier) put('lm_head.weight', [vocab, dim], classifier);
 
   const config: ModelConfig = {
+    ...parseHfConfig(
+      llamaConfigJson({
+        hiddenSize: dim,
+        intermediateSize: hidden,
+        numLayers: layers,
+        numHeads: heads,
+        numKvHeads: kvHeads,
+        headDim,
+        vocabSize: vocab,
+        maxPositions: seqLen,
+        tieWordEmbeddings: shared,
+        // llama2.c ends generation when BOS comes next (a new story would start).
+        eosTokenIds: [1, 2],
+      }),
+    ),
     modelType: 'llama2c',
-    hiddenSize: dim,
-    intermediateSize: hidden,
-    numLayers: layers,
-    numHeads: heads,
-    numKvHeads: kvHeads,
-    headDim,
-    vocabSize: vocab,
-    maxPositions: seqLen,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    tieWordEmbeddings: shared,
-    attentionBias: false,
-    bosTokenId: 1,
-    // llama2.c ends generation when BOS comes next (a new story would start).
-    eosTokenIds: [1, 2],
   };
   return { config, weights };
 }

@@ -1,22 +1,35 @@
-// One Llama layer and the output head on the GPU, recorded into a batch: the computation shared
-// by inference (over a KV cache, forward.ts) and training (over packed sequences, keeping the
-// activations that src/train/backward.ts needs). Linear modules may carry low-rank adapter terms
+// One decoder layer, the embeddings and the output head on the GPU, recorded into a batch: the
+// computation shared by inference (over a KV cache, forward.ts) and training (over packed
+// sequences, keeping the activations that src/train/backward.ts needs). What a layer computes
+// comes from the model's architecture (src/model/architecture.ts): norms, q/k norms, RoPE table
+// or none, window, fused projections, MLP shape. Linear modules may carry low-rank adapter terms
 // applied at run time, each as its adapter variant adds it: y = x·Wᵀ (+ b) + Σ scale·(x·Aᵀ)·Bᵀ
 // for plain LoRA.
 import type { Batch } from '../gpu/dispatch.ts';
-import type { Tensor } from '../gpu/tensor.ts';
+import { reshaped, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { affine, binary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
-import type { ModelConfig } from './config.ts';
-import { LINEAR_MODULES, modulePath, type LinearModule } from './modules.ts';
 import {
+  fusedParts,
+  modulePath,
+  type Architecture,
+  type ModuleRole,
+  type ModuleSpec,
+} from './architecture.ts';
+import { sliceColumns } from './columns.ts';
+import type { ModelConfig } from './config.ts';
+import {
+  activation,
   attention,
   dropout,
+  gatedActivation,
   gatherRows,
+  layerNorm,
   rmsNorm,
   rope,
-  swiglu,
+  softcap,
   writeRows,
+  type AttentionShape,
   type Positions,
 } from './ops.ts';
 
@@ -62,10 +75,11 @@ export interface TermVariant {
   ): Tensor;
 }
 
-/** What a forward pass reads: weights by HF name, the RoPE table, adapter terms by module path. */
+/** What a forward pass reads: weights by HF name, RoPE tables, adapter terms by module path. */
 export interface Transformer {
   readonly config: ModelConfig;
-  readonly cosSin: Tensor;
+  /** One [positions × rotaryDims/2 × 2] table per entry of the architecture's `ropes`. */
+  readonly ropeTables: readonly Tensor[];
   weight(name: string): Tensor;
   adapterTerms(path: string): readonly AdapterTerm[];
 }
@@ -78,21 +92,34 @@ export interface AdapterActivations {
   variant?: Tensor;
 }
 
-/** A layer's activations kept for the backward pass (names follow transformer.ts's forward). */
+/**
+ * A layer's activations kept for the backward pass (names follow layerForward). Optional ones
+ * exist only where the architecture has the step that makes them.
+ */
 export interface LayerActivations {
+  /** The layer's input, and the input norm's output (q, k, v read it). */
   x: Tensor;
   h1: Tensor;
+  /** q and k before their per-head norms (Qwen3, Gemma 3). */
+  qRaw?: Tensor;
+  kRaw?: Tensor;
+  /** q and k as attention read them (normed, rotated), and v. */
   q: Tensor;
   k: Tensor;
   v: Tensor;
   attended: Tensor;
   lse: Tensor;
+  /** The attention branch's output before its sandwich norm (Gemma 3). */
+  attnOut?: Tensor;
+  /** The residual after attention, and the MLP norm's output. */
   x2: Tensor;
   m: Tensor;
-  gate: Tensor;
+  gate?: Tensor;
   up: Tensor;
   act: Tensor;
-  adapters: Map<LinearModule, AdapterActivations>;
+  /** The MLP branch's output before its sandwich norm (Gemma 3). */
+  mlpOut?: Tensor;
+  adapters: Map<string, AdapterActivations>;
 }
 
 export interface LayerRun {
@@ -105,6 +132,19 @@ export interface LayerRun {
   dropoutSeed?: number;
 }
 
+/** Layer l's weight `${prefix}${l}.${path}.weight` (or `.bias`). */
+export function layerWeight(t: Transformer, layer: number, path: string, kind = 'weight'): Tensor {
+  return t.weight(`${t.config.arch.layerPrefix}${layer}.${path}.${kind}`);
+}
+
+/** The architecture's norm of x with the weights at `prefix` (a full path). */
+export function norm(batch: Batch, t: Transformer, x: Tensor, prefix: string): Tensor {
+  const { norm: spec } = t.config.arch;
+  const w = t.weight(`${prefix}.weight`);
+  if (spec.kind === 'layer') return layerNorm(batch, x, w, t.weight(`${prefix}.bias`), spec.eps);
+  return rmsNorm(batch, x, w, spec.eps, spec.offset);
+}
+
 /**
  * y = x·Wᵀ (+ bias) and the module's adapter terms, each added by its variant from
  * h = dropout(x)·Aᵀ, recording each term's input, h and what its variant saved in `saved`
@@ -115,41 +155,98 @@ export function linear(
   t: Transformer,
   x: Tensor,
   layer: number,
-  module: LinearModule,
+  module: ModuleSpec,
   run: LayerRun,
-  saved?: Map<LinearModule, AdapterActivations>,
+  saved?: Map<string, AdapterActivations>,
 ): Tensor {
-  const path = modulePath(layer, module);
+  const path = modulePath(t.config.arch, layer, module);
   const { keep } = run;
   const terms = t.adapterTerms(path);
   const base = keep(matmul(batch, x, t.weight(`${path}.weight`), { transB: true }));
-  const hasBias =
-    t.config.attentionBias && (module === 'q_proj' || module === 'k_proj' || module === 'v_proj');
   // Variants that read x·Wᵀ as it was need the output to start as a copy.
   let y = base;
-  if (hasBias) y = keep(binary(batch, 'add', base, t.weight(`${path}.bias`)));
+  if (module.bias) y = keep(binary(batch, 'add', base, t.weight(`${path}.bias`)));
   else if (terms.some((term) => term.variant.readsBase)) y = keep(affine(batch, base, 1));
   terms.forEach((term, i) => {
     const input =
       term.dropout && run.dropoutSeed !== undefined
-        ? keep(dropout(batch, x, term.dropout, dropoutSeed(run.dropoutSeed, layer, module, i)))
+        ? keep(
+            dropout(
+              batch,
+              x,
+              term.dropout,
+              dropoutSeed(t.config.arch, run.dropoutSeed, layer, module, i),
+            ),
+          )
         : x;
     const h = keep(matmul(batch, input, term.a, { transB: true }));
     const variant = term.variant.forward(batch, term, { base, h, y, keep });
-    saved?.set(module, { input, h, ...(variant ? { variant } : {}) });
+    saved?.set(module.name, { input, h, ...(variant ? { variant } : {}) });
   });
   return y;
 }
 
 /** The dropout seed of one adapter term in one step: the backward pass recomputes the mask. */
 export function dropoutSeed(
+  arch: Architecture,
   stepSeed: number,
   layer: number,
-  module: LinearModule,
+  module: ModuleSpec,
   term: number,
 ): number {
-  const index = (layer * LINEAR_MODULES.length + LINEAR_MODULES.indexOf(module)) * 16 + term;
+  const index = (layer * arch.modules.length + arch.modules.indexOf(module)) * 16 + term;
   return (Math.imul(stepSeed, 0x9e3779b1) + index) >>> 0;
+}
+
+/** The widths of the parts fused modules hold. */
+export function partWidths(config: ModelConfig) {
+  return {
+    q: config.numHeads * config.headDim,
+    kv: config.numKvHeads * config.headDim,
+    ff: config.intermediateSize,
+  };
+}
+
+/**
+ * Runs the modules reading one input (q, k, v or a fused qkv; gate, up or a fused gate_up) and
+ * returns each role's output, fused outputs split into their parts.
+ */
+function project(
+  t: Transformer,
+  modules: readonly ModuleSpec[],
+  roles: readonly ModuleRole[],
+  run: (m: ModuleSpec) => Tensor,
+  split: (x: Tensor, col0: number, width: number) => Tensor,
+): Partial<Record<ModuleRole, Tensor>> {
+  const out: Partial<Record<ModuleRole, Tensor>> = {};
+  for (const m of modules) {
+    const parts = fusedParts(m, partWidths(t.config));
+    if (!parts.some((p) => roles.includes(p.role))) continue;
+    const y = run(m);
+    if (parts.length === 1) {
+      out[m.role] = y;
+      continue;
+    }
+    let col0 = 0;
+    for (const part of parts) {
+      out[part.role] = split(y, col0, part.width);
+      col0 += part.width;
+    }
+  }
+  return out;
+}
+
+/** The attention's shape and options for layer l. */
+export function attentionShape(config: ModelConfig, layer: number): AttentionShape {
+  const { arch } = config;
+  const window = arch.layers[layer].window;
+  return {
+    heads: config.numHeads,
+    kvHeads: config.numKvHeads,
+    headDim: config.headDim,
+    scale: arch.attentionScale,
+    ...(window !== null && { window }),
+  };
 }
 
 /** One decoder layer: x → x + attn(norm(x)) → … + mlp(norm(…)). Returns the new residual. */
@@ -161,19 +258,49 @@ export function layerForward(
   run: LayerRun,
 ): LayerActivations & { out: Tensor } {
   const c = t.config;
-  const p = `model.layers.${layer}.`;
+  const { arch } = c;
+  const p = `${arch.layerPrefix}${layer}.`;
   const { keep } = run;
-  const adapters = new Map<LinearModule, AdapterActivations>();
-  const lin = (input: Tensor, module: LinearModule) =>
-    linear(batch, t, input, layer, module, run, adapters);
+  const adapters = new Map<string, AdapterActivations>();
+  const lin = (input: Tensor) => (m: ModuleSpec) =>
+    linear(batch, t, input, layer, m, run, adapters);
+  const split = (y: Tensor, col0: number, width: number) =>
+    keep(sliceColumns(batch, y, col0, width));
 
-  const h1 = keep(rmsNorm(batch, x, t.weight(`${p}input_layernorm.weight`), c.rmsNormEps));
-  const q = lin(h1, 'q_proj');
-  const k = lin(h1, 'k_proj');
-  const v = lin(h1, 'v_proj');
-  rope(batch, q, t.cosSin, c.numHeads, c.headDim, run.at);
-  rope(batch, k, t.cosSin, c.numKvHeads, c.headDim, run.at);
-  const shape = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim };
+  const h1 = keep(norm(batch, t, x, p + arch.norms.input));
+  const qkv = project(t, arch.modules, ['q', 'k', 'v'], lin(h1), split);
+  let q = qkv.q!;
+  let k = qkv.k!;
+  const v = qkv.v!;
+  const saved: Partial<LayerActivations> = {};
+  if (arch.qkNorm) {
+    // One [headDim] weight shared by the heads: the rows of the norm are (token, head).
+    const headNorm = (y: Tensor, path: string) =>
+      keep(
+        reshaped(
+          rmsNorm(
+            batch,
+            reshaped(y, [y.numel / c.headDim, c.headDim]),
+            layerWeight(t, layer, path),
+            arch.norm.eps,
+            arch.norm.offset,
+          ),
+          y.shape,
+        ),
+      );
+    saved.qRaw = q;
+    saved.kRaw = k;
+    q = headNorm(q, arch.qkNorm.q);
+    k = headNorm(k, arch.qkNorm.k);
+  }
+  // RoPE turns q and k in place: the backward pass turns their gradients back.
+  const table = arch.layers[layer].rope;
+  if (table !== null) {
+    const cosSin = t.ropeTables[table];
+    rope(batch, q, cosSin, c.numHeads, c.headDim, run.at, false, arch.rotaryDims);
+    rope(batch, k, cosSin, c.numKvHeads, c.headDim, run.at, false, arch.rotaryDims);
+  }
+  const shape = attentionShape(c, layer);
   let attn;
   if (run.cache) {
     writeRows(batch, run.cache.k, k, run.at.pos0);
@@ -184,49 +311,133 @@ export function layerForward(
   }
   const attended = keep(attn.out);
   const lse = keep(attn.lse);
-  const x2 = keep(binary(batch, 'add', x, lin(attended, 'o_proj')));
-  const m = keep(rmsNorm(batch, x2, t.weight(`${p}post_attention_layernorm.weight`), c.rmsNormEps));
-  const gate = lin(m, 'gate_proj');
-  const up = lin(m, 'up_proj');
-  const act = keep(swiglu(batch, gate, up));
-  const out = keep(binary(batch, 'add', x2, lin(act, 'down_proj')));
-  return { x, h1, q, k, v, attended, lse, x2, m, gate, up, act, adapters, out };
+  const o = project(t, arch.modules, ['o'], lin(attended), split).o!;
+  let attnOut: Tensor | undefined;
+  let branch = o;
+  if (arch.norms.postAttention) {
+    attnOut = o;
+    branch = keep(norm(batch, t, o, p + arch.norms.postAttention));
+  }
+  const x2 = keep(binary(batch, 'add', x, branch));
+
+  const m = keep(norm(batch, t, x2, p + arch.norms.mlp));
+  const mlp = project(t, arch.modules, ['gate', 'up'], lin(m), split);
+  const up = mlp.up!;
+  const gate = mlp.gate;
+  const act = keep(
+    gate
+      ? gatedActivation(batch, gate, up, arch.activation)
+      : activation(batch, up, arch.activation),
+  );
+  const down = project(t, arch.modules, ['down'], lin(act), split).down!;
+  let mlpOut: Tensor | undefined;
+  let mlpBranch = down;
+  if (arch.norms.postMlp) {
+    mlpOut = down;
+    mlpBranch = keep(norm(batch, t, down, p + arch.norms.postMlp));
+  }
+  const out = keep(binary(batch, 'add', x2, mlpBranch));
+  return {
+    x,
+    h1,
+    ...saved,
+    q,
+    k,
+    v,
+    attended,
+    lse,
+    ...(attnOut && { attnOut }),
+    x2,
+    m,
+    ...(gate && { gate }),
+    up,
+    act,
+    ...(mlpOut && { mlpOut }),
+    adapters,
+    out,
+  };
 }
 
 /** The input a layer's linear module reads, among the activations its forward pass kept. */
-export function moduleInput(saved: LayerActivations, module: LinearModule): Tensor {
-  switch (module) {
-    case 'q_proj':
-    case 'k_proj':
-    case 'v_proj':
+export function moduleInput(saved: LayerActivations, module: ModuleSpec): Tensor {
+  switch (module.role) {
+    case 'q':
+    case 'k':
+    case 'v':
+    case 'qkv':
       return saved.h1;
-    case 'o_proj':
+    case 'o':
       return saved.attended;
-    case 'gate_proj':
-    case 'up_proj':
+    case 'gate':
+    case 'up':
+    case 'gate_up':
       return saved.m;
-    case 'down_proj':
+    case 'down':
       return saved.act;
   }
 }
 
-/** Where PEFT's embedding LoRA (lora_embedding_A/B) sits. */
-export const EMBEDDING_PATH = 'model.embed_tokens';
-
 /**
- * The token embeddings with embedding-LoRA terms: E[ids] + Σ scale·Aᵀ[ids]·Bᵀ, each term's `a`
- * holding Aᵀ (vocab × r) so that a row gather picks the tokens' columns of A.
+ * The token embeddings with embedding-LoRA terms, E[ids] + Σ scale·Aᵀ[ids]·Bᵀ (each term's `a`
+ * holding Aᵀ, vocab × r, so that a row gather picks the tokens' columns of A), times the
+ * architecture's embedding scale, plus learned positions where it has them.
  */
-export function embed(batch: Batch, t: Transformer, ids: Tensor, keep: (x: Tensor) => Tensor) {
-  const x = keep(gatherRows(batch, t.weight(`${EMBEDDING_PATH}.weight`), ids));
-  for (const term of t.adapterTerms(EMBEDDING_PATH)) {
+export function embed(
+  batch: Batch,
+  t: Transformer,
+  ids: Tensor,
+  keep: Keep,
+  at: Positions = { pos0: 0 },
+) {
+  const { arch } = t.config;
+  const x = keep(gatherRows(batch, t.weight(`${arch.embedding}.weight`), ids));
+  for (const term of t.adapterTerms(arch.embedding)) {
     const h = keep(gatherRows(batch, term.a, ids));
     matmul(batch, h, term.b, { transB: true, alpha: term.scale, beta: 1, into: x });
   }
-  return x;
+  const scaled = arch.embedScale === 1 ? x : keep(affine(batch, x, arch.embedScale));
+  if (!arch.positions) return scaled;
+  const n = ids.numel;
+  const seqLen = at.seqLen ?? n;
+  const positions = keep(
+    uploadTensor(
+      batch.gpu,
+      Uint32Array.from({ length: n }, (_, i) => at.pos0 + (i % seqLen)),
+      [n],
+      'u32',
+      'positions',
+    ),
+  );
+  return keep(
+    binary(
+      batch,
+      'add',
+      scaled,
+      keep(gatherRows(batch, t.weight(`${arch.positions}.weight`), positions)),
+    ),
+  );
 }
 
-/** The output head's weight [vocab × hidden]: the embedding when tied. */
+/** What the output head computed, for its backward pass. */
+export interface HeadActivations {
+  /** The last residual, and the final norm's output. */
+  x: Tensor;
+  normed: Tensor;
+  /** Logits before soft-capping (when the architecture caps them). */
+  raw?: Tensor;
+  logits: Tensor;
+}
+
+/** The final norm and the head [vocab × hidden] (the embedding when tied), then soft-capping. */
+export function outputHead(batch: Batch, t: Transformer, x: Tensor, keep: Keep): HeadActivations {
+  const { arch } = t.config;
+  const normed = keep(norm(batch, t, x, arch.norms.final));
+  const raw = keep(matmul(batch, normed, headWeight(t), { transB: true }));
+  if (arch.finalSoftcap === null) return { x, normed, logits: raw };
+  return { x, normed, raw, logits: keep(softcap(batch, raw, arch.finalSoftcap)) };
+}
+
+/** The output head's weight [vocab × hidden]. */
 export function headWeight(t: Transformer): Tensor {
-  return t.weight(t.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+  return t.weight(`${t.config.arch.head}.weight`);
 }

@@ -1,6 +1,5 @@
 import type { HalfDType } from '../gpu/half.ts';
 import type { DType } from '../gpu/tensor.ts';
-import { LINEAR_MODULES } from './modules.ts';
 
 /** One weight tensor in HF layout (Linear weights are (out, in)), as f32 on the host. */
 export interface HostTensor {
@@ -23,13 +22,16 @@ export type ModelWeights = Map<string, HostTensor>;
 export type WeightPrecision = 'file' | 'f32' | 'f16' | 'bf16';
 export const WEIGHT_PRECISIONS: readonly WeightPrecision[] = ['file', 'f32', 'f16', 'bf16'];
 
-const MATRIX_WEIGHT = new RegExp(
-  `\\.(${LINEAR_MODULES.join('|')})\\.weight$|^model\\.embed_tokens\\.weight$|^lm_head\\.weight$`,
-);
-
-/** The dtype a weight is kept in on the GPU. */
-export function gpuDType(name: string, t: HostTensor, precision: WeightPrecision): DType {
-  if (!MATRIX_WEIGHT.test(name) || precision === 'f32') return 'f32';
+/** The dtype a weight is kept in on the GPU: matrices (2-D) as `precision` says, the rest f32. */
+export function gpuDType(t: HostTensor, precision: WeightPrecision): DType {
+  if (t.shape.length !== 2 || precision === 'f32') return 'f32';
   if (precision === 'file') return t.half ?? 'f32';
   return precision;
+}
+
+/** A rows × cols row-major matrix, transposed. */
+export function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(x.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = x[i * cols + j];
+  return t;
 }

@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { readF32 } from '../gpu/readback.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { FactorGradients } from '../train/backward.ts';
-import type { CpuTerm } from '../train/cpu/loss.ts';
+import type { CpuTerm } from '../model/cpu/reference.ts';
 import { seededRandom } from './random.ts';
 
 export interface GradientError {

@@ -1,58 +1,55 @@
-// Tiny random Llama-family models for tests: every feature (GQA, biases, untied head) on shapes
-// small enough for f64 finite differences, and sizes that are not multiples of any tile.
+// Tiny random models for tests, of every family: every feature (GQA, biases, untied head,
+// windows, fused modules…) on shapes small enough for f64 finite differences, and sizes that are
+// not multiples of any tile.
 import type { PreparedData } from '../train/data.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { LINEAR_MODULES, modulePath, moduleShape } from '../model/modules.ts';
+import { FAMILIES } from '../model/families.ts';
+import { llamaConfigJson, type LlamaShape } from '../model/families/llama.ts';
+import { expectedWeights, parseHfConfig } from '../model/hf-config.ts';
 import type { ModelWeights } from '../model/weights.ts';
 import { randomArray, seededRandom } from './random.ts';
 
-export function tinyConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
-  return {
-    modelType: 'llama',
-    hiddenSize: 12,
-    intermediateSize: 18,
-    numLayers: 2,
-    numHeads: 4,
-    numKvHeads: 2,
-    headDim: 6,
-    vocabSize: 19,
-    maxPositions: 16,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    tieWordEmbeddings: false,
-    attentionBias: false,
-    bosTokenId: 1,
-    eosTokenIds: [2],
-    ...overrides,
-  };
+/** A tiny Llama (Qwen2 with `attentionBias`), any size overridden. */
+export function tinyConfig(overrides: Partial<LlamaShape> = {}): ModelConfig {
+  return parseHfConfig(
+    llamaConfigJson({
+      hiddenSize: 12,
+      intermediateSize: 18,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 6,
+      vocabSize: 19,
+      maxPositions: 16,
+      tieWordEmbeddings: false,
+      ...overrides,
+    }),
+  );
 }
 
+/** The names of the families in the families table. */
+export const FAMILY_NAMES = FAMILIES.map((f) => f.name);
+
+/** A family's example model (every feature it supports, tiny odd sizes), with changes. */
+export { exampleConfig as familyConfig } from '../model/families.ts';
+
 /**
- * Weights with entries uniform in ±0.5 (norm weights around 1), from a seed; `realistic` scales
- * matrices to ±1/√in instead, as trained models are (benchmarks of full-size shapes).
+ * Weights with entries uniform in ±0.5 (norm weights around 1, biases ±0.5), from a seed;
+ * `realistic` scales matrices to ±1/√in instead, as trained models are (benchmarks of full-size
+ * shapes).
  */
 export function randomWeights(config: ModelConfig, seed: number, realistic = false): ModelWeights {
   const random = seededRandom(seed);
   const weights: ModelWeights = new Map();
-  const add = (name: string, shape: number[], lo = -0.5, hi = 0.5) => {
+  for (const [name, { shape: stored, transposed }] of expectedWeights(config)) {
+    // The engine keeps Conv1D weights [out, in].
+    const shape = transposed ? [stored[1], stored[0]] : stored;
+    const isNorm = shape.length === 1 && !name.endsWith('.bias');
+    const [lo, hi] = isNorm ? [0.5, 1.5] : [-0.5, 0.5];
     const bound = realistic && shape.length === 2 ? 1 / Math.sqrt(shape[1]) : 1;
     const data = randomArray(random, shape[0] * (shape[1] ?? 1), lo * bound, hi * bound);
     weights.set(name, { shape, data });
-  };
-  const d = config.hiddenSize;
-  add('model.embed_tokens.weight', [config.vocabSize, d]);
-  for (let l = 0; l < config.numLayers; l++) {
-    add(`model.layers.${l}.input_layernorm.weight`, [d], 0.5, 1.5);
-    add(`model.layers.${l}.post_attention_layernorm.weight`, [d], 0.5, 1.5);
-    for (const module of LINEAR_MODULES) {
-      const shape = moduleShape(config, module);
-      add(`${modulePath(l, module)}.weight`, [shape.out, shape.in]);
-      if (config.attentionBias && ['q_proj', 'k_proj', 'v_proj'].includes(module))
-        add(`${modulePath(l, module)}.bias`, [shape.out]);
-    }
   }
-  add('model.norm.weight', [d], 0.5, 1.5);
-  if (!config.tieWordEmbeddings) add('lm_head.weight', [config.vocabSize, d]);
   return weights;
 }
 

@@ -7,20 +7,34 @@
 // (DoRA: g∘c with c its row scales, src/adapters/variants/dora.ts).
 import type { VariantVectors } from '../adapters/variants.ts';
 import type { Batch } from '../gpu/dispatch.ts';
-import type { Tensor } from '../gpu/tensor.ts';
+import { reshaped, type Tensor } from '../gpu/tensor.ts';
 import { axpy, binary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
-import { modulePath, type LinearModule } from '../model/modules.ts';
+import { modulePath, type ModuleRole, type ModuleSpec } from '../model/architecture.ts';
+import { joinColumns } from '../model/columns.ts';
 import { dropout, rope } from '../model/ops.ts';
 import {
+  attentionShape,
   dropoutSeed,
+  layerWeight,
+  headWeight,
   moduleInput,
+  partWidths,
+  type HeadActivations,
   type AdapterTerm,
   type LayerActivations,
   type LayerRun,
   type Transformer,
 } from '../model/transformer.ts';
-import { attentionBackward, rmsNormBackward, swigluBackward } from './kernels.ts';
+import { fusedParts } from '../model/architecture.ts';
+import {
+  activationBackward,
+  attentionBackward,
+  gatedActivationBackward,
+  layerNormBackward,
+  rmsNormBackward,
+  softcapBackward,
+} from './kernels.ts';
 
 /** Gradient tensors of one module's adapter, shaped like A, B and its variant's vectors. */
 export interface FactorGradients extends VariantVectors<Tensor> {
@@ -49,13 +63,13 @@ function linearBackward(
   batch: Batch,
   t: Transformer,
   layer: number,
-  module: LinearModule,
+  module: ModuleSpec,
   saved: LayerActivations,
   g: Tensor,
   run: BackwardRun,
   into?: Tensor,
 ): Tensor {
-  const path = modulePath(layer, module);
+  const path = modulePath(t.config.arch, layer, module);
   const { keep } = run;
   const terms = t.adapterTerms(path);
   if (terms.length > 1) throw new Error(`${path}: training supports one adapter per module`);
@@ -68,7 +82,7 @@ function linearBackward(
   };
   if (!term) return throughWeight(g);
   const grads = run.grads.get(path);
-  const activations = saved.adapters.get(module);
+  const activations = saved.adapters.get(module.name);
   if (!grads || !activations) throw new Error(`${path}: no gradient buffers or activations`);
   // The gradient at x·Wᵀ and at the low-rank path, as the term's variant passes it on.
   const gMerged = term.variant.backward(batch, {
@@ -83,7 +97,7 @@ function linearBackward(
   const dh = keep(matmul(batch, gMerged, term.b, { alpha: term.scale }));
   matmul(batch, dh, activations.input, { transA: true, beta, into: grads.a });
   if (term.dropout && run.dropoutSeed !== undefined) {
-    const seed = dropoutSeed(run.dropoutSeed, layer, module, 0);
+    const seed = dropoutSeed(t.config.arch, run.dropoutSeed, layer, module, 0);
     axpy(batch, 1, keep(dropout(batch, keep(matmul(batch, dh, term.a)), term.dropout, seed)), dx);
     return dx;
   }
@@ -100,41 +114,117 @@ export function layerBackward(
   run: BackwardRun,
 ): Tensor {
   const c = t.config;
-  const p = `model.layers.${layer}.`;
+  const { arch } = c;
   const { keep } = run;
-  const back = (module: LinearModule, g: Tensor, into?: Tensor) =>
-    linearBackward(batch, t, layer, module, saved, g, run, into);
+  const normBack = (x: Tensor, path: string, dy: Tensor) => {
+    const w = layerWeight(t, layer, path);
+    return keep(
+      arch.norm.kind === 'layer'
+        ? layerNormBackward(batch, x, w, dy, arch.norm.eps)
+        : rmsNormBackward(batch, x, w, dy, arch.norm.eps, arch.norm.offset),
+    );
+  };
+  /**
+   * ∂L/∂(the shared input) of the modules producing `roles`, from each role's gradient: fused
+   * modules take their parts' gradients side by side.
+   */
+  const backProject = (
+    roles: readonly ModuleRole[],
+    grads: Partial<Record<ModuleRole, Tensor>>,
+  ) => {
+    let dx: Tensor | undefined;
+    for (const m of arch.modules) {
+      const parts = fusedParts(m, partWidths(c));
+      if (!parts.some((p) => roles.includes(p.role))) continue;
+      const g =
+        parts.length === 1
+          ? grads[m.role]!
+          : keep(
+              joinColumns(
+                batch,
+                parts.map((p) => grads[p.role]!),
+              ),
+            );
+      dx = dx
+        ? linearBackward(batch, t, layer, m, saved, g, run, dx)
+        : linearBackward(batch, t, layer, m, saved, g, run);
+    }
+    return dx!;
+  };
 
-  // MLP: out = x2 + down(silu(gate(m))·up(m)), m = norm(x2)
-  const dAct = back('down_proj', dOut);
-  const { dGate, dUp } = swigluBackward(batch, saved.gate, saved.up, dAct);
-  keep(dGate);
-  keep(dUp);
-  const dm = back('gate_proj', dGate);
-  back('up_proj', dUp, dm);
-  const w2 = t.weight(`${p}post_attention_layernorm.weight`);
-  const dx2 = keep(
-    binary(batch, 'add', dOut, keep(rmsNormBackward(batch, saved.x2, w2, dm, c.rmsNormEps))),
-  );
+  // MLP: out = x2 + post(down(act(gate(m), up(m)))), m = norm(x2)
+  const dDown = arch.norms.postMlp ? normBack(saved.mlpOut!, arch.norms.postMlp, dOut) : dOut;
+  const dAct = backProject(['down'], { down: dDown });
+  let dm: Tensor;
+  if (saved.gate) {
+    const { dGate, dUp } = gatedActivationBackward(
+      batch,
+      saved.gate,
+      saved.up,
+      dAct,
+      arch.activation,
+    );
+    dm = backProject(['gate', 'up'], { gate: keep(dGate), up: keep(dUp) });
+  } else {
+    dm = backProject(['up'], {
+      up: keep(activationBackward(batch, saved.up, dAct, arch.activation)),
+    });
+  }
+  const dx2 = keep(binary(batch, 'add', dOut, normBack(saved.x2, arch.norms.mlp, dm)));
 
-  // Attention: x2 = x + o(attn(rope(q(h1)), rope(k(h1)), v(h1))), h1 = norm(x)
-  const dAttended = back('o_proj', dx2);
-  const shape = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim };
+  // Attention: x2 = x + post(o(attn(rope(qn(q(h1))), rope(kn(k(h1))), v(h1)))), h1 = norm(x)
+  const dO = arch.norms.postAttention
+    ? normBack(saved.attnOut!, arch.norms.postAttention, dx2)
+    : dx2;
+  const dAttended = backProject(['o'], { o: dO });
   const { dq, dk, dv } = attentionBackward(
     batch,
     { q: saved.q, k: saved.k, v: saved.v, out: saved.attended, lse: saved.lse },
     dAttended,
-    shape,
+    attentionShape(c, layer),
     run.seqLen,
     keep,
   );
-  rope(batch, dq, t.cosSin, c.numHeads, c.headDim, run.at, true);
-  rope(batch, dk, t.cosSin, c.numKvHeads, c.headDim, run.at, true);
-  const dh1 = back('q_proj', dq);
-  back('k_proj', dk, dh1);
-  back('v_proj', dv, dh1);
-  const w1 = t.weight(`${p}input_layernorm.weight`);
-  return keep(
-    binary(batch, 'add', dx2, keep(rmsNormBackward(batch, saved.x, w1, dh1, c.rmsNormEps))),
-  );
+  const table = arch.layers[layer].rope;
+  if (table !== null) {
+    const cosSin = t.ropeTables[table];
+    rope(batch, dq, cosSin, c.numHeads, c.headDim, run.at, true, arch.rotaryDims);
+    rope(batch, dk, cosSin, c.numKvHeads, c.headDim, run.at, true, arch.rotaryDims);
+  }
+  let dqRaw = dq;
+  let dkRaw = dk;
+  if (arch.qkNorm) {
+    const rows = (y: Tensor) => reshaped(y, [y.numel / c.headDim, c.headDim]);
+    // normBack keeps its result; the reshaped view shares that buffer.
+    const headBack = (raw: Tensor, d: Tensor, path: string) =>
+      reshaped(normBack(rows(raw), path, rows(d)), raw.shape);
+    dqRaw = headBack(saved.qRaw!, dq, arch.qkNorm.q);
+    dkRaw = headBack(saved.kRaw!, dk, arch.qkNorm.k);
+  }
+  const dh1 = backProject(['q', 'k', 'v'], { q: dqRaw, k: dkRaw, v: dv });
+  return keep(binary(batch, 'add', dx2, normBack(saved.x, arch.norms.input, dh1)));
+}
+
+/**
+ * ∂L/∂(the last residual) from ∂L/∂logits through soft-capping, the head and the final norm.
+ * The result is not handed to `keep`: the caller owns it.
+ */
+export function outputHeadBackward(
+  batch: Batch,
+  t: Transformer,
+  head: HeadActivations,
+  dLogits: Tensor,
+  keep: (x: Tensor) => Tensor,
+): Tensor {
+  const { arch } = t.config;
+  const { norm: spec } = arch;
+  const dRaw =
+    arch.finalSoftcap === null
+      ? dLogits
+      : keep(softcapBackward(batch, head.raw!, dLogits, arch.finalSoftcap));
+  const dNormed = keep(matmul(batch, dRaw, headWeight(t)));
+  const w = t.weight(`${arch.norms.final}.weight`);
+  return spec.kind === 'layer'
+    ? layerNormBackward(batch, head.x, w, dNormed, spec.eps)
+    : rmsNormBackward(batch, head.x, w, dNormed, spec.eps, spec.offset);
 }

@@ -1,7 +1,7 @@
 // The one loss measurement: a Runner's windows against the CPU reference stepped token by token,
 // and the GPU's batched training forward against the Runner on the same sequences.
 import { describe, expect, it } from 'vitest';
-import { createCpuModel } from '../model/cpu/forward.ts';
+import { ReferenceModel } from '../model/cpu/reference.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { readLlama2c } from '../model/llama2c.ts';
 import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
@@ -31,7 +31,7 @@ describe('mean loss', () => {
       let total = 0;
       let count = 0;
       for (let start = 0; start + 1 < tokens.length; start += 40) {
-        const cpu = createCpuModel(small, weights);
+        const cpu = new ReferenceModel(small, weights);
         const chunk = tokens.slice(start, start + 40);
         for (let t = 0; t + 1 < chunk.length; t++) {
           total += negativeLogLikelihood(cpu.step(chunk[t], t), chunk[t + 1]);

@@ -14,15 +14,15 @@ import { run } from '../gpu/dispatch.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createGpuModel } from '../model/forward.ts';
-import { LINEAR_MODULES, modulePath, moduleShape } from '../model/modules.ts';
+import { modulePath } from '../model/architecture.ts';
 import type { AdapterTerm, Transformer } from '../model/transformer.ts';
 import type { ModelWeights } from '../model/weights.ts';
 import { finiteDifferenceErrors } from '../testing/finite-differences.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
-import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
+import { FAMILY_NAMES, familyConfig, randomWeights, tinyConfig } from '../testing/tiny-model.ts';
 import type { FactorGradients } from './backward.ts';
-import { cpuBatchLoss, type CpuTerm } from './cpu/loss.ts';
+import { cpuBatchLoss, type CpuTerm } from '../model/cpu/reference.ts';
 import { batchLoss, type TokenBatch } from './step.ts';
 
 const gpu = useGpu();
@@ -31,9 +31,8 @@ function randomTerms(config: ModelConfig, rank: number, seed: number, dropout?: 
   const random = seededRandom(seed);
   const terms = new Map<string, CpuTerm>();
   for (let l = 0; l < config.numLayers; l++)
-    for (const module of LINEAR_MODULES) {
-      const s = moduleShape(config, module);
-      terms.set(modulePath(l, module), {
+    for (const s of config.arch.modules) {
+      terms.set(modulePath(config.arch, l, s), {
         a: Float64Array.from(randomArray(random, rank * s.in, -0.4, 0.4)),
         b: Float64Array.from(randomArray(random, s.out * rank, -0.4, 0.4)),
         rank,
@@ -205,7 +204,7 @@ describe('adapter gradients', () => {
   it('match finite differences for every module type (GQA, untied head, masked targets)', async () => {
     const { gpuLoss, cpuLoss, errors } = await gradientCheck(tinyConfig());
     expect(Math.abs(gpuLoss - cpuLoss) / cpuLoss).toBeLessThan(1e-5);
-    expect(errors.length).toBe(2 * 2 * LINEAR_MODULES.length);
+    expect(errors.length).toBe(2 * 2 * 7);
     for (const { name, error } of errors) expect(error, name).toBeLessThan(1e-2);
   });
 
@@ -214,6 +213,17 @@ describe('adapter gradients', () => {
     const { errors } = await gradientCheck(config, { sequences: 3, seqLen: 7 });
     for (const { name, error } of errors) expect(error, name).toBeLessThan(1e-2);
   });
+
+  it.each(FAMILY_NAMES)(
+    '%s: match finite differences through every op of the family (windows, q/k norms, fused modules, GeGLU, LayerNorm, soft-capping…)',
+    async (family) => {
+      const config = familyConfig(family);
+      const { gpuLoss, cpuLoss, errors } = await gradientCheck(config, { sequences: 2, seqLen: 6 });
+      expect(Math.abs(gpuLoss - cpuLoss) / cpuLoss).toBeLessThan(1e-5);
+      expect(errors.length).toBe(2 * 2 * config.arch.modules.length);
+      for (const { name, error } of errors) expect(error, name).toBeLessThan(1e-2);
+    },
+  );
 
   it('match with dropout on the adapter inputs (the same masks forward and backward)', async () => {
     const { gpuLoss, cpuLoss, errors } = await gradientCheck(tinyConfig(), { dropout: 0.3 });
@@ -228,7 +238,7 @@ describe('adapter gradients', () => {
       dropout: 0.3,
     });
     expect(Math.abs(gpuLoss - cpuLoss) / cpuLoss).toBeLessThan(1e-5);
-    expect(errors.length).toBe(2 * 3 * LINEAR_MODULES.length);
+    expect(errors.length).toBe(2 * 3 * 7);
     for (const { name, error } of errors) expect(error, name).toBeLessThan(1e-2);
     // Letting the norms follow A and B changes their gradients (not m's): the check discriminates.
     const worst = (suffix: string) =>

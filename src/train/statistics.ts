@@ -16,6 +16,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { Batch } from '../gpu/dispatch.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { matmul } from '../linalg/matmul.ts';
+import { moduleSpec } from '../model/architecture.ts';
 import { embed, layerForward, moduleInput, type Transformer } from '../model/transformer.ts';
 import { batchLoss, type TokenBatch } from './step.ts';
 
@@ -87,16 +88,16 @@ async function accumulateInputs(
   const ids = keep(uploadTensor(gpu, data.ids, [data.ids.length], 'u32', 'ids'));
   const batch = new Batch(gpu);
   try {
-    let x = embed(batch, t, ids, keep);
+    const at = { pos0: 0, seqLen: data.seqLen };
+    let x = embed(batch, t, ids, keep, at);
     const done = new Set<Tensor>();
     for (let l = 0; l < t.config.numLayers; l++) {
-      const at = { pos0: 0, seqLen: data.seqLen };
       const saved = layerForward(batch, t, l, x, { at, keep });
       for (const m of modules.filter((mod) => mod.layer === l)) {
         const c = covariances.get(m.path)!;
         if (done.has(c)) continue;
         done.add(c);
-        const input = moduleInput(saved, m.module);
+        const input = moduleInput(saved, moduleSpec(t.config.arch, m.module));
         matmul(batch, input, input, { transA: true, beta: accumulate ? 1 : 0, into: c });
       }
       x = saved.out;

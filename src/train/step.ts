@@ -7,18 +7,21 @@ import type { Gpu } from '../gpu/device.ts';
 import { Batch, run } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { createTensor, releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
-import { matmul } from '../linalg/matmul.ts';
 import { reduceAll } from '../linalg/reduce.ts';
-import { rmsNorm } from '../model/ops.ts';
 import {
   embed,
-  headWeight,
   layerForward,
+  outputHead,
   type LayerActivations,
   type Transformer,
 } from '../model/transformer.ts';
-import { layerBackward, type BackwardRun, type FactorGradients } from './backward.ts';
-import { crossEntropy, rmsNormBackward, sumSquares } from './kernels.ts';
+import {
+  layerBackward,
+  outputHeadBackward,
+  type BackwardRun,
+  type FactorGradients,
+} from './backward.ts';
+import { crossEntropy, sumSquares } from './kernels.ts';
 
 /** Packed sequences, flattened: ids and targets of `sequences × seqLen` tokens (target < 0: not trained). */
 export interface TokenBatch {
@@ -97,7 +100,7 @@ export async function batchLoss(
 
   const layers: { input: Tensor; saved?: LayerActivations; scope: Scope }[] = [];
   const forward = new Batch(gpu);
-  let x = embed(forward, t, ids, persistent.keep);
+  let x = embed(forward, t, ids, persistent.keep, at);
   const transient = new Scope();
   for (let l = 0; l < c.numLayers; l++) {
     const scope = new Scope();
@@ -111,16 +114,13 @@ export async function batchLoss(
       scope.keep(x);
     }
   }
-  const finalNorm = t.weight('model.norm.weight');
-  const normed = transient.keep(rmsNorm(forward, x, finalNorm, c.rmsNormEps));
-  const logits = transient.keep(matmul(forward, normed, headWeight(t), { transB: true }));
-  const losses = transient.keep(crossEntropy(forward, logits, targets, options?.gradScale ?? 0));
+  const head = outputHead(forward, t, x, transient.keep);
+  // The loss kernel leaves ∂loss/∂logits in the logits.
+  const losses = transient.keep(
+    crossEntropy(forward, head.logits, targets, options?.gradScale ?? 0),
+  );
   const total = persistent.keep(reduceAll(forward, 'sum', losses));
-  let dx: Tensor | undefined;
-  if (options) {
-    const dNormed = transient.keep(matmul(forward, logits, headWeight(t)));
-    dx = rmsNormBackward(forward, x, finalNorm, dNormed, c.rmsNormEps);
-  }
+  let dx = options ? outputHeadBackward(forward, t, head, head.logits, transient.keep) : undefined;
   try {
     try {
       await forward.submit();
@@ -178,17 +178,16 @@ export async function firstNonFinite(
         sumSquares(batch, x, sums, stages.length);
         stages.push(name);
       };
-      let x = embed(batch, t, ids, scope.keep);
+      const at = { pos0: 0, seqLen: data.seqLen };
+      let x = embed(batch, t, ids, scope.keep, at);
       probe(x, 'the token embeddings');
       for (let l = 0; l < c.numLayers; l++) {
-        const at = { pos0: 0, seqLen: data.seqLen };
         const layer = layerForward(batch, t, l, x, { at, keep: scope.keep, dropoutSeed });
         probe(layer.x2, `layer ${l}'s attention block`);
         probe(layer.out, `layer ${l}'s MLP block`);
         x = layer.out;
       }
-      const normed = scope.keep(rmsNorm(batch, x, t.weight('model.norm.weight'), c.rmsNormEps));
-      probe(scope.keep(matmul(batch, normed, headWeight(t), { transB: true })), 'the logits');
+      probe(outputHead(batch, t, x, scope.keep).logits, 'the logits');
     });
     const values = await readF32(gpu, sums);
     const index = stages.findIndex((_, i) => !Number.isFinite(values[i]));

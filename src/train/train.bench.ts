@@ -8,7 +8,7 @@ import type { ModelConfig } from '../model/config.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { readLlama2c } from '../model/llama2c.ts';
 import type { ModelWeights, WeightPrecision } from '../model/weights.ts';
-import { randomWeights } from '../testing/tiny-model.ts';
+import { randomWeights, tinyConfig } from '../testing/tiny-model.ts';
 import { AdamW } from './optimizer.ts';
 import { batchLoss } from './step.ts';
 import { TrainableAdapter } from './trainable.ts';
@@ -26,8 +26,7 @@ export interface TrainBenchRow {
 }
 
 /** SmolLM-135M's architecture (HuggingFaceTB/SmolLM-135M config.json). */
-export const SMOLLM_135M_SHAPE: ModelConfig = {
-  modelType: 'llama',
+export const SMOLLM_135M_SHAPE: ModelConfig = tinyConfig({
   hiddenSize: 576,
   intermediateSize: 1536,
   numLayers: 30,
@@ -36,13 +35,8 @@ export const SMOLLM_135M_SHAPE: ModelConfig = {
   headDim: 64,
   vocabSize: 49152,
   maxPositions: 2048,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
   tieWordEmbeddings: true,
-  attentionBias: false,
-  bosTokenId: 1,
-  eosTokenIds: [2],
-};
+});
 
 const LORA: LoraSpec = {
   rank: 16,

@@ -178,7 +178,7 @@ export class TrainableAdapter {
     }
     return {
       config: base.config,
-      cosSin: base.cosSin,
+      ropeTables: base.ropeTables,
       weight: (name) => this.residuals.get(name) ?? base.weight(name),
       adapterTerms: (path) => terms.get(path) ?? [],
     };

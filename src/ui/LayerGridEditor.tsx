@@ -1,4 +1,5 @@
-import { GRID_PRESETS, LINEAR_MODULES, gridPreset, type GridPreset } from '../worker/api.ts';
+import { GRID_PRESETS, gridPreset, modelModules, type GridPreset } from '../worker/api.ts';
+import { useModelStore } from './model-store.ts';
 import { fittedGrid, NEUTRAL_LINES, useComposeStore } from './compose-store.ts';
 import { heatProps } from './HeatCell.tsx';
 
@@ -21,10 +22,10 @@ export function LayerGridEditor({ layers }: { layers: number }) {
   const stored = useComposeStore((s) => s.grid);
   const setPreset = useComposeStore((s) => s.setGridPreset);
   const setCell = useComposeStore((s) => s.setGridCell);
-  const grid = fittedGrid(stored, layers) ?? gridPreset('uniform', layers, LINEAR_MODULES).weights;
-  const active = GRID_PRESETS.find((p) =>
-    sameGrid(gridPreset(p, layers, LINEAR_MODULES).weights, grid),
-  );
+  const modules = modelModules(useModelStore((s) => s.model.info?.config));
+  const grid =
+    fittedGrid(stored, layers, modules.length) ?? gridPreset('uniform', layers, modules).weights;
+  const active = GRID_PRESETS.find((p) => sameGrid(gridPreset(p, layers, modules).weights, grid));
   return (
     <div className="compose-card grid-card" data-testid="layer-grid">
       <h3>Layer × module weights</h3>
@@ -50,7 +51,7 @@ export function LayerGridEditor({ layers }: { layers: number }) {
           <thead>
             <tr>
               <th scope="col">layer</th>
-              {LINEAR_MODULES.map((m) => (
+              {modules.map((m) => (
                 <th key={m} scope="col">
                   {m}
                 </th>
@@ -69,7 +70,7 @@ export function LayerGridEditor({ layers }: { layers: number }) {
                         type="number"
                         step={0.1}
                         value={w}
-                        aria-label={`Layer ${layer} ${LINEAR_MODULES[c]} weight`}
+                        aria-label={`Layer ${layer} ${modules[c]} weight`}
                         onChange={(e) => {
                           if (e.target.value !== '')
                             setCell(layer, c, Number(e.target.value), layers);

@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
-import { LINEAR_MODULES, PLAIN_VARIANT, TARGET_PRESETS } from '../worker/api.ts';
+import { modelModules, PLAIN_VARIANT, resolveTargets, TARGET_PRESETS } from '../worker/api.ts';
+import { useModelStore } from './model-store.ts';
 import type { VariantName } from '../worker/api.ts';
 import { useDataStore } from './data-store.ts';
 import {
@@ -145,6 +146,10 @@ function AdapterFields() {
   const setLora = useTrainSettingsStore((s) => s.setLora);
   const init = INIT_CHOICES.find((c) => c.value === lora.init);
   const variant = VARIANT_CHOICES.find((c) => c.value === (lora.variant ?? PLAIN_VARIANT));
+  // The loaded model's modules; the presets are keywords each family resolves.
+  const config = useModelStore((s) => s.model.info?.config);
+  const modules = modelModules(config);
+  const chosen = config ? resolveTargets(config.arch, lora.targets) : lora.targets;
   return (
     <>
       <h3>Adapter</h3>
@@ -218,15 +223,15 @@ function AdapterFields() {
       </div>
       <fieldset className="targets">
         <legend>Target modules</legend>
-        {LINEAR_MODULES.map((module) => (
+        {modules.map((module) => (
           <label key={module} className="check">
             <input
               type="checkbox"
-              checked={lora.targets.includes(module)}
+              checked={chosen.includes(module)}
               onChange={(e) => {
                 setLora({
-                  targets: LINEAR_MODULES.filter((m) =>
-                    m === module ? e.target.checked : lora.targets.includes(m),
+                  targets: modules.filter((m) =>
+                    m === module ? e.target.checked : chosen.includes(m),
                   ),
                 });
               }}

@@ -7,7 +7,7 @@ import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
 import { errorMessage } from '../errors.ts';
 import {
-  LINEAR_MODULES,
+  modelModules,
   isMergeMethod,
   gridPreset,
   type AdapterComparison,
@@ -94,7 +94,7 @@ interface ComposeStore {
   /** Library ids on the board, in the order chosen: a merge's order (SLERP's ends, OPCM's sequence). */
   board: string[];
   settings: MergeSettings;
-  /** Layer × module multipliers (rows: layers, columns: LINEAR_MODULES); null: all 1. */
+  /** Layer × module multipliers (rows: layers, columns: gridModules()); null: all 1. */
   grid: number[][] | null;
   lines: { alpha: number; beta: number };
   comparison: Job<Compared>;
@@ -144,8 +144,17 @@ export function boardSources(
 }
 
 /** The grid when it was made for a model of `layers` layers; another model's grid does not apply. */
-export function fittedGrid(grid: number[][] | null, layers: number): number[][] | null {
-  return grid?.length === layers ? grid : null;
+export function fittedGrid(
+  grid: number[][] | null,
+  layers: number,
+  columns = gridModules().length,
+): number[][] | null {
+  return grid?.length === layers && grid.every((row) => row.length === columns) ? grid : null;
+}
+
+/** The grid's columns: the loaded model's module names. */
+export function gridModules(): string[] {
+  return modelModules(useModelStore.getState().model.info?.config);
 }
 
 const isNeutral = (grid: readonly number[][]) => grid.every((row) => row.every((w) => w === 1));
@@ -163,7 +172,7 @@ export function mergeSpec(
     ...methodParameters(settings),
   };
   if (settings.clamp !== null) spec.clamp = settings.clamp;
-  if (grid && !isNeutral(grid)) spec.layerGrid = { modules: [...LINEAR_MODULES], weights: grid };
+  if (grid && !isNeutral(grid)) spec.layerGrid = { modules: gridModules(), weights: grid };
   if (lines.alpha !== NEUTRAL_LINES.alpha || lines.beta !== NEUTRAL_LINES.beta)
     spec.lines = { ...lines };
   return spec;
@@ -284,7 +293,7 @@ export const useComposeStore = create<ComposeStore>()(
 
         setGridPreset(preset, layers) {
           set({
-            grid: preset === 'uniform' ? null : gridPreset(preset, layers, LINEAR_MODULES).weights,
+            grid: preset === 'uniform' ? null : gridPreset(preset, layers, gridModules()).weights,
           });
         },
 
@@ -292,7 +301,7 @@ export const useComposeStore = create<ComposeStore>()(
           if (!Number.isFinite(value)) return;
           const grid =
             fittedGrid(get().grid, layers) ??
-            Array.from({ length: layers }, () => LINEAR_MODULES.map(() => 1));
+            Array.from({ length: layers }, () => gridModules().map(() => 1));
           set({
             grid: grid.map((row, l) =>
               l === layer ? row.map((w, c) => (c === column ? value : w)) : row,

@@ -7,6 +7,7 @@ import type { DType } from '../gpu/tensor.ts';
 import type { NamedProblem } from '../linalg/matmul-tuning.ts';
 import type { SelfCheckResult } from '../linalg/self-check.ts';
 import type { ModelConfig } from '../model/config.ts';
+import { exampleConfig } from '../model/families.ts';
 import type { GenerateOptions } from '../model/generate.ts';
 import type { DownloadProgress } from '../model/hub.ts';
 import type { LossReport } from '../train/evaluate.ts';
@@ -65,7 +66,12 @@ export { TARGET_PRESETS } from '../adapters/config.ts';
 export { INITS, initChoice } from '../adapters/inits.ts';
 export { PLAIN_VARIANT, VARIANTS, variantEntry } from '../adapters/variants.ts';
 export { DEFAULT_SETTINGS } from '../train/settings.ts';
-export { LINEAR_MODULES } from '../model/modules.ts';
+export { resolveTargets } from '../model/architecture.ts';
+
+/** The linear modules of a layer of the model (a Llama's before any model is loaded). */
+export function modelModules(config: ModelConfig | undefined): string[] {
+  return (config ?? exampleConfig('llama')).arch.modules.map((m) => m.name);
+}
 
 /** How a training run ended; the adapter (when any step was taken) is in the library. */
 export type TrainingOutcome = Omit<TrainResult, 'adapter'> & { adapterId: string | null };

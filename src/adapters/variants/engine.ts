@@ -55,7 +55,7 @@ export interface TrainedVariant {
   tensors(): Tensor[];
 }
 
-/** A term of the f64 reference loss (train/cpu/loss.ts): A [r × in], B [out × r], row-major. */
+/** A term of the f64 reference loss (model/cpu/reference.ts): A [r × in], B [out × r], row-major. */
 export interface CpuFactors {
   a: Float64Array;
   b: Float64Array;

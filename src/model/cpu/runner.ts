@@ -1,14 +1,14 @@
-// The CPU reference forward (forward.ts) as a Runner: what generation, perplexity and the merge
+// The CPU reference (reference.ts) as a Runner: what generation, perplexity and the merge
 // report run on where WebGPU is missing. Exact and slow; each call first lets the event loop
 // turn, so a worker running it still hears its messages (a cancel) between calls.
 import { nextTurn } from '../../linalg/cpu/turns.ts';
 import type { Runner } from '../forward.ts';
 import type { ModelConfig } from '../config.ts';
 import type { ModelWeights } from '../weights.ts';
-import { createCpuModel } from './forward.ts';
+import { ReferenceModel } from './reference.ts';
 
 export function cpuRunner(config: ModelConfig, weights: ModelWeights): Runner {
-  const model = createCpuModel(config, weights);
+  const model = new ReferenceModel(config, weights);
   const vocab = config.vocabSize;
 
   async function run(tokens: readonly number[], pos0: number, all: boolean) {
@@ -19,10 +19,10 @@ export function cpuRunner(config: ModelConfig, weights: ModelWeights): Runner {
       );
     await nextTurn();
     const logits = new Float32Array((all ? tokens.length : 1) * vocab);
-    tokens.forEach((token, i) => {
-      const step = model.step(token, pos0 + i);
-      if (all) logits.set(step, i * vocab);
-      else if (i === tokens.length - 1) logits.set(step);
+    const rows = model.run(tokens, { pos0 });
+    rows.forEach((row, i) => {
+      if (all) logits.set(row, i * vocab);
+      else if (i === tokens.length - 1) logits.set(row);
     });
     return logits;
   }
