@@ -123,11 +123,6 @@ export function rope(
   );
 }
 
-/** The default inverse frequencies θ^(−2j/dims), j < dims/2, of `dims` rotary values. */
-export function ropeInverseFrequencies(dims: number, theta: number): Float64Array {
-  return Float64Array.from({ length: dims / 2 }, (_, j) => theta ** (-(2 * j) / dims));
-}
-
 /**
  * cos and sin of pos·f for each inverse frequency f, times `attentionFactor` (YaRN's and
  * LongRoPE's scaling of q and k), in f64 then rounded: [positions × invFreq.length × 2].
@@ -147,11 +142,6 @@ export function ropeTableFrom(
     }
   }
   return table;
-}
-
-/** ropeTableFrom with the default frequencies of headDim rotary values. */
-export function ropeTable(positions: number, headDim: number, theta: number): Float32Array {
-  return ropeTableFrom(positions, ropeInverseFrequencies(headDim, theta));
 }
 
 export interface AttentionShape {

@@ -9,7 +9,8 @@ export const ROPE_TYPES = ['default', 'linear', 'llama3', 'longrope'] as const;
 
 type Scaling = Record<string, unknown>;
 
-function defaultFrequencies(dims: number, theta: number): Float64Array {
+/** The default inverse frequencies θ^(−2j/dims), j < dims/2, of `dims` rotary values. */
+export function ropeInverseFrequencies(dims: number, theta: number): Float64Array {
   return Float64Array.from({ length: dims / 2 }, (_, j) => theta ** (-(2 * j) / dims));
 }
 
@@ -24,7 +25,7 @@ export function ropeFrequencies(
   context: { maxPositions: number; originalMax?: number },
   file = 'config.json',
 ): RopeSpec {
-  const base = defaultFrequencies(dims, theta);
+  const base = ropeInverseFrequencies(dims, theta);
   const named = scaling?.rope_type ?? scaling?.type;
   const type = !scaling ? 'default' : typeof named === 'string' ? named : 'unknown';
   const number = (key: string, fallback?: number): number => {
