@@ -10,6 +10,7 @@ import { generate } from './generate.ts';
 import { info } from './info.ts';
 import { inspect } from './inspect.ts';
 import { initStudyCommand } from './init-study.ts';
+import { logits } from './logits.ts';
 import { merge } from './merge.ts';
 import { MERGE_SUMMARY } from './merge-options.ts';
 import { mergeDemoCommand } from './merge-demo.ts';
@@ -35,6 +36,11 @@ const COMMANDS: Record<string, Command> = {
     summary:
       'mean loss of a text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… --data FILE [--weights file|f32|f16|bf16] [--cpu]; prints JSON',
     run: perplexity,
+  },
+  logits: {
+    summary:
+      'raw logits for token ids fed exactly as given (no BOS, no template): --model DIR [--adapter DIR[:WEIGHT]]… --ids 1,2,3 [--ids …] [--positions all|last] [--weights file|f32|f16|bf16] [--cpu]; JSON {"logits": [batch][positions][vocab]} on stdout',
+    run: logits,
   },
   train: {
     summary: `fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init ${INIT_NAMES.join('|')}] [--rank R] [--alpha A] [--rslora] [--variant ${VARIANT_NAMES.join('|')}] ${VARIANT_FLAGS.map((f) => `[--${f}]`).join(' ')} [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--adam-beta1 B1] [--adam-beta2 B2] [--adam-epsilon E] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] [--weights file|f32|f16|bf16] [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout`,

@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { FormatError } from './errors.ts';
 import { folderFiles } from './files-node.ts';
 import type { ModelFile } from './hf-folder.ts';
-import { loadModelFiles, type LoadedModelFiles } from './load.ts';
+import { loadModelFiles, loadModelWeights, type LoadedModelFiles } from './load.ts';
 
 const fileAt = (path: string, name = basename(path)): ModelFile => ({
   name,
@@ -33,6 +33,14 @@ export async function loadModelFromPath(
     }
   }
   return loadModelFiles(files, basename(path));
+}
+
+/** A model's architecture and weights from disk (an HF folder or a .bin), no tokenizer needed. */
+export async function loadWeightsFromPath(path: string) {
+  const info = await stat(path).catch(() => null);
+  if (!info) throw new FormatError(path, 'does not exist');
+  const files = info.isDirectory() ? await folderFiles(path) : [fileAt(path)];
+  return { name: basename(path), ...(await loadModelWeights(files, basename(path))) };
 }
 
 function isTokenizer(f: ModelFile): boolean {

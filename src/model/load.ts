@@ -19,27 +19,31 @@ export interface LoadedModelFiles {
 const basename = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 const TOKENIZER_FILES = ['tokenizer.json', 'tok512.bin', 'tokenizer.bin'];
 
+/** The model's architecture and weights among the files (an HF folder or a llama2.c .bin). */
+export async function loadModelWeights(
+  files: readonly ModelFile[],
+  name = 'model',
+): Promise<{ config: ModelConfig; weights: ModelWeights }> {
+  const byName = new Map(files.map((f) => [basename(f.name), f]));
+  if (byName.has('config.json')) return loadHfFolder(files);
+  const checkpoint = files.find(
+    (f) => f.name.endsWith('.bin') && !TOKENIZER_FILES.includes(basename(f.name)),
+  );
+  if (!checkpoint) {
+    throw new FormatError(
+      name,
+      'holds neither config.json (a Hugging Face model) nor a llama2.c .bin checkpoint',
+    );
+  }
+  return readLlama2c(await checkpoint.bytes(), basename(checkpoint.name));
+}
+
 export async function loadModelFiles(
   files: readonly ModelFile[],
   name = 'model',
 ): Promise<LoadedModelFiles> {
   const byName = new Map(files.map((f) => [basename(f.name), f]));
-  let config: ModelConfig;
-  let weights: ModelWeights;
-  if (byName.has('config.json')) {
-    ({ config, weights } = await loadHfFolder(files));
-  } else {
-    const checkpoint = files.find(
-      (f) => f.name.endsWith('.bin') && !TOKENIZER_FILES.includes(basename(f.name)),
-    );
-    if (!checkpoint) {
-      throw new FormatError(
-        name,
-        'holds neither config.json (a Hugging Face model) nor a llama2.c .bin checkpoint',
-      );
-    }
-    ({ config, weights } = readLlama2c(await checkpoint.bytes(), basename(checkpoint.name)));
-  }
+  const { config, weights } = await loadModelWeights(files, name);
   const tokenizerFile = TOKENIZER_FILES.map((f) => byName.get(f)).find((f) => f !== undefined);
   if (!tokenizerFile)
     throw new FormatError(name, `needs its tokenizer (${TOKENIZER_FILES.join(', ')})`);
