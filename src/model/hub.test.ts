@@ -1,8 +1,12 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryFileCache, startFakeHub } from '../testing/fake-hub.ts';
-import { builtIn, fixture } from '../testing/fixtures.ts';
+import { builtIn, fixture, FIXTURES } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { createGpuModel } from './forward.ts';
+import { familyOfType } from './families.ts';
 import { generateAll } from './generate.ts';
 import { hfFolderFiles } from './hf-export.ts';
 import { hubModelFiles, type DownloadProgress } from './hub.ts';
@@ -12,11 +16,33 @@ import { loadModelFiles, type LoadedModelFiles } from './load.ts';
 const gpu = useGpu();
 let hub: Awaited<ReturnType<typeof startFakeHub>>;
 
+const ARCH = `${FIXTURES}models/arch/`;
+const ARCH_DIRS = readdirSync(ARCH);
+
+/**
+ * A family's reference checkpoint as a Hub repo (`arch/<dir>`): its top-level files without the
+ * expected logits. GPT-2's drops tokenizer_config.json, as openai-community/gpt2 has none.
+ */
+function archRepo(dir: string): Map<string, Uint8Array> {
+  const names = readdirSync(ARCH + dir).filter(
+    (name) =>
+      statSync(`${ARCH}${dir}/${name}`).isFile() &&
+      !name.startsWith('expected') &&
+      !(dir === 'gpt2' && name === 'tokenizer_config.json'),
+  );
+  return new Map(
+    names.map((name) => [name, new Uint8Array(readFileSync(`${ARCH}${dir}/${name}`))]),
+  );
+}
+
 beforeAll(async () => {
   const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
   const files = hfFolderFiles(config, weights);
   files.set('tok512.bin', builtIn('tok512.bin'));
-  hub = await startFakeHub({ 'karpathy/stories260K': files });
+  hub = await startFakeHub({
+    'karpathy/stories260K': files,
+    ...Object.fromEntries(ARCH_DIRS.map((dir) => [`arch/${dir}`, archRepo(dir)])),
+  });
 });
 afterAll(() => hub.close());
 
@@ -101,6 +127,71 @@ describe('loading from the Hub by repo id (a local server in the Hub layout)', (
     );
     await expect(hubModelFiles('../etc/passwd', { baseUrl: hub.baseUrl })).rejects.toThrow(
       /is not a Hub repo id/,
+    );
+  });
+});
+
+describe('every family from the Hub', () => {
+  it.each(ARCH_DIRS)('%s: fetches the files its family needs and loads', async (dir) => {
+    const files = await hubModelFiles(`arch/${dir}`, { baseUrl: hub.baseUrl });
+    const modelType = (
+      JSON.parse(readFileSync(`${ARCH}${dir}/config.json`, 'utf8')) as { model_type: string }
+    ).model_type;
+    expect(files.map((f) => f.name)).toEqual([
+      'config.json',
+      'model.safetensors',
+      'tokenizer.json',
+      ...(dir === 'gpt2' ? [] : ['tokenizer_config.json']),
+    ]);
+    const loaded = await loadModelFiles(files, dir);
+    expect(loaded.config.arch.family).toBe(familyOfType(modelType).name);
+    expect(loaded.tokenizer.encode('hello').length).toBeGreaterThan(0);
+  });
+});
+
+describe('repos the Hub refuses without a login', () => {
+  // What huggingface.co answers to a request without credentials: 401 with X-Error-Code
+  // GatedRepo for a gated repo, RepoNotFound for a private or missing one; a mirror may send a
+  // bare 401/403.
+  const refusals: Record<string, [number, string | null]> = {
+    'google/gemma-3-270m-it': [401, 'GatedRepo'],
+    'meta-llama/Llama-3.2-1B-Instruct': [403, null],
+    'someone/private': [401, 'RepoNotFound'],
+  };
+  const server = createServer((req, res) => {
+    const repo = /^\/([^/]+\/[^/]+)\/resolve\//.exec(req.url ?? '')?.[1] ?? '';
+    const [status, code] = refusals[repo] ?? [404, null];
+    res.writeHead(status, code ? { 'X-Error-Code': code } : {}).end('Access restricted');
+  });
+  let baseUrl = '';
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => {
+    server.close();
+    server.closeAllConnections();
+  });
+  const refusal = (repo: string) =>
+    hubModelFiles(repo, { baseUrl }).then(
+      () => '',
+      (e: unknown) => (e as Error).message,
+    );
+
+  it('says in one line that a gated repo needs its licence accepted, which the studio cannot do', async () => {
+    const message = await refusal('google/gemma-3-270m-it');
+    expect(message).toMatch(
+      /^google\/gemma-3-270m-it: is gated \(HTTP 401 for config\.json\): .*accepted its licence.*without logging in: accept the licence at https:\/\/huggingface\.co\/google\/gemma-3-270m-it, download the files there and drop them on the Model panel$/,
+    );
+    expect(message).not.toContain('\n');
+  });
+
+  it('names the possibilities when the server gives no reason', async () => {
+    expect(await refusal('meta-llama/Llama-3.2-1B-Instruct')).toMatch(
+      /^meta-llama\/Llama-3\.2-1B-Instruct: was refused by the Hub \(HTTP 403 for config\.json\): it is gated or private, or does not exist\. If it is gated, .*huggingface\.co\/meta-llama\/Llama-3\.2-1B-Instruct/,
+    );
+    expect(await refusal('someone/private')).toBe(
+      'someone/private: is not on the Hub, or is private (HTTP 401 for config.json)',
     );
   });
 });

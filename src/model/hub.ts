@@ -37,6 +37,34 @@ export interface HubOptions {
 export const HUB_URL = 'https://huggingface.co';
 const REPO_ID = /^[\w.-]+\/[\w.-]+$/;
 
+/**
+ * A file the server would not send. `code` is the Hub's `X-Error-Code` (`GatedRepo`,
+ * `RepoNotFound`…), which it exposes to browsers through CORS; null where a server sends none.
+ */
+class HubHttpError extends Error {
+  override name = 'HubHttpError';
+  constructor(
+    readonly status: number,
+    readonly code: string | null,
+    file: string,
+  ) {
+    super(`HTTP ${status} for ${file}`);
+  }
+}
+
+/**
+ * Why the Hub refused a repo's config.json with 401/403, in words, or null for other failures.
+ * The studio sends no credentials (it has no login and no server to keep a token), so a gated
+ * repo — one whose licence must be accepted on huggingface.co first — always answers 401 here.
+ */
+function refusal(repo: string, e: unknown): string | null {
+  if (!(e instanceof HubHttpError) || (e.status !== 401 && e.status !== 403)) return null;
+  const gated = `the Hub serves a gated repo's files only to a logged-in account that has accepted its licence, and this studio downloads without logging in: accept the licence at ${HUB_URL}/${repo}, download the files there and drop them on the Model panel`;
+  if (e.code === 'GatedRepo') return `is gated (${e.message}): ${gated}`;
+  if (e.code === 'RepoNotFound') return `is not on the Hub, or is private (${e.message})`;
+  return `was refused by the Hub (${e.message}): it is gated or private, or does not exist. If it is gated, ${gated}`;
+}
+
 /** The files of a Hub model repository that the studio needs, downloaded on demand. */
 export async function hubModelFiles(repo: string, options: HubOptions = {}): Promise<ModelFile[]> {
   if (!REPO_ID.test(repo))
@@ -57,7 +85,10 @@ export async function hubModelFiles(repo: string, options: HubOptions = {}): Pro
     (await download(file).catch(() => undefined)) !== undefined;
 
   const config = await download('config.json').catch((e: unknown) => {
-    throw new FormatError(repo, `has no config.json on the Hub (${errorMessage(e)})`);
+    throw new FormatError(
+      repo,
+      refusal(repo, e) ?? `has no config.json on the Hub (${errorMessage(e)})`,
+    );
   });
   const index = await download('model.safetensors.index.json').catch(() => undefined);
   const shards = index ? shardNames(index) : ['model.safetensors'];
@@ -118,7 +149,8 @@ async function fetchBytes(url: string, file: string, options: HubOptions): Promi
     if (saved.etag) headers['If-Range'] = saved.etag;
   }
   const response = await fetch(url, { headers });
-  if (!response.ok) throw new Error(`HTTP ${response.status} for ${file}`);
+  if (!response.ok)
+    throw new HubHttpError(response.status, response.headers.get('x-error-code'), file);
   if (offset > 0 && response.status !== 206) {
     await cache?.clearParts(url);
     parts = [];
