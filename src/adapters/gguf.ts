@@ -1,21 +1,28 @@
 // A PEFT LoRA adapter as a GGUF LoRA file for llama.cpp (`llama-cli --lora FILE.gguf`), laid out
-// as llama.cpp's convert_lora_to_gguf.py writes one for a Llama model (docs/gguf.md says what was
-// checked against its sources):
+// as llama.cpp's convert_lora_to_gguf.py writes one for the adapter's base model (docs/gguf.md says
+// what was checked against its sources):
 // - GGUF v3, little-endian: magic, version, tensor and key-value counts, the key-values, the
 //   tensor infos, then the data, every tensor starting at a multiple of 32 bytes (the default
 //   alignment, so general.alignment is not written, as the script does not).
-// - Key-values: general.architecture "llama", general.type "adapter", adapter.type "lora",
+// - Key-values: general.architecture (llama.cpp's name for the base model's family, which its
+//   loader requires to equal the model's), general.type "adapter", adapter.type "lora",
 //   general.name, the base model, adapter.lora.alpha (f32), general.quantization_version 2.
-// - Per module `blk.N.attn_q.weight.lora_a` (A, r × in) and `….lora_b` (B, out × r), F32, with
-//   ggml's dimensions innermost first (A: [in, r], B: [r, out]) and the rows as PyTorch stores them.
-// - q_proj and k_proj: llama.cpp's Llama runs RoPE on adjacent pairs, HF's on the two halves of
-//   each head, so the script permutes those weights' rows per head; for a LoRA only B has rows:
-//   within each head, row (i, half t) moves to 2i + t. That needs the base model's head counts.
+// - Per module `blk.N.<tensor>.weight.lora_a` (A, r × in) and `….lora_b` (B, out × r), F32, with
+//   ggml's dimensions innermost first (A: [in, r], B: [r, out]), the tensor names the family's
+//   (src/model/families/), the rows as PyTorch stores them. GPT-2's Conv1D modules too: PEFT's
+//   factors are A [r, in] and B [out, r] there as well, and llama.cpp's GPT-2 weights [out, in].
+// - q_proj and k_proj of the Llama family only: llama.cpp's Llama runs RoPE on adjacent pairs,
+//   HF's on the two halves of each head, so the script permutes those weights' rows per head; for
+//   a LoRA only B has rows: within each head, row (i, half t) moves to 2i + t. The base model's
+//   head counts say where the heads are.
 // - Scaling: llama.cpp applies alpha / r with one alpha for the file and r read from each B; PEFT
 //   applies per-module alpha (alpha_pattern) and alpha / √r under rsLoRA. Each B is multiplied by
 //   s_PEFT / (alpha / r), so llama.cpp's scaling reproduces PEFT's ΔW = s·B·A exactly (a factor of
 //   1, B untouched, for a plain LoRA). The script itself writes B as is and so gets those wrong.
-import type { PeftAdapter } from './peft-read.ts';
+import { locateModule } from '../model/architecture.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { familyOf, type Family } from '../model/families.ts';
+import type { AdapterModule, PeftAdapter } from './peft-read.ts';
 import { ggufRefusal } from './variants.ts';
 
 const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
@@ -25,28 +32,14 @@ const ALIGNMENT = 32;
 const QUANTIZATION_VERSION = 2;
 const GGML_TYPE_F32 = 0;
 
-/** llama.cpp's names for the Llama modules (gguf-py's MODEL_TENSOR names for MODEL_ARCH.LLAMA). */
-const BLOCK_TENSORS: Readonly<Record<string, string>> = {
-  q_proj: 'attn_q',
-  k_proj: 'attn_k',
-  v_proj: 'attn_v',
-  o_proj: 'attn_output',
-  gate_proj: 'ffn_gate',
-  up_proj: 'ffn_up',
-  down_proj: 'ffn_down',
-};
-const LAYER_MODULE = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)$/;
-
-export interface GgufHeads {
-  /** The base model's num_attention_heads: q_proj's rows are permuted within each head. */
-  heads?: number;
-  /** num_key_value_heads: likewise for k_proj. */
-  kvHeads?: number;
-}
-
-export interface GgufExportOptions extends GgufHeads {
+export interface GgufExportOptions {
   /** general.name. */
   name: string;
+  /**
+   * The base model's config: its family gives llama.cpp's architecture, tensor names and whether
+   * q/k rows are permuted, its head counts where the heads are, its modules the shapes to fit.
+   */
+  config: ModelConfig;
 }
 
 export interface GgufExport {
@@ -83,39 +76,58 @@ function refuseUnexportable(adapter: PeftAdapter): void {
     );
 }
 
-/** `blk.3.attn_q.weight` for `model.layers.3.self_attn.q_proj`, `output.weight` for lm_head. */
-function llamaCppName(path: string): { name: string; module: string } {
-  if (path === 'lm_head') return { name: 'output.weight', module: path };
-  const match = LAYER_MODULE.exec(path);
-  const tensor = match ? BLOCK_TENSORS[match[2]] : undefined;
-  if (!match || !tensor)
-    throw new RangeError(
-      `${path}: no llama.cpp Llama tensor for this module (exported: ${Object.keys(BLOCK_TENSORS).join(', ')}, lm_head; embedding LoRA is not)`,
-    );
-  return { name: `blk.${match[1]}.${tensor}.weight`, module: match[2] };
+/** An adapter module as llama.cpp names it, where it sorts, and the heads its B rows are permuted by. */
+interface GgufModule {
+  /** `blk.3.attn_q.weight`, `output.weight`. */
+  name: string;
+  /** Layer, then the module's place in the layer's forward order (the head after every layer). */
+  order: [number, number];
+  /** Heads of the base model whose rows llama.cpp permutes for this module; null: none. */
+  heads: number | null;
 }
 
-/** Heads whose rows llama.cpp permutes for this module; null for modules it leaves alone. */
-function permutedHeads(
-  module: string,
+/**
+ * Where an adapter module goes in the base model's llama.cpp file. Refuses, by name, a module the
+ * model lacks or that llama.cpp has no tensor for (embedding LoRA, another family's modules) and
+ * one whose factors do not fit the model's weight.
+ */
+function ggufModule(
   path: string,
-  rows: number,
-  heads: GgufHeads,
-): number | null {
-  if (module !== 'q_proj' && module !== 'k_proj') return null;
-  const [count, config] =
-    module === 'q_proj'
-      ? [heads.heads, 'num_attention_heads (--heads)']
-      : [heads.kvHeads, 'num_key_value_heads (--kv-heads)'];
-  if (count === undefined)
+  m: AdapterModule,
+  config: ModelConfig,
+  family: Family,
+): GgufModule {
+  const { arch } = config;
+  const fits = (shape: { in: number; out: number }) => {
+    const [inputs, rows] = [m.a.length / m.rank, m.b.length / m.rank];
+    if (inputs !== shape.in || rows !== shape.out)
+      throw new RangeError(
+        `${path} does not fit the base model: the adapter's factors make a ${rows} × ${inputs} update, the model's weight is ${shape.out} × ${shape.in}`,
+      );
+  };
+  if (path === 'lm_head') {
+    // A tied head is the token embedding in llama.cpp, which holds no output.weight to adapt.
+    if (arch.head !== path)
+      throw new RangeError(
+        `lm_head: the base model ties its output head to the token embedding, so llama.cpp has no output.weight for this module`,
+      );
+    fits({ in: config.hiddenSize, out: config.vocabSize });
+    return { name: 'output.weight', order: [Infinity, 0], heads: null };
+  }
+  const located = locateModule(arch, path);
+  const tensor = located && family.gguf.tensors[located.module.name];
+  if (!located || !tensor)
     throw new RangeError(
-      `${path}: llama.cpp permutes ${module}'s rows within each attention head, so the export needs the base model's ${config}`,
+      `${path}: no llama.cpp ${family.gguf.arch} tensor for this module of the ${config.numLayers}-layer base model (exported: ${Object.keys(family.gguf.tensors).join(', ')}, lm_head; embedding LoRA is not)`,
     );
-  if (!Number.isInteger(count) || count < 1 || rows % (2 * count) !== 0)
-    throw new RangeError(
-      `${path} has ${rows} rows, which ${count} heads of even size cannot split`,
-    );
-  return count;
+  const { layer, module } = located;
+  fits(module);
+  const permuted = family.gguf.permuteQK && (module.role === 'q' || module.role === 'k');
+  return {
+    name: `blk.${layer}.${tensor}.weight`,
+    order: [layer, arch.modules.indexOf(module)],
+    heads: permuted ? (module.role === 'q' ? config.numHeads : config.numKvHeads) : null,
+  };
 }
 
 /**
@@ -139,40 +151,35 @@ function scaled(values: Float32Array, factor: number): Float32Array {
   return factor === 1 ? values : values.map((v) => v * factor);
 }
 
-function layerOf(path: string): number {
-  const match = LAYER_MODULE.exec(path);
-  return match ? Number(match[1]) : Infinity;
-}
-
 /** The lora_a / lora_b pairs, by layer then module, with B rescaled and permuted. */
 function loraTensors(
   adapter: PeftAdapter,
   alpha: number,
-  heads: GgufHeads,
+  config: ModelConfig,
+  family: Family,
 ): { tensors: GgufTensor[]; rescaled: string[] } {
   const tensors: GgufTensor[] = [];
   const rescaled: string[] = [];
-  const named = [...adapter.modules].map(([path, m]) => ({ path, m, ...llamaCppName(path) }));
-  const order = Object.keys(BLOCK_TENSORS);
-  named.sort(
-    (x, y) =>
-      layerOf(x.path) - layerOf(y.path) || order.indexOf(x.module) - order.indexOf(y.module),
-  );
-  for (const { path, m, name, module } of named) {
+  const placed = [...adapter.modules].map(([path, m]) => ({
+    path,
+    m,
+    ...ggufModule(path, m, config, family),
+  }));
+  placed.sort((x, y) => x.order[0] - y.order[0] || x.order[1] - y.order[1]);
+  for (const { path, m, name, heads } of placed) {
     const inputs = m.a.length / m.rank;
     const rows = m.b.length / m.rank;
     // llama.cpp computes alpha / r in f32; where PEFT's scaling differs in f32, B carries the ratio.
     const llamaScale = alpha / m.rank;
     const factor = Math.fround(m.scale) === Math.fround(llamaScale) ? 1 : m.scale / llamaScale;
     if (factor !== 1) rescaled.push(path);
-    const permuted = permutedHeads(module, path, rows, heads);
     const b = scaled(m.b, factor);
     tensors.push(
       { name: `${name}.lora_a`, dims: [inputs, m.rank], data: m.a },
       {
         name: `${name}.lora_b`,
         dims: [m.rank, rows],
-        data: permuted === null ? b : permuteRows(b, rows, m.rank, permuted),
+        data: heads === null ? b : permuteRows(b, rows, m.rank, heads),
       },
     );
   }
@@ -194,9 +201,14 @@ function baseModelMetadata(id: string | null): [string, MetadataValue][] {
   ];
 }
 
-function metadata(adapter: PeftAdapter, name: string, alpha: number): [string, MetadataValue][] {
+function metadata(
+  adapter: PeftAdapter,
+  name: string,
+  family: Family,
+  alpha: number,
+): [string, MetadataValue][] {
   return [
-    ['general.architecture', { type: 'string', value: 'llama' }],
+    ['general.architecture', { type: 'string', value: family.gguf.arch }],
     ['general.type', { type: 'string', value: 'adapter' }],
     ['adapter.type', { type: 'string', value: 'lora' }],
     ['general.name', { type: 'string', value: name }],
@@ -296,16 +308,17 @@ function encodeGguf(
 }
 
 /**
- * The adapter as a llama.cpp GGUF LoRA for a Llama base model. Refuses variants the format cannot
- * carry (DoRA), modules_to_save and modules llama.cpp has no LoRA name for; q_proj / k_proj need
- * the head counts (`options`).
+ * The adapter as a llama.cpp GGUF LoRA for its base model (`options.config`). Refuses variants the
+ * format cannot carry (DoRA), modules_to_save, modules llama.cpp has no LoRA tensor for and
+ * modules that do not fit the model.
  */
 export function ggufLoraFile(adapter: PeftAdapter, options: GgufExportOptions): GgufExport {
   refuseUnexportable(adapter);
+  const family = familyOf(options.config.arch);
   const alpha = Math.fround(adapter.details.alpha);
-  const { tensors, rescaled } = loraTensors(adapter, alpha, options);
+  const { tensors, rescaled } = loraTensors(adapter, alpha, options.config, family);
   return {
-    bytes: encodeGguf(metadata(adapter, options.name, alpha), tensors),
+    bytes: encodeGguf(metadata(adapter, options.name, family, alpha), tensors),
     tensors: tensors.length,
     alpha,
     rescaled,

@@ -124,19 +124,14 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
       const loaded = deps.loaded();
       if (!loaded)
         throw new Error(
-          `Load the model ${adapter.name} is for first: a GGUF LoRA is written for the loaded model, whose attention head counts it needs.`,
+          `Load the model ${adapter.name} is for first: a GGUF LoRA is written for the loaded model, whose architecture and attention head counts it needs.`,
         );
       const problems = shapeMismatches(adapter, loaded.model.config);
       if (problems.length > 0)
         throw new Error(
           `No GGUF of ${adapter.name} for ${loaded.name}: the adapter ${misfit(problems, 3)}`,
         );
-      const { numHeads, numKvHeads } = loaded.model.config;
-      const file = ggufLoraFile(adapter, {
-        name: adapter.name,
-        heads: numHeads,
-        kvHeads: numKvHeads,
-      });
+      const file = ggufLoraFile(adapter, { name: adapter.name, config: loaded.model.config });
       return { name: `${fileSafeName(adapter.name)}.gguf`, bytes: file.bytes };
     },
     async removeAdapter(id) {
