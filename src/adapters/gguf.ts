@@ -11,10 +11,10 @@
 //   ggml's dimensions innermost first (A: [in, r], B: [r, out]), the tensor names the family's
 //   (src/model/families/), the rows as PyTorch stores them. GPT-2's Conv1D modules too: PEFT's
 //   factors are A [r, in] and B [out, r] there as well, and llama.cpp's GPT-2 weights [out, in].
-// - q_proj and k_proj of the Llama family only: llama.cpp's Llama runs RoPE on adjacent pairs,
-//   HF's on the two halves of each head, so the script permutes those weights' rows per head; for
-//   a LoRA only B has rows: within each head, row (i, half t) moves to 2i + t. The base model's
-//   head counts say where the heads are.
+// - q_proj and k_proj where the family's permuteQK says so (Llama, SmolLM3): llama.cpp runs RoPE
+//   on adjacent pairs there, HF on the two halves of each head, so the script permutes those
+//   weights' rows per head; for a LoRA only B has rows: within each head, row (i, half t) moves to
+//   2i + t. The base model's head counts say where the heads are.
 // - Scaling: llama.cpp applies alpha / r with one alpha for the file and r read from each B; PEFT
 //   applies per-module alpha (alpha_pattern) and alpha / √r under rsLoRA. Each B is multiplied by
 //   s_PEFT / (alpha / r), so llama.cpp's scaling reproduces PEFT's ΔW = s·B·A exactly (a factor of
