@@ -83,7 +83,9 @@ describe('loading from the Hub by repo id (a local server in the Hub layout)', (
     await loadModelFiles(await hubModelFiles('karpathy/stories260K', options), 'again');
     // Probes for optional files that do not exist (404s are not cached) are all that remain.
     expect(
-      hub.requests.slice(before).every((r) => /index\.json|tokenizer(_config)?\.json/.test(r)),
+      hub.requests
+        .slice(before)
+        .every((r) => /index\.json|tokenizer(_config)?\.json|chat_template\.jinja/.test(r)),
     ).toBe(true);
   });
 

@@ -4,6 +4,7 @@
 import { errorMessage } from '../errors.ts';
 import { FormatError } from './errors.ts';
 import type { ModelFile } from './hf-folder.ts';
+import { CHAT_TEMPLATE_FILE } from './load.ts';
 
 export interface DownloadProgress {
   file: string;
@@ -99,7 +100,8 @@ export async function hubModelFiles(repo: string, options: HubOptions = {}): Pro
       break;
     }
   }
-  if (await exists('tokenizer_config.json')) tokenizerFiles.push('tokenizer_config.json');
+  for (const file of ['tokenizer_config.json', CHAT_TEMPLATE_FILE])
+    if (await exists(file)) tokenizerFiles.push(file);
   const lazy = (file: string): ModelFile => ({ name: file, bytes: () => download(file) });
   return [
     { name: 'config.json', bytes: () => Promise.resolve(config) },

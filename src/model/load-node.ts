@@ -3,7 +3,12 @@ import { basename, dirname, join } from 'node:path';
 import { FormatError } from './errors.ts';
 import { folderFiles } from './files-node.ts';
 import type { ModelFile } from './hf-folder.ts';
-import { loadModelFiles, loadModelWeights, type LoadedModelFiles } from './load.ts';
+import {
+  CHAT_TEMPLATE_FILE,
+  loadModelFiles,
+  loadModelWeights,
+  type LoadedModelFiles,
+} from './load.ts';
 
 const fileAt = (path: string, name = basename(path)): ModelFile => ({
   name,
@@ -44,7 +49,11 @@ export async function loadWeightsFromPath(path: string) {
 }
 
 function isTokenizer(f: ModelFile): boolean {
-  return ['tokenizer.json', 'tok512.bin', 'tokenizer.bin', 'tokenizer_config.json'].includes(
-    f.name,
-  );
+  return [
+    'tokenizer.json',
+    'tok512.bin',
+    'tokenizer.bin',
+    'tokenizer_config.json',
+    CHAT_TEMPLATE_FILE,
+  ].includes(f.name);
 }

@@ -44,3 +44,28 @@ describe('a model folder’s tokenizer', () => {
       );
   });
 });
+
+describe('a chat template in chat_template.jinja', () => {
+  it('is read when tokenizer_config.json has none, and does not override one it has', async () => {
+    const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
+    const files = hfFolderFiles(config, weights);
+    files.set('tokenizer.json', tokenizerJson(512));
+    files.set(
+      'chat_template.jinja',
+      new TextEncoder().encode('{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}'),
+    );
+    const load = async (tokenizerConfig: object) => {
+      files.set('tokenizer_config.json', new TextEncoder().encode(JSON.stringify(tokenizerConfig)));
+      const list = [...files].map(([name, bytes]) => ({
+        name,
+        bytes: () => Promise.resolve(bytes),
+      }));
+      return (await loadModelFiles(list, 'templated')).tokenizer;
+    };
+    const messages = [{ role: 'user' as const, content: 'hi' }];
+    expect((await load({})).chat(messages)).toBe('<user>hi');
+    expect((await load({ chat_template: '[{{ messages[0].content }}]' })).chat(messages)).toBe(
+      '[hi]',
+    );
+  });
+});

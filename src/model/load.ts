@@ -18,6 +18,8 @@ export interface LoadedModelFiles {
 
 const basename = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 const TOKENIZER_FILES = ['tokenizer.json', 'tok512.bin', 'tokenizer.bin'];
+/** Where a chat template lives when tokenizer_config.json has none. */
+export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
 
 /** The model's architecture and weights among the files (an HF folder or a llama2.c .bin). */
 export async function loadModelWeights(
@@ -51,13 +53,19 @@ export async function loadModelFiles(
     name,
     config,
     weights,
-    tokenizer: await loadTokenizer(tokenizerFile, byName.get('tokenizer_config.json'), config),
+    tokenizer: await loadTokenizer(
+      tokenizerFile,
+      byName.get('tokenizer_config.json'),
+      byName.get(CHAT_TEMPLATE_FILE),
+      config,
+    ),
   };
 }
 
 async function loadTokenizer(
   file: ModelFile,
   configFile: ModelFile | undefined,
+  templateFile: ModelFile | undefined,
   config: ModelConfig,
 ): Promise<TextTokenizer> {
   const fileName = basename(file.name);
@@ -71,11 +79,11 @@ async function loadTokenizer(
       throw new FormatError(basename(f.name), 'is not valid JSON');
     }
   };
-  const tokenizer = hfTokenizer(
-    await json(file),
-    configFile ? await json(configFile) : {},
-    fileName,
-  );
+  const tokenizerConfig = (configFile ? await json(configFile) : {}) as Record<string, unknown>;
+  // Newer checkpoints (SmolLM3, transformers ≥ 4.43 saves) keep the chat template in its own file.
+  if (typeof tokenizerConfig.chat_template !== 'string' && templateFile)
+    tokenizerConfig.chat_template = new TextDecoder().decode(await templateFile.bytes());
+  const tokenizer = hfTokenizer(await json(file), tokenizerConfig, fileName);
   // A tokenizer that can emit ids beyond the model's vocabulary belongs to another model, and so
   // does one covering much less of it. Checkpoints often pad the embedding past the tokenizer
   // (Qwen2.5: 151,936 rows for 151,665 tokens; Phi-3: 32,064 for 32,011): that much is fine.
