@@ -170,6 +170,17 @@ describe('inspect: the real fixture adapters', () => {
       expect(m).toMatchObject({ rank: known.r, alpha: known.alpha, scale });
   });
 
+  it('GPT-2: the two c_proj modules (attention, MLP) are two kinds, in forward order', () => {
+    const files = new Map([CONFIG, WEIGHTS].map((f) => [f, fixture(`models/arch/gpt2/lora/${f}`)]));
+    const summary = summariseAdapter(readForInspection(files, 'gpt2-lora'));
+    const kinds = ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'];
+    expect(summary.targets).toEqual(kinds);
+    expect(summary.moduleKinds.map((k) => [k.kind, k.modules])).toEqual(kinds.map((k) => [k, 2]));
+    expect(summary.modules.slice(0, 4).map((m) => m.path)).toEqual(
+      ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'].map((p) => `transformer.h.0.${p}`),
+    );
+  });
+
   it.each(WITH_DELTAS)('$dir: ‖ΔW‖ and effective ranks', async (known) => {
     const report = await inspectAdapter(readForInspection(fixtureFiles(known.dir), known.dir));
     const [first] = report.modules;
