@@ -12,6 +12,8 @@ import { useGpu } from '../testing/gpu.ts';
 import { folderFiles } from './files-node.ts';
 import { ReferenceModel, type CpuTerm } from './cpu/reference.ts';
 import { createGpuModel, createRunner } from './forward.ts';
+import { hfFolderFiles } from './hf-export.ts';
+import { loadHfFolder } from './hf-folder.ts';
 import { loadModelFiles, type LoadedModelFiles } from './load.ts';
 import type { Transformer } from './transformer.ts';
 import { styleCorpus } from '../studies/style-corpus.ts';
@@ -108,6 +110,17 @@ describe.each(Object.entries(FIXTURES_BY_FAMILY))('%s', (dir, expectedDir) => {
         expect(comparedRows(reference.run(ids), e, b), `lora ${lora} row ${b}`).toBeLessThan(1e-7);
       });
     }
+  });
+
+  it('exports as an HF folder in its own layout that loads back to the same model', async () => {
+    const files = hfFolderFiles(model.config, model.weights);
+    const again = await loadHfFolder(
+      [...files].map(([name, bytes]) => ({ name, bytes: () => Promise.resolve(bytes) })),
+    );
+    expect(again.config.arch).toEqual(model.config.arch);
+    expect([...again.weights.keys()].sort()).toEqual([...model.weights.keys()].sort());
+    for (const [name, t] of model.weights)
+      expect(again.weights.get(name)?.data, name).toEqual(t.data);
   });
 
   it('the LoRA composed into the weights gives the same logits', () => {
