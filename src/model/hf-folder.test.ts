@@ -63,14 +63,18 @@ describe('Hugging Face model folders', () => {
       /missing weights: model\.embed_tokens\.weight, model\.layers\.0\.input_layernorm\.weight, .*, and \d+ more/,
     );
 
-    // An absurd layer count is refused from the tensor count, at once and in little memory.
+    // An absurd layer count is refused at once and in little memory: by the config itself, or
+    // from the tensor count.
     const start = performance.now();
-    const absurd = [
-      jsonFile('config.json', { ...config, num_hidden_layers: 10_000_000 }),
+    const layers = (n: number) => [
+      jsonFile('config.json', { ...config, num_hidden_layers: n }),
       folder[1],
     ];
-    await expect(loadHfFolder(absurd)).rejects.toThrow(
-      /num_hidden_layers 10000000 needs at least one tensor per layer, but the weights hold 1 in all/,
+    await expect(loadHfFolder(layers(10_000_000))).rejects.toThrow(
+      /num_hidden_layers 10000000 is beyond any model this engine runs \(at most 1024\)/,
+    );
+    await expect(loadHfFolder(layers(1000))).rejects.toThrow(
+      /num_hidden_layers 1000 needs at least one tensor per layer, but the weights hold 1 in all/,
     );
     expect(performance.now() - start).toBeLessThan(1000);
   });
@@ -87,31 +91,80 @@ describe('config.json', () => {
   };
 
   it('fills HF defaults: KV heads = heads, head_dim = hidden / heads, untied', () => {
-    expect(parseHfConfig(base)).toMatchObject({
-      numKvHeads: 4,
-      headDim: 16,
-      tieWordEmbeddings: false,
-      attentionBias: false,
+    const config = parseHfConfig(base);
+    expect(config).toMatchObject({ numKvHeads: 4, headDim: 16, tieWordEmbeddings: false });
+    expect(config.arch.modules.every((m) => !m.bias)).toBe(true);
+    const qwen = parseHfConfig({ ...base, model_type: 'qwen2', eos_token_id: [5, 7] });
+    expect(qwen.eosTokenIds).toEqual([5, 7]);
+    expect(qwen.arch.modules.filter((m) => m.bias).map((m) => m.name)).toEqual([
+      'q_proj',
+      'k_proj',
+      'v_proj',
+    ]);
+  });
+
+  it('reads the configs of the small models people fine-tune (key sets of their releases)', () => {
+    const llama32 = parseHfConfig({
+      ...base,
+      hidden_size: 2048,
+      num_attention_heads: 32,
+      num_key_value_heads: 8,
+      head_dim: 64,
+      max_position_embeddings: 131072,
+      rope_theta: 500000,
+      tie_word_embeddings: true,
+      eos_token_id: [128001, 128008, 128009],
+      rope_scaling: {
+        factor: 32,
+        high_freq_factor: 4,
+        low_freq_factor: 1,
+        original_max_position_embeddings: 8192,
+        rope_type: 'llama3',
+      },
     });
-    expect(parseHfConfig({ ...base, model_type: 'qwen2', eos_token_id: [5, 7] })).toMatchObject({
-      attentionBias: true,
-      eosTokenIds: [5, 7],
+    expect(llama32.maxPositions).toBe(8192);
+    expect(llama32.arch.head).toBe('model.embed_tokens');
+    const gemma = parseHfConfig({
+      ...base,
+      model_type: 'gemma3_text',
+      head_dim: 256,
+      num_key_value_heads: 1,
+      query_pre_attn_scalar: 256,
+      sliding_window: 512,
+      _sliding_window_pattern: 6,
+      num_hidden_layers: 18,
+      layer_types: undefined,
+      torch_dtype: 'bfloat16',
+      hidden_size: 640,
+      hidden_activation: 'gelu_pytorch_tanh',
     });
+    // 5 local layers of every 6, the embedding scale √640 rounded to bf16 as transformers does.
+    expect(gemma.arch.layers.map((l) => (l.window === null ? 'G' : 'L')).join('')).toBe(
+      'LLLLLGLLLLLGLLLLLG',
+    );
+    expect(gemma.arch.embedScale).toBe(25.25);
   });
 
   it.each([
     [
-      { ...base, model_type: 'gpt2' },
-      /model_type "gpt2" is not supported \(supported: llama, mistral, qwen2\)/,
+      { ...base, model_type: 'bert' },
+      /model_type "bert" is not supported \(supported: llama, mistral, qwen2, qwen3, gemma3_text, smollm3, phi3, gpt2\)/,
     ],
     [
-      { ...base, rope_scaling: { rope_type: 'llama3' } },
-      /unsupported features: rope_scaling \(llama3\)/,
+      { ...base, rope_scaling: { rope_type: 'yarn', factor: 4 } },
+      /rope_scaling type "yarn" is not supported/,
     ],
+    [{ ...base, hidden_act: 'gelu' }, /unsupported features: hidden_act "gelu" \(only "silu"\)/],
     [
-      { ...base, hidden_act: 'gelu', mlp_bias: true },
-      /unsupported features: hidden_act "gelu" \(only "silu"\), mlp_bias/,
+      {
+        ...base,
+        model_type: 'gemma3_text',
+        attn_logit_softcapping: 50,
+        use_bidirectional_attention: true,
+      },
+      /unsupported features: attn_logit_softcapping, use_bidirectional_attention/,
     ],
+    [{ ...base, head_dim: 7 }, /RoPE needs an even number of rotating dims per head, not 7/],
     [{ ...base, num_key_value_heads: 3 }, /not a multiple of num_key_value_heads 3/],
     [{ ...base, hidden_size: -1 }, /hidden_size must be a positive integer/],
   ])('refuses %j', (config, message) => {

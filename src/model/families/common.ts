@@ -94,15 +94,24 @@ export function decoderShape(c: ConfigReader, keys = DECODER_KEYS) {
   const headDim = c.int('head_dim', hiddenSize / numHeads);
   if (numHeads % numKvHeads !== 0)
     c.fail(`${keys.heads} ${numHeads} is not a multiple of ${keys.kvHeads} ${numKvHeads}`);
+  const numLayers = c.int(keys.layers);
+  // The per-layer tables are built before any weight is read: an untrusted count must be bounded.
+  if (numLayers > MAX_LAYERS)
+    c.fail(
+      `${keys.layers} ${numLayers} is beyond any model this engine runs (at most ${MAX_LAYERS})`,
+    );
   return {
     hiddenSize,
     numHeads,
     numKvHeads,
     headDim,
-    numLayers: c.int(keys.layers),
+    numLayers,
     vocabSize: c.int('vocab_size'),
   };
 }
+
+/** More layers than any released decoder has (the largest have ~130). */
+const MAX_LAYERS = 1024;
 
 const DECODER_KEYS = {
   hidden: 'hidden_size',
