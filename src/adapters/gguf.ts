@@ -22,15 +22,16 @@
 import { locateModule } from '../model/architecture.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { familyOf, type Family } from '../model/families.ts';
+import {
+  GGML_QUANT_VERSION,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GGUF_VALUE_TYPE,
+  GGUF_VERSION,
+} from '../model/gguf/constants.ts';
+import { QUANT_TYPES } from '../model/gguf/quant-types.ts';
 import type { AdapterModule, PeftAdapter } from './peft-read.ts';
 import { ggufRefusal } from './variants.ts';
-
-const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
-const GGUF_VERSION = 3;
-const ALIGNMENT = 32;
-/** ggml's quantization format version, written by every converter (GGML_QUANT_VERSION). */
-const QUANTIZATION_VERSION = 2;
-const GGML_TYPE_F32 = 0;
 
 export interface GgufExportOptions {
   /** general.name. */
@@ -56,9 +57,6 @@ type MetadataValue =
   | { type: 'string'; value: string }
   | { type: 'u32'; value: number }
   | { type: 'f32'; value: number };
-
-/** gguf_metadata_value_type codes. */
-const VALUE_TYPE = { u32: 4, f32: 6, string: 8 } as const;
 
 interface GgufTensor {
   name: string;
@@ -214,11 +212,11 @@ function metadata(
     ['general.name', { type: 'string', value: name }],
     ...baseModelMetadata(adapter.baseModel),
     ['adapter.lora.alpha', { type: 'f32', value: alpha }],
-    ['general.quantization_version', { type: 'u32', value: QUANTIZATION_VERSION }],
+    ['general.quantization_version', { type: 'u32', value: GGML_QUANT_VERSION }],
   ];
 }
 
-const alignUp = (n: number) => Math.ceil(n / ALIGNMENT) * ALIGNMENT;
+const alignUp = (n: number) => Math.ceil(n / GGUF_DEFAULT_ALIGNMENT) * GGUF_DEFAULT_ALIGNMENT;
 
 /** Little-endian bytes, appended piece by piece. */
 class ByteSink {
@@ -271,7 +269,7 @@ class ByteSink {
 }
 
 function writeValue(sink: ByteSink, value: MetadataValue): void {
-  sink.u32(VALUE_TYPE[value.type]);
+  sink.u32(GGUF_VALUE_TYPE[value.type]);
   if (value.type === 'string') sink.string(value.value);
   else if (value.type === 'u32') sink.u32(value.value);
   else sink.f32s(Float32Array.of(value.value));
@@ -295,7 +293,7 @@ function encodeGguf(
     sink.string(t.name);
     sink.u32(t.dims.length);
     for (const d of t.dims) sink.u64(d);
-    sink.u32(GGML_TYPE_F32);
+    sink.u32(QUANT_TYPES.F32.id);
     sink.u64(offset);
     offset += alignUp(t.data.length * 4);
   }
