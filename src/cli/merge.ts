@@ -14,7 +14,7 @@ import {
   type MergeMethod,
   type MergeSpec,
 } from '../merge/spec.ts';
-import { moduleKind, moduleOrder } from '../model/families.ts';
+import { isAttentionKind, moduleKind, moduleOrder } from '../model/families.ts';
 import { readAdapterDir } from './adapters.ts';
 import { parseOptions, UsageError } from './args.ts';
 import { gpuOrCpu } from './device.ts';
@@ -31,7 +31,7 @@ async function layerGrid(
   if (json.preset !== undefined) {
     if (!GRID_PRESETS.includes(json.preset as GridPreset))
       throw new UsageError(`${file}: preset must be one of ${GRID_PRESETS.join(', ')}`);
-    return gridPreset(json.preset as GridPreset, numLayers, modules);
+    return gridPreset(json.preset as GridPreset, numLayers, modules, isAttentionKind);
   }
   if (!Array.isArray(json.modules) || !Array.isArray(json.weights))
     throw new UsageError(

@@ -2,6 +2,7 @@
 // on random adapters with awkward shapes (ranks 3 and 5, a module only one adapter has) and on
 // the real Qwen2.5 fixture pair; identities; seeds; refusals.
 import { describe, expect, it } from 'vitest';
+import { isAttentionKind } from '../model/families.ts';
 import type { ExportModule } from '../adapters/peft.ts';
 import type { AdapterModule, PeftAdapter } from '../adapters/peft-read.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
@@ -214,7 +215,12 @@ describe.each(mergeComputes(gpu))('merging on the %s', (where, compute) => {
     });
 
     it('the layer grid and LiNeS scale each module of the sum', async () => {
-      const grid = gridPreset('attention_only', 2, ['q_proj', 'v_proj', 'up_proj']);
+      const grid = gridPreset(
+        'attention_only',
+        2,
+        ['q_proj', 'v_proj', 'up_proj'],
+        isAttentionKind,
+      );
       const { delta } = await merged(compute(), {
         method: 'cat',
         layerGrid: grid,

@@ -10,8 +10,6 @@ import {
   takesAdapters,
   type MergeMethod,
 } from './methods.ts';
-import { isAttentionModule } from '../model/architecture.ts';
-import { knownModules } from '../model/families.ts';
 import {
   PARAMETER_NAMES,
   parameterProblem,
@@ -153,17 +151,12 @@ export const GRID_PRESETS: readonly GridPreset[] = [
   'mlp_only',
 ];
 
-/** Whether a grid column is an attention module (by its known spec). */
-function isAttention(module: string): boolean {
-  const spec = knownModules().get(module);
-  return spec !== undefined && isAttentionModule(spec);
-}
-
 /** A layer × module grid: ramps go 0 → 1 (or 1 → 0) over depth; the only-presets zero the rest. */
 export function gridPreset(
   preset: GridPreset,
   layers: number,
   modules: readonly string[],
+  isAttention: (module: string) => boolean,
 ): LayerGrid {
   const weights = Array.from({ length: layers }, (_, l) => {
     const depth = layers > 1 ? l / (layers - 1) : 1;

@@ -1,7 +1,7 @@
 // The model families the engine runs, one file each under families/. Adding a family: its
 // file, its line here, its row in docs/models.md, and its fixture with reference logits.
 import { FormatError } from './errors.ts';
-import type { ModuleRole, ModuleSpec } from './architecture.ts';
+import { isAttentionModule, type ModuleRole, type ModuleSpec } from './architecture.ts';
 import type { ModelConfig } from './config.ts';
 import { ConfigReader, type Family } from './families/common.ts';
 import { gemma3 } from './families/gemma3.ts';
@@ -74,4 +74,10 @@ export function moduleKind(path: string): string {
   for (const name of knownModules().keys())
     if (name.length > best.length && (path === name || path.endsWith(`.${name}`))) best = name;
   return best;
+}
+
+/** Whether a module type (by name, without its model) is an attention projection. */
+export function isAttentionKind(name: string): boolean {
+  const spec = knownModules().get(name);
+  return spec !== undefined && isAttentionModule(spec);
 }

@@ -1,4 +1,10 @@
-import { GRID_PRESETS, gridPreset, modelModules, type GridPreset } from '../worker/api.ts';
+import {
+  GRID_PRESETS,
+  gridPreset,
+  isAttentionKind,
+  modelModules,
+  type GridPreset,
+} from '../worker/api.ts';
 import { useModelStore } from './model-store.ts';
 import { fittedGrid, NEUTRAL_LINES, useComposeStore } from './compose-store.ts';
 import { heatProps } from './HeatCell.tsx';
@@ -24,8 +30,11 @@ export function LayerGridEditor({ layers }: { layers: number }) {
   const setCell = useComposeStore((s) => s.setGridCell);
   const modules = modelModules(useModelStore((s) => s.model.info?.config));
   const grid =
-    fittedGrid(stored, layers, modules.length) ?? gridPreset('uniform', layers, modules).weights;
-  const active = GRID_PRESETS.find((p) => sameGrid(gridPreset(p, layers, modules).weights, grid));
+    fittedGrid(stored, layers, modules.length) ??
+    gridPreset('uniform', layers, modules, isAttentionKind).weights;
+  const active = GRID_PRESETS.find((p) =>
+    sameGrid(gridPreset(p, layers, modules, isAttentionKind).weights, grid),
+  );
   return (
     <div className="compose-card grid-card" data-testid="layer-grid">
       <h3>Layer × module weights</h3>

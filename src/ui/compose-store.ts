@@ -7,6 +7,7 @@ import { create } from 'zustand';
 import { persist } from 'zustand/middleware';
 import { errorMessage } from '../errors.ts';
 import {
+  isAttentionKind,
   modelModules,
   isMergeMethod,
   gridPreset,
@@ -293,7 +294,10 @@ export const useComposeStore = create<ComposeStore>()(
 
         setGridPreset(preset, layers) {
           set({
-            grid: preset === 'uniform' ? null : gridPreset(preset, layers, gridModules()).weights,
+            grid:
+              preset === 'uniform'
+                ? null
+                : gridPreset(preset, layers, gridModules(), isAttentionKind).weights,
           });
         },
 

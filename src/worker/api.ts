@@ -8,6 +8,7 @@ import type { NamedProblem } from '../linalg/matmul-tuning.ts';
 import type { SelfCheckResult } from '../linalg/self-check.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { exampleConfig } from '../model/families.ts';
+export { isAttentionKind } from '../model/families.ts';
 import type { GenerateOptions } from '../model/generate.ts';
 import type { DownloadProgress } from '../model/hub.ts';
 import type { LossReport } from '../train/evaluate.ts';
