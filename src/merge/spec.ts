@@ -40,7 +40,7 @@ export interface MergeSource {
 
 /** Multipliers per layer and module type, applied to the merged ΔW. */
 export interface LayerGrid {
-  /** Module types, in the order of the grid's columns (e.g. LINEAR_MODULES). */
+  /** Module types (names such as q_proj, or attn.c_proj for GPT-2), in the grid's column order. */
   modules: string[];
   /** weights[layer][column]. */
   weights: number[][];
