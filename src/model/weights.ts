@@ -1,5 +1,6 @@
 import type { HalfDType } from '../gpu/half.ts';
 import type { DType } from '../gpu/tensor.ts';
+import type { GgmlType } from './gguf/quant-types.ts';
 
 /** One weight tensor in HF layout (Linear weights are (out, in)), as f32 on the host. */
 export interface HostTensor {
@@ -7,6 +8,12 @@ export interface HostTensor {
   data: Float32Array;
   /** The half-precision format the file stored it in: its values are exact in that format. */
   half?: HalfDType;
+  /**
+   * A GGUF file's quantized blocks of this tensor (Q8_0, Q4_K…; not F32/F16/BF16), rows in the
+   * engine's order (llama's q/k rows un-permuted, block rows moved whole); `data` is their exact
+   * dequantization. Kernels that read blocks directly take them from here.
+   */
+  quantized?: { type: GgmlType; blocks: Uint8Array };
 }
 
 /** A model's weights by HF name, e.g. `model.layers.0.self_attn.q_proj.weight`. */

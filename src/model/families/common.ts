@@ -12,12 +12,8 @@ export interface Family {
   /** HF model_type values it reads. */
   modelTypes: readonly string[];
   build(config: ConfigReader): ModelConfig;
-  /**
-   * GGUF LoRA export: llama.cpp's architecture name, its tensor name per module (`blk.N.` is
-   * prepended) and whether q/k rows are permuted (llama.cpp's Llama converter reorders RoPE
-   * halves into interleaved pairs; other families keep HF's order).
-   */
-  gguf: { arch: string; tensors: Readonly<Record<string, string>>; permuteQK: boolean };
+  /** How llama.cpp stores the family (GGUF LoRA export, GGUF models). */
+  gguf: GgufFacts;
   /**
    * A small config.json of the family using every feature it supports (odd sizes, windows,
    * scalings): the tests' random models, and the family's module names without a model.
@@ -25,6 +21,104 @@ export interface Family {
   example: Readonly<Record<string, unknown>>;
   /** A checkpoint's tensor name as the architecture names it (GPT-2 files may omit `transformer.`). */
   canonicalName?(name: string): string;
+}
+
+/** A family as llama.cpp's GGUF files hold it. */
+export interface GgufFacts {
+  /** llama.cpp's architecture name (general.architecture). */
+  arch: string;
+  /** llama.cpp's tensor name per module (`blk.N.` is prepended, `.weight`/`.bias` appended). */
+  tensors: Readonly<Record<string, string>>;
+  /**
+   * Whether q/k rows are permuted: llama.cpp's Llama converter reorders RoPE halves into
+   * interleaved pairs (LlamaModel.permute); other families keep HF's order.
+   */
+  permuteQK: boolean;
+  /**
+   * The family's config.json keys from the file's metadata, for its own builder (one builder per
+   * family). Sizes, tying, vocabulary and token ids are the loader's (src/model/gguf/load.ts).
+   */
+  config(h: GgufHparams): Record<string, unknown>;
+  /** What the converter added to every norm weight (Gemma: 1, as ggml's RMSNorm has no offset). */
+  normShift?: number;
+}
+
+/** GGUF metadata as a family's translation reads it (src/model/gguf/load.ts implements it). */
+export interface GgufHparams {
+  /** The number under `<arch>.<key>`; missing is refused by name unless there is a fallback. */
+  num(key: string, fallback?: number): number;
+  /** The number under `<arch>.<key>`, or undefined. */
+  optional(key: string): number | undefined;
+  /** The string under `<arch>.<key>`, or undefined. */
+  string(key: string): string | undefined;
+  hasTensor(name: string): boolean;
+  /** A small f32 tensor's values (rope factors), or undefined when the file has none. */
+  values(name: string): number[] | undefined;
+  /** Refuses the file with a FormatError naming it. */
+  fail(problem: string): never;
+}
+
+/**
+ * llama.cpp's names for what is not a linear module, the same in every family (gguf-py's
+ * constants.py MODEL_TENSOR / TENSOR_NAMES): the architecture's norm roles within a layer, its
+ * q/k norms, and the model-wide tensors.
+ */
+export const GGUF_LAYER_NORMS = {
+  input: 'attn_norm',
+  mlp: 'ffn_norm',
+  postAttention: 'post_attention_norm',
+  postMlp: 'post_ffw_norm',
+} as const;
+export const GGUF_QK_NORMS = { q: 'attn_q_norm', k: 'attn_k_norm' } as const;
+export const GGUF_MODEL_TENSORS = {
+  embedding: 'token_embd',
+  positions: 'position_embd',
+  final: 'output_norm',
+  head: 'output',
+} as const;
+
+/**
+ * The decoder sizes every llama.cpp architecture stores under the same keys (gguf-py's
+ * constants.py Keys.LLM / Keys.Attention / Keys.Rope), as HF's Llama-style config.json names them.
+ */
+export function ggufDecoderConfig(h: GgufHparams): Record<string, unknown> {
+  const hidden = h.num('embedding_length');
+  const heads = h.num('attention.head_count');
+  return {
+    hidden_size: hidden,
+    intermediate_size: h.num('feed_forward_length'),
+    num_hidden_layers: h.num('block_count'),
+    num_attention_heads: heads,
+    num_key_value_heads: h.num('attention.head_count_kv', heads),
+    head_dim: h.num('attention.key_length', hidden / heads),
+    max_position_embeddings: h.num('context_length'),
+    rms_norm_eps: h.num('attention.layer_norm_rms_epsilon'),
+    rope_theta: h.num('rope.freq_base', 10000),
+    rope_scaling: ggufRopeScaling(h),
+  };
+}
+
+/**
+ * rope_scaling from llama.cpp's keys (`rope.scaling.type`: none, linear, yarn, longrope…) or its
+ * `rope_freqs.weight`: Llama 3.1+'s banded rescaling, which the converter stores as one divisor
+ * per rotated pair (ggml's rope freq_factors). Those divisors are HF's `longrope` with the same
+ * short and long factors and no attention factor: exactly the frequencies llama.cpp runs.
+ */
+export function ggufRopeScaling(h: GgufHparams): Record<string, unknown> | null {
+  const factors = h.values('rope_freqs.weight');
+  if (factors)
+    return {
+      rope_type: 'longrope',
+      short_factor: factors,
+      long_factor: factors,
+      attention_factor: 1,
+    };
+  const type = h.string('rope.scaling.type') ?? 'none';
+  if (type === 'none') return null;
+  // Other types go to the builder as HF names them, which refuses what the engine does not run.
+  return type === 'linear'
+    ? { rope_type: 'linear', factor: h.num('rope.scaling.factor') }
+    : { rope_type: type };
 }
 
 /** Typed, checked access to a config.json object. */

@@ -9,6 +9,7 @@ import { ropeFrequencies } from '../rope-scaling.ts';
 import { LLAMA_GGUF_TENSORS } from './llama.ts';
 import {
   decoderShape,
+  ggufDecoderConfig,
   layerTable,
   llamaModules,
   modelConfig,
@@ -96,7 +97,32 @@ export const gemma3: Family = {
   name: 'gemma3',
   modelTypes: ['gemma3_text'],
   build,
-  gguf: { arch: 'gemma3', tensors: LLAMA_GGUF_TENSORS, permuteQK: false },
+  gguf: {
+    arch: 'gemma3',
+    tensors: LLAMA_GGUF_TENSORS,
+    permuteQK: false,
+    // llama-model.cpp (LLM_ARCH_GEMMA3): every 6th layer global, local layers on RoPE base 10000,
+    // attention scaled by head_dim^−½ except the 62-layer 27B's (hidden / heads)^−½; the
+    // converter stores norms as 1 + w and the embedding unscaled (ggml scales by √hidden in f32).
+    config: (h) => {
+      const base = ggufDecoderConfig(h);
+      const hidden = base.hidden_size as number;
+      const heads = base.num_attention_heads as number;
+      const window = h.optional('attention.sliding_window');
+      return {
+        ...base,
+        model_type: 'gemma3_text',
+        torch_dtype: 'float32',
+        query_pre_attn_scalar: h.num('block_count') === 62 ? hidden / heads : base.head_dim,
+        ...(window
+          ? { sliding_window: window, sliding_window_pattern: 6 }
+          : { layer_types: Array<string>(h.num('block_count')).fill('full_attention') }),
+        rope_local_base_freq: h.num('rope.freq_base_swa', 10000),
+        final_logit_softcapping: h.optional('final_logit_softcapping') ?? null,
+      };
+    },
+    normShift: 1,
+  },
   example: {
     model_type: 'gemma3_text',
     hidden_size: 12,

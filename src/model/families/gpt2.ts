@@ -89,6 +89,17 @@ export const gpt2: Family = {
       'mlp.c_proj': 'ffn_down',
     },
     permuteQK: false,
+    // The converter (GPT2Model) transposes the Conv1D weights to [out, in] and writes the tied
+    // head again as output.weight, which the loader leaves unread as it does lm_head here.
+    config: (h) => ({
+      model_type: 'gpt2',
+      n_embd: h.num('embedding_length'),
+      n_head: h.num('attention.head_count'),
+      n_layer: h.num('block_count'),
+      n_inner: h.num('feed_forward_length'),
+      n_positions: h.num('context_length'),
+      layer_norm_epsilon: h.num('attention.layer_norm_epsilon'),
+    }),
   },
   // The original checkpoints (openai-community/gpt2) name tensors without `transformer.`.
   canonicalName: (name) =>

@@ -6,12 +6,14 @@ import type { Architecture } from '../architecture.ts';
 import { ropeFrequencies } from '../rope-scaling.ts';
 import {
   decoderShape,
+  ggufDecoderConfig,
   layerTable,
   llamaModules,
   modelConfig,
   slidingLayers,
   type ConfigReader,
   type Family,
+  type GgufHparams,
 } from './common.ts';
 
 /** llama.cpp's tensor names for the seven Llama-style modules. */
@@ -24,6 +26,19 @@ export const LLAMA_GGUF_TENSORS = {
   up_proj: 'ffn_up',
   down_proj: 'ffn_down',
 } as const;
+
+/**
+ * A Llama-style family's config.json from GGUF metadata (llama.cpp's llama-model.cpp reads the
+ * same keys for each): the shared sizes, and biases where the file holds them.
+ */
+export function llamaStyleGgufConfig(modelType: string) {
+  return (h: GgufHparams): Record<string, unknown> => ({
+    model_type: modelType,
+    ...ggufDecoderConfig(h),
+    attention_bias: h.hasTensor('blk.0.attn_q.bias'),
+    mlp_bias: h.hasTensor('blk.0.ffn_up.bias'),
+  });
+}
 
 /**
  * A Llama-style model: pre-norm RMSNorm layers with the seven modules and SwiGLU. Families that
@@ -105,7 +120,12 @@ export const llama: Family = {
       original_max_position_embeddings: 8,
     },
   },
-  gguf: { arch: 'llama', tensors: LLAMA_GGUF_TENSORS, permuteQK: true },
+  gguf: {
+    arch: 'llama',
+    tensors: LLAMA_GGUF_TENSORS,
+    permuteQK: true,
+    config: llamaStyleGgufConfig('llama'),
+  },
 };
 
 /** Qwen2 and Qwen2.5: llama.cpp keeps HF's q/k row order for them. */
@@ -128,7 +148,12 @@ export const qwen2: Family = {
     sliding_window: 3,
     max_window_layers: 1,
   },
-  gguf: { arch: 'qwen2', tensors: LLAMA_GGUF_TENSORS, permuteQK: false },
+  gguf: {
+    arch: 'qwen2',
+    tensors: LLAMA_GGUF_TENSORS,
+    permuteQK: false,
+    config: llamaStyleGgufConfig('qwen2'),
+  },
 };
 
 /** The sizes of a Llama model without a config.json (llama2.c checkpoints, test models). */

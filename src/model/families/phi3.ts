@@ -7,6 +7,7 @@ import type { Architecture } from '../architecture.ts';
 import { ropeFrequencies } from '../rope-scaling.ts';
 import {
   decoderShape,
+  ggufDecoderConfig,
   layerTable,
   linearModule,
   modelConfig,
@@ -107,5 +108,24 @@ export const phi3: Family = {
       down_proj: 'ffn_down',
     },
     permuteQK: false,
+    // The converter (Phi3MiniModel) stores the rotating dims per head, longrope's factors as the
+    // tensors rope_factors_short/long and original_max_position_embeddings under
+    // rope.scaling.original_context_length; the attention factor is the builder's from those.
+    config: (h) => {
+      const base = ggufDecoderConfig(h);
+      const short = h.values('rope_factors_short.weight');
+      const long = h.values('rope_factors_long.weight');
+      const original = h.optional('rope.scaling.original_context_length');
+      const window = h.optional('attention.sliding_window');
+      return {
+        ...base,
+        model_type: 'phi3',
+        partial_rotary_factor: h.num('rope.dimension_count') / (base.head_dim as number),
+        ...(short &&
+          long && { rope_scaling: { type: 'longrope', short_factor: short, long_factor: long } }),
+        ...(original !== undefined && { original_max_position_embeddings: original }),
+        ...(window !== undefined && { sliding_window: window }),
+      };
+    },
   },
 };

@@ -1,7 +1,7 @@
 // Qwen3 (0.6B … 32B dense): Llama-style layers with an RMSNorm over each head's q and k (one
 // [head_dim] weight shared by the heads) before RoPE, head_dim decoupled from hidden/heads, no
 // q/k/v bias; sliding-window layers when use_sliding_window is set.
-import { buildLlamaStyle, LLAMA_GGUF_TENSORS } from './llama.ts';
+import { buildLlamaStyle, LLAMA_GGUF_TENSORS, llamaStyleGgufConfig } from './llama.ts';
 import type { Family } from './common.ts';
 
 export const qwen3: Family = {
@@ -11,7 +11,12 @@ export const qwen3: Family = {
     buildLlamaStyle(c, 'qwen3', () => ({
       qkNorm: { q: 'self_attn.q_norm', k: 'self_attn.k_norm' },
     })),
-  gguf: { arch: 'qwen3', tensors: LLAMA_GGUF_TENSORS, permuteQK: false },
+  gguf: {
+    arch: 'qwen3',
+    tensors: LLAMA_GGUF_TENSORS,
+    permuteQK: false,
+    config: llamaStyleGgufConfig('qwen3'),
+  },
   example: {
     model_type: 'qwen3',
     hidden_size: 12,

@@ -1,6 +1,6 @@
 // SmolLM3: Llama-style layers where some use no positions at all (NoPE): `no_rope_layers[l]` is
 // 1 where layer l applies RoPE, or every `no_rope_layer_interval`-th layer skips it.
-import { buildLlamaStyle, LLAMA_GGUF_TENSORS } from './llama.ts';
+import { buildLlamaStyle, LLAMA_GGUF_TENSORS, llamaStyleGgufConfig } from './llama.ts';
 import type { ConfigReader, Family } from './common.ts';
 
 function usesRope(c: ConfigReader, numLayers: number): boolean[] {
@@ -22,8 +22,15 @@ export const smollm3: Family = {
       const rope = usesRope(c, arch.layers.length);
       return { layers: arch.layers.map((layer, l) => ({ ...layer, rope: rope[l] ? 0 : null })) };
     }),
-  // llama.cpp converts SmolLM3 with its Llama converter, which permutes q/k rows.
-  gguf: { arch: 'smollm3', tensors: LLAMA_GGUF_TENSORS, permuteQK: true },
+  // llama.cpp converts SmolLM3 with its Llama converter, which permutes q/k rows. Its files
+  // store no NoPE layout: llama-model.cpp fixes every 4th layer (n_no_rope_layer_step), which is
+  // the builder's default no_rope_layer_interval.
+  gguf: {
+    arch: 'smollm3',
+    tensors: LLAMA_GGUF_TENSORS,
+    permuteQK: true,
+    config: llamaStyleGgufConfig('smollm3'),
+  },
   example: {
     model_type: 'smollm3',
     hidden_size: 12,
