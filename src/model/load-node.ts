@@ -16,8 +16,9 @@ const fileAt = (path: string, name = basename(path)): ModelFile => ({
 });
 
 /**
- * A model from disk: an HF folder, or a llama2.c checkpoint whose tokenizer sits beside it.
- * `tokenizerPath` overrides the tokenizer found with the model.
+ * A model from disk: an HF folder, a llama2.c checkpoint whose tokenizer sits beside it, or a
+ * GGUF model file (its tokenizer inside it). `tokenizerPath` overrides the tokenizer found with
+ * the model.
  */
 export async function loadModelFromPath(
   path: string,
@@ -27,7 +28,9 @@ export async function loadModelFromPath(
   if (!info) throw new FormatError(path, 'does not exist');
   let files = info.isDirectory()
     ? await folderFiles(path)
-    : [fileAt(path), ...(await folderFiles(dirname(path))).filter(isTokenizer)];
+    : path.endsWith('.gguf')
+      ? [fileAt(path)]
+      : [fileAt(path), ...(await folderFiles(dirname(path))).filter(isTokenizer)];
   if (tokenizerPath) {
     // Stands in for the folder's own tokenizer, under the name that says which kind it is.
     const kind = tokenizerPath.endsWith('.json') ? 'tokenizer.json' : 'tokenizer.bin';
@@ -40,7 +43,7 @@ export async function loadModelFromPath(
   return loadModelFiles(files, basename(path));
 }
 
-/** A model's architecture and weights from disk (an HF folder or a .bin), no tokenizer needed. */
+/** A model's architecture and weights from disk (an HF folder, a .bin or a .gguf), no tokenizer needed. */
 export async function loadWeightsFromPath(path: string) {
   const info = await stat(path).catch(() => null);
   if (!info) throw new FormatError(path, 'does not exist');

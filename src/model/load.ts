@@ -1,8 +1,10 @@
 // A model from a set of files, wherever they come from (dropped in the browser, read from disk
-// by the CLI): an HF folder (config.json + safetensors) or a llama2.c checkpoint (.bin), with
-// the tokenizer found among the same files.
+// by the CLI): an HF folder (config.json + safetensors), a llama2.c checkpoint (.bin) or a
+// llama.cpp GGUF model (.gguf, which carries its own tokenizer), with the tokenizer found among
+// the same files.
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
+import { loadGgufModel, loadGgufWeights } from './gguf/load.ts';
 import { loadHfFolder, type ModelFile } from './hf-folder.ts';
 import { readLlama2c } from './llama2c.ts';
 import { readLlama2cTokenizer } from './llama2c-tokenizer.ts';
@@ -21,20 +23,34 @@ const TOKENIZER_FILES = ['tokenizer.json', 'tok512.bin', 'tokenizer.bin'];
 /** Where a chat template lives when tokenizer_config.json has none. */
 export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
 
-/** The model's architecture and weights among the files (an HF folder or a llama2.c .bin). */
+/** The one .gguf model among the files, or undefined (an HF folder's config.json comes first). */
+function ggufFile(files: readonly ModelFile[], name: string): ModelFile | undefined {
+  if (files.some((f) => basename(f.name) === 'config.json')) return undefined;
+  const found = files.filter((f) => f.name.endsWith('.gguf'));
+  if (found.length > 1)
+    throw new FormatError(
+      name,
+      `holds ${found.length} .gguf files (${found.map((f) => basename(f.name)).join(', ')}): give one model file`,
+    );
+  return found[0];
+}
+
+/** The model's architecture and weights among the files (an HF folder, a .bin or a .gguf). */
 export async function loadModelWeights(
   files: readonly ModelFile[],
   name = 'model',
 ): Promise<{ config: ModelConfig; weights: ModelWeights }> {
   const byName = new Map(files.map((f) => [basename(f.name), f]));
   if (byName.has('config.json')) return loadHfFolder(files);
+  const gguf = ggufFile(files, name);
+  if (gguf) return loadGgufWeights(await gguf.bytes(), basename(gguf.name));
   const checkpoint = files.find(
     (f) => f.name.endsWith('.bin') && !TOKENIZER_FILES.includes(basename(f.name)),
   );
   if (!checkpoint) {
     throw new FormatError(
       name,
-      'holds neither config.json (a Hugging Face model) nor a llama2.c .bin checkpoint',
+      'holds neither config.json (a Hugging Face model), a llama.cpp .gguf model nor a llama2.c .bin checkpoint',
     );
   }
   return readLlama2c(await checkpoint.bytes(), basename(checkpoint.name));
@@ -45,8 +61,12 @@ export async function loadModelFiles(
   name = 'model',
 ): Promise<LoadedModelFiles> {
   const byName = new Map(files.map((f) => [basename(f.name), f]));
-  const { config, weights } = await loadModelWeights(files, name);
   const tokenizerFile = TOKENIZER_FILES.map((f) => byName.get(f)).find((f) => f !== undefined);
+  // A GGUF file's own tokenizer, unless a tokenizer was given beside it.
+  const gguf = ggufFile(files, name);
+  if (gguf && !tokenizerFile)
+    return { name, ...loadGgufModel(await gguf.bytes(), basename(gguf.name)) };
+  const { config, weights } = await loadModelWeights(files, name);
   if (!tokenizerFile)
     throw new FormatError(name, `needs its tokenizer (${TOKENIZER_FILES.join(', ')})`);
   return {
