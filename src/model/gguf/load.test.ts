@@ -393,7 +393,7 @@ function writeGguf(
     if (v.type === 'array') {
       u32w(GGUF_VALUE_TYPE[v.itemType]);
       u64w(v.value.length);
-      for (const item of v.value as ArrayLike<unknown>) scalar(v.itemType, item);
+      for (const item of v.value as Iterable<unknown>) scalar(v.itemType, item);
     } else scalar(v.type, v.value);
   }
   const align = (n: number) => Math.ceil(n / 32) * 32;
