@@ -58,6 +58,10 @@ function modelOf(gguf: GgufFile, file: string) {
       file,
       `is part 1 of ${split} (split.count): merge the parts first (llama-gguf-split --merge)`,
     );
+  // A GGUF LoRA (convert_lora_to_gguf.py, our export) names its base model's architecture too.
+  const type = gguf.metadata.get('general.type');
+  if (type?.type === 'string' && type.value === 'adapter')
+    throw new FormatError(file, 'is a LoRA adapter (general.type "adapter"), not a model');
   const family = familyOfArch(gguf, file);
   const config = ggufConfig(gguf, family, file);
   return { config, weights: ggufWeights(gguf, config, family, file) };
