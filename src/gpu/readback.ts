@@ -1,7 +1,14 @@
 import { USAGE } from './buffers.ts';
 import type { Gpu } from './device.ts';
 import { GpuError, kindOf } from './errors.ts';
-import { shapeString, type DType, type HostArrays, type Tensor } from './tensor.ts';
+import {
+  bytesOf,
+  isQuantized,
+  shapeString,
+  type DType,
+  type HostArrays,
+  type Tensor,
+} from './tensor.ts';
 
 /** GPUMapMode.READ (spec value), usable before Node installs the WebGPU globals. */
 const MAP_MODE_READ = 0x1;
@@ -39,8 +46,11 @@ export async function readTensor<D extends DType>(
     }
     const bytes = staging.getMappedRange(0, t.byteLength).slice(0);
     staging.unmap();
+    // A quantized tensor comes back as its raw blocks.
+    const dtype: DType = t.dtype;
+    if (isQuantized(dtype)) return new Uint8Array(bytes, 0, bytesOf(t)) as HostArrays[D];
     const count = t.numel;
-    return new HOST_ARRAY[t.dtype](bytes, 0, count) as HostArrays[D];
+    return new HOST_ARRAY[dtype](bytes, 0, count) as HostArrays[D];
   } finally {
     pool.release(staging);
   }

@@ -1,26 +1,71 @@
 import { USAGE } from './buffers.ts';
 import type { Gpu } from './device.ts';
+import { QUANT_TYPES, type GgmlType, type QuantType } from '../model/gguf/quant-types.ts';
 import { GpuError, ShapeError } from './errors.ts';
 
-export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'u32';
+/**
+ * ggml's block-quantized types (the frozen weights of GGUF models), by ggml's name in lower case:
+ * 'q8_0', 'q4_k', … A tensor of one has the logical shape [...rows, k] (k a multiple of the block
+ * size) and holds the file's raw blocks in row-major order, so its element i is value
+ * i mod blockSize of block ⌊i / blockSize⌋ whatever the shape. All a type's facts (block size,
+ * bytes per block, CPU decoder) are its entry in QUANT_TYPES (src/model/gguf/quant-types.ts); its
+ * GPU decoder is shaders/quant_<dtype>.wgsl. Kernels that read one: matmul's B operand,
+ * gatherRows, asF32 (src/linalg/widen.ts).
+ */
+export type QuantDType = Lowercase<Exclude<GgmlType, 'F32' | 'F16' | 'BF16'>>;
 
-/** Host arrays matching each dtype (f16 and bf16 travel as raw bits: src/gpu/half.ts). */
-export interface HostArrays {
+export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'u32' | QuantDType;
+
+/**
+ * Host arrays matching each dtype (f16 and bf16 travel as raw bits: src/gpu/half.ts; quantized
+ * tensors as their raw blocks).
+ */
+export type HostArrays = {
   f32: Float32Array;
   f16: Uint16Array;
   bf16: Uint16Array;
   i32: Int32Array;
   u32: Uint32Array;
-}
+} & Record<QuantDType, Uint8Array>;
 export type HostArray = HostArrays[DType];
 
+const QUANT_DTYPES = Object.values(QUANT_TYPES)
+  .map((t) => t.name.toLowerCase())
+  .filter((name): name is QuantDType => !['f32', 'f16', 'bf16'].includes(name));
+
+/**
+ * Bytes per element; for a quantized type blockBytes / blockSize, a fraction with a power-of-two
+ * denominator, so n·BYTES_PER_ELEMENT is exact for any n.
+ */
 export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = {
   f32: 4,
   f16: 2,
   bf16: 2,
   i32: 4,
   u32: 4,
+  ...(Object.fromEntries(
+    QUANT_DTYPES.map((d) => [d, quantType(d).blockBytes / quantType(d).blockSize]),
+  ) as Record<QuantDType, number>),
 };
+
+export function isQuantized(dtype: DType): dtype is QuantDType {
+  return (QUANT_DTYPES as readonly DType[]).includes(dtype);
+}
+
+/** A quantized dtype's entry in the quant table. */
+export function quantType(dtype: QuantDType): QuantType {
+  return QUANT_TYPES[dtype.toUpperCase() as GgmlType];
+}
+
+/** The dtype that keeps a GGUF tensor of a type as the file has it: F32 → f32, Q4_K → q4_k. */
+export function dtypeOfGgml(type: GgmlType): DType {
+  return type.toLowerCase() as DType;
+}
+
+/** The bytes a tensor's elements take (without the rounding up to a word). */
+export function bytesOf(t: Tensor): number {
+  return t.numel * BYTES_PER_ELEMENT[t.dtype];
+}
 
 /** A dense, row-major array on the GPU. The buffer may be larger than `byteLength` (pooled). */
 export interface Tensor {
@@ -40,10 +85,17 @@ export function shapeString(shape: readonly number[]): string {
   return `[${shape.join('×')}]`;
 }
 
-function checkShape(shape: readonly number[]): void {
+function checkShape(shape: readonly number[], dtype: DType): void {
   if (!shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new ShapeError(
       `Invalid tensor shape ${JSON.stringify(shape)}: dimensions must be integers ≥ 0`,
+    );
+  }
+  // Quantized rows are whole blocks (what the decoders' vec4 reads and gathers rely on).
+  const block = isQuantized(dtype) ? quantType(dtype).blockSize : 1;
+  if ((shape.at(-1) ?? 1) % block !== 0) {
+    throw new ShapeError(
+      `${dtype}${shapeString(shape)}: rows must hold a multiple of ${block} values`,
     );
   }
 }
@@ -55,7 +107,7 @@ export function createTensor(
   dtype: DType = 'f32',
   label = 'tensor',
 ): Tensor {
-  checkShape(shape);
+  checkShape(shape, dtype);
   const n = numel(shape);
   const byteLength = Math.max(4, Math.ceil((n * BYTES_PER_ELEMENT[dtype]) / 4) * 4);
   const what = `${label} ${dtype}${shapeString(shape)}`;
@@ -70,7 +122,10 @@ export function createTensor(
   return { shape: [...shape], dtype, numel: n, byteLength, buffer };
 }
 
-/** Copies host data into a new tensor. */
+/**
+ * Copies host data into a new tensor. A quantized tensor's data are its raw blocks (a GGUF
+ * tensor's bytes, `GgufFile.data(name)`, with shape GGUF's ne reversed).
+ */
 export function uploadTensor<D extends DType>(
   gpu: Gpu,
   data: HostArrays[D],
@@ -78,8 +133,15 @@ export function uploadTensor<D extends DType>(
   dtype: D,
   label = 'upload',
 ): Tensor {
-  checkShape(shape);
-  if (data.length !== numel(shape)) {
+  checkShape(shape, dtype);
+  if (isQuantized(dtype)) {
+    const bytes = numel(shape) * BYTES_PER_ELEMENT[dtype];
+    if (data.byteLength !== bytes) {
+      throw new ShapeError(
+        `${label}: ${dtype}${shapeString(shape)} takes ${bytes} bytes, not ${data.byteLength}`,
+      );
+    }
+  } else if (data.length !== numel(shape)) {
     throw new ShapeError(`${label}: ${data.length} values do not fill shape ${shapeString(shape)}`);
   }
   const t = createTensor(gpu, shape, dtype, label);
@@ -87,7 +149,8 @@ export function uploadTensor<D extends DType>(
   if (bytes.byteLength % 4 === 0) {
     gpu.device.queue.writeBuffer(t.buffer, 0, bytes);
   } else {
-    // writeBuffer needs a multiple of 4 bytes: an odd count of halves gets one pad half.
+    // writeBuffer needs a multiple of 4 bytes: an odd count of halves gets one pad half,
+    // quantized blocks of 18, 22, 34, 110 or 210 bytes up to 3 pad bytes.
     const padded = new Uint8Array(t.byteLength);
     padded.set(bytes);
     gpu.device.queue.writeBuffer(t.buffer, 0, padded);
@@ -106,7 +169,7 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 /** The same buffer seen with another shape of equal size (not owned: release the original). */
 export function reshaped(t: Tensor, shape: readonly number[]): Tensor {
-  checkShape(shape);
+  checkShape(shape, t.dtype);
   if (numel(shape) !== t.numel) {
     throw new ShapeError(`cannot view ${shapeString(t.shape)} as ${shapeString(shape)}`);
   }
