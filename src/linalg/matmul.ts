@@ -5,6 +5,7 @@ import type { KernelSpec } from '../gpu/pipelines.ts';
 import { shaderHash } from '../gpu/shaders.ts';
 import {
   createTensor,
+  isQuantized,
   numel,
   sameShape,
   shapeString,
@@ -127,8 +128,14 @@ export function matmulShape(
   };
 }
 
-/** B's storage files (shaders/matmul_b_*.wgsl and what they build on) and WGSL extensions. */
+/**
+ * B's storage files (shaders/matmul_b_*.wgsl and what they build on) and WGSL extensions. A
+ * quantized B is decoded by its type's shaders/quant_<dtype>.wgsl (f16 scales unpacked from
+ * words, so on any device).
+ */
 export function bOperand(gpu: Gpu, dtype: DType): { files: string[]; enables: string[] } {
+  if (isQuantized(dtype))
+    return { files: ['quant', `quant_${dtype}`, 'matmul_b_quant'], enables: [] };
   switch (dtype) {
     case 'f32':
       return { files: ['matmul_b_f32'], enables: [] };
@@ -184,7 +191,8 @@ export function subgroupsFit(gpu: Gpu, tile: MatmulTile): boolean {
 
 /**
  * C = alpha·op(A)·op(B) (+ beta·C with `into`), batched, f32 accumulation. B may be stored as
- * f16 or bf16 (frozen weights at half the memory), widened to f32 as it is read.
+ * f16 or bf16 (frozen weights at half the memory) or in a ggml quantized type (a GGUF model's
+ * weights as the file has them), widened to f32 as it is read.
  */
 export function matmul(batch: Batch, a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const { transA = false, transB = false, alpha = 1, beta = 0, into } = options;

@@ -4,7 +4,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import { linearGrid, packParams, type Batch } from '../gpu/dispatch.ts';
 import { ShapeError } from '../gpu/errors.ts';
-import { createTensor, shapeString, type Tensor } from '../gpu/tensor.ts';
+import { createTensor, isQuantized, shapeString, type Tensor } from '../gpu/tensor.ts';
 
 const ROW_WG = 64;
 /** shaders/attention.wgsl's private row arrays. */
@@ -279,10 +279,27 @@ export function softcap(batch: Batch, x: Tensor, cap: number): Tensor {
   return y;
 }
 
-/** out[r, :] = table[ids[r], :] for table [n × width] and u32 ids [rows]. */
+/** out[r, :] = table[ids[r], :] for table [n × width] (f32, half, quantized), u32 ids [rows]. */
 export function gatherRows(batch: Batch, table: Tensor, ids: Tensor): Tensor {
   const width = table.shape[table.shape.length - 1];
   const out = createTensor(batch.gpu, [ids.numel, width], 'f32', 'gather');
+  if (isQuantized(table.dtype)) {
+    // Rows of a quantized table are whole blocks: one invocation decodes 4 values.
+    const kernel = batch.gpu.pipelines.get({
+      shader: 'dequant',
+      uses: ['quant', `quant_${table.dtype}`],
+      entryPoint: 'gather',
+      constants: { WG: ELEMENT_WG },
+    });
+    batch.dispatch(
+      kernel,
+      [table, ids, out],
+      linearGrid(Math.ceil(out.numel / 4 / ELEMENT_WG), batch.gpu),
+      packParams([{ u32: out.numel }, { u32: width }]),
+      `gather ${table.dtype} ${shapeString(out.shape)}`,
+    );
+    return out;
+  }
   const half = table.dtype === 'f16' || table.dtype === 'bf16';
   const kernel = batch.gpu.pipelines.get({
     shader: 'rows',
