@@ -266,6 +266,10 @@ describe('hostile GGUF models are refused in one FormatError line', () => {
       rewrite((m) => m.set('split.count', { type: 'u16', value: 3 })),
       /part 1 of 3/,
     );
+    refused(
+      rewrite((m) => m.set('general.type', str('adapter'))),
+      /is a LoRA adapter/,
+    );
   });
 });
 
