@@ -11,6 +11,7 @@ import { encodeHalf } from '../gpu/half.ts';
 import {
   BYTES_PER_ELEMENT,
   createTensor,
+  isQuantized,
   releaseTensor,
   uploadTensor,
   type DType,
@@ -106,6 +107,9 @@ function dtypesBySize(stored: readonly StoredWeight[]): DType[] {
 }
 
 function upload(gpu: Gpu, t: HostTensor, { name, dtype }: StoredWeight): Tensor {
+  if (isQuantized(dtype) && t.quantized) {
+    return uploadTensor(gpu, t.quantized.blocks, t.shape, dtype, name);
+  }
   if (dtype === 'f16' || dtype === 'bf16') {
     return uploadTensor(gpu, encodeHalf(t.data, dtype), t.shape, dtype, name);
   }

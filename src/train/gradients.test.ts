@@ -17,7 +17,9 @@ import { createGpuModel } from '../model/forward.ts';
 import { modulePath } from '../model/architecture.ts';
 import type { AdapterTerm, Transformer } from '../model/transformer.ts';
 import type { ModelWeights } from '../model/weights.ts';
+import { loadGgufWeights } from '../model/gguf/load.ts';
 import { finiteDifferenceErrors } from '../testing/finite-differences.ts';
+import { fixture } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
 import { FAMILY_NAMES, familyConfig, randomWeights, tinyConfig } from '../testing/tiny-model.ts';
@@ -167,9 +169,11 @@ async function gradientCheck(
     sequences?: number;
     seqLen?: number;
     dora?: boolean;
+    /** The base's weights (default: random); GGUF weights keep their quantized blocks. */
+    weights?: ModelWeights;
   } = {},
 ) {
-  const weights = randomWeights(config, 7);
+  const weights = options.weights ?? randomWeights(config, 7);
   const terms = randomTerms(config, 3, 11, options.dropout);
   if (options.dora) addDora(weights, terms, 13);
   const data: TokenBatch = randomBatch(config, options.sequences ?? 2, options.seqLen ?? 5, 5);
@@ -223,6 +227,26 @@ describe('adapter gradients', () => {
       expect(errors.length).toBe(2 * 2 * config.arch.modules.length);
       for (const { name, error } of errors) expect(error, name).toBeLessThan(1e-2);
     },
+  );
+
+  it.each([false, true])(
+    'match on a Q4_K_M GGUF base read from its blocks (DoRA: %s), against the f64 loss on its dequantized values',
+    async (dora) => {
+      const { config, weights } = loadGgufWeights(
+        fixture('models/gguf/llama/model-Q4_K_M.gguf'),
+        'model-Q4_K_M.gguf',
+      );
+      expect(weights.get('model.layers.0.mlp.up_proj.weight')?.quantized?.type).toBe('Q4_K');
+      const { gpuLoss, cpuLoss, errors } = await gradientCheck(config, {
+        weights,
+        dora,
+        sequences: 2,
+        seqLen: 4,
+      });
+      expect(Math.abs(gpuLoss - cpuLoss) / cpuLoss).toBeLessThan(1e-5);
+      for (const { name, error } of errors) expect(error, name).toBeLessThan(1e-2);
+    },
+    120_000,
   );
 
   it('match with dropout on the adapter inputs (the same masks forward and backward)', async () => {
