@@ -74,7 +74,9 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
     });
     await expect
       .poll(() => page.getByTestId('model-error').textContent(), { timeout: 30_000 })
-      .toMatch(\n        /neither config\.json \(a Hugging Face model\), a llama\.cpp \.gguf model nor a llama2\.c \.bin checkpoint/,\n      );
+      .toMatch(
+        /neither config\.json \(a Hugging Face model\), a llama\.cpp \.gguf model nor a llama2\.c \.bin checkpoint/,
+      );
     // The failed load left the built-in model in place, and the playground with it.
     expect(await page.getByTestId('model-card').textContent()).toMatch(/stories260K \(built-in\)/);
     expect(await page.getByTestId('playground').count()).toBe(1);
