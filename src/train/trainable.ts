@@ -14,7 +14,7 @@ import type { ModelConfig } from '../model/config.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { run, type Batch } from '../gpu/dispatch.ts';
 import { readF32 } from '../gpu/readback.ts';
-import { createTensor, releaseTensor, type Tensor } from '../gpu/tensor.ts';
+import { createTensor, isQuantized, releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import type { AdapterTerm, Transformer } from '../model/transformer.ts';
 import type { FactorGradients } from './backward.ts';
 import type { Parameter } from './optimizer.ts';
@@ -65,6 +65,13 @@ export class TrainableAdapter {
     const modules = entry.redistributeRanks
       ? await entry.redistributeRanks(planned, statistics, spec.rslora)
       : planned;
+    // A base-rewriting init trains against W − s·B₀·A₀ in f32: on a quantized base that is a
+    // full-precision copy of every adapted matrix, the memory quantizing saved.
+    const quantized = modules.find((m) => isQuantized(base.weight(`${m.path}.weight`).dtype));
+    if (mutatesBase(spec.init) && quantized)
+      throw new RangeError(
+        `${spec.init} rewrites the base weights it adapts, but ${quantized.path} is kept quantized (${base.weight(`${quantized.path}.weight`).dtype}): its residual would be a full f32 copy; choose an init that leaves the base as it is (lora, gaussian, eva…) or load the model in f16/f32`,
+      );
     const factors = new Map<string, { a: Tensor; b: Tensor }>();
     const grads = new Map<string, FactorGradients>();
     const residuals = new Map<string, Tensor>();

@@ -2,6 +2,8 @@
 // the matmul and the embedding lookup: logits as llama.cpp computes from the same values
 // dequantized (expected-<Q>.json's dequantized_f32_reference), in a fraction of the memory.
 import { describe, expect, it } from 'vitest';
+import type { LoraSpec } from '../../adapters/config.ts';
+import { TrainableAdapter } from '../../train/trainable.ts';
 import { fixture, fixtureJson } from '../../testing/fixtures.ts';
 import { useGpu } from '../../testing/gpu.ts';
 import { createGpuModel } from '../forward.ts';
@@ -50,4 +52,30 @@ describe.each(['llama', 'qwen2'])('%s GGUF on the GPU from its blocks', (model) 
       }
     },
   );
+});
+
+describe('adapters on a quantized base', () => {
+  it('refuses a base-rewriting init (PiSSA) by name, and starts a LoRA', async () => {
+    const file = 'model-Q4_0.gguf';
+    const { config, weights } = loadGgufWeights(fixture(`models/gguf/llama/${file}`), file);
+    const model = createGpuModel(gpu(), config, weights, 'file');
+    const spec = (init: 'pissa' | 'lora'): LoraSpec => ({
+      rank: 2,
+      alpha: 4,
+      rslora: false,
+      targets: ['q_proj'],
+      dropout: 0,
+      init,
+    });
+    try {
+      await expect(TrainableAdapter.create(gpu(), model.base, spec('pissa'), 1)).rejects.toThrow(
+        /pissa rewrites the base weights it adapts, but model\.layers\.0\.self_attn\.q_proj is kept quantized \(q4_0\)/,
+      );
+      const lora = await TrainableAdapter.create(gpu(), model.base, spec('lora'), 1);
+      expect(lora.modules).toHaveLength(2);
+      lora.dispose();
+    } finally {
+      model.dispose();
+    }
+  });
 });
