@@ -1,7 +1,8 @@
 // `lora-studio export-gguf` as a subprocess: the file it writes is the one ggufLoraFile makes for
-// the base model --model names (whose layout src/adapters/gguf.test.ts reads back); without
-// --model, --heads / --kv-heads give the same file for a Llama base as its config would; what is
-// missing or wrong is explained.
+// the base model --model names (whose layout src/adapters/gguf.test.ts reads back), a GGUF model
+// included, with an ollama Modelfile on --modelfile; without --model, --heads / --kv-heads give
+// the same file for a Llama base as its config would; what is missing or wrong is explained. The
+// file it writes, given back to `logits` as --adapter, gives the PEFT adapter's logits.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,9 +11,15 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ggufLoraFile } from '../adapters/gguf.ts';
+import { peftFiles } from '../adapters/peft.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
+import { modulePath } from '../model/architecture.ts';
+import type { GgufValue } from '../model/gguf/read.ts';
 import { parseHfConfig } from '../model/hf-config.ts';
 import { fixture, fixtureJson, FIXTURES } from '../testing/fixtures.ts';
+import { randomArray, seededRandom } from '../testing/random.ts';
+import { writeFiles } from './files.ts';
+import { ollamaModelfile, stopTexts } from './export-gguf.ts';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 const NAME = 'medai_TFM-HITESH_5epochs';
@@ -20,11 +27,67 @@ const DIR = `smollm-135m-instruct/${NAME}`;
 // SmolLM-135M: num_attention_heads 9, num_key_value_heads 3.
 const HEADS = ['--heads', '9', '--kv-heads', '3'];
 
-function cli(args: string[]) {
-  return promisify(execFile)(process.execPath, [BIN, 'export-gguf', ...args]).then(
+function run(command: string, args: string[]) {
+  return promisify(execFile)(process.execPath, [BIN, command, ...args], {
+    maxBuffer: 64 << 20,
+  }).then(
     (r) => ({ code: 0, ...r }),
     (e: unknown) => e as { code: number; stdout: string; stderr: string },
   );
+}
+
+const cli = (args: string[]) => run('export-gguf', args);
+
+/** `logits --cpu` (the f64 reference) of a few ids, every position. */
+async function logitsOf(model: string, adapter: string): Promise<number[][][]> {
+  const { code, stdout, stderr } = await run('logits', [
+    '--cpu',
+    '--model',
+    model,
+    '--adapter',
+    adapter,
+    '--ids',
+    '1,17,42,99,3',
+  ]);
+  expect(code, stderr).toBe(0);
+  return (JSON.parse(stdout) as { logits: number[][][] }).logits;
+}
+
+const GGUF_LLAMA = `${FIXTURES}models/gguf/llama/`;
+
+/**
+ * A random rank-4 LoRA on q, k, v and down of both layers of the GGUF Llama fixture (8 heads, 2
+ * KV heads: q and k rows are permuted in its file), as PEFT files in `dir`.
+ */
+async function ggufLlamaAdapter(dir: string): Promise<void> {
+  const config = parseHfConfig(fixtureJson('models/gguf/llama/hf/config.json'));
+  const random = seededRandom(3);
+  const names = ['q_proj', 'k_proj', 'v_proj', 'down_proj'];
+  const specs = config.arch.modules.filter((m) => names.includes(m.name));
+  const modules = [0, 1].flatMap((layer) =>
+    specs.map((m) => ({
+      path: modulePath(config.arch, layer, m),
+      layer,
+      rank: 4,
+      alpha: 8,
+      in: m.in,
+      out: m.out,
+      a: randomArray(random, 4 * m.in, -0.2, 0.2),
+      b: randomArray(random, m.out * 4, -0.2, 0.2),
+    })),
+  );
+  const files = peftFiles({
+    modules,
+    rank: 4,
+    alpha: 8,
+    rslora: false,
+    targets: names,
+    dropout: 0,
+    initLoraWeights: true,
+    baseModel: 'gguf-llama',
+    numLayers: 2,
+  });
+  await writeFiles(dir, files);
 }
 
 function adapterAt(dir: string) {
@@ -106,6 +169,72 @@ describe('lora-studio export-gguf', () => {
     });
   });
 
+  it('writes for a GGUF base the file its HF source gives, with an ollama Modelfile on --modelfile', async () => {
+    const adapter = join(tmp, 'gguf-llama-lora');
+    await ggufLlamaAdapter(adapter);
+    const fromHf = join(tmp, 'hf', 'lora.gguf');
+    expect((await cli([adapter, '--out', fromHf, '--model', `${GGUF_LLAMA}hf`])).code).toBe(0);
+    const out = join(tmp, 'ollama', 'lora.gguf');
+    const model = `${GGUF_LLAMA}model-Q4_K_M.gguf`;
+    const { code, stdout, stderr } = await cli([
+      adapter,
+      '--model',
+      model,
+      '--out',
+      out,
+      '--modelfile',
+    ]);
+    expect(code, stderr).toBe(0);
+    expect((await readFile(out)).equals(await readFile(fromHf))).toBe(true);
+    const modelfile = join(tmp, 'ollama', 'Modelfile');
+    expect(JSON.parse(stdout)).toMatchObject({ out, tensors: 16, alpha: 8, modelfile });
+    // The fixture's only end-of-generation token is EOS 278; it has no chat template.
+    expect(await readFile(modelfile, 'utf8')).toBe(
+      `FROM ${model}\nADAPTER ./lora.gguf\nPARAMETER stop "<|end_of_text|>"\n`,
+    );
+  });
+
+  it('gives the file back to logits as --adapter: the PEFT adapter’s logits, on an HF and a GGUF base', async () => {
+    const llama = `${FIXTURES}models/arch/llama`;
+    const out = join(tmp, 'arch-llama.gguf');
+    expect((await cli([`${llama}/lora`, '--out', out, '--model', llama])).code).toBe(0);
+    expect(await logitsOf(llama, `${out}:0.5`)).toEqual(await logitsOf(llama, `${llama}/lora:0.5`));
+    const adapter = join(tmp, 'gguf-llama-lora-2');
+    await ggufLlamaAdapter(adapter);
+    const model = `${GGUF_LLAMA}model-f32.gguf`;
+    const lora = join(tmp, 'gguf-llama-2.gguf');
+    expect((await cli([adapter, '--out', lora, '--model', model])).code).toBe(0);
+    const peft = await logitsOf(model, adapter);
+    expect(await logitsOf(model, lora)).toEqual(peft);
+    // The adapter changes them: the comparison is not of the base model with itself.
+    const base = await run('logits', ['--cpu', '--model', model, '--ids', '1,17,42,99,3']);
+    expect(JSON.parse(base.stdout)).not.toEqual({ logits: peft });
+  });
+
+  it('stop tokens: EOS and EOT texts of control tokens, quoted as ollama reads them', () => {
+    const tokens = ['a', '<|end|>', 'Ġx', '<|eot_id|>', 'say "stop"'];
+    const metadata = (eos: number, eot?: number, types = [1, 3, 1, 3, 4]) =>
+      new Map<string, GgufValue>([
+        ['tokenizer.ggml.tokens', { type: 'array', itemType: 'string', value: tokens }],
+        [
+          'tokenizer.ggml.token_type',
+          { type: 'array', itemType: 'i32', value: Int32Array.from(types) },
+        ],
+        ['tokenizer.ggml.eos_token_id', { type: 'u32', value: eos }],
+        ...(eot === undefined
+          ? []
+          : [['tokenizer.ggml.eot_token_id', { type: 'u32', value: eot }] as [string, GgufValue]]),
+      ]);
+    expect(stopTexts(metadata(1, 3))).toEqual(['<|end|>', '<|eot_id|>']);
+    expect(stopTexts(metadata(1, 1))).toEqual(['<|end|>']);
+    // An ordinary byte-level token's stored text is not what the model writes: left out.
+    expect(stopTexts(metadata(2))).toEqual([]);
+    expect(stopTexts(metadata(9))).toEqual([]);
+    expect(ollamaModelfile('/models/base model.gguf', './lora.gguf', metadata(1, 4))).toBe(
+      'FROM "/models/base model.gguf"\nADAPTER ./lora.gguf\nPARAMETER stop "<|end|>"\nPARAMETER stop """say "stop""""\n',
+    );
+  });
+
   it('explains what is missing or wrong', async () => {
     const dir = `${FIXTURES}adapters/${DIR}`;
     const out = join(tmp, 'x.gguf');
@@ -137,7 +266,17 @@ describe('lora-studio export-gguf', () => {
       (await cli([`${arch}gpt2/lora`, '--out', out, '--model', `${arch}llama`])).stderr,
     ).toMatch(/transformer.h.0.attn.c_attn: no llama.cpp llama tensor for this module/);
     expect((await cli([dir, '--out', out, '--model', tmp])).stderr).toMatch(
-      /config.json: is missing: --model takes an HF model folder or a llama2.c .bin/,
+      /config.json: is missing: --model takes an HF model folder, a llama2.c .bin or a GGUF model file/,
+    );
+    expect(
+      (await cli([dir, '--out', out, '--model', `${arch}llama`, '--modelfile'])).stderr,
+    ).toMatch(/--modelfile needs --model FILE.gguf/);
+    const lora = join(tmp, 'as-model.gguf');
+    expect((await cli([`${arch}llama/lora`, '--out', lora, '--model', `${arch}llama`])).code).toBe(
+      0,
+    );
+    expect((await cli([`${arch}llama/lora`, '--out', out, '--model', lora])).stderr).toMatch(
+      /as-model.gguf: is a LoRA adapter \(general.type "adapter"\), not a model/,
     );
     const stories = fileURLToPath(new URL('../../public/models/stories260K.bin', import.meta.url));
     const llama2c = await cli([dir, '--out', out, '--model', stories]);

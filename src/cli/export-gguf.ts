@@ -7,6 +7,8 @@ import type { ModelConfig } from '../model/config.ts';
 import { FormatError } from '../model/errors.ts';
 import { exampleConfig, moduleKind } from '../model/families.ts';
 import { llamaConfigJson } from '../model/families/llama.ts';
+import { loadGgufWeights } from '../model/gguf/load.ts';
+import { readGguf, type GgufValue } from '../model/gguf/read.ts';
 import { parseHfConfig } from '../model/hf-config.ts';
 import { readLlama2c } from '../model/llama2c.ts';
 import { readAdapterDir } from './adapters.ts';
@@ -14,7 +16,7 @@ import { parseOptions, UsageError } from './args.ts';
 import { writeFiles } from './files.ts';
 
 const USAGE =
-  'usage: export-gguf ADAPTER_DIR --out FILE.gguf --model MODEL_DIR (or, for a Llama base only: --heads N --kv-heads N)';
+  'usage: export-gguf ADAPTER_DIR --out FILE.gguf --model MODEL_DIR|FILE.gguf [--modelfile] (or, for a Llama base only: --heads N --kv-heads N)';
 
 /** `--heads N`: a positive integer, or absent. */
 function headOption(values: Map<string, string>, name: string): number | undefined {
@@ -26,25 +28,109 @@ function headOption(values: Map<string, string>, name: string): number | undefin
   return n;
 }
 
+/** The base model's config, and its metadata when it is a GGUF file (for --modelfile). */
+interface BaseModel {
+  config: ModelConfig;
+  metadata?: ReadonlyMap<string, GgufValue>;
+}
+
 /**
- * The base model's config, without its weights: an HF folder's config.json, or a llama2.c
- * checkpoint's header (read with the whole file, which is how readLlama2c checks it).
+ * The base model's config: an HF folder's config.json, a llama2.c checkpoint's header (read with
+ * the whole file, which is how readLlama2c checks it), or a GGUF model's metadata. The GGUF
+ * loader translates the metadata only while loading the weights (it dequantizes them on the
+ * host), so the whole model is loaded for its config.
  */
-async function baseConfig(path: string): Promise<ModelConfig> {
+async function baseModel(path: string): Promise<BaseModel> {
   const info = await stat(path).catch(() => null);
   if (!info) throw new FormatError(path, 'does not exist');
-  if (!info.isDirectory()) return readLlama2c(await readFile(path), basename(path)).config;
+  if (!info.isDirectory()) {
+    const bytes = new Uint8Array(await readFile(path));
+    if (!path.toLowerCase().endsWith('.gguf'))
+      return { config: readLlama2c(bytes, basename(path)).config };
+    const { config } = loadGgufWeights(bytes, basename(path));
+    return { config, metadata: readGguf(bytes, basename(path)).metadata };
+  }
   const file = join(path, 'config.json');
   const text = await readFile(file, 'utf8').catch(() => {
-    throw new FormatError(file, 'is missing: --model takes an HF model folder or a llama2.c .bin');
+    throw new FormatError(
+      file,
+      'is missing: --model takes an HF model folder, a llama2.c .bin or a GGUF model file',
+    );
   });
   try {
-    return parseHfConfig(JSON.parse(text), file);
+    return { config: parseHfConfig(JSON.parse(text), file) };
   } catch (e) {
     if (e instanceof SyntaxError)
       throw new FormatError(file, `is not valid JSON (${errorMessage(e)})`);
     throw e;
   }
+}
+
+/**
+ * A Modelfile value as ollama's parser (parser/parser.go) reads it: bare when it has no space or
+ * quote, else between double quotes (taken verbatim: no escapes) or, when it holds a quote,
+ * between triple double quotes. Null for text no form carries (control characters, a triple
+ * quote).
+ */
+function modelfileValue(text: string, quoted = false): string | null {
+  // eslint-disable-next-line no-control-regex
+  if (text === '' || /[\u0000-\u001f\u007f]/.test(text) || text.includes('"""')) return null;
+  if (text.includes('"')) return `"""${text}"""`;
+  return quoted || /\s/.test(text) ? `"${text}"` : text;
+}
+
+/** llama.cpp's token control and user-defined types (gguf-py's TokenType). */
+const LITERAL_TOKEN_TYPES = [3, 4];
+
+/**
+ * The end-of-generation tokens' texts (tokenizer.ggml.eos_token_id and eot_token_id), for
+ * PARAMETER stop. Only control and user-defined tokens: their stored text is what a model writes,
+ * where a byte-level BPE's ordinary token is stored in its byte alphabet (Ġ for a space).
+ */
+export function stopTexts(metadata: ReadonlyMap<string, GgufValue>): string[] {
+  const tokens = metadata.get('tokenizer.ggml.tokens');
+  if (tokens?.type !== 'array' || tokens.itemType !== 'string') return [];
+  const types = metadata.get('tokenizer.ggml.token_type');
+  const typeOf = (id: number) =>
+    types?.type === 'array' && types.itemType === 'i32' ? types.value[id] : undefined;
+  const texts: string[] = [];
+  for (const key of ['tokenizer.ggml.eos_token_id', 'tokenizer.ggml.eot_token_id']) {
+    const entry = metadata.get(key);
+    const id = entry?.type === 'u32' || entry?.type === 'i32' ? entry.value : undefined;
+    if (id === undefined || id < 0 || id >= tokens.value.length) continue;
+    const type = typeOf(id);
+    if (type !== undefined && !LITERAL_TOKEN_TYPES.includes(type)) continue;
+    if (!texts.includes(tokens.value[id])) texts.push(tokens.value[id]);
+  }
+  return texts;
+}
+
+/**
+ * An ollama Modelfile for the base GGUF and the LoRA beside it (docs/gguf.md): FROM the base (an
+ * absolute path, so the Modelfile may move with the adapter), ADAPTER the LoRA (relative paths
+ * are the Modelfile's folder's), and PARAMETER stop per end-of-generation token. No TEMPLATE:
+ * ollama takes the chat template from the GGUF itself (a known one's Go form and stop tokens), and
+ * a Jinja template has no faithful Go-template translation here.
+ */
+export function ollamaModelfile(
+  base: string,
+  adapter: string,
+  metadata: ReadonlyMap<string, GgufValue>,
+): string {
+  const path = (p: string, what: string) => {
+    const value = modelfileValue(p);
+    if (value === null)
+      throw new UsageError(
+        `--modelfile: ${what} path ${JSON.stringify(p)} cannot be written in a Modelfile`,
+      );
+    return value;
+  };
+  const lines = [`FROM ${path(base, 'the base model')}`, `ADAPTER ${path(adapter, 'the adapter')}`];
+  for (const text of stopTexts(metadata)) {
+    const value = modelfileValue(text, true);
+    if (value !== null) lines.push(`PARAMETER stop ${value}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 /**
@@ -114,14 +200,16 @@ function legacyLlamaConfig(adapter: PeftAdapter, heads?: number, kvHeads?: numbe
 }
 
 /**
- * `lora-studio export-gguf ADAPTER_DIR --out FILE.gguf --model MODEL_DIR`: the PEFT adapter as a
- * llama.cpp GGUF LoRA for its base model (src/adapters/gguf.ts, docs/gguf.md), whose config says
- * llama.cpp's architecture, tensor names and head counts. `--heads N --kv-heads N` instead of
- * --model: a Llama base, as before --model existed. Prints a JSON summary on stdout.
+ * `lora-studio export-gguf ADAPTER_DIR --out FILE.gguf --model MODEL_DIR|FILE.gguf [--modelfile]`:
+ * the PEFT adapter as a llama.cpp GGUF LoRA for its base model (src/adapters/gguf.ts,
+ * docs/gguf.md), whose config says llama.cpp's architecture, tensor names and head counts.
+ * `--modelfile` (GGUF base only): an ollama Modelfile beside FILE.gguf. `--heads N --kv-heads N`
+ * instead of --model: a Llama base, as before --model existed. Prints a JSON summary on stdout.
  */
 export async function exportGguf(args: string[]): Promise<number> {
-  const { values, positionals } = parseOptions(args, {
+  const { values, positionals, flags } = parseOptions(args, {
     values: ['out', 'model', 'heads', 'kv-heads'],
+    flags: ['modelfile'],
     positionals: true,
   });
   const out = values.get('out');
@@ -132,12 +220,24 @@ export async function exportGguf(args: string[]): Promise<number> {
     throw new UsageError(
       '--heads and --kv-heads are for exporting without --model; with --model the head counts are the model’s',
     );
+  const modelfile = flags.has('modelfile');
+  if (modelfile && !model?.toLowerCase().endsWith('.gguf'))
+    throw new UsageError(
+      '--modelfile needs --model FILE.gguf: the Modelfile builds on that GGUF model (FROM) with the adapter (ADAPTER)',
+    );
   const [dir] = positionals;
   const adapter = await readAdapterDir(dir);
-  const config =
-    model === undefined ? legacyLlamaConfig(adapter, heads, kvHeads) : await baseConfig(model);
-  const file = ggufLoraFile(adapter, { name: basename(resolve(dir)), config });
-  await writeFiles(dirname(out), new Map([[basename(out), file.bytes]]));
+  const base: BaseModel =
+    model === undefined
+      ? { config: legacyLlamaConfig(adapter, heads, kvHeads) }
+      : await baseModel(model);
+  const file = ggufLoraFile(adapter, { name: basename(resolve(dir)), config: base.config });
+  const files = new Map([[basename(out), file.bytes]]);
+  if (modelfile && model !== undefined && base.metadata) {
+    const text = ollamaModelfile(resolve(model), `./${basename(out)}`, base.metadata);
+    files.set('Modelfile', new TextEncoder().encode(text));
+  }
+  await writeFiles(dirname(out), files);
   console.log(
     JSON.stringify({
       out,
@@ -145,6 +245,7 @@ export async function exportGguf(args: string[]): Promise<number> {
       tensors: file.tensors,
       alpha: file.alpha,
       rescaled: file.rescaled,
+      ...(files.has('Modelfile') && { modelfile: join(dirname(out), 'Modelfile') }),
     }),
   );
   return 0;

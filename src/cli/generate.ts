@@ -47,7 +47,9 @@ export async function generate(args: string[]): Promise<number> {
     ? adaptedGpuModel(gpu, config, weights, precision)
     : adaptedCpuModel(config, weights, precision);
   try {
-    await model.apply(await adapterOptions(name, lists.get('adapter') ?? [], flags.has('force')));
+    await model.apply(
+      await adapterOptions({ name, config }, lists.get('adapter') ?? [], flags.has('force')),
+    );
     const ids = tokenizer.encode(prompt);
     const context = ids.length > 0 ? ids : [config.bosTokenId];
     const promptText = tokenizer.decode(context, { skipSpecialTokens: true });

@@ -40,7 +40,11 @@ export async function logits(args: string[]): Promise<number> {
   const precision = choiceOption(values, 'weights', WEIGHT_PRECISIONS, 'file');
   const { name, config, weights } = await loadWeightsFromPath(path);
   const batch = rows.map((raw) => idsOption(raw, config.vocabSize, config.maxPositions));
-  const composition = await adapterOptions(name, lists.get('adapter') ?? [], flags.has('force'));
+  const composition = await adapterOptions(
+    { name, config },
+    lists.get('adapter') ?? [],
+    flags.has('force'),
+  );
   const gpu = await gpuOrCpu('logits', flags.has('cpu'));
   const model = gpu
     ? adaptedGpuModel(gpu, config, weights, precision)

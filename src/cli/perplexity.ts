@@ -29,7 +29,9 @@ export async function perplexity(args: string[]): Promise<number> {
     ? adaptedGpuModel(gpu, config, weights, precision)
     : adaptedCpuModel(config, weights, precision);
   try {
-    await model.apply(await adapterOptions(name, lists.get('adapter') ?? [], flags.has('force')));
+    await model.apply(
+      await adapterOptions({ name, config }, lists.get('adapter') ?? [], flags.has('force')),
+    );
     const report = await meanLoss(runnerScorer(model), textSequences(tokens, config.maxPositions));
     if (!report) throw new RangeError(`${data}: perplexity needs at least two tokens of text`);
     console.log(JSON.stringify(report));
