@@ -71,7 +71,7 @@ const COMMANDS: Record<string, Command> = {
   },
   'export-gguf': {
     summary:
-      "write a PEFT LoRA adapter as a llama.cpp GGUF LoRA for its base model (its family's llama.cpp architecture, tensor names and q/k rule, its head counts): ADAPTER_DIR --out FILE.gguf --model MODEL_DIR (HF folder or llama2.c .bin; without it, --heads N --kv-heads N assume a Llama base; see docs/gguf.md); JSON summary on stdout",
+      "write a PEFT LoRA adapter as a llama.cpp GGUF LoRA for its base model (its family's llama.cpp architecture, tensor names and q/k rule, its head counts): ADAPTER_DIR --out FILE.gguf --model MODEL_DIR|FILE.gguf (HF folder, llama2.c .bin or GGUF model; without it, --heads N --kv-heads N assume a Llama base) [--modelfile] (GGUF base: an ollama Modelfile beside FILE.gguf); see docs/gguf.md; JSON summary on stdout",
     run: exportGguf,
   },
   convert: {
