@@ -5,10 +5,12 @@
 // composition completely before it replaces the old, so a refusal changes nothing.
 import type { Gpu } from '../gpu/device.ts';
 import { decodeHalf, encodeHalf } from '../gpu/half.ts';
-import { releaseTensor, type DType, type Tensor } from '../gpu/tensor.ts';
+import { isQuantized, quantType, releaseTensor, type DType, type Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { cpuRunner } from '../model/cpu/runner.ts';
 import { createGpuModel, type GpuModel, type Runner } from '../model/forward.ts';
+import { dequantize } from '../model/gguf/quant-types.ts';
+import { blocksOf } from '../model/quantize.ts';
 import { gpuDType, type ModelWeights, type WeightPrecision } from '../model/weights.ts';
 import { composeWeights, type Composition } from './compose.ts';
 import { adapterTerms } from './peft-read.ts';
@@ -77,12 +79,21 @@ export function adaptedGpuModel(
 
 /**
  * The weights with their values as the GPU would hold them at `precision`: matrices rounded to
- * the half format asked for (the CPU keeps them in f32, with the same values).
+ * the half format or quantized into the blocks asked for (the CPU keeps them in f32, with the
+ * same values: the blocks' exact dequantization).
  */
 function heldAt(weights: ModelWeights, precision: WeightPrecision): ModelWeights {
   return new Map(
     [...weights].map(([name, t]) => {
       const dtype = gpuDType(t, precision);
+      if (isQuantized(dtype)) {
+        const type = quantType(dtype).name;
+        if (t.quantized?.type === type) return [name, t];
+        return [
+          name,
+          { shape: t.shape, data: dequantize(type, blocksOf(t, dtype), t.data.length) },
+        ];
+      }
       if ((dtype !== 'f16' && dtype !== 'bf16') || t.half === dtype) return [name, t];
       return [name, { ...t, data: decodeHalf(encodeHalf(t.data, dtype), dtype), half: dtype }];
     }),

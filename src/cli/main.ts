@@ -1,6 +1,7 @@
 import { INIT_NAMES } from '../adapters/inits.ts';
 import { VARIANT_NAMES } from '../adapters/variants.ts';
 import { errorMessage } from '../errors.ts';
+import { WEIGHT_PRECISIONS } from '../model/weights.ts';
 import { VARIANTS } from '../studies/init-study.ts';
 import { compare } from './compare.ts';
 import { convert } from './convert.ts';
@@ -17,6 +18,9 @@ import { mergeDemoCommand } from './merge-demo.ts';
 import { perplexity } from './perplexity.ts';
 import { train, VARIANT_FLAGS } from './train.ts';
 
+/** The --weights choices, from the list the commands accept. */
+const WEIGHTS_USAGE = `[--weights ${WEIGHT_PRECISIONS.join('|')}]`;
+
 interface Command {
   summary: string;
   run: (args: string[]) => Promise<number>;
@@ -28,22 +32,19 @@ const COMMANDS: Record<string, Command> = {
     run: info,
   },
   generate: {
-    summary:
-      'generate text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--weights file|f32|f16|bf16] [--cpu]',
+    summary: `generate text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] ${WEIGHTS_USAGE} [--cpu]`,
     run: generate,
   },
   perplexity: {
-    summary:
-      'mean loss of a text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… --data FILE [--weights file|f32|f16|bf16] [--cpu]; prints JSON',
+    summary: `mean loss of a text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… --data FILE ${WEIGHTS_USAGE} [--cpu]; prints JSON`,
     run: perplexity,
   },
   logits: {
-    summary:
-      'raw logits for token ids fed exactly as given (no BOS, no template): --model DIR [--adapter DIR[:WEIGHT]]… --ids 1,2,3 [--ids …] [--positions all|last] [--weights file|f32|f16|bf16] [--cpu]; JSON {"logits": [batch][positions][vocab]} on stdout',
+    summary: `raw logits for token ids fed exactly as given (no BOS, no template): --model DIR [--adapter DIR[:WEIGHT]]… --ids 1,2,3 [--ids …] [--positions all|last] ${WEIGHTS_USAGE} [--cpu]; JSON {"logits": [batch][positions][vocab]} on stdout`,
     run: logits,
   },
   train: {
-    summary: `fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init ${INIT_NAMES.join('|')}] [--rank R] [--alpha A] [--rslora] [--variant ${VARIANT_NAMES.join('|')}] ${VARIANT_FLAGS.map((f) => `[--${f}]`).join(' ')} [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--adam-beta1 B1] [--adam-beta2 B2] [--adam-epsilon E] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] [--weights file|f32|f16|bf16] [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout`,
+    summary: `fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init ${INIT_NAMES.join('|')}] [--rank R] [--alpha A] [--rslora] [--variant ${VARIANT_NAMES.join('|')}] ${VARIANT_FLAGS.map((f) => `[--${f}]`).join(' ')} [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--adam-beta1 B1] [--adam-beta2 B2] [--adam-epsilon E] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] ${WEIGHTS_USAGE} [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout`,
     run: train,
   },
   merge: {

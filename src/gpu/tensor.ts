@@ -1,18 +1,23 @@
 import { USAGE } from './buffers.ts';
 import type { Gpu } from './device.ts';
-import { QUANT_TYPES, type GgmlType, type QuantType } from '../model/gguf/quant-types.ts';
+import {
+  QUANT_TYPES,
+  type BlockType,
+  type GgmlType,
+  type QuantType,
+} from '../model/gguf/quant-types.ts';
 import { GpuError, ShapeError } from './errors.ts';
 
 /**
- * ggml's block-quantized types (the frozen weights of GGUF models), by ggml's name in lower case:
- * 'q8_0', 'q4_k', … A tensor of one has the logical shape [...rows, k] (k a multiple of the block
+ * The block-quantized types (the frozen weights of GGUF models, or of any model quantized on
+ * load), by the quant table's name in lower case: 'q8_0', 'q4_k', 'nf4', … A tensor of one has the logical shape [...rows, k] (k a multiple of the block
  * size) and holds the file's raw blocks in row-major order, so its element i is value
  * i mod blockSize of block ⌊i / blockSize⌋ whatever the shape. All a type's facts (block size,
  * bytes per block, CPU decoder) are its entry in QUANT_TYPES (src/model/gguf/quant-types.ts); its
  * GPU decoder is shaders/quant_<dtype>.wgsl. Kernels that read one: matmul's B operand,
  * gatherRows, asF32 (src/linalg/widen.ts).
  */
-export type QuantDType = Lowercase<Exclude<GgmlType, 'F32' | 'F16' | 'BF16'>>;
+export type QuantDType = Lowercase<Exclude<BlockType, 'F32' | 'F16' | 'BF16'>>;
 
 export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'u32' | QuantDType;
 
@@ -54,7 +59,7 @@ export function isQuantized(dtype: DType): dtype is QuantDType {
 
 /** A quantized dtype's entry in the quant table. */
 export function quantType(dtype: QuantDType): QuantType {
-  return QUANT_TYPES[dtype.toUpperCase() as GgmlType];
+  return QUANT_TYPES[dtype.toUpperCase() as BlockType];
 }
 
 /** The dtype that keeps a GGUF tensor of a type as the file has it: F32 → f32, Q4_K → q4_k. */
@@ -91,11 +96,18 @@ function checkShape(shape: readonly number[], dtype: DType): void {
       `Invalid tensor shape ${JSON.stringify(shape)}: dimensions must be integers ≥ 0`,
     );
   }
-  // Quantized rows are whole blocks (what the decoders' vec4 reads and gathers rely on).
-  const block = isQuantized(dtype) ? quantType(dtype).blockSize : 1;
-  if ((shape.at(-1) ?? 1) % block !== 0) {
+  // Quantized rows are whole blocks (what the decoders' vec4 reads and gathers rely on), or whole
+  // scale blocks of a type whose blocks span rows (NF4), the tensor then holding whole blocks.
+  const quant = isQuantized(dtype) ? quantType(dtype) : undefined;
+  const row = quant?.rowMultiple ?? quant?.blockSize ?? 1;
+  if ((shape.at(-1) ?? 1) % row !== 0) {
     throw new ShapeError(
-      `${dtype}${shapeString(shape)}: rows must hold a multiple of ${block} values`,
+      `${dtype}${shapeString(shape)}: rows must hold a multiple of ${row} values`,
+    );
+  }
+  if (quant && numel(shape) % quant.blockSize !== 0) {
+    throw new ShapeError(
+      `${dtype}${shapeString(shape)}: must hold whole blocks of ${quant.blockSize} values`,
     );
   }
 }

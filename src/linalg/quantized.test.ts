@@ -31,8 +31,11 @@ import { asF32 } from './widen.ts';
 
 const gpu = useGpu();
 
-/** Byte offsets of the f16 scales in a block (ggml-common.h's block_*). */
-const HALVES: Readonly<Record<QuantDType, readonly number[]>> = {
+/**
+ * Byte offsets of the f16 scales in a block (ggml-common.h's block_*): every ggml type (NF4, whose
+ * scales are f32, is tested with the quantizer that makes it: src/linalg/quantize-on-load.test.ts).
+ */
+const HALVES: Readonly<Record<Exclude<QuantDType, 'nf4'>, readonly number[]>> = {
   q8_0: [0],
   q4_0: [0],
   q4_1: [0, 2],
@@ -44,13 +47,18 @@ const HALVES: Readonly<Record<QuantDType, readonly number[]>> = {
   q5_k: [0, 2],
   q6_k: [208],
 };
-const TYPES = Object.keys(HALVES) as QuantDType[];
+const TYPES = Object.keys(HALVES) as (keyof typeof HALVES)[];
 
 /**
  * `count` values' worth of random blocks. Scales are any finite f16 (subnormals included) or,
  * with `scale`, uniform in ±scale; every other byte is uniform.
  */
-function randomBlocks(dtype: QuantDType, count: number, seed: number, scale?: number): Uint8Array {
+function randomBlocks(
+  dtype: keyof typeof HALVES,
+  count: number,
+  seed: number,
+  scale?: number,
+): Uint8Array {
   const random = seededRandom(seed);
   const { blockSize, blockBytes } = quantType(dtype);
   const bytes = Uint8Array.from({ length: (count / blockSize) * blockBytes }, () =>

@@ -19,6 +19,7 @@ import {
 } from '../gpu/tensor.ts';
 import type { ModelConfig } from './config.ts';
 import { gatherRows, ropeTableFrom } from './ops.ts';
+import { blocksOf } from './quantize.ts';
 import {
   embed,
   layerForward,
@@ -106,10 +107,12 @@ function dtypesBySize(stored: readonly StoredWeight[]): DType[] {
   return [...bytes].sort((a, b) => b[1] - a[1]).map(([dtype]) => dtype);
 }
 
+/**
+ * One weight on the GPU. A weight quantized on load is quantized here, so the host holds at most
+ * one tensor's blocks beside the f32 weights.
+ */
 function upload(gpu: Gpu, t: HostTensor, { name, dtype }: StoredWeight): Tensor {
-  if (isQuantized(dtype) && t.quantized) {
-    return uploadTensor(gpu, t.quantized.blocks, t.shape, dtype, name);
-  }
+  if (isQuantized(dtype)) return uploadTensor(gpu, blocksOf(t, dtype), t.shape, dtype, name);
   if (dtype === 'f16' || dtype === 'bf16') {
     return uploadTensor(gpu, encodeHalf(t.data, dtype), t.shape, dtype, name);
   }

@@ -8,6 +8,7 @@ import { fixture, fixtureJson } from '../../testing/fixtures.ts';
 import { readNpy } from '../../testing/npy.ts';
 import {
   dequantize,
+  GGML_TYPES,
   QUANT_TYPES,
   quantTypeById,
   rowBytes,
@@ -68,8 +69,10 @@ describe('the quant type table', () => {
       Q4_K: [12, 256, 2 + 2 + 12 + 128],
       Q5_K: [13, 256, 2 + 2 + 12 + 32 + 128],
       Q6_K: [14, 256, 128 + 64 + 16 + 2],
+      // Not ggml's: 256 blocks of 64 with two f32s, a code byte each and 32 bytes of nibbles.
+      NF4: [undefined, 64 * 256, 4 + 4 + 256 + 256 * 32],
     });
-    for (const t of Object.values(QUANT_TYPES)) {
+    for (const t of GGML_TYPES) {
       expect(quantTypeById(t.id)).toBe(t);
       expect(unsupportedTypeName(t.id)).toBeUndefined();
     }
@@ -87,7 +90,7 @@ describe('the quant type table', () => {
 describe('dequantize equals gguf-py bit for bit', () => {
   it('covers every quantized type of the table', () => {
     const covered = new Set(pairs.map((p) => p.type));
-    const quantized = Object.values(QUANT_TYPES).filter((t) => t.blockSize > 1);
+    const quantized = GGML_TYPES.filter((t) => t.blockSize > 1);
     expect([...covered].sort()).toEqual(quantized.map((t) => t.name).sort());
   });
 

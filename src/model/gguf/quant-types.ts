@@ -13,7 +13,7 @@
 // sub-blocks of 16 or 32 that each have their own scale (and min).
 import { bf16ToFloat, halfToFloat } from '../../gpu/half.ts';
 
-/** The types we read, by ggml's name. */
+/** The ggml types we read, by ggml's name. */
 export type GgmlType =
   | 'F32'
   | 'F16'
@@ -29,17 +29,33 @@ export type GgmlType =
   | 'Q5_K'
   | 'Q6_K';
 
+/**
+ * Every block format the engine decodes: ggml's, and bitsandbytes' NF4 (QLoRA's 4-bit
+ * NormalFloat with double-quantized scales), which only quantization on load produces (no GGUF
+ * file holds it, so it has no ggml id).
+ */
+export type BlockType = GgmlType | 'NF4';
+
 export interface QuantType {
-  name: GgmlType;
-  /** ggml_type's value, as GGUF tensor infos store it. */
-  id: number;
-  /** Values per block; a row's length (ne[0]) is a multiple of it. */
+  name: BlockType;
+  /** ggml_type's value, as GGUF tensor infos store it; none for a type ggml does not define. */
+  id?: number;
+  /** Values per block; a row's length (ne[0]) is a multiple of it unless rowMultiple says less. */
   blockSize: number;
   /** Bytes per block. */
   blockBytes: number;
+  /**
+   * For a block that spans rows (NF4's 16,384 values: 256 scale blocks of 64 sharing their
+   * second-level scale), what a row's length must be a multiple of; the tensor as a whole still
+   * holds whole blocks (its element i is value i mod blockSize of block ⌊i / blockSize⌋).
+   */
+  rowMultiple?: number;
   /** Decodes the block at byte `at` of `view` into out[o, o + blockSize). */
   dequantizeBlock(view: DataView, at: number, out: Float32Array, o: number): void;
 }
+
+/** A type of ggml's: one a GGUF file can hold. */
+export type GgmlQuantType = QuantType & { name: GgmlType; id: number };
 
 const fround = Math.fround;
 
@@ -118,8 +134,63 @@ function kQuant(fifth: boolean): QuantType['dequantizeBlock'] {
   };
 }
 
+/**
+ * NF4's 16 values (QLoRA, Dettmers et al. 2023, §3 "4-bit NormalFloat"; bitsandbytes'
+ * create_normal_map): quantiles of a standard normal chosen so that each of the 4-bit bins holds
+ * an equal share of N(0, 1), one side with 8 and the other with 7 non-zero levels so that 0 is
+ * exact, normalised to [−1, 1]. As f32, the values bitsandbytes' kernels hold.
+ */
+export const NF4_VALUES: Float32Array = Float32Array.of(
+  -1.0,
+  -0.6961928009986877,
+  -0.5250730514526367,
+  -0.39491748809814453,
+  -0.28444138169288635,
+  -0.18477343022823334,
+  -0.09105003625154495,
+  0.0,
+  0.07958029955625534,
+  0.16093020141124725,
+  0.24611230194568634,
+  0.33791524171829224,
+  0.44070982933044434,
+  0.5626170039176941,
+  0.7229568362236023,
+  1.0,
+);
+
+/**
+ * bitsandbytes' 8-bit "dynamic" code (create_dynamic_map(signed=True), Dettmers 2015's dynamic
+ * tree quantization) that double quantization stores NF4's per-block absmax values in: for
+ * e = 0…6, 2^e levels at 10^(e−6) × the midpoints of 2^e equal steps over [0.1, 1], both signs,
+ * plus 0 and 1, sorted. Computed in f32 as torch computes it (linspace's two-sided formula, then
+ * the midpoints, then the scale rounded to f32 and multiplied).
+ */
+export const DYNAMIC_CODE: Float32Array = (() => {
+  const values: number[] = [0, 1];
+  for (let e = 0; e < 7; e++) {
+    const n = 2 ** e + 1;
+    const start = fround(0.1);
+    const step = fround((1 - start) / (n - 1));
+    const at = (i: number) =>
+      i < n >> 1 ? fround(start + fround(step * i)) : fround(1 - fround(step * (n - 1 - i)));
+    const scale = fround(10 ** (e - 6));
+    for (let i = 0; i + 1 < n; i++) {
+      const mean = fround(fround(at(i) + at(i + 1)) / 2);
+      values.push(fround(scale * mean), -fround(scale * mean));
+    }
+  }
+  return Float32Array.from(values).sort();
+})();
+
+/** NF4's block: 256 scale blocks of 64 values (bitsandbytes' defaults), see QUANT_TYPES.NF4. */
+const NF4_SCALE_BLOCK = 64;
+const NF4_GROUP = 256;
+/** Where a NF4 block's parts start: f32 scale, f32 offset, 256 absmax codes, then the nibbles. */
+export const NF4_LAYOUT = { scale: 0, offset: 4, codes: 8, nibbles: 8 + NF4_GROUP } as const;
+
 /** The table: every type, described once. */
-export const QUANT_TYPES: Readonly<Record<GgmlType, QuantType>> = {
+export const QUANT_TYPES: Readonly<Record<GgmlType, GgmlQuantType> & Record<'NF4', QuantType>> = {
   F32: {
     name: 'F32',
     id: 0,
@@ -276,9 +347,40 @@ export const QUANT_TYPES: Readonly<Record<GgmlType, QuantType>> = {
       }
     },
   },
+  NF4: {
+    name: 'NF4',
+    blockSize: NF4_SCALE_BLOCK * NF4_GROUP,
+    blockBytes: NF4_LAYOUT.nibbles + (NF4_SCALE_BLOCK * NF4_GROUP) / 2,
+    rowMultiple: NF4_SCALE_BLOCK,
+    // bitsandbytes' quantize_4bit(blocksize=64, quant_type='nf4', compress_statistics=True) laid
+    // out as blocks that decode on their own: an f32 scale s and the tensor's mean absmax m (the
+    // offset; the same in every block), then per 64 values the code c of its absmax − m in
+    // DYNAMIC_CODE, then the 4-bit indices into NF4_VALUES, two a byte, the first in the high
+    // nibble. absmax = code[c]·s + m, value = NF4[q]·absmax, in f32 as bitsandbytes computes.
+    dequantizeBlock: (view, at, out, o) => {
+      const s = view.getFloat32(at + NF4_LAYOUT.scale, true);
+      const m = view.getFloat32(at + NF4_LAYOUT.offset, true);
+      for (let b = 0; b < NF4_GROUP; b++) {
+        const absmax = fround(
+          fround(DYNAMIC_CODE[view.getUint8(at + NF4_LAYOUT.codes + b)] * s) + m,
+        );
+        const p = at + NF4_LAYOUT.nibbles + (b * NF4_SCALE_BLOCK) / 2;
+        for (let k = 0; k < NF4_SCALE_BLOCK / 2; k++) {
+          const byte = view.getUint8(p + k);
+          out[o + b * NF4_SCALE_BLOCK + 2 * k] = NF4_VALUES[byte >> 4] * absmax;
+          out[o + b * NF4_SCALE_BLOCK + 2 * k + 1] = NF4_VALUES[byte & 15] * absmax;
+        }
+      }
+    },
+  },
 };
 
-const BY_ID = new Map(Object.values(QUANT_TYPES).map((t) => [t.id, t]));
+/** The table's ggml types, those a GGUF file can hold. */
+export const GGML_TYPES: readonly GgmlQuantType[] = Object.values(QUANT_TYPES).filter(
+  (t): t is GgmlQuantType => t.id !== undefined,
+);
+
+const BY_ID = new Map(GGML_TYPES.map((t) => [t.id, t]));
 
 /**
  * ggml's other types (ggml.h), named so that a file holding one is refused by name. Ids 4, 5,
@@ -307,7 +409,7 @@ const OTHER_TYPES: Readonly<Record<number, string>> = {
 };
 
 /** The table's entry for a ggml type id, or undefined for a type we do not read. */
-export function quantTypeById(id: number): QuantType | undefined {
+export function quantTypeById(id: number): GgmlQuantType | undefined {
   return BY_ID.get(id);
 }
 
@@ -317,7 +419,7 @@ export function unsupportedTypeName(id: number): string | undefined {
 }
 
 /** Bytes of a row of n values (n a multiple of the block size). */
-export function rowBytes(type: GgmlType, n: number): number {
+export function rowBytes(type: BlockType, n: number): number {
   const { blockSize, blockBytes } = QUANT_TYPES[type];
   if (!Number.isSafeInteger(n) || n < 0 || n % blockSize !== 0)
     throw new RangeError(`${type} holds rows of a multiple of ${blockSize} values, not ${n}`);
@@ -328,7 +430,7 @@ export function rowBytes(type: GgmlType, n: number): number {
  * `count` values from their blocks in `bytes` (exactly count / blockSize blocks): the CPU
  * reference of every kernel that reads these blocks.
  */
-export function dequantize(type: GgmlType, bytes: Uint8Array, count: number): Float32Array {
+export function dequantize(type: BlockType, bytes: Uint8Array, count: number): Float32Array {
   const quant = QUANT_TYPES[type];
   const size = rowBytes(type, count);
   if (bytes.byteLength !== size)

@@ -19,7 +19,7 @@
 import { FormatError } from '../errors.ts';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VALUE_TYPE } from './constants.ts';
 import type { GgufValueTypeName } from './constants.ts';
-import { QUANT_TYPES, quantTypeById, unsupportedTypeName, type GgmlType } from './quant-types.ts';
+import { GGML_TYPES, quantTypeById, unsupportedTypeName, type GgmlType } from './quant-types.ts';
 
 /** Counts beyond these are refused before anything is read or allocated. */
 const MAX_TENSORS = 1_000_000;
@@ -296,7 +296,7 @@ function readTensorInfo(c: Cursor, i: number, seen: Set<string>): StoredInfo {
     const known = unsupportedTypeName(code);
     c.fail(
       known
-        ? `${what} is ggml type ${known} (${code}), which is not supported (supported: ${Object.keys(QUANT_TYPES).join(', ')})`
+        ? `${what} is ggml type ${known} (${code}), which is not supported (supported: ${GGML_TYPES.map((t) => t.name).join(', ')})`
         : `${what} has unknown ggml type ${code}`,
     );
   }
