@@ -32,15 +32,15 @@ const COMMANDS: Record<string, Command> = {
     run: info,
   },
   generate: {
-    summary: `generate text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] ${WEIGHTS_USAGE} [--cpu]`,
+    summary: `generate text: --model PATH [--tokenizer PATH] [--adapter DIR|FILE.gguf[:WEIGHT]]… [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] ${WEIGHTS_USAGE} [--cpu]`,
     run: generate,
   },
   perplexity: {
-    summary: `mean loss of a text: --model PATH [--tokenizer PATH] [--adapter DIR[:WEIGHT]]… --data FILE ${WEIGHTS_USAGE} [--cpu]; prints JSON`,
+    summary: `mean loss of a text: --model PATH [--tokenizer PATH] [--adapter DIR|FILE.gguf[:WEIGHT]]… --data FILE ${WEIGHTS_USAGE} [--cpu]; prints JSON`,
     run: perplexity,
   },
   logits: {
-    summary: `raw logits for token ids fed exactly as given (no BOS, no template): --model DIR [--adapter DIR[:WEIGHT]]… --ids 1,2,3 [--ids …] [--positions all|last] ${WEIGHTS_USAGE} [--cpu]; JSON {"logits": [batch][positions][vocab]} on stdout`,
+    summary: `raw logits for token ids fed exactly as given (no BOS, no template): --model DIR [--adapter DIR|FILE.gguf[:WEIGHT]]… --ids 1,2,3 [--ids …] [--positions all|last] ${WEIGHTS_USAGE} [--cpu]; JSON {"logits": [batch][positions][vocab]} on stdout`,
     run: logits,
   },
   train: {
