@@ -130,70 +130,75 @@ describe.each(Object.entries(FIXTURES_BY_FAMILY))('%s', (dir, expectedDir) => {
     expect(comparedRows(reference.run(e.input_ids[0]), e, 0)).toBeLessThan(1e-5);
   });
 
-  it('a LoRA on every linear module lowers the loss on text in its tokenizer, and its PEFT files give the same logits', async () => {
-    const g = gpu();
-    const data = prepareDataset(styleCorpus(30, 1), 'style.txt', model.tokenizer, {
-      seqLen: 24,
-      validationFraction: 0.2,
-      seed: 0,
-    });
-    const gpuModel = createGpuModel(g, model.config, model.weights);
-    try {
-      const scorer = (view: Transformer) => batchedScorer(g, view, 4);
-      const before = (await meanLoss(scorer(gpuModel.transformer), data.validation))!.loss;
-      const result = await train({
-        gpu: g,
-        model: gpuModel,
-        baseModel: dir,
-        data,
-        config: {
-          lora: {
-            rank: 4,
-            alpha: 8,
-            rslora: false,
-            targets: ['all-linear'],
-            dropout: 0,
-            init: 'lora',
-          },
-          train: {
-            ...DEFAULT_SETTINGS,
-            steps: 20,
-            lr: 3e-2,
-            batchSize: 4,
-            warmupSteps: 1,
-            evalEvery: 0,
-            checkpointEvery: 0,
-          },
-        },
+  // One training run per family: llama-linear and qwen3-bf16 train as llama and qwen3 do.
+  it.skipIf(dir === 'llama-linear' || dir === 'qwen3-bf16')(
+    'a LoRA on every linear module lowers the loss on text in its tokenizer, and its PEFT files give the same logits',
+    async () => {
+      const g = gpu();
+      const data = prepareDataset(styleCorpus(30, 1), 'style.txt', model.tokenizer, {
+        seqLen: 24,
+        validationFraction: 0.2,
+        seed: 0,
       });
+      const gpuModel = createGpuModel(g, model.config, model.weights);
       try {
-        const view = result.adapter.view(gpuModel.transformer);
-        const after = (await meanLoss(scorer(view), data.validation))!.loss;
-        expect(result.status).toBe('done');
-        expect(after, `validation loss ${before.toFixed(3)} → ${after.toFixed(3)}`).toBeLessThan(
-          0.8 * before,
-        );
-        // The exported adapter, read back and applied at run time, is the trained one.
-        const { files } = await result.adapter.peftFiles(dir, model.config);
-        const exported = readPeftAdapter(files, 'trained');
-        expect(exported.details.targets).toEqual(model.config.arch.modules.map((m) => m.name));
-        const ids = expected(false).input_ids[0];
-        const trained = await createRunner(g, view).forwardAll(ids, 0);
-        const applied = await adapterTerms(g, gpuModel.base, [{ adapter: exported, weight: 1 }]);
-        gpuModel.setAdapters(applied.terms);
-        const reread = await gpuModel.forwardAll(ids, 0);
-        releaseTensor(g, ...applied.tensors);
-        const scale = Math.max(...trained.map(Math.abs));
-        expect(Math.max(...reread.map((v, i) => Math.abs(v - trained[i]))) / scale).toBeLessThan(
-          1e-5,
-        );
+        const scorer = (view: Transformer) => batchedScorer(g, view, 4);
+        const before = (await meanLoss(scorer(gpuModel.transformer), data.validation))!.loss;
+        const result = await train({
+          gpu: g,
+          model: gpuModel,
+          baseModel: dir,
+          data,
+          config: {
+            lora: {
+              rank: 4,
+              alpha: 8,
+              rslora: false,
+              targets: ['all-linear'],
+              dropout: 0,
+              init: 'lora',
+            },
+            train: {
+              ...DEFAULT_SETTINGS,
+              steps: 20,
+              lr: 3e-2,
+              batchSize: 4,
+              warmupSteps: 1,
+              evalEvery: 0,
+              checkpointEvery: 0,
+            },
+          },
+        });
+        try {
+          const view = result.adapter.view(gpuModel.transformer);
+          const after = (await meanLoss(scorer(view), data.validation))!.loss;
+          expect(result.status).toBe('done');
+          expect(after, `validation loss ${before.toFixed(3)} → ${after.toFixed(3)}`).toBeLessThan(
+            0.8 * before,
+          );
+          // The exported adapter, read back and applied at run time, is the trained one.
+          const { files } = await result.adapter.peftFiles(dir, model.config);
+          const exported = readPeftAdapter(files, 'trained');
+          expect(exported.details.targets).toEqual(model.config.arch.modules.map((m) => m.name));
+          const ids = expected(false).input_ids[0];
+          const trained = await createRunner(g, view).forwardAll(ids, 0);
+          const applied = await adapterTerms(g, gpuModel.base, [{ adapter: exported, weight: 1 }]);
+          gpuModel.setAdapters(applied.terms);
+          const reread = await gpuModel.forwardAll(ids, 0);
+          releaseTensor(g, ...applied.tensors);
+          const scale = Math.max(...trained.map(Math.abs));
+          expect(Math.max(...reread.map((v, i) => Math.abs(v - trained[i]))) / scale).toBeLessThan(
+            1e-5,
+          );
+        } finally {
+          result.adapter.dispose();
+        }
       } finally {
-        result.adapter.dispose();
+        gpuModel.dispose();
       }
-    } finally {
-      gpuModel.dispose();
-    }
-  }, 300_000);
+    },
+    300_000,
+  );
 
   it('the GPU forward matches in prefill and decode, with and without the LoRA', async () => {
     const g = gpu();
