@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../gpu/device.ts';
 import { maxScaledError } from '../linalg/compare.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { builtIn, fixture, FIXTURES } from '../testing/fixtures.ts';
@@ -100,6 +101,15 @@ describe('GPU forward pass', () => {
     const huge = { ...config, maxPositions: Math.floor(limit / (4 * 32)) + 1 };
     expect(() => createGpuModel(gpu(), huge, weights)).toThrow(
       /^loading the model: the KV cache of one layer \(\d+ positions\) needs [\d.]+ \w+ in one buffer; this GPU allows [\d.]+ \w+$/,
+    );
+  });
+
+  it('names the weight precision that would fit when a weight is too large', () => {
+    const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
+    // The 512 × 64 f32 embedding (128 KiB) is the largest tensor; halves of it fit in 100 KB.
+    const small = { limits: { maxStorageBufferBindingSize: 100_000, maxBufferSize: 100_000 } };
+    expect(() => createGpuModel(small as Gpu, { ...config, maxPositions: 64 }, weights)).toThrow(
+      /model\.embed_tokens\.weight needs 128\.0 KiB in one buffer; this GPU allows [\d.]+ KiB; every weight fits with --weights f16$/,
     );
   });
 

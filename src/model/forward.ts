@@ -71,20 +71,32 @@ export interface GpuModel extends Runner {
  * Refuses, before anything is uploaded, a model with a tensor (weight or KV cache) larger than
  * one GPU buffer binding may be: a clear message instead of a failure halfway through loading.
  */
-function checkFits(gpu: Gpu, config: ModelConfig, stored: readonly StoredWeight[]): void {
+function checkFits(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: ModelWeights,
+  stored: readonly StoredWeight[],
+): void {
   const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
   const cacheBytes = 4 * config.maxPositions * config.numKvHeads * config.headDim;
   const largest = stored.reduce(
     (worst, w) => (w.bytes > worst.bytes ? { name: w.name, bytes: w.bytes } : worst),
     { name: `the KV cache of one layer (${config.maxPositions} positions)`, bytes: cacheBytes },
   );
-  if (largest.bytes > limit) {
-    throw new GpuError(
-      `${largest.name} needs ${formatBytes(largest.bytes)} in one buffer; this GPU allows ${formatBytes(limit)}`,
-      'loading the model',
-      'out-of-memory',
-    );
-  }
+  if (largest.bytes <= limit) return;
+  // A weight too large in this precision may fit in a smaller one: name the first that does.
+  const weightIsTooLarge = cacheBytes <= limit && weights.has(largest.name);
+  const smaller = weightIsTooLarge
+    ? (['f16', 'q8_0', 'q4_k'] as const).find((p) =>
+        storedWeights(weights, p).every((w) => w.bytes <= limit),
+      )
+    : undefined;
+  throw new GpuError(
+    `${largest.name} needs ${formatBytes(largest.bytes)} in one buffer; this GPU allows ${formatBytes(limit)}` +
+      (smaller ? `; every weight fits with --weights ${smaller}` : ''),
+    'loading the model',
+    'out-of-memory',
+  );
 }
 
 interface StoredWeight {
@@ -126,7 +138,7 @@ export function createGpuModel(
   precision: WeightPrecision = 'file',
 ): GpuModel {
   const stored = storedWeights(weights, precision);
-  checkFits(gpu, config, stored);
+  checkFits(gpu, config, weights, stored);
   const tensors = new Map<string, Tensor>();
   for (const w of stored) {
     const host = weights.get(w.name);
