@@ -137,7 +137,9 @@ describe('lora-studio perplexity', () => {
     expect(Math.abs(half - full)).toBeLessThan(0.01 * full);
     const bad = await cli(['perplexity', '--model', STORIES, '--data', data, '--weights', 'f8']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--weights must be one of file, f32, f16, bf16, q8_0, q4_k, nf4; got f8/);
+    expect(bad.stderr).toMatch(
+      /--weights must be one of file, f32, f16, bf16, q8_0, q4_k, nf4; got f8/,
+    );
   });
 });
 
