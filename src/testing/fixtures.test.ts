@@ -43,14 +43,14 @@ describe('fixtures/', () => {
   });
 });
 
-it('no file in the repository points outside it (../shared is not there on a clone)', () => {
+it('no file in the repository points outside it (a clone has nothing beside it)', () => {
   const tracked = ['src', 'e2e', 'shaders', 'docs', '.ci']
     .flatMap((dir) => filesUnder(ROOT + dir).map((f) => `${dir}/${f}`))
-    .concat(['README.md', 'package.json', 'vite.config.ts']);
+    .concat(['README.md', 'package.json', 'vite.config.ts', 'public/models/README.md']);
   const outside = tracked.filter(
     (f) =>
       f !== 'src/testing/fixtures.test.ts' &&
-      /\.\.\/shared\b|shared\/(fixtures|DESIGN|TOOLCHAIN|SWIFTSHADER)/.test(
+      /\.\.\/shared\b|\/work\/shared|shared\/(fixtures|DESIGN|TOOLCHAIN|SWIFTSHADER)/.test(
         readFileSync(ROOT + f, 'utf8'),
       ),
   );

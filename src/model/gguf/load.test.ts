@@ -1,5 +1,5 @@
 // GGUF models against their oracles: the same weights as an HF folder (hf/), and llama.cpp's
-// logits, tokens and greedy continuations (expected-<f>.json; /work/shared fixtures README).
+// logits, tokens and greedy continuations (expected-<f>.json; fixtures/MANIFEST.md says what each file holds).
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, fixture, fixtureJson } from '../../testing/fixtures.ts';
 import { ReferenceModel } from '../cpu/reference.ts';
