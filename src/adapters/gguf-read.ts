@@ -20,6 +20,7 @@ import { FormatError } from '../model/errors.ts';
 import { familyOf, moduleKind } from '../model/families.ts';
 import { dequantize } from '../model/gguf/quant-types.ts';
 import { readGguf, type GgufFile, type GgufTensorInfo } from '../model/gguf/read.ts';
+import { interleavedToHalves } from '../model/rope-order.ts';
 import type { AdapterModule, PeftAdapter } from './peft-read.ts';
 import { PLAIN_VARIANT } from './variants.ts';
 
@@ -51,18 +52,6 @@ function loraAlpha(gguf: GgufFile, file: string): number {
   if (v.type !== 'f32' || !Number.isFinite(v.value))
     throw new FormatError(file, 'metadata "adapter.lora.alpha" must be a finite f32');
   return v.value;
-}
-
-/** HF's row order of B from llama.cpp's: within a head of size d, row 2i + t goes back to t·d/2 + i. */
-function unpermuteRows(b: Float32Array, rows: number, rank: number, heads: number): Float32Array {
-  const size = rows / heads;
-  const out = new Float32Array(b.length);
-  for (let r = 0; r < rows; r++) {
-    const within = r % size;
-    const hf = r - within + (within % 2) * (size / 2) + Math.floor(within / 2);
-    out.set(b.subarray(r * rank, (r + 1) * rank), hf * rank);
-  }
-  return out;
 }
 
 /** The general.base_model.0 repo as an HF id, where the file names one on the Hub. */
@@ -168,7 +157,7 @@ export function readGgufLora(bytes: Uint8Array, file: string, config: ModelConfi
     const bValues = values(b);
     modules.set(path, {
       a: values(a),
-      b: heads === null ? bValues : unpermuteRows(bValues, rows, rank, heads),
+      b: heads === null ? bValues : interleavedToHalves(bValues, rows, heads),
       rank,
       scale: alpha === 0 ? 1 : alpha / rank,
     });

@@ -30,6 +30,7 @@ import {
   GGUF_VERSION,
 } from '../model/gguf/constants.ts';
 import { QUANT_TYPES } from '../model/gguf/quant-types.ts';
+import { halvesToInterleaved } from '../model/rope-order.ts';
 import type { AdapterModule, PeftAdapter } from './peft-read.ts';
 import { ggufRefusal } from './variants.ts';
 
@@ -128,23 +129,6 @@ function ggufModule(
   };
 }
 
-/**
- * B's rows as llama.cpp's converter reorders q/k weights (LlamaModel.permute): within each head
- * of size d, the row at half t, position i (HF: t·d/2 + i) goes to 2i + t.
- */
-function permuteRows(b: Float32Array, rows: number, rank: number, heads: number): Float32Array {
-  const size = rows / heads;
-  const half = size / 2;
-  const out = new Float32Array(b.length);
-  for (let h = 0; h < heads; h++)
-    for (let t = 0; t < 2; t++)
-      for (let i = 0; i < half; i++) {
-        const from = (h * size + t * half + i) * rank;
-        out.set(b.subarray(from, from + rank), (h * size + 2 * i + t) * rank);
-      }
-  return out;
-}
-
 function scaled(values: Float32Array, factor: number): Float32Array {
   return factor === 1 ? values : values.map((v) => v * factor);
 }
@@ -177,7 +161,7 @@ function loraTensors(
       {
         name: `${name}.lora_b`,
         dims: [m.rank, rows],
-        data: heads === null ? b : permuteRows(b, rows, m.rank, heads),
+        data: heads === null ? b : halvesToInterleaved(b, rows, heads),
       },
     );
   }

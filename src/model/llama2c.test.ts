@@ -4,7 +4,8 @@ import { seededRandom } from '../testing/random.ts';
 import { builtIn, fixture } from '../testing/fixtures.ts';
 import { greedy, ReferenceModel } from './cpu/reference.ts';
 import { FormatError } from './errors.ts';
-import { interleavedToHalves, readLlama2c } from './llama2c.ts';
+import { readLlama2c } from './llama2c.ts';
+import { interleavedToHalves } from './rope-order.ts';
 import { BOS, EOS, readLlama2cTokenizer, type Llama2cTokenizer } from './llama2c-tokenizer.ts';
 
 const DIR = 'models/llama2c/';
@@ -71,7 +72,7 @@ describe('llama2.c checkpoint', () => {
   it('moves RoPE pairs from interleaved (2j, 2j+1) to halves (j, j+d/2) within each head', () => {
     // Two heads of dimension 4, one column: rows are labelled by their original index.
     const rows = Float32Array.from({ length: 8 }, (_, i) => i);
-    expect([...interleavedToHalves(rows, 2, 4, 1)]).toEqual([0, 2, 1, 3, 4, 6, 5, 7]);
+    expect([...interleavedToHalves(rows, 8, 2)]).toEqual([0, 2, 1, 3, 4, 6, 5, 7]);
   });
 
   it.each<[string, (b: Uint8Array) => Uint8Array, RegExp]>([

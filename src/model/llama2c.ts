@@ -5,6 +5,7 @@
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
 import { llamaConfigJson } from './families/llama.ts';
+import { interleavedToHalves } from './rope-order.ts';
 import { parseHfConfig } from './hf-config.ts';
 import type { ModelWeights } from './weights.ts';
 
@@ -108,12 +109,12 @@ export function readLlama2c(
     put(
       `${p}self_attn.q_proj.weight`,
       [dim, dim],
-      interleavedToHalves(perLayer(wq, l), heads, headDim, dim),
+      interleavedToHalves(perLayer(wq, l), heads * headDim, heads),
     );
     put(
       `${p}self_attn.k_proj.weight`,
       [kvDim, dim],
-      interleavedToHalves(perLayer(wk, l), kvHeads, headDim, dim),
+      interleavedToHalves(perLayer(wk, l), kvHeads * headDim, kvHeads),
     );
     put(`${p}self_attn.v_proj.weight`, [kvDim, dim], perLayer(wv, l));
     put(`${p}self_attn.o_proj.weight`, [dim, dim], perLayer(wo, l));
@@ -144,29 +145,4 @@ export function readLlama2c(
     modelType: 'llama2c',
   };
   return { config, weights };
-}
-
-/**
- * Reorders the rows of a q or k projection ((heads·headDim) × cols) within each head from
- * llama2.c's interleaved RoPE pairs to HF's halves: row 2j+t moves to t·headDim/2 + j. This is
- * the permutation HF's Llama conversion script applies to Meta checkpoints.
- */
-export function interleavedToHalves(
-  w: Float32Array,
-  heads: number,
-  headDim: number,
-  cols: number,
-): Float32Array {
-  const out = new Float32Array(w.length);
-  const half = headDim / 2;
-  for (let h = 0; h < heads; h++) {
-    for (let j = 0; j < half; j++) {
-      for (let t = 0; t < 2; t++) {
-        const from = (h * headDim + 2 * j + t) * cols;
-        const to = (h * headDim + t * half + j) * cols;
-        out.set(w.subarray(from, from + cols), to);
-      }
-    }
-  }
-  return out;
 }

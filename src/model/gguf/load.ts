@@ -23,6 +23,7 @@ import type { HostTensor, ModelWeights } from '../weights.ts';
 import { dequantize } from './quant-types.ts';
 import { readGguf, type GgufFile, type GgufTensorInfo, type GgufValue } from './read.ts';
 import { ggufTokenizer } from './tokenizer.ts';
+import { interleavedToHalves } from '../rope-order.ts';
 
 export interface GgufModel {
   config: ModelConfig;
@@ -290,9 +291,9 @@ function hostTensor(
   let data = dequantize(info.type, blocks, count);
   if (heads !== undefined) {
     const rows = info.shape[0];
-    data = unpermuteRows(data, rows, heads);
+    data = interleavedToHalves(data, rows, heads);
     // Rows are whole blocks, so moving block rows is exact.
-    blocks = unpermuteRows(blocks, rows, heads);
+    blocks = interleavedToHalves(blocks, rows, heads);
   }
   // Gemma's converter stored 1 + w in f32: subtracting 1 gives w back wherever 1 + w was exact.
   if (shift !== 0) data = data.map((v) => v - shift);
@@ -304,24 +305,4 @@ function hostTensor(
     ...(half && { half }),
     ...(quantized && { quantized: { type: info.type, blocks } }),
   };
-}
-
-/**
- * HF's row order of a tensor whose rows llama.cpp's Llama converter permuted per head
- * (LlamaModel.permute): within each head of `size` rows, GGUF row 2i + t is HF row t·size/2 + i.
- */
-function unpermuteRows<T extends Float32Array | Uint8Array>(
-  values: T,
-  rows: number,
-  heads: number,
-): T {
-  const width = values.length / rows;
-  const size = rows / heads;
-  const out = new (values.constructor as new (n: number) => T)(values.length);
-  for (let r = 0; r < rows; r++) {
-    const within = r % size;
-    const hf = r - within + (within % 2) * (size / 2) + Math.floor(within / 2);
-    out.set(values.subarray(r * width, (r + 1) * width), hf * width);
-  }
-  return out;
 }
