@@ -86,6 +86,16 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
     await expect
       .poll(() => page.getByTestId('model-card').textContent(), { timeout: 30_000 })
       .toMatch(/stories260K\.bin, tok512\.bin.*260,032/);
+    // The memory table lists every precision; picking one loads the same files again at it.
+    expect(await page.locator('[data-testid=memory-table] tbody tr').count()).toBe(7);
+    expect(await page.getByTestId('memory-file').textContent()).toMatch(
+      /as stored \(f32\).*loaded/,
+    );
+    await page.getByTestId('memory-q8_0').getByRole('button').click();
+    await expect
+      .poll(() => page.getByTestId('model-memory').textContent(), { timeout: 30_000 })
+      .toMatch(/weights q8_0/);
+    expect(await page.getByTestId('memory-q8_0').textContent()).toMatch(/loaded/);
   });
 
   it('loads a model from the Hub by repo id (a local server in the Hub layout)', async () => {

@@ -1,4 +1,4 @@
-import type { Architecture } from './architecture.ts';
+import { fusedParts, type Architecture, type ModuleSpec } from './architecture.ts';
 
 /**
  * A model, normalised from an HF config.json or a llama2.c header: its sizes and its
@@ -25,4 +25,13 @@ export interface ModelConfig {
   arch: Architecture;
   /** The config.json it was read from, written back when the model is exported. */
   source?: Record<string, unknown>;
+}
+
+/** The outputs a module holds side by side: one, or a fused module's parts (qkv, gate_up). */
+export function moduleParts(config: ModelConfig, module: ModuleSpec) {
+  return fusedParts(module, {
+    q: config.numHeads * config.headDim,
+    kv: config.numKvHeads * config.headDim,
+    ff: config.intermediateSize,
+  });
 }

@@ -9,7 +9,6 @@ import { GpuError } from '../gpu/errors.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { encodeHalf } from '../gpu/half.ts';
 import {
-  BYTES_PER_ELEMENT,
   createTensor,
   isQuantized,
   releaseTensor,
@@ -27,7 +26,14 @@ import {
   type AdapterTerm,
   type Transformer,
 } from './transformer.ts';
-import { gpuDType, type HostTensor, type ModelWeights, type WeightPrecision } from './weights.ts';
+import {
+  kvCacheBytes,
+  storedWeights,
+  weightMemory,
+  type StoredWeight,
+  type WeightMemory,
+} from './memory.ts';
+import { type HostTensor, type ModelWeights, type WeightPrecision } from './weights.ts';
 
 /** Runs tokens through a transformer with its own KV cache. */
 export interface Runner {
@@ -75,22 +81,23 @@ function checkFits(
   gpu: Gpu,
   config: ModelConfig,
   weights: ModelWeights,
-  stored: readonly StoredWeight[],
+  memory: WeightMemory,
 ): void {
-  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
-  const cacheBytes = 4 * config.maxPositions * config.numKvHeads * config.headDim;
-  const largest = stored.reduce(
-    (worst, w) => (w.bytes > worst.bytes ? { name: w.name, bytes: w.bytes } : worst),
-    { name: `the KV cache of one layer (${config.maxPositions} positions)`, bytes: cacheBytes },
-  );
+  const limit = bindingLimit(gpu);
+  const cacheBytes = kvCacheBytes(config) / (2 * config.numLayers);
+  const cache = {
+    name: `the KV cache of one layer (${config.maxPositions} positions)`,
+    bytes: cacheBytes,
+  };
+  const largest = memory.largest.bytes > cacheBytes ? memory.largest : cache;
   if (largest.bytes <= limit) return;
   // A weight too large in this precision may fit in a smaller one: name the first that does.
-  const weightIsTooLarge = cacheBytes <= limit && weights.has(largest.name);
-  const smaller = weightIsTooLarge
-    ? (['f16', 'q8_0', 'q4_k'] as const).find((p) =>
-        storedWeights(weights, p).every((w) => w.bytes <= limit),
-      )
-    : undefined;
+  const smaller =
+    largest === cache || cacheBytes > limit
+      ? undefined
+      : (['f16', 'q8_0', 'q4_k'] as const).find(
+          (p) => weightMemory(weights, p).largest.bytes <= limit,
+        );
   throw new GpuError(
     `${largest.name} needs ${formatBytes(largest.bytes)} in one buffer; this GPU allows ${formatBytes(limit)}` +
       (smaller ? `; every weight fits with --weights ${smaller}` : ''),
@@ -99,24 +106,9 @@ function checkFits(
   );
 }
 
-interface StoredWeight {
-  name: string;
-  dtype: DType;
-  bytes: number;
-}
-
-/** Each weight's dtype on the GPU and its size there. */
-function storedWeights(weights: ModelWeights, precision: WeightPrecision): StoredWeight[] {
-  return [...weights].map(([name, t]) => {
-    const dtype = gpuDType(t, precision);
-    return { name, dtype, bytes: t.data.length * BYTES_PER_ELEMENT[dtype] };
-  });
-}
-
-function dtypesBySize(stored: readonly StoredWeight[]): DType[] {
-  const bytes = new Map<DType, number>();
-  for (const w of stored) bytes.set(w.dtype, (bytes.get(w.dtype) ?? 0) + w.bytes);
-  return [...bytes].sort((a, b) => b[1] - a[1]).map(([dtype]) => dtype);
+/** The most bytes one storage buffer binding may hold on this device. */
+export function bindingLimit(gpu: Gpu): number {
+  return Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
 }
 
 /**
@@ -138,7 +130,8 @@ export function createGpuModel(
   precision: WeightPrecision = 'file',
 ): GpuModel {
   const stored = storedWeights(weights, precision);
-  checkFits(gpu, config, weights, stored);
+  const memory = weightMemory(weights, precision);
+  checkFits(gpu, config, weights, memory);
   const tensors = new Map<string, Tensor>();
   for (const w of stored) {
     const host = weights.get(w.name);
@@ -167,8 +160,8 @@ export function createGpuModel(
     ...runner,
     transformer,
     base,
-    weightBytes: stored.reduce((sum, w) => sum + w.bytes, 0),
-    weightDTypes: dtypesBySize(stored),
+    weightBytes: memory.bytes,
+    weightDTypes: memory.dtypes,
     setAdapters(terms, overrides = new Map()) {
       adapters = terms;
       overridden = overrides;

@@ -9,15 +9,9 @@ import type { Batch } from '../gpu/dispatch.ts';
 import { reshaped, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { affine, binary } from '../linalg/elementwise.ts';
 import { matmul } from '../linalg/matmul.ts';
-import {
-  fusedParts,
-  modulePath,
-  type Architecture,
-  type ModuleRole,
-  type ModuleSpec,
-} from './architecture.ts';
+import { modulePath, type Architecture, type ModuleRole, type ModuleSpec } from './architecture.ts';
 import { sliceColumns } from './columns.ts';
-import type { ModelConfig } from './config.ts';
+import { moduleParts, type ModelConfig } from './config.ts';
 import {
   activation,
   attention,
@@ -198,15 +192,6 @@ export function dropoutSeed(
   return (Math.imul(stepSeed, 0x9e3779b1) + index) >>> 0;
 }
 
-/** The widths of the parts fused modules hold. */
-export function partWidths(config: ModelConfig) {
-  return {
-    q: config.numHeads * config.headDim,
-    kv: config.numKvHeads * config.headDim,
-    ff: config.intermediateSize,
-  };
-}
-
 /**
  * Runs the modules reading one input (q, k, v or a fused qkv; gate, up or a fused gate_up) and
  * returns each role's output, fused outputs split into their parts.
@@ -220,7 +205,7 @@ function project(
 ): Partial<Record<ModuleRole, Tensor>> {
   const out: Partial<Record<ModuleRole, Tensor>> = {};
   for (const m of modules) {
-    const parts = fusedParts(m, partWidths(t.config));
+    const parts = moduleParts(t.config, m);
     if (!parts.some((p) => roles.includes(p.role))) continue;
     const y = run(m);
     if (parts.length === 1) {

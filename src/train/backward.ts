@@ -19,14 +19,13 @@ import {
   layerWeight,
   headWeight,
   moduleInput,
-  partWidths,
   type HeadActivations,
   type AdapterTerm,
   type LayerActivations,
   type LayerRun,
   type Transformer,
 } from '../model/transformer.ts';
-import { fusedParts } from '../model/architecture.ts';
+import { moduleParts } from '../model/config.ts';
 import {
   activationBackward,
   attentionBackward,
@@ -134,7 +133,7 @@ export function layerBackward(
   ) => {
     let dx: Tensor | undefined;
     for (const m of arch.modules) {
-      const parts = fusedParts(m, partWidths(c));
+      const parts = moduleParts(c, m);
       if (!parts.some((p) => roles.includes(p.role))) continue;
       const g =
         parts.length === 1

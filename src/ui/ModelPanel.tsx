@@ -1,8 +1,9 @@
 import { useState } from 'react';
-import type { ModelConfig } from '../worker/api.ts';
+import { WEIGHT_PRECISIONS, type ModelConfig, type WeightPrecision } from '../worker/api.ts';
 import { formatBytes } from './format.ts';
 import { useDropTarget } from './drop-target.ts';
 import { HUB_PRESETS, presetSize } from './hub-presets.ts';
+import { MemoryTable } from './MemoryTable.tsx';
 import { useModelStore } from './model-store.ts';
 
 /** The family, and how its model_type is named when it differs ("llama (mistral)"). */
@@ -62,6 +63,9 @@ export function ModelPanel() {
   const loadBuiltin = useModelStore((s) => s.loadBuiltin);
   const loadFromHub = useModelStore((s) => s.loadFromHub);
   const download = useModelStore((s) => s.download);
+  const precision = useModelStore((s) => s.precision);
+  const setPrecision = useModelStore((s) => s.setPrecision);
+  const reload = useModelStore((s) => s.reload);
   const dropTarget = useDropTarget((data) => void loadFiles([...data.files]));
   const [repo, setRepo] = useState('');
   if (!model.info && !model.loading && !model.error) return null;
@@ -115,7 +119,32 @@ export function ModelPanel() {
           </dd>
         </dl>
       )}
+      {model.plan && (
+        <MemoryTable
+          plan={model.plan}
+          current={model.info?.name === model.plan.name ? model.info.plan.precision : null}
+          busy={model.loading}
+          onChoose={(p) => void reload(p)}
+        />
+      )}
       <div className="model-sources">
+        <label>
+          Weights on the GPU{' '}
+          <select
+            value={precision}
+            data-testid="weight-precision"
+            title="How the next model's weight matrices are kept: as the file stores them, widened to f32, rounded to f16/bf16, or quantized as they are uploaded (q8_0, q4_k: llama.cpp's formats; nf4: QLoRA's). Norms and biases stay f32."
+            onChange={(e) => {
+              setPrecision(e.target.value as WeightPrecision);
+            }}
+          >
+            {WEIGHT_PRECISIONS.map((p) => (
+              <option key={p} value={p}>
+                {p === 'file' ? 'as stored' : p}
+              </option>
+            ))}
+          </select>
+        </label>
         <label className="button-like">
           Open model files…
           <input

@@ -1,3 +1,4 @@
+import { proxy } from 'comlink';
 import { create } from 'zustand';
 import { errorMessage } from '../errors.ts';
 import type {
@@ -5,6 +6,8 @@ import type {
   GenerateOptions,
   GenerationResult,
   ModelInfo,
+  ModelPlan,
+  WeightPrecision,
 } from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
 import { useLibraryStore } from './library-store.ts';
@@ -18,6 +21,8 @@ export interface ModelView {
   info: ModelInfo | null;
   loading: boolean;
   error: string | null;
+  /** What the last model read (loaded or refused) takes at each precision. */
+  plan: ModelPlan | null;
 }
 
 export type GenerationView =
@@ -29,6 +34,11 @@ export type GenerationView =
 interface ModelStore {
   model: ModelView;
   generation: GenerationView;
+  /** How the next model's weights are kept on the GPU (`file`: as stored). */
+  precision: WeightPrecision;
+  setPrecision: (precision: WeightPrecision) => void;
+  /** Loads the last model (loaded or refused) again at another precision. */
+  reload: (precision: WeightPrecision) => Promise<void>;
   loadBuiltin: () => Promise<void>;
   /** A model folder or files the user picked or dropped; `name` that of a dropped folder. */
   loadFiles: (files: File[], name?: string) => Promise<void>;
@@ -40,27 +50,52 @@ interface ModelStore {
 }
 
 export const useModelStore = create<ModelStore>((set, get) => {
-  async function load(loader: () => Promise<ModelInfo>): Promise<void> {
+  /**
+   * Runs a load, hearing its plan (what the weights take) before they are uploaded, so a model
+   * the device refuses still shows its memory table.
+   */
+  async function load(
+    loader: (onPlan: (plan: ModelPlan) => void) => Promise<ModelInfo>,
+  ): Promise<void> {
     set({ model: { ...get().model, loading: true, error: null } });
+    let listening = true;
+    const onPlan = proxy((plan: ModelPlan) => {
+      if (listening) set({ model: { ...get().model, plan } });
+    });
     try {
+      const info = await loader(onPlan);
       set({
-        model: { info: await loader(), loading: false, error: null },
+        model: { info, loading: false, error: null, plan: info.plan },
         generation: { state: 'idle' },
       });
     } catch (e) {
       set({ model: { ...get().model, loading: false, error: errorMessage(e) } });
+    } finally {
+      listening = false;
     }
   }
 
   return {
-    model: { info: null, loading: false, error: null },
+    model: { info: null, loading: false, error: null, plan: null },
     download: null,
     generation: { state: 'idle' },
+    precision: 'file',
+
+    setPrecision(precision) {
+      set({ precision });
+    },
+
+    async reload(precision) {
+      const studio = studioApi();
+      if (!studio || get().model.loading) return;
+      set({ precision });
+      await load((onPlan) => studio.reloadModel(precision, onPlan));
+    },
 
     async loadBuiltin() {
       const studio = studioApi();
       if (!studio || get().model.loading) return;
-      await load(() => studio.loadBuiltinModel());
+      await load((onPlan) => studio.loadBuiltinModel(get().precision, onPlan));
     },
 
     async loadFiles(files, folder) {
@@ -69,7 +104,7 @@ export const useModelStore = create<ModelStore>((set, get) => {
       // A picked folder's files carry "folder/file" paths; its name is the model's.
       const first = files[0].webkitRelativePath;
       const name = folder ?? (first ? first.split('/')[0] : files.map((f) => f.name).join(', '));
-      await load(() => studio.loadModelFiles(files, name));
+      await load((onPlan) => studio.loadModelFiles(files, name, get().precision, onPlan));
     },
 
     async loadFromHub(repo) {
@@ -80,8 +115,10 @@ export const useModelStore = create<ModelStore>((set, get) => {
       const onProgress = (download: DownloadProgress) => {
         set({ download });
       };
-      await load(() =>
-        withUpdates(onProgress, (cb) => studio.loadModelFromHub(repo.trim(), baseUrl, cb)),
+      await load((onPlan) =>
+        withUpdates(onProgress, (cb) =>
+          studio.loadModelFromHub(repo.trim(), baseUrl, cb, get().precision, onPlan),
+        ),
       );
       set({ download: null });
     },

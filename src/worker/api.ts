@@ -11,6 +11,8 @@ import { exampleConfig } from '../model/families.ts';
 export { isAttentionKind } from '../model/families.ts';
 import type { GenerateOptions } from '../model/generate.ts';
 import type { DownloadProgress } from '../model/hub.ts';
+import type { WeightMemory } from '../model/memory.ts';
+import type { WeightPrecision } from '../model/weights.ts';
 import type { LossReport } from '../train/evaluate.ts';
 import type { LibraryItem } from '../adapters/library.ts';
 import type { AdapterComparison } from '../analysis/diagnostics.ts';
@@ -27,6 +29,9 @@ import type {
 } from '../train/trainer.ts';
 
 export type { ModelConfig, GenerateOptions, LossReport, DownloadProgress };
+export type { WeightMemory, WeightPrecision };
+export { WEIGHT_PRECISIONS } from '../model/weights.ts';
+export { kvCacheBytes, optimiserBytes, trainingActivationBytes } from '../model/memory.ts';
 export type {
   DataOptions,
   DatasetSummary,
@@ -90,11 +95,29 @@ export interface SavedRunInfo {
   matchesModel: boolean;
 }
 
+/**
+ * A model read from its files, before its weights go to the GPU: what they take at each
+ * precision the studio can keep them in, and what the device allows.
+ */
+export interface ModelPlan {
+  name: string;
+  config: ModelConfig;
+  parameters: number;
+  /** The precision it is being loaded at. */
+  precision: WeightPrecision;
+  /** Its weights at every precision in WEIGHT_PRECISIONS, in that order. */
+  weights: WeightMemory[];
+  /** The most bytes one GPU buffer may hold; null where the model runs on the CPU. */
+  bufferLimit: number | null;
+}
+
 /** What the studio shows about a loaded model. */
 export interface ModelInfo {
   name: string;
   config: ModelConfig;
   parameters: number;
+  /** The plan it was loaded by (its memory at every precision). */
+  plan: ModelPlan;
   /** Where it runs: on the GPU, or on the CPU reference forward where WebGPU is missing. */
   where: 'gpu' | 'cpu';
   /** Memory for weights and KV cache, in bytes (on the GPU, or in the worker on the CPU). */
@@ -149,13 +172,26 @@ export interface StudioApi {
    * LoRA-layer shapes) and keeps the fastest, also for later sessions.
    */
   tuneMatmul(problems?: readonly NamedProblem[]): Promise<{ problem: string; tile: string }[]>;
-  /** Loads the built-in stories260K model (shipped with the app: no network). */
-  loadBuiltinModel(): Promise<ModelInfo>;
+  /**
+   * Loads the built-in stories260K model (shipped with the app: no network). Every load keeps
+   * the weights at `precision` (default `file`: as stored) and tells `onPlan` what they take
+   * before uploading them; a model whose largest buffer the device cannot hold is refused then.
+   */
+  loadBuiltinModel(
+    precision?: WeightPrecision,
+    onPlan?: (plan: ModelPlan) => void,
+  ): Promise<ModelInfo>;
   /**
    * Loads a model from files the user chose or dropped: an HF folder (config.json, safetensors,
-   * tokenizer.json) or a llama2.c checkpoint with its tokenizer. Replaces the loaded model.
+   * tokenizer.json), a llama.cpp .gguf or a llama2.c checkpoint with its tokenizer. Replaces the
+   * loaded model.
    */
-  loadModelFiles(files: readonly File[], name: string): Promise<ModelInfo>;
+  loadModelFiles(
+    files: readonly File[],
+    name: string,
+    precision?: WeightPrecision,
+    onPlan?: (plan: ModelPlan) => void,
+  ): Promise<ModelInfo>;
   /**
    * Downloads a model from the Hugging Face Hub by repo id (`HuggingFaceTB/SmolLM2-135M`) through
    * the browser's cache; `baseUrl` replaces https://huggingface.co (tests use a local server).
@@ -164,7 +200,11 @@ export interface StudioApi {
     repo: string,
     baseUrl?: string,
     onProgress?: (p: DownloadProgress) => void,
+    precision?: WeightPrecision,
+    onPlan?: (plan: ModelPlan) => void,
   ): Promise<ModelInfo>;
+  /** Loads the last model loaded (or refused) again, its weights at another precision. */
+  reloadModel(precision: WeightPrecision, onPlan?: (plan: ModelPlan) => void): Promise<ModelInfo>;
   unloadModel(): Promise<void>;
   /** Mean next-token loss of `text` under the loaded model. */
   perplexity(text: string): Promise<LossReport>;

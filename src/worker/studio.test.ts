@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
-import { UNAPPLIABLE, type GpuStatus } from './api.ts';
+import { kvCacheBytes, UNAPPLIABLE, type GpuStatus } from './api.ts';
 import { createStudio, type StudioEnvironment } from './studio.ts';
 import { builtIn, fixture } from '../testing/fixtures.ts';
 import type { TuningEntries, TuningStore } from '../gpu/tuning.ts';
@@ -188,6 +188,27 @@ describe('models in the studio', () => {
     expect(expected.startsWith(seen[10])).toBe(true);
   });
 
+  it('tells the memory at each precision before uploading, and reloads at another', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    const plans: string[] = [];
+    const info = await studio.loadBuiltinModel(undefined, (plan) =>
+      plans.push(`${plan.precision} ${plan.weights.length}`),
+    );
+    expect(plans).toEqual(['file 7']);
+    const file = info.plan.weights.find((w) => w.precision === 'file')!;
+    const q8 = info.plan.weights.find((w) => w.precision === 'q8_0')!;
+    expect(info.memoryBytes).toBe(file.bytes + kvCacheBytes(info.config));
+    expect(q8.bytes).toBeLessThan(file.bytes / 2);
+    expect(info.plan.bufferLimit).toBeGreaterThan(0);
+
+    const reloaded = await studio.reloadModel('q8_0');
+    expect(reloaded.plan.precision).toBe('q8_0');
+    expect(reloaded.weightDTypes).toContain('q8_0');
+    expect(reloaded.memoryBytes - info.memoryBytes).toBe(q8.bytes - file.bytes);
+    const { newTokens } = await studio.generate('Once upon a time', { maxNewTokens: 8 });
+    expect(newTokens).toBe(8);
+  });
   it('continues a prompt, and refuses to generate without a model', async () => {
     const studio = createStudio(environment());
     await studio.connect(() => undefined);

@@ -10,13 +10,15 @@ import { generateTokens } from '../model/generate.ts';
 import { hubModelFiles, type FileCache } from '../model/hub.ts';
 import { loadModelFiles, type LoadedModelFiles } from '../model/load.ts';
 import { meanLoss, runnerScorer, textSequences } from '../train/evaluate.ts';
-import type { ModelWeights } from '../model/weights.ts';
+import type { WeightPrecision } from '../model/weights.ts';
+import { kvCacheBytes, weightMemoryByPrecision } from '../model/memory.ts';
+import { bindingLimit } from '../model/forward.ts';
 import { adaptedCpuModel, adaptedGpuModel, type AdaptedModel } from '../adapters/adapted-model.ts';
 import type { AdapterLibrary } from '../adapters/library.ts';
 import { gpuCompute, type MergeCompute } from '../merge/compute.ts';
 import { cpuCompute } from '../merge/cpu/compute.ts';
 import type { RunStore } from '../train/run-store.ts';
-import type { GpuStatus, ModelInfo, StudioApi, UnavailableReason } from './api.ts';
+import type { GpuStatus, ModelInfo, ModelPlan, StudioApi, UnavailableReason } from './api.ts';
 import { createAdapterApi } from './adapters.ts';
 import type { LoadedModel } from './loaded.ts';
 import { createMergingApi } from './merging.ts';
@@ -50,6 +52,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
   // WebGPU could not be had: models and merges run on the CPU references.
   let onCpu = false;
   let loaded: (LoadedModel & { info: ModelInfo }) | undefined;
+  let lastRead: (() => Promise<LoadedModelFiles>) | undefined;
   let notify: (status: GpuStatus) => void = () => undefined;
 
   function onCpuBecause(reason: UnavailableReason, detail: string): GpuStatus {
@@ -105,17 +108,37 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     if (training.busy) throw new Error(`Stop the training run before you ${action}.`);
   }
 
-  /** Puts a model on the GPU (or, without WebGPU, on the CPU), replacing the loaded one. */
-  function install(files: LoadedModelFiles): ModelInfo {
+  /**
+   * Reads a model's files, tells `onPlan` what its weights take at each precision, then puts it
+   * on the GPU (or, without WebGPU, on the CPU) at `precision`, replacing the loaded one. The
+   * reader is kept, so the model can be loaded again at another precision.
+   */
+  async function load(
+    read: () => Promise<LoadedModelFiles>,
+    precision: WeightPrecision = 'file',
+    onPlan?: (plan: ModelPlan) => void,
+  ): Promise<ModelInfo> {
     checkIdle('load another model');
+    const files = await read();
+    lastRead = read;
     const { config, weights } = files;
+    const plan: ModelPlan = {
+      name: files.name,
+      config,
+      parameters: [...weights.values()].reduce((n, t) => n + t.data.length, 0),
+      precision,
+      weights: weightMemoryByPrecision(weights),
+      bufferLimit: onCpu ? null : bindingLimit(requireGpu()),
+    };
+    onPlan?.(plan);
     const model = onCpu
-      ? adaptedCpuModel(config, weights)
-      : adaptedGpuModel(requireGpu(), config, weights);
+      ? adaptedCpuModel(config, weights, precision)
+      : adaptedGpuModel(requireGpu(), config, weights, precision);
     loaded?.model.dispose();
     loaded = {
       name: files.name,
-      info: describeModel(files.name, weights, model),
+      hubId: files.hubId,
+      info: describeModel(plan, model),
       model,
       tokenizer: files.tokenizer,
     };
@@ -173,24 +196,40 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       await persistTuning(device, env.tuningStore);
       return tuned;
     },
-    async loadBuiltinModel() {
-      const { checkpoint, tokenizer } = await env.builtinModel();
-      const files = [
-        { name: 'stories260K.bin', bytes: () => Promise.resolve(checkpoint) },
-        { name: 'tok512.bin', bytes: () => Promise.resolve(tokenizer) },
-      ];
-      return install(await loadModelFiles(files, 'stories260K (built-in)'));
+    loadBuiltinModel(precision, onPlan) {
+      return load(
+        async () => {
+          const { checkpoint, tokenizer } = await env.builtinModel();
+          const files = [
+            { name: 'stories260K.bin', bytes: () => Promise.resolve(checkpoint) },
+            { name: 'tok512.bin', bytes: () => Promise.resolve(tokenizer) },
+          ];
+          return loadModelFiles(files, 'stories260K (built-in)');
+        },
+        precision,
+        onPlan,
+      );
     },
-    async loadModelFiles(files, name) {
+    loadModelFiles(files, name, precision, onPlan) {
+      // File objects are handles: a reload at another precision reads them again.
       const modelFiles = files.map((f) => ({
         name: f.webkitRelativePath || f.name,
         bytes: async () => new Uint8Array(await f.arrayBuffer()),
       }));
-      return install(await loadModelFiles(modelFiles, name));
+      return load(() => loadModelFiles(modelFiles, name), precision, onPlan);
     },
-    async loadModelFromHub(repo, baseUrl, onProgress) {
-      const files = await hubModelFiles(repo, { baseUrl, cache: env.fileCache, onProgress });
-      return install(await loadModelFiles(files, repo));
+    loadModelFromHub(repo, baseUrl, onProgress, precision, onPlan) {
+      // A reload finds the files in the cache rather than holding the downloads in memory.
+      const read = async () =>
+        loadModelFiles(
+          await hubModelFiles(repo, { baseUrl, cache: env.fileCache, onProgress }),
+          repo,
+        );
+      return load(read, precision, onPlan);
+    },
+    reloadModel(precision, onPlan) {
+      if (!lastRead) return Promise.reject(new Error('No model to load again.'));
+      return load(lastRead, precision, onPlan);
     },
     unloadModel() {
       checkIdle('unload the model');
@@ -247,17 +286,15 @@ export function createStudio(env: StudioEnvironment): StudioApi {
   };
 }
 
-/** Parameter count and memory (weights plus the f32 KV cache at full context). */
-function describeModel(name: string, weights: ModelWeights, model: AdaptedModel): ModelInfo {
-  const { config } = model;
-  const parameters = [...weights.values()].reduce((n, t) => n + t.data.length, 0);
-  const cache = 2 * config.numLayers * config.maxPositions * config.numKvHeads * config.headDim;
+/** The plan and the memory the model took (weights plus the f32 KV cache at full context). */
+function describeModel(plan: ModelPlan, model: AdaptedModel): ModelInfo {
   return {
-    name,
-    config,
-    parameters,
+    name: plan.name,
+    config: plan.config,
+    parameters: plan.parameters,
+    plan,
     where: model.where,
-    memoryBytes: model.weightBytes + 4 * cache,
+    memoryBytes: model.weightBytes + kvCacheBytes(plan.config),
     weightDTypes: [...model.weightDTypes],
   };
 }

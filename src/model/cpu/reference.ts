@@ -6,9 +6,9 @@
 // Dropout masks are the GPU's (shaders/dropout.wgsl's hash over the flattened batch).
 import type { CpuFactors, CpuTermVariant } from '../../adapters/variants/engine.ts';
 import { keeps } from '../../linalg/random.ts';
-import { fusedParts, modulePath, type ModuleRole, type ModuleSpec } from '../architecture.ts';
-import type { ModelConfig } from '../config.ts';
-import { dropoutSeed, partWidths } from '../transformer.ts';
+import { modulePath, type ModuleRole, type ModuleSpec } from '../architecture.ts';
+import { moduleParts, type ModelConfig } from '../config.ts';
+import { dropoutSeed } from '../transformer.ts';
 import type { ModelWeights } from '../weights.ts';
 
 /** A host adapter term: A [r × in], B [out × r], row-major f64. */
@@ -126,7 +126,7 @@ export class ReferenceModel {
   private project(x: Row, layer: number, roles: readonly ModuleRole[], row: number) {
     const out: Partial<Record<ModuleRole, Row>> = {};
     for (const m of this.config.arch.modules) {
-      const parts = fusedParts(m, partWidths(this.config));
+      const parts = moduleParts(this.config, m);
       if (!parts.some((p) => roles.includes(p.role))) continue;
       const y = this.linear(x, layer, m, row);
       let col0 = 0;
