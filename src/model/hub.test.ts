@@ -11,7 +11,8 @@ import { generateAll } from './generate.ts';
 import { hfFolderFiles } from './hf-export.ts';
 import { hubModelFiles, type DownloadProgress } from './hub.ts';
 import { readLlama2c } from './llama2c.ts';
-import { loadModelFiles, type LoadedModelFiles } from './load.ts';
+import { loadGgufModel } from './gguf/load.ts';
+import { baseModelId, loadModelFiles, type LoadedModelFiles } from './load.ts';
 
 const gpu = useGpu();
 let hub: Awaited<ReturnType<typeof startFakeHub>>;
@@ -35,6 +36,21 @@ function archRepo(dir: string): Map<string, Uint8Array> {
   );
 }
 
+const gguf = (quant: string) => fixture(`models/gguf/llama/model-${quant}.gguf`);
+/**
+ * A GGUF repo as bartowski's and llama.cpp's converters lay one out: a file per quant, a vision
+ * projector, a README. Q8_0 comes first, so that the default pick is seen to prefer Q4_K_M. Only
+ * the picked files are downloaded, so the ones never picked may hold any bytes.
+ */
+const GGUF_REPO = new Map([
+  ['README.md', new TextEncoder().encode('# Tiny')],
+  ['Tiny-Q8_0.gguf', gguf('Q8_0')],
+  ['Tiny-Q4_K_M.gguf', gguf('Q4_K_M')],
+  ['Tiny-BF16.gguf', gguf('f16')],
+  ['Tiny-f16.gguf', gguf('f16')],
+  ['mmproj-Tiny-f16.gguf', new Uint8Array(8)],
+]);
+
 beforeAll(async () => {
   const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
   const files = hfFolderFiles(config, weights);
@@ -42,6 +58,17 @@ beforeAll(async () => {
   hub = await startFakeHub({
     'karpathy/stories260K': files,
     ...Object.fromEntries(ARCH_DIRS.map((dir) => [`arch/${dir}`, archRepo(dir)])),
+    'tiny/Tiny-GGUF': GGUF_REPO,
+    'tiny/Tiny-Q8-GGUF': new Map([
+      ['Tiny-Q8_0.gguf', gguf('Q8_0')],
+      ['Tiny-f16.gguf', gguf('f16')],
+    ]),
+    'tiny/Split-GGUF': new Map([
+      ['Tiny-Q4_K_M-00001-of-00002.gguf', new Uint8Array(8)],
+      ['Tiny-Q4_K_M-00002-of-00002.gguf', new Uint8Array(8)],
+      ['Tiny.Q8_0.gguf', gguf('Q8_0')],
+    ]),
+    'tiny/docs-only': new Map([['README.md', new TextEncoder().encode('# Nothing')]]),
   });
 });
 afterAll(() => hub.close());
@@ -133,6 +160,87 @@ describe('loading from the Hub by repo id (a local server in the Hub layout)', (
   });
 });
 
+describe('GGUF repos from the Hub, a file picked by quant (`repo:Q4_K_M`)', () => {
+  const names = async (repo: string) =>
+    (await hubModelFiles(repo, { baseUrl: hub.baseUrl })).map((f) => f.name);
+  const message = (repo: string) =>
+    hubModelFiles(repo, { baseUrl: hub.baseUrl }).then(
+      () => '',
+      (e: unknown) => (e as Error).message,
+    );
+
+  it('without a quant takes Q4_K_M, downloads it only when read, and loads it as a model', async () => {
+    const before = hub.requests.length;
+    const progress: DownloadProgress[] = [];
+    const files = await hubModelFiles('tiny/Tiny-GGUF', {
+      baseUrl: hub.baseUrl,
+      cache: memoryFileCache(),
+      onProgress: (p) => progress.push(p),
+    });
+    expect(files.map((f) => f.name)).toEqual(['Tiny-Q4_K_M.gguf']);
+    // The repo has no config.json, so its file list was asked for; no .gguf is fetched yet.
+    expect(hub.requests.slice(before)).toEqual([
+      '/tiny/Tiny-GGUF/resolve/main/config.json',
+      '/api/models/tiny/Tiny-GGUF/tree/main',
+    ]);
+    const loaded = await loadModelFiles(files, 'tiny/Tiny-GGUF');
+    expect(hub.requests.at(-1)).toBe('/tiny/Tiny-GGUF/resolve/main/Tiny-Q4_K_M.gguf');
+    expect(progress.at(-1)).toEqual({
+      file: 'Tiny-Q4_K_M.gguf',
+      loaded: gguf('Q4_K_M').byteLength,
+      total: gguf('Q4_K_M').byteLength,
+    });
+    expect(loaded.config.vocabSize).toBe(280);
+    expect(loaded.config.numLayers).toBe(2);
+    expect(loaded.config).toEqual(loadGgufModel(gguf('Q4_K_M'), 'x.gguf').config);
+    expect(loaded.tokenizer.encode('hello').length).toBeGreaterThan(0);
+    // The fixture names no source repo: an adapter trained on it names the model as loaded.
+    expect(baseModelId(loaded)).toBe('tiny/Tiny-GGUF');
+  });
+
+  it('without Q4_K_M takes the first model file', async () => {
+    expect(await names('tiny/Tiny-Q8-GGUF')).toEqual(['Tiny-Q8_0.gguf']);
+  });
+
+  it('takes the quant named, in any case, as a whole part of the name, without asking for config.json', async () => {
+    const before = hub.requests.length;
+    expect(await names('tiny/Tiny-GGUF:q8_0')).toEqual(['Tiny-Q8_0.gguf']);
+    expect(hub.requests.slice(before)).toEqual(['/api/models/tiny/Tiny-GGUF/tree/main']);
+    // F16 is not BF16's tag, and the vision projector is no model.
+    expect(await names('tiny/Tiny-GGUF:F16')).toEqual(['Tiny-f16.gguf']);
+    expect(await names('tiny/Tiny-GGUF:bf16')).toEqual(['Tiny-BF16.gguf']);
+    // A `.` delimits the tag as `-` does (TheBloke's `model.Q8_0.gguf`).
+    expect(await names('tiny/Split-GGUF:Q8_0')).toEqual(['Tiny.Q8_0.gguf']);
+  });
+
+  it('names a quant the repo lacks, listing the ones it has', async () => {
+    expect(await message('tiny/Tiny-GGUF:Q5_K_M')).toBe(
+      'tiny/Tiny-GGUF: has no .gguf model of quant Q5_K_M (it has Q8_0, Q4_K_M, BF16, f16)',
+    );
+    // Part of a tag is not a tag.
+    expect(await message('tiny/Tiny-GGUF:Q4_K')).toMatch(/has no \.gguf model of quant Q4_K \(/);
+  });
+
+  it('refuses a split model, naming the quants kept whole', async () => {
+    expect(await message('tiny/Split-GGUF')).toBe(
+      'tiny/Split-GGUF: keeps Tiny-Q4_K_M in 2 parts (Tiny-Q4_K_M-00001-of-00002.gguf…), and the studio loads one file: merge the parts (llama-gguf-split --merge) and drop the merged file on the Model panel, or name a quant the repo keeps whole (Q8_0)',
+    );
+  });
+
+  it('says when a repo has neither config.json nor a .gguf model, or no file list', async () => {
+    expect(await message('tiny/docs-only')).toBe(
+      'tiny/docs-only: has neither config.json nor a .gguf model on the Hub (its files: README.md)',
+    );
+    expect(await message('tiny/docs-only:Q4_K_M')).toBe(
+      'tiny/docs-only: has no .gguf model to take Q4_K_M from on the Hub (its files: README.md)',
+    );
+    expect(await message('nobody/nothing:Q4_K_M')).toBe(
+      'nobody/nothing: has no file list on the Hub (HTTP 404 for the file list)',
+    );
+    expect(await message('tiny/Tiny-GGUF:Q4 K')).toMatch(/is not a Hub repo id/);
+  });
+});
+
 describe('every family from the Hub', () => {
   it.each(ARCH_DIRS)('%s: fetches the files its family needs and loads', async (dir) => {
     const files = await hubModelFiles(`arch/${dir}`, { baseUrl: hub.baseUrl });
@@ -159,8 +267,15 @@ describe('repos the Hub refuses without a login', () => {
     'google/gemma-3-270m-it': [401, 'GatedRepo'],
     'meta-llama/Llama-3.2-1B-Instruct': [403, null],
     'someone/private': [401, 'RepoNotFound'],
+    'google/gemma-3-1b-it-qat-q4_0-gguf': [401, 'GatedRepo'],
   };
+  // The file list of a gated repo is public; its files are not.
+  const gatedGguf = [{ type: 'file', path: 'gemma-3-1b-it-q4_0.gguf', size: 1_000_000_000 }];
   const server = createServer((req, res) => {
+    if (req.url === '/api/models/google/gemma-3-1b-it-qat-q4_0-gguf/tree/main') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(gatedGguf));
+      return;
+    }
     const repo = /^\/([^/]+\/[^/]+)\/resolve\//.exec(req.url ?? '')?.[1] ?? '';
     const [status, code] = refusals[repo] ?? [404, null];
     res.writeHead(status, code ? { 'X-Error-Code': code } : {}).end('Access restricted');
@@ -186,6 +301,17 @@ describe('repos the Hub refuses without a login', () => {
       /^google\/gemma-3-270m-it: is gated \(HTTP 401 for config\.json\): .*accepted its licence.*without logging in: accept the licence at https:\/\/huggingface\.co\/google\/gemma-3-270m-it, download the files there and drop them on the Model panel$/,
     );
     expect(message).not.toContain('\n');
+  });
+
+  it('says so for a gated GGUF repo too, where only the download is refused', async () => {
+    const repo = 'google/gemma-3-1b-it-qat-q4_0-gguf';
+    expect(await refusal(repo)).toMatch(
+      /^google\/gemma-3-1b-it-qat-q4_0-gguf: is gated \(HTTP 401 for config\.json\)/,
+    );
+    const [file] = await hubModelFiles(`${repo}:Q4_0`, { baseUrl });
+    await expect(file.bytes()).rejects.toThrow(
+      /^google\/gemma-3-1b-it-qat-q4_0-gguf: is gated \(HTTP 401 for gemma-3-1b-it-q4_0\.gguf\): .*accept the licence at https:\/\/huggingface\.co\/google\/gemma-3-1b-it-qat-q4_0-gguf/,
+    );
   });
 
   it('names the possibilities when the server gives no reason', async () => {

@@ -1,6 +1,9 @@
 // Model files from the Hugging Face Hub by repo id ("HuggingFaceTB/SmolLM2-135M"), downloaded
-// with progress through a cache. The base URL is a parameter so tests serve fixtures in the Hub's
-// URL layout (`<base>/<repo>/resolve/<revision>/<file>`) from 127.0.0.1.
+// with progress through a cache. A repo of GGUF files gives one of them, picked by the quant tag
+// after the id as llama.cpp (`-hf repo:Q4_K_M`) and ollama (`hf.co/repo:Q4_K_M`) take it. The
+// base URL is a parameter so tests serve fixtures in the Hub's URL layout
+// (`<base>/<repo>/resolve/<revision>/<file>`, `<base>/api/models/<repo>/tree/<revision>`) from
+// 127.0.0.1.
 import { errorMessage } from '../errors.ts';
 import { FormatError } from './errors.ts';
 import type { ModelFile } from './hf-folder.ts';
@@ -36,7 +39,12 @@ export interface HubOptions {
 }
 
 export const HUB_URL = 'https://huggingface.co';
-const REPO_ID = /^[\w.-]+\/[\w.-]+$/;
+/** `owner/name`, optionally `:QUANT` (letters, digits, `_` and `-`: `Q4_K_M`, `UD-Q4_K_XL`). */
+const REPO_REF = /^([\w.-]+\/[\w.-]+)(?::([\w-]+))?$/;
+/** llama.cpp's and ollama's choice where the id names no quant and the repo has this one. */
+const DEFAULT_QUANT = 'Q4_K_M';
+/** One of the parts llama-gguf-split cuts a model into: `<name>-00001-of-00003.gguf`. */
+const SPLIT_PART = /-(\d{5})-of-(\d{5})\.gguf$/i;
 
 /**
  * A file the server would not send. `code` is the Hub's `X-Error-Code` (`GatedRepo`,
@@ -66,12 +74,26 @@ function refusal(repo: string, e: unknown): string | null {
   return `was refused by the Hub (${e.message}): it is gated or private, or does not exist. If it is gated, ${gated}`;
 }
 
-/** The files of a Hub model repository that the studio needs, downloaded on demand. */
-export async function hubModelFiles(repo: string, options: HubOptions = {}): Promise<ModelFile[]> {
-  if (!REPO_ID.test(repo))
-    throw new FormatError(repo, 'is not a Hub repo id like "HuggingFaceTB/SmolLM2-135M"');
+/**
+ * The files of a Hub model repository that the studio needs, downloaded on demand: an HF folder's
+ * (config.json, the safetensors, the tokenizer), or one .gguf — for `repo:QUANT`, or a repo
+ * without config.json.
+ */
+export async function hubModelFiles(
+  repoRef: string,
+  options: HubOptions = {},
+): Promise<ModelFile[]> {
+  const ref = REPO_REF.exec(repoRef);
+  if (!ref)
+    throw new FormatError(
+      repoRef,
+      'is not a Hub repo id like "HuggingFaceTB/SmolLM2-135M" (or "owner/name:Q4_K_M" for a GGUF file of the repo)',
+    );
+  const repo = ref[1];
+  const quant = ref[2] as string | undefined;
   const { baseUrl = HUB_URL, revision = 'main' } = options;
-  const url = (file: string) => `${baseUrl.replace(/\/$/, '')}/${repo}/resolve/${revision}/${file}`;
+  const base = baseUrl.replace(/\/$/, '');
+  const url = (file: string) => `${base}/${repo}/resolve/${revision}/${file}`;
   // Each file is fetched at most once, whether probed for existence or read as a weight.
   const downloads = new Map<string, Promise<Uint8Array>>();
   const download = (file: string) => {
@@ -84,13 +106,41 @@ export async function hubModelFiles(repo: string, options: HubOptions = {}): Pro
   };
   const exists = async (file: string) =>
     (await download(file).catch(() => undefined)) !== undefined;
+  const gguf = (files: string[]): ModelFile[] => {
+    const file = pickGguf(repo, files, quant);
+    return [
+      {
+        name: file,
+        // A gated repo lists its files to anyone and refuses only the download.
+        bytes: () =>
+          download(file).catch((e: unknown) => {
+            const why = refusal(repo, e);
+            throw why ? new FormatError(repo, why) : e;
+          }),
+      },
+    ];
+  };
+  const listing = () => listFiles(`${base}/api/models/${repo}/tree/${revision}`);
 
-  const config = await download('config.json').catch((e: unknown) => {
-    throw new FormatError(
-      repo,
-      refusal(repo, e) ?? `has no config.json on the Hub (${errorMessage(e)})`,
+  if (quant !== undefined)
+    return gguf(
+      await listing().catch((e: unknown) => {
+        throw new FormatError(
+          repo,
+          refusal(repo, e) ?? `has no file list on the Hub (${errorMessage(e)})`,
+        );
+      }),
     );
-  });
+  let config: Uint8Array;
+  try {
+    config = await download('config.json');
+  } catch (e) {
+    const why = refusal(repo, e);
+    if (why) throw new FormatError(repo, why);
+    const files = await listing().catch(() => undefined);
+    if (!files) throw new FormatError(repo, `has no config.json on the Hub (${errorMessage(e)})`);
+    return gguf(files);
+  }
   const index = await download('model.safetensors.index.json').catch(() => undefined);
   const shards = index ? shardNames(index) : ['model.safetensors'];
   const tokenizerFiles: string[] = [];
@@ -111,6 +161,69 @@ export async function hubModelFiles(repo: string, options: HubOptions = {}): Pro
     ...shards.map(lazy),
     ...tokenizerFiles.map(lazy),
   ];
+}
+
+/**
+ * The paths of the files at the top of a repo, from the Hub API's tree listing (a JSON array of
+ * `{type, path, size}`). Not cached: a listing kept from an earlier visit would hide quants added
+ * since.
+ */
+async function listFiles(url: string): Promise<string[]> {
+  const response = await fetch(url);
+  if (!response.ok)
+    throw new HubHttpError(response.status, response.headers.get('x-error-code'), 'the file list');
+  const entries: unknown = await response.json();
+  if (!Array.isArray(entries)) throw new Error('the file list is not a JSON array');
+  return entries.flatMap((e: unknown) => {
+    const { type, path } = (e ?? {}) as { type?: unknown; path?: unknown };
+    return type === 'file' && typeof path === 'string' ? [path] : [];
+  });
+}
+
+/** A .gguf name without the extension and the split suffix: `Llama-3.2-1B-Instruct-Q4_K_M`. */
+const ggufStem = (file: string) => file.replace(SPLIT_PART, '').replace(/\.gguf$/i, '');
+
+/**
+ * Whether the file is of the quant: the tag (any case) is a whole part of the name between `-`
+ * and `.` delimiters (`model-Q4_K_M.gguf`, `model.Q4_K_M.gguf`, `model-UD-Q4_K_XL.gguf` for
+ * `UD-Q4_K_XL` or `Q4_K_XL`), so that `F16` is not `BF16`'s and `Q4_K` not `Q4_K_M`'s.
+ */
+const hasQuant = (file: string, quant: string) =>
+  // REPO_REF lets no regular-expression syntax into the tag.
+  new RegExp(`(^|[-.])${quant}([-.]|$)`, 'i').test(ggufStem(file));
+
+/** The quant tag a .gguf name ends with, as the repo spells it. */
+const quantOf = (file: string) => /[^-.]*$/.exec(ggufStem(file))![0];
+
+/**
+ * The one .gguf model among a repo's files that `quant` names; without one, Q4_K_M where the
+ * repo has it, else the first model file (llama.cpp's and ollama's default). Projector files for
+ * vision models (`mmproj-*`) are no models; a model split into parts is refused, as the GGUF
+ * loader refuses the parts.
+ */
+function pickGguf(repo: string, files: readonly string[], quant: string | undefined): string {
+  const models = files.filter((f) => /\.gguf$/i.test(f) && !/^mmproj/i.test(f));
+  const whole = (candidates: string[]) => candidates.filter((f) => !SPLIT_PART.test(f));
+  const quants = (candidates: string[]) => [...new Set(candidates.map(quantOf))].join(', ');
+  if (models.length === 0) {
+    const listed = files.slice(0, 8).join(', ') + (files.length > 8 ? ', …' : '');
+    throw new FormatError(
+      repo,
+      `has ${quant === undefined ? 'neither config.json nor a .gguf model' : `no .gguf model to take ${quant} from`} on the Hub (its files: ${listed || 'none'})`,
+    );
+  }
+  const tagged = models.filter((f) => hasQuant(f, quant ?? DEFAULT_QUANT));
+  if (quant !== undefined && tagged.length === 0)
+    throw new FormatError(repo, `has no .gguf model of quant ${quant} (it has ${quants(models)})`);
+  const candidates = tagged.length > 0 ? tagged : models;
+  const file = whole(candidates)[0] as string | undefined;
+  if (file) return file;
+  const parts = Number(SPLIT_PART.exec(candidates[0])![2]);
+  const others = whole(models);
+  throw new FormatError(
+    repo,
+    `keeps ${ggufStem(candidates[0])} in ${parts} parts (${candidates[0]}…), and the studio loads one file: merge the parts (llama-gguf-split --merge) and drop the merged file on the Model panel${others.length > 0 ? `, or name a quant the repo keeps whole (${quants(others)})` : ''}`,
+  );
 }
 
 function shardNames(index: Uint8Array): string[] {

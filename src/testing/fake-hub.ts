@@ -14,7 +14,8 @@ export interface FakeHub {
 /**
  * A static server on 127.0.0.1 that answers in the Hub's URL layout
  * (`/<org>/<repo>/resolve/main/<file>`) from in-memory repos, with ETags and `Range` /
- * `If-Range` support as the Hub's CDN has, and counts requests.
+ * `If-Range` support as the Hub's CDN has, and the API's file list
+ * (`/api/models/<org>/<repo>/tree/main`, every file as a top-level one), and counts requests.
  */
 export async function startFakeHub(
   repos: Partial<Record<string, Map<string, Uint8Array>>>,
@@ -24,9 +25,21 @@ export async function startFakeHub(
   const server: Server = createServer((req, res) => {
     const range = req.headers.range;
     requests.push(`${req.url ?? ''}${range ? ` range=${range}` : ''}`);
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/main$/.exec(req.url ?? '');
+    if (tree) {
+      const files = repos[tree[1]];
+      if (!files) {
+        res.writeHead(404, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: 'Repository not found' }));
+        return;
+      }
+      const list = [...files].map(([path, bytes]) => ({ type: 'file', path, size: bytes.length }));
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(list));
+      return;
+    }
     const match = /^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/.exec(req.url ?? '');
     const bytes = match ? repos[match[1]]?.get(match[2]) : undefined;
-    res.setHeader('Access-Control-Allow-Origin', '*');
     if (!match || !bytes) {
       res.writeHead(404).end('Entry not found');
       return;
