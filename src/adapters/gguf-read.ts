@@ -20,6 +20,7 @@ import { FormatError } from '../model/errors.ts';
 import { familyOf, moduleKind } from '../model/families.ts';
 import { dequantize } from '../model/gguf/quant-types.ts';
 import { readGguf, type GgufFile, type GgufTensorInfo } from '../model/gguf/read.ts';
+import { hubRepoOfUrl } from '../model/gguf/source.ts';
 import { interleavedToHalves } from '../model/rope-order.ts';
 import type { AdapterModule, PeftAdapter } from './peft-read.ts';
 import { PLAIN_VARIANT } from './variants.ts';
@@ -52,16 +53,6 @@ function loraAlpha(gguf: GgufFile, file: string): number {
   if (v.type !== 'f32' || !Number.isFinite(v.value))
     throw new FormatError(file, 'metadata "adapter.lora.alpha" must be a finite f32');
   return v.value;
-}
-
-/** The general.base_model.0 repo as an HF id, where the file names one on the Hub. */
-function baseModel(gguf: GgufFile): string | null {
-  const url = gguf.metadata.get('general.base_model.0.repo_url');
-  const match =
-    url?.type === 'string'
-      ? /^https:\/\/huggingface\.co\/([\w.-]+\/[\w.-]+)$/.exec(url.value)
-      : null;
-  return match ? match[1] : null;
 }
 
 /** The most common of the ranks: what `details.rank` reports, as PEFT's r beside a rank_pattern. */
@@ -166,7 +157,8 @@ export function readGgufLora(bytes: Uint8Array, file: string, config: ModelConfi
   const rank = commonRank([...modules.values()].map((m) => m.rank));
   return {
     name: file,
-    baseModel: baseModel(gguf),
+    // The model the adapter was trained on, where the file names one on the Hub.
+    baseModel: hubRepoOfUrl(gguf.metadata.get('general.base_model.0.repo_url')),
     modules,
     fullWeights: new Map(),
     details: {

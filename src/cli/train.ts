@@ -10,6 +10,7 @@ import { nodeShaders } from '../gpu/shaders-node.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { hfFolderFiles } from '../model/hf-export.ts';
+import { baseModelId } from '../model/load.ts';
 import { WEIGHT_PRECISIONS } from '../model/weights.ts';
 import {
   CHECKPOINT_JSON,
@@ -288,7 +289,7 @@ export async function train(args: string[]): Promise<number> {
         await writeFiles(join(out, RESIDUAL_DIR), hfFolderFiles(loaded.config, weights));
       } else {
         const rank = exportMode === 'recompress' ? config.lora.rank : undefined;
-        const exported = await result.adapter.peftFiles(loaded.name, loaded.config, rank);
+        const exported = await result.adapter.peftFiles(baseModelId(loaded), loaded.config, rank);
         lostEnergy = exported.lostEnergy;
         await writeFiles(out, exported.files);
       }

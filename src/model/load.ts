@@ -12,11 +12,24 @@ import { fromLlama2c, hfTokenizer, type TextTokenizer } from './tokenizer.ts';
 import type { ModelWeights } from './weights.ts';
 
 export interface LoadedModelFiles {
+  /** What the model was loaded as (a file or folder name, a Hub repo id): a run resumes on it. */
   name: string;
+  /**
+   * The Hub repo the weights came from where `name` is not it: a GGUF file converted from a Hub
+   * repo names that repo in its metadata.
+   */
+  hubId?: string;
   config: ModelConfig;
   weights: ModelWeights;
   tokenizer: TextTokenizer;
 }
+
+/**
+ * What an adapter trained on the model names as its base (PEFT's base_model_name_or_path, the
+ * card's base_model): PEFT loads the base by that id, so the Hub repo where one is known.
+ */
+export const baseModelId = (model: { name: string; hubId?: string }): string =>
+  model.hubId ?? model.name;
 
 const basename = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 const TOKENIZER_FILES = ['tokenizer.json', 'tok512.bin', 'tokenizer.bin'];
@@ -39,7 +52,7 @@ function ggufFile(files: readonly ModelFile[], name: string): ModelFile | undefi
 export async function loadModelWeights(
   files: readonly ModelFile[],
   name = 'model',
-): Promise<{ config: ModelConfig; weights: ModelWeights }> {
+): Promise<{ config: ModelConfig; weights: ModelWeights; hubId?: string }> {
   const byName = new Map(files.map((f) => [basename(f.name), f]));
   if (byName.has('config.json')) return loadHfFolder(files);
   const gguf = ggufFile(files, name);
@@ -66,11 +79,12 @@ export async function loadModelFiles(
   const gguf = ggufFile(files, name);
   if (gguf && !tokenizerFile)
     return { name, ...loadGgufModel(await gguf.bytes(), basename(gguf.name)) };
-  const { config, weights } = await loadModelWeights(files, name);
+  const { config, weights, hubId } = await loadModelWeights(files, name);
   if (!tokenizerFile)
     throw new FormatError(name, `needs its tokenizer (${TOKENIZER_FILES.join(', ')})`);
   return {
     name,
+    hubId,
     config,
     weights,
     tokenizer: await loadTokenizer(

@@ -4,6 +4,7 @@
 import type { AdapterLibrary } from '../adapters/library.ts';
 import { trainedCard } from '../adapters/model-card.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
+import { baseModelId } from '../model/load.ts';
 import { prepareDataset, type PreparedData } from '../train/data.ts';
 import type { DatasetSource, RunStore } from '../train/run-store.ts';
 import {
@@ -101,11 +102,11 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
         const id = newId('trained');
         const name = `${source.fileName.replace(/\.[^.]+$/, '')} · ${lora.init} r${lora.rank}`;
         if (result.steps > 0) {
-          const { files } = await result.adapter.peftFiles(loaded.name, model.config);
+          const { files } = await result.adapter.peftFiles(baseModelId(loaded), model.config);
           const { summary } = prepared.data;
           const card = trainedCard({
             name,
-            baseModel: loaded.name,
+            baseModel: baseModelId(loaded),
             lora,
             steps: result.steps,
             lr: settings.lr,

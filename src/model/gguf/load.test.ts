@@ -7,6 +7,7 @@ import { FormatError } from '../errors.ts';
 import { folderFiles } from '../files-node.ts';
 import { loadHfFolder } from '../hf-folder.ts';
 import { loadModelFromPath } from '../load-node.ts';
+import { baseModelId, loadModelFiles } from '../load.ts';
 import { GGUF_VALUE_TYPE } from './constants.ts';
 import { loadGgufModel, type GgufModel } from './load.ts';
 import { QUANT_TYPES, dequantize } from './quant-types.ts';
@@ -270,6 +271,37 @@ describe('hostile GGUF models are refused in one FormatError line', () => {
       rewrite((m) => m.set('general.type', str('adapter'))),
       /is a LoRA adapter/,
     );
+  });
+});
+
+describe('the Hub repo a GGUF model was converted from', () => {
+  it('comes with the loaded model and is the base that adapters trained on it name', async () => {
+    const parsed = readGguf(fixture(path('llama', 'model-Q8_0.gguf')), 'source');
+    const meta = new Map(parsed.metadata).set(
+      'general.source.repo_url',
+      str('https://huggingface.co/meta-llama/Llama-3.2-1B-Instruct'),
+    );
+    const bytes = writeGguf(
+      meta,
+      [...parsed.tensors.values()].map((t) => ({
+        name: t.name,
+        id: QUANT_TYPES[t.type].id,
+        ne: t.ne,
+        data: parsed.data(t.name),
+      })),
+    );
+    const loaded = await loadModelFiles(
+      [{ name: 'Llama-3.2-1B-Instruct-Q8_0.gguf', bytes: () => Promise.resolve(bytes) }],
+      'Llama-3.2-1B-Instruct-Q8_0.gguf',
+    );
+    // The name stays what was loaded, which a saved run must match to resume.
+    expect(loaded.name).toBe('Llama-3.2-1B-Instruct-Q8_0.gguf');
+    expect(loaded.hubId).toBe('meta-llama/Llama-3.2-1B-Instruct');
+    expect(baseModelId(loaded)).toBe('meta-llama/Llama-3.2-1B-Instruct');
+    // Without the metadata (llama.cpp's test files), the file name as before.
+    const plain = await loadModelFromPath(`${FIXTURES}${path('llama', 'model-Q8_0.gguf')}`);
+    expect(plain.hubId).toBeUndefined();
+    expect(baseModelId(plain)).toBe('model-Q8_0.gguf');
   });
 });
 

@@ -22,6 +22,7 @@ import type { TextTokenizer } from '../tokenizer.ts';
 import type { HostTensor, ModelWeights } from '../weights.ts';
 import { dequantize } from './quant-types.ts';
 import { readGguf, type GgufFile, type GgufTensorInfo, type GgufValue } from './read.ts';
+import { ggufSourceRepo } from './source.ts';
 import { ggufTokenizer } from './tokenizer.ts';
 import { interleavedToHalves } from '../rope-order.ts';
 
@@ -29,30 +30,29 @@ export interface GgufModel {
   config: ModelConfig;
   weights: ModelWeights;
   tokenizer: TextTokenizer;
+  /** The Hub repo the file was converted from, where its metadata names one (ggufSourceRepo). */
+  hubId?: string;
 }
 
 /** A whole GGUF model file: architecture, weights and tokenizer. `file` names it in errors. */
 export function loadGgufModel(bytes: Uint8Array, file: string): GgufModel {
   const gguf = readGguf(bytes, file);
-  const { config, weights } = modelOf(gguf, file);
+  const model = modelOf(gguf, file);
   const tokenizer = ggufTokenizer(gguf.metadata, file);
-  if (tokenizer.vocabSize > config.vocabSize)
+  if (tokenizer.vocabSize > model.config.vocabSize)
     throw new FormatError(
       file,
-      `its tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight only ${config.vocabSize} rows`,
+      `its tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight only ${model.config.vocabSize} rows`,
     );
-  return { config, weights, tokenizer };
+  return { ...model, tokenizer };
 }
 
-/** A GGUF model file's architecture and weights, without its tokenizer. */
-export function loadGgufWeights(
-  bytes: Uint8Array,
-  file: string,
-): { config: ModelConfig; weights: ModelWeights } {
+/** A GGUF model file's architecture and weights (and source repo), without its tokenizer. */
+export function loadGgufWeights(bytes: Uint8Array, file: string): Omit<GgufModel, 'tokenizer'> {
   return modelOf(readGguf(bytes, file), file);
 }
 
-function modelOf(gguf: GgufFile, file: string) {
+function modelOf(gguf: GgufFile, file: string): Omit<GgufModel, 'tokenizer'> {
   const split = metadataNumber(gguf.metadata.get('split.count'));
   if (split !== undefined && split > 1)
     throw new FormatError(
@@ -65,7 +65,11 @@ function modelOf(gguf: GgufFile, file: string) {
     throw new FormatError(file, 'is a LoRA adapter (general.type "adapter"), not a model');
   const family = familyOfArch(gguf, file);
   const config = ggufConfig(gguf, family, file);
-  return { config, weights: ggufWeights(gguf, config, family, file) };
+  return {
+    config,
+    weights: ggufWeights(gguf, config, family, file),
+    hubId: ggufSourceRepo(gguf.metadata),
+  };
 }
 
 function familyOfArch(gguf: GgufFile, file: string): Family {
