@@ -5,7 +5,7 @@ import { readLlama2c } from './llama2c.ts';
 import { ReferenceModel } from './cpu/reference.ts';
 import { folderFiles } from './files-node.ts';
 import { parseHfConfig } from './hf-config.ts';
-import { loadHfFolder, type ModelFile } from './hf-folder.ts';
+import { loadHfFolder, openHfFolder, type ModelFile } from './hf-folder.ts';
 import { writeSafetensors } from './safetensors.ts';
 
 const SHARDED = `${FIXTURES}models/hf/quatricmorph_tiny-llama-2shard`;
@@ -16,6 +16,29 @@ const jsonFile = (name: string, value: unknown): ModelFile => ({
 });
 
 describe('Hugging Face model folders', () => {
+  it('reads a folder on disk a tensor at a time: headers first, each weight when asked', async () => {
+    const read: number[] = [];
+    const files = (await folderFiles(SHARDED)).map((f) => ({
+      ...f,
+      bytes: () =>
+        f.name.endsWith('.safetensors') ? Promise.reject(new Error('whole file')) : f.bytes(),
+      range: (start: number, end: number) => {
+        read.push(end - start);
+        return f.range!(start, end);
+      },
+    }));
+    const folder = await openHfFolder(files);
+    const headers = read.reduce((n, b) => n + b, 0);
+    expect(headers).toBeLessThan(64 * 1024);
+    const whole = await loadHfFolder(await folderFiles(SHARDED));
+    expect(folder.names.sort()).toEqual([...whole.weights.keys()].sort());
+    const name = 'model.layers.0.mlp.gate_proj.weight';
+    expect(await folder.read(name)).toEqual(whole.weights.get(name));
+    expect(read.reduce((n, b) => n + b, 0) - headers).toBe(
+      2 * whole.weights.get(name)!.data.length,
+    );
+  });
+
   it('loads the sharded fixture (explicit head_dim, GQA, a BF16 tensor per shard) and runs it', async () => {
     const { config, weights } = await loadHfFolder(await folderFiles(SHARDED));
     expect(config).toMatchObject({

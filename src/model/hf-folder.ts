@@ -6,8 +6,15 @@ import type { HalfDType } from '../gpu/half.ts';
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
 import { canonicalWeightName, expectedWeights, parseHfConfig } from './hf-config.ts';
-import { readSafetensors, type Safetensors } from './safetensors.ts';
-import { transpose, type ModelWeights } from './weights.ts';
+import {
+  headerLength,
+  parseHeader,
+  readSafetensors,
+  toFloat32,
+  type SafetensorsHeader,
+  type TensorEntry,
+} from './safetensors.ts';
+import { transpose, type HostTensor, type ModelWeights } from './weights.ts';
 
 /** safetensors dtypes the GPU can keep as they are (src/model/weights.ts). */
 const HALF_DTYPES: Partial<Record<string, HalfDType>> = { F16: 'f16', BF16: 'bf16' };
@@ -17,13 +24,54 @@ export interface ModelFile {
   /** Path inside the folder; only the last segment is matched. */
   name: string;
   bytes(): Promise<Uint8Array>;
+  /**
+   * Bytes [start, end) and the file's size, where the file can be read in parts (a File, a file
+   * on disk): tensors are then read one at a time instead of the whole file at once.
+   */
+  range?: (start: number, end: number) => Promise<Uint8Array>;
+  size?: number;
 }
 
 const basename = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 
-export async function loadHfFolder(
-  files: readonly ModelFile[],
-): Promise<{ config: ModelConfig; weights: ModelWeights }> {
+/** A safetensors file whose tensors are read on demand. */
+interface OpenSafetensors {
+  header: SafetensorsHeader;
+  read(name: string): Promise<Float32Array>;
+}
+
+/** The header now, the tensors when asked: in parts where the file allows, else from its bytes. */
+async function openSafetensors(file: ModelFile, name: string): Promise<OpenSafetensors> {
+  const { range, size } = file;
+  if (!range || size === undefined) {
+    const whole = readSafetensors(await file.bytes(), name);
+    return { header: whole.header, read: (tensor) => Promise.resolve(whole.read(tensor)) };
+  }
+  const length = headerLength(await range(0, Math.min(8, size)), size, name);
+  const header = parseHeader(await range(0, 8 + length), size, name);
+  return {
+    header,
+    async read(tensor) {
+      const entry = header.tensors.get(tensor);
+      if (!entry) throw new FormatError(name, `has no tensor "${tensor}"`);
+      const at = header.dataStart;
+      return toFloat32(await range(at + entry.begin, at + entry.end), entry, name);
+    },
+  };
+}
+
+/**
+ * An HF model folder opened: its config, and its weights checked against the architecture from
+ * the safetensors headers alone, each read (and converted to the engine's layout) when asked.
+ */
+export interface HfFolder {
+  config: ModelConfig;
+  /** Every weight the architecture reads, by engine name. */
+  names: string[];
+  read(name: string): Promise<HostTensor>;
+}
+
+export async function openHfFolder(files: readonly ModelFile[]): Promise<HfFolder> {
   const byName = new Map(files.map((f) => [basename(f.name), f]));
   const json = async (name: string): Promise<unknown> => {
     const f = byName.get(name);
@@ -38,16 +86,16 @@ export async function loadHfFolder(
   const shards = byName.has('model.safetensors.index.json')
     ? shardsFromIndex(await json('model.safetensors.index.json'))
     : new Map([['model.safetensors', [] as string[]]]);
-  const parsed = new Map<string, Safetensors>();
+  const opened = new Map<string, OpenSafetensors>();
   for (const shard of shards.keys()) {
     const file = byName.get(shard);
     if (!file) throw new FormatError(shard, 'is missing from the model folder');
-    parsed.set(shard, readSafetensors(await file.bytes(), shard));
+    opened.set(shard, await openSafetensors(file, shard));
   }
   // Sizes come from an untrusted config: compare them with what the files hold before building
   // anything per layer (a config claiming ten million layers must not cost ten million
   // entries): the expected weights are then bounded by a multiple of the stored ones.
-  const stored = [...parsed.values()].reduce((n, st) => n + st.header.tensors.size, 0);
+  const stored = [...opened.values()].reduce((n, st) => n + st.header.tensors.size, 0);
   if (config.numLayers > stored)
     throw new FormatError(
       'config.json',
@@ -55,10 +103,11 @@ export async function loadHfFolder(
     );
   const expected = expectedWeights(config);
 
-  const weights: ModelWeights = new Map();
+  // Engine name → where it is stored and how it reads.
+  const found = new Map<string, { shard: string; stored: string; entry: TensorEntry }>();
   const problems: string[] = [];
   for (const [shard, listed] of shards) {
-    const st = parsed.get(shard)!;
+    const st = opened.get(shard)!;
     for (const name of listed) {
       if (!st.header.tensors.has(name))
         problems.push(`${name}: listed in the index for ${shard}, but not in it`);
@@ -67,28 +116,16 @@ export async function loadHfFolder(
       const name = canonicalWeightName(config.arch, stored);
       const want = expected.get(name);
       if (!want) continue; // e.g. rotary inv_freq buffers, or lm_head stored despite tying
-      const { shape } = want;
-      if (shape.join() !== entry.shape.join()) {
+      if (want.shape.join() !== entry.shape.join()) {
         problems.push(
-          `${stored}: shape [${entry.shape.join(', ')}] in ${shard}, config.json implies [${shape.join(', ')}]`,
+          `${stored}: shape [${entry.shape.join(', ')}] in ${shard}, config.json implies [${want.shape.join(', ')}]`,
         );
         continue;
       }
-      const half = HALF_DTYPES[entry.dtype];
-      const data = st.read(stored);
-      weights.set(
-        name,
-        want.transposed
-          ? {
-              shape: [shape[1], shape[0]],
-              data: transpose(data, shape[0], shape[1]),
-              ...(half && { half }),
-            }
-          : { shape, data, ...(half && { half }) },
-      );
+      found.set(name, { shard, stored, entry });
     }
   }
-  const missing = [...expected.keys()].filter((name) => !weights.has(name));
+  const missing = [...expected.keys()].filter((name) => !found.has(name));
   if (missing.length > 0) {
     const shown =
       missing.slice(0, 5).join(', ') +
@@ -96,7 +133,35 @@ export async function loadHfFolder(
     problems.push(`missing weights: ${shown}`);
   }
   if (problems.length > 0) throw new FormatError('model folder', problems.join('; '));
-  return { config, weights };
+  return {
+    config,
+    names: [...found.keys()],
+    async read(name) {
+      const where = found.get(name);
+      const want = expected.get(name);
+      if (!where || !want) throw new FormatError('model folder', `has no weight ${name}`);
+      const data = await opened.get(where.shard)!.read(where.stored);
+      const half = HALF_DTYPES[where.entry.dtype];
+      const { shape } = want;
+      return want.transposed
+        ? {
+            shape: [shape[1], shape[0]],
+            data: transpose(data, shape[0], shape[1]),
+            ...(half && { half }),
+          }
+        : { shape, data, ...(half && { half }) };
+    },
+  };
+}
+
+/** A whole HF model folder in memory. */
+export async function loadHfFolder(
+  files: readonly ModelFile[],
+): Promise<{ config: ModelConfig; weights: ModelWeights }> {
+  const folder = await openHfFolder(files);
+  const weights: ModelWeights = new Map();
+  for (const name of folder.names) weights.set(name, await folder.read(name));
+  return { config: folder.config, weights };
 }
 
 /** shard file → tensor names, from model.safetensors.index.json's weight_map. */

@@ -1,7 +1,7 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FormatError } from './errors.ts';
-import { folderFiles } from './files-node.ts';
+import { diskFile, folderFiles } from './files-node.ts';
 import type { ModelFile } from './hf-folder.ts';
 import {
   CHAT_TEMPLATE_FILE,
@@ -9,11 +9,6 @@ import {
   loadModelWeights,
   type LoadedModelFiles,
 } from './load.ts';
-
-const fileAt = (path: string, name = basename(path)): ModelFile => ({
-  name,
-  bytes: async () => new Uint8Array(await readFile(path)),
-});
 
 /**
  * A model from disk: an HF folder, a llama2.c checkpoint whose tokenizer sits beside it, or a
@@ -29,15 +24,18 @@ export async function loadModelFromPath(
   let files = info.isDirectory()
     ? await folderFiles(path)
     : path.endsWith('.gguf')
-      ? [fileAt(path)]
-      : [fileAt(path), ...(await folderFiles(dirname(path))).filter(isTokenizer)];
+      ? [await diskFile(path)]
+      : [await diskFile(path), ...(await folderFiles(dirname(path))).filter(isTokenizer)];
   if (tokenizerPath) {
     // Stands in for the folder's own tokenizer, under the name that says which kind it is.
     const kind = tokenizerPath.endsWith('.json') ? 'tokenizer.json' : 'tokenizer.bin';
-    files = [...files.filter((f) => !isTokenizer(f)), fileAt(tokenizerPath, kind)];
+    files = [...files.filter((f) => !isTokenizer(f)), await diskFile(tokenizerPath, kind)];
     const configBeside = join(dirname(tokenizerPath), 'tokenizer_config.json');
     if (kind === 'tokenizer.json' && (await stat(configBeside).catch(() => null))) {
-      files = [...files.filter((f) => f.name !== 'tokenizer_config.json'), fileAt(configBeside)];
+      files = [
+        ...files.filter((f) => f.name !== 'tokenizer_config.json'),
+        await diskFile(configBeside),
+      ];
     }
   }
   return loadModelFiles(files, basename(path));
@@ -47,7 +45,7 @@ export async function loadModelFromPath(
 export async function loadWeightsFromPath(path: string) {
   const info = await stat(path).catch(() => null);
   if (!info) throw new FormatError(path, 'does not exist');
-  const files = info.isDirectory() ? await folderFiles(path) : [fileAt(path)];
+  const files = info.isDirectory() ? await folderFiles(path) : [await diskFile(path)];
   return { name: basename(path), ...(await loadModelWeights(files, basename(path))) };
 }
 

@@ -215,6 +215,10 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       const modelFiles = files.map((f) => ({
         name: f.webkitRelativePath || f.name,
         bytes: async () => new Uint8Array(await f.arrayBuffer()),
+        // Safetensors are read a tensor at a time: never the whole file in memory at once.
+        size: f.size,
+        range: async (start: number, end: number) =>
+          new Uint8Array(await f.slice(start, end).arrayBuffer()),
       }));
       return load(() => loadModelFiles(modelFiles, name), precision, onPlan);
     },
