@@ -50,6 +50,13 @@ export interface ExportModule extends VariantVectors {
   embedding?: true;
 }
 
+/** A whole weight that replaces the base's (PEFT's modules_to_save), by its HF name. */
+export interface WholeWeight {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
 /** Everything an adapter_config.json says, with the modules to write. */
 export interface ExportAdapter {
   modules: ExportModule[];
@@ -65,6 +72,8 @@ export interface ExportAdapter {
   numLayers: number;
   /** Every module carries this variant's vectors; plain LoRA when absent. */
   variant?: VariantName;
+  /** Whole weights written as modules_to_save (`lm_head.weight`…). */
+  wholeWeights?: readonly WholeWeight[];
 }
 
 /**
@@ -137,7 +146,18 @@ export function peftFiles(e: ExportAdapter): Map<string, Uint8Array> {
     if (m.rank !== e.rank) rankPattern[m.path] = m.rank;
     if (m.alpha !== e.alpha) alphaPattern[m.path] = m.alpha;
   }
-  const layers = [...new Set(e.modules.map((m) => m.layer))].sort((a, b) => a - b);
+  // PEFT saves a modules_to_save weight under the module's own name and lists the module's last
+  // segment, which it matches against the ends of module paths.
+  const saved = (e.wholeWeights ?? []).map((w) => {
+    tensors.push({ name: `${PREFIX}${w.name}`, shape: w.shape, data: w.data });
+    return w.name
+      .replace(/\.weight$/, '')
+      .split('.')
+      .pop()!;
+  });
+  const layers = [...new Set(e.modules.filter((m) => !m.embedding).map((m) => m.layer))].sort(
+    (a, b) => a - b,
+  );
   const config = {
     alpha_pattern: alphaPattern,
     auto_mapping: null,
@@ -148,13 +168,13 @@ export function peftFiles(e: ExportAdapter): Map<string, Uint8Array> {
     init_lora_weights: e.initLoraWeights,
     layer_replication: null,
     layers_pattern: null,
-    layers_to_transform: layers.length === e.numLayers ? null : layers,
+    layers_to_transform: layers.length === e.numLayers || layers.length === 0 ? null : layers,
     loftq_config: {},
     lora_alpha: e.alpha,
     lora_dropout: e.dropout,
     megatron_config: null,
     megatron_core: 'megatron.core',
-    modules_to_save: null,
+    modules_to_save: saved.length > 0 ? saved : null,
     peft_type: 'LORA',
     r: e.rank,
     rank_pattern: rankPattern,

@@ -6,6 +6,7 @@ import { VARIANTS } from '../studies/init-study.ts';
 import { compare } from './compare.ts';
 import { convert } from './convert.ts';
 import { exportGguf } from './export-gguf.ts';
+import { extract } from './extract.ts';
 import { EXIT, exitCode } from './exit.ts';
 import { generate } from './generate.ts';
 import { info } from './info.ts';
@@ -69,6 +70,11 @@ const COMMANDS: Record<string, Command> = {
     summary:
       'summarise a PEFT LoRA adapter (folder or .zip): format, base model, ranks, alphas, scalings, targets, tensors with dtypes and non-finite counts, ‖ΔW‖ and effective rank per module; JSON on stdout; exit 2 on malformed input',
     run: inspect,
+  },
+  extract: {
+    summary:
+      'a LoRA from a full fine-tune: --base MODEL --tuned MODEL (HF folders, read a tensor at a time, or .gguf/.bin) (--rank R | --energy E [--max-rank N]) --out DIR [--sv-epsilon S] [--targets all-linear|attention|LIST] [--embeddings skip|lora|save] [--head skip|save] [--base-id HUB_ID] [--seed S] [--cpu]; per module the truncated SVD of W_tuned − W_base; extraction.json reports the energy kept per module and what changed but is not carried; JSON summary on stdout',
+    run: extract,
   },
   'export-gguf': {
     summary:

@@ -50,6 +50,17 @@ export interface MergeCompute {
   ): Promise<Float32Array>;
   /** The dense ΔW of the tasks merged entrywise, then factored to the rule's rank. */
   mergeDense(job: DenseMerge): Promise<Truncated>;
+  /**
+   * A dense out×in matrix factored to the rule's rank (at most `cap`) by its truncated SVD (its
+   * random start from `seed`): what LoRA extraction makes of W_tuned − W_base.
+   */
+  truncateDense(
+    values: Float32Array,
+    shape: { out: number; in: number },
+    rule: OutputRank,
+    cap: number,
+    seed: number,
+  ): Promise<Truncated>;
   /** Rows [from, to) of each ΔW = B·A (null stays null). */
   denseRows(
     parts: readonly (LowRank | null)[],
@@ -150,6 +161,22 @@ async function denseStack(
   }
 }
 
+/** A dense [out, in] matrix on the GPU factored to the rule's rank by its truncated SVD. */
+async function truncated(
+  gpu: Gpu,
+  dense: Tensor,
+  rule: OutputRank,
+  cap: number,
+  seed: number,
+): Promise<Truncated> {
+  const [out, width] = dense.shape;
+  const total = await squaredNorm(gpu, dense);
+  const rank = denseRank(rule, cap, out, width);
+  const svd = await readSvd(gpu, await krylovSvd(gpu, dense, { rank, ...DENSE_SVD, seed }));
+  const k = chooseRank(svd.s, rule, total);
+  return { factors: factorsOf(svd, k, out, width), kept: energy(svd.s, k), total };
+}
+
 /** The merge steps on the GPU: dense matrices stay on the device between them. */
 export function gpuCompute(gpu: Gpu): MergeCompute {
   return {
@@ -194,16 +221,17 @@ export function gpuCompute(gpu: Gpu): MergeCompute {
         releaseTensor(gpu, stacked);
       }
       try {
-        const total = await squaredNorm(gpu, merged);
-        const rank = denseRank(job.rule, job.cap, job.out, job.in);
-        const svd = await readSvd(
-          gpu,
-          await krylovSvd(gpu, merged, { rank, ...DENSE_SVD, seed: job.seed }),
-        );
-        const k = chooseRank(svd.s, job.rule, total);
-        return { factors: factorsOf(svd, k, job.out, job.in), kept: energy(svd.s, k), total };
+        return await truncated(gpu, merged, job.rule, job.cap, job.seed);
       } finally {
         releaseTensor(gpu, merged);
+      }
+    },
+    async truncateDense(values, shape, rule, cap, seed) {
+      const dense = uploadTensor(gpu, values, [shape.out, shape.in], 'f32', 'dense ΔW');
+      try {
+        return await truncated(gpu, dense, rule, cap, seed);
+      } finally {
+        releaseTensor(gpu, dense);
       }
     },
     async denseRows(parts, from, to) {

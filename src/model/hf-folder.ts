@@ -14,7 +14,7 @@ import {
   type SafetensorsHeader,
   type TensorEntry,
 } from './safetensors.ts';
-import { transpose, type HostTensor, type ModelWeights } from './weights.ts';
+import { transpose, type ModelWeights, type WeightSource } from './weights.ts';
 
 /** safetensors dtypes the GPU can keep as they are (src/model/weights.ts). */
 const HALF_DTYPES: Partial<Record<string, HalfDType>> = { F16: 'f16', BF16: 'bf16' };
@@ -64,14 +64,7 @@ async function openSafetensors(file: ModelFile, name: string): Promise<OpenSafet
  * An HF model folder opened: its config, and its weights checked against the architecture from
  * the safetensors headers alone, each read (and converted to the engine's layout) when asked.
  */
-export interface HfFolder {
-  config: ModelConfig;
-  /** Every weight the architecture reads, by engine name. */
-  names: string[];
-  read(name: string): Promise<HostTensor>;
-}
-
-export async function openHfFolder(files: readonly ModelFile[]): Promise<HfFolder> {
+export async function openHfFolder(files: readonly ModelFile[]): Promise<WeightSource> {
   const byName = new Map(files.map((f) => [basename(f.name), f]));
   const json = async (name: string): Promise<unknown> => {
     const f = byName.get(name);

@@ -3,10 +3,12 @@ import { basename, dirname, join } from 'node:path';
 import { FormatError } from './errors.ts';
 import { diskFile, folderFiles } from './files-node.ts';
 import type { ModelFile } from './hf-folder.ts';
+import type { WeightSource } from './weights.ts';
 import {
   CHAT_TEMPLATE_FILE,
   loadModelFiles,
   loadModelWeights,
+  openModelWeights,
   type LoadedModelFiles,
 } from './load.ts';
 
@@ -39,6 +41,17 @@ export async function loadModelFromPath(
     }
   }
   return loadModelFiles(files, basename(path));
+}
+
+/**
+ * A model's architecture from disk and its weights read when asked (an HF folder's safetensors a
+ * tensor at a time), no tokenizer needed.
+ */
+export async function openWeightsFromPath(path: string): Promise<WeightSource> {
+  const info = await stat(path).catch(() => null);
+  if (!info) throw new FormatError(path, 'does not exist');
+  const files = info.isDirectory() ? await folderFiles(path) : [await diskFile(path)];
+  return openModelWeights(files, basename(path));
 }
 
 /** A model's architecture and weights from disk (an HF folder, a .bin or a .gguf), no tokenizer needed. */

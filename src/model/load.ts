@@ -5,11 +5,11 @@
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
 import { loadGgufModel, loadGgufWeights } from './gguf/load.ts';
-import { loadHfFolder, type ModelFile } from './hf-folder.ts';
+import { openHfFolder, type ModelFile } from './hf-folder.ts';
 import { readLlama2c } from './llama2c.ts';
 import { readLlama2cTokenizer } from './llama2c-tokenizer.ts';
 import { fromLlama2c, hfTokenizer, type TextTokenizer } from './tokenizer.ts';
-import type { ModelWeights } from './weights.ts';
+import type { ModelWeights, WeightSource } from './weights.ts';
 
 export interface LoadedModelFiles {
   /** What the model was loaded as (a file or folder name, a Hub repo id): a run resumes on it. */
@@ -48,25 +48,55 @@ function ggufFile(files: readonly ModelFile[], name: string): ModelFile | undefi
   return found[0];
 }
 
-/** The model's architecture and weights among the files (an HF folder, a .bin or a .gguf). */
-export async function loadModelWeights(
+/**
+ * The model's architecture among the files (an HF folder, a .bin or a .gguf) and its weights by
+ * name, read when asked: an HF folder's a tensor at a time, the other formats' from the whole
+ * file, read once.
+ */
+export async function openModelWeights(
   files: readonly ModelFile[],
   name = 'model',
-): Promise<{ config: ModelConfig; weights: ModelWeights; hubId?: string }> {
+): Promise<WeightSource> {
   const byName = new Map(files.map((f) => [basename(f.name), f]));
-  if (byName.has('config.json')) return loadHfFolder(files);
+  if (byName.has('config.json')) return openHfFolder(files);
   const gguf = ggufFile(files, name);
-  if (gguf) return loadGgufWeights(await gguf.bytes(), basename(gguf.name));
   const checkpoint = files.find(
     (f) => f.name.endsWith('.bin') && !TOKENIZER_FILES.includes(basename(f.name)),
   );
-  if (!checkpoint) {
+  if (!gguf && !checkpoint) {
     throw new FormatError(
       name,
       'holds neither config.json (a Hugging Face model), a llama.cpp .gguf model nor a llama2.c .bin checkpoint',
     );
   }
-  return readLlama2c(await checkpoint.bytes(), basename(checkpoint.name));
+  const { config, weights, hubId } = gguf
+    ? loadGgufWeights(await gguf.bytes(), basename(gguf.name))
+    : { ...readLlama2c(await checkpoint!.bytes(), basename(checkpoint!.name)), hubId: undefined };
+  return {
+    config,
+    ...(hubId !== undefined && { hubId }),
+    names: [...weights.keys()],
+    read(weight) {
+      const t = weights.get(weight);
+      if (!t) return Promise.reject(new FormatError(name, `has no weight ${weight}`));
+      return Promise.resolve(t);
+    },
+  };
+}
+
+/** The model's architecture and weights among the files (an HF folder, a .bin or a .gguf). */
+export async function loadModelWeights(
+  files: readonly ModelFile[],
+  name = 'model',
+): Promise<{ config: ModelConfig; weights: ModelWeights; hubId?: string }> {
+  const opened = await openModelWeights(files, name);
+  const weights: ModelWeights = new Map();
+  for (const weight of opened.names) weights.set(weight, await opened.read(weight));
+  return {
+    config: opened.config,
+    weights,
+    ...(opened.hubId !== undefined && { hubId: opened.hubId }),
+  };
 }
 
 export async function loadModelFiles(

@@ -1,4 +1,5 @@
 import type { HalfDType } from '../gpu/half.ts';
+import type { ModelConfig } from './config.ts';
 import { dtypeOfGgml, quantType, type DType, type QuantDType } from '../gpu/tensor.ts';
 import type { GgmlType } from './gguf/quant-types.ts';
 
@@ -18,6 +19,16 @@ export interface HostTensor {
 
 /** A model's weights by HF name, e.g. `model.layers.0.self_attn.q_proj.weight`. */
 export type ModelWeights = Map<string, HostTensor>;
+
+/** A model's weights by name, each read when asked (so two models need not sit in memory). */
+export interface WeightSource {
+  config: ModelConfig;
+  /** Every weight the architecture reads. */
+  names: string[];
+  read(name: string): Promise<HostTensor>;
+  /** The Hub repo the file names as its origin, where it names one (GGUF metadata). */
+  hubId?: string;
+}
 
 /**
  * How the weight matrices (linear modules, embedding, output head: nearly all of a model's

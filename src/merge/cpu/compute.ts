@@ -7,7 +7,15 @@ import { krylovSvdCpu } from '../../linalg/cpu/krylov-svd.ts';
 import { nextTurn } from '../../linalg/cpu/turns.ts';
 import { jacobiSvd, lowRankProductSvdCpu, type Svd } from '../../linalg/cpu/svd.ts';
 import { DENSE_SVD, denseRank, type MergeCompute } from '../compute.ts';
-import { chooseRank, energy, factorsOf, type HostSvd, type LowRank } from '../low-rank.ts';
+import {
+  chooseRank,
+  energy,
+  factorsOf,
+  type HostSvd,
+  type LowRank,
+  type Truncated,
+} from '../low-rank.ts';
+import type { OutputRank } from '../spec.ts';
 import { mergeEntrywiseCpu } from './entrywise.ts';
 
 function hostSvd({ u, s, v }: Svd): HostSvd {
@@ -23,6 +31,23 @@ function productRows(x: LowRank, from: number, to: number): Float32Array {
     rows.set(row, (o - from) * x.in);
   }
   return rows;
+}
+
+/** A dense out×in matrix factored to the rule's rank by its truncated SVD. */
+function truncated(
+  values: ArrayLike<number>,
+  out: number,
+  width: number,
+  rule: OutputRank,
+  cap: number,
+  seed: number,
+): Truncated {
+  let total = 0;
+  for (let i = 0; i < values.length; i++) total += values[i] * values[i];
+  const rank = denseRank(rule, cap, out, width);
+  const svd = hostSvd(krylovSvdCpu(mat(out, width, values), { rank, ...DENSE_SVD, seed }));
+  const k = chooseRank(svd.s, rule, total);
+  return { factors: factorsOf(svd, k, out, width), kept: energy(svd.s, k), total };
 }
 
 export const cpuCompute: MergeCompute = {
@@ -55,13 +80,11 @@ export const cpuCompute: MergeCompute = {
       job.consensus,
       job.in,
     );
-    const total = merged.reduce((t, v) => t + v * v, 0);
-    const rank = denseRank(job.rule, job.cap, job.out, job.in);
-    const svd = hostSvd(
-      krylovSvdCpu(mat(job.out, job.in, merged), { rank, ...DENSE_SVD, seed: job.seed }),
-    );
-    const k = chooseRank(svd.s, job.rule, total);
-    return { factors: factorsOf(svd, k, job.out, job.in), kept: energy(svd.s, k), total };
+    return truncated(merged, job.out, job.in, job.rule, job.cap, job.seed);
+  },
+  async truncateDense(values, shape, rule, cap, seed) {
+    await nextTurn();
+    return truncated(values, shape.out, shape.in, rule, cap, seed);
   },
   async denseRows(parts, from, to) {
     await nextTurn();
