@@ -81,6 +81,11 @@ const COMMANDS: Record<string, Command> = {
       "write a PEFT LoRA adapter as a llama.cpp GGUF LoRA for its base model (its family's llama.cpp architecture, tensor names and q/k rule, its head counts): ADAPTER_DIR --out FILE.gguf --model MODEL_DIR|FILE.gguf (HF folder, llama2.c .bin or GGUF model; without it, --heads N --kv-heads N assume a Llama base) [--modelfile] (GGUF base: an ollama Modelfile beside FILE.gguf); see docs/gguf.md; JSON summary on stdout",
     run: exportGguf,
   },
+  'export-run': {
+    summary:
+      "a training run as a folder TRL/PEFT, Axolotl or LLaMA-Factory trains from unchanged: RUN_DIR (train's --out) --to trl|axolotl|llamafactory --out DIR [--model HUB_ID_OR_PATH] --data FILE (the run's data, checked against its hash); the data as JSONL, train.py + run_config.json + accelerate configs (trl) or the tool's YAML, and a README listing what the tool cannot express; see docs/sharing.md; JSON summary on stdout",
+    run: async (args) => (await import('./export-run.ts')).exportRun(args),
+  },
   convert: {
     summary: 'llama2.c checkpoint to an HF folder: --llama2c FILE --out DIR [--tokenizer FILE]',
     run: convert,
