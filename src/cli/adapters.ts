@@ -25,12 +25,23 @@ export async function readAdapterDir(dir: string): Promise<PeftAdapter> {
       dir,
       'is a GGUF LoRA, which is read against its base model: generate, perplexity and logits take it as --adapter (they load the model); here, give a PEFT adapter folder',
     );
+  return readPeftAdapter(await adapterDirFiles(dir), dir);
+}
+
+/** The files of a PEFT adapter folder that exist: config, weights, model card. */
+export async function adapterDirFiles(dir: string): Promise<Map<string, Uint8Array>> {
   const files = new Map<string, Uint8Array>();
-  for (const name of ['adapter_config.json', 'adapter_model.safetensors', 'adapter_model.bin']) {
+  const names = [
+    'adapter_config.json',
+    'adapter_model.safetensors',
+    'adapter_model.bin',
+    'README.md',
+  ];
+  for (const name of names) {
     const bytes = await readFile(join(dir, name)).catch(() => null);
     if (bytes) files.set(name, new Uint8Array(bytes));
   }
-  return readPeftAdapter(files, dir);
+  return files;
 }
 
 async function readGgufFile(path: string): Promise<Uint8Array> {

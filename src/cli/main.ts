@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.ts';
 import { WEIGHT_PRECISIONS } from '../model/weights.ts';
 import { VARIANTS } from '../studies/init-study.ts';
 import { compare } from './compare.ts';
+import { compress } from './compress.ts';
 import { convert } from './convert.ts';
 import { exportGguf } from './export-gguf.ts';
 import { extract } from './extract.ts';
@@ -75,6 +76,11 @@ const COMMANDS: Record<string, Command> = {
     summary:
       'a LoRA from a full fine-tune: --base MODEL --tuned MODEL (HF folders, read a tensor at a time, or .gguf/.bin) (--rank R | --energy E [--max-rank N]) --out DIR [--sv-epsilon S] [--targets all-linear|attention|LIST] [--embeddings skip|lora|save] [--head skip|save] [--base-id HUB_ID] [--seed S] [--cpu]; per module the truncated SVD of W_tuned − W_base; extraction.json reports the energy kept per module and what changed but is not carried; JSON summary on stdout',
     run: extract,
+  },
+  compress: {
+    summary:
+      'ComPEFT: ADAPTER_DIR --density D --out DIR [--target factors|delta] [--alpha A] [--model MODEL --data FILE (perplexity judges α and the cost)] [--curve] [--cpu]; keeps the top D share of each tensor by magnitude as signs and one scale per tensor (adapter_model.compeft, docs/sharing.md); COMPRESSED --decompress --out DIR writes the plain PEFT adapter back; JSON summary on stdout',
+    run: compress,
   },
   'export-gguf': {
     summary:

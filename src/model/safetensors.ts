@@ -1,6 +1,7 @@
 // safetensors: u64 little-endian header length N, N bytes of JSON, then the raw tensor data.
 // JSON: tensor name → {dtype, shape, data_offsets: [begin, end]} (offsets from the end of the
 // header), plus an optional "__metadata__" string map. We read F32, F16 and BF16 and write F32;
+// U8 is read and written as bytes (compressed adapters' bit streams, src/adapters/compeft.ts);
 // every other dtype is recognised by name and refused. Validation is strict (docs/design.md
 // §2): a malformed file gets a FormatError naming the file and the tensor, never a crash.
 import { errorMessage } from '../errors.ts';
@@ -168,17 +169,31 @@ export interface Safetensors {
   header: SafetensorsHeader;
   /** The tensor's values as f32 (F16 and BF16 converted); refuses other dtypes. */
   read(name: string): Float32Array;
+  /** A U8 tensor's bytes (a view into the file); refuses other dtypes. */
+  bytes(name: string): Uint8Array;
 }
 
 export function readSafetensors(bytes: Uint8Array, file: string): Safetensors {
   const header = parseHeader(bytes, bytes.byteLength, file);
+  const tensor = (name: string) => {
+    const entry = header.tensors.get(name);
+    if (!entry) throw new FormatError(file, `has no tensor "${name}"`);
+    return {
+      entry,
+      raw: bytes.subarray(header.dataStart + entry.begin, header.dataStart + entry.end),
+    };
+  };
   return {
     header,
     read(name) {
-      const entry = header.tensors.get(name);
-      if (!entry) throw new FormatError(file, `has no tensor "${name}"`);
-      const raw = bytes.subarray(header.dataStart + entry.begin, header.dataStart + entry.end);
+      const { entry, raw } = tensor(name);
       return toFloat32(raw, entry, file);
+    },
+    bytes(name) {
+      const { entry, raw } = tensor(name);
+      if (entry.dtype !== 'U8')
+        throw new FormatError(file, `tensor "${name}" is ${entry.dtype}, not the U8 expected`);
+      return raw;
     },
   };
 }
@@ -215,11 +230,12 @@ export function toFloat32(raw: Uint8Array, entry: TensorEntry, file: string): Fl
 export interface TensorToWrite {
   name: string;
   shape: readonly number[];
-  data: Float32Array;
+  /** F32 values, or U8 bytes. */
+  data: Float32Array | Uint8Array;
 }
 
 /**
- * Writes F32 safetensors, tensors in the given order, header padded with spaces to a multiple
+ * Writes F32 (and U8) safetensors, tensors in the given order, header padded with spaces to a multiple
  * of 8 bytes (as the reference writer does, so data stays aligned).
  */
 export function writeSafetensors(
@@ -237,8 +253,13 @@ export function writeSafetensors(
         `${t.data.length} values do not fill shape [${t.shape.join(', ')}]`,
       );
     }
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + count * 4] };
-    offset += count * 4;
+    const size = t.data.BYTES_PER_ELEMENT;
+    header[t.name] = {
+      dtype: size === 4 ? 'F32' : 'U8',
+      shape: t.shape,
+      data_offsets: [offset, offset + count * size],
+    };
+    offset += count * size;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.byteLength / 8) * 8;
@@ -253,6 +274,11 @@ export function writeSafetensors(
   const view = new DataView(out.buffer, 8 + json.byteLength);
   let at = 0;
   for (const t of tensors) {
+    if (t.data instanceof Uint8Array) {
+      out.set(t.data, 8 + json.byteLength + at);
+      at += t.data.length;
+      continue;
+    }
     for (const v of t.data) {
       view.setFloat32(at, v, true);
       at += 4;
