@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { peftFiles } from '../adapters/peft.ts';
+import { modulePath } from '../model/architecture.ts';
+import { loadModelFromPath } from '../model/load-node.ts';
 import { writeSafetensors } from '../model/safetensors.ts';
+import { randomArray, seededRandom } from '../testing/random.ts';
+import { writeFiles } from './files.ts';
 import { BUILT_IN, FIXTURES } from '../testing/fixtures.ts';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
@@ -152,6 +157,62 @@ describe('lora-studio convert', () => {
     ).toBe(0);
     const { stdout } = await cli(['generate', '--model', out, '--max-new-tokens', '200']);
     expect(stdout).toBe(story());
+  });
+
+  it('bakes adapters into the weights: the HF folder scores text as the model with them applied', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'convert-'));
+    const { config } = await loadModelFromPath(STORIES);
+    const random = seededRandom(3);
+    const modules = config.arch.modules.map((m, layer) => ({
+      path: modulePath(config.arch, layer % config.numLayers, m),
+      layer: layer % config.numLayers,
+      rank: 2,
+      alpha: 4,
+      in: m.in,
+      out: m.out,
+      a: randomArray(random, 2 * m.in, -0.5, 0.5),
+      b: randomArray(random, m.out * 2, -0.5, 0.5),
+    }));
+    const adapter = join(dir, 'adapter');
+    await writeFiles(
+      adapter,
+      peftFiles({
+        modules,
+        rank: 2,
+        alpha: 4,
+        rslora: false,
+        targets: config.arch.modules.map((m) => m.name),
+        dropout: 0,
+        initLoraWeights: true,
+        baseModel: 'stories260K.bin',
+        numLayers: config.numLayers,
+      }),
+    );
+    const tok = STORIES.replace('stories260K.bin', 'tok512.bin');
+    const out = join(dir, 'baked');
+    const args = [
+      '--llama2c',
+      STORIES,
+      '--out',
+      out,
+      '--tokenizer',
+      tok,
+      '--adapter',
+      `${adapter}:0.7`,
+    ];
+    expect((await cli(['convert', ...args])).code).toBe(0);
+    const text = join(dir, 'text.txt');
+    writeFileSync(text, story().slice(0, 600));
+    const score = async (model: string[]) =>
+      (
+        JSON.parse((await cli(['perplexity', ...model, '--data', text, '--cpu'])).stdout) as {
+          loss: number;
+        }
+      ).loss;
+    const applied = await score(['--model', STORIES, '--adapter', `${adapter}:0.7`]);
+    const plain = await score(['--model', STORIES]);
+    expect(Math.abs(applied - plain)).toBeGreaterThan(0.01);
+    expect(await score(['--model', out])).toBeCloseTo(applied, 4);
   });
 });
 

@@ -93,7 +93,8 @@ const COMMANDS: Record<string, Command> = {
     run: async (args) => (await import('./export-run.ts')).exportRun(args),
   },
   convert: {
-    summary: 'llama2.c checkpoint to an HF folder: --llama2c FILE --out DIR [--tokenizer FILE]',
+    summary:
+      'llama2.c checkpoint to an HF folder: --llama2c FILE --out DIR [--tokenizer FILE] [--adapter DIR[:WEIGHT]]… (adapters baked into the weights, as merge_and_unload) [--force]',
     run: convert,
   },
   bench: {
