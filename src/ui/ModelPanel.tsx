@@ -170,7 +170,7 @@ export function ModelPanel() {
       >
         <input
           value={repo}
-          placeholder="Hub id, e.g. HuggingFaceTB/SmolLM2-135M"
+          placeholder="Hub id, e.g. HuggingFaceTB/SmolLM2-135M or owner/name-GGUF:Q4_K_M"
           aria-label="Hugging Face Hub model id"
           data-testid="hub-id"
           onChange={(e) => {
