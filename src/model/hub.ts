@@ -164,6 +164,24 @@ export async function hubModelFiles(
 }
 
 /**
+ * One file of a Hub repo by its path (an adapter's adapter_config.json…), downloaded through the
+ * cache like a model's; a refused download says why in one line.
+ */
+export async function hubRepoFile(
+  repo: string,
+  file: string,
+  options: HubOptions = {},
+): Promise<Uint8Array> {
+  if (!REPO_REF.test(repo) || repo.includes(':'))
+    throw new FormatError(repo, 'is not a Hub repo id like "owner/name"');
+  const { baseUrl = HUB_URL, revision = 'main' } = options;
+  const url = `${baseUrl.replace(/\/$/, '')}/${repo}/resolve/${revision}/${file}`;
+  return fetchBytes(url, file, options).catch((e: unknown) => {
+    throw new FormatError(`${repo}/${file}`, refusal(repo, e) ?? errorMessage(e));
+  });
+}
+
+/**
  * The paths of the files at the top of a repo, from the Hub API's tree listing (a JSON array of
  * `{type, path, size}`). Not cached: a listing kept from an earlier visit would hide quants added
  * since.
