@@ -92,6 +92,11 @@ const COMMANDS: Record<string, Command> = {
       "a training run as a folder TRL/PEFT, Axolotl or LLaMA-Factory trains from unchanged: RUN_DIR (train's --out) --to trl|axolotl|llamafactory --out DIR [--model HUB_ID_OR_PATH] --data FILE (the run's data, checked against its hash); the data as JSONL, train.py + run_config.json + accelerate configs (trl) or the tool's YAML, and a README listing what the tool cannot express; see docs/sharing.md; JSON summary on stdout",
     run: async (args) => (await import('./export-run.ts')).exportRun(args),
   },
+  push: {
+    summary:
+      'push an adapter to a Hub model repo in one commit (created when missing): ADAPTER_DIR --repo USER/NAME [--private] [--revision BRANCH] [--message MSG] [--gguf FILE] [--base-model HUB_ID] [--endpoint URL] [--timeout SECONDS]; the token from HF_TOKEN (write access), the endpoint also from HF_ENDPOINT; uploads the PEFT files, the model card (base_model made a Hub id), merge_recipe.json and the GGUF; see docs/sharing.md; JSON summary on stdout',
+    run: async (args) => (await import('./push.ts')).push(args),
+  },
   convert: {
     summary:
       'llama2.c checkpoint to an HF folder: --llama2c FILE --out DIR [--tokenizer FILE] [--adapter DIR[:WEIGHT]]… (adapters baked into the weights, as merge_and_unload) [--force]',
