@@ -8,9 +8,26 @@ import { vulkanEnv } from './src/gpu/node-env.ts';
 Object.assign(process.env, vulkanEnv());
 
 /**
+ * Where the Hub's LFS batch API sends an upload's bytes (src/hub/push.ts): presigned S3 URLs, PUT
+ * without credentials. Evidence: a single-part upload's `href` is in the `lfs.huggingface.co`
+ * bucket's regional path (`https://s3.us-east-1.amazonaws.com/lfs.huggingface.co/repos/…`) in a
+ * batch answer recorded through huggingface_hub 0.17 (September 2023) and in the git-lfs error of
+ * huggingface_hub issue #1311 (January 2023); the parts of a multipart upload go to the bucket's
+ * accelerated host (`https://hf-hub-lfs-us-east-1.s3-accelerate.amazonaws.com/…`), which reports
+ * of uploads through huggingface_hub in 2025–26 name as where LFS parts go. The multipart
+ * completion and LFS verify URLs are on huggingface.co. Only that bucket's path and that host are
+ * allowed, not all of S3. (Xet storage, which the studio does not use, is under *.hf.co.)
+ */
+const HUB_UPLOAD_SOURCES = [
+  'https://s3.us-east-1.amazonaws.com/lfs.huggingface.co/',
+  'https://hf-hub-lfs-us-east-1.s3-accelerate.amazonaws.com',
+];
+
+/**
  * The built app's Content-Security-Policy: code and data from its own origin only; network
- * requests only to the Hugging Face Hub (and its CDNs) and to local servers (a Hub mirror given
- * with ?hub=). Build only: Vite's dev server injects inline scripts for hot reload.
+ * requests only to the Hugging Face Hub (and its CDNs), the storage its uploads go to, and local
+ * servers (a Hub mirror given with ?hub=). Build only: Vite's dev server injects inline scripts
+ * for hot reload.
  */
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
@@ -18,7 +35,7 @@ export const CONTENT_SECURITY_POLICY = [
   "worker-src 'self'",
   "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data: blob:",
-  "connect-src 'self' https://huggingface.co https://*.huggingface.co https://*.hf.co http://127.0.0.1:* http://localhost:*",
+  `connect-src 'self' https://huggingface.co https://*.huggingface.co https://*.hf.co ${HUB_UPLOAD_SOURCES.join(' ')} http://127.0.0.1:* http://localhost:*`,
   "object-src 'none'",
   "base-uri 'self'",
   "form-action 'none'",

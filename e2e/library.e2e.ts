@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
+import { startFakeHub } from '../src/testing/fake-hub.ts';
 import { fixture } from '../src/testing/fixtures.ts';
 import { OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
 
@@ -118,5 +119,52 @@ describe.skipIf(!findChromium())('the adapter library', () => {
 
     await page.getByTestId('library').screenshot({ path: `${OUTPUT}library-inspect.png` });
     expect(problems).toEqual([]);
+  });
+
+  it('pushes a library adapter to the Hub (a fake one on 127.0.0.1) under the built CSP', async () => {
+    const token = 'hf_e2e_write_token_0123456789';
+    const hub = await startFakeHub({}, { tokens: { [token]: 'write' } });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+      const problems = watchProblems(page);
+      await page.goto(`${inject('baseUrl')}?hub=${encodeURIComponent(hub.baseUrl)}`);
+      const files = ['adapter_config.json', 'adapter_model.safetensors'];
+      await page
+        .getByTestId('adapter-files')
+        .setInputFiles(
+          files.map((name) => ({
+            name,
+            mimeType: '',
+            buffer: Buffer.from(fixture(`${QWEN}/${name}`)),
+          })),
+        );
+      await page.getByRole('button', { name: 'Import anyway' }).click();
+      const item = row(page, 'adapter');
+      await item.waitFor({ timeout: 30_000 });
+      await item.getByRole('button', { name: 'Push adapter to the Hugging Face Hub' }).click();
+      await item.getByTestId('push-repo').fill('erin/qwen-adapter');
+      await item.getByTestId('push-token').fill(token);
+      expect(await item.getByTestId('push-token').getAttribute('type')).toBe('password');
+      await item.getByRole('button', { name: 'Push adapter to the Hub' }).click();
+      await item.getByTestId('push-result').waitFor({ timeout: 60_000 });
+      expect(await item.getByTestId('push-result').innerText()).toMatch(
+        /^Pushed 3 files to erin\/qwen-adapter \(new repo, model card written\): commit [0-9a-f]{7}/,
+      );
+      const pushed = hub.repoFiles('erin/qwen-adapter')!;
+      for (const name of files) expect(pushed.get(name), name).toEqual(fixture(`${QWEN}/${name}`));
+      expect(new TextDecoder().decode(pushed.get('README.md'))).toMatch(
+        /^---\nbase_model: Qwen\/Qwen2\.5-0\.5B-Instruct\n/,
+      );
+      // The weights went to the storage without the token; the token was kept nowhere.
+      expect(hub.uploads.filter((c) => c.path.startsWith('/lfs-storage/'))).toEqual([
+        expect.objectContaining({ method: 'PUT', authorization: false }),
+      ]);
+      expect(page.url()).not.toContain(token);
+      expect(await page.evaluate(() => JSON.stringify(localStorage))).not.toContain(token);
+      await item.getByTestId('hub-push').screenshot({ path: `${OUTPUT}library-push.png` });
+      expect(problems).toEqual([]);
+    } finally {
+      await hub.close();
+    }
   });
 });

@@ -6,6 +6,7 @@ import { AdapterTitle } from './AdapterTitle.tsx';
 import { pickedFiles } from './dropped-files.ts';
 import { useDropTarget } from './drop-target.ts';
 import { formatBytes } from './format.ts';
+import { HubPush } from './HubPush.tsx';
 import { engineReady, useGpuStore } from './gpu-store.ts';
 import { AdapterUseControls } from './AdapterUseControls.tsx';
 import { useLibraryStore } from './library-store.ts';
@@ -13,7 +14,10 @@ import { MessageLines } from './MessageLines.tsx';
 import { UseError } from './UseError.tsx';
 import { useModelStore } from './model-store.ts';
 
-/** The adapters kept in this browser: import, use in the playground, download as PEFT files. */
+/**
+ * The adapters kept in this browser: import, use in the playground, download as PEFT files, push
+ * to the Hub.
+ */
 export function LibraryPanel() {
   const ready = useGpuStore((s) => engineReady(s.status));
   const items = useLibraryStore((s) => s.items);
@@ -118,6 +122,7 @@ function LibraryRow({ item }: { item: LibraryItem }) {
   const remove = useLibraryStore((s) => s.remove);
   const ggufError = useLibraryStore((s) => s.ggufErrors[item.id]);
   const [inspecting, setInspecting] = useState(false);
+  const [pushing, setPushing] = useState(false);
   return (
     <li className="library-item" data-testid="library-item">
       <div className="library-title">
@@ -185,6 +190,17 @@ function LibraryRow({ item }: { item: LibraryItem }) {
         ))}
         <button
           type="button"
+          aria-label={`Push ${item.name} to the Hugging Face Hub`}
+          aria-expanded={pushing}
+          aria-controls={`push-${item.id}`}
+          onClick={() => {
+            setPushing(!pushing);
+          }}
+        >
+          Push to Hub…
+        </button>
+        <button
+          type="button"
           className="danger"
           aria-label={`Remove ${item.name}`}
           onClick={() => void remove(item.id)}
@@ -193,6 +209,7 @@ function LibraryRow({ item }: { item: LibraryItem }) {
         </button>
       </div>
       {ggufError && <MessageLines text={ggufError} testId="gguf-error" />}
+      {pushing && <HubPush item={item} />}
       {inspecting && <AdapterInspector id={item.id} />}
     </li>
   );
