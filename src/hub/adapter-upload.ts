@@ -35,7 +35,10 @@ export interface AdapterUpload {
   card: 'kept' | 'base_model filled' | 'written';
 }
 
-const FRONT_MATTER = /^---[ \t]*\r?\n([\s\S]*?)\r?\n?---[ \t]*(?:\r?\n|$)/;
+/** A card's YAML front matter: `---` lines around it at the very start (possibly empty). */
+const FRONT_MATTER = /^---[ \t]*\r?\n(?:([\s\S]*?)\r?\n)?---[ \t]*(?:\r?\n|$)/;
+/** The YAML between the lines, '' for empty front matter (the group does not take part). */
+const yamlOf = (match: RegExpExecArray) => (match[1] as string | undefined) ?? '';
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -56,7 +59,7 @@ function configBaseModel(files: ReadonlyMap<string, Uint8Array>): string | null 
 export function cardBaseModels(card: string): string[] {
   const match = FRONT_MATTER.exec(card);
   if (!match) return [];
-  const doc = parseDocument(match[1]);
+  const doc = parseDocument(yamlOf(match));
   if (doc.errors.length > 0 || !isDocument(doc)) return [];
   const node = doc.get('base_model', true);
   if (isScalar(node)) return [String(node.value)];
@@ -68,7 +71,7 @@ export function cardBaseModels(card: string): string[] {
 function withBaseModel(card: string, id: string): string {
   const match = FRONT_MATTER.exec(card);
   if (!match) return [...cardFrontMatter(id, ['lora', 'lora-studio']), card].join('\n');
-  const doc = parseDocument(match[1]);
+  const doc = parseDocument(yamlOf(match));
   if (doc.errors.length > 0)
     throw new HubPushError(
       `${CARD_FILE}'s front matter is not valid YAML (${doc.errors[0].message.split('\n')[0]}); fix it or remove the card`,
