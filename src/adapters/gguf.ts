@@ -22,14 +22,8 @@
 import { locateModule } from '../model/architecture.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { familyOf, type Family } from '../model/families.ts';
-import {
-  GGML_QUANT_VERSION,
-  GGUF_DEFAULT_ALIGNMENT,
-  GGUF_MAGIC,
-  GGUF_VALUE_TYPE,
-  GGUF_VERSION,
-} from '../model/gguf/constants.ts';
-import { QUANT_TYPES } from '../model/gguf/quant-types.ts';
+import { GGML_QUANT_VERSION } from '../model/gguf/constants.ts';
+import { encodeGguf, f32Bytes, type GgufWriteValue } from '../model/gguf/write.ts';
 import { halvesToInterleaved } from '../model/rope-order.ts';
 import type { AdapterModule, PeftAdapter } from './peft-read.ts';
 import { ggufRefusal } from './variants.ts';
@@ -53,11 +47,6 @@ export interface GgufExport {
   /** Modules whose B carries a scaling other than alpha / r (rank_pattern, alpha_pattern, rsLoRA). */
   rescaled: string[];
 }
-
-type MetadataValue =
-  | { type: 'string'; value: string }
-  | { type: 'u32'; value: number }
-  | { type: 'f32'; value: number };
 
 interface GgufTensor {
   name: string;
@@ -172,7 +161,7 @@ function loraTensors(
  * general.base_model.0.* from an HF id `org/name`. The script takes these from the model card's
  * base_model, title-cased by its naming heuristics; the id's parts are written as they are.
  */
-function baseModelMetadata(id: string | null): [string, MetadataValue][] {
+function baseModelMetadata(id: string | null): [string, GgufWriteValue][] {
   const match = id === null ? null : /^([\w.-]+)\/([\w.-]+)$/.exec(id);
   if (!match) return [];
   return [
@@ -188,7 +177,7 @@ function metadata(
   name: string,
   family: Family,
   alpha: number,
-): [string, MetadataValue][] {
+): [string, GgufWriteValue][] {
   return [
     ['general.architecture', { type: 'string', value: family.gguf.arch }],
     ['general.type', { type: 'string', value: 'adapter' }],
@@ -198,95 +187,6 @@ function metadata(
     ['adapter.lora.alpha', { type: 'f32', value: alpha }],
     ['general.quantization_version', { type: 'u32', value: GGML_QUANT_VERSION }],
   ];
-}
-
-const alignUp = (n: number) => Math.ceil(n / GGUF_DEFAULT_ALIGNMENT) * GGUF_DEFAULT_ALIGNMENT;
-
-/** Little-endian bytes, appended piece by piece. */
-class ByteSink {
-  private readonly chunks: Uint8Array[] = [];
-  private length = 0;
-
-  private view(bytes: number): DataView {
-    const chunk = new Uint8Array(bytes);
-    this.chunks.push(chunk);
-    this.length += bytes;
-    return new DataView(chunk.buffer);
-  }
-
-  u32(value: number): void {
-    this.view(4).setUint32(0, value, true);
-  }
-
-  u64(value: number): void {
-    this.view(8).setBigUint64(0, BigInt(value), true);
-  }
-
-  f32s(values: Float32Array): void {
-    const view = this.view(values.length * 4);
-    values.forEach((v, i) => {
-      view.setFloat32(i * 4, v, true);
-    });
-  }
-
-  string(text: string): void {
-    const bytes = new TextEncoder().encode(text);
-    this.u64(bytes.length);
-    this.chunks.push(bytes);
-    this.length += bytes.length;
-  }
-
-  /** Zero bytes up to the next multiple of the alignment. */
-  align(): void {
-    this.view(alignUp(this.length) - this.length);
-  }
-
-  bytes(): Uint8Array {
-    const out = new Uint8Array(this.length);
-    let at = 0;
-    for (const chunk of this.chunks) {
-      out.set(chunk, at);
-      at += chunk.length;
-    }
-    return out;
-  }
-}
-
-function writeValue(sink: ByteSink, value: MetadataValue): void {
-  sink.u32(GGUF_VALUE_TYPE[value.type]);
-  if (value.type === 'string') sink.string(value.value);
-  else if (value.type === 'u32') sink.u32(value.value);
-  else sink.f32s(Float32Array.of(value.value));
-}
-
-function encodeGguf(
-  entries: [string, MetadataValue][],
-  tensors: readonly GgufTensor[],
-): Uint8Array {
-  const sink = new ByteSink();
-  sink.u32(GGUF_MAGIC);
-  sink.u32(GGUF_VERSION);
-  sink.u64(tensors.length);
-  sink.u64(entries.length);
-  for (const [key, value] of entries) {
-    sink.string(key);
-    writeValue(sink, value);
-  }
-  let offset = 0;
-  for (const t of tensors) {
-    sink.string(t.name);
-    sink.u32(t.dims.length);
-    for (const d of t.dims) sink.u64(d);
-    sink.u32(QUANT_TYPES.F32.id);
-    sink.u64(offset);
-    offset += alignUp(t.data.length * 4);
-  }
-  sink.align();
-  for (const t of tensors) {
-    sink.f32s(t.data);
-    sink.align();
-  }
-  return sink.bytes();
 }
 
 /**
@@ -300,7 +200,10 @@ export function ggufLoraFile(adapter: PeftAdapter, options: GgufExportOptions): 
   const alpha = Math.fround(adapter.details.alpha);
   const { tensors, rescaled } = loraTensors(adapter, alpha, options.config, family);
   return {
-    bytes: encodeGguf(metadata(adapter, options.name, family, alpha), tensors),
+    bytes: encodeGguf(
+      metadata(adapter, options.name, family, alpha),
+      tensors.map((t) => ({ name: t.name, dims: t.dims, type: 'F32', data: f32Bytes(t.data) })),
+    ),
     tensors: tensors.length,
     alpha,
     rescaled,

@@ -19,13 +19,28 @@ import { benchStories, benchStoriesOnCpu, type ModelBenchRow } from '../model/fo
 import { benchTraining, type TrainBenchRow } from '../train/train.bench.ts';
 import { benchMerges, type MergeBenchRow } from '../merge/merge.bench.ts';
 import { formatBytes } from '../gpu/buffers.ts';
+import {
+  agreement,
+  benchOurs,
+  CONTEXT,
+  DECODE,
+  FILE_TYPES,
+  LLAMA_1B_SHAPE,
+  loadPeer,
+  modelFile,
+  PREFILL,
+  type EngineRun,
+} from '../model/gguf-1b.bench.ts';
+import { errorMessage } from '../errors.ts';
 import { UsageError } from './args.ts';
 
 /**
  * `lora-studio bench [--quick] [--node-only]`: matmul GFLOP/s vs TF.js WebGPU, SVD timings,
- * forward-pass and training speed.
+ * forward-pass and training speed. `--gguf-1b [--peer PATH] [--quick]` instead: a 1B model from
+ * GGUF files, ours against llama.cpp.
  */
 export async function bench(args: string[]): Promise<number> {
+  if (args.includes('--gguf-1b')) return benchGguf1b(args);
   const unknown = args.filter((a) => a !== '--quick' && a !== '--node-only');
   if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.join(' ')}`);
   const quick = args.includes('--quick');
@@ -184,6 +199,100 @@ export async function bench(args: string[]): Promise<number> {
       ]),
     ),
   );
+  return 0;
+}
+
+/**
+ * `bench --gguf-1b [--peer PATH] [--quick]`: src/model/gguf-1b.bench.ts, with node-llama-cpp
+ * from the package folder PATH (e.g. …/node_modules/node-llama-cpp) as the peer.
+ */
+async function benchGguf1b(args: string[]): Promise<number> {
+  const rest = args.filter((a) => a !== '--gguf-1b' && a !== '--quick');
+  const at = rest.indexOf('--peer');
+  const peerPath = at >= 0 ? rest[at + 1] : undefined;
+  if (at >= 0 && (peerPath === undefined || peerPath.startsWith('--')))
+    throw new UsageError('--peer needs the node-llama-cpp package folder');
+  const unknown = at >= 0 ? rest.filter((_, i) => i !== at && i !== at + 1) : rest;
+  if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.join(' ')}`);
+  const reps = args.includes('--quick') ? 1 : 3;
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  for (const type of FILE_TYPES) log(`${type}: ${modelFile(type, log)}`);
+
+  // The peer before Dawn starts: Dawn busy-polls a core, one of the two llama.cpp is given.
+  const peerRuns: EngineRun[] = [];
+  let peerDescription: string | null = null;
+  let peerNote = '';
+  if (peerPath === undefined) peerNote = 'no --peer given';
+  else {
+    try {
+      const peer = await loadPeer(peerPath);
+      peerDescription = peer.description;
+      log(`peer: ${peer.description}`);
+      try {
+        for (const type of FILE_TYPES) peerRuns.push(await peer.bench(type, reps, log));
+      } finally {
+        await peer.dispose();
+      }
+    } catch (e) {
+      if (peerRuns.length > 0) throw e;
+      peerNote = `node-llama-cpp could not be loaded from ${peerPath}: ${errorMessage(e)}`;
+    }
+  }
+  const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
+  const ours: EngineRun[] = [];
+  try {
+    for (const type of FILE_TYPES) {
+      const probe = [...(peerRuns.find((p) => p.type === type)?.probe.keys() ?? [])];
+      ours.push(await benchOurs(gpu, type, reps, probe, log));
+    }
+  } finally {
+    gpu.destroy();
+  }
+
+  const s = LLAMA_1B_SHAPE;
+  console.log(
+    `A Llama-3.2-1B-shaped model (${s.numLayers} layers, hidden ${s.hiddenSize}, ${s.numHeads} heads,`,
+    `${s.numKvHeads} KV heads, MLP ${s.intermediateSize}, vocabulary ${s.vocabSize}, tied embeddings;`,
+    `random weights) from the same GGUF files in both engines: prefill of ${PREFILL} tokens, then`,
+    `${DECODE} greedy decode steps, context ${CONTEXT}; median of ${reps} runs after a warm-up run.`,
+    `\nOurs: ${adapterName(gpu.adapter)}, weights kept as the file stores them.`,
+    `\nllama.cpp: ${peerDescription ?? `not measured (${peerNote})`}.`,
+    '\nMemory: ours, the GPU buffer pool after the runs (what a WebGPU device must hold);',
+    'llama.cpp, the buffers it reports (model, KV cache, compute, output).\n',
+  );
+  const rows = [
+    ...ours.map((r) => ['ours, Node (Dawn)', r] as const),
+    ...peerRuns.map((r) => ['llama.cpp, CPU', r] as const),
+  ].map(([engine, r]) => [
+    engine,
+    r.type,
+    r.prefillTokensPerSecond.toFixed(2),
+    r.decodeTokensPerSecond.toFixed(2),
+    formatBytes(r.weightBytes),
+    formatBytes(r.kvBytes),
+    formatBytes(r.totalBytes),
+    r.loadSeconds.toFixed(1),
+  ]);
+  console.log(
+    markdownTable(
+      [
+        'engine',
+        'file',
+        'prefill tok/s',
+        'decode tok/s',
+        'weights',
+        `KV cache (${CONTEXT})`,
+        'memory in all',
+        'load, s',
+      ],
+      rows,
+    ),
+  );
+  if (peerRuns.length > 0) console.log('');
+  for (const r of ours) {
+    const p = peerRuns.find((x) => x.type === r.type);
+    if (p) console.log(agreement(r, p));
+  }
   return 0;
 }
 
