@@ -129,15 +129,13 @@ describe.skipIf(!findChromium())('the adapter library', () => {
       const problems = watchProblems(page);
       await page.goto(`${inject('baseUrl')}?hub=${encodeURIComponent(hub.baseUrl)}`);
       const files = ['adapter_config.json', 'adapter_model.safetensors'];
-      await page
-        .getByTestId('adapter-files')
-        .setInputFiles(
-          files.map((name) => ({
-            name,
-            mimeType: '',
-            buffer: Buffer.from(fixture(`${QWEN}/${name}`)),
-          })),
-        );
+      await page.getByTestId('adapter-files').setInputFiles(
+        files.map((name) => ({
+          name,
+          mimeType: '',
+          buffer: Buffer.from(fixture(`${QWEN}/${name}`)),
+        })),
+      );
       await page.getByRole('button', { name: 'Import anyway' }).click();
       const item = row(page, 'adapter');
       await item.waitFor({ timeout: 30_000 });
