@@ -4,7 +4,7 @@
 // the same files.
 import type { ModelConfig } from './config.ts';
 import { FormatError } from './errors.ts';
-import { loadGgufModel, loadGgufWeights } from './gguf/load.ts';
+import { loadGgufModel, openGgufWeights } from './gguf/load.ts';
 import { openHfFolder, type ModelFile } from './hf-folder.ts';
 import { readLlama2c } from './llama2c.ts';
 import { readLlama2cTokenizer } from './llama2c-tokenizer.ts';
@@ -50,8 +50,8 @@ function ggufFile(files: readonly ModelFile[], name: string): ModelFile | undefi
 
 /**
  * The model's architecture among the files (an HF folder, a .bin or a .gguf) and its weights by
- * name, read when asked: an HF folder's a tensor at a time, the other formats' from the whole
- * file, read once.
+ * name, read when asked: an HF folder's a tensor at a time, a .gguf's dequantized a tensor at a
+ * time from the file's bytes, a .bin's from the whole file, read once.
  */
 export async function openModelWeights(
   files: readonly ModelFile[],
@@ -69,12 +69,11 @@ export async function openModelWeights(
       'holds neither config.json (a Hugging Face model), a llama.cpp .gguf model nor a llama2.c .bin checkpoint',
     );
   }
-  const { config, weights, hubId } = gguf
-    ? loadGgufWeights(await gguf.bytes(), basename(gguf.name))
-    : { ...readLlama2c(await checkpoint!.bytes(), basename(checkpoint!.name)), hubId: undefined };
+  // A GGUF file's weights are dequantized when read: its bytes as stored are the only copy.
+  if (gguf) return openGgufWeights(await gguf.bytes(), basename(gguf.name));
+  const { config, weights } = readLlama2c(await checkpoint!.bytes(), basename(checkpoint!.name));
   return {
     config,
-    ...(hubId !== undefined && { hubId }),
     names: [...weights.keys()],
     read(weight) {
       const t = weights.get(weight);

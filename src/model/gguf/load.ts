@@ -19,7 +19,7 @@ import {
 } from '../families/common.ts';
 import { expectedWeights, parseHfConfig } from '../hf-config.ts';
 import type { TextTokenizer } from '../tokenizer.ts';
-import type { HostTensor, ModelWeights } from '../weights.ts';
+import type { HostTensor, ModelWeights, WeightSource } from '../weights.ts';
 import { dequantize } from './quant-types.ts';
 import { readGguf, type GgufFile, type GgufTensorInfo, type GgufValue } from './read.ts';
 import { ggufSourceRepo } from './source.ts';
@@ -52,7 +52,36 @@ export function loadGgufWeights(bytes: Uint8Array, file: string): Omit<GgufModel
   return modelOf(readGguf(bytes, file), file);
 }
 
+/**
+ * A GGUF model file's architecture, checked as loadGgufWeights checks it, and its weights
+ * dequantized one at a time when asked: the file's bytes (as stored, quantized) stay the only
+ * copy of the model, so two files can be compared weight by weight (LoRA extraction).
+ */
+export function openGgufWeights(bytes: Uint8Array, file: string): WeightSource {
+  const { config, hubId, tensors } = placedModel(readGguf(bytes, file), file);
+  return {
+    config,
+    ...(hubId !== undefined && { hubId }),
+    names: [...tensors.keys()],
+    read(name) {
+      const read = tensors.get(name);
+      if (!read) return Promise.reject(new FormatError(file, `has no weight ${name}`));
+      return Promise.resolve(read());
+    },
+  };
+}
+
 function modelOf(gguf: GgufFile, file: string): Omit<GgufModel, 'tokenizer'> {
+  const { config, hubId, tensors } = placedModel(gguf, file);
+  const weights: ModelWeights = new Map([...tensors].map(([name, read]) => [name, read()]));
+  return { config, weights, hubId };
+}
+
+/** The model's config and, by HF name, a reader of each weight (dequantized when called). */
+function placedModel(
+  gguf: GgufFile,
+  file: string,
+): { config: ModelConfig; hubId?: string; tensors: Map<string, () => HostTensor> } {
   const split = metadataNumber(gguf.metadata.get('split.count'));
   if (split !== undefined && split > 1)
     throw new FormatError(
@@ -67,7 +96,7 @@ function modelOf(gguf: GgufFile, file: string): Omit<GgufModel, 'tokenizer'> {
   const config = ggufConfig(gguf, family, file);
   return {
     config,
-    weights: ggufWeights(gguf, config, family, file),
+    tensors: ggufTensors(gguf, config, family, file),
     hubId: ggufSourceRepo(gguf.metadata),
   };
 }
@@ -244,15 +273,16 @@ function placements(config: ModelConfig, family: Family): Map<string, Placement>
   return out;
 }
 
-function ggufWeights(
+/** Each weight's reader by HF name, once every tensor is found where and as the config implies. */
+function ggufTensors(
   gguf: GgufFile,
   config: ModelConfig,
   family: Family,
   file: string,
-): ModelWeights {
+): Map<string, () => HostTensor> {
   const expected = expectedWeights(config);
   const where = placements(config, family);
-  const weights: ModelWeights = new Map();
+  const weights = new Map<string, () => HostTensor>();
   const problems: string[] = [];
   for (const info of gguf.tensors.values()) {
     const place = where.get(info.name);
@@ -271,7 +301,8 @@ function ggufWeights(
       continue;
     }
     const shift = place.norm ? (family.gguf.normShift ?? 0) : 0;
-    weights.set(place.name, hostTensor(gguf, info, place.heads, shift));
+    const { heads } = place;
+    weights.set(place.name, () => hostTensor(gguf, info, heads, shift));
   }
   const missing = [...expected.keys()].filter((name) => !weights.has(name));
   if (missing.length > 0)
