@@ -37,6 +37,8 @@ export interface ExportedDataset {
   validation: Example[];
   split: SplitKind;
   validationFraction: number;
+  /** The seed of the studio's split (the run's seed in the CLI; the Data panel's own in the studio). */
+  seed: number;
 }
 
 export const TRAIN_FILE = 'data/train.jsonl';
@@ -49,8 +51,8 @@ export function exportedDataset(
 ): ExportedDataset {
   const examples = parseDataset(content, fileName);
   const kind = examples[0].kind;
-  const fraction = options.validationFraction;
-  const whole = { kind, train: examples, validation: [], split: 'none' as const };
+  const { validationFraction: fraction, seed } = options;
+  const whole = { kind, train: examples, validation: [], split: 'none' as const, seed };
   if (fraction === 0) return { ...whole, validationFraction: fraction };
   if (examples.length === 1) {
     const only = examples[0];
@@ -62,17 +64,19 @@ export function exportedDataset(
       validation: [{ kind: 'text', text: cut[1] }],
       split: 'characters',
       validationFraction: fraction,
+      seed,
     };
   }
   // splitExamples keeps the objects it is given: stand-ins find their examples again.
   const standIns: TokenizedExample[] = examples.map(() => ({ ids: [], trained: [] }));
-  const chosen = new Set(splitExamples(standIns, fraction, options.seed).validation);
+  const chosen = new Set(splitExamples(standIns, fraction, seed).validation);
   return {
     kind,
     train: examples.filter((_, i) => !chosen.has(standIns[i])),
     validation: examples.filter((_, i) => chosen.has(standIns[i])),
     split: 'examples',
     validationFraction: fraction,
+    seed,
   };
 }
 

@@ -1,6 +1,7 @@
 // A training run as the hand-off to other engines sees it: the settings of its checkpoint, the
 // modules it adapted, the base model's id, and its data split as the studio split it. Plain data
-// and no file access, so the CLI and (later) the Train panel build it the same way.
+// and no file access, so the CLI and the Train panel (src/worker/run-handoff.ts) build it the
+// same way.
 import { FormatError } from '../model/errors.ts';
 import type { Checkpoint } from '../train/trainer.ts';
 import type { TrainConfig } from '../train/settings.ts';
@@ -24,7 +25,7 @@ export interface HandoffRun {
 }
 
 /** `owner/name` as the Hub spells repo ids. */
-const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
+export const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
 
 /** A module path's part after its layer index: `model.layers.3.self_attn.q_proj` → `self_attn.q_proj`. */
 const LAYER_PART = /\.\d+\.(.+)$/;
@@ -33,11 +34,13 @@ const LAYER_PART = /\.\d+\.(.+)$/;
  * The run of a checkpoint, with the data file it was trained on (its text and name). `model`
  * overrides the base model's id; `peftBaseModel` is the run's adapter_config.json's
  * base_model_name_or_path, which names the Hub repo where the run's base came from one.
+ * `splitSeed` is the seed the data was split with where it is not the run's (the studio's Data
+ * panel has its own; the CLI splits with --seed).
  */
 export function handoffRun(
   checkpoint: Checkpoint,
   data: { content: string; fileName: string },
-  options: { model?: string; peftBaseModel?: string } = {},
+  options: { model?: string; peftBaseModel?: string; splitSeed?: number } = {},
 ): HandoffRun {
   const identity = checkpoint.data;
   if (!identity)
@@ -64,7 +67,7 @@ export function handoffRun(
     dataReplacedAt: (identity.replaced ?? []).map((r) => r.step),
     dataset: exportedDataset(data.content, data.fileName, {
       validationFraction: identity.validationFraction,
-      seed: checkpoint.config.train.seed,
+      seed: options.splitSeed ?? checkpoint.config.train.seed,
     }),
   };
 }

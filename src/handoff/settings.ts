@@ -19,16 +19,9 @@ import {
   type SplitKind,
 } from './dataset.ts';
 import { hasValidation, type HandoffRun } from './run.ts';
+import type { TargetName } from './targets.ts';
 
-/** The engines a run is handed to (`export-run --to`), with the file each reads its settings from. */
-export const TARGETS = {
-  trl: { label: 'TRL / PEFT', config: 'run_config.json' },
-  axolotl: { label: 'Axolotl', config: 'axolotl.yaml' },
-  llamafactory: { label: 'LLaMA-Factory', config: 'llamafactory.yaml' },
-} as const;
-
-export type TargetName = keyof typeof TARGETS;
-export const TARGET_NAMES = Object.keys(TARGETS) as TargetName[];
+export { TARGET_NAMES, TARGETS, type TargetName } from './targets.ts';
 
 /** What a target writes for one setting of a run. */
 export interface Spelled {
@@ -298,7 +291,7 @@ const llamaFactoryDataset = (run: HandoffRun, file: string) => ({
 
 const SPLITS: Record<SplitKind, (run: HandoffRun) => string> = {
   examples: (run) =>
-    `${run.dataset.validation.length} of ${run.dataset.train.length + run.dataset.validation.length} examples: the studio's own split (fraction ${run.dataset.validationFraction}, seed ${train(run).seed})`,
+    `${run.dataset.validation.length} of ${run.dataset.train.length + run.dataset.validation.length} examples: the studio's own split (fraction ${run.dataset.validationFraction}, seed ${run.dataset.seed})`,
   characters: (run) =>
     `the one text cut before its last ${run.dataset.validationFraction} of characters (the studio cuts its tokens)`,
   none: (run) =>
