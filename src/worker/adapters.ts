@@ -2,6 +2,7 @@
 // dropped (validated against the loaded model), and applying library adapters to the loaded
 // model (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x; adapted-model.ts) for the playground and perplexity.
 import { zipSync } from 'fflate';
+import { withCompressedRestored } from '../adapters/compeft.ts';
 import { ggufLoraFile } from '../adapters/gguf.ts';
 import { applyRefusal } from '../adapters/applicable.ts';
 import { adapterFiles, type DroppedFile } from '../adapters/import.ts';
@@ -12,12 +13,15 @@ import {
   shapeMismatches,
   type PeftAdapter,
 } from '../adapters/peft-read.ts';
+import type { MergeCompute } from '../merge/compute.ts';
 import { UNAPPLIABLE, type StudioApi } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
 
 export interface AdapterDeps {
   loaded(): LoadedModel | undefined;
   library: AdapterLibrary;
+  /** Where a dropped compressed adapter is restored (its ΔW SVDs). */
+  compute(): MergeCompute;
 }
 
 type AdapterApi = Pick<
@@ -45,7 +49,7 @@ function adapterName(files: readonly DroppedFile[]): string {
 }
 
 /** A file-system-safe form of an adapter's name; importing the file names the adapter after it again. */
-function fileSafeName(name: string): string {
+export function fileSafeName(name: string): string {
   return name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'adapter';
 }
 
@@ -140,8 +144,9 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
     },
     async importAdapter(files, options = {}) {
       await Promise.resolve(); // a failure rejects the promise instead of throwing at the call
-      const byName = adapterFiles(files);
-      const name = options.name?.trim() || adapterName(files);
+      const dropped = await withCompressedRestored(files, deps.compute());
+      const byName = adapterFiles(dropped);
+      const name = options.name?.trim() || adapterName(dropped);
       const adapter = readPeftAdapter(byName, name);
       const warnings = adapter.nonFinite.map(
         (t) => `${t.tensor} holds ${t.count} NaN or infinite value${t.count > 1 ? 's' : ''}`,

@@ -16,9 +16,11 @@ import type { WeightPrecision } from '../model/weights.ts';
 import type { LossReport } from '../train/evaluate.ts';
 import type { LibraryItem } from '../adapters/library.ts';
 import type { AdapterComparison } from '../analysis/diagnostics.ts';
-import type { MergeReport, SweepPoint } from '../merge/report.ts';
+import type { EmbeddingChoice, HeadChoice } from '../adapters/extract.ts';
+import type { LossCell, MergeReport, SweepPoint } from '../merge/report.ts';
 import type { MergeSpec } from '../merge/spec.ts';
 import type { DatasetSummary } from '../train/data.ts';
+import type { TargetName } from '../handoff/targets.ts';
 import type { DataOptions } from '../train/run-store.ts';
 import type {
   HistoryPoint,
@@ -95,6 +97,29 @@ export interface SavedRunInfo {
   matchesModel: boolean;
 }
 
+export type { TargetName };
+export { TARGET_NAMES, TARGETS } from '../handoff/targets.ts';
+
+/** A setting of a run that an engine cannot say, and why (spellRun's `lost`). */
+export interface LostSetting {
+  setting: string;
+  why: string;
+}
+
+/** The run the Train panel can export for another engine: the latest with a checkpoint. */
+export interface RunHandoffInfo {
+  /** The run's name (the zip's is made from it and the engine's). */
+  name: string;
+  /** The base as the run names it. */
+  baseModel: string;
+  /** The Hub repo the exported configs load; null where the base was a local file. */
+  modelId: string | null;
+  step: number;
+  totalSteps: number;
+  /** What each engine cannot express of the run (its export's README lists them too). */
+  lost: Record<TargetName, LostSetting[]>;
+}
+
 /**
  * A model read from its files, before its weights go to the GPU: what they take at each
  * precision the studio can keep them in, and what the device allows.
@@ -152,6 +177,19 @@ export type GpuStatus =
   | { state: 'lost'; reason: string; detail: string };
 
 /** A library adapter with held-out text in its style, for the merge report. */
+/** One compression of an adapter (ComPEFT at a density): its size and what it costs. */
+export interface CompressionPoint {
+  density: number;
+  bytes: number;
+  /** adapter_model.safetensors's bytes over the compressed file's. */
+  ratio: number;
+  alpha: number;
+  /** ‖ΔW − ΔW̃‖ / ‖ΔW‖ over all modules. */
+  deltaError: number;
+  /** Perplexity on the eval text with the adapter and with its compressed form. */
+  perplexity: { original: number; compressed: number } | null;
+}
+
 export interface EvalText {
   id: string;
   text: string;
@@ -159,6 +197,72 @@ export interface EvalText {
 
 /** How applyAdapters' refusal of an adapter's numbers ends: the UI offers to apply it anyway. */
 export const UNAPPLIABLE = 'not applied (its output would be NaN)';
+
+export type { EmbeddingChoice, HeadChoice } from '../adapters/extract.ts';
+export { EMBEDDING_CHOICES, HEAD_CHOICES } from '../adapters/extract.ts';
+export type { LossCell } from '../merge/report.ts';
+
+/** A checkpoint the user dropped or picked for extraction: its files, paths as in the drop. */
+export interface CheckpointFiles {
+  /** What the studio calls it: the folder's or the file's name. */
+  name: string;
+  files: { path: string; file: File }[];
+}
+
+/** How extractAdapter turns W_tuned − W_base into a LoRA. */
+export interface ExtractSettings {
+  /** A fixed rank, or the smallest rank keeping a share of ‖ΔW‖² (at most `max`). */
+  rule: number | { energy: number; max: number };
+  /** Modules or keywords (`all-linear`, `attention`) to extract. */
+  targets: string[];
+  /** skip; lora: an embedding LoRA of ΔE; save: the whole tuned table (modules_to_save). */
+  embeddings: EmbeddingChoice;
+  /** An untied output head: skip, or save it whole (modules_to_save). */
+  head: HeadChoice;
+  /** The library name (default "<tuned> − <base>"). */
+  name?: string;
+}
+
+/** One extracted module, placed in the layer × module grid. */
+export interface ExtractedModuleReport {
+  path: string;
+  /** Null for the embedding. */
+  layer: number | null;
+  /** The module type (q_proj), or the embedding's name. */
+  module: string;
+  rank: number;
+  /** ‖ΔW‖_F, the share of ‖ΔW‖² the rank keeps, and ‖ΔW‖ / ‖W_base‖. */
+  norm: number;
+  energy: number;
+  relative: number;
+}
+
+/** What extractAdapter made: the library item and the energy report. */
+export interface ExtractionOutcome {
+  item: LibraryItem;
+  base: string;
+  tuned: string;
+  numLayers: number;
+  /** The grid's columns: the module types extracted, in the architecture's order. */
+  moduleTypes: string[];
+  modules: ExtractedModuleReport[];
+  /** The share of ‖ΔW‖² kept over all extracted modules. */
+  energy: number;
+  /** Weights saved whole (modules_to_save). */
+  saved: string[];
+  /** Weights the fine-tune changed that the adapter does not carry, with ‖ΔW‖ / ‖W_base‖. */
+  notCarried: { name: string; relative: number }[];
+}
+
+/** The loaded model's loss on a text without and with an adapter (weight 1). */
+export interface AdapterEffect {
+  model: string;
+  adapter: string;
+  /** Predicted tokens the losses average over. */
+  tokens: number;
+  before: LossCell;
+  after: LossCell;
+}
 
 export interface StudioApi {
   /** Acquires the GPU. `onStatus` hears later changes (device lost, reconnected). */
@@ -237,6 +341,19 @@ export interface StudioApi {
   /** Continues the saved run (its model must be loaded): the same curve, the same result. */
   resumeSavedRun(onProgress?: (p: TrainProgress) => void): Promise<TrainingOutcome>;
   discardSavedRun(): Promise<void>;
+  /**
+   * The latest run with a checkpoint (finished in this session, or stopped, failed or saved
+   * before a reload) as an export for another engine would hand it off; null when there is none
+   * or a run is in progress.
+   */
+  exportableRun(): Promise<RunHandoffInfo | null>;
+  /**
+   * That run as `lora-studio export-run --to TARGET` writes it (data/, the engine's config,
+   * README.md), zipped in a folder named `<run>-<target>` as the zip is. `modelId` names the
+   * base's Hub repo where the run's base was a local file (blank: the README's placeholder).
+   * The zip's buffer is transferred.
+   */
+  exportRun(target: TargetName, modelId?: string): Promise<{ name: string; bytes: Uint8Array }>;
   /** The library, newest first, each item saying whether it fits the loaded model. */
   listAdapters(): Promise<LibraryItem[]>;
   /**
@@ -296,6 +413,23 @@ export interface StudioApi {
     texts: EvalText[],
     onProgress?: (done: number, total: number) => void,
   ): Promise<MergeReport>;
+  /**
+   * A library adapter compressed for sharing (ComPEFT at `density`, docs/sharing.md): the file
+   * (`NAME.compeft`, imported back like any adapter) with its size and ΔW error, and with an
+   * eval text (the loaded model must be the adapter's) the perplexity with the adapter and with
+   * what the file restores, α chosen by that perplexity.
+   */
+  compressAdapter(
+    id: string,
+    density: number,
+    evalText: string | null,
+  ): Promise<CompressionPoint & { name: string; file: Uint8Array }>;
+  /** The same at every density of a size/quality curve, without the files. */
+  compressionCurve(
+    id: string,
+    evalText: string | null,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<CompressionPoint[]>;
   /** Stops the running merge, report or sweep at its next step; it then rejects with "Cancelled.". */
   cancelMergeJob(): Promise<void>;
   /** Losses on each eval text of Σ w·ΔWᵢ at run time, for each weight w. */
@@ -304,4 +438,24 @@ export interface StudioApi {
     weights: number[],
     onProgress?: (done: number, total: number) => void,
   ): Promise<SweepPoint[]>;
+
+  /**
+   * A LoRA extracted from two checkpoints of one architecture (a base and its full fine-tune, each
+   * an HF folder or a .gguf): per module the truncated SVD of W_tuned − W_base, read a weight
+   * pair at a time. Added to the library with extraction.json; refused in one line where the
+   * files are no model, a PyTorch pickle, or two architectures.
+   */
+  extractAdapter(
+    base: CheckpointFiles,
+    tuned: CheckpointFiles,
+    settings: ExtractSettings,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<ExtractionOutcome>;
+  /** Stops the running extraction at its next weight; it then rejects with "Cancelled.". */
+  cancelExtraction(): Promise<void>;
+  /**
+   * The loaded model's loss on `text` (read as a dataset file named `fileName`) without and with
+   * a library adapter at weight 1; the adapters applied to the model stay as they are.
+   */
+  adapterEffect(id: string, text: string, fileName?: string): Promise<AdapterEffect>;
 }

@@ -20,8 +20,10 @@ import { cpuCompute } from '../merge/cpu/compute.ts';
 import type { RunStore } from '../train/run-store.ts';
 import type { GpuStatus, ModelInfo, ModelPlan, StudioApi, UnavailableReason } from './api.ts';
 import { createAdapterApi } from './adapters.ts';
+import { createExtractingApi } from './extracting.ts';
 import type { LoadedModel } from './loaded.ts';
 import { createMergingApi } from './merging.ts';
+import { createSharingApi } from './sharing.ts';
 import { createTrainingApi } from './training.ts';
 
 export interface StudioEnvironment {
@@ -94,6 +96,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
   const adapters = createAdapterApi({
     loaded: () => loaded,
     library: env.library,
+    compute,
   });
 
   const merging = createMergingApi({
@@ -101,6 +104,23 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     loaded: () => loaded,
     library: env.library,
     parsedAdapter: (id) => adapters.parsedAdapter(id),
+  });
+
+  const extracting = createExtractingApi({
+    compute,
+    loaded: () => loaded,
+    library: env.library,
+    parsedAdapter: (id) => adapters.parsedAdapter(id),
+  });
+
+  const sharing = createSharingApi({
+    compute,
+    loaded: () => loaded,
+    async entry(id) {
+      const found = await env.library.get(id);
+      if (!found) throw new Error(`No adapter ${id} in the library.`);
+      return found;
+    },
   });
 
   /** Refuses to swap the model out from under a training run. */
@@ -273,6 +293,8 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     savedRun: training.savedRun,
     resumeSavedRun: training.resumeSavedRun,
     discardSavedRun: training.discardSavedRun,
+    exportableRun: training.exportableRun,
+    exportRun: training.exportRun,
     listAdapters: adapters.listAdapters,
     adapterFiles: adapters.adapterFiles,
     adapterZip: adapters.adapterZip,
@@ -287,6 +309,11 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     mergeReport: merging.mergeReport,
     weightSweep: merging.weightSweep,
     cancelMergeJob: merging.cancelMergeJob,
+    extractAdapter: extracting.extractAdapter,
+    cancelExtraction: extracting.cancelExtraction,
+    adapterEffect: extracting.adapterEffect,
+    compressAdapter: sharing.compressAdapter,
+    compressionCurve: sharing.compressionCurve,
   };
 }
 

@@ -1,6 +1,8 @@
 // The training part of the Studio API: the dataset the user dropped, one run at a time with
-// pause/resume/stop, checkpoints in the run store (so a reload can continue the run), and the
-// trained adapter landing in the library as PEFT files.
+// pause/resume/stop, checkpoints in the run store (so a reload can continue the run), the
+// trained adapter landing in the library as PEFT files, and the latest run's export for other
+// engines (run-handoff.ts).
+import { transfer } from 'comlink';
 import type { AdapterLibrary } from '../adapters/library.ts';
 import { trainedCard } from '../adapters/model-card.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
@@ -23,6 +25,13 @@ import {
   type TrainingOutcome,
 } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
+import {
+  dataIdentity,
+  handoffInfo,
+  handoffZip,
+  runName,
+  type HandoffSource,
+} from './run-handoff.ts';
 
 export interface TrainingDeps {
   /** The loaded model, or undefined. */
@@ -41,11 +50,18 @@ type TrainingApi = Pick<
   | 'savedRun'
   | 'resumeSavedRun'
   | 'discardSavedRun'
+  | 'exportableRun'
+  | 'exportRun'
 > & { readonly busy: boolean };
 
+type Prepared = { source: DatasetSource; data: PreparedData; model: string; seqLen: number };
+
 export function createTrainingApi(deps: TrainingDeps): TrainingApi {
-  let dataset: { source: DatasetSource; data: PreparedData; model: string } | undefined;
+  let dataset: Prepared | undefined;
   let control: TrainControl | undefined;
+  // The last checkpoint of a run that finished in this session (the run store keeps only runs to
+  // continue), kept for its export; a new run replaces it.
+  let finished: HandoffSource | undefined;
 
   function requireModel() {
     const loaded = deps.loaded();
@@ -53,18 +69,14 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
     return loaded;
   }
 
-  function prepare(source: DatasetSource): {
-    source: DatasetSource;
-    data: PreparedData;
-    model: string;
-  } {
+  function prepare(source: DatasetSource): Prepared {
     const loaded = requireModel();
     const seqLen = Math.min(source.options.seqLen, loaded.model.config.maxPositions);
     const data = prepareDataset(source.content, source.fileName, loaded.tokenizer, {
       ...source.options,
       seqLen,
     });
-    return { source, data, model: loaded.name };
+    return { source, data, model: loaded.name, seqLen };
   }
 
   async function run(
@@ -81,7 +93,10 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
       throw new Error('Choose a dataset for this model first.');
     const { source } = prepared;
     control = new TrainControl();
+    finished = undefined;
     try {
+      // Recorded in every checkpoint, as the CLI records it: what the export reads.
+      const data = await dataIdentity(source, prepared.seqLen);
       const result = await train({
         gpu,
         model,
@@ -94,13 +109,17 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
         onProgress,
         store: {
           save: (checkpoint) =>
-            deps.runStore.save({ checkpoint, dataset: source, savedAt: Date.now() }),
+            deps.runStore.save({
+              checkpoint: { ...checkpoint, data },
+              dataset: source,
+              savedAt: Date.now(),
+            }),
         },
       });
       try {
         const { lora, train: settings } = config;
         const id = newId('trained');
-        const name = `${source.fileName.replace(/\.[^.]+$/, '')} · ${lora.init} r${lora.rank}`;
+        const name = runName(source.fileName, lora);
         if (result.steps > 0) {
           const { files } = await result.adapter.peftFiles(baseModelId(loaded), model.config);
           const { summary } = prepared.data;
@@ -128,7 +147,16 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
           });
         }
         // A finished run needs no resuming; a stopped or failed one keeps its last checkpoint.
-        if (result.status === 'done') await deps.runStore.clear();
+        // The finished one's stays here for its export.
+        if (result.status === 'done') {
+          const last = await deps.runStore.load();
+          finished = last && {
+            saved: last,
+            peftBaseModel: baseModelId(loaded),
+            maxPositions: model.config.maxPositions,
+          };
+          await deps.runStore.clear();
+        }
         // Everything but the GPU-side adapter crosses to the UI.
         const outcome: Partial<typeof result> = { ...result };
         delete outcome.adapter;
@@ -195,5 +223,35 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
     discardSavedRun() {
       return deps.runStore.clear();
     },
+    async exportableRun() {
+      if (control) return null;
+      const source = await exportSource();
+      return source ? handoffInfo(source) : null;
+    },
+    async exportRun(target, modelId) {
+      if (control) throw new Error('Stop the training run before you export it.');
+      const source = await exportSource();
+      if (!source)
+        throw new Error('There is no run to export: finish or stop a training run first.');
+      const zip = await handoffZip(source, target, modelId);
+      return transfer(zip, [zip.bytes.buffer]);
+    },
   };
+
+  /**
+   * The latest run with a checkpoint: the run store's (stopped, failed, or saved before a reload;
+   * a new run's first checkpoint replaces it), else the one that finished in this session.
+   */
+  async function exportSource(): Promise<HandoffSource | undefined> {
+    const saved = await deps.runStore.load();
+    if (!saved) return finished;
+    // Its base's Hub id and context are known where that model is the loaded one.
+    const loaded = deps.loaded();
+    const same = loaded?.name === saved.checkpoint.baseModel ? loaded : undefined;
+    return {
+      saved,
+      peftBaseModel: same && baseModelId(same),
+      maxPositions: same?.model.config.maxPositions,
+    };
+  }
 }
