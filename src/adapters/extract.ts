@@ -62,7 +62,7 @@ export interface Extraction {
 }
 
 /** Why two configs are not one architecture, or null. */
-function architectureMismatch(base: ModelConfig, tuned: ModelConfig): string | null {
+export function architectureMismatch(base: ModelConfig, tuned: ModelConfig): string | null {
   const keys = [
     'hiddenSize',
     'intermediateSize',
@@ -77,6 +77,15 @@ function architectureMismatch(base: ModelConfig, tuned: ModelConfig): string | n
   const differ = keys.filter((k) => base[k] !== tuned[k]);
   if (differ.length === 0) return null;
   return differ.map((k) => `${k} ${base[k]} vs ${tuned[k]}`).join(', ');
+}
+
+/** The file beside the adapter that says, per module, the rank and the energy kept. */
+export const EXTRACTION_REPORT = 'extraction.json';
+
+/** extraction.json: the energy kept in all, per module, and the changed weights not carried. */
+export function extractionReport(e: Extraction): Uint8Array {
+  const report = { energy: e.energy, modules: e.modules, not_carried: e.notCarried };
+  return new TextEncoder().encode(JSON.stringify(report, null, 1) + '\n');
 }
 
 const squaredSum = (x: ArrayLike<number>) => {

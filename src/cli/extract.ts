@@ -1,9 +1,10 @@
 import { basename } from 'node:path';
 import {
   EMBEDDING_CHOICES,
+  EXTRACTION_REPORT,
+  extractionReport,
   extractLora,
   HEAD_CHOICES,
-  type Extraction,
 } from '../adapters/extract.ts';
 import { peftFiles } from '../adapters/peft.ts';
 import { TARGET_PRESETS } from '../adapters/config.ts';
@@ -14,9 +15,6 @@ import { openWeightsFromPath } from '../model/load-node.ts';
 import { choiceOption, numberOption, parseOptions, UsageError } from './args.ts';
 import { gpuOrCpu } from './device.ts';
 import { writeFiles } from './files.ts';
-
-/** The file beside the adapter that says, per module, the rank and the energy kept. */
-export const EXTRACTION_REPORT = 'extraction.json';
 
 /** --rank R, or --energy E with --max-rank N (default 128): exactly one of --rank and --energy. */
 function rankRule(values: Map<string, string>): OutputRank {
@@ -36,14 +34,6 @@ function rankRule(values: Map<string, string>): OutputRank {
   if (!Number.isInteger(max) || max < 1)
     throw new UsageError(`--max-rank must be a whole number ≥ 1, got ${values.get('max-rank')}`);
   return { energy, max };
-}
-
-function report(e: Extraction) {
-  return {
-    energy: e.energy,
-    modules: e.modules,
-    not_carried: e.notCarried,
-  };
 }
 
 /**
@@ -98,10 +88,7 @@ export async function extract(args: string[]): Promise<number> {
     });
     process.stderr.write('\n');
     const files = peftFiles(extraction.adapter);
-    files.set(
-      EXTRACTION_REPORT,
-      new TextEncoder().encode(JSON.stringify(report(extraction), null, 1) + '\n'),
-    );
+    files.set(EXTRACTION_REPORT, extractionReport(extraction));
     await writeFiles(out, files);
     console.log(
       JSON.stringify({
