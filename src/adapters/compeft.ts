@@ -28,6 +28,9 @@ export const COMPRESSION_TARGETS = {
 } as const;
 export type CompressionTarget = keyof typeof COMPRESSION_TARGETS;
 
+/** Densities of a size/quality curve (the paper's k, as shares). */
+export const CURVE_DENSITIES: readonly number[] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5];
+
 /** The α values tried where eval text can judge them (the paper searches a grid like it). */
 export const ALPHA_GRID: readonly number[] = [0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10];
 
@@ -483,6 +486,25 @@ function inner(x: ReturnType<typeof unscaled>, y: ReturnType<typeof unscaled>): 
       sum += bd[i * y.rank + j] * ca;
     }
   return sum;
+}
+
+/** Dropped files with every compressed adapter among them replaced by the PEFT files it restores. */
+export async function withCompressedRestored(
+  files: readonly { name: string; bytes: Uint8Array }[],
+  compute: MergeCompute,
+): Promise<{ name: string; bytes: Uint8Array }[]> {
+  const restored = await Promise.all(
+    files.map(async (f) => {
+      if (!f.name.toLowerCase().endsWith('.compeft')) return [f];
+      const { adapter, alpha } = readCompressedFile(f.bytes);
+      const folder = f.name.replace(/\.compeft$/i, '');
+      return [...(await restoredFiles(adapter, alpha, compute))].map(([name, bytes]) => ({
+        name: `${folder}/${name}`,
+        bytes,
+      }));
+    }),
+  );
+  return restored.flat();
 }
 
 /** One compression of an adapter, with what it costs. */

@@ -4,6 +4,7 @@ import { adaptedCpuModel, adaptedGpuModel, type AdaptedModel } from '../adapters
 import {
   COMPRESSED_FILE,
   COMPRESSION_TARGETS,
+  CURVE_DENSITIES,
   compressAdapter,
   readCompressedFile,
   restoredFiles,
@@ -25,9 +26,6 @@ import { writeFiles } from './files.ts';
 
 /** The report written beside the compressed file. */
 export const COMPRESSION_REPORT = 'compression.json';
-
-/** Densities of `--curve` (the paper's k, as shares). */
-export const CURVE_DENSITIES: readonly number[] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5];
 
 /** Perplexity of the model with an adapter's files applied, on the eval text's windows. */
 function perplexityJudge(

@@ -19,6 +19,7 @@ import {
 import { newId } from './adapters.ts';
 import type { EvalText, StudioApi } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
+import type { Sequence } from '../train/data.ts';
 
 export interface MergingDeps {
   /** Where merges and comparisons run: the GPU, or the CPU references without WebGPU. */
@@ -36,7 +37,20 @@ type MergingApi = Pick<
 /** Eval windows: the model's context, at most 128 tokens (a report stays quick). */
 const EVAL_WINDOW = 128;
 /** Windows per eval text: enough for a stable mean, few enough to sweep interactively. */
-const EVAL_SEQUENCES = 16;
+export const EVAL_SEQUENCES = 16;
+
+/** Losses under compositions of the loaded model's base, where the model runs. */
+export function modelEvaluator({ model }: LoadedModel): Evaluator {
+  return model.where === 'gpu'
+    ? gpuEvaluator(model.gpu, model.model.base)
+    : cpuEvaluator(model.config, model.weights);
+}
+
+/** An eval text as the windows reports score (none when it is too short). */
+export function evalWindows({ model, tokenizer }: LoadedModel, text: string): Sequence[] {
+  const seqLen = Math.min(EVAL_WINDOW, model.config.maxPositions);
+  return evalSequences(tokenizer, text, 'eval.txt', seqLen);
+}
 
 export function createMergingApi(deps: MergingDeps): MergingApi {
   // A cancel request is seen at the job's next progress point (a module merged, a text
@@ -56,22 +70,15 @@ export function createMergingApi(deps: MergingDeps): MergingApi {
     return loaded;
   }
 
-  /** Losses under compositions of the loaded model's base, where the model runs. */
-  function evaluator(): Evaluator {
-    const { model } = requireModel();
-    return model.where === 'gpu'
-      ? gpuEvaluator(model.gpu, model.model.base)
-      : cpuEvaluator(model.config, model.weights);
-  }
+  const evaluator = () => modelEvaluator(requireModel());
 
   async function sources(texts: readonly EvalText[]): Promise<ReportSource[]> {
-    const { model, tokenizer } = requireModel();
-    const seqLen = Math.min(EVAL_WINDOW, model.config.maxPositions);
+    const loaded = requireModel();
     return Promise.all(
       texts.map(async ({ id, text }) => {
         const adapter = await deps.parsedAdapter(id);
         if (text.trim() === '') throw new Error(`The eval text for ${adapter.name} is empty.`);
-        const evalTokens = evalSequences(tokenizer, text, 'eval.txt', seqLen);
+        const evalTokens = evalWindows(loaded, text);
         if (evalTokens.length === 0)
           throw new Error(`The eval text for ${adapter.name} is too short to measure.`);
         return { name: adapter.name, adapter, evalTokens };
