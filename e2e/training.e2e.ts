@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { unzipSync } from 'fflate';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
@@ -54,6 +55,26 @@ describe.skipIf(!findChromium())('training in the studio page', () => {
       item.getByRole('button', { name: /Download adapter_model\.safetensors/ }).click(),
     ]);
     expect(download.suggestedFilename()).toBe('adapter_model.safetensors');
+
+    // The run handed to Axolotl: what it cannot express is listed before the download.
+    const handoff = page.getByTestId('run-export');
+    await handoff.getByTestId('run-export-target').selectOption('axolotl');
+    expect(await handoff.getByTestId('run-export-lost').textContent()).toMatch(
+      /Validation sequences per evaluation/,
+    );
+    await handoff.screenshot({ path: `${OUTPUT}training-export.png` });
+    const [zip] = await Promise.all([
+      page.waitForEvent('download'),
+      handoff.getByRole('button', { name: 'Download .zip' }).click(),
+    ]);
+    expect(zip.suggestedFilename()).toBe('zimmy-stories-lora-r8-axolotl.zip');
+    expect(Object.keys(unzipSync(readFileSync(await zip.path())))).toEqual(
+      expect.arrayContaining([
+        'zimmy-stories-lora-r8-axolotl/data/train.jsonl',
+        'zimmy-stories-lora-r8-axolotl/axolotl.yaml',
+        'zimmy-stories-lora-r8-axolotl/README.md',
+      ]),
+    );
     await page.screenshot({ path: `${OUTPUT}training-done.png`, fullPage: true });
     expect(problems).toEqual([]);
   });

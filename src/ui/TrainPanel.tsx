@@ -7,6 +7,7 @@ import {
 } from '../worker/api.ts';
 import { formatBytes, formatDuration, formatRate } from './format.ts';
 import { LossChart } from './LossChart.tsx';
+import { RunExport } from './RunExport.tsx';
 import { useDataStore } from './data-store.ts';
 import { useModelStore } from './model-store.ts';
 import { SavedRunBanner } from './SavedRunBanner.tsx';
@@ -55,6 +56,7 @@ export function TrainPanel() {
           <Samples samples={run.samples} />
         </>
       )}
+      <RunExport running={running} />
     </section>
   );
 }

@@ -2,6 +2,7 @@ import { create } from 'zustand';
 import { errorMessage } from '../errors.ts';
 import type {
   HistoryPoint,
+  RunHandoffInfo,
   Sample,
   SavedRunInfo,
   TrainConfig,
@@ -39,11 +40,17 @@ interface TrainingStore {
   run: RunView;
   /** A checkpoint in the browser that a reload (or a stopped run) can continue. */
   saved: SavedRunInfo | null;
+  /** The latest run with a checkpoint, as its export for another engine hands it off. */
+  handoff: RunHandoffInfo | null;
+  /** Why that run cannot be exported, in one line. */
+  handoffError: string | null;
   start: (config: TrainConfig, fileName: string) => Promise<void>;
   pause: () => Promise<void>;
   resume: () => Promise<void>;
   stop: () => Promise<void>;
+  /** Also asks for the run an export would hand off. */
   checkSaved: () => Promise<void>;
+  checkHandoff: () => Promise<void>;
   resumeSaved: () => Promise<void>;
   discardSaved: () => Promise<void>;
 }
@@ -73,6 +80,8 @@ export const useTrainingStore = create<TrainingStore>((set, get) => {
     if (get().run.state === 'running') return;
     set({
       saved: null,
+      handoff: null,
+      handoffError: null,
       run: {
         ...curve,
         state: 'running',
@@ -107,6 +116,8 @@ export const useTrainingStore = create<TrainingStore>((set, get) => {
   return {
     run: { state: 'idle' },
     saved: null,
+    handoff: null,
+    handoffError: null,
 
     async start(config, fileName) {
       const studio = studioApi();
@@ -141,6 +152,17 @@ export const useTrainingStore = create<TrainingStore>((set, get) => {
         // An unreadable store only means nothing to resume.
         set({ saved: null });
       }
+      await get().checkHandoff();
+    },
+
+    async checkHandoff() {
+      const studio = studioApi();
+      if (!studio || get().run.state === 'running') return;
+      try {
+        set({ handoff: await studio.exportableRun(), handoffError: null });
+      } catch (e) {
+        set({ handoff: null, handoffError: errorMessage(e) });
+      }
     },
 
     async resumeSaved() {
@@ -159,6 +181,7 @@ export const useTrainingStore = create<TrainingStore>((set, get) => {
     async discardSaved() {
       await studioApi()?.discardSavedRun();
       set({ saved: null });
+      await get().checkHandoff();
     },
   };
 });
