@@ -6,6 +6,7 @@ import { AdapterTitle } from './AdapterTitle.tsx';
 import { pickedFiles } from './dropped-files.ts';
 import { useDropTarget } from './drop-target.ts';
 import { formatBytes } from './format.ts';
+import { CompressShare } from './CompressShare.tsx';
 import { HubPush } from './HubPush.tsx';
 import { engineReady, useGpuStore } from './gpu-store.ts';
 import { AdapterUseControls } from './AdapterUseControls.tsx';
@@ -71,7 +72,7 @@ function ImportControls() {
             multiple
             hidden
             disabled={busy}
-            accept=".json,.safetensors,.bin,.zip,application/json,application/zip"
+            accept=".json,.safetensors,.bin,.zip,.compeft,application/json,application/zip"
             data-testid="adapter-files"
             onChange={(e) => {
               pick(e.target);
@@ -94,7 +95,8 @@ function ImportControls() {
       </div>
       <p className="muted hint">
         Or drop an adapter anywhere on the page: its <code>adapter_config.json</code> and{' '}
-        <code>adapter_model.safetensors</code>, the folder holding them, or a .zip of it.
+        <code>adapter_model.safetensors</code>, the folder holding them, a .zip of it, or a
+        compressed <code>.compeft</code>.
       </p>
       <div aria-live="polite" data-testid="import-status">
         {state.state === 'importing' && <p aria-busy="true">Importing {state.names}…</p>}
@@ -123,6 +125,7 @@ function LibraryRow({ item }: { item: LibraryItem }) {
   const ggufError = useLibraryStore((s) => s.ggufErrors[item.id]);
   const [inspecting, setInspecting] = useState(false);
   const [pushing, setPushing] = useState(false);
+  const [sharing, setSharing] = useState(false);
   return (
     <li className="library-item" data-testid="library-item">
       <div className="library-title">
@@ -190,6 +193,17 @@ function LibraryRow({ item }: { item: LibraryItem }) {
         ))}
         <button
           type="button"
+          aria-label={`Share ${item.name} compressed`}
+          aria-expanded={sharing}
+          aria-controls={`compress-${item.id}`}
+          onClick={() => {
+            setSharing(!sharing);
+          }}
+        >
+          Share compressed…
+        </button>
+        <button
+          type="button"
           aria-label={`Push ${item.name} to the Hugging Face Hub`}
           aria-expanded={pushing}
           aria-controls={`push-${item.id}`}
@@ -209,6 +223,7 @@ function LibraryRow({ item }: { item: LibraryItem }) {
         </button>
       </div>
       {ggufError && <MessageLines text={ggufError} testId="gguf-error" />}
+      {sharing && <CompressShare item={item} />}
       {pushing && <HubPush item={item} />}
       {inspecting && <AdapterInspector id={item.id} />}
     </li>

@@ -65,7 +65,8 @@ export function isAdapterFile(path: string): boolean {
     name === 'adapter_config.json' ||
     name === 'adapter_model.safetensors' ||
     name === 'adapter_model.bin' ||
-    name.endsWith('.zip')
+    name.endsWith('.zip') ||
+    name.endsWith('.compeft')
   );
 }
 

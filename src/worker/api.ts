@@ -33,6 +33,7 @@ import type {
 export type { ModelConfig, GenerateOptions, LossReport, DownloadProgress };
 export type { WeightMemory, WeightPrecision };
 export { WEIGHT_PRECISIONS } from '../model/weights.ts';
+export { CURVE_DENSITIES } from '../adapters/compeft.ts';
 export { kvCacheBytes, optimiserBytes, trainingActivationBytes } from '../model/memory.ts';
 export type {
   DataOptions,
