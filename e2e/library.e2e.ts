@@ -31,7 +31,7 @@ describe.skipIf(!findChromium())('the adapter library', () => {
   });
   afterAll(() => browser.close());
 
-  it('renames, duplicates, inspects and exports a library adapter as GGUF', async () => {
+  it('renames, duplicates, inspects, exports as GGUF and shares compressed a library adapter', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1300 } });
     const problems = watchProblems(page);
     await page.goto(inject('baseUrl'));
@@ -92,6 +92,27 @@ describe.skipIf(!findChromium())('the adapter library', () => {
     expect(download.suggestedFilename()).toBe('zimmy-v1.gguf');
     const gguf = readFileSync(await download.path());
     expect(gguf.subarray(0, 4).toString('latin1')).toBe('GGUF');
+
+    // Shared compressed: the cost on an eval text, the .compeft file, imported back as an adapter.
+    await original.getByRole('button', { name: 'Share zimmy v1 compressed' }).click();
+    const share = original.getByTestId('compress-share');
+    await share.getByTestId('compress-density').selectOption('0.3');
+    await share
+      .getByTestId('compress-eval-text')
+      .fill('Zimmy the robot rolled to the park. Zimmy saw a big red ball and said beep beep.');
+    await share.getByRole('button', { name: 'Compress', exact: true }).click();
+    const compressed = share.getByRole('button', { name: '⤓ zimmy-v1.compeft' });
+    await compressed.waitFor({ timeout: 90_000 });
+    expect(await share.getByTestId('compress-status').innerText()).toMatch(
+      /^Share compressed: [\d.]+× smaller \([\d.]+ [KMG]iB\), [+-][\d.]+ % perplexity \([\d.]+ → [\d.]+\)/,
+    );
+    const [shared] = await Promise.all([page.waitForEvent('download'), compressed.click()]);
+    await page.getByTestId('adapter-files').setInputFiles({
+      name: 'zimmy-v1.compeft',
+      mimeType: '',
+      buffer: readFileSync(await shared.path()),
+    });
+    await row(page, 'zimmy-v1').waitFor({ timeout: 30_000 });
 
     // An adapter for another model: kept on request, marked, and no GGUF for this model.
     await page.getByTestId('adapter-files').setInputFiles(
