@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 import { ComposePanel } from './ComposePanel.tsx';
 import { DataPanel } from './DataPanel.tsx';
+import { ExtractPanel } from './ExtractPanel.tsx';
 import { useDataStore } from './data-store.ts';
 import { GpuPanel } from './GpuPanel.tsx';
 import { LibraryPanel } from './LibraryPanel.tsx';
@@ -61,6 +62,7 @@ export function App() {
           <ModelPanel />
           <DataPanel />
           <LibraryPanel />
+          <ExtractPanel />
         </div>
         <div className="stack">
           <TrainPanel />

@@ -22,6 +22,7 @@ import './styles/live-preview.css';
 import './styles/merge-card.css';
 import './styles/layer-grid.css';
 import './styles/merge-report.css';
+import './styles/extract.css';
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root element');

@@ -1,7 +1,8 @@
 // Drops anywhere on the page. An adapter's files (PEFT files, a folder holding them, a .zip) go to
 // the library wherever they land; a folder without an adapter is a model; anything else is left
-// to the panel it was dropped on (Model, Data), and a file dropped beside the panels never
-// replaces the studio with the browser's view of it.
+// to the panel it was dropped on (Model, Data), as is whatever lands on a zone marked
+// data-own-drop, and a file dropped beside the panels never replaces the studio with the
+// browser's view of it.
 import { useEffect } from 'react';
 import { droppedFiles, holdsFolder, isAdapterFile, type PickedFile } from './dropped-files.ts';
 import { useLibraryStore } from './library-store.ts';
@@ -32,6 +33,8 @@ function onDrop(e: DragEvent) {
   if (!data || !carriesFiles(e)) return;
   e.preventDefault();
   const target = e.target instanceof Element ? e.target : null;
+  // A panel's own drop zone (Extract's base and tuned checkpoints) takes the drop itself.
+  if (target?.closest('[data-own-drop]')) return;
   const toLibrary = target?.closest('[data-testid="library"]') != null;
   const names = [...data.files].map((f) => f.name);
   if (!toLibrary && !names.some(isAdapterFile) && !holdsFolder(data)) return;
