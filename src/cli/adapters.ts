@@ -6,6 +6,7 @@ import { readGgufLora } from '../adapters/gguf-read.ts';
 import { readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { FormatError } from '../model/errors.ts';
+import { namesModel } from '../model/load.ts';
 
 /** `DIR` or `DIR:WEIGHT` (the weight may be negative: `dir:-0.5` subtracts the adapter). */
 export function parseAdapterOption(option: string): { dir: string; weight: number } {
@@ -58,7 +59,7 @@ async function readGgufFile(path: string): Promise<Uint8Array> {
  * scaling beyond float32) unless `force` (`--force`), then warns.
  */
 export async function adapterOptions(
-  model: { name: string; config: ModelConfig },
+  model: { name: string; hubId?: string; config: ModelConfig },
   options: readonly string[],
   force = false,
 ): Promise<Composition> {
@@ -72,7 +73,7 @@ export async function adapterOptions(
     if (refusal && !force)
       throw new FormatError('--adapter', `${refusal}; give --force to apply it anyway`);
     if (refusal) console.error(`warning: applying anyway: ${refusal}`);
-    if (adapter.baseModel && adapter.baseModel !== model.name)
+    if (adapter.baseModel && !namesModel(model, adapter.baseModel))
       console.error(`note: ${dir} was trained on ${adapter.baseModel}; the model is ${model.name}`);
     adapters.push({ adapter, weight });
   }

@@ -29,7 +29,7 @@ export async function generate(args: string[]): Promise<number> {
   });
   const path = values.get('model');
   if (!path) throw new UsageError('--model PATH is required (an HF folder or a llama2.c .bin)');
-  const { config, weights, tokenizer, name } = await loadModelFromPath(
+  const { config, weights, tokenizer, name, hubId } = await loadModelFromPath(
     path,
     values.get('tokenizer'),
   );
@@ -48,7 +48,7 @@ export async function generate(args: string[]): Promise<number> {
     : adaptedCpuModel(config, weights, precision);
   try {
     await model.apply(
-      await adapterOptions({ name, config }, lists.get('adapter') ?? [], flags.has('force')),
+      await adapterOptions({ name, hubId, config }, lists.get('adapter') ?? [], flags.has('force')),
     );
     const ids = tokenizer.encode(prompt);
     const context = ids.length > 0 ? ids : [config.bosTokenId];

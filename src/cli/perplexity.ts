@@ -18,7 +18,7 @@ export async function perplexity(args: string[]): Promise<number> {
   const path = values.get('model');
   const data = values.get('data');
   if (!path || !data) throw new UsageError('--model PATH and --data FILE are required');
-  const { config, weights, tokenizer, name } = await loadModelFromPath(
+  const { config, weights, tokenizer, name, hubId } = await loadModelFromPath(
     path,
     values.get('tokenizer'),
   );
@@ -30,7 +30,7 @@ export async function perplexity(args: string[]): Promise<number> {
     : adaptedCpuModel(config, weights, precision);
   try {
     await model.apply(
-      await adapterOptions({ name, config }, lists.get('adapter') ?? [], flags.has('force')),
+      await adapterOptions({ name, hubId, config }, lists.get('adapter') ?? [], flags.has('force')),
     );
     const report = await meanLoss(runnerScorer(model), textSequences(tokens, config.maxPositions));
     if (!report) throw new RangeError(`${data}: perplexity needs at least two tokens of text`);

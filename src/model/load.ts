@@ -31,6 +31,10 @@ export interface LoadedModelFiles {
 export const baseModelId = (model: { name: string; hubId?: string }): string =>
   model.hubId ?? model.name;
 
+/** Whether an adapter's base model id is this model: its name, or the Hub repo it came from. */
+export const namesModel = (model: { name: string; hubId?: string }, id: string): boolean =>
+  id === model.name || id === model.hubId;
+
 const basename = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 const TOKENIZER_FILES = ['tokenizer.json', 'tok512.bin', 'tokenizer.bin'];
 /** Where a chat template lives when tokenizer_config.json has none. */

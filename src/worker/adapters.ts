@@ -14,6 +14,7 @@ import {
   type PeftAdapter,
 } from '../adapters/peft-read.ts';
 import type { MergeCompute } from '../merge/compute.ts';
+import { namesModel } from '../model/load.ts';
 import { UNAPPLIABLE, type StudioApi } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
 
@@ -159,7 +160,7 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
           warnings.push(
             `does not fit ${loaded.name} (${problems.length} modules differ): kept for inspection and merging, not applied`,
           );
-        if (adapter.baseModel && adapter.baseModel !== loaded.name)
+        if (adapter.baseModel && !namesModel(loaded, adapter.baseModel))
           warnings.push(`trained on ${adapter.baseModel}; the loaded model is ${loaded.name}`);
       }
       const imported: LibraryEntry = {
