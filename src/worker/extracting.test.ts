@@ -5,42 +5,22 @@
 // fine-tune's logits, with a report of the energy each module keeps and of what is not carried;
 // the loaded model's loss with the adapter must be the fine-tune's; bad input is refused in one
 // line, and a cancelled extraction leaves the library as it was.
+import { nodeStudio } from '../testing/studio.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { composeWeights } from '../adapters/compose.ts';
-import { memoryLibrary } from '../adapters/library.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
-import { nodeGpuEntry } from '../gpu/node.ts';
-import { nodeShaders } from '../gpu/shaders-node.ts';
 import { modulePath } from '../model/architecture.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { ReferenceModel } from '../model/cpu/reference.ts';
 import { hfFolderFiles } from '../model/hf-export.ts';
 import { loadHfFolder } from '../model/hf-folder.ts';
 import type { ModelWeights } from '../model/weights.ts';
-import { builtIn, fixture } from '../testing/fixtures.ts';
+import { fixture } from '../testing/fixtures.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
-import { memoryRunStore } from '../train/run-store.ts';
 import type { CheckpointFiles, ExtractSettings, StudioApi } from './api.ts';
-import { createStudio } from './studio.ts';
 
 const LLAMA = 'models/gguf/llama/';
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
-
-function nodeStudio(): StudioApi {
-  return createStudio({
-    gpu: nodeGpuEntry(),
-    shaders: nodeShaders,
-    secureContext: true,
-    tuningStore: { load: () => Promise.resolve(undefined), save: () => Promise.resolve() },
-    runStore: memoryRunStore(),
-    library: memoryLibrary(),
-    builtinModel: () =>
-      Promise.resolve({
-        checkpoint: builtIn('stories260K.bin'),
-        tokenizer: builtIn('tok512.bin'),
-      }),
-  });
-}
 
 /** A dropped folder: its files as File objects, paths as the drop walks them. */
 function folder(name: string, files: ReadonlyMap<string, Uint8Array>): CheckpointFiles {

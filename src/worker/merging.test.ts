@@ -1,35 +1,15 @@
 // Merging through the Studio API: two adapters trained in the studio on the two invented styles,
 // compared, baked into library adapters by spec, and measured by the merge report and sweep; then
 // the same through a studio without WebGPU (on the CPU references), which must agree.
+import { nodeStudio } from '../testing/studio.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { memoryLibrary, type AdapterLibrary } from '../adapters/library.ts';
+import { memoryLibrary } from '../adapters/library.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
 import { relativeNormError } from '../linalg/compare.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
-import { nodeShaders } from '../gpu/shaders-node.ts';
-import { builtIn } from '../testing/fixtures.ts';
-import { memoryRunStore } from '../train/run-store.ts';
 import { DEFAULT_SETTINGS } from '../train/settings.ts';
 import { SNORP_STYLE, ZIMMY_STYLE, type StyleCorpus } from '../studies/style-corpus.ts';
 import { TRAINING_NEEDS_WEBGPU, type StudioApi } from './api.ts';
-import { createStudio } from './studio.ts';
-
-/** A studio over the fixture model with the given WebGPU entry (undefined: none) and library. */
-function nodeStudio(gpu: GPU | undefined, library: AdapterLibrary): StudioApi {
-  return createStudio({
-    gpu,
-    shaders: nodeShaders,
-    secureContext: true,
-    tuningStore: { load: () => Promise.resolve(undefined), save: () => Promise.resolve() },
-    runStore: memoryRunStore(),
-    library,
-    builtinModel: () =>
-      Promise.resolve({
-        checkpoint: builtIn('stories260K.bin'),
-        tokenizer: builtIn('tok512.bin'),
-      }),
-  });
-}
 
 /** ΔW = s·B·A of every module of a library adapter, dense, by module path. */
 async function deltas(studio: StudioApi, id: string): Promise<Map<string, Float64Array>> {
@@ -83,7 +63,7 @@ describe('merging through the studio API', () => {
   }
 
   beforeAll(async () => {
-    studio = nodeStudio(nodeGpuEntry(), library);
+    studio = nodeStudio({ gpu: nodeGpuEntry(), library });
     await studio.connect(() => undefined);
     await studio.loadBuiltinModel();
     for (const style of [ZIMMY_STYLE, SNORP_STYLE]) ids.push(await trainStyle(style));
@@ -183,7 +163,7 @@ describe('merging through the studio API', () => {
     ];
 
     beforeAll(async () => {
-      cpu = nodeStudio(undefined, library);
+      cpu = nodeStudio({ gpu: undefined, library });
       expect(await cpu.connect(() => undefined)).toMatchObject({
         state: 'cpu',
         reason: 'no-webgpu',

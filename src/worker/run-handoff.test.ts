@@ -3,23 +3,19 @@
 // config with the run's rank, learning rate and steps, README.md), and the list the panel shows
 // of what each engine cannot express is spellRun's. Finished runs (kept in the worker), stopped
 // ones after a reload (the run store's) and runs saved before checkpoints recorded their data.
+import { nodeStudio } from '../testing/studio.ts';
 import { unzipSync } from 'fflate';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { memoryLibrary } from '../adapters/library.ts';
-import { nodeGpuEntry } from '../gpu/node.ts';
-import { nodeShaders } from '../gpu/shaders-node.ts';
 import { exportedDataset, jsonl } from '../handoff/dataset.ts';
 import { exportRunFiles, spellRun } from '../handoff/export.ts';
 import { handoffRun } from '../handoff/run.ts';
 import { TARGET_NAMES, TARGETS, type TargetName } from '../handoff/targets.ts';
 import { styleCorpus } from '../studies/style-corpus.ts';
-import { builtIn } from '../testing/fixtures.ts';
 import { memoryRunStore, type RunStore, type SavedRun } from '../train/run-store.ts';
 import { DEFAULT_SETTINGS, type TrainConfig } from '../train/settings.ts';
 import type { StudioApi } from './api.ts';
-import { createStudio } from './studio.ts';
 
 /** A run store that also keeps every run saved to it, as the worker handed it over. */
 function recordingStore(): RunStore & { saves: SavedRun[] } {
@@ -36,19 +32,7 @@ function recordingStore(): RunStore & { saves: SavedRun[] } {
 }
 
 async function studioWithModel(runStore: RunStore): Promise<StudioApi> {
-  const studio = createStudio({
-    gpu: nodeGpuEntry(),
-    shaders: nodeShaders,
-    secureContext: true,
-    tuningStore: { load: () => Promise.resolve(undefined), save: () => Promise.resolve() },
-    runStore,
-    library: memoryLibrary(),
-    builtinModel: () =>
-      Promise.resolve({
-        checkpoint: builtIn('stories260K.bin'),
-        tokenizer: builtIn('tok512.bin'),
-      }),
-  });
+  const studio = nodeStudio({ runStore });
   await studio.connect(() => undefined);
   await studio.loadBuiltinModel();
   return studio;

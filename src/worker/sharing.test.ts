@@ -1,19 +1,14 @@
 // Sharing compressed through the Studio API: an adapter trained in the studio compressed at a
 // density with its perplexity cost on its eval text measured by the loaded model, the file
 // imported back as the plain adapter it restores, and the size/quality curve over densities.
+import { nodeStudio } from '../testing/studio.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readCompressedFile, restoredFiles, CURVE_DENSITIES } from '../adapters/compeft.ts';
-import { memoryLibrary } from '../adapters/library.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
-import { nodeGpuEntry } from '../gpu/node.ts';
-import { nodeShaders } from '../gpu/shaders-node.ts';
 import { cpuCompute } from '../merge/cpu/compute.ts';
 import { SNORP_STYLE } from '../studies/style-corpus.ts';
-import { builtIn } from '../testing/fixtures.ts';
-import { memoryRunStore } from '../train/run-store.ts';
 import { DEFAULT_SETTINGS } from '../train/settings.ts';
 import type { StudioApi } from './api.ts';
-import { createStudio } from './studio.ts';
 
 describe('sharing compressed adapters through the studio API', () => {
   let studio: StudioApi;
@@ -21,19 +16,7 @@ describe('sharing compressed adapters through the studio API', () => {
   const evalText = SNORP_STYLE.stories(2, 99);
 
   beforeAll(async () => {
-    studio = createStudio({
-      gpu: nodeGpuEntry(),
-      shaders: nodeShaders,
-      secureContext: true,
-      tuningStore: { load: () => Promise.resolve(undefined), save: () => Promise.resolve() },
-      runStore: memoryRunStore(),
-      library: memoryLibrary(),
-      builtinModel: () =>
-        Promise.resolve({
-          checkpoint: builtIn('stories260K.bin'),
-          tokenizer: builtIn('tok512.bin'),
-        }),
-    });
+    studio = nodeStudio();
     await studio.connect(() => undefined);
     await studio.loadBuiltinModel();
     await studio.prepareData(SNORP_STYLE.stories(24, 1), 'snorp.txt', {

@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { nodeGpuEntry } from '../gpu/node.ts';
-import { nodeShaders } from '../gpu/shaders-node.ts';
 import { kvCacheBytes, UNAPPLIABLE, type GpuStatus } from './api.ts';
 import { createStudio, type StudioEnvironment } from './studio.ts';
+import { nodeStudioEnvironment } from '../testing/studio.ts';
 import { builtIn, fixture } from '../testing/fixtures.ts';
 import type { TuningEntries, TuningStore } from '../gpu/tuning.ts';
-import { memoryLibrary } from '../adapters/library.ts';
 import { memoryRunStore } from '../train/run-store.ts';
 import { styleCorpus } from '../studies/style-corpus.ts';
 import { DEFAULT_SETTINGS, type TrainConfig } from '../train/settings.ts';
@@ -26,23 +25,9 @@ function memoryStore(): TuningStore & { saved: Map<string, TuningEntries> } {
   };
 }
 
-/** A Node environment for the studio: Dawn, the shader files, the fixtures as built-in model. */
-function environment(overrides: Partial<StudioEnvironment> = {}): StudioEnvironment {
-  return {
-    gpu: nodeGpuEntry(),
-    shaders: nodeShaders,
-    secureContext: true,
-    tuningStore: memoryStore(),
-    runStore: memoryRunStore(),
-    library: memoryLibrary(),
-    builtinModel: () =>
-      Promise.resolve({
-        checkpoint: builtIn('stories260K.bin'),
-        tokenizer: builtIn('tok512.bin'),
-      }),
-    ...overrides,
-  };
-}
+/** A Node environment for the studio whose tuning store records what was saved. */
+const environment = (overrides: Partial<StudioEnvironment> = {}): StudioEnvironment =>
+  nodeStudioEnvironment({ tuningStore: memoryStore(), ...overrides });
 
 /** Dawn's entry point, remembering the devices it hands out so a test can lose one. */
 function spyingEntry(): { entry: GPU; devices: GPUDevice[] } {
