@@ -14,7 +14,6 @@ import { adapterDirFiles } from '../cli/adapters.ts';
 import { writeFiles } from '../cli/files.ts';
 import { jacobiSvd } from '../linalg/cpu/svd.ts';
 import { cpuCompute } from '../merge/cpu/compute.ts';
-import { modulePath } from '../model/architecture.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { randomArray, seededRandom } from '../testing/random.ts';
@@ -31,6 +30,7 @@ import {
 } from './compeft.ts';
 import { peftFiles, type ExportAdapter, type ExportModule } from './peft.ts';
 import { readPeftAdapter } from './peft-read.ts';
+import { randomAdapterFiles } from '../testing/random-adapter.ts';
 
 const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
 const BUILT_IN = fileURLToPath(new URL('../../public/', import.meta.url));
@@ -251,32 +251,14 @@ describe('ComPEFT', () => {
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), 'compeft-'));
       const { config } = await loadModelFromPath(`${BUILT_IN}models/stories260K.bin`);
-      const random = seededRandom(6);
-      const modules: ExportModule[] = [];
-      for (let layer = 0; layer < config.numLayers; layer++)
-        for (const m of config.arch.modules)
-          modules.push({
-            path: modulePath(config.arch, layer, m),
-            layer,
-            rank: 4,
-            alpha: 8,
-            in: m.in,
-            out: m.out,
-            a: randomArray(random, 4 * m.in, -0.3, 0.3),
-            b: randomArray(random, m.out * 4, -0.3, 0.3),
-          });
       await writeFiles(
         join(dir, 'lora'),
-        peftFiles({
-          modules,
+        randomAdapterFiles(config, {
+          seed: 6,
           rank: 4,
           alpha: 8,
-          rslora: false,
-          targets: config.arch.modules.map((m) => m.name),
-          dropout: 0,
-          initLoraWeights: true,
+          range: 0.3,
           baseModel: 'stories260K.bin',
-          numLayers: config.numLayers,
         }),
       );
     });

@@ -5,13 +5,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { peftFiles } from '../adapters/peft.ts';
-import { modulePath } from '../model/architecture.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { writeSafetensors } from '../model/safetensors.ts';
-import { randomArray, seededRandom } from '../testing/random.ts';
 import { writeFiles } from './files.ts';
 import { BUILT_IN, FIXTURES } from '../testing/fixtures.ts';
+import { randomAdapterFiles } from '../testing/random-adapter.ts';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 
@@ -162,30 +160,15 @@ describe('lora-studio convert', () => {
   it('bakes adapters into the weights: the HF folder scores text as the model with them applied', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'convert-'));
     const { config } = await loadModelFromPath(STORIES);
-    const random = seededRandom(3);
-    const modules = config.arch.modules.map((m, layer) => ({
-      path: modulePath(config.arch, layer % config.numLayers, m),
-      layer: layer % config.numLayers,
-      rank: 2,
-      alpha: 4,
-      in: m.in,
-      out: m.out,
-      a: randomArray(random, 2 * m.in, -0.5, 0.5),
-      b: randomArray(random, m.out * 2, -0.5, 0.5),
-    }));
     const adapter = join(dir, 'adapter');
     await writeFiles(
       adapter,
-      peftFiles({
-        modules,
+      randomAdapterFiles(config, {
+        seed: 3,
         rank: 2,
         alpha: 4,
-        rslora: false,
-        targets: config.arch.modules.map((m) => m.name),
-        dropout: 0,
-        initLoraWeights: true,
+        range: 0.5,
         baseModel: 'stories260K.bin',
-        numLayers: config.numLayers,
       }),
     );
     const tok = STORIES.replace('stories260K.bin', 'tok512.bin');

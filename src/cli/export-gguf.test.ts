@@ -11,15 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ggufLoraFile } from '../adapters/gguf.ts';
-import { peftFiles } from '../adapters/peft.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
-import { modulePath } from '../model/architecture.ts';
 import type { GgufValue } from '../model/gguf/read.ts';
 import { parseHfConfig } from '../model/hf-config.ts';
 import { fixture, fixtureJson, FIXTURES } from '../testing/fixtures.ts';
-import { randomArray, seededRandom } from '../testing/random.ts';
 import { writeFiles } from './files.ts';
 import { ollamaModelfile, stopTexts } from './export-gguf.ts';
+import { randomAdapterFiles } from '../testing/random-adapter.ts';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 const NAME = 'medai_TFM-HITESH_5epochs';
@@ -61,31 +59,14 @@ const GGUF_LLAMA = `${FIXTURES}models/gguf/llama/`;
  */
 async function ggufLlamaAdapter(dir: string): Promise<void> {
   const config = parseHfConfig(fixtureJson('models/gguf/llama/hf/config.json'));
-  const random = seededRandom(3);
-  const names = ['q_proj', 'k_proj', 'v_proj', 'down_proj'];
-  const specs = config.arch.modules.filter((m) => names.includes(m.name));
-  const modules = [0, 1].flatMap((layer) =>
-    specs.map((m) => ({
-      path: modulePath(config.arch, layer, m),
-      layer,
-      rank: 4,
-      alpha: 8,
-      in: m.in,
-      out: m.out,
-      a: randomArray(random, 4 * m.in, -0.2, 0.2),
-      b: randomArray(random, m.out * 4, -0.2, 0.2),
-    })),
-  );
-  const files = peftFiles({
-    modules,
+  const files = randomAdapterFiles(config, {
+    seed: 3,
     rank: 4,
     alpha: 8,
-    rslora: false,
-    targets: names,
-    dropout: 0,
-    initLoraWeights: true,
+    range: 0.2,
     baseModel: 'gguf-llama',
-    numLayers: 2,
+    modules: ['q_proj', 'k_proj', 'v_proj', 'down_proj'],
+    layers: [0, 1],
   });
   await writeFiles(dir, files);
 }
