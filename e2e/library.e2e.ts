@@ -169,6 +169,11 @@ describe.skipIf(!findChromium())('the adapter library', () => {
       expect(await item.getByTestId('push-result').innerText()).toMatch(
         /^Pushed 3 files to erin\/qwen-adapter \(new repo, model card written\): commit [0-9a-f]{7}/,
       );
+      // The library now knows the adapter by that repo and commit: a link can name it.
+      const commit = hub.commits.at(-1)!.oid;
+      await expect
+        .poll(() => item.getByTestId('adapter-hub').innerText(), { timeout: 10_000 })
+        .toBe(`On the Hub: erin/qwen-adapter@${commit.slice(0, 7)}`);
       const pushed = hub.repoFiles('erin/qwen-adapter')!;
       for (const name of files) expect(pushed.get(name), name).toEqual(fixture(`${QWEN}/${name}`));
       expect(new TextDecoder().decode(pushed.get('README.md'))).toMatch(

@@ -1,6 +1,7 @@
 // The adapter library: every adapter the user made or brought, as the files that define it
 // (PEFT's two files) plus what the studio shows about it. IndexedDB in the browser
 // (src/worker/library-idb.ts), memory in tests.
+import type { HubRef } from '../hub/repo-id.ts';
 import type { AdapterDetails } from './peft-read.ts';
 import { withVariantName } from './variants.ts';
 
@@ -15,6 +16,8 @@ export interface LibraryEntry {
   details?: AdapterDetails;
   /** What the user should know (another base model, non-finite values), found on import. */
   warnings?: string[];
+  /** Where it is on the Hub: the repo it came from, or was pushed to, at that commit. */
+  hub?: HubRef;
 }
 
 /** The entry without its files' contents: what lists show. */

@@ -8,7 +8,8 @@
 // checked them on import).
 import { isDocument, isScalar, isSeq, parseDocument } from 'yaml';
 import { cardFrontMatter, peftLoadLines } from '../adapters/model-card.ts';
-import { HubPushError, isHubRepoId, parseRepoId, type PushFile } from './push.ts';
+import { HubPushError, parseRepoId, type PushFile } from './push.ts';
+import { isHubRepoId } from './repo-id.ts';
 
 export const CONFIG_FILE = 'adapter_config.json';
 export const CARD_FILE = 'README.md';

@@ -26,6 +26,8 @@
 // with one line saying what to do. Runs in the browser and in Node (fetch, Web Crypto), and
 // imports no engine code, so that the page's main thread can run it.
 
+import { isHubRepoId } from './repo-id.ts';
+
 /** The Hub. Tests and mirrors give another endpoint. */
 export const HUB_ENDPOINT = 'https://huggingface.co';
 
@@ -105,19 +107,8 @@ const LFS_HEADERS = {
   Accept: 'application/vnd.git-lfs+json',
   'Content-Type': 'application/vnd.git-lfs+json',
 };
-/** The Hub's rules for each part of a repo id: these characters, no "--" or "..", at most 96. */
-const REPO_PART = /^[A-Za-z0-9_](?:[\w.-]{0,94}[A-Za-z0-9_])?$/;
 const TOKEN_CHARS = /^[\x21-\x7e]+$/;
 const seconds = (ms: number) => String(Number((ms / 1000).toPrecision(2)));
-
-/** Whether `id` is a Hub repo id `namespace/name`, by the Hub's rules for both parts. */
-export function isHubRepoId(id: string): boolean {
-  const parts = id.split('/');
-  return (
-    parts.length === 2 &&
-    parts.every((p) => REPO_PART.test(p) && !p.includes('--') && !p.includes('..'))
-  );
-}
 
 /** `namespace/name` checked as the Hub checks repo ids; refuses anything else in one line. */
 export function parseRepoId(repo: string): { namespace: string; name: string } {

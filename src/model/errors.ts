@@ -3,7 +3,7 @@ export class FormatError extends Error {
   override name = 'FormatError';
   constructor(
     readonly file: string,
-    problem: string,
+    readonly problem: string,
   ) {
     super(`${file}: ${problem}`);
   }

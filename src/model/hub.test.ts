@@ -9,7 +9,7 @@ import { createGpuModel } from './forward.ts';
 import { familyOfType } from './families.ts';
 import { generateAll } from './generate.ts';
 import { hfFolderFiles } from './hf-export.ts';
-import { hubModelFiles, type DownloadProgress } from './hub.ts';
+import { hubModelFiles, hubRepoFile, type DownloadProgress } from './hub.ts';
 import { readLlama2c } from './llama2c.ts';
 import { loadGgufModel } from './gguf/load.ts';
 import { baseModelId, loadModelFiles, type LoadedModelFiles } from './load.ts';
@@ -157,6 +157,30 @@ describe('loading from the Hub by repo id (a local server in the Hub layout)', (
     await expect(hubModelFiles('../etc/passwd', { baseUrl: hub.baseUrl })).rejects.toThrow(
       /is not a Hub repo id/,
     );
+  });
+
+  it('refuses a file larger than the download may take, before reading it and while reading it', async () => {
+    const [repo, file] = ['karpathy/stories260K', 'model.safetensors'];
+    const maxBytes = 2 ** 19;
+    await expect(hubRepoFile(repo, file, { baseUrl: hub.baseUrl, maxBytes })).rejects.toThrow(
+      /^karpathy\/stories260K\/model\.safetensors: is 0\.997 MiB, more than the 0\.5 MiB this download may take$/,
+    );
+    // A server that sends no Content-Length: the bytes are counted as they come.
+    const server = createServer((_, res) => {
+      res.writeHead(200, { 'Transfer-Encoding': 'chunked' });
+      res.end(builtIn('stories260K.bin'));
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const { port } = server.address() as AddressInfo;
+    try {
+      await expect(
+        hubRepoFile(repo, file, { baseUrl: `http://127.0.0.1:${port}`, maxBytes }),
+      ).rejects.toThrow(
+        /^karpathy\/stories260K\/model\.safetensors: is larger than the 0\.5 MiB this download may take$/,
+      );
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -36,6 +36,8 @@ export interface HubOptions {
   onProgress?: (progress: DownloadProgress) => void;
   /** Size of the parts an interrupted download keeps (default 8 MiB). */
   partBytes?: number;
+  /** A file larger than this is refused before (or as soon as) its bytes pass it. */
+  maxBytes?: number;
 }
 
 export const HUB_URL = 'https://huggingface.co';
@@ -175,9 +177,16 @@ export async function hubRepoFile(
   if (!REPO_REF.test(repo) || repo.includes(':'))
     throw new FormatError(repo, 'is not a Hub repo id like "owner/name"');
   const { baseUrl = HUB_URL, revision = 'main' } = options;
-  const url = `${baseUrl.replace(/\/$/, '')}/${repo}/resolve/${revision}/${file}`;
+  // A revision such as refs/pr/1 is one path segment, as huggingface_hub quotes it.
+  const url = `${baseUrl.replace(/\/$/, '')}/${repo}/resolve/${encodeURIComponent(revision)}/${file}`;
   return fetchBytes(url, file, options).catch((e: unknown) => {
-    throw new FormatError(`${repo}/${file}`, refusal(repo, e) ?? errorMessage(e));
+    const problem =
+      e instanceof HubHttpError
+        ? `HTTP ${e.status}`
+        : e instanceof FormatError
+          ? e.problem
+          : errorMessage(e);
+    throw new FormatError(`${repo}/${file}`, refusal(repo, e) ?? problem);
   });
 }
 
@@ -291,6 +300,17 @@ async function fetchBytes(url: string, file: string, options: HubOptions): Promi
   }
   const etag = response.headers.get('etag') ?? saved.etag;
   const total = offset + Number(response.headers.get('content-length') ?? 0);
+  const { maxBytes = Infinity } = options;
+  const mib = (bytes: number) => `${Number((bytes / 2 ** 20).toPrecision(3))} MiB`;
+  const tooLarge = (size?: number) =>
+    new FormatError(
+      file,
+      `is ${size === undefined ? 'larger than' : `${mib(size)}, more than`} the ${mib(maxBytes)} this download may take`,
+    );
+  if (total > maxBytes) {
+    await response.body?.cancel();
+    throw tooLarge(total);
+  }
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   let loaded = offset;
@@ -303,6 +323,10 @@ async function fetchBytes(url: string, file: string, options: HubOptions): Promi
       pending.push(value);
       pendingBytes += value.byteLength;
       loaded += value.byteLength;
+      if (loaded > maxBytes) {
+        await reader.cancel();
+        throw tooLarge();
+      }
       if (cache && pendingBytes >= partBytes) {
         const part = concat(pending);
         await cache.addPart(url, parts.length, part, etag);

@@ -343,7 +343,8 @@ export async function startFakeHub(
       const oid = createHash('sha1')
         .update(JSON.stringify([repo, revision, commits.length, header.value, files]))
         .digest('hex');
-      stored.get(repo)!.revisions.set(revision, next);
+      // The Hub serves a repo at any of its commits as at a branch.
+      stored.get(repo)!.revisions.set(revision, next).set(oid, next);
       const description =
         typeof header.value.description === 'string' ? header.value.description : '';
       commits.push({ repo, revision, summary: header.value.summary, description, oid, files });

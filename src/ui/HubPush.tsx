@@ -4,7 +4,6 @@ import type { LibraryItem } from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
 import {
   EMPTY_PUSH_FORM,
-  hubEndpoint,
   progressText,
   pushLibraryAdapter,
   resultText,
@@ -12,6 +11,8 @@ import {
   type HubPushOutcome,
   type PushProgress,
 } from './hub-push.ts';
+import { hubEndpoint } from './hub-endpoint.ts';
+import { useLibraryStore } from './library-store.ts';
 import { MessageLines } from './MessageLines.tsx';
 
 type PushView =
@@ -44,13 +45,16 @@ export function HubPush({ item }: { item: LibraryItem }) {
     setView({ state: 'running', progress: null });
     try {
       const result = await pushLibraryAdapter(studio, item.id, form, {
-        endpoint: hubEndpoint(location.search),
+        endpoint: hubEndpoint(),
         signal: controller.signal,
         onProgress: (progress) => {
           setView({ state: 'running', progress });
         },
       });
       setView({ state: 'done', result });
+      // A composition link can now name the adapter by this repo at this commit.
+      await studio.setAdapterHub(item.id, { repo: result.repo, revision: result.commit.oid });
+      await useLibraryStore.getState().refresh();
     } catch (e) {
       setView({ state: 'failed', message: errorMessage(e) });
     } finally {

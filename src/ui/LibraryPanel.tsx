@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
-import type { LibraryItem } from '../worker/api.ts';
+import { refText } from '../hub/repo-id.ts';
+import type { HubRef, LibraryItem } from '../worker/api.ts';
 import { variantEntry } from '../worker/api.ts';
 import { AdapterInspector } from './AdapterInspector.tsx';
 import { AdapterTitle } from './AdapterTitle.tsx';
@@ -7,6 +8,7 @@ import { pickedFiles } from './dropped-files.ts';
 import { useDropTarget } from './drop-target.ts';
 import { formatBytes } from './format.ts';
 import { CompressShare } from './CompressShare.tsx';
+import { hubEndpoint } from './hub-endpoint.ts';
 import { HubPush } from './HubPush.tsx';
 import { engineReady, useGpuStore } from './gpu-store.ts';
 import { AdapterUseControls } from './AdapterUseControls.tsx';
@@ -16,8 +18,8 @@ import { UseError } from './UseError.tsx';
 import { useModelStore } from './model-store.ts';
 
 /**
- * The adapters kept in this browser: import, use in the playground, download as PEFT files, push
- * to the Hub.
+ * The adapters kept in this browser: import (files, or a Hub repo), use in the playground,
+ * download as PEFT files, push to the Hub.
  */
 export function LibraryPanel() {
   const ready = useGpuStore((s) => engineReady(s.status));
@@ -93,6 +95,7 @@ function ImportControls() {
           />
         </label>
       </div>
+      <HubImport busy={busy} />
       <p className="muted hint">
         Or drop an adapter anywhere on the page: its <code>adapter_config.json</code> and{' '}
         <code>adapter_model.safetensors</code>, the folder holding them, a .zip of it, or a
@@ -116,6 +119,50 @@ function ImportControls() {
   );
 }
 
+/** An adapter from a Hub repo by its id, at a branch or commit after "@". */
+function HubImport({ busy }: { busy: boolean }) {
+  const importFromHub = useLibraryStore((s) => s.importFromHub);
+  const [ref, setRef] = useState('');
+  return (
+    <form
+      className="hub"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void importFromHub(ref);
+      }}
+    >
+      <input
+        value={ref}
+        placeholder="Hub adapter, e.g. owner/name or owner/name@revision"
+        aria-label="Hugging Face Hub adapter repo"
+        spellCheck={false}
+        autoComplete="off"
+        disabled={busy}
+        data-testid="hub-adapter-id"
+        onChange={(e) => {
+          setRef(e.target.value);
+        }}
+      />
+      <button type="submit" disabled={busy || !ref.trim()}>
+        Import from the Hub
+      </button>
+    </form>
+  );
+}
+
+/** Where the adapter is on the Hub: what a composition link names it by. */
+function HubLink({ hub }: { hub: HubRef }) {
+  const page = `${hubEndpoint() ?? 'https://huggingface.co'}/${hub.repo}/tree/${encodeURIComponent(hub.revision ?? 'main')}`;
+  return (
+    <p className="muted" data-testid="adapter-hub">
+      On the Hub:{' '}
+      <a href={page} target="_blank" rel="noreferrer">
+        {refText(hub)}
+      </a>
+    </p>
+  );
+}
+
 function LibraryRow({ item }: { item: LibraryItem }) {
   const download = useLibraryStore((s) => s.download);
   const downloadZip = useLibraryStore((s) => s.downloadZip);
@@ -136,6 +183,7 @@ function LibraryRow({ item }: { item: LibraryItem }) {
         {item.origin} · for {item.baseModel} · {new Date(item.createdAt).toLocaleString()}
         <FitsChip item={item} />
       </p>
+      {item.hub && <HubLink hub={item.hub} />}
       {item.details && <Details details={item.details} />}
       {item.warnings && item.warnings.length > 0 && (
         <ul className="library-warnings" data-testid="adapter-warnings">

@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTENT_SECURITY_POLICY } from '../../vite.config.ts';
 import { startFakeHub, type FakeHub } from '../testing/fake-hub.ts';
 import { hubTestAdapter } from '../testing/hub-adapter.ts';
+import { hubEndpoint } from './hub-endpoint.ts';
 import {
   EMPTY_PUSH_FORM,
-  hubEndpoint,
   progressText,
   pushLibraryAdapter,
   resultText,

@@ -37,14 +37,6 @@ export interface HubPushOutcome extends PushResult {
   card: 'kept' | 'base_model filled' | 'written';
 }
 
-/**
- * The Hub the studio talks to: https://huggingface.co, or the mirror `?hub=<url>` names (tests
- * serve a fake one from 127.0.0.1), as for model downloads.
- */
-export function hubEndpoint(search: string): string | undefined {
-  return new URLSearchParams(search).get('hub') ?? undefined;
-}
-
 /** Pushes the library adapter `id` as the form says. Rejects with one line. */
 export async function pushLibraryAdapter(
   source: PushSource,

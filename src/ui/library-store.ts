@@ -5,6 +5,8 @@ import { saveFile } from './download.ts';
 import { readPicked, type PickedFile } from './dropped-files.ts';
 import { studioApi } from './gpu-store.ts';
 import { runJob, type Job } from './job.ts';
+import { hubEndpoint } from './hub-endpoint.ts';
+import { parseHubRef, refText } from '../hub/repo-id.ts';
 
 /** Whether an adapter is applied to the loaded model, and with which weight. */
 export interface AdapterUse {
@@ -24,8 +26,8 @@ export type ImportView =
   | {
       state: 'failed';
       message: string;
-      /** The refused files, kept so that "Import anyway" can send them again. */
-      files: PickedFile[];
+      /** What was refused (files, or a Hub ref as typed), kept for "Import anyway". */
+      refused: PickedFile[] | string;
     };
 
 interface LibraryStore {
@@ -66,7 +68,11 @@ interface LibraryStore {
   importFiles: (files: PickedFile[], force?: boolean) => Promise<void>;
   /** Sends the refused files again with `force`. */
   importAnyway: () => Promise<void>;
+  /** Adds the adapter a Hub repo holds (`owner/name` or `owner/name@revision`). */
+  importFromHub: (ref: string, force?: boolean) => Promise<void>;
   setUse: (id: string, on: boolean) => void;
+  /** The composition becomes exactly these adapters at these weights (all others off). */
+  useOnly: (uses: Readonly<Record<string, AdapterUse>>) => Promise<void>;
   /** While sliding, the composition is sent once the weight settles. */
   setWeight: (id: string, weight: number) => void;
   /** Sends the composition again (a new model starts without adapters). */
@@ -191,7 +197,7 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
       await get().refresh();
       set({ importState: { state: 'done', name: item.name } });
     } catch (e) {
-      set({ importState: { state: 'failed', message: errorMessage(e), files } });
+      set({ importState: { state: 'failed', message: errorMessage(e), refused: files } });
     }
   }
 
@@ -286,11 +292,47 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
 
     async importAnyway() {
       const view = get().importState;
-      if (view.state === 'failed') await importFiles(view.files, true);
+      if (view.state !== 'failed') return;
+      if (typeof view.refused === 'string') await get().importFromHub(view.refused, true);
+      else await importFiles(view.refused, true);
+    },
+
+    async importFromHub(text, force = false) {
+      const studio = studioApi();
+      if (!studio || get().importState.state === 'importing') return;
+      const ref = parseHubRef(text);
+      if (!ref) {
+        set({
+          importState: {
+            state: 'failed',
+            message: `"${text.trim()}" is not a Hub repo id: give owner/name, or owner/name@revision`,
+            refused: text,
+          },
+        });
+        return;
+      }
+      set({ importState: { state: 'importing', names: refText(ref) } });
+      try {
+        const { item } = await studio.importAdapterFromHub(ref, { baseUrl: hubEndpoint(), force });
+        await get().refresh();
+        set({ importState: { state: 'done', name: item.name } });
+      } catch (e) {
+        set({ importState: { state: 'failed', message: errorMessage(e), refused: text } });
+      }
     },
 
     setUse(id, on) {
       changeUse(id, { on }, 0);
+    },
+
+    useOnly(uses) {
+      const off = Object.fromEntries(
+        Object.entries(get().use).map(([id, u]) => [id, { ...(u ?? DEFAULT_USE), on: false }]),
+      );
+      const ids = Object.keys(uses);
+      set({ use: { ...off, ...uses }, useErrors: {}, forced: {} });
+      changed = ids.length === 1 ? ids[0] : null;
+      return flush();
     },
 
     setWeight(id, weight) {

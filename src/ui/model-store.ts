@@ -9,6 +9,7 @@ import type {
   ModelPlan,
   WeightPrecision,
 } from '../worker/api.ts';
+import { hubEndpoint } from './hub-endpoint.ts';
 import { studioApi } from './gpu-store.ts';
 import { useLibraryStore } from './library-store.ts';
 import { withUpdates } from './worker-updates.ts';
@@ -110,8 +111,7 @@ export const useModelStore = create<ModelStore>((set, get) => {
     async loadFromHub(repo) {
       const studio = studioApi();
       if (!studio || get().model.loading) return;
-      // ?hub=<url> points the studio at another Hub mirror (tests serve one from 127.0.0.1).
-      const baseUrl = new URLSearchParams(location.search).get('hub') ?? undefined;
+      const baseUrl = hubEndpoint();
       const onProgress = (download: DownloadProgress) => {
         set({ download });
       };

@@ -6,7 +6,14 @@ import { withCompressedRestored } from '../adapters/compeft.ts';
 import { ggufLoraFile } from '../adapters/gguf.ts';
 import { applyRefusal } from '../adapters/applicable.ts';
 import { adapterFiles, type DroppedFile } from '../adapters/import.ts';
-import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
+import {
+  describeEntry,
+  type AdapterLibrary,
+  type LibraryEntry,
+  type LibraryItem,
+} from '../adapters/library.ts';
+import { hubAdapterFiles } from '../hub/adapter-download.ts';
+import { refText, sameRef, type HubRef } from '../hub/repo-id.ts';
 import {
   misfit,
   readPeftAdapter,
@@ -14,6 +21,7 @@ import {
   type PeftAdapter,
 } from '../adapters/peft-read.ts';
 import type { MergeCompute } from '../merge/compute.ts';
+import type { FileCache } from '../model/hub.ts';
 import { namesModel } from '../model/load.ts';
 import { UNAPPLIABLE, type StudioApi } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
@@ -21,6 +29,8 @@ import type { LoadedModel } from './loaded.ts';
 export interface AdapterDeps {
   loaded(): LoadedModel | undefined;
   library: AdapterLibrary;
+  /** Where Hub downloads are kept between sessions. */
+  fileCache?: FileCache;
   /** Where a dropped compressed adapter is restored (its ΔW SVDs). */
   compute(): MergeCompute;
 }
@@ -33,6 +43,8 @@ type AdapterApi = Pick<
   | 'adapterGguf'
   | 'removeAdapter'
   | 'importAdapter'
+  | 'importAdapterFromHub'
+  | 'setAdapterHub'
   | 'applyAdapters'
   | 'renameAdapter'
   | 'duplicateAdapter'
@@ -40,6 +52,9 @@ type AdapterApi = Pick<
   /** A library adapter parsed (once) with its library name. */
   parsedAdapter(id: string): Promise<PeftAdapter>;
 };
+
+/** A Hub commit id: 40 hex digits. */
+const COMMIT = /^[0-9a-f]{40}$/;
 
 /** A name for the dropped adapter: its folder, its zip, or the generic one. */
 function adapterName(files: readonly DroppedFile[]): string {
@@ -77,6 +92,44 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
       parsed.set(id, adapter);
     }
     return adapter;
+  }
+
+  /** Adds an adapter's files to the library, checked against the loaded model. */
+  async function addImported(
+    files: readonly DroppedFile[],
+    name: string,
+    options: { force?: boolean; hub?: HubRef },
+  ): Promise<{ item: LibraryItem; warnings: string[] }> {
+    const byName = adapterFiles(files);
+    const adapter = readPeftAdapter(byName, name);
+    const warnings = adapter.nonFinite.map(
+      (t) => `${t.tensor} holds ${t.count} NaN or infinite value${t.count > 1 ? 's' : ''}`,
+    );
+    const loaded = deps.loaded();
+    if (loaded) {
+      const problems = shapeMismatches(adapter, loaded.model.config);
+      if (problems.length > 0 && !options.force) throw new Error(`${name}: ${misfit(problems)}`);
+      if (problems.length > 0)
+        warnings.push(
+          `does not fit ${loaded.name} (${problems.length} modules differ): kept for inspection and merging, not applied`,
+        );
+      if (adapter.baseModel && !namesModel(loaded, adapter.baseModel))
+        warnings.push(`trained on ${adapter.baseModel}; the loaded model is ${loaded.name}`);
+    }
+    const imported: LibraryEntry = {
+      id: newId('imported'),
+      name,
+      baseModel: adapter.baseModel ?? 'unknown',
+      createdAt: Date.now(),
+      origin: options.hub ? `from the Hub: ${refText(options.hub)}` : 'imported',
+      // The files as they came: unknown config fields survive a round trip.
+      files: Object.fromEntries([...byName].filter(([f]) => f !== 'adapter_model.bin')),
+      details: adapter.details,
+      warnings,
+      ...(options.hub && { hub: options.hub }),
+    };
+    await deps.library.add(imported);
+    return { item: describeEntry(imported), warnings };
   }
 
   return {
@@ -146,36 +199,27 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
     async importAdapter(files, options = {}) {
       await Promise.resolve(); // a failure rejects the promise instead of throwing at the call
       const dropped = await withCompressedRestored(files, deps.compute());
-      const byName = adapterFiles(dropped);
-      const name = options.name?.trim() || adapterName(dropped);
-      const adapter = readPeftAdapter(byName, name);
-      const warnings = adapter.nonFinite.map(
-        (t) => `${t.tensor} holds ${t.count} NaN or infinite value${t.count > 1 ? 's' : ''}`,
-      );
-      const loaded = deps.loaded();
-      if (loaded) {
-        const problems = shapeMismatches(adapter, loaded.model.config);
-        if (problems.length > 0 && !options.force) throw new Error(`${name}: ${misfit(problems)}`);
-        if (problems.length > 0)
-          warnings.push(
-            `does not fit ${loaded.name} (${problems.length} modules differ): kept for inspection and merging, not applied`,
-          );
-        if (adapter.baseModel && !namesModel(loaded, adapter.baseModel))
-          warnings.push(`trained on ${adapter.baseModel}; the loaded model is ${loaded.name}`);
-      }
-      const imported: LibraryEntry = {
-        id: newId('imported'),
-        name,
-        baseModel: adapter.baseModel ?? 'unknown',
-        createdAt: Date.now(),
-        origin: 'imported',
-        // The files as they came: unknown config fields survive a round trip.
-        files: Object.fromEntries([...byName].filter(([f]) => f !== 'adapter_model.bin')),
-        details: adapter.details,
-        warnings,
-      };
-      await deps.library.add(imported);
-      return { item: describeEntry(imported), warnings };
+      return addImported(dropped, options.name?.trim() || adapterName(dropped), options);
+    },
+    async importAdapterFromHub(ref, options = {}, onProgress) {
+      // A commit id names the same files forever; a branch may have moved since.
+      const pinned = ref.revision !== undefined && COMMIT.test(ref.revision);
+      const kept = pinned
+        ? (await deps.library.list()).find((item) => item.hub && sameRef(item.hub, ref))
+        : undefined;
+      if (kept) return { item: kept, warnings: kept.warnings ?? [], reused: true };
+      const files = await hubAdapterFiles(ref, {
+        baseUrl: options.baseUrl,
+        cache: deps.fileCache,
+        onProgress,
+      });
+      const name = ref.repo.slice(ref.repo.indexOf('/') + 1);
+      return { ...(await addImported(files, name, { ...options, hub: ref })), reused: false };
+    },
+    async setAdapterHub(id, ref) {
+      const updated = { ...(await entry(id)), hub: ref };
+      await deps.library.add(updated);
+      return describeEntry(updated);
     },
     async applyAdapters(active, options = {}) {
       const loaded = deps.loaded();

@@ -19,6 +19,7 @@ import type { AdapterComparison } from '../analysis/diagnostics.ts';
 import type { EmbeddingChoice, HeadChoice } from '../adapters/extract.ts';
 import type { LossCell, MergeReport, SweepPoint } from '../merge/report.ts';
 import type { MergeSpec } from '../merge/spec.ts';
+import type { HubRef } from '../hub/repo-id.ts';
 import type { DatasetSummary } from '../train/data.ts';
 import type { TargetName } from '../handoff/targets.ts';
 import type { DataOptions } from '../train/run-store.ts';
@@ -30,7 +31,7 @@ import type {
   TrainResult,
 } from '../train/trainer.ts';
 
-export type { ModelConfig, GenerateOptions, LossReport, DownloadProgress };
+export type { ModelConfig, GenerateOptions, LossReport, DownloadProgress, HubRef };
 export type { WeightMemory, WeightPrecision };
 export { WEIGHT_PRECISIONS } from '../model/weights.ts';
 export { CURVE_DENSITIES } from '../adapters/compeft.ts';
@@ -45,8 +46,8 @@ export type {
   TrainProgress,
 };
 export type { AdapterComparison, MergeReport, MergeSpec, SweepPoint };
-export type { LayerGrid, MergeMethod, GridPreset } from '../merge/spec.ts';
-export { GRID_PRESETS, gridPreset } from '../merge/spec.ts';
+export type { LayerGrid, MergeMethod, MergeOptions, GridPreset } from '../merge/spec.ts';
+export { GRID_PRESETS, gridPreset, resolveOptions } from '../merge/spec.ts';
 export type { MethodFamily } from '../merge/methods.ts';
 export {
   adapterCountText,
@@ -140,6 +141,8 @@ export interface ModelPlan {
 /** What the studio shows about a loaded model. */
 export interface ModelInfo {
   name: string;
+  /** What an adapter trained on it names as its base: the Hub repo where one is known. */
+  baseModel: string;
   config: ModelConfig;
   parameters: number;
   /** The plan it was loaded by (its memory at every precision). */
@@ -367,6 +370,19 @@ export interface StudioApi {
     files: { name: string; bytes: Uint8Array }[],
     options?: { force?: boolean; name?: string },
   ): Promise<{ item: LibraryItem; warnings: string[] }>;
+  /**
+   * Adds the PEFT adapter a Hub repo holds at a revision (main when none), through the Hub
+   * downloads' cache; `baseUrl` replaces https://huggingface.co. An adapter the library already
+   * holds from that repo at that commit is not downloaded again (`reused`). Checked against the
+   * loaded model as a drop is.
+   */
+  importAdapterFromHub(
+    ref: HubRef,
+    options?: { force?: boolean; baseUrl?: string },
+    onProgress?: (p: DownloadProgress) => void,
+  ): Promise<{ item: LibraryItem; warnings: string[]; reused: boolean }>;
+  /** Records where a library adapter is on the Hub (after a push): a link can then name it. */
+  setAdapterHub(id: string, ref: HubRef): Promise<LibraryItem>;
   renameAdapter(id: string, name: string): Promise<LibraryItem>;
   /** A copy under a new id ("name (copy)"), e.g. to keep a version before re-training. */
   duplicateAdapter(id: string): Promise<LibraryItem>;

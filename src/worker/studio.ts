@@ -8,7 +8,7 @@ import { REPRESENTATIVE_PROBLEMS, tuneMatmul } from '../linalg/matmul-tuning.ts'
 import { selfCheck } from '../linalg/self-check.ts';
 import { generateTokens } from '../model/generate.ts';
 import { hubModelFiles, type FileCache } from '../model/hub.ts';
-import { loadModelFiles, type LoadedModelFiles } from '../model/load.ts';
+import { baseModelId, loadModelFiles, type LoadedModelFiles } from '../model/load.ts';
 import { meanLoss, runnerScorer, textSequences } from '../train/evaluate.ts';
 import type { WeightPrecision } from '../model/weights.ts';
 import { kvCacheBytes, weightMemoryByPrecision } from '../model/memory.ts';
@@ -96,6 +96,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
   const adapters = createAdapterApi({
     loaded: () => loaded,
     library: env.library,
+    fileCache: env.fileCache,
     compute,
   });
 
@@ -158,7 +159,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     loaded = {
       name: files.name,
       hubId: files.hubId,
-      info: describeModel(plan, model),
+      info: { ...describeModel(plan, model), baseModel: baseModelId(files) },
       model,
       tokenizer: files.tokenizer,
     };
@@ -301,6 +302,8 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     adapterGguf: adapters.adapterGguf,
     removeAdapter: adapters.removeAdapter,
     importAdapter: adapters.importAdapter,
+    importAdapterFromHub: adapters.importAdapterFromHub,
+    setAdapterHub: adapters.setAdapterHub,
     applyAdapters: adapters.applyAdapters,
     renameAdapter: adapters.renameAdapter,
     duplicateAdapter: adapters.duplicateAdapter,
@@ -318,7 +321,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
 }
 
 /** The plan and the memory the model took (weights plus the f32 KV cache at full context). */
-function describeModel(plan: ModelPlan, model: AdaptedModel): ModelInfo {
+function describeModel(plan: ModelPlan, model: AdaptedModel): Omit<ModelInfo, 'baseModel'> {
   return {
     name: plan.name,
     config: plan.config,
