@@ -68,12 +68,12 @@ function problem(message: string | null): void {
   if (message !== null) throw new RangeError(`merge: ${message}`);
 }
 
+/** A spec without its adapters: the method, its parameters and the options every method has. */
+export type MergeOptions = Omit<MergeSpec, 'adapters'>;
+
 /** Checks a spec (from JSON, YAML or the UI) and fills in the defaults; errors say what to fix. */
 export function resolveSpec(spec: MergeSpec): ResolvedSpec {
-  check(
-    isMergeMethod(spec.method),
-    `unknown method "${spec.method}"; one of ${METHOD_NAMES.join(', ')}`,
-  );
+  const resolved = resolveOptions(spec);
   check(spec.adapters.length > 0, 'no adapters given');
   check(
     takesAdapters(spec.method, spec.adapters.length),
@@ -85,13 +85,26 @@ export function resolveSpec(spec: MergeSpec): ResolvedSpec {
       ws.length > 0 && ws.every(Number.isFinite),
       `${a.id}'s weight must be a number or a list of numbers`,
     );
+    if (a.density !== undefined) problem(parameterProblem('density', a.density));
   }
-  const r: ResolvedSpec = { ...SPEC_DEFAULTS, ...spec };
+  return { ...resolved, adapters: spec.adapters };
+}
+
+/**
+ * Checks the method and options of a spec whose adapters are not known yet (a shared
+ * composition's, before its adapters are downloaded) and fills in the defaults.
+ */
+export function resolveOptions<T extends MergeOptions>(
+  options: T,
+): T & Required<Pick<MergeSpec, DefaultedParameter>> {
+  check(
+    isMergeMethod(options.method),
+    `unknown method "${options.method}"; one of ${METHOD_NAMES.join(', ')}`,
+  );
+  const r = { ...SPEC_DEFAULTS, ...options };
   // Every parameter, read or not: the recipe records them all.
   for (const name of PARAMETER_NAMES) problem(parameterProblem(name, r[name]));
-  for (const a of spec.adapters)
-    if (a.density !== undefined) problem(parameterProblem('density', a.density));
-  problem(MERGE_METHODS[spec.method].check?.(r) ?? null);
+  problem(MERGE_METHODS[options.method].check?.(r) ?? null);
   if (r.clamp !== undefined)
     check(r.clamp > 0 && r.clamp <= 1, `clamp is a quantile in (0, 1], got ${r.clamp}`);
   if (r.layerGrid)

@@ -12,6 +12,7 @@ import { usePageDrop } from './page-drop.ts';
 import { Playground } from './Playground.tsx';
 import { engineReady, useGpuStore } from './gpu-store.ts';
 import { SelfCheckPanel } from './SelfCheckPanel.tsx';
+import { useShareStore } from './share-store.ts';
 import { TrainPanel } from './TrainPanel.tsx';
 import { useTrainingStore } from './training-store.ts';
 import { TuningPanel } from './TuningPanel.tsx';
@@ -44,6 +45,19 @@ export function App() {
   useEffect(() => {
     if (modelInfo) void reapplyAdapters();
   }, [modelInfo, reapplyAdapters]);
+  // A composition link opens once the model is there (its adapters are checked against it), and
+  // again whenever another link is pasted into the address bar.
+  const openShared = useShareStore((s) => s.open);
+  const hasModel = modelInfo !== null;
+  useEffect(() => {
+    if (!ready || !hasModel) return;
+    const openFromUrl = () => void openShared(location.hash);
+    openFromUrl();
+    addEventListener('hashchange', openFromUrl);
+    return () => {
+      removeEventListener('hashchange', openFromUrl);
+    };
+  }, [ready, hasModel, openShared]);
   usePageDrop();
   return (
     <div className="app">

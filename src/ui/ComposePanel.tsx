@@ -24,6 +24,7 @@ import { MergeCard } from './MergeCard.tsx';
 import { MergeReportView } from './MergeReportView.tsx';
 import { UseError } from './UseError.tsx';
 import { useModelStore } from './model-store.ts';
+import { OpenedLinkBanner, ShareLinkControl } from './ShareLink.tsx';
 import { SimilarityView } from './SimilarityMatrix.tsx';
 
 const WEIGHT_STEP = 0.05;
@@ -44,6 +45,7 @@ export function ComposePanel() {
         Adapters on the board apply to the model at run time, W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x, in the
         playground too: no merge needed to try a mix. Bake it into one adapter when it is right.
       </p>
+      <OpenedLinkBanner />
       <AdapterPicker items={items} board={board} />
       <div className="compose-row">
         <AdapterBoard items={onBoard} />
@@ -53,6 +55,7 @@ export function ComposePanel() {
       <div className="compose-row">
         <MergeCard />
         {layers !== undefined && <LayerGridEditor layers={layers} />}
+        <ShareLinkControl />
       </div>
       {bake.state === 'done' && (
         <>

@@ -17,6 +17,7 @@ import {
   type GridPreset,
   type LibraryItem,
   type MergeMethod,
+  type MergeOptions,
   type MergeReport,
   type MergeSpec,
   type SweepPoint,
@@ -160,23 +161,29 @@ export function gridModules(): string[] {
 
 const isNeutral = (grid: readonly number[][]) => grid.every((row) => row.every((w) => w === 1));
 
-/** The spec the board describes: the parameters the method reads, grid and LiNeS when not neutral. */
+/** The merge the card describes: the parameters the method reads, grid and LiNeS when not neutral. */
+export function mergeOptions(
+  settings: MergeSettings,
+  grid: number[][] | null,
+  lines: { alpha: number; beta: number },
+): MergeOptions {
+  const options: MergeOptions = { method: settings.method, ...methodParameters(settings) };
+  if (settings.clamp !== null) options.clamp = settings.clamp;
+  if (grid && !isNeutral(grid)) options.layerGrid = { modules: gridModules(), weights: grid };
+  if (lines.alpha !== NEUTRAL_LINES.alpha || lines.beta !== NEUTRAL_LINES.beta)
+    options.lines = { ...lines };
+  return options;
+}
+
+/** The spec the board describes: its sources and the card's merge. */
 export function mergeSpec(
   sources: readonly { id: string; weight: number }[],
   settings: MergeSettings,
   grid: number[][] | null,
   lines: { alpha: number; beta: number },
 ): MergeSpec {
-  const spec: MergeSpec = {
-    method: settings.method,
-    adapters: sources.map(({ id, weight }) => ({ id, weight })),
-    ...methodParameters(settings),
-  };
-  if (settings.clamp !== null) spec.clamp = settings.clamp;
-  if (grid && !isNeutral(grid)) spec.layerGrid = { modules: gridModules(), weights: grid };
-  if (lines.alpha !== NEUTRAL_LINES.alpha || lines.beta !== NEUTRAL_LINES.beta)
-    spec.lines = { ...lines };
-  return spec;
+  const { method, ...options } = mergeOptions(settings, grid, lines);
+  return { method, adapters: sources.map(({ id, weight }) => ({ id, weight })), ...options };
 }
 
 /** "ties_svd of zimmy + snorp": the name a merge gets when the user gives none. */

@@ -19,6 +19,7 @@ import {
   type ParameterDefinition,
   type ParameterName,
   type ParameterValues,
+  type MergeOptions,
 } from '../worker/api.ts';
 
 /** How the output rank is chosen: the method's own rule, a fixed k, or a share of ‖ΔW‖². */
@@ -133,6 +134,23 @@ export function adapterCountProblem(method: MergeMethod, count: number): string 
   if (takesAdapters(method, count)) return null;
   const on = `${count} ${count === 1 ? 'is' : 'are'} switched on`;
   return `${MERGE_METHODS[method].label} merges ${adapterCountText(method)}; ${on}.`;
+}
+
+/**
+ * The card's settings that give these options (a shared composition's): the inverse of
+ * methodParameters, with today's defaults for what the method does not read.
+ */
+export function settingsFromOptions(options: MergeOptions): MergeSettings {
+  const { method, rank } = options;
+  const settings: MergeSettings = { ...DEFAULT_MERGE, method, clamp: options.clamp ?? null };
+  for (const name of PARAMETER_NAMES) {
+    const value = options[name];
+    if (name !== 'rank' && reads(method, name) && value !== undefined)
+      Object.assign(settings, { [name]: value });
+  }
+  if (typeof rank === 'number') Object.assign(settings, { rankMode: 'fixed', rank });
+  else if (rank) Object.assign(settings, { rankMode: 'energy', energyPercent: 100 * rank.energy });
+  return settings;
 }
 
 /** The parameters of the spec the settings give: only those the method reads. */

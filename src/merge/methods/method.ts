@@ -45,7 +45,7 @@ export interface MergeMethodDefinition<Name extends string = string> {
   /** The parameters it reads (besides weights); the UI shows only these. */
   parameters: readonly ParameterName[];
   /** What it refuses beyond each parameter's own range: the problem, or null. */
-  check?: (spec: ResolvedSpec) => string | null;
+  check?: (spec: Omit<ResolvedSpec, 'adapters'>) => string | null;
   /** The output rank when none is asked: the largest source rank; without it, all of the result. */
   defaultRank?: 'largest';
   /** mergekit's `merge_method` names that mean this method. */
