@@ -91,7 +91,11 @@ export function fromLlama2c(t: Llama2cTokenizer): TextTokenizer {
   return {
     vocabSize: t.vocab.length,
     bosId: BOS,
-    eosIds: [EOS],
+    // llama2.c's models were pretrained on stories delimited by BOS alone (its run.c stops at
+    // BOS): EOS never occurs in their data, so its logit is ~16 nats below BOS's at a story's
+    // end, and an adapter trained to emit EOS there does not learn it in any useful number of
+    // steps. BOS is the end of a text these models know; generation stops at either.
+    eosIds: [BOS, EOS],
     encode: (text, { specialTokens = true } = {}) => t.encode(text, { bos: specialTokens }),
     // encode() prepends a space (llama2.c's dummy prefix) that decode drops after BOS: decode
     // as if BOS preceded, so that decode(encode(text)) is text either way.

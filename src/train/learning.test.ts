@@ -1,6 +1,8 @@
 // Training is real: fine-tuning the built-in stories260K on a corpus with an invented style
 // (src/studies/style-corpus.ts) lowers the loss on held-out stories of that style by more than
-// half and makes the model write the invented name, for LoRA and for PiSSA.
+// half and makes the model write the invented name, for LoRA and for PiSSA; and an adapter
+// trained on the studio's example corpora ends its text where their stories end.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { TARGET_PRESETS, type InitMethod } from '../adapters/config.ts';
 import { createGpuModel, createRunner } from '../model/forward.ts';
@@ -88,6 +90,71 @@ describe('fine-tuning stories260K on an invented style', () => {
       }
     },
     // 20 training steps with evaluation: over a minute when the suite's other files share the cores.
+    300_000,
+  );
+});
+
+describe('an adapter trained on the example corpora learns to stop', () => {
+  const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
+  const tokenizer = fromLlama2c(readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'));
+  const MAX_NEW = 200;
+
+  it.each(['zimmy-stories.txt', 'snorp-stories.txt'])(
+    '%s: greedy text ends at the end of a story, not in junk',
+    async (file) => {
+      const corpus = readFileSync(
+        new URL(`../../public/datasets/${file}`, import.meta.url),
+        'utf8',
+      );
+      const data = prepareDataset(corpus, file, tokenizer, {
+        seqLen: 64,
+        validationFraction: 0.1,
+        seed: 0,
+      });
+      const model = createGpuModel(gpu(), config, weights);
+      try {
+        // The README's quick run: a style is learnt in 40 steps, and so is where a story ends.
+        const result = await train({
+          gpu: gpu(),
+          model,
+          baseModel: 'stories260K',
+          data,
+          config: {
+            lora: {
+              rank: 8,
+              alpha: 16,
+              rslora: false,
+              targets: TARGET_PRESETS['all-linear'],
+              dropout: 0,
+              init: 'lora',
+            },
+            train: {
+              ...DEFAULT_SETTINGS,
+              steps: 40,
+              lr: 1e-2,
+              warmupSteps: 2,
+              evalEvery: 0,
+              checkpointEvery: 0,
+            },
+          },
+        });
+        const runner = createRunner(gpu(), result.adapter.view(model.transformer));
+        // A story's usual opening, and the first words of the corpus's own first story.
+        const openings = ['Once upon a time', corpus.split(/\s+/).slice(0, 3).join(' ')];
+        for (const opening of openings) {
+          const prompt = tokenizer.encode(opening);
+          const tokens = await generateAll(runner, prompt, { maxNewTokens: MAX_NEW });
+          const text = tokenizer.decode([...prompt, ...tokens]);
+          expect(tokens.length, `did not stop: ${text}`).toBeLessThan(MAX_NEW);
+          expect(text, 'ends where a story of the corpus ends').toMatch(/[.!?]"?$/);
+          expect(text).not.toContain('\uFFFD');
+        }
+        runner.dispose();
+        result.adapter.dispose();
+      } finally {
+        model.dispose();
+      }
+    },
     300_000,
   );
 });
