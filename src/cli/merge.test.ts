@@ -133,9 +133,9 @@ describe('lora-studio merge', () => {
     expect(rows).toHaveLength(24);
     expect(rows[0].every((w) => w === 0) && rows[23].every((w) => w === 1)).toBe(true);
     const st = readSafetensors(await readFile(join(out, 'adapter_model.safetensors')), 'merged');
-    const first = st.read('base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight');
+    // Layer 0's weight 0 leaves nothing there to write.
+    expect([...st.header.tensors.keys()].some((n) => n.includes('.layers.0.'))).toBe(false);
     const last = st.read('base_model.model.model.layers.23.self_attn.q_proj.lora_B.weight');
-    expect(first.every((v) => v === 0)).toBe(true);
     expect(last.some((v) => v !== 0)).toBe(true);
   });
 

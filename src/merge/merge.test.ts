@@ -221,7 +221,7 @@ describe.each(mergeComputes(gpu))('merging on the %s', (where, compute) => {
         ['q_proj', 'v_proj', 'up_proj'],
         isAttentionKind,
       );
-      const { delta } = await merged(compute(), {
+      const { delta, outcome } = await merged(compute(), {
         method: 'cat',
         layerGrid: grid,
         lines: { alpha: 0.5, beta: 1 },
@@ -239,7 +239,13 @@ describe.each(mergeComputes(gpu))('merging on the %s', (where, compute) => {
           exact(V).map((v) => 1.5 * v),
         ),
       ).toBeLessThan(1e-5);
-      expect(Math.max(...delta(UP).map(Math.abs))).toBe(0);
+      // The MLP module the grid zeroed is not written, nor named in target_modules.
+      expect(outcome.adapter.modules.some((m) => m.path === UP)).toBe(false);
+      expect(outcome.adapter.targets).toEqual(['q_proj', 'v_proj']);
+      const zero = gridPreset('attention_only', 2, ['q_proj', 'v_proj', 'up_proj'], () => false);
+      await expect(merged(compute(), { method: 'cat', layerGrid: zero })).rejects.toThrow(
+        /^merge: every module of the result is zero .*: there is no adapter to write$/,
+      );
     });
 
     it('the quantile clamp bounds both output factors as kohya does', async () => {
@@ -265,7 +271,8 @@ describe.each(mergeComputes(gpu))('merging on the %s', (where, compute) => {
         adapters: [{ id: 'first', weight: [0, 2] }],
       });
       const at = (p: string) => mergedDelta(outcome.adapter.modules.find((m) => m.path === p)!);
-      expect(Math.max(...at(Q).map(Math.abs))).toBe(0);
+      // Weight 0 at layer 0, where Q is: zero, so not written.
+      expect(outcome.adapter.modules.some((m) => m.path === Q)).toBe(false);
       expect(
         relativeNormError(
           at(V),

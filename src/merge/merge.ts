@@ -400,22 +400,29 @@ export async function mergeAdapters(
   const numLayers = options.numLayers ?? maxLayer + 1;
   const jobs = moduleJobs(adapters, resolved, numLayers);
   const results = await mergeModules(compute, jobs, resolved, numLayers, options.onProgress);
-  const modules = results.map((r, i) =>
-    toExportModule(
-      jobs[i],
-      resolved.clamp === undefined ? r.factors : clampFactors(r.factors, resolved.clamp),
-    ),
-  );
+  // A module the grid, LiNeS or the weights zeroed is no part of the result: PEFT would load it
+  // as a LoRA that adds nothing, and target_modules would name it.
+  const kept = jobs.flatMap((job, i) => {
+    const { factors } = results[i];
+    if (frobeniusInner(factors, factors) === 0) return [];
+    const clamped = resolved.clamp === undefined ? factors : clampFactors(factors, resolved.clamp);
+    return [{ job, module: toExportModule(job, clamped) }];
+  });
+  if (kept.length === 0)
+    throw new RangeError(
+      'merge: every module of the result is zero (the weights, the layer grid or LiNeS zero them all): there is no adapter to write',
+    );
+  const modules = kept.map((k) => k.module);
   const rank = Math.max(...modules.map((m) => m.rank));
   const total = results.reduce((t, r) => t + r.total, 0);
-  const kept = results.reduce((t, r) => t + r.kept, 0);
+  const keptEnergy = results.reduce((t, r) => t + r.kept, 0);
   return {
     adapter: {
       modules,
       rank,
       alpha: rank,
       rslora: false,
-      targets: [...new Set(jobs.map((j) => j.type))],
+      targets: [...new Set(kept.map((k) => k.job.type))],
       fanInFanOut: adapters.some((a) => a.details.fanInFanOut),
       dropout: 0,
       initLoraWeights: true,
@@ -423,6 +430,6 @@ export async function mergeAdapters(
       numLayers,
     },
     spec: resolved,
-    lostEnergy: total > 0 ? Math.max(0, 1 - kept / total) : 0,
+    lostEnergy: total > 0 ? Math.max(0, 1 - keptEnergy / total) : 0,
   };
 }
