@@ -106,12 +106,14 @@ describe.skipIf(!findChromium())('adapters in the studio page', () => {
 
     await page.getByTestId('adapter-files').setInputFiles(asInput(files));
     await expect.poll(() => item.count(), { timeout: 30_000 }).toBe(1);
-    expect(await page.getByTestId('import-status').textContent()).toBe('Imported adapter.');
-    expect(await item.textContent()).toMatch(/adapter.*imported · for stories260K \(built-in\)/);
+    // Loose files are named after what they are: the base model in their config, variant, rank.
+    const imported = 'stories260K (built-in) · lora r8';
+    expect(await page.getByTestId('import-status').textContent()).toBe(`Imported ${imported}.`);
+    expect(await item.textContent()).toMatch(/lora r8.*imported · for stories260K \(built-in\)/);
     expect(await item.getByTestId('adapter-details').textContent()).toMatch(
       /rank 8.*alpha 16.*35 modules/,
     );
-    await page.getByRole('switch', { name: 'Use adapter' }).check();
+    await page.getByRole('switch', { name: `Use ${imported}` }).check();
     expect(await greedy(page)).toBe(adapted);
 
     // A .zip of the adapter in a folder, dropped on the Model panel, goes to the library.
@@ -139,7 +141,7 @@ describe.skipIf(!findChromium())('adapters in the studio page', () => {
     const refusal = page.getByTestId('import-error');
     await refusal.waitFor({ timeout: 30_000 });
     expect(await refusal.innerText()).toMatch(
-      /^adapter: does not fit this model:\n {2}model\.layers\.0\.self_attn\.q_proj: adapter expects in=896, model has 64/,
+      /^Qwen2\.5-0\.5B-Instruct · lora r6: an adapter for Qwen\/Qwen2\.5-0\.5B-Instruct; the loaded model is stories260K \(built-in\)\. It does not fit this model:\n {2}model\.layers\.0\.self_attn\.q_proj: adapter expects in=896, model has 64/,
     );
     expect(await page.getByTestId('data-error').count()).toBe(0);
     expect(await page.getByTestId('data-summary').count()).toBe(0);
@@ -157,14 +159,14 @@ describe.skipIf(!findChromium())('adapters in the studio page', () => {
 
     // Using it fails in place and switches it off again (quickly: click, not check, which would
     // insist on seeing it on).
-    const use = page.getByRole('switch', { name: 'Use adapter' });
+    const use = page.getByRole('switch', { name: 'Use Qwen2.5-0.5B-Instruct · lora r6' });
     await use.click();
     await expect
       .poll(() => item.getByTestId('adapter-use-error').count(), { timeout: 30_000 })
       .toBe(1);
     const useError = item.getByTestId('adapter-use-error');
     expect(await useError.innerText()).toMatch(
-      /^adapter: does not fit this model:\n {2}model\.layers/,
+      /^Qwen2\.5-0\.5B-Instruct · lora r6: does not fit this model:\n {2}model\.layers/,
     );
     // 58 modules: the first eight are named, the rest counted.
     expect(await useError.innerText()).toMatch(/…and 50 more$/);
@@ -175,7 +177,9 @@ describe.skipIf(!findChromium())('adapters in the studio page', () => {
     await page.getByTestId('adapter-folder').setInputFiles(`${FIXTURES}${QWEN}`);
     await expect
       .poll(() => refusal.innerText(), { timeout: 30_000 })
-      .toMatch(/^MatthewZhang473_20251017_101834_r6_alpha32: does not fit this model/);
+      .toMatch(
+        /^MatthewZhang473_20251017_101834_r6_alpha32: an adapter for Qwen\/Qwen2\.5-0\.5B-Instruct; .* It does not fit this model/,
+      );
 
     // PyTorch pickles are never loaded.
     await page

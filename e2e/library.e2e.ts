@@ -8,6 +8,8 @@ import { OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
 
 const TRAINED = 'zimmy-stories · lora r8';
 const QWEN = 'adapters/qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32';
+/** What the library calls the Qwen adapter's loose files: its base model, variant and rank. */
+const QWEN_NAME = 'Qwen2.5-0.5B-Instruct · lora r6';
 
 /** The library row whose title is exactly `name`. */
 const row = (page: Page, name: string) =>
@@ -123,7 +125,7 @@ describe.skipIf(!findChromium())('the adapter library', () => {
       })),
     );
     await page.getByRole('button', { name: 'Import anyway' }).click();
-    const foreign = row(page, 'adapter');
+    const foreign = row(page, QWEN_NAME);
     await foreign.waitFor({ timeout: 30_000 });
     const chip = foreign.getByTestId('fits-chip');
     expect(await chip.textContent()).toBe('does not fit');
@@ -131,11 +133,11 @@ describe.skipIf(!findChromium())('the adapter library', () => {
       /^does not fit this model:\n {2}model\.layers/,
     );
     await page
-      .getByRole('button', { name: 'Download adapter as a GGUF LoRA for llama.cpp' })
+      .getByRole('button', { name: `Download ${QWEN_NAME} as a GGUF LoRA for llama.cpp` })
       .click();
     await foreign.getByTestId('gguf-error').waitFor({ timeout: 10_000 });
     expect(await foreign.getByTestId('gguf-error').innerText()).toMatch(
-      /^No GGUF of adapter for stories260K \(built-in\): the adapter does not fit this model:/,
+      /^No GGUF of Qwen2\.5-0\.5B-Instruct · lora r6 for stories260K \(built-in\): it is an adapter for Qwen\/Qwen2\.5-0\.5B-Instruct, and a GGUF LoRA is written from its base model's config/,
     );
 
     await page.getByTestId('library').screenshot({ path: `${OUTPUT}library-inspect.png` });
@@ -158,13 +160,13 @@ describe.skipIf(!findChromium())('the adapter library', () => {
         })),
       );
       await page.getByRole('button', { name: 'Import anyway' }).click();
-      const item = row(page, 'adapter');
+      const item = row(page, QWEN_NAME);
       await item.waitFor({ timeout: 30_000 });
-      await item.getByRole('button', { name: 'Push adapter to the Hugging Face Hub' }).click();
+      await item.getByRole('button', { name: `Push ${QWEN_NAME} to the Hugging Face Hub` }).click();
       await item.getByTestId('push-repo').fill('erin/qwen-adapter');
       await item.getByTestId('push-token').fill(token);
       expect(await item.getByTestId('push-token').getAttribute('type')).toBe('password');
-      await item.getByRole('button', { name: 'Push adapter to the Hub' }).click();
+      await item.getByRole('button', { name: `Push ${QWEN_NAME} to the Hub` }).click();
       await item.getByTestId('push-result').waitFor({ timeout: 60_000 });
       expect(await item.getByTestId('push-result').innerText()).toMatch(
         /^Pushed 3 files to erin\/qwen-adapter \(new repo, model card written\): commit [0-9a-f]{7}/,

@@ -31,12 +31,20 @@ export function cardFrontMatter(baseModel: string, tags: readonly string[]): str
   ];
 }
 
-/** How to load the adapter with PEFT, as the card's closing lines. */
-export function peftLoadLines(name: string): string[] {
+/**
+ * A file-system-safe form of an adapter's name: the folder its download unpacks to (importing
+ * the folder names the adapter after it again).
+ */
+export function fileSafeName(name: string): string {
+  return name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'adapter';
+}
+
+/** How to load the adapter with PEFT from `where` (its folder, or its Hub repo), as the card's closing lines. */
+export function peftLoadLines(where: string): string[] {
   return [
     '```python',
     'from peft import PeftModel',
-    `model = PeftModel.from_pretrained(base_model, "${name}")`,
+    `model = PeftModel.from_pretrained(base_model, "${where}")`,
     '```',
     '',
   ];
@@ -64,6 +72,6 @@ export function trainedCard(c: TrainedCardInfo): string {
     '',
     'Load with PEFT:',
     '',
-    ...peftLoadLines(c.name),
+    ...peftLoadLines(fileSafeName(c.name)),
   ].join('\n');
 }

@@ -1,6 +1,6 @@
 // What a merged adapter carries besides its weights: merge_recipe.json (the resolved spec and
 // the sources, enough to reproduce the merge) and a README.md model card, as the Hub shows it.
-import { cardFrontMatter, peftLoadLines } from '../adapters/model-card.ts';
+import { cardFrontMatter, fileSafeName, peftLoadLines } from '../adapters/model-card.ts';
 import { peftFiles } from '../adapters/peft.ts';
 import type { PeftAdapter } from '../adapters/peft-read.ts';
 import { errorMessage } from '../errors.ts';
@@ -101,7 +101,7 @@ export function modelCard(recipe: MergeRecipe, name: string): string {
     '',
     `The whole recipe is in \`${RECIPE_FILE}\`. Load with PEFT:`,
     '',
-    ...peftLoadLines(name),
+    ...peftLoadLines(fileSafeName(name)),
   ].join('\n');
 }
 

@@ -159,6 +159,15 @@ describe('loading from the Hub by repo id (a local server in the Hub layout)', (
     );
   });
 
+  it('says the network is unreachable when no server answers, not that a file is missing', async () => {
+    // Nothing listens on port 1 of the loopback: the connection is refused.
+    const offline = { baseUrl: 'http://127.0.0.1:1' };
+    for (const id of ['karpathy/stories260K', 'unsloth/model-GGUF:Q4_K_M'])
+      await expect(hubModelFiles(id, offline)).rejects.toThrow(
+        /: the Hub could not be reached \(.*\): is the network connected\?$/,
+      );
+  });
+
   it('refuses a file larger than the download may take, before reading it and while reading it', async () => {
     const [repo, file] = ['karpathy/stories260K', 'model.safetensors'];
     const maxBytes = 2 ** 19;

@@ -63,6 +63,23 @@ class HubHttpError extends Error {
   }
 }
 
+/** No answer at all: offline, a DNS failure, a refused connection (fetch rejects, not a status). */
+class HubUnreachable extends Error {
+  override name = 'HubUnreachable';
+  constructor(cause: unknown) {
+    super(`the Hub could not be reached (${errorMessage(cause)}): is the network connected?`);
+  }
+}
+
+/** fetch, with a network failure said as such rather than as a missing file. */
+async function hubFetch(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    throw new HubUnreachable(e);
+  }
+}
+
 /**
  * Why the Hub refused a repo's config.json with 401/403, in words, or null for other failures.
  * The studio sends no credentials (it has no login and no server to keep a token), so a gated
@@ -129,7 +146,10 @@ export async function hubModelFiles(
       await listing().catch((e: unknown) => {
         throw new FormatError(
           repo,
-          refusal(repo, e) ?? `has no file list on the Hub (${errorMessage(e)})`,
+          refusal(repo, e) ??
+            (e instanceof HubUnreachable
+              ? e.message
+              : `has no file list on the Hub (${errorMessage(e)})`),
         );
       }),
     );
@@ -137,7 +157,7 @@ export async function hubModelFiles(
   try {
     config = await download('config.json');
   } catch (e) {
-    const why = refusal(repo, e);
+    const why = refusal(repo, e) ?? (e instanceof HubUnreachable ? e.message : null);
     if (why) throw new FormatError(repo, why);
     const files = await listing().catch(() => undefined);
     if (!files) throw new FormatError(repo, `has no config.json on the Hub (${errorMessage(e)})`);
@@ -196,7 +216,7 @@ export async function hubRepoFile(
  * since.
  */
 async function listFiles(url: string): Promise<string[]> {
-  const response = await fetch(url);
+  const response = await hubFetch(url);
   if (!response.ok)
     throw new HubHttpError(response.status, response.headers.get('x-error-code'), 'the file list');
   const entries: unknown = await response.json();
@@ -290,7 +310,7 @@ async function fetchBytes(url: string, file: string, options: HubOptions): Promi
     headers.Range = `bytes=${offset}-`;
     if (saved.etag) headers['If-Range'] = saved.etag;
   }
-  const response = await fetch(url, { headers });
+  const response = await hubFetch(url, { headers });
   if (!response.ok)
     throw new HubHttpError(response.status, response.headers.get('x-error-code'), file);
   if (offset > 0 && response.status !== 206) {

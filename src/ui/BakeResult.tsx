@@ -4,12 +4,21 @@ import type { Baked } from './compose-store.ts';
 import { useLibraryStore } from './library-store.ts';
 import { MessageLines } from './MessageLines.tsx';
 
+/**
+ * The spec with its adapters named as the library names them (the library's ids mean nothing
+ * outside this browser); the merged adapter's merge_recipe.json keeps both.
+ */
+function namedSpec({ spec, sources }: Baked) {
+  const names = new Map(sources.map((s) => [s.id, s.name]));
+  return { ...spec, adapters: spec.adapters.map((a) => ({ ...a, id: names.get(a.id) ?? a.id })) };
+}
+
 /** The baked adapter: its rank and lost energy, the recipe to copy, the zip to download. */
 export function BakeResult({ baked }: { baked: Baked }) {
   const downloadZip = useLibraryStore((s) => s.downloadZip);
   const [copied, setCopied] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
-  const recipe = JSON.stringify(baked.spec, null, 2);
+  const recipe = JSON.stringify(namedSpec(baked), null, 2);
   const copyRecipe = async () => {
     try {
       await navigator.clipboard.writeText(recipe);

@@ -22,6 +22,7 @@ import {
 } from '../adapters/peft-read.ts';
 import type { MergeCompute } from '../merge/compute.ts';
 import type { FileCache } from '../model/hub.ts';
+import { fileSafeName } from '../adapters/model-card.ts';
 import { namesModel } from '../model/load.ts';
 import { UNAPPLIABLE, type StudioApi } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
@@ -56,17 +57,33 @@ type AdapterApi = Pick<
 /** A Hub commit id: 40 hex digits. */
 const COMMIT = /^[0-9a-f]{40}$/;
 
-/** A name for the dropped adapter: its folder, its zip, or the generic one. */
-function adapterName(files: readonly DroppedFile[]): string {
+/** The dropped adapter's folder or zip name; null for loose files. */
+function droppedName(files: readonly DroppedFile[]): string | null {
   const zip = files.find((f) => f.name.toLowerCase().endsWith('.zip'));
   if (zip) return zip.name.replace(/\.zip$/i, '');
   const path = files.find((f) => f.name.includes('/'))?.name;
-  return path ? path.split('/').slice(-2, -1)[0] : 'adapter';
+  return path ? path.split('/').slice(-2, -1)[0] : null;
 }
 
-/** A file-system-safe form of an adapter's name; importing the file names the adapter after it again. */
-export function fileSafeName(name: string): string {
-  return name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'adapter';
+/** A name for loose files, from what they are: "Qwen2.5-0.5B-Instruct · lora r6". */
+function describedName(adapter: PeftAdapter): string {
+  const base = adapter.baseModel?.split('/').at(-1);
+  const { variant, rank } = adapter.details;
+  return `${base ? `${base} · ` : ''}${variant} r${rank}`;
+}
+
+/** "72 tensors hold NaN or infinite values (first…)": one line however many there are. */
+function nonFiniteSummary(adapter: PeftAdapter): string[] {
+  const bad = adapter.nonFinite;
+  if (bad.length === 0) return [];
+  if (bad.length === 1)
+    return [
+      `${bad[0].tensor} holds ${bad[0].count} NaN or infinite value${bad[0].count > 1 ? 's' : ''}`,
+    ];
+  const values = bad.reduce((n, t) => n + t.count, 0);
+  return [
+    `${bad.length} tensors hold NaN or infinite values (${values} values; the first: ${bad[0].tensor})`,
+  ];
 }
 
 /** A library id no other entry has: what made it, when, and a random part. */
@@ -94,27 +111,35 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
     return adapter;
   }
 
-  /** Adds an adapter's files to the library, checked against the loaded model. */
+  /** Adds an adapter's files to the library (named after them when `given` is null), checked against the loaded model. */
   async function addImported(
     files: readonly DroppedFile[],
-    name: string,
+    given: string | null,
     options: { force?: boolean; hub?: HubRef },
   ): Promise<{ item: LibraryItem; warnings: string[] }> {
     const byName = adapterFiles(files);
-    const adapter = readPeftAdapter(byName, name);
-    const warnings = adapter.nonFinite.map(
-      (t) => `${t.tensor} holds ${t.count} NaN or infinite value${t.count > 1 ? 's' : ''}`,
-    );
+    const parsedAs = readPeftAdapter(byName, given ?? 'adapter');
+    const name = given ?? describedName(parsedAs);
+    const adapter = { ...parsedAs, name };
+    const warnings = nonFiniteSummary(adapter);
     const loaded = deps.loaded();
     if (loaded) {
       const problems = shapeMismatches(adapter, loaded.model.config);
-      if (problems.length > 0 && !options.force) throw new Error(`${name}: ${misfit(problems)}`);
+      const otherBase =
+        adapter.baseModel && !namesModel(loaded, adapter.baseModel) ? adapter.baseModel : null;
+      if (problems.length > 0 && !options.force)
+        // What the user needs first: whose adapter it is, and what else is wrong with it.
+        throw new Error(
+          [
+            `${name}: ${otherBase ? `an adapter for ${otherBase}; the loaded model is ${loaded.name}. It ` : ''}${misfit(problems)}`,
+            ...warnings,
+          ].join('\n'),
+        );
       if (problems.length > 0)
         warnings.push(
           `does not fit ${loaded.name} (${problems.length} modules differ): kept for inspection and merging, not applied`,
         );
-      if (adapter.baseModel && !namesModel(loaded, adapter.baseModel))
-        warnings.push(`trained on ${adapter.baseModel}; the loaded model is ${loaded.name}`);
+      if (otherBase) warnings.push(`trained on ${otherBase}; the loaded model is ${loaded.name}`);
     }
     const imported: LibraryEntry = {
       id: newId('imported'),
@@ -185,6 +210,10 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
           `Load the model ${adapter.name} is for first: a GGUF LoRA is written for the loaded model, whose architecture and attention head counts it needs.`,
         );
       const problems = shapeMismatches(adapter, loaded.model.config);
+      if (problems.length > 0 && adapter.baseModel && !namesModel(loaded, adapter.baseModel))
+        throw new Error(
+          `No GGUF of ${adapter.name} for ${loaded.name}: it is an adapter for ${adapter.baseModel}, and a GGUF LoRA is written from its base model's config (architecture, head counts): load ${adapter.baseModel}, then export it.`,
+        );
       if (problems.length > 0)
         throw new Error(
           `No GGUF of ${adapter.name} for ${loaded.name}: the adapter ${misfit(problems, 3)}`,
@@ -199,7 +228,7 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
     async importAdapter(files, options = {}) {
       await Promise.resolve(); // a failure rejects the promise instead of throwing at the call
       const dropped = await withCompressedRestored(files, deps.compute());
-      return addImported(dropped, options.name?.trim() || adapterName(dropped), options);
+      return addImported(dropped, options.name?.trim() || droppedName(dropped), options);
     },
     async importAdapterFromHub(ref, options = {}, onProgress) {
       // A commit id names the same files forever; a branch may have moved since.

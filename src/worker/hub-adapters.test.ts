@@ -119,7 +119,7 @@ describe('adapters from the Hub', () => {
       /^erin\/pickled: has no adapter_model\.safetensors on the Hub \(HTTP 404\); the studio never loads the pickled adapter_model\.bin$/,
     );
     expect(await refusal({ repo: 'erin/llama-adapter' })).toMatch(
-      /^llama-adapter: does not fit this model:\n {2}model\.layers\.0\.self_attn\.q_proj: adapter expects in=256, model has 64/,
+      /^llama-adapter: an adapter for unsloth\/Llama-3\.2-1B-Instruct; the loaded model is stories260K \(built-in\)\. It does not fit this model:\n {2}model\.layers\.0\.self_attn\.q_proj: adapter expects in=256, model has 64/,
     );
     expect((await studio.listAdapters()).length).toBe(count);
     const forced = await studio.importAdapterFromHub(

@@ -9,7 +9,7 @@ import { TARGET_NAMES, type TargetName } from '../handoff/targets.ts';
 import type { DatasetSource, SavedRun } from '../train/run-store.ts';
 import type { DataIdentity } from '../train/trainer.ts';
 import type { RunHandoffInfo } from './api.ts';
-import { fileSafeName } from './adapters.ts';
+import { fileSafeName } from '../adapters/model-card.ts';
 
 /** What a run (and the adapter it trains) is called: the data file's stem, the init and the rank. */
 export function runName(fileName: string, lora: Pick<LoraSpec, 'init' | 'rank'>): string {

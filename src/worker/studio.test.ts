@@ -291,6 +291,9 @@ describe('training through the studio API', () => {
     const card = new TextDecoder().decode(files.find((f) => f.name === 'README.md')?.bytes);
     expect(card).toMatch(/^---\nbase_model: stories260K \(built-in\)\n/);
     expect(card).toContain('zimmy.txt: 12 examples');
+    // The snippet loads the folder the zip download unpacks to.
+    const { name: zip } = await studio.adapterZip(item.id);
+    expect(card).toContain(`PeftModel.from_pretrained(base_model, "${zip.replace(/\.zip$/, '')}")`);
     expect(card).toContain(
       `| validation loss | ${outcome.valLossFirst?.toFixed(3)} → ${outcome.valLossLast?.toFixed(3)} |`,
     );
@@ -441,8 +444,9 @@ describe('adapters through the studio API', () => {
     const studio = createStudio(environment());
     await studio.connect(() => undefined);
     await studio.loadBuiltinModel();
+    // Whose adapter it is comes first; loose files are named after what they are.
     await expect(studio.importAdapter(qwenFiles)).rejects.toThrow(
-      /does not fit this model:\n {2}model.layers.0.self_attn.q_proj: adapter expects in=896, model has 64/,
+      /^Qwen2\.5-0\.5B-Instruct · lora r6: an adapter for Qwen\/Qwen2\.5-0\.5B-Instruct; the loaded model is stories260K \(built-in\)\. It does not fit this model:\n {2}model.layers.0.self_attn.q_proj: adapter expects in=896, model has 64/,
     );
     const { item, warnings } = await studio.importAdapter(qwenFiles, { force: true });
     expect(warnings).toContain(
@@ -487,6 +491,44 @@ describe('adapters through the studio API', () => {
     await studio.applyAdapters([]);
   });
 
+  it('says how many tensors hold NaN in one line, also in the refusal of a misfit', async () => {
+    const studio = createStudio(environment());
+    await studio.connect(() => undefined);
+    await studio.loadBuiltinModel();
+    const nan = (width: number) => new Float32Array(width).fill(Number.NaN);
+    const tensors = [0, 1, 2, 3, 4].flatMap((layer) => {
+      const key = `base_model.model.model.layers.${layer}.self_attn.q_proj`;
+      return [
+        { name: `${key}.lora_A.weight`, shape: [1, 64], data: nan(64) },
+        { name: `${key}.lora_B.weight`, shape: [64, 1], data: nan(64) },
+      ];
+    });
+    const files = (width: number) => [
+      {
+        name: 'adapter_config.json',
+        bytes: new TextEncoder().encode(
+          JSON.stringify({ peft_type: 'LORA', r: 1, lora_alpha: 1, target_modules: ['q_proj'] }),
+        ),
+      },
+      {
+        name: 'adapter_model.safetensors',
+        bytes: writeSafetensors(
+          tensors.map((t) =>
+            t.shape[1] === 64 ? { ...t, shape: [1, width], data: nan(width) } : t,
+          ),
+        ),
+      },
+    ];
+    const { warnings } = await studio.importAdapter(files(64));
+    expect(warnings).toEqual([
+      '10 tensors hold NaN or infinite values (640 values; the first: base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight)',
+    ]);
+    // Before "Import anyway" the user hears of the NaNs too, not only of the shapes.
+    await expect(studio.importAdapter(files(32))).rejects.toThrow(
+      /^lora r1: does not fit this model:\n(.*\n)*10 tensors hold NaN or infinite values \(/,
+    );
+  });
+
   it('names an import as asked, renames and duplicates library adapters', async () => {
     const studio = createStudio(environment());
     await studio.connect(() => undefined);
@@ -527,7 +569,7 @@ describe('adapters through the studio API', () => {
 
     const { item: qwen } = await studio.importAdapter(qwenFiles, { force: true });
     await expect(studio.adapterGguf(qwen.id)).rejects.toThrow(
-      /^No GGUF of adapter for stories260K \(built-in\): the adapter does not fit this model:/,
+      /^No GGUF of Qwen2\.5-0\.5B-Instruct · lora r6 for stories260K \(built-in\): it is an adapter for Qwen\/Qwen2\.5-0\.5B-Instruct, and a GGUF LoRA is written from its base model's config .*: load Qwen\/Qwen2\.5-0\.5B-Instruct, then export it\.$/,
     );
     await studio.unloadModel();
     await expect(studio.adapterGguf(id)).rejects.toThrow(/^Load the model .* first/);
