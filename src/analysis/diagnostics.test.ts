@@ -370,6 +370,25 @@ describe('compareAdapters on random adapters', () => {
   });
 });
 
+describe('GPT-2: two module types that share a last name', () => {
+  it('keeps attn.c_proj and mlp.c_proj apart, every module in its own column', async () => {
+    const files = new Map(
+      ['adapter_config.json', 'adapter_model.safetensors'].map((f) => [
+        f,
+        fixture(`models/arch/gpt2/lora/${f}`),
+      ]),
+    );
+    const gpt2 = readPeftAdapter(files, 'gpt2');
+    const c = await compareAdapters(gpuCompute(gpu()), [gpt2]);
+    // A name that is unique stays short; the two c_proj keep their block's name.
+    expect(c.moduleTypes).toEqual(['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj']);
+    // Every module of the adapter has a cell of its own: none hidden behind another.
+    expect(c.modules).toHaveLength(gpt2.modules.size);
+    const cells = new Set(c.modules.map((m) => `${m.layer}/${m.type}`));
+    expect(cells.size).toBe(gpt2.modules.size);
+  });
+});
+
 describe('compareAdapters on the real fixture adapters', () => {
   const r6 = load('qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32');
   const r12 = load('qwen2.5-0.5b-instruct/MatthewZhang473_20251017_140153_r12_alpha32');
