@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readLlama2c } from '../src/model/llama2c.ts';
@@ -37,7 +37,7 @@ describe.skipIf(!findChromium())('a composition shared as a link', () => {
     await hub.close();
   });
 
-  it('is made from a board of Hub adapters and opens it in a browser that has none of them', async () => {
+  it('is made from a board of Hub adapters and opens it in a browser that has none of them; the library travels as one zip', async () => {
     const studio = `${inject('baseUrl')}?hub=${encodeURIComponent(hub.baseUrl)}`;
     const sender = await browser.newContext({ viewport: { width: 1280, height: 1200 } });
     const page = await sender.newPage();
@@ -109,6 +109,38 @@ describe.skipIf(!findChromium())('a composition shared as a link', () => {
     await opened
       .getByTestId('compose')
       .screenshot({ path: `${OUTPUT}share-link-opened.png`, animations: 'disabled' });
+
+    // The sender's whole library, exported as one zip and restored in a third profile.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Export library (.zip)' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('lora-studio-library.zip');
+    expect(await page.getByTestId('library-storage').innerText()).toMatch(
+      /^Kept in this browser: .* used of .* available/,
+    );
+    const third = await browser.newContext({ viewport: { width: 1280, height: 1200 } });
+    const restored = await third.newPage();
+    const restoredProblems = watchProblems(restored);
+    await restored.goto(studio);
+    await restored.getByTestId('model-card').waitFor({ timeout: 60_000 });
+    await restored.getByTestId('library-restore').setInputFiles({
+      name: download.suggestedFilename(),
+      mimeType: 'application/zip',
+      buffer: readFileSync(await download.path()),
+    });
+    await expect
+      .poll(() => restored.getByTestId('import-status').innerText(), { timeout: 30_000 })
+      .toBe('Imported 2 adapters from lora-studio-library.zip.');
+    expect((await restored.getByTestId('adapter-hub').allInnerTexts()).sort()).toEqual([
+      'On the Hub: erin/snorp',
+      'On the Hub: erin/zimmy',
+    ]);
+    await restored
+      .getByTestId('library')
+      .screenshot({ path: `${OUTPUT}library-restored.png`, animations: 'disabled' });
+    expect(restoredProblems).toEqual([]);
+    await third.close();
 
     // A damaged link, pasted into the address bar, is refused in one line.
     await opened.goto(`${studio}#compose=eyJsb3Jh`);

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { refText } from '../hub/repo-id.ts';
 import type { HubRef, LibraryItem } from '../worker/api.ts';
 import { variantEntry } from '../worker/api.ts';
@@ -14,6 +14,7 @@ import { engineReady, useGpuStore } from './gpu-store.ts';
 import { AdapterUseControls } from './AdapterUseControls.tsx';
 import { useLibraryStore } from './library-store.ts';
 import { MessageLines } from './MessageLines.tsx';
+import { useStorageStore } from './storage-store.ts';
 import { UseError } from './UseError.tsx';
 import { useModelStore } from './model-store.ts';
 
@@ -48,7 +49,59 @@ export function LibraryPanel() {
         </ul>
       )}
       {error && <MessageLines text={error} />}
+      <LibraryStorage adapters={items.length} />
     </section>
+  );
+}
+
+/**
+ * How the library is kept: the browser's storage used and available, whether the browser may
+ * clear it (persistent storage is asked for once there is an adapter to lose), and the whole
+ * library as one zip to keep elsewhere or restore.
+ */
+function LibraryStorage({ adapters }: { adapters: number }) {
+  const { persisted, usage, quota, check, keep } = useStorageStore();
+  const exportLibrary = useLibraryStore((s) => s.exportLibrary);
+  const restoreLibrary = useLibraryStore((s) => s.restoreLibrary);
+  const busy = useLibraryStore((s) => s.importState.state === 'importing');
+  const picker = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (adapters > 0) void keep();
+    else void check();
+  }, [adapters, check, keep]);
+  return (
+    <div className="library-storage" data-testid="library-storage">
+      <p className="muted">
+        {usage !== null && quota !== null
+          ? `Kept in this browser: ${formatBytes(usage)} used of ${formatBytes(quota)} available`
+          : 'Kept in this browser'}
+        {persisted === true && ', until you clear the site’s data.'}
+        {persisted === false &&
+          ', which may clear it when the disk runs low: export the library to keep a copy.'}
+        {persisted === null && '.'}
+      </p>
+      <div className="controls">
+        <button type="button" disabled={adapters === 0} onClick={() => void exportLibrary()}>
+          Export library (.zip)
+        </button>
+        {/* A button that opens the hidden picker: reachable with Tab, unlike a label. */}
+        <button type="button" disabled={busy} onClick={() => picker.current?.click()}>
+          Restore library…
+        </button>
+        <input
+          ref={picker}
+          type="file"
+          hidden
+          accept=".zip,application/zip"
+          data-testid="library-restore"
+          onChange={(e) => {
+            const file = e.target.files?.[0];
+            if (file) void restoreLibrary(file);
+            e.target.value = '';
+          }}
+        />
+      </div>
+    </div>
   );
 }
 

@@ -68,6 +68,10 @@ interface LibraryStore {
   importFiles: (files: PickedFile[], force?: boolean) => Promise<void>;
   /** Sends the refused files again with `force`. */
   importAnyway: () => Promise<void>;
+  /** The whole library as one zip, downloaded. */
+  exportLibrary: () => Promise<void>;
+  /** Adds every adapter of a library zip (an export of this or another browser's library). */
+  restoreLibrary: (file: File) => Promise<void>;
   /** Adds the adapter a Hub repo holds (`owner/name` or `owner/name@revision`). */
   importFromHub: (ref: string, force?: boolean) => Promise<void>;
   setUse: (id: string, on: boolean) => void;
@@ -295,6 +299,27 @@ export const useLibraryStore = create<LibraryStore>((set, get) => {
       if (view.state !== 'failed') return;
       if (typeof view.refused === 'string') await get().importFromHub(view.refused, true);
       else await importFiles(view.refused, true);
+    },
+
+    exportLibrary: () =>
+      attempt(async () => {
+        const zip = await studioApi()?.libraryZip();
+        if (zip) saveFile(zip.name, zip.bytes, 'application/zip');
+      }),
+
+    async restoreLibrary(file) {
+      const studio = studioApi();
+      if (!studio || get().importState.state === 'importing') return;
+      set({ importState: { state: 'importing', names: file.name } });
+      try {
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        const { names } = await studio.restoreLibrary(bytes, file.name);
+        await get().refresh();
+        const count = `${names.length} adapter${names.length === 1 ? '' : 's'}`;
+        set({ importState: { state: 'done', name: `${count} from ${file.name}` } });
+      } catch (e) {
+        set({ importState: { state: 'failed', message: errorMessage(e), refused: [] } });
+      }
     },
 
     async importFromHub(text, force = false) {

@@ -1,6 +1,8 @@
 // The adapter part of the Studio API: the library (list, files, remove), importing what the user
 // dropped (validated against the loaded model), and applying library adapters to the loaded
 // model (W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x; adapted-model.ts) for the playground and perplexity.
+import { transfer } from 'comlink';
+import { errorMessage } from '../errors.ts';
 import { zipSync } from 'fflate';
 import { withCompressedRestored } from '../adapters/compeft.ts';
 import { ggufLoraFile } from '../adapters/gguf.ts';
@@ -23,6 +25,8 @@ import {
 import type { MergeCompute } from '../merge/compute.ts';
 import type { FileCache } from '../model/hub.ts';
 import { fileSafeName } from '../adapters/model-card.ts';
+import { libraryZip, readLibraryZip } from '../adapters/library-zip.ts';
+import { FormatError } from '../model/errors.ts';
 import { namesModel } from '../model/load.ts';
 import { UNAPPLIABLE, type StudioApi } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
@@ -46,6 +50,8 @@ type AdapterApi = Pick<
   | 'importAdapter'
   | 'importAdapterFromHub'
   | 'setAdapterHub'
+  | 'libraryZip'
+  | 'restoreLibrary'
   | 'applyAdapters'
   | 'renameAdapter'
   | 'duplicateAdapter'
@@ -53,6 +59,14 @@ type AdapterApi = Pick<
   /** A library adapter parsed (once) with its library name. */
   parsedAdapter(id: string): Promise<PeftAdapter>;
 };
+
+/** How an import is kept: despite a misfit, where it came from, and a restored entry's own origin and time. */
+interface ImportOptions {
+  force?: boolean;
+  hub?: HubRef;
+  origin?: string;
+  createdAt?: number;
+}
 
 /** A Hub commit id: 40 hex digits. */
 const COMMIT = /^[0-9a-f]{40}$/;
@@ -113,11 +127,10 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
 
   /** Adds an adapter's files to the library (named after them when `given` is null), checked against the loaded model. */
   async function addImported(
-    files: readonly DroppedFile[],
+    byName: ReadonlyMap<string, Uint8Array>,
     given: string | null,
-    options: { force?: boolean; hub?: HubRef },
+    options: ImportOptions,
   ): Promise<{ item: LibraryItem; warnings: string[] }> {
-    const byName = adapterFiles(files);
     const parsedAs = readPeftAdapter(byName, given ?? 'adapter');
     const name = given ?? describedName(parsedAs);
     const adapter = { ...parsedAs, name };
@@ -145,8 +158,9 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
       id: newId('imported'),
       name,
       baseModel: adapter.baseModel ?? 'unknown',
-      createdAt: Date.now(),
-      origin: options.hub ? `from the Hub: ${refText(options.hub)}` : 'imported',
+      createdAt: options.createdAt ?? Date.now(),
+      origin:
+        options.origin ?? (options.hub ? `from the Hub: ${refText(options.hub)}` : 'imported'),
       // The files as they came: unknown config fields survive a round trip.
       files: Object.fromEntries([...byName].filter(([f]) => f !== 'adapter_model.bin')),
       details: adapter.details,
@@ -228,7 +242,8 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
     async importAdapter(files, options = {}) {
       await Promise.resolve(); // a failure rejects the promise instead of throwing at the call
       const dropped = await withCompressedRestored(files, deps.compute());
-      return addImported(dropped, options.name?.trim() || droppedName(dropped), options);
+      const name = options.name?.trim() || droppedName(dropped);
+      return addImported(adapterFiles(dropped), name, options);
     },
     async importAdapterFromHub(ref, options = {}, onProgress) {
       // A commit id names the same files forever; a branch may have moved since.
@@ -243,7 +258,36 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
         onProgress,
       });
       const name = ref.repo.slice(ref.repo.indexOf('/') + 1);
-      return { ...(await addImported(files, name, { ...options, hub: ref })), reused: false };
+      const added = await addImported(adapterFiles(files), name, { ...options, hub: ref });
+      return { ...added, reused: false };
+    },
+    async libraryZip() {
+      const entries = await Promise.all((await deps.library.list()).map((i) => entry(i.id)));
+      const zip = { name: 'lora-studio-library.zip', bytes: libraryZip(entries) };
+      return transfer(zip, [zip.bytes.buffer]);
+    },
+    async restoreLibrary(bytes, fileName) {
+      await Promise.resolve(); // a failure rejects the promise instead of throwing at the call
+      // Checked whole first, the manifest and every adapter's files: a bad zip adds nothing.
+      const adapters = readLibraryZip(bytes, fileName);
+      for (const a of adapters)
+        try {
+          readPeftAdapter(a.files, a.name);
+        } catch (e) {
+          throw new FormatError(`${fileName}: ${a.folder}/`, errorMessage(e));
+        }
+      const names: string[] = [];
+      for (const a of adapters) {
+        // As the library held them: kept even where they do not fit the loaded model.
+        const { item } = await addImported(a.files, a.name, {
+          force: true,
+          hub: a.hub,
+          origin: a.origin,
+          createdAt: a.createdAt,
+        });
+        names.push(item.name);
+      }
+      return { names };
     },
     async setAdapterHub(id, ref) {
       const updated = { ...(await entry(id)), hub: ref };

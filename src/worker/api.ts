@@ -381,6 +381,13 @@ export interface StudioApi {
     options?: { force?: boolean; baseUrl?: string },
     onProgress?: (p: DownloadProgress) => void,
   ): Promise<{ item: LibraryItem; warnings: string[]; reused: boolean }>;
+  /** The whole library as one zip: a folder per adapter and library.json (the buffer is transferred). */
+  libraryZip(): Promise<{ name: string; bytes: Uint8Array }>;
+  /**
+   * Adds every adapter of a library zip, with its name, origin, time and Hub ref, kept even where
+   * it does not fit the loaded model; refuses a zip that is not a library export in one line.
+   */
+  restoreLibrary(bytes: Uint8Array, fileName: string): Promise<{ names: string[] }>;
   /** Records where a library adapter is on the Hub (after a push): a link can then name it. */
   setAdapterHub(id: string, ref: HubRef): Promise<LibraryItem>;
   renameAdapter(id: string, name: string): Promise<LibraryItem>;

@@ -304,6 +304,8 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     importAdapter: adapters.importAdapter,
     importAdapterFromHub: adapters.importAdapterFromHub,
     setAdapterHub: adapters.setAdapterHub,
+    libraryZip: adapters.libraryZip,
+    restoreLibrary: adapters.restoreLibrary,
     applyAdapters: adapters.applyAdapters,
     renameAdapter: adapters.renameAdapter,
     duplicateAdapter: adapters.duplicateAdapter,
