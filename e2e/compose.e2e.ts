@@ -3,7 +3,7 @@ import { strFromU8, unzipSync } from 'fflate';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
-import { OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
+import { greedyText, OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
 
 const DATASETS = new URL('../public/datasets/', import.meta.url).pathname;
 const ZIMMY = 'zimmy-stories · lora r8';
@@ -202,6 +202,38 @@ describe.skipIf(!findChromium())('composing adapters in the studio page', () => 
     await compose.screenshot({ path: `${OUTPUT}compose.png` });
     await page.emulateMedia({ colorScheme: 'dark' });
     await compose.screenshot({ path: `${OUTPUT}compose-dark.png` });
+    await page.emulateMedia({ colorScheme: 'light' });
+
+    // One composition: taken off the board, an adapter is no longer applied; switched on in the
+    // library, it is back on the board; and the board survives a reload, applied again.
+    const active = () => page.getByTestId('active-adapters').textContent();
+    await compose.getByRole('button', { name: `Take ${ZIMMY} off the board` }).click();
+    await expect.poll(active).toBe(`Base model + ${SNORP} × 0.00`);
+    expect(await page.getByRole('switch', { name: `Use ${ZIMMY}` }).isChecked()).toBe(false);
+    await page.getByRole('switch', { name: `Use ${ZIMMY}` }).check();
+    await expect
+      .poll(() => compose.getByTestId('board-card').locator('strong').allInnerTexts())
+      .toEqual([SNORP, ZIMMY]);
+    await compose
+      .getByRole('spinbutton', { name: `${SNORP}: composition weight (number)` })
+      .fill('0.5');
+    await expect.poll(active).toBe(`Base model + ${SNORP} × 0.50 + ${ZIMMY} × 1.00`);
+    const before = await greedyText(page, 'Once upon a time', 40);
+    await page.reload();
+    await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
+    await expect
+      .poll(active, { timeout: 30_000 })
+      .toBe(`Base model + ${SNORP} × 0.50 + ${ZIMMY} × 1.00`);
+    // Applied in the worker, not only shown: the same text as before the reload.
+    await expect
+      .poll(() => greedyText(page, 'Once upon a time', 40), { timeout: 60_000 })
+      .toBe(before);
+    expect(
+      await page
+        .getByTestId('compose')
+        .getByRole('spinbutton', { name: `${SNORP}: composition weight (number)` })
+        .inputValue(),
+    ).toBe('0.5');
     expect(problems).toEqual([]);
   });
 });

@@ -39,12 +39,14 @@ export function App() {
     void prepareData();
     void checkSaved();
   }, [modelName, prepareData, checkSaved]);
-  // Every load starts the model without adapters (the same model again too): apply those in use.
+  // Every load starts the model without adapters (the same model again too): apply those in use,
+  // once the library is listed (after a reload, the saved composition names its adapters).
   const modelInfo = useModelStore((s) => s.model.info);
+  const listed = useLibraryStore((s) => s.listed);
   const reapplyAdapters = useLibraryStore((s) => s.reapply);
   useEffect(() => {
-    if (modelInfo) void reapplyAdapters();
-  }, [modelInfo, reapplyAdapters]);
+    if (modelInfo && listed) void reapplyAdapters();
+  }, [modelInfo, listed, reapplyAdapters]);
   // A composition link opens once the model is there (its adapters are checked against it), and
   // again whenever another link is pasted into the address bar.
   const openShared = useShareStore((s) => s.open);

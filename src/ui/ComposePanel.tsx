@@ -112,11 +112,8 @@ function AdapterPicker({ items, board }: { items: LibraryItem[]; board: string[]
   );
 }
 
-/** The chosen adapters, each a card; and what else the run-time composition holds. */
+/** The chosen adapters, each a card: everything applied is here (compose-store keeps it so). */
 function AdapterBoard({ items }: { items: LibraryItem[] }) {
-  const all = useLibraryStore((s) => s.items);
-  const use = useLibraryStore((s) => s.use);
-  const offBoard = activeAdapters(all, use).filter(({ item }) => !items.includes(item));
   return (
     <div className="compose-card board" data-testid="board">
       <h3>Board</h3>
@@ -128,12 +125,6 @@ function AdapterBoard({ items }: { items: LibraryItem[] }) {
             <BoardCard key={item.id} item={item} position={i + 1} />
           ))}
         </ol>
-      )}
-      {offBoard.length > 0 && (
-        <p className="note">
-          Also applied from the library, not on the board:{' '}
-          {offBoard.map(({ item, weight }) => `${item.name} × ${formatWeight(weight)}`).join(', ')}
-        </p>
       )}
     </div>
   );

@@ -293,6 +293,9 @@ export const useComposeStore = create<ComposeStore>()(
         choose(id, onBoard) {
           const board = get().board.filter((b) => b !== id);
           set({ board: onBoard ? [...board, id] : board });
+          // What is applied is on the board: taken off, it is switched off.
+          const library = useLibraryStore.getState();
+          if (!onBoard && library.use[id]?.on) library.setUse(id, false);
         },
 
         setSettings(patch) {
@@ -483,3 +486,12 @@ export const useComposeStore = create<ComposeStore>()(
     },
   ),
 );
+
+// An adapter switched on anywhere (the library, a restored composition) goes on the board: the
+// board shows everything applied, and only that.
+useLibraryStore.subscribe((state, previous) => {
+  if (state.use === previous.use) return;
+  const { board } = useComposeStore.getState();
+  const added = Object.keys(state.use).filter((id) => state.use[id]?.on && !board.includes(id));
+  if (added.length > 0) useComposeStore.setState({ board: [...board, ...added] });
+});

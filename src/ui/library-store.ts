@@ -1,4 +1,5 @@
 import { create } from 'zustand';
+import { persist } from 'zustand/middleware';
 import { errorMessage } from '../errors.ts';
 import type { AdapterComparison, LibraryItem } from '../worker/api.ts';
 import { saveFile } from './download.ts';
@@ -32,6 +33,8 @@ export type ImportView =
 
 interface LibraryStore {
   items: LibraryItem[];
+  /** Whether the items have been listed since the page loaded (the composition waits for it). */
+  listed: boolean;
   /** The last failed action, in words. */
   error: string | null;
   importState: ImportView;
@@ -119,265 +122,283 @@ function culprits(text: string, active: readonly LibraryItem[], changed: string 
   return named.length > 0 ? named : active.map((item) => item.id);
 }
 
-export const useLibraryStore = create<LibraryStore>((set, get) => {
-  /** Runs an action against the worker, keeping its failure for the panel. */
-  async function attempt(action: () => Promise<void>) {
-    try {
-      await action();
-      set({ error: null });
-    } catch (e) {
-      set({ error: errorMessage(e) });
-    }
-  }
-
-  // Compositions go to the worker one at a time, in order; `changed` is the item whose change
-  // the next one carries (to blame it if the worker refuses).
-  let settle: ReturnType<typeof setTimeout> | undefined;
-  let applying: Promise<void> = Promise.resolve();
-  let changed: string | null = null;
-
-  async function apply(): Promise<void> {
-    const studio = studioApi();
-    if (!studio) return;
-    const blame = changed;
-    changed = null;
-    const active = activeAdapters(get().items, get().use);
-    try {
-      const force = active.map(({ item }) => item.id).filter((id) => get().forced[id]);
-      await studio.applyAdapters(
-        active.map(({ item, weight }) => ({ id: item.id, weight })),
-        { force },
-      );
-    } catch (e) {
-      const text = errorMessage(e);
-      const off = culprits(
-        text,
-        active.map((a) => a.item),
-        blame,
-      );
-      const { use, useErrors } = get();
-      set({
-        use: {
-          ...use,
-          ...Object.fromEntries(off.map((id) => [id, { ...(use[id] ?? DEFAULT_USE), on: false }])),
-        },
-        useErrors: { ...useErrors, ...Object.fromEntries(off.map((id) => [id, text])) },
-      });
-      // The worker kept its previous composition: send the one now on screen.
-      if (off.length > 0) await apply();
-    }
-  }
-
-  function flush(): Promise<void> {
-    clearTimeout(settle);
-    settle = undefined;
-    applying = applying.then(apply);
-    return applying;
-  }
-
-  function changeUse(id: string, patch: Partial<AdapterUse>, delay: number) {
-    const { use, useErrors } = get();
-    const before = use[id] ?? DEFAULT_USE;
-    const after = { ...before, ...patch };
-    set({
-      use: { ...use, [id]: after },
-      useErrors: patch.on ? without(useErrors, id) : useErrors,
-    });
-    // A weight change of an adapter that is off changes nothing in the worker.
-    if (!before.on && !after.on) return;
-    changed = id;
-    clearTimeout(settle);
-    if (delay === 0) void flush();
-    else settle = setTimeout(() => void flush(), delay);
-  }
-
-  async function importFiles(files: PickedFile[], force: boolean) {
-    const studio = studioApi();
-    if (!studio || files.length === 0 || get().importState.state === 'importing') return;
-    set({ importState: { state: 'importing', names: files.map((f) => f.path).join(', ') } });
-    try {
-      const bytes = await readPicked(files);
-      const { item } = await studio.importAdapter(bytes, force ? { force: true } : undefined);
-      await get().refresh();
-      set({ importState: { state: 'done', name: item.name } });
-    } catch (e) {
-      set({ importState: { state: 'failed', message: errorMessage(e), refused: files } });
-    }
-  }
-
-  return {
-    items: [],
-    error: null,
-    importState: { state: 'idle' },
-    use: {},
-    useErrors: {},
-    forced: {},
-    applyAnyway(id) {
-      set({ forced: { ...get().forced, [id]: true } });
-      changeUse(id, { on: true }, 0);
-      return applying;
-    },
-    ggufErrors: {},
-    inspections: {},
-
-    refresh: () =>
-      attempt(async () => {
-        const studio = studioApi();
-        if (studio) set({ items: await studio.listAdapters() });
-      }),
-
-    async rename(id, name) {
-      await studioApi()?.renameAdapter(id, name);
-      await get().refresh();
-    },
-
-    duplicate: (id) =>
-      attempt(async () => {
-        await studioApi()?.duplicateAdapter(id);
-        await get().refresh();
-      }),
-
-    async downloadGguf(id) {
-      const studio = studioApi();
-      if (!studio) return;
-      try {
-        const file = await studio.adapterGguf(id);
-        saveFile(file.name, file.bytes);
-        set((s) => ({ ggufErrors: without(s.ggufErrors, id) }));
-      } catch (e) {
-        set((s) => ({ ggufErrors: { ...s.ggufErrors, [id]: errorMessage(e) } }));
+export const useLibraryStore = create<LibraryStore>()(
+  persist(
+    (set, get) => {
+      /** Runs an action against the worker, keeping its failure for the panel. */
+      async function attempt(action: () => Promise<void>) {
+        try {
+          await action();
+          set({ error: null });
+        } catch (e) {
+          set({ error: errorMessage(e) });
+        }
       }
-    },
 
-    async inspect(id) {
-      const studio = studioApi();
-      const current = get().inspections[id]?.state;
-      if (!studio || current === 'running' || current === 'done') return;
-      const show = (job: Job<AdapterComparison>) => {
-        set((s) => ({ inspections: { ...s.inspections, [id]: job } }));
-      };
-      await runJob(show, () => studio.compare([id]));
-    },
+      // Compositions go to the worker one at a time, in order; `changed` is the item whose change
+      // the next one carries (to blame it if the worker refuses).
+      let settle: ReturnType<typeof setTimeout> | undefined;
+      let applying: Promise<void> = Promise.resolve();
+      let changed: string | null = null;
 
-    download: (id, fileName) =>
-      attempt(async () => {
+      async function apply(): Promise<void> {
         const studio = studioApi();
         if (!studio) return;
-        const file = (await studio.adapterFiles(id)).find((f) => f.name === fileName);
-        if (!file) throw new Error(`The adapter has no file ${fileName}.`);
-        saveFile(
-          file.name,
-          file.bytes,
-          fileName.endsWith('.json') ? 'application/json' : undefined,
-        );
-      }),
+        const blame = changed;
+        changed = null;
+        const active = activeAdapters(get().items, get().use);
+        try {
+          const force = active.map(({ item }) => item.id).filter((id) => get().forced[id]);
+          await studio.applyAdapters(
+            active.map(({ item, weight }) => ({ id: item.id, weight })),
+            { force },
+          );
+        } catch (e) {
+          const text = errorMessage(e);
+          const off = culprits(
+            text,
+            active.map((a) => a.item),
+            blame,
+          );
+          const { use, useErrors } = get();
+          set({
+            use: {
+              ...use,
+              ...Object.fromEntries(
+                off.map((id) => [id, { ...(use[id] ?? DEFAULT_USE), on: false }]),
+              ),
+            },
+            useErrors: { ...useErrors, ...Object.fromEntries(off.map((id) => [id, text])) },
+          });
+          // The worker kept its previous composition: send the one now on screen.
+          if (off.length > 0) await apply();
+        }
+      }
 
-    downloadZip: (id) =>
-      attempt(async () => {
-        const zip = await studioApi()?.adapterZip(id);
-        if (zip) saveFile(zip.name, zip.bytes, 'application/zip');
-      }),
+      function flush(): Promise<void> {
+        clearTimeout(settle);
+        settle = undefined;
+        applying = applying.then(apply);
+        return applying;
+      }
 
-    remove: (id) =>
-      attempt(async () => {
-        const { use, useErrors, ggufErrors, inspections } = get();
+      function changeUse(id: string, patch: Partial<AdapterUse>, delay: number) {
+        const { use, useErrors } = get();
+        const before = use[id] ?? DEFAULT_USE;
+        const after = { ...before, ...patch };
         set({
-          use: without(use, id),
-          useErrors: without(useErrors, id),
-          ggufErrors: without(ggufErrors, id),
-          inspections: without(inspections, id),
+          use: { ...use, [id]: after },
+          useErrors: patch.on ? without(useErrors, id) : useErrors,
         });
-        if (use[id]?.on) await flush();
-        await studioApi()?.removeAdapter(id);
-        await get().refresh();
-      }),
-
-    importFiles: (files, force = false) => importFiles(files, force),
-
-    async importAnyway() {
-      const view = get().importState;
-      if (view.state !== 'failed') return;
-      if (typeof view.refused === 'string') await get().importFromHub(view.refused, true);
-      else await importFiles(view.refused, true);
-    },
-
-    exportLibrary: () =>
-      attempt(async () => {
-        const zip = await studioApi()?.libraryZip();
-        if (zip) saveFile(zip.name, zip.bytes, 'application/zip');
-      }),
-
-    async restoreLibrary(file) {
-      const studio = studioApi();
-      if (!studio || get().importState.state === 'importing') return;
-      set({ importState: { state: 'importing', names: file.name } });
-      try {
-        const bytes = new Uint8Array(await file.arrayBuffer());
-        const { names } = await studio.restoreLibrary(bytes, file.name);
-        await get().refresh();
-        const count = `${names.length} adapter${names.length === 1 ? '' : 's'}`;
-        set({ importState: { state: 'done', name: `${count} from ${file.name}` } });
-      } catch (e) {
-        set({ importState: { state: 'failed', message: errorMessage(e), refused: [] } });
+        // A weight change of an adapter that is off changes nothing in the worker.
+        if (!before.on && !after.on) return;
+        changed = id;
+        clearTimeout(settle);
+        if (delay === 0) void flush();
+        else settle = setTimeout(() => void flush(), delay);
       }
-    },
 
-    async importFromHub(text, force = false) {
-      const studio = studioApi();
-      if (!studio || get().importState.state === 'importing') return;
-      const ref = parseHubRef(text);
-      if (!ref) {
-        set({
-          importState: {
-            state: 'failed',
-            message: `"${text.trim()}" is not a Hub repo id: give owner/name, or owner/name@revision`,
-            refused: text,
-          },
-        });
-        return;
+      async function importFiles(files: PickedFile[], force: boolean) {
+        const studio = studioApi();
+        if (!studio || files.length === 0 || get().importState.state === 'importing') return;
+        set({ importState: { state: 'importing', names: files.map((f) => f.path).join(', ') } });
+        try {
+          const bytes = await readPicked(files);
+          const { item } = await studio.importAdapter(bytes, force ? { force: true } : undefined);
+          await get().refresh();
+          set({ importState: { state: 'done', name: item.name } });
+        } catch (e) {
+          set({ importState: { state: 'failed', message: errorMessage(e), refused: files } });
+        }
       }
-      set({ importState: { state: 'importing', names: refText(ref) } });
-      try {
-        const { item } = await studio.importAdapterFromHub(ref, { baseUrl: hubEndpoint(), force });
-        await get().refresh();
-        set({ importState: { state: 'done', name: item.name } });
-      } catch (e) {
-        set({ importState: { state: 'failed', message: errorMessage(e), refused: text } });
-      }
-    },
 
-    setUse(id, on) {
-      changeUse(id, { on }, 0);
-    },
+      return {
+        items: [],
+        listed: false,
+        error: null,
+        importState: { state: 'idle' },
+        use: {},
+        useErrors: {},
+        forced: {},
+        applyAnyway(id) {
+          set({ forced: { ...get().forced, [id]: true } });
+          changeUse(id, { on: true }, 0);
+          return applying;
+        },
+        ggufErrors: {},
+        inspections: {},
 
-    useOnly(uses) {
-      const off = Object.fromEntries(
-        Object.entries(get().use).map(([id, u]) => [id, { ...(u ?? DEFAULT_USE), on: false }]),
-      );
-      const ids = Object.keys(uses);
-      set({ use: { ...off, ...uses }, useErrors: {}, forced: {} });
-      changed = ids.length === 1 ? ids[0] : null;
-      return flush();
-    },
+        refresh: () =>
+          attempt(async () => {
+            const studio = studioApi();
+            if (studio) set({ items: await studio.listAdapters(), listed: true });
+          }),
 
-    setWeight(id, weight) {
-      if (Number.isFinite(weight)) changeUse(id, { weight: clampWeight(weight) }, APPLY_SETTLE_MS);
-    },
+        async rename(id, name) {
+          await studioApi()?.renameAdapter(id, name);
+          await get().refresh();
+        },
 
-    reapply() {
-      if (activeAdapters(get().items, get().use).length === 0) return applying;
-      changed = null;
-      return flush();
-    },
+        duplicate: (id) =>
+          attempt(async () => {
+            await studioApi()?.duplicateAdapter(id);
+            await get().refresh();
+          }),
 
-    settled() {
-      return settle === undefined ? applying : flush();
-    },
+        async downloadGguf(id) {
+          const studio = studioApi();
+          if (!studio) return;
+          try {
+            const file = await studio.adapterGguf(id);
+            saveFile(file.name, file.bytes);
+            set((s) => ({ ggufErrors: without(s.ggufErrors, id) }));
+          } catch (e) {
+            set((s) => ({ ggufErrors: { ...s.ggufErrors, [id]: errorMessage(e) } }));
+          }
+        },
 
-    borrowComposition(task) {
-      const result = applying.then(task);
-      applying = result.then(apply, apply);
-      return result;
+        async inspect(id) {
+          const studio = studioApi();
+          const current = get().inspections[id]?.state;
+          if (!studio || current === 'running' || current === 'done') return;
+          const show = (job: Job<AdapterComparison>) => {
+            set((s) => ({ inspections: { ...s.inspections, [id]: job } }));
+          };
+          await runJob(show, () => studio.compare([id]));
+        },
+
+        download: (id, fileName) =>
+          attempt(async () => {
+            const studio = studioApi();
+            if (!studio) return;
+            const file = (await studio.adapterFiles(id)).find((f) => f.name === fileName);
+            if (!file) throw new Error(`The adapter has no file ${fileName}.`);
+            saveFile(
+              file.name,
+              file.bytes,
+              fileName.endsWith('.json') ? 'application/json' : undefined,
+            );
+          }),
+
+        downloadZip: (id) =>
+          attempt(async () => {
+            const zip = await studioApi()?.adapterZip(id);
+            if (zip) saveFile(zip.name, zip.bytes, 'application/zip');
+          }),
+
+        remove: (id) =>
+          attempt(async () => {
+            const { use, useErrors, ggufErrors, inspections } = get();
+            set({
+              use: without(use, id),
+              useErrors: without(useErrors, id),
+              ggufErrors: without(ggufErrors, id),
+              inspections: without(inspections, id),
+            });
+            if (use[id]?.on) await flush();
+            await studioApi()?.removeAdapter(id);
+            await get().refresh();
+          }),
+
+        importFiles: (files, force = false) => importFiles(files, force),
+
+        async importAnyway() {
+          const view = get().importState;
+          if (view.state !== 'failed') return;
+          if (typeof view.refused === 'string') await get().importFromHub(view.refused, true);
+          else await importFiles(view.refused, true);
+        },
+
+        exportLibrary: () =>
+          attempt(async () => {
+            const zip = await studioApi()?.libraryZip();
+            if (zip) saveFile(zip.name, zip.bytes, 'application/zip');
+          }),
+
+        async restoreLibrary(file) {
+          const studio = studioApi();
+          if (!studio || get().importState.state === 'importing') return;
+          set({ importState: { state: 'importing', names: file.name } });
+          try {
+            const bytes = new Uint8Array(await file.arrayBuffer());
+            const { names } = await studio.restoreLibrary(bytes, file.name);
+            await get().refresh();
+            const count = `${names.length} adapter${names.length === 1 ? '' : 's'}`;
+            set({ importState: { state: 'done', name: `${count} from ${file.name}` } });
+          } catch (e) {
+            set({ importState: { state: 'failed', message: errorMessage(e), refused: [] } });
+          }
+        },
+
+        async importFromHub(text, force = false) {
+          const studio = studioApi();
+          if (!studio || get().importState.state === 'importing') return;
+          const ref = parseHubRef(text);
+          if (!ref) {
+            set({
+              importState: {
+                state: 'failed',
+                message: `"${text.trim()}" is not a Hub repo id: give owner/name, or owner/name@revision`,
+                refused: text,
+              },
+            });
+            return;
+          }
+          set({ importState: { state: 'importing', names: refText(ref) } });
+          try {
+            const { item } = await studio.importAdapterFromHub(ref, {
+              baseUrl: hubEndpoint(),
+              force,
+            });
+            await get().refresh();
+            set({ importState: { state: 'done', name: item.name } });
+          } catch (e) {
+            set({ importState: { state: 'failed', message: errorMessage(e), refused: text } });
+          }
+        },
+
+        setUse(id, on) {
+          changeUse(id, { on }, 0);
+        },
+
+        useOnly(uses) {
+          const off = Object.fromEntries(
+            Object.entries(get().use).map(([id, u]) => [id, { ...(u ?? DEFAULT_USE), on: false }]),
+          );
+          const ids = Object.keys(uses);
+          set({ use: { ...off, ...uses }, useErrors: {}, forced: {} });
+          changed = ids.length === 1 ? ids[0] : null;
+          return flush();
+        },
+
+        setWeight(id, weight) {
+          if (Number.isFinite(weight))
+            changeUse(id, { weight: clampWeight(weight) }, APPLY_SETTLE_MS);
+        },
+
+        reapply() {
+          if (activeAdapters(get().items, get().use).length === 0) return applying;
+          changed = null;
+          return flush();
+        },
+
+        settled() {
+          return settle === undefined ? applying : flush();
+        },
+
+        borrowComposition(task) {
+          const result = applying.then(task);
+          applying = result.then(apply, apply);
+          return result;
+        },
+      };
     },
-  };
-});
+    {
+      // The composition (which adapters are on, at which weights) survives a reload; it is
+      // applied again once the model and the library are there.
+      name: 'lora-studio-composition',
+      version: 1,
+      partialize: ({ use }) => ({ use }),
+    },
+  ),
+);
