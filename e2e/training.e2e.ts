@@ -116,6 +116,10 @@ describe.skipIf(!findChromium())('training in the studio page', () => {
       Number(await banner.getByTestId('loss-chart').getAttribute('data-train-points')),
     ).toBeGreaterThanOrEqual(3);
     await page.getByTestId('train').screenshot({ path: `${OUTPUT}training-resume-banner.png` });
+    // The dataset survived the reload too, prepared again for the model.
+    await expect
+      .poll(() => page.getByTestId('data-summary').textContent(), { timeout: 30_000 })
+      .toMatch(/zimmy-stories\.txt/);
 
     await banner.getByRole('button', { name: 'Resume' }).click();
     const outcome = page.getByTestId('train-outcome');

@@ -1,7 +1,10 @@
+import { createStore, del, get as idbGet, set as idbSet } from 'idb-keyval';
 import { create } from 'zustand';
+import { createJSONStorage, persist } from 'zustand/middleware';
 import { errorMessage } from '../errors.ts';
 import type { DataOptions, DatasetSummary } from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
+import { useModelStore } from './model-store.ts';
 
 /** The corpus shipped in public/datasets (see its README): the built-in model learns it fast. */
 export const EXAMPLE_DATASET = 'zimmy-stories.txt';
@@ -41,68 +44,95 @@ export function utf8Text(bytes: ArrayBuffer, fileName: string): string {
 /** Typing "256" passes through "2" and "25": wait for the last keystroke before re-tokenizing. */
 const OPTIONS_SETTLE_MS = 300;
 
-export const useDataStore = create<DataStore>((set, get) => {
-  // Only the latest request may write its answer (an earlier one can finish later).
-  let request = 0;
-  let settle: ReturnType<typeof setTimeout> | undefined;
+/**
+ * The chosen file and options survive a reload, in IndexedDB (a dataset can be megabytes, more
+ * than localStorage holds): the data is prepared again for the model once it is loaded, at a
+ * megabyte a second or more, rather than lost.
+ */
+const datasetStore = createStore('lora-studio-dataset', 'dataset');
+const idbStorage = createJSONStorage(() => ({
+  getItem: async (name: string) => (await idbGet<string>(name, datasetStore)) ?? null,
+  setItem: (name: string, value: string) => idbSet(name, value, datasetStore),
+  removeItem: (name: string) => del(name, datasetStore),
+}));
 
-  async function load(read: () => Promise<{ content: string; fileName: string }>) {
-    const ticket = ++request;
-    set({ preparing: true, error: null });
-    try {
-      const source = await read();
-      if (ticket !== request) return;
-      set({ source });
-      await get().prepare();
-    } catch (e) {
-      if (ticket === request) set({ preparing: false, error: errorMessage(e), summary: null });
-    }
-  }
+export const useDataStore = create<DataStore>()(
+  persist(
+    (set, get) => {
+      // Only the latest request may write its answer (an earlier one can finish later).
+      let request = 0;
+      let settle: ReturnType<typeof setTimeout> | undefined;
 
-  return {
-    source: null,
-    options: DEFAULT_DATA_OPTIONS,
-    summary: null,
-    preparing: false,
-    error: null,
-
-    loadFile: (file) =>
-      load(async () => ({
-        content: utf8Text(await file.arrayBuffer(), file.name),
-        fileName: file.name,
-      })),
-
-    loadExample: () =>
-      load(async () => {
-        const response = await fetch(`${import.meta.env.BASE_URL}datasets/${EXAMPLE_DATASET}`);
-        if (!response.ok)
-          throw new Error(`Could not load the example dataset: HTTP ${response.status}`);
-        return { content: await response.text(), fileName: EXAMPLE_DATASET };
-      }),
-
-    setOptions(patch) {
-      set({ options: { ...get().options, ...patch } });
-      clearTimeout(settle);
-      if (!get().source) return;
-      // The summary on screen no longer matches the options, nor will one in flight.
-      request++;
-      set({ preparing: true });
-      settle = setTimeout(() => void get().prepare(), OPTIONS_SETTLE_MS);
-    },
-
-    async prepare() {
-      const studio = studioApi();
-      const { source, options } = get();
-      if (!studio || !source) return;
-      clearTimeout(settle);
-      const ticket = ++request;
-      set({ preparing: true, error: null });
-      try {
-        const summary = await studio.prepareData(source.content, source.fileName, options);
-        if (ticket === request) set({ summary, preparing: false });
-      } catch (e) {
-        if (ticket === request) set({ summary: null, preparing: false, error: errorMessage(e) });
+      async function load(read: () => Promise<{ content: string; fileName: string }>) {
+        const ticket = ++request;
+        set({ preparing: true, error: null });
+        try {
+          const source = await read();
+          if (ticket !== request) return;
+          set({ source });
+          await get().prepare();
+        } catch (e) {
+          if (ticket === request) set({ preparing: false, error: errorMessage(e), summary: null });
+        }
       }
+
+      return {
+        source: null,
+        options: DEFAULT_DATA_OPTIONS,
+        summary: null,
+        preparing: false,
+        error: null,
+
+        loadFile: (file) =>
+          load(async () => ({
+            content: utf8Text(await file.arrayBuffer(), file.name),
+            fileName: file.name,
+          })),
+
+        loadExample: () =>
+          load(async () => {
+            const response = await fetch(`${import.meta.env.BASE_URL}datasets/${EXAMPLE_DATASET}`);
+            if (!response.ok)
+              throw new Error(`Could not load the example dataset: HTTP ${response.status}`);
+            return { content: await response.text(), fileName: EXAMPLE_DATASET };
+          }),
+
+        setOptions(patch) {
+          set({ options: { ...get().options, ...patch } });
+          clearTimeout(settle);
+          if (!get().source) return;
+          // The summary on screen no longer matches the options, nor will one in flight.
+          request++;
+          set({ preparing: true });
+          settle = setTimeout(() => void get().prepare(), OPTIONS_SETTLE_MS);
+        },
+
+        async prepare() {
+          const studio = studioApi();
+          const { source, options } = get();
+          if (!studio || !source) return;
+          clearTimeout(settle);
+          const ticket = ++request;
+          set({ preparing: true, error: null });
+          try {
+            const summary = await studio.prepareData(source.content, source.fileName, options);
+            if (ticket === request) set({ summary, preparing: false });
+          } catch (e) {
+            if (ticket === request)
+              set({ summary: null, preparing: false, error: errorMessage(e) });
+          }
+        },
+      };
     },
-  };
-});
+    {
+      name: 'lora-studio-dataset',
+      version: 1,
+      storage: idbStorage,
+      partialize: ({ source, options }) => ({ source, options }),
+      // Restored after the model loaded: prepare it now (before, the model's load prepares it).
+      onRehydrateStorage: () => (state) => {
+        if (state?.source && useModelStore.getState().model.info) void state.prepare();
+      },
+    },
+  ),
+);
