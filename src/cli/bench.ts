@@ -18,6 +18,7 @@ import { launchChromium } from '../testing/chromium.ts';
 import { benchStories, benchStoriesOnCpu, type ModelBenchRow } from '../model/forward.bench.ts';
 import { benchTraining, type TrainBenchRow } from '../train/train.bench.ts';
 import { benchMerges, type MergeBenchRow } from '../merge/merge.bench.ts';
+import { benchTokenize } from '../train/tokenize.bench.ts';
 import { formatBytes } from '../gpu/buffers.ts';
 import {
   agreement,
@@ -37,10 +38,11 @@ import { UsageError } from './args.ts';
 /**
  * `lora-studio bench [--quick] [--node-only]`: matmul GFLOP/s vs TF.js WebGPU, SVD timings,
  * forward-pass and training speed. `--gguf-1b [--peer PATH] [--quick]` instead: a 1B model from
- * GGUF files, ours against llama.cpp.
+ * GGUF files, ours against llama.cpp. `--tokenize [--quick]`: dataset preparation in MB/s.
  */
 export async function bench(args: string[]): Promise<number> {
   if (args.includes('--gguf-1b')) return benchGguf1b(args);
+  if (args.includes('--tokenize')) return benchTokenizing(args);
   const unknown = args.filter((a) => a !== '--quick' && a !== '--node-only');
   if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.join(' ')}`);
   const quick = args.includes('--quick');
@@ -384,4 +386,22 @@ async function runInChromium(reps: number, quick: boolean): Promise<BrowserBench
     await browser.close();
     await server.close();
   }
+}
+
+/** `bench --tokenize [--quick]`: the Data panel's preparation speed, as a markdown table. */
+function benchTokenizing(args: string[]): number {
+  const unknown = args.filter((a) => a !== '--tokenize' && a !== '--quick');
+  if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.join(' ')}`);
+  const quick = args.includes('--quick');
+  const rows = benchTokenize(quick ? 1 : 5, quick ? 1 : 3);
+  const lines = [
+    '| tokenizer | engine | text | time | MB/s | tokens |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows.map(
+      (r) =>
+        `| ${r.tokenizer} | ${r.engine} | ${r.megabytes.toFixed(2)} MB | ${r.seconds.toFixed(2)} s | ${(r.megabytes / r.seconds).toFixed(2)} | ${r.tokens} |`,
+    ),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
 }

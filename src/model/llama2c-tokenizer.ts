@@ -174,6 +174,11 @@ function makeTokenizer(vocab: Uint8Array[], scores: Float32Array): Llama2cTokeni
       if (space !== undefined) tokens.push(space);
     }
     for (const char of text) {
+      // ASCII, most of any text: the character is its own one-byte latin-1 key.
+      if (char.charCodeAt(0) < 0x80) {
+        tokens.push(ids.get(char) ?? char.charCodeAt(0) + BYTE_OFFSET);
+        continue;
+      }
       const bytes = utf8.encode(char);
       const id = ids.get(latin1(bytes));
       if (id !== undefined) tokens.push(id);
