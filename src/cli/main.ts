@@ -104,7 +104,7 @@ const COMMANDS: Record<string, Command> = {
   },
   bench: {
     summary:
-      'matmul GFLOP/s, ours vs TF.js WebGPU in Chromium and ours in Node (--quick, --node-only)',
+      'matmul GFLOP/s, ours vs TF.js WebGPU in Chromium and ours in Node (--quick, --node-only); --gguf-1b [--peer PATH]: a 1B GGUF model against llama.cpp; --tokenize: dataset preparation in MB/s',
     // Loaded on demand: it needs the dev tools (Vite, Playwright, TF.js).
     run: async (args) => (await import('./bench.ts')).bench(args),
   },
