@@ -312,6 +312,25 @@ describe('sequenceAt', () => {
 });
 
 describe('prepareDataset', () => {
+  it('reports its progress in documents, ending at all of them', () => {
+    const calls: [number, number][] = [];
+    const text = styleCorpus(700, 3);
+    const options = { seqLen: 64, validationFraction: 0.1, seed: 0 };
+    const prepared = prepareDataset(text, 'style.txt', llama2c, options, (done, total) =>
+      calls.push([done, total]),
+    );
+    const total = prepared.summary.examples;
+    expect(total).toBe(700);
+    expect(calls).toEqual([
+      [0, total],
+      [256, total],
+      [512, total],
+      [total, total],
+    ]);
+    // Reporting changes nothing of the result.
+    expect(prepareDataset(text, 'style.txt', llama2c, options)).toEqual(prepared);
+  });
+
   const options = { seqLen: 64, validationFraction: 0.1, seed: 1 };
 
   it('prepares the style corpus for stories260K, and summarises it', () => {

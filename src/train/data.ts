@@ -484,11 +484,16 @@ const PREVIEW_EXAMPLES = 5;
 const PREVIEW_CHARS = 600;
 
 /** Parse + tokenize + split + pack in one call. */
+/** How often preparation reports: about every 100 kB of stories. */
+const PROGRESS_EVERY = 256;
+
 export function prepareDataset(
   content: string,
   fileName: string,
   tokenizer: TextTokenizer,
   options: { seqLen: number; validationFraction: number; seed: number },
+  /** Examples tokenized so far of all, now and then (tokenizing is nearly all the time). */
+  onProgress?: (done: number, total: number) => void,
 ): PreparedData {
   const { format, examples } = parseSourced(content, fileName);
   if (format === 'jsonl-chat' && !hasChatTemplate(tokenizer)) {
@@ -497,7 +502,8 @@ export function prepareDataset(
       'holds chat examples ("messages"), but this model\'s tokenizer has no chat template to render them; use "text" or "prompt"/"completion" lines for this model',
     );
   }
-  const tokenized = examples.map(({ example, where }) => {
+  const tokenized = examples.map(({ example, where }, i) => {
+    if (i % PROGRESS_EVERY === 0) onProgress?.(i, examples.length);
     try {
       return tokenizeExample(tokenizer, example);
     } catch (e) {
@@ -505,6 +511,7 @@ export function prepareDataset(
       throw new FormatError(fileName, `${where}: ${errorMessage(e)}`);
     }
   });
+  onProgress?.(examples.length, examples.length);
   const { train, validation } = splitExamples(tokenized, options.validationFraction, options.seed);
   const trainSequences = packSequences(train, options.seqLen);
   const validationSequences = packSequences(validation, options.seqLen);

@@ -3,6 +3,7 @@ import { useDataStore } from './data-store.ts';
 import { useModelStore } from './model-store.ts';
 import { useTrainingStore } from './training-store.ts';
 import { useDropTarget } from './drop-target.ts';
+import { formatDuration } from './format.ts';
 
 const FORMAT_NAMES: Record<DatasetSummary['format'], string> = {
   text: 'plain text (documents separated by blank lines)',
@@ -10,6 +11,27 @@ const FORMAT_NAMES: Record<DatasetSummary['format'], string> = {
   'jsonl-completion': 'JSONL, "prompt" → "completion" (only the completion is trained)',
   'jsonl-chat': 'JSONL, chat "messages" (only the assistant replies are trained)',
 };
+
+/** Tokenizing a file: documents done of all, and the time left at the pace so far. */
+function PreparingProgress({ fileName }: { fileName: string }) {
+  const progress = useDataStore((s) => s.progress);
+  const counted = progress !== null && progress.total > 0;
+  const left = progress?.secondsLeft ?? null;
+  return (
+    <label className="job-progress" aria-busy="true" data-testid="data-progress">
+      <span>
+        Tokenizing {fileName}
+        {counted
+          ? `: ${progress.done.toLocaleString('en-US')} of ${progress.total.toLocaleString('en-US')} documents${left !== null ? `, about ${formatDuration(left)} left` : ''}`
+          : '…'}
+      </span>
+      <progress
+        value={counted ? progress.done : undefined}
+        max={counted ? progress.total : undefined}
+      />
+    </label>
+  );
+}
 
 /** The training data: a dropped or picked file, how it is cut, and what the model will see. */
 export function DataPanel() {
@@ -57,7 +79,7 @@ export function DataPanel() {
         <code>completion</code> or chat <code>messages</code> per line, or a JSON array of those.
       </p>
       <DataOptionsForm maxSeqLen={model.config.maxPositions} disabled={training} />
-      {preparing && <p aria-busy="true">Tokenizing {source?.fileName}…</p>}
+      {preparing && <PreparingProgress fileName={source?.fileName ?? ''} />}
       {error && (
         <p className="error" role="alert" data-testid="data-error">
           {error}

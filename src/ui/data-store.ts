@@ -5,6 +5,7 @@ import { errorMessage } from '../errors.ts';
 import type { DataOptions, DatasetSummary } from '../worker/api.ts';
 import { studioApi } from './gpu-store.ts';
 import { useModelStore } from './model-store.ts';
+import { withUpdates } from './worker-updates.ts';
 
 /** The corpus shipped in public/datasets (see its README): the built-in model learns it fast. */
 export const EXAMPLE_DATASET = 'zimmy-stories.txt';
@@ -18,6 +19,8 @@ interface DataStore {
   /** What the worker made of the source with these options, for the loaded model. */
   summary: DatasetSummary | null;
   preparing: boolean;
+  /** How far the worker got with the latest preparation, and the time left at its pace so far. */
+  progress: { done: number; total: number; secondsLeft: number | null } | null;
   error: string | null;
   loadFile: (file: File) => Promise<void>;
   loadExample: () => Promise<void>;
@@ -81,6 +84,7 @@ export const useDataStore = create<DataStore>()(
         options: DEFAULT_DATA_OPTIONS,
         summary: null,
         preparing: false,
+        progress: null,
         error: null,
 
         loadFile: (file) =>
@@ -113,13 +117,22 @@ export const useDataStore = create<DataStore>()(
           if (!studio || !source) return;
           clearTimeout(settle);
           const ticket = ++request;
-          set({ preparing: true, error: null });
+          const startedAt = Date.now();
+          set({ preparing: true, error: null, progress: null });
+          const onProgress = (done: number, total: number) => {
+            if (ticket !== request) return;
+            const elapsed = (Date.now() - startedAt) / 1000;
+            const secondsLeft = done > 0 && done < total ? (elapsed * (total - done)) / done : null;
+            set({ progress: { done, total, secondsLeft } });
+          };
           try {
-            const summary = await studio.prepareData(source.content, source.fileName, options);
-            if (ticket === request) set({ summary, preparing: false });
+            const summary = await withUpdates(onProgress, (cb) =>
+              studio.prepareData(source.content, source.fileName, options, cb),
+            );
+            if (ticket === request) set({ summary, preparing: false, progress: null });
           } catch (e) {
             if (ticket === request)
-              set({ summary: null, preparing: false, error: errorMessage(e) });
+              set({ summary: null, preparing: false, progress: null, error: errorMessage(e) });
           }
         },
       };

@@ -327,7 +327,13 @@ export interface StudioApi {
   ): Promise<GenerationResult>;
 
   /** Parses, tokenizes, splits and packs a dataset for the loaded model; keeps it for training. */
-  prepareData(content: string, fileName: string, options: DataOptions): Promise<DatasetSummary>;
+  prepareData(
+    content: string,
+    fileName: string,
+    options: DataOptions,
+    /** Examples tokenized of all, now and then. */
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<DatasetSummary>;
   /**
    * Trains an adapter on the prepared dataset; resolves when the run ends (done, stopped or
    * failed). Checkpoints go to the browser's run store; the adapter lands in the library.

@@ -69,13 +69,19 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
     return loaded;
   }
 
-  function prepare(source: DatasetSource): Prepared {
+  function prepare(
+    source: DatasetSource,
+    onProgress?: (done: number, total: number) => void,
+  ): Prepared {
     const loaded = requireModel();
     const seqLen = Math.min(source.options.seqLen, loaded.model.config.maxPositions);
-    const data = prepareDataset(source.content, source.fileName, loaded.tokenizer, {
-      ...source.options,
-      seqLen,
-    });
+    const data = prepareDataset(
+      source.content,
+      source.fileName,
+      loaded.tokenizer,
+      { ...source.options, seqLen },
+      onProgress,
+    );
     return { source, data, model: loaded.name, seqLen };
   }
 
@@ -173,9 +179,9 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
     get busy() {
       return control !== undefined;
     },
-    async prepareData(content, fileName, options): Promise<DatasetSummary> {
+    async prepareData(content, fileName, options, onProgress): Promise<DatasetSummary> {
       await Promise.resolve(); // a failure rejects the promise instead of throwing at the call
-      dataset = prepare({ content, fileName, options });
+      dataset = prepare({ content, fileName, options }, onProgress);
       return dataset.data.summary;
     },
     startTraining(config, onProgress) {
