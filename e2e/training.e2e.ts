@@ -98,6 +98,10 @@ describe.skipIf(!findChromium())('training in the studio page', () => {
     const pausedAt = await step(page);
     await page.waitForTimeout(1_500);
     expect(await step(page)).toBe(pausedAt);
+    // No time left counting down while paused.
+    expect(
+      await page.getByTestId('train-progress').locator('label span').first().textContent(),
+    ).toMatch(/ · paused$/);
     await page.getByRole('button', { name: 'Resume' }).click();
     await expect.poll(() => step(page), { timeout: 30_000 }).toBeGreaterThan(pausedAt);
     await expect.poll(() => step(page), { timeout: 30_000 }).toBeGreaterThanOrEqual(3);

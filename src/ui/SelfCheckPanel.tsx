@@ -5,6 +5,7 @@ export function SelfCheckPanel() {
   const status = useGpuStore((s) => s.status);
   const check = useGpuStore((s) => s.selfCheck);
   const run = useGpuStore((s) => s.runSelfCheck);
+  const kept = useGpuStore((s) => s.selfCheckKept);
   if (status.state !== 'ready') return null;
 
   return (
@@ -12,9 +13,14 @@ export function SelfCheckPanel() {
       <h2>Kernel self-check</h2>
       <p className="muted">
         Each kernel family runs on the GPU on a fixed problem and is compared with its CPU
-        reference.
+        reference: once per GPU and driver, remembered in this browser.
       </p>
       {check.state === 'running' && <p aria-busy="true">Running…</p>}
+      {check.state === 'done' && kept && (
+        <p className="muted" data-testid="self-check-kept">
+          Checked on an earlier visit with this GPU and driver; run it again to check now.
+        </p>
+      )}
       {check.state === 'failed' && (
         <p className="error" role="alert">
           {check.message}

@@ -138,9 +138,12 @@ function RunProgress({ run }: { run: Extract<RunView, { state: 'running' }> }) {
       <label>
         <span>
           Step <span data-testid="train-step">{step}</span> of {total}
-          {metrics &&
-            metrics.etaSeconds > 0 &&
-            ` · about ${formatDuration(metrics.etaSeconds)} left`}
+          {/* A paused run's time left is not running down: say paused instead. */}
+          {run.paused
+            ? ' · paused'
+            : metrics &&
+              metrics.etaSeconds > 0 &&
+              ` · about ${formatDuration(metrics.etaSeconds)} left`}
         </span>
         <progress value={step} max={total} />
       </label>

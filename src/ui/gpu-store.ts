@@ -1,6 +1,6 @@
 import { proxy, type Remote } from 'comlink';
 import { create } from 'zustand';
-import type { GpuStatus, SelfCheckResult, StudioApi } from '../worker/api.ts';
+import type { AdapterReport, GpuStatus, SelfCheckResult, StudioApi } from '../worker/api.ts';
 import { startStudioWorker } from '../worker/client.ts';
 import { IDLE_JOB, runJob, type Job } from './job.ts';
 
@@ -21,6 +21,8 @@ export interface TunedProblem {
 interface GpuStore {
   status: GpuView;
   selfCheck: Job<SelfCheckResult[]>;
+  /** The result shown was kept from an earlier visit on this adapter, not run now. */
+  selfCheckKept: boolean;
   tuning: Job<TunedProblem[]>;
   /** Starts the worker and acquires the GPU; safe to call more than once. */
   connect: () => void;
@@ -37,9 +39,32 @@ export function studioApi(): Remote<StudioApi> | undefined {
   return studio;
 }
 
+/** Where a self-check's result is kept: per adapter and driver, as the browser describes them. */
+const selfCheckKey = (a: AdapterReport) =>
+  `lora-studio-self-check:${[a.vendor, a.architecture, a.device, a.description].join('|')}`;
+
+function keptSelfCheck(adapter: AdapterReport): SelfCheckResult[] | null {
+  try {
+    const saved = localStorage.getItem(selfCheckKey(adapter));
+    const parsed: unknown = saved === null ? null : JSON.parse(saved);
+    return Array.isArray(parsed) ? (parsed as SelfCheckResult[]) : null;
+  } catch {
+    return null; // storage refused, or an entry that is not ours: check again
+  }
+}
+
+function keepSelfCheck(adapter: AdapterReport, result: SelfCheckResult[]): void {
+  try {
+    localStorage.setItem(selfCheckKey(adapter), JSON.stringify(result));
+  } catch {
+    // Storage refused (private mode, full): the check runs again next time.
+  }
+}
+
 export const useGpuStore = create<GpuStore>((set, get) => ({
   status: { state: 'connecting' },
   selfCheck: IDLE_JOB,
+  selfCheckKept: false,
   tuning: IDLE_JOB,
 
   connect() {
@@ -50,7 +75,11 @@ export const useGpuStore = create<GpuStore>((set, get) => ({
     studio = worker.api;
     const onStatus = (status: GpuStatus) => {
       set({ status });
-      if (status.state === 'ready') void get().runSelfCheck();
+      if (status.state !== 'ready') return;
+      // Once per browser and adapter: a result kept from an earlier visit is shown, not re-run.
+      const kept = keptSelfCheck(status.adapter);
+      if (kept) set({ selfCheck: { state: 'done', result: kept }, selfCheckKept: true });
+      else void get().runSelfCheck();
     };
     studio.connect(proxy(onStatus)).then(onStatus, (e: unknown) => {
       set({ status: { state: 'crashed', detail: String(e) } });
@@ -68,9 +97,12 @@ export const useGpuStore = create<GpuStore>((set, get) => ({
     const api = studio;
     if (!api || get().selfCheck.state === 'running') return;
     const show = (job: Job<SelfCheckResult[]>) => {
-      set({ selfCheck: job });
+      set({ selfCheck: job, selfCheckKept: false });
     };
     await runJob(show, () => api.selfCheck());
+    const { status, selfCheck } = get();
+    if (status.state === 'ready' && selfCheck.state === 'done')
+      keepSelfCheck(status.adapter, selfCheck.result);
   },
 
   async tuneMatmul() {
