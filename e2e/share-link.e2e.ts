@@ -29,7 +29,11 @@ describe.skipIf(!findChromium())('a composition shared as a link', () => {
   let hub: FakeHub;
   beforeAll(async () => {
     browser = await launchChromium();
-    hub = await startFakeHub({ 'erin/zimmy': storiesAdapter(1), 'erin/snorp': storiesAdapter(2) });
+    const card = new TextEncoder().encode('---\nbase_model: stories260K\n---\n\n# Zimmy\n');
+    hub = await startFakeHub({
+      'erin/zimmy': storiesAdapter(1).set('README.md', card),
+      'erin/snorp': storiesAdapter(2),
+    });
     mkdirSync(OUTPUT, { recursive: true });
   });
   afterAll(async () => {
@@ -64,6 +68,12 @@ describe.skipIf(!findChromium())('a composition shared as a link', () => {
       'On the Hub: erin/snorp',
       'On the Hub: erin/zimmy',
     ]);
+    // A repo's model card came along: the library shows it (snorp's repo has none).
+    expect(await page.getByRole('button', { name: 'Model card of snorp' }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Model card of zimmy' }).click();
+    await expect
+      .poll(() => page.getByTestId('model-card-text').textContent())
+      .toMatch(/^---\nbase_model: stories260K\n---\n\n# Zimmy/);
 
     // The board: zimmy at 0.6, snorp on the board but off; TIES at density 0.3; a prompt.
     const compose = page.getByTestId('compose');

@@ -1,5 +1,5 @@
-// A PEFT adapter from a Hub repo, by its ref: adapter_config.json and adapter_model.safetensors,
-// downloaded through the model downloads' cache. A repo that keeps only the pickled
+// A PEFT adapter from a Hub repo, by its ref: adapter_config.json and adapter_model.safetensors
+// (and the model card, when there is one), downloaded through the model downloads' cache. A repo that keeps only the pickled
 // adapter_model.bin is refused: the studio never unpickles.
 import { errorMessage } from '../errors.ts';
 import { ZIP_LIMITS, type DroppedFile } from '../adapters/import.ts';
@@ -7,7 +7,10 @@ import { FormatError } from '../model/errors.ts';
 import { hubRepoFile, type HubOptions } from '../model/hub.ts';
 import { refText, type HubRef } from './repo-id.ts';
 
-/** The adapter's two PEFT files, as an import takes them. Rejects in one line. */
+export const CARD_FILE = 'README.md';
+const CARD_BYTES = 2 ** 20;
+
+/** The adapter's two PEFT files and its card, as an import takes them. Rejects in one line. */
 export async function hubAdapterFiles(
   ref: HubRef,
   options: Omit<HubOptions, 'revision' | 'maxBytes'> = {},
@@ -37,8 +40,15 @@ export async function hubAdapterFiles(
       `has no adapter_model.safetensors on the Hub (${why(e)}); the studio never loads the pickled adapter_model.bin`,
     );
   }
+  // The model card, where the repo has one (at most 1 MiB: it is text), travels with the adapter.
+  const card = await hubRepoFile(ref.repo, 'README.md', {
+    ...options,
+    revision: ref.revision ?? 'main',
+    maxBytes: CARD_BYTES,
+  }).catch(() => undefined);
   return [
     { name: 'adapter_config.json', bytes: config },
     { name: 'adapter_model.safetensors', bytes: weights },
+    ...(card ? [{ name: CARD_FILE, bytes: card }] : []),
   ];
 }

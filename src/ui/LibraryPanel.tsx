@@ -10,7 +10,7 @@ import { formatBytes } from './format.ts';
 import { CompressShare } from './CompressShare.tsx';
 import { hubEndpoint } from './hub-endpoint.ts';
 import { HubPush } from './HubPush.tsx';
-import { engineReady, useGpuStore } from './gpu-store.ts';
+import { engineReady, studioApi, useGpuStore } from './gpu-store.ts';
 import { AdapterUseControls } from './AdapterUseControls.tsx';
 import { useLibraryStore } from './library-store.ts';
 import { MessageLines } from './MessageLines.tsx';
@@ -216,6 +216,28 @@ function HubLink({ hub }: { hub: HubRef }) {
   );
 }
 
+/** The adapter's README.md as it came (a Hub repo's card, or the one training wrote), as text. */
+function ModelCard({ id }: { id: string }) {
+  const [text, setText] = useState<string | null>(null);
+  useEffect(() => {
+    let current = true;
+    void studioApi()
+      ?.adapterFiles(id)
+      .then((files) => {
+        const card = files.find((f) => f.name === 'README.md');
+        if (current) setText(card ? new TextDecoder().decode(card.bytes) : '');
+      });
+    return () => {
+      current = false;
+    };
+  }, [id]);
+  return (
+    <pre className="recipe model-card" id={`card-${id}`} data-testid="model-card-text">
+      {text ?? 'Reading…'}
+    </pre>
+  );
+}
+
 function LibraryRow({ item }: { item: LibraryItem }) {
   const download = useLibraryStore((s) => s.download);
   const downloadZip = useLibraryStore((s) => s.downloadZip);
@@ -225,6 +247,7 @@ function LibraryRow({ item }: { item: LibraryItem }) {
   const ggufError = useLibraryStore((s) => s.ggufErrors[item.id]);
   const [inspecting, setInspecting] = useState(false);
   const [pushing, setPushing] = useState(false);
+  const [reading, setReading] = useState(false);
   const [sharing, setSharing] = useState(false);
   return (
     <li className="library-item" data-testid="library-item">
@@ -261,6 +284,19 @@ function LibraryRow({ item }: { item: LibraryItem }) {
         >
           Inspect
         </button>
+        {item.files.includes('README.md') && (
+          <button
+            type="button"
+            aria-label={`Model card of ${item.name}`}
+            aria-expanded={reading}
+            aria-controls={`card-${item.id}`}
+            onClick={() => {
+              setReading(!reading);
+            }}
+          >
+            Card
+          </button>
+        )}
         <button
           type="button"
           aria-label={`Duplicate ${item.name}`}
@@ -327,6 +363,7 @@ function LibraryRow({ item }: { item: LibraryItem }) {
       {sharing && <CompressShare item={item} />}
       {pushing && <HubPush item={item} />}
       {inspecting && <AdapterInspector id={item.id} />}
+      {reading && <ModelCard id={item.id} />}
     </li>
   );
 }

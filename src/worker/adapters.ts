@@ -14,7 +14,7 @@ import {
   type LibraryEntry,
   type LibraryItem,
 } from '../adapters/library.ts';
-import { hubAdapterFiles } from '../hub/adapter-download.ts';
+import { CARD_FILE, hubAdapterFiles } from '../hub/adapter-download.ts';
 import { refText, sameRef, type HubRef } from '../hub/repo-id.ts';
 import {
   misfit,
@@ -258,7 +258,11 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
         onProgress,
       });
       const name = ref.repo.slice(ref.repo.indexOf('/') + 1);
-      const added = await addImported(adapterFiles(files), name, { ...options, hub: ref });
+      // The card is no adapter file: kept beside the two PEFT files, as a trained adapter's is.
+      const byName = adapterFiles(files);
+      const card = files.find((f) => f.name === CARD_FILE);
+      if (card) byName.set(CARD_FILE, card.bytes);
+      const added = await addImported(byName, name, { ...options, hub: ref });
       return { ...added, reused: false };
     },
     async libraryZip() {

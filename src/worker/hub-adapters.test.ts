@@ -28,11 +28,12 @@ describe('adapters from the Hub', () => {
       modules: ['q_proj', 'v_proj'],
     });
   const zimmy = storiesAdapter(1);
+  const card = new TextEncoder().encode('---\nbase_model: stories260K\n---\n\n# Zimmy\n');
 
   beforeAll(async () => {
     hub = await startFakeHub(
       {
-        'erin/zimmy': zimmy,
+        'erin/zimmy': new Map([...zimmy, ['README.md', card]]),
         'erin/pickled': new Map([
           ['adapter_config.json', zimmy.get('adapter_config.json')!],
           ['adapter_model.bin', new Uint8Array([0x80, 0x02, 0x7d])],
@@ -51,7 +52,7 @@ describe('adapters from the Hub', () => {
 
   const options = () => ({ baseUrl: hub.baseUrl });
 
-  it('imports a repo at main: its PEFT files as the Hub keeps them, named and marked by the repo', async () => {
+  it('imports a repo at main: its PEFT files and card as the Hub keeps them, named and marked by the repo', async () => {
     const { item, warnings, reused } = await studio.importAdapterFromHub(
       { repo: 'erin/zimmy' },
       options(),
@@ -64,8 +65,11 @@ describe('adapters from the Hub', () => {
       [],
     ]);
     expect(item.fits).toBeUndefined();
+    // The model card travels with the two PEFT files.
     const files = await studio.adapterFiles(item.id);
-    expect(new Map(files.map((f) => [f.name, f.bytes]))).toEqual(zimmy);
+    expect(new Map(files.map((f) => [f.name, f.bytes]))).toEqual(
+      new Map([...zimmy, ['README.md', card]]),
+    );
     expect((await studio.listAdapters()).find((i) => i.id === item.id)?.fits).toBe(true);
   });
 
