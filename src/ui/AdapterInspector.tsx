@@ -4,6 +4,8 @@ import { HeatCell } from './HeatCell.tsx';
 import { useLibraryStore } from './library-store.ts';
 import { MessageLines } from './MessageLines.tsx';
 import { SpectrumChart, type ModuleSpectrum } from './SpectrumChart.tsx';
+import { shortModuleName } from './format.ts';
+import { MetricButtons } from './MetricButtons.tsx';
 
 type Module = AdapterComparison['modules'][number];
 
@@ -51,20 +53,7 @@ function Inspection({ comparison }: { comparison: AdapterComparison }) {
   const [picked, setPicked] = useState<Module | null>(null);
   return (
     <>
-      <div className="presets" role="group" aria-label="Heatmap shows">
-        {(Object.keys(METRICS) as Metric[]).map((m) => (
-          <button
-            key={m}
-            type="button"
-            aria-pressed={m === metric}
-            onClick={() => {
-              setMetric(m);
-            }}
-          >
-            {METRICS[m].label}
-          </button>
-        ))}
-      </div>
+      <MetricButtons metrics={METRICS} value={metric} onChange={setMetric} label="Heatmap shows" />
       <ModuleHeatmap comparison={comparison} metric={metric} picked={picked} onPick={setPicked} />
       {picked && (
         <div className="spectrum" data-testid="spectrum">
@@ -82,7 +71,6 @@ function Inspection({ comparison }: { comparison: AdapterComparison }) {
 }
 
 /** "gate" for gate_proj: seven columns then fit the library's width (the full name is the title). */
-const shortType = (type: string) => type.replace(/_proj$/, '');
 
 /** Table rows: the layers, then one for modules outside them (lm_head) if there are any. */
 function rowsOf(comparison: AdapterComparison): (number | null)[] {
@@ -117,7 +105,7 @@ function ModuleHeatmap({
             <th scope="col">layer</th>
             {comparison.moduleTypes.map((t) => (
               <th key={t} scope="col" title={t}>
-                {shortType(t)}
+                {shortModuleName(t)}
               </th>
             ))}
           </tr>

@@ -17,13 +17,14 @@ import {
   type ExtractForm,
   type MeasureText,
 } from './extract-store.ts';
-import { formatBytes } from './format.ts';
+import { formatBytes, shortModuleName } from './format.ts';
 import { engineReady, useGpuStore } from './gpu-store.ts';
 import { HeatCell } from './HeatCell.tsx';
 import { JobProgress } from './JobProgress.tsx';
 import { useLibraryStore } from './library-store.ts';
 import { MessageLines } from './MessageLines.tsx';
 import { useModelStore } from './model-store.ts';
+import { MetricButtons } from './MetricButtons.tsx';
 
 /** A webkitdirectory input picks a whole folder (React does not know the attribute). */
 const FOLDER_PICKER = { webkitdirectory: '' };
@@ -330,7 +331,6 @@ const METRICS = {
 type Metric = keyof typeof METRICS;
 
 /** "gate" for gate_proj: the grid then fits the panel (the full name is the column's title). */
-const shortType = (type: string) => type.replace(/_proj$/, '');
 
 /** The energy each module keeps (layer × module), what is saved whole and what is not carried. */
 function ExtractionReport({ outcome }: { outcome: ExtractionOutcome }) {
@@ -353,20 +353,12 @@ function ExtractionReport({ outcome }: { outcome: ExtractionOutcome }) {
       </p>
       {modules.length > 0 && (
         <>
-          <div className="presets" role="group" aria-label="The grid shows">
-            {(Object.keys(METRICS) as Metric[]).map((m) => (
-              <button
-                key={m}
-                type="button"
-                aria-pressed={m === metric}
-                onClick={() => {
-                  setMetric(m);
-                }}
-              >
-                {METRICS[m].label}
-              </button>
-            ))}
-          </div>
+          <MetricButtons
+            metrics={METRICS}
+            value={metric}
+            onChange={setMetric}
+            label="The grid shows"
+          />
           <div className="heat-scroll">
             <table className="heat-table" data-testid="extract-energy-grid">
               <caption className="muted">
@@ -377,7 +369,7 @@ function ExtractionReport({ outcome }: { outcome: ExtractionOutcome }) {
                   <th scope="col">layer</th>
                   {outcome.moduleTypes.map((t) => (
                     <th key={t} scope="col" title={t}>
-                      {shortType(t)}
+                      {shortModuleName(t)}
                     </th>
                   ))}
                 </tr>

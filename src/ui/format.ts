@@ -20,3 +20,6 @@ export function formatRate(lr: number): string {
 
 /** A composition weight with a true minus sign: "−0.50". */
 export const formatWeight = (w: number) => `${w < 0 ? '−' : ''}${Math.abs(w).toFixed(2)}`;
+
+/** A module type as a grid's column heading: `q_proj` → `q`, `attn.c_proj` → `attn.c`. */
+export const shortModuleName = (type: string): string => type.replace(/_proj$/, '');
