@@ -5,23 +5,51 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { TARGET_PRESETS, type InitMethod } from '../adapters/config.ts';
-import { createGpuModel, createRunner } from '../model/forward.ts';
+import { createGpuModel, createRunner, type GpuModel } from '../model/forward.ts';
 import { generateAll } from '../model/generate.ts';
 import { readLlama2c } from '../model/llama2c.ts';
 import { readLlama2cTokenizer } from '../model/llama2c-tokenizer.ts';
 import { fromLlama2c } from '../model/tokenizer.ts';
 import { builtIn } from '../testing/fixtures.ts';
 import { useGpu } from '../testing/gpu.ts';
-import { prepareDataset } from './data.ts';
+import { prepareDataset, type PreparedData } from './data.ts';
 import { STYLE_NAME, styleCorpus } from '../studies/style-corpus.ts';
 import { batchedScorer, meanLoss } from './evaluate.ts';
 import { DEFAULT_SETTINGS, train } from './trainer.ts';
 
 const gpu = useGpu();
+const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
+const tokenizer = fromLlama2c(readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'));
+
+/** The README's quick run: a rank-8 adapter on every linear module, lr 1e-2, batches of 4. */
+const quickRun = (model: GpuModel, data: PreparedData, init: InitMethod, steps: number) =>
+  train({
+    gpu: gpu(),
+    model,
+    baseModel: 'stories260K',
+    data,
+    config: {
+      lora: {
+        rank: 8,
+        alpha: 16,
+        rslora: false,
+        targets: TARGET_PRESETS['all-linear'],
+        dropout: 0,
+        init,
+      },
+      train: {
+        ...DEFAULT_SETTINGS,
+        steps,
+        lr: 1e-2,
+        batchSize: 4,
+        warmupSteps: 2,
+        evalEvery: 0,
+        checkpointEvery: 0,
+      },
+    },
+  });
 
 describe('fine-tuning stories260K on an invented style', () => {
-  const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
-  const tokenizer = fromLlama2c(readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'));
   const options = { seqLen: 64, validationFraction: 0.1, seed: 0 };
   const data = prepareDataset(styleCorpus(120, 1), 'style.txt', tokenizer, options);
   // Stories the training never saw (another seed), all of them held out.
@@ -37,31 +65,7 @@ describe('fine-tuning stories260K on an invented style', () => {
       try {
         const before =
           (await meanLoss(batchedScorer(gpu(), model.transformer, 4), heldOut))?.loss ?? NaN;
-        const result = await train({
-          gpu: gpu(),
-          model,
-          baseModel: 'stories260K',
-          data,
-          config: {
-            lora: {
-              rank: 8,
-              alpha: 16,
-              rslora: false,
-              targets: TARGET_PRESETS['all-linear'],
-              dropout: 0,
-              init,
-            },
-            train: {
-              ...DEFAULT_SETTINGS,
-              steps: 20,
-              lr: 1e-2,
-              batchSize: 4,
-              warmupSteps: 2,
-              evalEvery: 0,
-              checkpointEvery: 0,
-            },
-          },
-        });
+        const result = await quickRun(model, data, init, 20);
         const view = result.adapter.view(model.transformer);
         const after = (await meanLoss(batchedScorer(gpu(), view, 4), heldOut))?.loss ?? NaN;
         const runner = createRunner(gpu(), view);
@@ -95,8 +99,6 @@ describe('fine-tuning stories260K on an invented style', () => {
 });
 
 describe('an adapter trained on the example corpora learns to stop', () => {
-  const { config, weights } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
-  const tokenizer = fromLlama2c(readLlama2cTokenizer(builtIn('tok512.bin'), 512, 'tok512.bin'));
   const MAX_NEW = 200;
 
   it.each(['zimmy-stories.txt', 'snorp-stories.txt'])(
@@ -113,31 +115,8 @@ describe('an adapter trained on the example corpora learns to stop', () => {
       });
       const model = createGpuModel(gpu(), config, weights);
       try {
-        // The README's quick run: a style is learnt in 40 steps, and so is where a story ends.
-        const result = await train({
-          gpu: gpu(),
-          model,
-          baseModel: 'stories260K',
-          data,
-          config: {
-            lora: {
-              rank: 8,
-              alpha: 16,
-              rslora: false,
-              targets: TARGET_PRESETS['all-linear'],
-              dropout: 0,
-              init: 'lora',
-            },
-            train: {
-              ...DEFAULT_SETTINGS,
-              steps: 40,
-              lr: 1e-2,
-              warmupSteps: 2,
-              evalEvery: 0,
-              checkpointEvery: 0,
-            },
-          },
-        });
+        // A style is learnt in 40 steps, and so is where a story ends.
+        const result = await quickRun(model, data, 'lora', 40);
         const runner = createRunner(gpu(), result.adapter.view(model.transformer));
         // A story's usual opening, and the first words of the corpus's own first story.
         const openings = ['Once upon a time', corpus.split(/\s+/).slice(0, 3).join(' ')];
