@@ -41,6 +41,35 @@ export interface LoraSpec {
    * (src/adapters/variants.ts); plain LoRA when absent.
    */
   variant?: VariantName;
+  /** Orthogonal adaptation's shared basis and this adapter's slice of it; slice 0 of seed 0 when absent. */
+  basis?: OrthogonalBasis;
+}
+
+/**
+ * A basis several adapters share (orthogonal adaptation): per module, the orthonormal columns of
+ * the QR of a Gaussian matrix drawn from `seed`; slice K of a rank-r module is columns K·r…K·r+r−1.
+ */
+export interface OrthogonalBasis {
+  seed: number;
+  slice: number;
+}
+
+export const DEFAULT_BASIS: OrthogonalBasis = { seed: 0, slice: 0 };
+
+/**
+ * The first slice of rank `rank` that overlaps none of the slices adapters already took of the
+ * same basis (each took columns up to (slice+1)·its rank).
+ */
+export function nextFreeSlice(
+  taken: readonly { basis: OrthogonalBasis; rank: number }[],
+  seed: number,
+  rank: number,
+): number {
+  const used = Math.max(
+    0,
+    ...taken.filter((t) => t.basis.seed === seed).map((t) => (t.basis.slice + 1) * t.rank),
+  );
+  return Math.ceil(used / rank);
 }
 
 /** One module's factors on the host: A [rank × in], B [out × rank], row-major. */

@@ -16,9 +16,19 @@ import { cpuBatchLoss } from '../model/cpu/reference.ts';
 import { batchLoss } from '../train/step.ts';
 import { TrainableAdapter } from '../train/trainable.ts';
 import { TARGET_PRESETS, type InitMethod, type LoraSpec } from './config.ts';
+import { initEntry } from './inits.ts';
 
 const gpu = useGpu();
-const INITS: InitMethod[] = ['lora', 'gaussian', 'pissa', 'pissa_niter_4', 'milora', 'olora'];
+const INITS: InitMethod[] = [
+  'lora',
+  'gaussian',
+  'ffa',
+  'orthogonal',
+  'pissa',
+  'pissa_niter_4',
+  'milora',
+  'olora',
+];
 const config = tinyConfig({ hiddenSize: 16, intermediateSize: 20, headDim: 8 });
 
 function spec(init: InitMethod): LoraSpec {
@@ -125,6 +135,51 @@ describe('adapter inits', () => {
     model.dispose();
   });
 
+  it('orthogonal adaptation: slices of one seed are orthonormal and mutually orthogonal, whatever else the run adapts', async () => {
+    const model = createGpuModel(gpu(), config, weights);
+    const path = 'model.layers.1.mlp.down_proj';
+    const a = async (targets: readonly string[], slice: number, seed = 7) => {
+      const adapter = await TrainableAdapter.create(
+        gpu(),
+        model.transformer,
+        { ...spec('orthogonal'), targets, basis: { seed, slice } },
+        slice + 11,
+      );
+      try {
+        const m = adapter.modules.find((x) => x.path === path);
+        const f = (await adapter.read()).get(path);
+        if (!m || !f) throw new Error(path);
+        return mat(m.rank, m.in, f.a);
+      } finally {
+        adapter.dispose();
+      }
+    };
+    try {
+      const first = await a(TARGET_PRESETS['all-linear'], 0);
+      const second = await a(['down_proj'], 1);
+      const gram = (x: Mat, y: Mat) => multiply(x, transpose(y)).data;
+      // Unit rows, orthogonal within a slice and across slices.
+      expect(
+        relativeNormError(gram(first, first), mat(3, 3, [1, 0, 0, 0, 1, 0, 0, 0, 1]).data),
+      ).toBeLessThan(1e-6);
+      expect(Math.max(...gram(first, second).map(Math.abs))).toBeLessThan(1e-6);
+      // The same slice again, with other targets and another training seed: the same rows.
+      expect(
+        relativeNormError((await a(['down_proj', 'q_proj'], 0)).data, first.data),
+      ).toBeLessThan(1e-7);
+      // Another basis seed: another basis.
+      expect(Math.max(...gram(first, await a(['down_proj'], 1, 8)).map(Math.abs))).toBeGreaterThan(
+        0.05,
+      );
+      // A slice past the input's width is refused with the slices that fit.
+      await expect(a(['down_proj'], 7)).rejects.toThrow(
+        /slice 7 of rank 3 needs 24 basis directions.*below 6/,
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+
   it.each(INITS)('%s trains with gradients that match finite differences', async (init) => {
     const model = createGpuModel(gpu(), config, weights);
     const adapter = await TrainableAdapter.create(gpu(), model.transformer, spec(init), 1);
@@ -153,6 +208,11 @@ describe('adapter inits', () => {
         seqLen: 4,
       };
       await batchLoss(gpu(), view, data, { grads: adapter.grads, accumulate: false, gradScale: 1 });
+      // Exactly the factors the init trains have gradients (and optimiser state).
+      const trains = initEntry(init).trains;
+      for (const g of adapter.grads.values()) expect(g.a !== undefined).toBe(trains.includes('a'));
+      const names = adapter.parameters().map((p) => p.name.slice(p.name.lastIndexOf('.') + 1));
+      expect(new Set(names)).toEqual(new Set(trains.map((f) => `lora_${f.toUpperCase()}`)));
       const loss = () => cpuBatchLoss({ config, weights: cpuWeights, terms, ...data });
       const errors = await finiteDifferenceErrors(gpu(), terms, adapter.grads, loss, 4);
       for (const { name, error } of errors) expect(error, name).toBeLessThan(1e-2);

@@ -7,7 +7,12 @@ import { run } from '../gpu/dispatch.ts';
 import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import { asF32 } from '../linalg/widen.ts';
 import { matmul } from '../linalg/matmul.ts';
-import type { AdaptedModule, InitMethod } from './config.ts';
+import {
+  DEFAULT_BASIS,
+  type AdaptedModule,
+  type InitMethod,
+  type OrthogonalBasis,
+} from './config.ts';
 import { initEntry, type Factors, type StatisticKind, type StatisticValues } from './inits.ts';
 
 export interface InitialFactors extends Factors {
@@ -18,7 +23,7 @@ export interface InitialFactors extends Factors {
 /**
  * A and B for `module` whose frozen weight is `weight` [out × in]. `seed` makes the random inits
  * reproducible (each module should get its own); `statistic` is what a data-aware init collected
- * for the module.
+ * for the module; `basis` is the shared basis orthogonal adaptation takes its slice of.
  */
 export async function initFactors(
   gpu: Gpu,
@@ -27,11 +32,12 @@ export async function initFactors(
   init: InitMethod,
   seed: number,
   statistic?: StatisticValues[StatisticKind],
+  basis: OrthogonalBasis = DEFAULT_BASIS,
 ): Promise<InitialFactors> {
   const entry = initEntry(init);
   if (entry.statistic !== 'none' && statistic === undefined)
     throw new Error(`${init} needs statistics of the data for ${module.path}`);
-  const job = { gpu, module, init, seed, statistic };
+  const job = { gpu, module, init, seed, basis, statistic };
   if (!entry.mutatesBase) return entry.factors({ ...job, weight });
   // These read W in f32: a copy (widened if W is stored in half precision) that then becomes
   // the residual W − s·B·A.

@@ -5,7 +5,12 @@
 // and must stay free of GPU code.
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import type { AdaptedModule } from './config.ts';
+import {
+  DEFAULT_BASIS,
+  type AdaptedModule,
+  type LoraSpec,
+  type OrthogonalBasis,
+} from './config.ts';
 import type { Components } from './inits/components.ts';
 
 /** What an init reads from a few batches of the training data, per adapted module. */
@@ -25,6 +30,9 @@ export type StatisticKind = keyof StatisticValues;
 /** The statistics collected for an init, by module path (src/train/statistics.ts). */
 export type InitStatistics = ReadonlyMap<string, StatisticValues[StatisticKind]>;
 
+/** A factor of LoRA's product B·A. */
+export type FactorName = 'a' | 'b';
+
 /** A [rank × in] and B [out × rank] of one module. */
 export interface Factors {
   a: Tensor;
@@ -41,6 +49,8 @@ export interface FactorsJob<K extends StatisticKind> {
   init: string;
   /** The module's own seed for random draws. */
   seed: number;
+  /** The shared basis orthogonal adaptation takes its slice of (LoraSpec.basis). */
+  basis: OrthogonalBasis;
   statistic: StatisticValues[K];
 }
 
@@ -60,6 +70,11 @@ export interface InitEntry<K extends StatisticKind = StatisticKind> {
    * export converts to a plain LoRA for the original base.
    */
   mutatesBase: boolean;
+  /**
+   * The factors training updates; the others stay as the init made them (FFA-LoRA and orthogonal
+   * adaptation freeze A), so they get no gradient buffer and no optimiser state.
+   */
+  trains: readonly FactorName[];
   statistic: K;
   /** Batches of the training data the statistic is collected over (0 when it needs none). */
   batches: number;
@@ -81,6 +96,8 @@ export interface InitEntry<K extends StatisticKind = StatisticKind> {
 
 type AnyInitEntry = { [K in StatisticKind]: InitEntry<K> }[StatisticKind];
 
+const BOTH = ['a', 'b'] as const;
+
 /** Batches the data-aware inits read: the first training sequences, in order (reproducible). */
 const DATA_BATCHES = 8;
 
@@ -91,6 +108,7 @@ export const INITS = [
     label: 'LoRA (PEFT default)',
     explanation: 'A random (Kaiming-uniform), B zero: training starts from the unchanged model.',
     mutatesBase: false,
+    trains: BOTH,
     statistic: 'none',
     batches: 0,
     initLoraWeights: true,
@@ -102,10 +120,37 @@ export const INITS = [
     label: 'Gaussian',
     explanation: 'As the default, with A drawn from a Gaussian (standard deviation 1/r, as PEFT).',
     mutatesBase: false,
+    trains: BOTH,
     statistic: 'none',
     batches: 0,
     initLoraWeights: 'gaussian',
     factors: async (job) => (await import('./inits/random.ts')).gaussianFactors(job),
+  },
+  {
+    name: 'ffa',
+    shortName: 'FFA-LoRA',
+    label: 'FFA-LoRA (A frozen)',
+    explanation:
+      'A random and frozen, only B trains (Sun et al. 2024): half the trained parameters, and adapters that add up with less interference.',
+    mutatesBase: false,
+    trains: ['b'],
+    statistic: 'none',
+    batches: 0,
+    initLoraWeights: true,
+    factors: async (job) => (await import('./inits/random.ts')).kaimingUniformFactors(job),
+  },
+  {
+    name: 'orthogonal',
+    shortName: 'Orthogonal',
+    label: 'Orthogonal (train for merging)',
+    explanation:
+      'A is a frozen slice of an orthonormal basis shared by its seed (Po et al. 2024): adapters trained on different slices sum with little interference.',
+    mutatesBase: false,
+    trains: ['b'],
+    statistic: 'none',
+    batches: 0,
+    initLoraWeights: true,
+    factors: async (job) => (await import('./inits/orthogonal.ts')).orthogonalFactors(job),
   },
   {
     name: 'pissa',
@@ -114,6 +159,7 @@ export const INITS = [
     explanation:
       'A and B hold the top r singular directions of each weight; the frozen base keeps the rest.',
     mutatesBase: true,
+    trains: BOTH,
     statistic: 'none',
     batches: 0,
     initLoraWeights: true,
@@ -131,6 +177,7 @@ export const INITS = [
     explanation:
       'PiSSA from a randomized SVD with 4 power iterations: nearly the same, much faster.',
     mutatesBase: true,
+    trains: BOTH,
     statistic: 'none',
     batches: 0,
     initLoraWeights: true,
@@ -148,6 +195,7 @@ export const INITS = [
     explanation:
       'The smallest singular directions: adapts what the model uses least, keeping its knowledge.',
     mutatesBase: true,
+    trains: BOTH,
     statistic: 'none',
     batches: 0,
     initLoraWeights: true,
@@ -163,6 +211,7 @@ export const INITS = [
     label: 'OLoRA',
     explanation: 'An orthonormal start from a QR decomposition of each weight.',
     mutatesBase: true,
+    trains: BOTH,
     statistic: 'none',
     batches: 0,
     initLoraWeights: true,
@@ -176,6 +225,7 @@ export const INITS = [
     explanation:
       'A = the main directions of each layer’s inputs on your data, B zero; rank moves to the layers whose inputs vary most.',
     mutatesBase: false,
+    trains: BOTH,
     statistic: 'input-components',
     batches: DATA_BATCHES,
     initLoraWeights: true,
@@ -191,6 +241,7 @@ export const INITS = [
     explanation:
       'Adapts the weight directions your data excites most (SVD of W·C, C its input covariance).',
     mutatesBase: true,
+    trains: BOTH,
     statistic: 'input-covariance',
     batches: DATA_BATCHES,
     initLoraWeights: true,
@@ -204,6 +255,7 @@ export const INITS = [
     explanation:
       'Adapts the directions your data excites least, leaving the model’s main behaviour in place.',
     mutatesBase: true,
+    trains: BOTH,
     statistic: 'input-covariance',
     batches: DATA_BATCHES,
     initLoraWeights: true,
@@ -217,6 +269,7 @@ export const INITS = [
     explanation:
       'Starts from the SVD of the full-weight gradient on a few batches: the first steps move as full fine-tuning would.',
     mutatesBase: true,
+    trains: BOTH,
     statistic: 'weight-gradient',
     batches: DATA_BATCHES,
     initLoraWeights: true,
@@ -267,4 +320,14 @@ export function initChoice(entry: InitEntry): InitMethod {
 /** Inits that move part of W into the adapter and train against the residual. */
 export function mutatesBase(init: InitMethod): boolean {
   return initEntry(init).mutatesBase;
+}
+
+/** Whether the init takes its A from a shared basis (LoraSpec.basis, `--basis-seed/--basis-slice`). */
+export function takesBasis(init: InitMethod): boolean {
+  return initEntry(init).name === 'orthogonal';
+}
+
+/** The basis a spec's adapter takes its slice of; undefined for inits without one. */
+export function basisOf(spec: LoraSpec): OrthogonalBasis | undefined {
+  return takesBasis(spec.init) ? (spec.basis ?? DEFAULT_BASIS) : undefined;
 }

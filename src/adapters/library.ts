@@ -2,6 +2,7 @@
 // (PEFT's two files) plus what the studio shows about it. IndexedDB in the browser
 // (src/worker/library-idb.ts), memory in tests.
 import type { HubRef } from '../hub/repo-id.ts';
+import type { OrthogonalBasis } from './config.ts';
 import type { AdapterDetails } from './peft-read.ts';
 import { withVariantName } from './variants.ts';
 
@@ -18,6 +19,8 @@ export interface LibraryEntry {
   warnings?: string[];
   /** Where it is on the Hub: the repo it came from, or was pushed to, at that commit. */
   hub?: HubRef;
+  /** The shared basis an orthogonally adapted adapter took its slice of ("next free slice"). */
+  basis?: OrthogonalBasis;
 }
 
 /** The entry without its files' contents: what lists show. */

@@ -1,6 +1,7 @@
 // The README.md model card that travels with a trained adapter, as the Hub shows it: base model,
 // method, rank and targets, the data, the training curve's numbers, and how to load it.
-import type { LoraSpec } from './config.ts';
+import type { LoraSpec, OrthogonalBasis } from './config.ts';
+import { basisOf } from './inits.ts';
 import { variantEntry } from './variants.ts';
 
 export interface TrainedCardInfo {
@@ -18,6 +19,15 @@ export interface TrainedCardInfo {
 
 const loss = (first: number | null, last: number | null) =>
   first === null || last === null ? 'not measured' : `${first.toFixed(3)} → ${last.toFixed(3)}`;
+
+/** The card's row for an orthogonally adapted adapter's basis. */
+function basisRow(basis: OrthogonalBasis | undefined): string[] {
+  return basis
+    ? [
+        `| orthogonal basis | seed ${basis.seed}, slice ${basis.slice} (A frozen: adapters on other slices of this seed sum with little interference) |`,
+      ]
+    : [];
+}
 
 /** The Hub's front matter of an adapter card. */
 export function cardFrontMatter(baseModel: string, tags: readonly string[]): string[] {
@@ -63,6 +73,7 @@ export function trainedCard(c: TrainedCardInfo): string {
     '|---|---|',
     `| init | ${lora.init}${tag ? `, ${tag.text}` : ''} |`,
     `| rank, alpha | ${lora.rank}, ${lora.alpha}${lora.rslora ? ' (rsLoRA)' : ''} |`,
+    ...basisRow(basisOf(lora)),
     `| target modules | ${lora.targets.join(', ')} |`,
     `| dropout | ${lora.dropout} |`,
     `| steps, learning rate | ${c.steps}, ${c.lr} |`,

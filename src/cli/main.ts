@@ -46,7 +46,7 @@ const COMMANDS: Record<string, Command> = {
     run: logits,
   },
   train: {
-    summary: `fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init ${INIT_NAMES.join('|')}] [--rank R] [--alpha A] [--rslora] [--variant ${VARIANT_NAMES.join('|')}] ${VARIANT_FLAGS.map((f) => `[--${f}]`).join(' ')} [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--adam-beta1 B1] [--adam-beta2 B2] [--adam-epsilon E] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] ${WEIGHTS_USAGE} [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout`,
+    summary: `fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init ${INIT_NAMES.join('|')}] [--basis-seed S --basis-slice K] [--rank R] [--alpha A] [--rslora] [--variant ${VARIANT_NAMES.join('|')}] ${VARIANT_FLAGS.map((f) => `[--${f}]`).join(' ')} [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--adam-beta1 B1] [--adam-beta2 B2] [--adam-epsilon E] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] ${WEIGHTS_USAGE} [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout`,
     run: train,
   },
   merge: {

@@ -13,6 +13,8 @@ type Settings = { config: TrainConfig; seqLen: number; validationFraction: numbe
 const SHAPING: Record<string, (s: Settings) => unknown> = {
   init: (s) => s.config.lora.init,
   variant: (s) => s.config.lora.variant ?? 'lora',
+  'basis-seed': (s) => s.config.lora.basis?.seed,
+  'basis-slice': (s) => s.config.lora.basis?.slice,
   rank: (s) => s.config.lora.rank,
   alpha: (s) => s.config.lora.alpha,
   targets: (s) => s.config.lora.targets,

@@ -279,5 +279,11 @@ describe('lora-studio train', () => {
     expect(missing.stderr).toMatch(/no checkpoint in/);
     const init = await failure(['--model', 'x', '--data', 'y', '--out', 'z', '--init', 'svd']);
     expect(init.stderr).toMatch(/unknown init "svd"/);
+    const basis = await failure(['--model', 'x', '--data', 'y', '--out', 'z', '--basis-seed', '3']);
+    expect(basis.code).toBe(2);
+    expect(basis.stderr).toMatch(/--basis-seed belongs to --init orthogonal/);
+    const slice = ['--init', 'orthogonal', '--basis-slice', '-1'];
+    const negative = await failure(['--model', 'x', '--data', 'y', '--out', 'z', ...slice]);
+    expect(negative.stderr).toMatch(/--basis-slice must be a whole number ≥ 0/);
   });
 });

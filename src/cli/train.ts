@@ -1,8 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { TARGET_PRESETS, type LoraSpec } from '../adapters/config.ts';
-import { parseInit } from '../adapters/inits.ts';
+import {
+  DEFAULT_BASIS,
+  TARGET_PRESETS,
+  type InitMethod,
+  type LoraSpec,
+  type OrthogonalBasis,
+} from '../adapters/config.ts';
+import { parseInit, takesBasis } from '../adapters/inits.ts';
 import { PLAIN_VARIANT, VARIANT_NAMES, type VariantName } from '../adapters/variants.ts';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
@@ -66,6 +72,8 @@ const VALUES = [
   'seed',
   'export',
   'weights',
+  'basis-seed',
+  'basis-slice',
 ] as const;
 
 /** `--NAME` says `--variant NAME`, for every variant but plain LoRA: `--dora`. */
@@ -96,8 +104,29 @@ function targetsOption(raw: string | undefined): string[] {
     .filter((s) => s.length > 0);
 }
 
+/** --basis-seed and --basis-slice: orthogonal adaptation's shared basis (only with that init). */
+function basisOption(values: Map<string, string>, init: InitMethod): OrthogonalBasis | undefined {
+  const given = ['basis-seed', 'basis-slice'].filter((k) => values.has(k));
+  if (!takesBasis(init)) {
+    if (given.length > 0)
+      throw new UsageError(
+        `--${given[0]} belongs to --init orthogonal (this run's init is ${init})`,
+      );
+    return undefined;
+  }
+  const basis = {
+    seed: numberOption(values, 'basis-seed', DEFAULT_BASIS.seed),
+    slice: numberOption(values, 'basis-slice', DEFAULT_BASIS.slice),
+  };
+  for (const [name, value] of Object.entries(basis))
+    if (!(Number.isInteger(value) && value >= 0 && value < 2 ** 32))
+      throw new UsageError(`--basis-${name} must be a whole number ≥ 0 (got ${value})`);
+  return basis;
+}
+
 function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfig {
   const rank = numberOption(values, 'rank', 8);
+  const init = parseInit(values.get('init') ?? 'lora');
   const lora: LoraSpec = {
     rank,
     alpha: numberOption(values, 'alpha', 2 * rank),
@@ -105,8 +134,9 @@ function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfi
     targets: targetsOption(values.get('targets')),
     layers: values.get('layers')?.split(',').map(Number),
     dropout: numberOption(values, 'dropout', 0),
-    init: parseInit(values.get('init') ?? 'lora'),
+    init,
     variant: variantOption(values, flags),
+    basis: basisOption(values, init),
   };
   const steps = numberOption(values, 'steps', DEFAULT_SETTINGS.steps);
   return {

@@ -131,6 +131,9 @@ type PeftInit = { init_lora_weights: true | string } & Record<string, unknown>;
 const PEFT_INITS: Record<InitName, ((init: InitMethod) => PeftInit) | null> = {
   lora: () => ({ init_lora_weights: true }),
   gaussian: () => ({ init_lora_weights: 'gaussian' }),
+  // PEFT trains every factor: a frozen A has no LoraConfig field.
+  ffa: null,
+  orthogonal: null,
   pissa: () => ({ init_lora_weights: 'pissa' }),
   pissa_niter_N: (init) => ({ init_lora_weights: init }),
   milora: null,

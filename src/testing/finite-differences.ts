@@ -27,8 +27,9 @@ export async function finiteDifferenceErrors(
   for (const [path, term] of terms) {
     const grad = grads.get(path);
     if (!grad) throw new Error(`no gradient for ${path}`);
+    // A frozen A (FFA-LoRA, orthogonal adaptation) has no gradient to check.
     const checked: [string, Float64Array, Tensor | undefined][] = [
-      ['lora_A', term.a, grad.a],
+      ...(grad.a ? [['lora_A', term.a, grad.a] as [string, Float64Array, Tensor]] : []),
       ['lora_B', term.b, grad.b],
     ];
     for (const v of VECTORS) {

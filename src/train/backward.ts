@@ -35,9 +35,12 @@ import {
   softcapBackward,
 } from './kernels.ts';
 
-/** Gradient tensors of one module's adapter, shaped like A, B and its variant's vectors. */
+/**
+ * Gradient tensors of one module's adapter, shaped like A, B and its variant's vectors; none for
+ * A where the init freezes it (FFA-LoRA, orthogonal adaptation).
+ */
 export interface FactorGradients extends VariantVectors<Tensor> {
-  a: Tensor;
+  a?: Tensor;
   b: Tensor;
 }
 
@@ -94,7 +97,7 @@ function linearBackward(
   const beta = run.accumulate ? 1 : 0;
   matmul(batch, gMerged, activations.h, { transA: true, alpha: term.scale, beta, into: grads.b });
   const dh = keep(matmul(batch, gMerged, term.b, { alpha: term.scale }));
-  matmul(batch, dh, activations.input, { transA: true, beta, into: grads.a });
+  if (grads.a) matmul(batch, dh, activations.input, { transA: true, beta, into: grads.a });
   if (term.dropout && run.dropoutSeed !== undefined) {
     const seed = dropoutSeed(t.config.arch, run.dropoutSeed, layer, module, 0);
     axpy(batch, 1, keep(dropout(batch, keep(matmul(batch, dh, term.a)), term.dropout, seed)), dx);

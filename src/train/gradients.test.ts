@@ -120,11 +120,9 @@ async function onGpu(
       [term.b.length / term.rank, term.rank],
       'f32',
     );
-    const grad: FactorGradients = {
-      a: createTensor(g, a.shape, 'f32', 'dA'),
-      b: createTensor(g, b.shape, 'f32', 'dB'),
-    };
-    tensors.push(a, b, grad.a, grad.b);
+    const gradA = createTensor(g, a.shape, 'f32', 'dA');
+    const grad: FactorGradients = { a: gradA, b: createTensor(g, b.shape, 'f32', 'dB') };
+    tensors.push(a, b, gradA, grad.b);
     const weight = model.transformer.weight(`${path}.weight`);
     const state = await engine.startTraining(g, { a, b, scale: term.scale, weight });
     states.push(state);

@@ -25,7 +25,7 @@ export interface FactorsWithGradients {
   scale: number;
   a: Tensor;
   b: Tensor;
-  grads: FactorGradients;
+  grads: { a: Tensor; b: Tensor };
 }
 
 export class TrainableAdapter {
@@ -87,10 +87,13 @@ export class TrainableAdapter {
           spec.init,
           seed + i,
           statistics.get(m.path),
+          spec.basis,
         );
         factors.set(m.path, { a: init.a, b: init.b });
         grads.set(m.path, {
-          a: createTensor(gpu, init.a.shape, 'f32', `${m.path} dA`),
+          a: entry.trains.includes('a')
+            ? createTensor(gpu, init.a.shape, 'f32', `${m.path} dA`)
+            : undefined,
           b: createTensor(gpu, init.b.shape, 'f32', `${m.path} dB`),
         });
         if (init.residual) {
@@ -201,8 +204,8 @@ export class TrainableAdapter {
   }
 
   /**
-   * A and B of every module as optimiser parameters, named `<path>.lora_A` / `.lora_B`, then its
-   * variant's vectors (`<path>.lora_magnitude_vector`).
+   * The factors the init trains (A and B, or B alone) of every module as optimiser parameters,
+   * named `<path>.lora_A` / `.lora_B`, then its variant's vectors (`<path>.lora_magnitude_vector`).
    */
   parameters(): Parameter[] {
     return this.modules.flatMap((m) => {
@@ -210,7 +213,7 @@ export class TrainableAdapter {
       const g = this.grads.get(m.path);
       if (!f || !g) return [];
       const params = [
-        { name: `${m.path}.lora_A`, value: f.a, grad: g.a },
+        ...(g.a ? [{ name: `${m.path}.lora_A`, value: f.a, grad: g.a }] : []),
         { name: `${m.path}.lora_B`, value: f.b, grad: g.b },
       ];
       for (const { key, field, value } of this.vectors(m.path)) {
@@ -221,12 +224,13 @@ export class TrainableAdapter {
     });
   }
 
-  /** Every module's A and B with their gradients and scaling. */
+  /** Every module's A and B with their gradients and scaling (both factors must train). */
   factorsWithGradients(): FactorsWithGradients[] {
     return this.modules.flatMap((m) => {
       const f = this.factors.get(m.path);
-      const grads = this.grads.get(m.path);
-      return f && grads ? [{ path: m.path, scale: m.scale, ...f, grads }] : [];
+      const { a, b } = this.grads.get(m.path) ?? {};
+      if (!a) throw new Error(`${m.path}: A is frozen; it has no gradient`);
+      return f && b ? [{ path: m.path, scale: m.scale, ...f, grads: { a, b } }] : [];
     });
   }
 
@@ -304,7 +308,7 @@ export class TrainableAdapter {
     for (const f of this.factors.values()) releaseTensor(this.gpu, f.a, f.b);
     for (const g of this.grads.values()) {
       const vectors = this.variant.vectors.flatMap((v) => g[v.field] ?? []);
-      releaseTensor(this.gpu, g.a, g.b, ...vectors);
+      releaseTensor(this.gpu, ...(g.a ? [g.a] : []), g.b, ...vectors);
     }
     for (const v of this.variants.values()) releaseTensor(this.gpu, ...v.tensors());
     releaseTensor(this.gpu, ...this.residuals.values());

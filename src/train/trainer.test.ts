@@ -14,6 +14,7 @@ import {
   type Checkpoint,
   type TrainConfig,
 } from './trainer.ts';
+import { TrainableAdapter } from './trainable.ts';
 
 const gpu = useGpu();
 const config = tinyConfig({ vocabSize: 23 });
@@ -96,6 +97,48 @@ describe('train', () => {
         expect(progress.at(-1)).toBe(30);
         expect(result.trainLossLast).toBeLessThan(0.5 * result.trainLossFirst);
         expect(result.valLossLast).toBeLessThan(0.5 * (result.valLossFirst ?? 0));
+      } finally {
+        model.dispose();
+      }
+    },
+  );
+
+  it.each(['ffa', 'orthogonal'] as const)(
+    '%s trains B alone: A ends bit for bit as it started, the loss still falls',
+    async (init) => {
+      const model = createGpuModel(gpu(), config, weights);
+      try {
+        const spec = { ...lora, init, basis: { seed: 5, slice: 1 } };
+        const start = await TrainableAdapter.create(gpu(), model.transformer, spec, 0);
+        const initial = await start.read();
+        start.dispose();
+        const result = await train({
+          gpu: gpu(),
+          model,
+          baseModel: 'tiny',
+          data,
+          config: trainConfig({ steps: 20 }, spec),
+        });
+        const trained = await result.adapter.read();
+        result.adapter.dispose();
+        expect(result.trainLossLast).toBeLessThan(0.7 * result.trainLossFirst);
+        for (const [path, f] of trained) {
+          expect(f.a, path).toEqual(initial.get(path)?.a);
+          expect(
+            f.b.some((v) => v !== 0),
+            path,
+          ).toBe(true);
+        }
+        // LoRA-Pro's correction needs both factors' gradients.
+        await expect(
+          train({
+            gpu: gpu(),
+            model,
+            baseModel: 'tiny',
+            data,
+            config: trainConfig({ steps: 1, loraPro: true }, spec),
+          }),
+        ).rejects.toThrow(/LoRA-Pro corrects the gradients of both factors.*trains only B/);
       } finally {
         model.dispose();
       }

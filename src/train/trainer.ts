@@ -200,7 +200,7 @@ async function sampleTexts(
   }
 }
 
-function checkSettings(s: TrainSettings, data: PreparedData): void {
+function checkSettings({ lora, train: s }: TrainConfig, data: PreparedData): void {
   const problems: string[] = [];
   const counts: [number, string][] = [
     [s.steps, 'steps'],
@@ -221,6 +221,11 @@ function checkSettings(s: TrainSettings, data: PreparedData): void {
   if (!(s.adamEpsilon > 0 && Number.isFinite(s.adamEpsilon)))
     problems.push('adam_epsilon must be positive');
   if (data.train.length === 0) problems.push('there are no training sequences');
+  const init = initEntry(lora.init);
+  if (s.loraPro && init.trains.length < 2)
+    problems.push(
+      `LoRA-Pro corrects the gradients of both factors, and ${init.shortName} trains only ${init.trains.join(', ').toUpperCase()}`,
+    );
   if (problems.length > 0) throw new RangeError(`Training settings: ${problems.join('; ')}.`);
 }
 
@@ -289,7 +294,7 @@ async function prepare(r: TrainRun): Promise<RunState> {
   // A checkpoint saved before a setting existed runs with the value it had then: its default.
   const config = { ...r.config, train: withDefaultSettings(r.config.train) };
   const s = config.train;
-  checkSettings(s, r.data);
+  checkSettings(config, r.data);
   const emit: Emit = (p) =>
     r.onProgress?.({ ...p, totalSteps: s.steps, gpuBytes: r.gpu.pool.allocatedBytes });
   const adapter = await initialAdapter(r, config, emit);

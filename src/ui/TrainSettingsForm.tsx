@@ -1,5 +1,14 @@
 import type { ReactNode } from 'react';
-import { modelModules, PLAIN_VARIANT, resolveTargets, TARGET_PRESETS } from '../worker/api.ts';
+import {
+  DEFAULT_BASIS,
+  modelModules,
+  nextFreeSlice,
+  PLAIN_VARIANT,
+  resolveTargets,
+  takesBasis,
+  TARGET_PRESETS,
+} from '../worker/api.ts';
+import { useLibraryStore } from './library-store.ts';
 import { useModelStore } from './model-store.ts';
 import type { VariantName } from '../worker/api.ts';
 import { useDataStore } from './data-store.ts';
@@ -140,6 +149,61 @@ function LoraProField() {
   );
 }
 
+/**
+ * Orthogonal adaptation's shared basis: its seed and this adapter's slice, or the first slice no
+ * adapter of this model in the library took yet.
+ */
+function BasisFields() {
+  const lora = useTrainSettingsStore((s) => s.config.lora);
+  const setLora = useTrainSettingsStore((s) => s.setLora);
+  const items = useLibraryStore((s) => s.items);
+  const model = useModelStore((s) => s.model.info?.name);
+  const basis = lora.basis ?? DEFAULT_BASIS;
+  const taken = items.flatMap((item) =>
+    item.basis && item.details && item.baseModel === model
+      ? [{ basis: item.basis, rank: item.details.rank }]
+      : [],
+  );
+  const free = nextFreeSlice(taken, basis.seed, lora.rank);
+  return (
+    <>
+      <NumberField
+        label="Basis seed"
+        value={basis.seed}
+        min={0}
+        step={1}
+        testId="basis-seed"
+        title="Adapters meant to be merged share this seed: each takes its own slice of the same orthonormal basis"
+        onChange={(seed) => {
+          setLora({ basis: { ...basis, seed } });
+        }}
+      />
+      <NumberField
+        label="Slice"
+        value={basis.slice}
+        min={0}
+        step={1}
+        testId="basis-slice"
+        title="Which rank-sized slice of the basis this adapter's A is; adapters on different slices sum with little interference"
+        onChange={(slice) => {
+          setLora({ basis: { ...basis, slice } });
+        }}
+      />
+      <button
+        type="button"
+        data-testid="next-free-slice"
+        disabled={free === basis.slice}
+        title={`${taken.length} adapter(s) of this model in the library were trained on bases; slice ${free} overlaps none of seed ${basis.seed}'s`}
+        onClick={() => {
+          setLora({ basis: { ...basis, slice: free } });
+        }}
+      >
+        Next free slice ({free})
+      </button>
+    </>
+  );
+}
+
 /** Init, scaling, dropout and the modules the adapter is attached to. */
 function AdapterFields() {
   const lora = useTrainSettingsStore((s) => s.config.lora);
@@ -171,6 +235,7 @@ function AdapterFields() {
           </select>
           <span className="hint">{init?.explanation}</span>
         </label>
+        {takesBasis(lora.init) && <BasisFields />}
         <NumberField
           label="Alpha"
           value={lora.alpha}

@@ -4,6 +4,7 @@
 // engines (run-handoff.ts).
 import { transfer } from 'comlink';
 import type { AdapterLibrary } from '../adapters/library.ts';
+import { basisOf } from '../adapters/inits.ts';
 import { trainedCard } from '../adapters/model-card.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
 import { baseModelId } from '../model/load.ts';
@@ -150,6 +151,7 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
             origin: `trained: ${lora.init}, rank ${lora.rank}, ${result.steps}/${settings.steps} steps`,
             files: Object.fromEntries(files),
             details: readPeftAdapter(files, name).details,
+            basis: basisOf(lora),
           });
         }
         // A finished run needs no resuming; a stopped or failed one keeps its last checkpoint.
