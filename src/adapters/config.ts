@@ -41,6 +41,11 @@ export interface LoraSpec {
    * (src/adapters/variants.ts); plain LoRA when absent.
    */
   variant?: VariantName;
+  /**
+   * DyLoRA (src/train/dylora.ts): each step trains a random rank prefix, so the adapter can be cut
+   * to any rank after training.
+   */
+  dylora?: boolean;
   /** Orthogonal adaptation's shared basis and this adapter's slice of it; slice 0 of seed 0 when absent. */
   basis?: OrthogonalBasis;
 }

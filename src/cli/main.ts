@@ -19,6 +19,7 @@ import { MERGE_SUMMARY } from './merge-options.ts';
 import { mergeDemoCommand } from './merge-demo.ts';
 import { perplexity } from './perplexity.ts';
 import { train, VARIANT_FLAGS } from './train.ts';
+import { truncate } from './truncate.ts';
 
 /** The --weights choices, from the list the commands accept. */
 const WEIGHTS_USAGE = `[--weights ${WEIGHT_PRECISIONS.join('|')}]`;
@@ -46,7 +47,7 @@ const COMMANDS: Record<string, Command> = {
     run: logits,
   },
   train: {
-    summary: `fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init ${INIT_NAMES.join('|')}] [--basis-seed S --basis-slice K] [--rank R] [--alpha A] [--rslora] [--variant ${VARIANT_NAMES.join('|')}] ${VARIANT_FLAGS.map((f) => `[--${f}]`).join(' ')} [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--adam-beta1 B1] [--adam-beta2 B2] [--adam-epsilon E] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--export plain|recompress|residual] ${WEIGHTS_USAGE} [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout`,
+    summary: `fine-tune a LoRA/PiSSA adapter: --model PATH --data FILE --out DIR [--init ${INIT_NAMES.join('|')}] [--basis-seed S --basis-slice K] [--rank R] [--alpha A] [--rslora] [--variant ${VARIANT_NAMES.join('|')}] ${VARIANT_FLAGS.map((f) => `[--${f}]`).join(' ')} [--targets attention|all-linear|LIST] [--layers LIST] [--dropout P] [--steps N] [--lr LR] [--batch B] [--seq-len T] [--grad-accum K] [--schedule cosine|wsd|constant] [--warmup N] [--weight-decay W] [--adam-beta1 B1] [--adam-beta2 B2] [--adam-epsilon E] [--max-grad-norm G] [--eval-every N] [--val-fraction F] [--sample PROMPT] [--checkpoint-every N] [--seed S] [--recompute] [--lora-pro] [--dylora] [--export plain|recompress|residual] ${WEIGHTS_USAGE} [--resume]; weight matrices keep the half precision of their file on the GPU unless --weights says otherwise; JSON summary on stdout`,
     run: train,
   },
   merge: {
@@ -57,9 +58,14 @@ const COMMANDS: Record<string, Command> = {
     summary: `train every init and variant (${VARIANTS.map((v) => v.label).join(', ')}) on both style corpora with the built-in stories260K; markdown tables of validation loss [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…]`,
     run: initStudyCommand,
   },
+  truncate: {
+    summary:
+      'cut an adapter trained with --dylora to a smaller rank: ADAPTER_DIR --rank B --out DIR (a plain PEFT LoRA of rank B, same alpha); prints JSON',
+    run: truncate,
+  },
   'merge-demo': {
     summary:
-      'train a Zimmy and a Snorp adapter on the built-in stories260K, merge them by every method and print the merge report as markdown [--steps N] [--rank R]',
+      'train a Zimmy and a Snorp adapter on the built-in stories260K, merge them by every method and print the merge report as markdown [--steps N] [--rank R] [--init I (orthogonal: slices 0 and 1 of one basis)]',
     run: mergeDemoCommand,
   },
   compare: {

@@ -15,6 +15,7 @@ const SHAPING: Record<string, (s: Settings) => unknown> = {
   variant: (s) => s.config.lora.variant ?? 'lora',
   'basis-seed': (s) => s.config.lora.basis?.seed,
   'basis-slice': (s) => s.config.lora.basis?.slice,
+  dylora: (s) => s.config.lora.dylora === true,
   rank: (s) => s.config.lora.rank,
   alpha: (s) => s.config.lora.alpha,
   targets: (s) => s.config.lora.targets,

@@ -137,6 +137,7 @@ function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfi
     init,
     variant: variantOption(values, flags),
     basis: basisOption(values, init),
+    dylora: flags.has('dylora') || undefined,
   };
   const steps = numberOption(values, 'steps', DEFAULT_SETTINGS.steps);
   return {
@@ -207,7 +208,7 @@ function progressLine(p: TrainProgress): string | null {
 export async function train(args: string[]): Promise<number> {
   const { values, flags } = parseOptions(args, {
     values: VALUES,
-    flags: ['rslora', 'resume', 'force-data', 'recompute', 'lora-pro', ...VARIANT_FLAGS],
+    flags: ['rslora', 'resume', 'force-data', 'recompute', 'lora-pro', 'dylora', ...VARIANT_FLAGS],
   });
   const exportMode = choiceOption(values, 'export', ['plain', 'recompress', 'residual'], 'plain');
   const modelPath = values.get('model');

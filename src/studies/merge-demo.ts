@@ -6,6 +6,7 @@ import type { Gpu } from '../gpu/device.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { GpuModel } from '../model/forward.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
+import { takesBasis } from '../adapters/inits.ts';
 import { trainStyleAdapter, type StyleTraining } from './style-adapter.ts';
 import { SNORP_STYLE, ZIMMY_STYLE } from './style-corpus.ts';
 import { mergeAdapters } from '../merge/merge.ts';
@@ -99,9 +100,14 @@ export async function mergeDemo(
   log: (line: string) => void = () => undefined,
 ): Promise<DemoResult> {
   const sources: ReportSource[] = [];
-  for (const style of [ZIMMY_STYLE, SNORP_STYLE]) {
+  for (const [slice, style] of [ZIMMY_STYLE, SNORP_STYLE].entries()) {
     log(`training ${style.name} (${training.steps} steps)`);
-    const adapter = await trainStyleAdapter(gpu, model, config, tokenizer, style, training);
+    // Orthogonal adaptation: one basis, a slice per adapter.
+    const basis = training.init && takesBasis(training.init) ? { seed: 0, slice } : undefined;
+    const adapter = await trainStyleAdapter(gpu, model, config, tokenizer, style, {
+      ...training,
+      basis,
+    });
     const evalTokens = evalSequences(
       tokenizer,
       style.stories(8, 2),

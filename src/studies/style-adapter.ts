@@ -1,6 +1,6 @@
 // A LoRA trained briefly on one invented style (style-corpus.ts), read back from the PEFT files
 // a user would download: the merge report's test and the merge demo start from these.
-import { TARGET_PRESETS } from '../adapters/config.ts';
+import { TARGET_PRESETS, type InitMethod, type OrthogonalBasis } from '../adapters/config.ts';
 import { readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { ModelConfig } from '../model/config.ts';
@@ -17,6 +17,10 @@ export interface StyleTraining {
   lr: number;
   seqLen: number;
   stories: number;
+  /** PEFT's default when absent. */
+  init?: InitMethod;
+  /** The basis slice an orthogonal init takes. */
+  basis?: OrthogonalBasis;
 }
 
 export async function trainStyleAdapter(
@@ -40,7 +44,8 @@ export async function trainStyleAdapter(
         rslora: false,
         targets: TARGET_PRESETS['all-linear'],
         dropout: 0,
-        init: 'lora',
+        init: t.init ?? 'lora',
+        basis: t.basis,
       },
       train: {
         ...DEFAULT_SETTINGS,

@@ -17,6 +17,7 @@ import { readF32 } from '../gpu/readback.ts';
 import { createTensor, isQuantized, releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import type { AdapterTerm, Transformer } from '../model/transformer.ts';
 import type { FactorGradients } from './backward.ts';
+import { NestedRanks } from './dylora.ts';
 import type { Parameter } from './optimizer.ts';
 
 /** One module's factors with their gradients, as LoRA-Pro's gradient correction needs them. */
@@ -43,6 +44,8 @@ export class TrainableAdapter {
     private readonly residuals: Map<string, Tensor>,
     /** A₀ and B₀ of base-mutating inits: export converts against them. */
     readonly initial: Map<string, HostFactors>,
+    /** DyLoRA's per-step truncation, when the spec asks for it. */
+    private nested?: NestedRanks,
   ) {
     this.variant = variantEntry(spec.variant);
   }
@@ -102,6 +105,10 @@ export class TrainableAdapter {
         }
       }
       await adapter.startVariant(base);
+      if (spec.dylora) {
+        const bs = new Map([...factors].map(([path, f]) => [path, f.b]));
+        adapter.nested = await NestedRanks.create(gpu, modules, bs, spec.rslora);
+      }
       onModule?.(modules.length, modules.length, '');
     } catch (e) {
       adapter.dispose();
@@ -134,11 +141,34 @@ export class TrainableAdapter {
    * scales): after every change of them (an optimiser step, a checkpoint written back).
    */
   async refresh(): Promise<void> {
+    await this.nested?.rest();
     const refreshing = [...this.variants.values()].filter((v) => v.refresh !== undefined);
     if (refreshing.length === 0) return;
     await this.withScratch((batch, keep) => {
       for (const v of refreshing) v.refresh?.(batch, keep);
     });
+  }
+
+  /**
+   * Where the backward writes each module's gradients: the parameters' own, except DyLoRA's B,
+   * whose gradient goes through the step's truncation first (finishGradients).
+   */
+  get backwardGrads(): ReadonlyMap<string, FactorGradients> {
+    const nested = this.nested;
+    if (!nested) return this.grads;
+    return new Map(
+      [...this.grads].map(([path, g]) => [path, { ...g, b: nested.truncatedGrad(path) ?? g.b }]),
+    );
+  }
+
+  /** Before a step's forward and backward: DyLoRA truncates each module to a drawn rank. */
+  async startStep(seed: number, step: number): Promise<void> {
+    await this.nested?.draw(seed, step);
+  }
+
+  /** After a step's backward: the parameters' gradients from what the backward wrote. */
+  async finishGradients(): Promise<void> {
+    await this.nested?.gradients(new Map([...this.grads].map(([path, g]) => [path, g.b])));
   }
 
   /** Runs one batch; tensors handed to `keep` are released after it. */
@@ -183,8 +213,9 @@ export class TrainableAdapter {
       const f = this.factors.get(m.path);
       const grads = this.grads.get(m.path);
       const state = this.variants.get(m.path);
-      if (f && grads && state)
-        terms.set(m.path, [{ ...f, scale: m.scale, dropout, variant: state.term(grads) }]);
+      const b = this.nested?.truncatedB(m.path) ?? f?.b;
+      if (f && b && grads && state)
+        terms.set(m.path, [{ a: f.a, b, scale: m.scale, dropout, variant: state.term(grads) }]);
     }
     return {
       config: base.config,
@@ -312,6 +343,7 @@ export class TrainableAdapter {
     }
     for (const v of this.variants.values()) releaseTensor(this.gpu, ...v.tensors());
     releaseTensor(this.gpu, ...this.residuals.values());
+    this.nested?.dispose();
     this.factors.clear();
     this.grads.clear();
     this.residuals.clear();

@@ -5,6 +5,7 @@
 // the bad update is never applied).
 import { adaptedModules } from '../adapters/config.ts';
 import { initEntry } from '../adapters/inits.ts';
+import { PLAIN_VARIANT, variantEntry } from '../adapters/variants.ts';
 import type { TrainedFactors } from '../adapters/peft.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { createRunner, type GpuModel } from '../model/forward.ts';
@@ -226,6 +227,16 @@ function checkSettings({ lora, train: s }: TrainConfig, data: PreparedData): voi
     problems.push(
       `LoRA-Pro corrects the gradients of both factors, and ${init.shortName} trains only ${init.trains.join(', ').toUpperCase()}`,
     );
+  if (lora.dylora) {
+    const variant = variantEntry(lora.variant);
+    if (variant.name !== PLAIN_VARIANT)
+      problems.push(`DyLoRA trains plain LoRA's nested ranks, not ${variant.shortName}`);
+    if (init.mutatesBase)
+      problems.push(
+        `DyLoRA cuts the adapter to a prefix of its ranks, and ${init.shortName} exports as a plain LoRA of twice the rank whose prefixes mean nothing`,
+      );
+    if (s.loraPro) problems.push('DyLoRA and LoRA-Pro do not combine');
+  }
   if (problems.length > 0) throw new RangeError(`Training settings: ${problems.join('; ')}.`);
 }
 
@@ -353,15 +364,17 @@ async function trainStep(run: RunState): Promise<HistoryPoint | { failure: strin
   const dropoutSeedAt = (j: number) =>
     lora.dropout > 0 ? (s.seed * 1_000_003 + step * s.gradAccum + j) >>> 0 : undefined;
   let lossSum = 0;
+  await adapter.startStep(s.seed, step);
   for (const [j, batch] of micro.entries()) {
     lossSum += await batchLoss(r.gpu, view, batch, {
-      grads: adapter.grads,
+      grads: adapter.backwardGrads,
       accumulate: j > 0,
       gradScale: 1 / count,
       dropoutSeed: dropoutSeedAt(j),
       recompute: s.recompute,
     });
   }
+  await adapter.finishGradients();
   const kept = `(the adapter keeps its values from step ${step})`;
   const loss = lossSum / count;
   if (!Number.isFinite(loss)) {
