@@ -30,8 +30,11 @@ export type StatisticKind = keyof StatisticValues;
 /** The statistics collected for an init, by module path (src/train/statistics.ts). */
 export type InitStatistics = ReadonlyMap<string, StatisticValues[StatisticKind]>;
 
-/** A factor of LoRA's product B·A. */
-export type FactorName = 'a' | 'b';
+/**
+ * What an init trains: A, B, or the diagonal of a core C between them (y += s·B·C·A·x,
+ * src/train/core.ts) that starts at zero.
+ */
+export type Trained = 'a' | 'b' | 'diagonal';
 
 /** A [rank × in] and B [out × rank] of one module. */
 export interface Factors {
@@ -71,10 +74,10 @@ export interface InitEntry<K extends StatisticKind = StatisticKind> {
    */
   mutatesBase: boolean;
   /**
-   * The factors training updates; the others stay as the init made them (FFA-LoRA and orthogonal
-   * adaptation freeze A), so they get no gradient buffer and no optimiser state.
+   * What training updates; the rest stays as the init made it (FFA-LoRA and orthogonal
+   * adaptation freeze A, SVFit both factors), with no gradient buffer and no optimiser state.
    */
-  trains: readonly FactorName[];
+  trains: readonly Trained[];
   statistic: K;
   /** Batches of the training data the statistic is collected over (0 when it needs none). */
   batches: number;
@@ -151,6 +154,19 @@ export const INITS = [
     batches: 0,
     initLoraWeights: true,
     factors: async (job) => (await import('./inits/orthogonal.ts')).orthogonalFactors(job),
+  },
+  {
+    name: 'svfit',
+    shortName: 'SVFit',
+    label: 'SVFit (tiny: trains singular values)',
+    explanation:
+      'Only the top r singular values of each weight train, its singular vectors frozen (Sun et al. 2024): r parameters per module.',
+    mutatesBase: false,
+    trains: ['diagonal'],
+    statistic: 'none',
+    batches: 0,
+    initLoraWeights: true,
+    factors: async (job) => (await import('./inits/svfit.ts')).svfitFactors(job),
   },
   {
     name: 'pissa',

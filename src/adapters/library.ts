@@ -21,6 +21,8 @@ export interface LibraryEntry {
   hub?: HubRef;
   /** The shared basis an orthogonally adapted adapter took its slice of ("next free slice"). */
   basis?: OrthogonalBasis;
+  /** Trained with DyLoRA: every rank prefix works, so the Library offers to cut it. */
+  dylora?: true;
 }
 
 /** The entry without its files' contents: what lists show. */

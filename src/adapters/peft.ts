@@ -33,8 +33,16 @@ function plainLora(m: AdaptedModule, f: HostFactors, f0: HostFactors): HostFacto
   return { a, b };
 }
 
-/** A module's trained weights on the host: A, B and its variant's vectors (DoRA's m [out]). */
-export interface TrainedFactors extends HostFactors, VariantVectors {}
+/**
+ * A module's trained weights on the host: A, B, its variant's vectors (DoRA's m [out]) and, for
+ * an init that trains one, the core C [r × r] between them (exported folded into B as B·C).
+ */
+export interface TrainedFactors extends HostFactors, VariantVectors {
+  core?: Float32Array;
+}
+
+/** How checkpoints name a module's trained core. */
+export const CORE_KEY = 'lora_core';
 
 /** One module as it is written: factors, its variant's vectors, rank and alpha. */
 export interface ExportModule extends VariantVectors {

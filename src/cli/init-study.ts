@@ -11,12 +11,14 @@ import { numberOption, parseOptions } from './args.ts';
 const STORIES = fileURLToPath(new URL('../../public/models/stories260K.bin', import.meta.url));
 
 /**
- * `lora-studio init-study [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…]`: trains every init
- * and variant on both style corpora with the built-in stories260K; prints markdown tables.
+ * `lora-studio init-study [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…]
+ * [--ranks]`: trains every init and variant on both style corpora with the built-in stories260K;
+ * prints markdown tables (with --ranks, also the DyLoRA and LoRA adapters cut to every rank).
  */
 export async function initStudyCommand(args: string[]): Promise<number> {
-  const { values } = parseOptions(args, {
+  const { values, flags } = parseOptions(args, {
     values: ['steps', 'lr', 'rank', 'eval-every', 'only'],
+    flags: ['ranks'],
   });
   const { config, weights, tokenizer } = await loadModelFromPath(STORIES);
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
@@ -28,6 +30,7 @@ export async function initStudyCommand(args: string[]): Promise<number> {
       lr: numberOption(values, 'lr', 5e-3),
       rank: numberOption(values, 'rank', 8),
       evalEvery: numberOption(values, 'eval-every', 10),
+      ranks: flags.has('ranks'),
     };
     const runs = await initStudy(gpu, model, tokenizer, settings, (line) => {
       console.error(line);

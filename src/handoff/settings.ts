@@ -134,6 +134,7 @@ const PEFT_INITS: Record<InitName, ((init: InitMethod) => PeftInit) | null> = {
   // PEFT trains every factor: a frozen A has no LoraConfig field.
   ffa: null,
   orthogonal: null,
+  svfit: null,
   pissa: () => ({ init_lora_weights: 'pissa' }),
   pissa_niter_N: (init) => ({ init_lora_weights: init }),
   milora: null,

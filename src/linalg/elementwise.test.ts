@@ -134,6 +134,22 @@ describe('binary ops match the CPU reference', () => {
     releaseTensor(gpu(), at, bt, st, added, scaled);
   });
 
+  it('writes into a given tensor, and refuses one that aliases an operand', async () => {
+    const random = seededRandom(6);
+    const a = randomArray(random, 37);
+    const b = randomArray(random, 37);
+    const at = uploadTensor(gpu(), a, [37], 'f32');
+    const bt = uploadTensor(gpu(), b, [37], 'f32');
+    const into = uploadTensor(gpu(), new Float32Array(37).fill(9), [37], 'f32');
+    const out = await run(gpu(), (batch) => binary(batch, 'mul', at, bt, into));
+    expect(out).toBe(into);
+    expect(maxRelativeError(await readF32(gpu(), into), binaryCpu('mul', a, b), 1e-6)).toBeLessThan(
+      1e-6,
+    );
+    expect(() => binary(new Batch(gpu()), 'mul', at, bt, at)).toThrow(/alias neither/);
+    releaseTensor(gpu(), at, bt, into);
+  });
+
   it('chains dependent ops within one batch (each dispatch sees the previous result)', async () => {
     const n = 1000;
     const x = randomArray(seededRandom(9), n);

@@ -97,17 +97,20 @@ export function axpy(batch: Batch, alpha: number, x: Tensor, y: Tensor): void {
 
 /**
  * out = a ∘ b, elementwise. b's shape must equal a trailing part of a's shape
- * (or be a single value), and b then repeats over a's leading dimensions.
+ * (or be a single value), and b then repeats over a's leading dimensions. `into` (shaped like a,
+ * aliasing neither) receives the result instead of a fresh tensor.
  */
-export function binary(batch: Batch, op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-  checkF32(op, a, b);
+export function binary(batch: Batch, op: BinaryOp, a: Tensor, b: Tensor, into?: Tensor): Tensor {
+  checkF32(op, a, b, ...(into ? [into] : []));
+  if (into && (into.numel !== a.numel || into.buffer === a.buffer || into.buffer === b.buffer))
+    throw new ShapeError(`${op}: into must be shaped like a and alias neither operand`);
   if (!broadcastsOver(b.shape, a.shape)) {
     throw new ShapeError(
       `${op}: shape ${shapeString(b.shape)} does not broadcast over ${shapeString(a.shape)} ` +
         '(it must match the trailing dimensions or hold one value)',
     );
   }
-  const out = createTensor(batch.gpu, a.shape, 'f32', op);
+  const out = into ?? createTensor(batch.gpu, a.shape, 'f32', op);
   if (a.numel === 0) return out;
   const kernel = batch.gpu.pipelines.get({
     shader: 'elementwise',

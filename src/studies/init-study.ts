@@ -1,6 +1,8 @@
 // The comparison of docs/initialisations.md: every init and training variant on stories260K, on
 // both invented style corpora, at equal rank, budget, data, seed and learning rate; the
-// validation loss measured along the way. Real training, one run per (variant, style).
+// validation loss measured along the way. Real training, one run per (variant, style). With
+// `ranks`, each plain-LoRA-shaped run (DyLoRA's, LoRA's) is also cut to every rank 1…r and
+// measured again: what DyLoRA's nested ranks buy.
 import { TARGET_PRESETS, type InitMethod, type LoraSpec } from '../adapters/config.ts';
 import { initChoice, INITS } from '../adapters/inits.ts';
 import {
@@ -9,7 +11,13 @@ import {
   type VariantName,
 } from '../adapters/variants.ts';
 import type { Gpu } from '../gpu/device.ts';
+import { adapterTerms, readPeftAdapter } from '../adapters/peft-read.ts';
+import { truncateAdapter } from '../adapters/truncate.ts';
+import { releaseTensor } from '../gpu/tensor.ts';
 import type { GpuModel } from '../model/forward.ts';
+import type { Sequence } from '../train/data.ts';
+import { batchedScorer, meanLoss } from '../train/evaluate.ts';
+import type { TrainableAdapter } from '../train/trainable.ts';
 import type { TextTokenizer } from '../model/tokenizer.ts';
 import { prepareDataset } from '../train/data.ts';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../train/settings.ts';
@@ -21,9 +29,10 @@ export interface Variant {
   init: InitMethod;
   variant?: VariantName;
   loraPro?: boolean;
+  dylora?: boolean;
 }
 
-/** Every init of the table, then every adapter variant and LoRA-Pro on the default init. */
+/** Every init of the table, then every adapter variant, LoRA-Pro and DyLoRA on the default init. */
 export const VARIANTS: Variant[] = [
   ...INITS.map((e) => ({ label: e.shortName, init: initChoice(e) })),
   ...ADAPTER_VARIANTS.filter((e) => e.name !== PLAIN_VARIANT).map((e): Variant => ({
@@ -32,6 +41,7 @@ export const VARIANTS: Variant[] = [
     variant: e.name,
   })),
   { label: 'LoRA-Pro', init: 'lora', loraPro: true },
+  { label: 'DyLoRA', init: 'lora', dylora: true },
 ];
 
 export interface StudySettings {
@@ -41,6 +51,8 @@ export interface StudySettings {
   lr: number;
   rank: number;
   evalEvery: number;
+  /** Also measure the DyLoRA and LoRA runs cut to every rank. */
+  ranks?: boolean;
 }
 
 export interface StudyRun {
@@ -49,6 +61,33 @@ export interface StudyRun {
   /** Validation loss by step (step 0: before training). */
   curve: { step: number; valLoss: number }[];
   seconds: number;
+  /** With `ranks`: the validation loss of the adapter cut to rank 1, 2, …, r. */
+  byRank?: number[];
+}
+
+/** The validation loss of a trained adapter's PEFT export cut to each rank 1…r. */
+async function lossesByRank(
+  gpu: Gpu,
+  model: GpuModel,
+  adapter: TrainableAdapter,
+  validation: readonly Sequence[],
+): Promise<number[]> {
+  const { files } = await adapter.peftFiles('stories260K', model.config);
+  const losses: number[] = [];
+  for (let rank = 1; rank <= adapter.spec.rank; rank++) {
+    const cut = readPeftAdapter(truncateAdapter(files, rank, 'cut'), 'cut');
+    const applied = await adapterTerms(gpu, model.base, [{ adapter: cut, weight: 1 }]);
+    try {
+      model.setAdapters(applied.terms);
+      losses.push(
+        (await meanLoss(batchedScorer(gpu, model.transformer, 4), validation))?.loss ?? NaN,
+      );
+    } finally {
+      model.setAdapters(new Map());
+      releaseTensor(gpu, ...applied.tensors);
+    }
+  }
+  return losses;
 }
 
 export async function initStudy(
@@ -72,6 +111,7 @@ export async function initStudy(
         dropout: 0,
         init: v.init,
         variant: v.variant,
+        dylora: v.dylora,
       };
       const settings: TrainSettings = {
         ...DEFAULT_SETTINGS,
@@ -90,6 +130,12 @@ export async function initStudy(
         data,
         config: { lora, train: settings },
       });
+      const seconds = (performance.now() - start) / 1000;
+      const cuttable = v.init === 'lora' && !v.variant && !v.loraPro;
+      const byRank =
+        s.ranks && cuttable
+          ? await lossesByRank(gpu, model, result.adapter, data.validation)
+          : undefined;
       result.adapter.dispose();
       runs.push({
         variant: v.label,
@@ -97,7 +143,8 @@ export async function initStudy(
         curve: result.history.flatMap((p) =>
           p.valLoss === undefined ? [] : [{ step: p.step, valLoss: p.valLoss }],
         ),
-        seconds: (performance.now() - start) / 1000,
+        seconds,
+        byRank,
       });
     }
   }
@@ -107,6 +154,27 @@ export async function initStudy(
 /** One markdown table per style: a row per variant, a column per evaluated step. */
 export function studyTables(runs: readonly StudyRun[]): string {
   const styles = [...new Set(runs.map((r) => r.style))];
+  return [curveTables(runs, styles), rankTable(runs)].filter((t) => t !== '').join('\n\n');
+}
+
+/** The runs cut to each rank: a row per (style, variant), a column per rank. */
+function rankTable(runs: readonly StudyRun[]): string {
+  const cut = runs.filter((r) => r.byRank);
+  if (cut.length === 0) return '';
+  const ranks = cut[0].byRank?.map((_, i) => i + 1) ?? [];
+  return [
+    'Validation loss of the adapter cut to rank b (`lora-studio truncate`), at the last step:',
+    '',
+    `| style | variant | ${ranks.map((b) => `b = ${b}`).join(' | ')} |`,
+    `|---|---|${ranks.map(() => '---|').join('')}`,
+    ...cut.map(
+      (r) =>
+        `| ${r.style} | ${r.variant} | ${(r.byRank ?? []).map((l) => l.toFixed(3)).join(' | ')} |`,
+    ),
+  ].join('\n');
+}
+
+function curveTables(runs: readonly StudyRun[], styles: readonly string[]): string {
   return styles
     .map((style) => {
       const rows = runs.filter((r) => r.style === style);

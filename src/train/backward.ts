@@ -37,11 +37,13 @@ import {
 
 /**
  * Gradient tensors of one module's adapter, shaped like A, B and its variant's vectors; none for
- * A where the init freezes it (FFA-LoRA, orthogonal adaptation).
+ * a factor the init freezes (FFA-LoRA's A, SVFit's A and B). `core` is the gradient of the core
+ * between B and A where one trains (src/train/core.ts), which the backward does not write.
  */
 export interface FactorGradients extends VariantVectors<Tensor> {
   a?: Tensor;
-  b: Tensor;
+  b?: Tensor;
+  core?: Tensor;
 }
 
 export interface BackwardRun extends LayerRun {
@@ -95,7 +97,8 @@ function linearBackward(
   });
   const dx = throughWeight(gMerged);
   const beta = run.accumulate ? 1 : 0;
-  matmul(batch, gMerged, activations.h, { transA: true, alpha: term.scale, beta, into: grads.b });
+  if (grads.b)
+    matmul(batch, gMerged, activations.h, { transA: true, alpha: term.scale, beta, into: grads.b });
   const dh = keep(matmul(batch, gMerged, term.b, { alpha: term.scale }));
   if (grads.a) matmul(batch, dh, activations.input, { transA: true, beta, into: grads.a });
   if (term.dropout && run.dropoutSeed !== undefined) {

@@ -130,7 +130,7 @@ describe('DyLoRA', () => {
         // Nothing past the drawn rank moves: A's rows and B's columns there have no gradient.
         for (const [i, m] of adapter.modules.entries()) {
           const g = adapter.grads.get(m.path);
-          if (!g?.a) throw new Error(m.path);
+          if (!g?.a || !g.b) throw new Error(m.path);
           const gA = await readF32(gpu(), g.a);
           const gB = await readF32(gpu(), g.b);
           const b = ranks[i];

@@ -121,8 +121,9 @@ async function onGpu(
       'f32',
     );
     const gradA = createTensor(g, a.shape, 'f32', 'dA');
-    const grad: FactorGradients = { a: gradA, b: createTensor(g, b.shape, 'f32', 'dB') };
-    tensors.push(a, b, gradA, grad.b);
+    const gradB = createTensor(g, b.shape, 'f32', 'dB');
+    const grad: FactorGradients = { a: gradA, b: gradB };
+    tensors.push(a, b, gradA, gradB);
     const weight = model.transformer.weight(`${path}.weight`);
     const state = await engine.startTraining(g, { a, b, scale: term.scale, weight });
     states.push(state);

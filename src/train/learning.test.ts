@@ -1,6 +1,6 @@
 // Training is real: fine-tuning the built-in stories260K on a corpus with an invented style
 // (src/studies/style-corpus.ts) lowers the loss on held-out stories of that style by more than
-// half and makes the model write the invented name, for LoRA and for PiSSA; and an adapter
+// half and makes the model write the invented name; and an adapter
 // trained on the studio's example corpora ends its text where their stories end.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -58,7 +58,9 @@ describe('fine-tuning stories260K on an invented style', () => {
     validationFraction: 0,
   }).train;
 
-  it.each(['lora', 'pissa'] satisfies InitMethod[])(
+  // LoRA alone: PiSSA's and every other init's learning on this corpus is measured by the init
+  // study (docs/initialisations.md), and each init's gradients are checked in init.test.ts.
+  it.each(['lora'] satisfies InitMethod[])(
     '%s: held-out loss falls below half, and greedy text names the character',
     async (init) => {
       const model = createGpuModel(gpu(), config, weights);

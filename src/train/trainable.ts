@@ -5,8 +5,8 @@
 import type { AdaptedModule, HostFactors, InitMethod, LoraSpec } from '../adapters/config.ts';
 import { adaptedModules } from '../adapters/config.ts';
 import { initFactors } from '../adapters/init.ts';
-import { initEntry, mutatesBase, type InitStatistics } from '../adapters/inits.ts';
-import { exportAdapter, peftFiles, type TrainedFactors } from '../adapters/peft.ts';
+import { initEntry, mutatesBase, type InitStatistics, type Trained } from '../adapters/inits.ts';
+import { CORE_KEY, exportAdapter, peftFiles, type TrainedFactors } from '../adapters/peft.ts';
 import { recompress } from '../adapters/recompress.ts';
 import { variantEngine, type TrainedVariant } from '../adapters/variants/engine.ts';
 import { variantEntry, type VariantEntry, type VectorField } from '../adapters/variants.ts';
@@ -17,7 +17,8 @@ import { readF32 } from '../gpu/readback.ts';
 import { createTensor, isQuantized, releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import type { AdapterTerm, Transformer } from '../model/transformer.ts';
 import type { FactorGradients } from './backward.ts';
-import { NestedRanks } from './dylora.ts';
+import { FactorCores, identity } from './core.ts';
+import { drawnRanks, truncation } from './dylora.ts';
 import type { Parameter } from './optimizer.ts';
 
 /** One module's factors with their gradients, as LoRA-Pro's gradient correction needs them. */
@@ -44,8 +45,11 @@ export class TrainableAdapter {
     private readonly residuals: Map<string, Tensor>,
     /** A₀ and B₀ of base-mutating inits: export converts against them. */
     readonly initial: Map<string, HostFactors>,
-    /** DyLoRA's per-step truncation, when the spec asks for it. */
-    private nested?: NestedRanks,
+    /**
+     * The core C between B and A (src/train/core.ts): DyLoRA's per-step truncation, or the
+     * trained core of an init that trains one (SVFit's diagonal).
+     */
+    private cores?: FactorCores,
   ) {
     this.variant = variantEntry(spec.variant);
   }
@@ -93,11 +97,14 @@ export class TrainableAdapter {
           spec.basis,
         );
         factors.set(m.path, { a: init.a, b: init.b });
+        const gradient = (trained: Trained, shape: readonly number[]) =>
+          entry.trains.includes(trained)
+            ? createTensor(gpu, shape, 'f32', `${m.path} d${trained}`)
+            : undefined;
         grads.set(m.path, {
-          a: entry.trains.includes('a')
-            ? createTensor(gpu, init.a.shape, 'f32', `${m.path} dA`)
-            : undefined,
-          b: createTensor(gpu, init.b.shape, 'f32', `${m.path} dB`),
+          a: gradient('a', init.a.shape),
+          b: gradient('b', init.b.shape),
+          core: gradient('diagonal', [m.rank, m.rank]),
         });
         if (init.residual) {
           residuals.set(`${m.path}.weight`, init.residual);
@@ -105,10 +112,18 @@ export class TrainableAdapter {
         }
       }
       await adapter.startVariant(base);
-      if (spec.dylora) {
-        const bs = new Map([...factors].map(([path, f]) => [path, f.b]));
-        adapter.nested = await NestedRanks.create(gpu, modules, bs, spec.rslora);
-      }
+      const bs = new Map([...factors].map(([path, f]) => [path, f.b]));
+      // DyLoRA's core is set each step; SVFit's starts at zero and trains its diagonal.
+      if (spec.dylora)
+        adapter.cores = await FactorCores.create(gpu, modules, bs, (m) => identity(m.rank));
+      else if (entry.trains.includes('diagonal'))
+        adapter.cores = await FactorCores.create(
+          gpu,
+          modules,
+          bs,
+          (m) => new Float32Array(m.rank * m.rank),
+          (m) => identity(m.rank),
+        );
       onModule?.(modules.length, modules.length, '');
     } catch (e) {
       adapter.dispose();
@@ -141,7 +156,7 @@ export class TrainableAdapter {
    * scales): after every change of them (an optimiser step, a checkpoint written back).
    */
   async refresh(): Promise<void> {
-    await this.nested?.rest();
+    await this.cores?.recompute();
     const refreshing = [...this.variants.values()].filter((v) => v.refresh !== undefined);
     if (refreshing.length === 0) return;
     await this.withScratch((batch, keep) => {
@@ -150,25 +165,41 @@ export class TrainableAdapter {
   }
 
   /**
-   * Where the backward writes each module's gradients: the parameters' own, except DyLoRA's B,
-   * whose gradient goes through the step's truncation first (finishGradients).
+   * Where the backward writes each module's gradients: the parameters' own, except that where a
+   * core sits between B and A, B's gradient goes to ∂L/∂(B·C) first (finishGradients).
    */
   get backwardGrads(): ReadonlyMap<string, FactorGradients> {
-    const nested = this.nested;
-    if (!nested) return this.grads;
+    const cores = this.cores;
+    if (!cores) return this.grads;
     return new Map(
-      [...this.grads].map(([path, g]) => [path, { ...g, b: nested.truncatedGrad(path) ?? g.b }]),
+      [...this.grads].map(([path, g]) => [path, { ...g, b: cores.effectiveGrad(path) }]),
     );
   }
 
   /** Before a step's forward and backward: DyLoRA truncates each module to a drawn rank. */
   async startStep(seed: number, step: number): Promise<void> {
-    await this.nested?.draw(seed, step);
+    if (!this.cores || !this.spec.dylora) return;
+    const ranks = drawnRanks(this.modules, seed, step);
+    this.cores.set(
+      new Map(this.modules.map((m, i) => [m.path, truncation(m, ranks[i], this.spec.rslora)])),
+    );
+    await this.cores.recompute();
   }
 
   /** After a step's backward: the parameters' gradients from what the backward wrote. */
   async finishGradients(): Promise<void> {
-    await this.nested?.gradients(new Map([...this.grads].map(([path, g]) => [path, g.b])));
+    if (!this.cores) return;
+    await this.cores.gradients(this.grads);
+    // DyLoRA rests at full rank between steps.
+    if (this.spec.dylora) {
+      this.cores.set(new Map(this.modules.map((m) => [m.path, identity(m.rank)])));
+      await this.cores.recompute();
+    }
+  }
+
+  /** Whether a core between B and A trains (SVFit): it is then saved and exported with them. */
+  private get coreTrains(): boolean {
+    return this.cores !== undefined && !this.spec.dylora;
   }
 
   /** Runs one batch; tensors handed to `keep` are released after it. */
@@ -213,7 +244,7 @@ export class TrainableAdapter {
       const f = this.factors.get(m.path);
       const grads = this.grads.get(m.path);
       const state = this.variants.get(m.path);
-      const b = this.nested?.truncatedB(m.path) ?? f?.b;
+      const b = this.cores?.effectiveB(m.path) ?? f?.b;
       if (f && b && grads && state)
         terms.set(m.path, [{ a: f.a, b, scale: m.scale, dropout, variant: state.term(grads) }]);
     }
@@ -235,17 +266,20 @@ export class TrainableAdapter {
   }
 
   /**
-   * The factors the init trains (A and B, or B alone) of every module as optimiser parameters,
-   * named `<path>.lora_A` / `.lora_B`, then its variant's vectors (`<path>.lora_magnitude_vector`).
+   * What the init trains of every module as optimiser parameters — A and B (`<path>.lora_A`,
+   * `.lora_B`), B alone, or the core between them (`.lora_core`) — then its variant's vectors
+   * (`<path>.lora_magnitude_vector`).
    */
   parameters(): Parameter[] {
     return this.modules.flatMap((m) => {
       const f = this.factors.get(m.path);
       const g = this.grads.get(m.path);
       if (!f || !g) return [];
+      const core = this.cores?.core(m.path);
       const params = [
         ...(g.a ? [{ name: `${m.path}.lora_A`, value: f.a, grad: g.a }] : []),
-        { name: `${m.path}.lora_B`, value: f.b, grad: g.b },
+        ...(g.b ? [{ name: `${m.path}.lora_B`, value: f.b, grad: g.b }] : []),
+        ...(g.core && core ? [{ name: `${m.path}.${CORE_KEY}`, value: core, grad: g.core }] : []),
       ];
       for (const { key, field, value } of this.vectors(m.path)) {
         const grad = g[field];
@@ -260,11 +294,12 @@ export class TrainableAdapter {
     return this.modules.flatMap((m) => {
       const f = this.factors.get(m.path);
       const { a, b } = this.grads.get(m.path) ?? {};
-      if (!a) throw new Error(`${m.path}: A is frozen; it has no gradient`);
-      return f && b ? [{ path: m.path, scale: m.scale, ...f, grads: { a, b } }] : [];
+      if (!a || !b) throw new Error(`${m.path}: a factor is frozen; it has no gradient`);
+      return f ? [{ path: m.path, scale: m.scale, ...f, grads: { a, b } }] : [];
     });
   }
 
+  /** The trained values of every module: A, B, a trained core, the variant's vectors. */
   async read(): Promise<Map<string, TrainedFactors>> {
     const out = new Map<string, TrainedFactors>();
     for (const [path, f] of this.factors) {
@@ -272,6 +307,7 @@ export class TrainableAdapter {
         a: await readF32(this.gpu, f.a),
         b: await readF32(this.gpu, f.b),
       };
+      if (this.coreTrains && this.cores) read.core = await this.cores.read(path);
       for (const { field, value } of this.vectors(path))
         read[field] = await readF32(this.gpu, value);
       out.set(path, read);
@@ -291,7 +327,7 @@ export class TrainableAdapter {
   ): Promise<{ files: Map<string, Uint8Array>; lostEnergy?: number }> {
     const plain = exportAdapter(
       this.modules,
-      await this.read(),
+      await this.plainFactors(),
       this.spec,
       baseModel,
       config,
@@ -312,8 +348,24 @@ export class TrainableAdapter {
   ): Promise<{ files: Map<string, Uint8Array>; residuals: Map<string, Float32Array> }> {
     const residuals = new Map<string, Float32Array>();
     for (const [name, t] of this.residuals) residuals.set(name, await readF32(this.gpu, t));
-    const adapter = exportAdapter(this.modules, await this.read(), this.spec, baseModel, config);
+    const adapter = exportAdapter(
+      this.modules,
+      await this.plainFactors(),
+      this.spec,
+      baseModel,
+      config,
+    );
     return { files: peftFiles(adapter), residuals };
+  }
+
+  /** The trained values as a plain LoRA's factors: a trained core folded into B (B·C). */
+  private async plainFactors(): Promise<Map<string, TrainedFactors>> {
+    const read = await this.read();
+    for (const [path, f] of read) {
+      const { core, ...rest } = f;
+      if (core) read.set(path, { ...rest, b: timesCore(f.b, core) });
+    }
+    return read;
   }
 
   /** Overwrites the factors and the variant's vectors (resuming a checkpoint; refresh follows). */
@@ -325,9 +377,11 @@ export class TrainableAdapter {
         !v ||
         v.a.length !== f.a.numel ||
         v.b.length !== f.b.numel ||
-        vectors.some(({ value, data }) => data?.length !== value.numel)
+        vectors.some(({ value, data }) => data?.length !== value.numel) ||
+        (this.coreTrains && v.core?.length !== this.cores?.core(path)?.numel)
       )
         throw new RangeError(`checkpoint factors for ${path} are missing or mis-shaped`);
+      if (this.coreTrains && v.core) this.cores?.set(new Map([[path, v.core]]));
       this.gpu.device.queue.writeBuffer(f.a.buffer, 0, v.a);
       this.gpu.device.queue.writeBuffer(f.b.buffer, 0, v.b);
       for (const { value, data } of vectors)
@@ -339,14 +393,27 @@ export class TrainableAdapter {
     for (const f of this.factors.values()) releaseTensor(this.gpu, f.a, f.b);
     for (const g of this.grads.values()) {
       const vectors = this.variant.vectors.flatMap((v) => g[v.field] ?? []);
-      releaseTensor(this.gpu, ...(g.a ? [g.a] : []), g.b, ...vectors);
+      releaseTensor(this.gpu, ...[g.a, g.b, g.core].flatMap((t) => t ?? []), ...vectors);
     }
     for (const v of this.variants.values()) releaseTensor(this.gpu, ...v.tensors());
     releaseTensor(this.gpu, ...this.residuals.values());
-    this.nested?.dispose();
+    this.cores?.dispose();
     this.factors.clear();
     this.grads.clear();
     this.residuals.clear();
     this.variants.clear();
   }
+}
+
+/** B·C on the host: B [out × r], C [r × r], row-major. */
+function timesCore(b: Float32Array, core: Float32Array): Float32Array {
+  const r = Math.round(Math.sqrt(core.length));
+  const out = new Float32Array(b.length);
+  for (let o = 0; o < b.length / r; o++)
+    for (let j = 0; j < r; j++) {
+      let sum = 0;
+      for (let k = 0; k < r; k++) sum += b[o * r + k] * core[k * r + j];
+      out[o * r + j] = sum;
+    }
+  return out;
 }

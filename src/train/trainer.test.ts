@@ -138,18 +138,21 @@ describe('train', () => {
             data,
             config: trainConfig({ steps: 1, loraPro: true }, spec),
           }),
-        ).rejects.toThrow(/LoRA-Pro corrects the gradients of both factors.*trains only B/);
+        ).rejects.toThrow(/LoRA-Pro corrects the gradients of both factors.*freezes A/);
       } finally {
         model.dispose();
       }
     },
   );
 
-  // Dropout on: the masks must be reproduced after resuming too. DoRA's magnitudes and their
-  // moments must travel in the checkpoint files, and LoRA-Pro must need no state of its own.
+  // Dropout on: the masks must be reproduced after resuming too. DoRA's magnitudes, SVFit's core
+  // and their moments must travel in the checkpoint files, and LoRA-Pro must need no state of its
+  // own.
   it.each([
     ['LoRA', { ...lora, dropout: 0.1 }, {}],
     ['DoRA with LoRA-Pro', { ...lora, dropout: 0.1, variant: 'dora' }, { loraPro: true }],
+    // SVFit's trained core goes through the checkpoint beside its frozen factors.
+    ['SVFit', { ...lora, init: 'svfit' }, {}],
   ] satisfies [string, LoraSpec, Partial<TrainConfig['train']>][])(
     '%s resumed from a checkpoint ends with the same parameters and curve as an uninterrupted run',
     async (_, spec, options) => {

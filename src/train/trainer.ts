@@ -223,9 +223,14 @@ function checkSettings({ lora, train: s }: TrainConfig, data: PreparedData): voi
     problems.push('adam_epsilon must be positive');
   if (data.train.length === 0) problems.push('there are no training sequences');
   const init = initEntry(lora.init);
-  if (s.loraPro && init.trains.length < 2)
+  const trainsCore = init.trains.includes('diagonal');
+  if (s.loraPro && !(init.trains.includes('a') && init.trains.includes('b')))
     problems.push(
-      `LoRA-Pro corrects the gradients of both factors, and ${init.shortName} trains only ${init.trains.join(', ').toUpperCase()}`,
+      `LoRA-Pro corrects the gradients of both factors, and ${init.shortName} freezes ${init.trains.includes('a') ? 'B' : 'A'}`,
+    );
+  if (trainsCore && variantEntry(lora.variant).name !== PLAIN_VARIANT)
+    problems.push(
+      `${init.shortName} trains a core between B and A, which ${variantEntry(lora.variant).shortName} does not take`,
     );
   if (lora.dylora) {
     const variant = variantEntry(lora.variant);
@@ -236,6 +241,7 @@ function checkSettings({ lora, train: s }: TrainConfig, data: PreparedData): voi
         `DyLoRA cuts the adapter to a prefix of its ranks, and ${init.shortName} exports as a plain LoRA of twice the rank whose prefixes mean nothing`,
       );
     if (s.loraPro) problems.push('DyLoRA and LoRA-Pro do not combine');
+    if (trainsCore) problems.push(`DyLoRA truncates the factors ${init.shortName} keeps frozen`);
   }
   if (problems.length > 0) throw new RangeError(`Training settings: ${problems.join('; ')}.`);
 }

@@ -8,6 +8,7 @@ import { pickedFiles } from './dropped-files.ts';
 import { useDropTarget } from './drop-target.ts';
 import { formatBytes } from './format.ts';
 import { CompressShare } from './CompressShare.tsx';
+import { RankCut } from './RankCut.tsx';
 import { hubEndpoint } from './hub-endpoint.ts';
 import { HubPush } from './HubPush.tsx';
 import { engineReady, studioApi, useGpuStore } from './gpu-store.ts';
@@ -249,6 +250,7 @@ function LibraryRow({ item }: { item: LibraryItem }) {
   const [pushing, setPushing] = useState(false);
   const [reading, setReading] = useState(false);
   const [sharing, setSharing] = useState(false);
+  const [cutting, setCutting] = useState(false);
   return (
     <li className="library-item" data-testid="library-item">
       <div className="library-title">
@@ -328,6 +330,19 @@ function LibraryRow({ item }: { item: LibraryItem }) {
             ⤓ {file}
           </button>
         ))}
+        {item.dylora && (
+          <button
+            type="button"
+            aria-label={`Cut ${item.name} to a smaller rank`}
+            aria-expanded={cutting}
+            aria-controls={`rank-${item.id}`}
+            onClick={() => {
+              setCutting(!cutting);
+            }}
+          >
+            Cut rank…
+          </button>
+        )}
         <button
           type="button"
           aria-label={`Share ${item.name} compressed`}
@@ -361,6 +376,7 @@ function LibraryRow({ item }: { item: LibraryItem }) {
       </div>
       {ggufError && <MessageLines text={ggufError} testId="gguf-error" />}
       {sharing && <CompressShare item={item} />}
+      {cutting && <RankCut item={item} />}
       {pushing && <HubPush item={item} />}
       {inspecting && <AdapterInspector id={item.id} />}
       {reading && <ModelCard id={item.id} />}

@@ -204,6 +204,28 @@ function BasisFields() {
   );
 }
 
+/** DyLoRA: nested ranks, so the Library can cut the adapter to any rank after training. */
+function DyLoraField() {
+  const dylora = useTrainSettingsStore((s) => s.config.lora.dylora === true);
+  const setLora = useTrainSettingsStore((s) => s.setLora);
+  return (
+    <label
+      className="check"
+      title="DyLoRA: each step trains a random rank prefix, so the finished adapter can be cut to any smaller rank in the Library (size against quality)"
+    >
+      <input
+        type="checkbox"
+        checked={dylora}
+        data-testid="dylora"
+        onChange={(e) => {
+          setLora({ dylora: e.target.checked || undefined });
+        }}
+      />
+      DyLoRA (choose the rank later)
+    </label>
+  );
+}
+
 /** Init, scaling, dropout and the modules the adapter is attached to. */
 function AdapterFields() {
   const lora = useTrainSettingsStore((s) => s.config.lora);
@@ -285,6 +307,7 @@ function AdapterFields() {
           <span className="hint">{variant?.explanation}</span>
         </label>
         <LoraProField />
+        <DyLoraField />
       </div>
       <fieldset className="targets">
         <legend>Target modules</legend>

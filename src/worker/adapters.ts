@@ -25,6 +25,7 @@ import {
 import type { MergeCompute } from '../merge/compute.ts';
 import type { FileCache } from '../model/hub.ts';
 import { fileSafeName } from '../adapters/model-card.ts';
+import { truncateAdapter } from '../adapters/truncate.ts';
 import { libraryZip, readLibraryZip } from '../adapters/library-zip.ts';
 import { FormatError } from '../model/errors.ts';
 import { namesModel } from '../model/load.ts';
@@ -43,6 +44,7 @@ export interface AdapterDeps {
 type AdapterApi = Pick<
   StudioApi,
   | 'listAdapters'
+  | 'cutAdapter'
   | 'adapterFiles'
   | 'adapterZip'
   | 'adapterGguf'
@@ -204,6 +206,24 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
       };
       await deps.library.add(copy);
       return describeEntry(copy);
+    },
+    async cutAdapter(id, rank) {
+      const original = await entry(id);
+      const files = truncateAdapter(new Map(Object.entries(original.files)), rank, original.name);
+      const name = `${original.name} · rank ${rank}`;
+      // The cut adapter is another file: no Hub commit or model card describes it.
+      const cut: LibraryEntry = {
+        ...original,
+        id: newId('cut'),
+        name,
+        origin: `cut to rank ${rank} from ${original.name} (DyLoRA)`,
+        createdAt: Date.now(),
+        files: Object.fromEntries(files),
+        details: readPeftAdapter(files, name).details,
+        hub: undefined,
+      };
+      await deps.library.add(cut);
+      return describeEntry(cut);
     },
     async adapterFiles(id) {
       return Object.entries((await entry(id)).files).map(([name, bytes]) => ({ name, bytes }));

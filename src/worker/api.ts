@@ -194,6 +194,15 @@ export interface CompressionPoint {
   perplexity: { original: number; compressed: number } | null;
 }
 
+/** A DyLoRA adapter cut to one rank: its size and what it costs. */
+export interface RankPoint {
+  rank: number;
+  /** adapter_model.safetensors's bytes. */
+  bytes: number;
+  /** Perplexity on the eval text, when there is one. */
+  perplexity: number | null;
+}
+
 export interface EvalText {
   id: string;
   text: string;
@@ -400,6 +409,11 @@ export interface StudioApi {
   /** A copy under a new id ("name (copy)"), e.g. to keep a version before re-training. */
   duplicateAdapter(id: string): Promise<LibraryItem>;
   /**
+   * A DyLoRA-trained adapter cut to a smaller rank (src/adapters/truncate.ts), added to the
+   * library beside it as "NAME · rank B".
+   */
+  cutAdapter(id: string, rank: number): Promise<LibraryItem>;
+  /**
    * Applies library adapters to the loaded model at run time, W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x (an empty
    * list: the base model); generate and perplexity use the composition. Refuses, leaving the
    * current composition, an adapter that does not fit the model.
@@ -460,6 +474,15 @@ export interface StudioApi {
     evalText: string | null,
     onProgress?: (done: number, total: number) => void,
   ): Promise<CompressionPoint[]>;
+  /**
+   * What cutting a DyLoRA-trained adapter to each rank 1…r gives: the weights' size and, with an
+   * eval text (the loaded model must be the adapter's), the perplexity.
+   */
+  rankCurve(
+    id: string,
+    evalText: string | null,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<RankPoint[]>;
   /** Stops the running merge, report or sweep at its next step; it then rejects with "Cancelled.". */
   cancelMergeJob(): Promise<void>;
   /** Losses on each eval text of Σ w·ΔWᵢ at run time, for each weight w. */

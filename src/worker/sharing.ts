@@ -10,7 +10,9 @@ import {
 import type { LibraryEntry } from '../adapters/library.ts';
 import { readPeftAdapter } from '../adapters/peft-read.ts';
 import type { MergeCompute } from '../merge/compute.ts';
-import type { CompressionPoint, StudioApi } from './api.ts';
+import { WEIGHTS } from '../adapters/peft-config.ts';
+import { truncateAdapter } from '../adapters/truncate.ts';
+import type { CompressionPoint, RankPoint, StudioApi } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
 import { EVAL_SEQUENCES, evalWindows, modelEvaluator } from './merging.ts';
 
@@ -20,9 +22,27 @@ export interface SharingDeps {
   entry(id: string): Promise<LibraryEntry>;
 }
 
-type SharingApi = Pick<StudioApi, 'compressAdapter' | 'compressionCurve'>;
+type SharingApi = Pick<StudioApi, 'compressAdapter' | 'compressionCurve' | 'rankCurve'>;
 
 export function createSharingApi(deps: SharingDeps): SharingApi {
+  /** The perplexity of the loaded model with an adapter's files applied, on the eval text. */
+  function perplexityJudge(
+    entry: LibraryEntry,
+    evalText: string,
+  ): (files: ReadonlyMap<string, Uint8Array>) => Promise<number> {
+    const loaded = deps.loaded();
+    if (!loaded)
+      throw new Error('Load the model the adapter was trained on to measure its eval text.');
+    const windows = evalWindows(loaded, evalText).slice(0, EVAL_SEQUENCES);
+    if (windows.length === 0) throw new Error(`The eval text for ${entry.name} is too short.`);
+    const evaluate = modelEvaluator(loaded);
+    return async (files) => {
+      const adapter = readPeftAdapter(files, entry.name);
+      const [loss] = await evaluate([{ adapter, weight: 1 }], [windows]);
+      return Math.exp(loss ?? NaN);
+    };
+  }
+
   /**
    * Compresses at one density; with eval text and a loaded model, α is the grid's best
    * perplexity and both perplexities are reported.
@@ -34,22 +54,8 @@ export function createSharingApi(deps: SharingDeps): SharingApi {
   ): Promise<{ compression: Compression; point: CompressionPoint }> {
     const entry = await deps.entry(id);
     const files = new Map(Object.entries(entry.files));
-    const loaded = evalText !== null ? deps.loaded() : undefined;
-    if (evalText !== null && !loaded)
-      throw new Error('Load the model the adapter was trained on to measure its eval text.');
-    let judge: ((restored: Map<string, Uint8Array>) => Promise<number>) | undefined;
-    let original: number | null = null;
-    if (loaded && evalText !== null) {
-      const windows = evalWindows(loaded, evalText).slice(0, EVAL_SEQUENCES);
-      if (windows.length === 0) throw new Error(`The eval text for ${entry.name} is too short.`);
-      const evaluate = modelEvaluator(loaded);
-      judge = async (restored) => {
-        const adapter = readPeftAdapter(restored, entry.name);
-        const [loss] = await evaluate([{ adapter, weight: 1 }], [windows]);
-        return Math.exp(loss ?? NaN);
-      };
-      original = await judge(files);
-    }
+    const judge = evalText !== null ? perplexityJudge(entry, evalText) : undefined;
+    const original = judge ? await judge(files) : null;
     const compression = await compressAdapter(
       files,
       entry.name,
@@ -74,6 +80,24 @@ export function createSharingApi(deps: SharingDeps): SharingApi {
   }
 
   return {
+    async rankCurve(id, evalText, onProgress) {
+      const entry = await deps.entry(id);
+      const files = new Map(Object.entries(entry.files));
+      const judge = evalText !== null ? perplexityJudge(entry, evalText) : undefined;
+      const rank = readPeftAdapter(files, entry.name).details.rank;
+      const points: RankPoint[] = [];
+      for (let b = 1; b <= rank; b++) {
+        onProgress?.(b - 1, rank);
+        const cut = truncateAdapter(files, b, entry.name);
+        points.push({
+          rank: b,
+          bytes: cut.get(WEIGHTS)?.length ?? 0,
+          perplexity: judge ? await judge(cut) : null,
+        });
+      }
+      onProgress?.(rank, rank);
+      return points;
+    },
     async compressAdapter(id, density, evalText) {
       if (!(density > 0 && density <= 1))
         throw new RangeError(`The density must be in (0, 1], not ${density}.`);

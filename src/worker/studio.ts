@@ -309,6 +309,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     applyAdapters: adapters.applyAdapters,
     renameAdapter: adapters.renameAdapter,
     duplicateAdapter: adapters.duplicateAdapter,
+    cutAdapter: adapters.cutAdapter,
     merge: merging.merge,
     compare: merging.compare,
     mergeReport: merging.mergeReport,
@@ -319,6 +320,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     adapterEffect: extracting.adapterEffect,
     compressAdapter: sharing.compressAdapter,
     compressionCurve: sharing.compressionCurve,
+    rankCurve: sharing.rankCurve,
   };
 }
 

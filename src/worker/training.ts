@@ -152,6 +152,7 @@ export function createTrainingApi(deps: TrainingDeps): TrainingApi {
             files: Object.fromEntries(files),
             details: readPeftAdapter(files, name).details,
             basis: basisOf(lora),
+            dylora: lora.dylora ? true : undefined,
           });
         }
         // A finished run needs no resuming; a stopped or failed one keeps its last checkpoint.
