@@ -17,7 +17,9 @@ import {
   type AdapterInspection,
 } from '../analysis/inspect.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
-import { fixture, FIXTURES } from '../testing/fixtures.ts';
+import { readLlama2c } from '../model/llama2c.ts';
+import { BUILT_IN, builtIn, fixture, FIXTURES } from '../testing/fixtures.ts';
+import { randomAdapterFiles } from '../testing/random-adapter.ts';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 const CONFIG = 'adapter_config.json';
@@ -404,6 +406,48 @@ describe('lora-studio inspect', () => {
       loraAlpha: 16,
     });
     expect(report.modules).toHaveLength(12);
+  });
+
+  it('with --model, adds the intruder dimensions per module and layer (GPU and --cpu agree)', async () => {
+    const stories = `${BUILT_IN}stories260K.bin`;
+    const { config } = readLlama2c(builtIn('stories260K.bin'), 'stories260K.bin');
+    const dir = join(tmp, 'stories-adapter');
+    await mkdir(dir);
+    const options = { seed: 5, rank: 4, alpha: 8, range: 0.4, baseModel: 'stories260K' };
+    const files = randomAdapterFiles(config, { ...options, modules: ['q_proj', 'down_proj'] });
+    for (const [name, bytes] of files) await writeFile(join(dir, name), bytes);
+    type Report = AdapterInspection & {
+      intruders: {
+        k: number;
+        threshold: number;
+        total: number;
+        byLayer: { layer: number; count: number }[];
+        modules: { path: string; count: number; similarities: number[] }[];
+      };
+    };
+    const reports: Report[] = [];
+    for (const extra of [[], ['--cpu']]) {
+      const args = ['inspect', dir, '--model', stories, '--intruder-k', '4', ...extra];
+      const { code, stdout, stderr } = await cli(args);
+      expect(code, stderr).toBe(0);
+      reports.push(JSON.parse(stdout) as Report);
+    }
+    const [gpuReport, cpuReport] = reports;
+    const { intruders } = gpuReport;
+    expect(intruders).toMatchObject({ k: 4, threshold: 0.5 });
+    expect(intruders.modules).toHaveLength(2 * config.numLayers);
+    expect(intruders.total).toBe(intruders.modules.reduce((n, m) => n + m.count, 0));
+    expect(intruders.byLayer.map((l) => l.layer)).toEqual([...Array(config.numLayers).keys()]);
+    for (const [i, m] of intruders.modules.entries()) {
+      expect(m.similarities).toHaveLength(4);
+      expect(m.count, m.path).toBe(cpuReport.intruders.modules[i].count);
+    }
+    // The summary is the plain inspection's, unchanged.
+    expect(gpuReport.modules).toHaveLength(2 * config.numLayers);
+    // Intruder options need the model.
+    const { code, stderr } = await cli(['inspect', dir, '--intruder-k', '3']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/give --model/);
   });
 
   it('exits with 2 and one line on stderr for missing or malformed input', async () => {

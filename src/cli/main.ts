@@ -75,7 +75,7 @@ const COMMANDS: Record<string, Command> = {
   },
   inspect: {
     summary:
-      'summarise a PEFT LoRA adapter (folder or .zip): format, base model, ranks, alphas, scalings, targets, tensors with dtypes and non-finite counts, ‖ΔW‖ and effective rank per module; JSON on stdout; exit 2 on malformed input',
+      'summarise a PEFT LoRA adapter (folder or .zip): format, base model, ranks, alphas, scalings, targets, tensors with dtypes and non-finite counts, ‖ΔW‖ and effective rank per module; with --model MODEL also `intruders`, its intruder dimensions per module and layer [--intruder-k K] [--intruder-threshold E] [--cpu]; JSON on stdout; exit 2 on malformed input',
     run: inspect,
   },
   extract: {
