@@ -33,12 +33,15 @@ describe.skipIf(!findChromium())('the adapter library', () => {
   });
   afterAll(() => browser.close());
 
-  it('renames, duplicates, inspects, exports as GGUF and shares compressed a library adapter', async () => {
+  it('renames, duplicates, inspects (intruders too), exports as GGUF, shares compressed and cuts the rank of a library adapter', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1300 } });
     const problems = watchProblems(page);
     await page.goto(inject('baseUrl'));
-    // A few steps are enough for an adapter that fits the built-in model.
+    // A few steps are enough for an adapter that fits the built-in model; DyLoRA, so that the
+    // Library offers to cut its rank.
     await prepareQuickRun(page, 3);
+    await page.getByText('Advanced settings').click();
+    await page.getByTestId('dylora').check();
     await page.getByRole('button', { name: 'Start training' }).click();
     await row(page, TRAINED).waitFor({ timeout: 90_000 });
     expect(await row(page, TRAINED).getByTestId('fits-chip').textContent()).toBe(
@@ -86,6 +89,15 @@ describe.skipIf(!findChromium())('the adapter library', () => {
     expect(await original.getByTestId('spectrum').locator('h4').textContent()).toMatch(
       /^model\.layers\.2\.self_attn\.k_proj 32 × 64$/,
     );
+    // Intruder dimensions against the loaded model: a count (0…10) per module, and a total.
+    await original.getByRole('button', { name: 'intruders' }).click();
+    await original
+      .getByTestId('intruders-status')
+      .getByText(/in all\.$/)
+      .waitFor({ timeout: 60_000 });
+    await expect.poll(() => cells.count(), { timeout: 10_000 }).toBe(35);
+    for (const text of await cells.allTextContents()) expect(text).toMatch(/^(\d|10)$/);
+    await original.getByTestId('inspector').screenshot({ path: `${OUTPUT}library-intruders.png` });
 
     const [download] = await Promise.all([
       page.waitForEvent('download'),
@@ -115,6 +127,24 @@ describe.skipIf(!findChromium())('the adapter library', () => {
       buffer: readFileSync(await shared.path()),
     });
     await row(page, 'zimmy-v1').waitFor({ timeout: 30_000 });
+
+    // Trained with DyLoRA: the perplexity at every rank on the same eval text, and a cut to rank 4
+    // added beside it (a plain PEFT LoRA of rank 4).
+    await original.getByRole('button', { name: 'Cut zimmy v1 to a smaller rank' }).click();
+    const cut = original.getByTestId('rank-cut');
+    await cut.getByRole('button', { name: 'Measure every rank' }).click();
+    const rows = cut.getByTestId('rank-cut-table').locator('tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 60_000 }).toBe(8);
+    for (const text of await rows.allInnerTexts())
+      expect(text).toMatch(/^\d\s+[\d.]+ [KM]iB\s+[\d.]+$/);
+    await cut.getByTestId('rank-cut-rank').fill('4');
+    expect(await cut.getByTestId('rank-cut-cost').innerText()).toMatch(
+      /^Rank 4: [\d.]+ KiB, perplexity [\d.]+$/,
+    );
+    await cut.screenshot({ path: `${OUTPUT}library-rank-cut.png` });
+    await cut.getByRole('button', { name: 'Cut to rank 4' }).click();
+    await row(page, 'zimmy v1 · rank 4').waitFor({ timeout: 30_000 });
+    expect(await row(page, 'zimmy v1 · rank 4').innerText()).toMatch(/cut to rank 4 from zimmy v1/);
 
     // An adapter for another model: kept on request, marked, and no GGUF for this model.
     await page.getByTestId('adapter-files').setInputFiles(

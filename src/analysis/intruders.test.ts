@@ -51,7 +51,9 @@ describe('intruder dimensions', () => {
     const expected = intrusionCpu(w0, wt, settings);
     const got = await onGpu(w0, wt, settings);
     expect(got.count).toBe(expected.count);
-    got.similarities.forEach((s, i) => { expect(s).toBeCloseTo(expected.similarities[i], 4); });
+    got.similarities.forEach((s, i) => {
+      expect(s).toBeCloseTo(expected.similarities[i], 4);
+    });
   });
 
   it('find a strong new direction, and not one of W₀’s own', async () => {
@@ -115,7 +117,9 @@ describe('intruder dimensions', () => {
         );
         const expected = intrusionCpu(mat(rows, cols, w.data), wt, INTRUDER_DEFAULTS);
         expect(count, path).toBe(expected.count);
-        similarities.forEach((s, i) => { expect(s, path).toBeCloseTo(expected.similarities[i], 3); });
+        similarities.forEach((s, i) => {
+          expect(s, path).toBeCloseTo(expected.similarities[i], 3);
+        });
       }
       const dora = { ...adapter, details: { ...adapter.details, variant: 'dora' as const } };
       await expect(adapterIntrusions(gpu(), model.transformer, dora)).rejects.toThrow(

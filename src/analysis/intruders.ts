@@ -16,27 +16,14 @@ import { matmul } from '../linalg/matmul.ts';
 import { exactSvd } from '../linalg/svd.ts';
 import { asF32 } from '../linalg/widen.ts';
 import type { Transformer } from '../model/transformer.ts';
+import {
+  INTRUDER_DEFAULTS,
+  type Intrusion,
+  type IntruderSettings,
+  type ModuleIntrusion,
+} from './intruder-settings.ts';
 
-export interface IntruderSettings {
-  /** Top singular vectors of W_t examined. */
-  k: number;
-  /** ε: a vector matching no pre-trained one above this cosine is an intruder. */
-  threshold: number;
-}
-
-/** The paper's k = 10, and ε = 0.5 from the middle of the range it sweeps. */
-export const INTRUDER_DEFAULTS: IntruderSettings = { k: 10, threshold: 0.5 };
-
-export interface Intrusion {
-  /** How many of the top k are intruders. */
-  count: number;
-  /** For each of the top k (by singular value), its best |cosine| with W₀'s singular vectors. */
-  similarities: number[];
-}
-
-export interface ModuleIntrusion extends Intrusion {
-  path: string;
-}
+export { INTRUDER_DEFAULTS, type Intrusion, type IntruderSettings, type ModuleIntrusion };
 
 function checkSettings({ k, threshold }: IntruderSettings): void {
   if (!(Number.isInteger(k) && k >= 1))

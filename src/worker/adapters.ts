@@ -26,6 +26,11 @@ import type { MergeCompute } from '../merge/compute.ts';
 import type { FileCache } from '../model/hub.ts';
 import { fileSafeName } from '../adapters/model-card.ts';
 import { truncateAdapter } from '../adapters/truncate.ts';
+import {
+  adapterIntrusions,
+  adapterIntrusionsCpu,
+  INTRUDER_DEFAULTS,
+} from '../analysis/intruders.ts';
 import { libraryZip, readLibraryZip } from '../adapters/library-zip.ts';
 import { FormatError } from '../model/errors.ts';
 import { namesModel } from '../model/load.ts';
@@ -45,6 +50,7 @@ type AdapterApi = Pick<
   StudioApi,
   | 'listAdapters'
   | 'cutAdapter'
+  | 'adapterIntruders'
   | 'adapterFiles'
   | 'adapterZip'
   | 'adapterGguf'
@@ -224,6 +230,21 @@ export function createAdapterApi(deps: AdapterDeps): AdapterApi {
       };
       await deps.library.add(cut);
       return describeEntry(cut);
+    },
+    async adapterIntruders(id, onProgress) {
+      const loaded = deps.loaded();
+      const original = await entry(id);
+      if (!loaded)
+        throw new Error(
+          `Load ${original.baseModel} to measure intruder dimensions: they compare with its weights.`,
+        );
+      const adapter = readPeftAdapter(new Map(Object.entries(original.files)), original.name);
+      const problems = shapeMismatches(adapter, loaded.model.config);
+      if (problems.length > 0) throw new Error(`${original.name}: ${misfit(problems)}`);
+      const { model } = loaded;
+      return model.where === 'gpu'
+        ? adapterIntrusions(model.gpu, model.model.base, adapter, INTRUDER_DEFAULTS, onProgress)
+        : adapterIntrusionsCpu(model.weights, adapter, INTRUDER_DEFAULTS);
     },
     async adapterFiles(id) {
       return Object.entries((await entry(id)).files).map(([name, bytes]) => ({ name, bytes }));

@@ -15,6 +15,7 @@ import type { WeightMemory } from '../model/memory.ts';
 import type { WeightPrecision } from '../model/weights.ts';
 import type { LossReport } from '../train/evaluate.ts';
 import type { LibraryItem } from '../adapters/library.ts';
+import type { ModuleIntrusion } from '../analysis/intruder-settings.ts';
 import type { AdapterComparison } from '../analysis/diagnostics.ts';
 import type { EmbeddingChoice, HeadChoice } from '../adapters/extract.ts';
 import type { LossCell, MergeReport, SweepPoint } from '../merge/report.ts';
@@ -214,6 +215,8 @@ export const UNAPPLIABLE = 'not applied (its output would be NaN)';
 export type { EmbeddingChoice, HeadChoice } from '../adapters/extract.ts';
 export { EMBEDDING_CHOICES, HEAD_CHOICES } from '../adapters/extract.ts';
 export type { LossCell } from '../merge/report.ts';
+export type { ModuleIntrusion } from '../analysis/intruder-settings.ts';
+export { INTRUDER_DEFAULTS } from '../analysis/intruder-settings.ts';
 
 /** A checkpoint the user dropped or picked for extraction: its files, paths as in the drop. */
 export interface CheckpointFiles {
@@ -413,6 +416,14 @@ export interface StudioApi {
    * library beside it as "NAME · rank B".
    */
   cutAdapter(id: string, rank: number): Promise<LibraryItem>;
+  /**
+   * The adapter's intruder dimensions against the loaded model's weights, per module
+   * (src/analysis/intruders.ts): the loaded model must be the adapter's base.
+   */
+  adapterIntruders(
+    id: string,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<ModuleIntrusion[]>;
   /**
    * Applies library adapters to the loaded model at run time, W x + Σ wᵢ·sᵢ·Bᵢ·Aᵢ·x (an empty
    * list: the base model); generate and perplexity use the composition. Refuses, leaving the

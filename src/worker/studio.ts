@@ -310,6 +310,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     renameAdapter: adapters.renameAdapter,
     duplicateAdapter: adapters.duplicateAdapter,
     cutAdapter: adapters.cutAdapter,
+    adapterIntruders: adapters.adapterIntruders,
     merge: merging.merge,
     compare: merging.compare,
     mergeReport: merging.mergeReport,
