@@ -59,8 +59,6 @@ export interface OrthogonalBasis {
   slice: number;
 }
 
-export const DEFAULT_BASIS: OrthogonalBasis = { seed: 0, slice: 0 };
-
 /**
  * The first slice of rank `rank` that overlaps none of the slices adapters already took of the
  * same basis (each took columns up to (slice+1)·its rank).

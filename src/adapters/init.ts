@@ -7,13 +7,14 @@ import { run } from '../gpu/dispatch.ts';
 import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
 import { asF32 } from '../linalg/widen.ts';
 import { matmul } from '../linalg/matmul.ts';
+import { type AdaptedModule, type InitMethod, type OrthogonalBasis } from './config.ts';
 import {
   DEFAULT_BASIS,
-  type AdaptedModule,
-  type InitMethod,
-  type OrthogonalBasis,
-} from './config.ts';
-import { initEntry, type Factors, type StatisticKind, type StatisticValues } from './inits.ts';
+  initEntry,
+  type Factors,
+  type StatisticKind,
+  type StatisticValues,
+} from './inits.ts';
 
 export interface InitialFactors extends Factors {
   /** W − scale·B·A for base-mutating inits. */

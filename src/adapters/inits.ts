@@ -5,12 +5,7 @@
 // and must stay free of GPU code.
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import {
-  DEFAULT_BASIS,
-  type AdaptedModule,
-  type LoraSpec,
-  type OrthogonalBasis,
-} from './config.ts';
+import type { AdaptedModule, LoraSpec, OrthogonalBasis } from './config.ts';
 import type { Components } from './inits/components.ts';
 
 /** What an init reads from a few batches of the training data, per adapted module. */
@@ -337,6 +332,9 @@ export function initChoice(entry: InitEntry): InitMethod {
 export function mutatesBase(init: InitMethod): boolean {
   return initEntry(init).mutatesBase;
 }
+
+/** The basis of a spec that names none: slice 0 of seed 0. */
+export const DEFAULT_BASIS: OrthogonalBasis = { seed: 0, slice: 0 };
 
 /** Whether the init takes its A from a shared basis (LoraSpec.basis, `--basis-seed/--basis-slice`). */
 export function takesBasis(init: InitMethod): boolean {

@@ -5,6 +5,8 @@ import { nodeShaders } from '../gpu/shaders-node.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { initStudy, studyTables } from '../studies/init-study.ts';
+import { intruderStudy, intruderTables } from '../studies/intruder-study.ts';
+import { ZIMMY_STYLE } from '../studies/style-corpus.ts';
 import { numberOption, parseOptions } from './args.ts';
 
 /** The built-in model the app ships (public/models). */
@@ -14,16 +16,38 @@ const STORIES = fileURLToPath(new URL('../../public/models/stories260K.bin', imp
  * `lora-studio init-study [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…]
  * [--ranks]`: trains every init and variant on both style corpora with the built-in stories260K;
  * prints markdown tables (with --ranks, also the DyLoRA and LoRA adapters cut to every rank).
+ * `--intruders [--full-lr LR]` instead compares a full fine-tune of every linear module with LoRA
+ * on the Zimmy corpus by their intruder dimensions (src/studies/intruder-study.ts).
  */
 export async function initStudyCommand(args: string[]): Promise<number> {
   const { values, flags } = parseOptions(args, {
-    values: ['steps', 'lr', 'rank', 'eval-every', 'only'],
-    flags: ['ranks'],
+    values: ['steps', 'lr', 'rank', 'eval-every', 'only', 'full-lr'],
+    flags: ['ranks', 'intruders'],
   });
   const { config, weights, tokenizer } = await loadModelFromPath(STORIES);
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
   const model = createGpuModel(gpu, config, weights);
+  const log = (line: string) => {
+    console.error(line);
+  };
   try {
+    if (flags.has('intruders')) {
+      const study = await intruderStudy(
+        gpu,
+        model,
+        tokenizer,
+        ZIMMY_STYLE,
+        {
+          steps: numberOption(values, 'steps', 30),
+          loraLr: numberOption(values, 'lr', 5e-3),
+          fullLr: numberOption(values, 'full-lr', 1e-3),
+          rank: numberOption(values, 'rank', 8),
+        },
+        log,
+      );
+      console.log(intruderTables(study));
+      return 0;
+    }
     const settings = {
       only: values.get('only')?.split(','),
       steps: numberOption(values, 'steps', 30),
@@ -32,9 +56,7 @@ export async function initStudyCommand(args: string[]): Promise<number> {
       evalEvery: numberOption(values, 'eval-every', 10),
       ranks: flags.has('ranks'),
     };
-    const runs = await initStudy(gpu, model, tokenizer, settings, (line) => {
-      console.error(line);
-    });
+    const runs = await initStudy(gpu, model, tokenizer, settings, log);
     console.log(studyTables(runs));
     return 0;
   } finally {

@@ -2,13 +2,12 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import {
-  DEFAULT_BASIS,
   TARGET_PRESETS,
   type InitMethod,
   type LoraSpec,
   type OrthogonalBasis,
 } from '../adapters/config.ts';
-import { parseInit, takesBasis } from '../adapters/inits.ts';
+import { DEFAULT_BASIS, parseInit, takesBasis } from '../adapters/inits.ts';
 import { PLAIN_VARIANT, VARIANT_NAMES, type VariantName } from '../adapters/variants.ts';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';

@@ -268,6 +268,10 @@ const INIT_SPELLINGS: Record<
     axolotl: 'gaussian',
     pissaIter: null,
   },
+  // Frozen factors have no PEFT spelling: these start from PEFT's default init, said lost.
+  ffa: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
+  orthogonal: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
+  svfit: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
   pissa: {
     peft: { init_lora_weights: 'pissa' },
     batches: 0,
@@ -553,6 +557,7 @@ function expected(c: Case): Record<string, PerTarget> {
       llamafactory: { set: { disable_gradient_checkpointing: !t.recompute } },
     },
     'LoRA-Pro': lostEverywhere(t.loraPro),
+    DyLoRA: lostEverywhere(l.dylora === true),
   };
 }
 

@@ -870,6 +870,17 @@ export const SETTINGS: readonly HandoffSetting[] = [
       cannot('no LoRA-Pro: the factors get their plain gradients', (run) => train(run).loraPro),
     ),
   },
+  {
+    name: 'DyLoRA',
+    studio: '`--dylora`',
+    value: (run) => String(lora(run).dylora === true),
+    targets: everywhere(
+      cannot(
+        'no DyLoRA: every step trains the full rank, so the adapter cannot be cut to a smaller one',
+        (run) => lora(run).dylora === true,
+      ),
+    ),
+  },
 ];
 
 /** The placeholder a YAML config names for a base the run loaded from a local file. */
