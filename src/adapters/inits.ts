@@ -26,10 +26,10 @@ export type StatisticKind = keyof StatisticValues;
 export type InitStatistics = ReadonlyMap<string, StatisticValues[StatisticKind]>;
 
 /**
- * What an init trains: A, B, or the diagonal of a core C between them (y += s·B·C·A·x,
- * src/train/core.ts) that starts at zero.
+ * What an init trains: A, B, or a core C between them (y += s·B·C·A·x, src/train/core.ts) that
+ * starts at zero — its diagonal only, or the whole r × r matrix.
  */
-export type Trained = 'a' | 'b' | 'diagonal';
+export type Trained = 'a' | 'b' | 'diagonal' | 'core';
 
 /** A [rank × in] and B [out × rank] of one module. */
 export interface Factors {
@@ -162,6 +162,20 @@ export const INITS = [
     batches: 0,
     initLoraWeights: true,
     factors: async (job) => (await import('./inits/svfit.ts')).svfitFactors(job),
+  },
+  {
+    name: 'lora_sb',
+    shortName: 'LoRA-SB',
+    label: 'LoRA-SB (tiny, reads your data: trains an r×r core)',
+    explanation:
+      'B and A frozen from the SVD of the full-weight gradient on a few batches; only the r×r matrix between them trains (Ponkshe et al. 2024, the LoRA-XS form).',
+    mutatesBase: false,
+    trains: ['core'],
+    statistic: 'weight-gradient',
+    batches: DATA_BATCHES,
+    initLoraWeights: true,
+    factors: async ({ gpu, module, statistic, seed }) =>
+      (await import('./inits/lora-sb.ts')).loraSbFactors(gpu, module, statistic, seed),
   },
   {
     name: 'pissa',

@@ -272,6 +272,7 @@ const INIT_SPELLINGS: Record<
   ffa: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
   orthogonal: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
   svfit: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
+  lora_sb: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
   pissa: {
     peft: { init_lora_weights: 'pissa' },
     batches: 0,

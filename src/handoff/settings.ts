@@ -135,6 +135,7 @@ const PEFT_INITS: Record<InitName, ((init: InitMethod) => PeftInit) | null> = {
   ffa: null,
   orthogonal: null,
   svfit: null,
+  lora_sb: null,
   pissa: () => ({ init_lora_weights: 'pissa' }),
   pissa_niter_N: (init) => ({ init_lora_weights: init }),
   milora: null,

@@ -104,7 +104,7 @@ export class TrainableAdapter {
         grads.set(m.path, {
           a: gradient('a', init.a.shape),
           b: gradient('b', init.b.shape),
-          core: gradient('diagonal', [m.rank, m.rank]),
+          core: gradient('diagonal', [m.rank, m.rank]) ?? gradient('core', [m.rank, m.rank]),
         });
         if (init.residual) {
           residuals.set(`${m.path}.weight`, init.residual);
@@ -113,16 +113,18 @@ export class TrainableAdapter {
       }
       await adapter.startVariant(base);
       const bs = new Map([...factors].map(([path, f]) => [path, f.b]));
-      // DyLoRA's core is set each step; SVFit's starts at zero and trains its diagonal.
+      // DyLoRA's core is set each step; SVFit's and LoRA-SB's start at zero and train (the
+      // diagonal; the whole matrix).
+      const mask = coreMask(entry.trains);
       if (spec.dylora)
         adapter.cores = await FactorCores.create(gpu, modules, bs, (m) => identity(m.rank));
-      else if (entry.trains.includes('diagonal'))
+      else if (mask)
         adapter.cores = await FactorCores.create(
           gpu,
           modules,
           bs,
           (m) => new Float32Array(m.rank * m.rank),
-          (m) => identity(m.rank),
+          (m) => mask(m.rank),
         );
       onModule?.(modules.length, modules.length, '');
     } catch (e) {
@@ -403,6 +405,13 @@ export class TrainableAdapter {
     this.residuals.clear();
     this.variants.clear();
   }
+}
+
+/** Which entries of the core train, for an init that trains one: its diagonal, or all of it. */
+function coreMask(trains: readonly Trained[]): ((r: number) => Float32Array) | null {
+  if (trains.includes('diagonal')) return identity;
+  if (trains.includes('core')) return (r) => new Float32Array(r * r).fill(1);
+  return null;
 }
 
 /** B·C on the host: B [out × r], C [r × r], row-major. */

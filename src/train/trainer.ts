@@ -223,7 +223,7 @@ function checkSettings({ lora, train: s }: TrainConfig, data: PreparedData): voi
     problems.push('adam_epsilon must be positive');
   if (data.train.length === 0) problems.push('there are no training sequences');
   const init = initEntry(lora.init);
-  const trainsCore = init.trains.includes('diagonal');
+  const trainsCore = init.trains.includes('diagonal') || init.trains.includes('core');
   if (s.loraPro && !(init.trains.includes('a') && init.trains.includes('b')))
     problems.push(
       `LoRA-Pro corrects the gradients of both factors, and ${init.shortName} freezes ${init.trains.includes('a') ? 'B' : 'A'}`,

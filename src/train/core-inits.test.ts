@@ -1,8 +1,16 @@
-// SVFit: the frozen factors are W's top singular vectors, only the diagonal core trains (r numbers
-// per module) with its true gradient, the output is unchanged at step 0, and the export — the
-// plain LoRA U_r·C, V_rᵀ of rank r — applied to the original base is the trained model.
+// The inits that train a core between frozen factors (src/train/core.ts): SVFit (B, A = W's top
+// singular vectors, the core's diagonal trains: r numbers per module) and LoRA-SB (B, A from the
+// gradient's SVD, the whole r × r core trains). For each: the output is unchanged at step 0, the
+// core has its true gradient (masked to what trains), and the export — the plain LoRA B·C, A of
+// rank r — applied to the original base is the trained model.
 import { describe, expect, it } from 'vitest';
-import { TARGET_PRESETS, type LoraSpec } from '../adapters/config.ts';
+import {
+  adaptedModules,
+  TARGET_PRESETS,
+  type InitMethod,
+  type LoraSpec,
+} from '../adapters/config.ts';
+import { initEntry } from '../adapters/inits.ts';
 import { adapterTerms, readPeftAdapter } from '../adapters/peft-read.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { releaseTensor } from '../gpu/tensor.ts';
@@ -15,6 +23,7 @@ import type { Transformer } from '../model/transformer.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { seededRandom } from '../testing/random.ts';
 import { randomWeights, tinyConfig, tinyData } from '../testing/tiny-model.ts';
+import { initStatistics } from './statistics.ts';
 import { batchLoss } from './step.ts';
 import { TrainableAdapter } from './trainable.ts';
 import { DEFAULT_SETTINGS, train } from './trainer.ts';
@@ -23,14 +32,40 @@ const gpu = useGpu();
 const config = tinyConfig({ hiddenSize: 16, intermediateSize: 20, headDim: 8, vocabSize: 23 });
 const weights = randomWeights(config, 14);
 const tokens = [1, 4, 9, 16, 2, 7];
-const spec: LoraSpec = {
+const spec = (init: InitMethod): LoraSpec => ({
   rank: 3,
   alpha: 6,
   rslora: false,
   targets: TARGET_PRESETS['all-linear'],
   dropout: 0,
-  init: 'svfit',
-};
+  init,
+});
+const data = tinyData(config.vocabSize);
+
+/** The adapter as the trainer would start it: with the statistics its init reads. */
+async function start(model: ReturnType<typeof createGpuModel>, init: InitMethod) {
+  const { statistic, batches } = initEntry(init);
+  if (statistic === 'none') return TrainableAdapter.create(gpu(), model.base, spec(init), 2);
+  const modules = adaptedModules(config, spec(init));
+  const tokenBatches = data.train.slice(0, batches).map((s) => ({
+    ids: s.input,
+    targets: s.target,
+    seqLen: s.input.length,
+  }));
+  const stats = await initStatistics(gpu(), model.base, tokenBatches, modules, statistic, 1);
+  try {
+    return await TrainableAdapter.create(
+      gpu(),
+      model.base,
+      spec(init),
+      2,
+      undefined,
+      stats.statistics,
+    );
+  } finally {
+    stats.release();
+  }
+}
 
 async function logits(view: Transformer): Promise<Float32Array> {
   const runner = createRunner(gpu(), view);
@@ -51,16 +86,10 @@ function times(b: ArrayLike<number>, c: ArrayLike<number>, out: number, r: numbe
 }
 
 describe('SVFit', () => {
-  it('starts from W’s top singular vectors with the output unchanged, and trains only its diagonal core', async () => {
+  it('starts from W’s top singular vectors, and trains only its diagonal core', async () => {
     const model = createGpuModel(gpu(), config, weights);
-    const adapter = await TrainableAdapter.create(gpu(), model.transformer, spec, 2);
+    const adapter = await start(model, 'svfit');
     try {
-      expect(
-        relativeNormError(
-          await logits(adapter.view(model.transformer)),
-          await logits(model.transformer),
-        ),
-      ).toBeLessThan(1e-6);
       const path = 'model.layers.1.mlp.down_proj';
       const f = (await adapter.read()).get(path);
       const w = weights.get(`${path}.weight`);
@@ -84,44 +113,71 @@ describe('SVFit', () => {
       model.dispose();
     }
   });
+});
 
-  it('gives the core its true gradient, masked to the diagonal', async () => {
+describe.each([
+  ['svfit', (i: number) => i % 4 === 0],
+  ['lora_sb', () => true],
+] as const)('%s', (init, trains) => {
+  it('leaves the output unchanged at step 0, with orthonormal frozen factors', async () => {
     const model = createGpuModel(gpu(), config, weights);
-    const adapter = await TrainableAdapter.create(gpu(), model.transformer, spec, 2);
+    const adapter = await start(model, init);
+    try {
+      const view = adapter.view(model.transformer);
+      expect(relativeNormError(await logits(view), await logits(model.transformer))).toBeLessThan(
+        1e-6,
+      );
+      for (const [path, f] of await adapter.read()) {
+        const m = adapter.modules.find((x) => x.path === path);
+        if (!m) throw new Error(path);
+        const gram = (x: ReturnType<typeof mat>) => multiply(transpose(x), x).data;
+        const eye = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+        expect(relativeNormError(gram(mat(m.out, 3, f.b)), eye), path).toBeLessThan(1e-4);
+        expect(relativeNormError(gram(transpose(mat(3, m.in, f.a))), eye), path).toBeLessThan(1e-4);
+      }
+    } finally {
+      adapter.dispose();
+      model.dispose();
+    }
+  });
+
+  it('gives the core its true gradient where it trains, none elsewhere', async () => {
+    const model = createGpuModel(gpu(), config, weights);
+    const adapter = await start(model, init);
     try {
       // A nonzero core, so that the gradient at it is not the gradient at the start.
       const random = seededRandom(8);
-      const start = await adapter.read();
-      for (const f of start.values())
-        f.core = f.core?.map((_, i) => (i % 4 === 0 ? random() - 0.5 : 0));
-      adapter.write(start);
+      const begin = await adapter.read();
+      for (const f of begin.values())
+        f.core = f.core?.map((_, i) => (trains(i) ? random() - 0.5 : 0));
+      adapter.write(begin);
       await adapter.refresh();
-      const data = {
+      const batch = {
         ids: Uint32Array.from([1, 4, 7, 2, 9, 3, 8, 6]),
         targets: Int32Array.from([4, 7, 2, 9, -1, 8, 6, 5]),
         seqLen: 4,
       };
       const view = adapter.view(model.transformer);
-      await batchLoss(gpu(), view, data, {
+      await batchLoss(gpu(), view, batch, {
         grads: adapter.backwardGrads,
         accumulate: false,
         gradScale: 1,
       });
       await adapter.finishGradients();
-      const cores = new Map([...start].map(([path, f]) => [path, Float64Array.from(f.core ?? [])]));
+      const cores = new Map([...begin].map(([path, f]) => [path, Float64Array.from(f.core ?? [])]));
       const loss = () =>
         cpuBatchLoss({
           config,
           weights,
           terms: new Map(
             adapter.modules.map((m): [string, CpuTerm] => {
-              const f = start.get(m.path);
+              const f = begin.get(m.path);
               if (!f) throw new Error(m.path);
               const b = times(f.b, cores.get(m.path) ?? [], m.out, m.rank);
               return [m.path, { a: Float64Array.from(f.a), b, rank: m.rank, scale: m.scale }];
             }),
           ),
-          ...data,
+          ...batch,
         });
       for (const m of adapter.modules) {
         const grad = adapter.grads.get(m.path)?.core;
@@ -129,7 +185,7 @@ describe('SVFit', () => {
         if (!grad || !core) throw new Error(m.path);
         const analytic = await readF32(gpu(), grad);
         for (let i = 0; i < 9; i++) {
-          if (i % 4 !== 0) {
+          if (!trains(i)) {
             expect(Math.abs(analytic[i]), `${m.path} off-diagonal ${i}`).toBe(0);
             continue;
           }
@@ -158,21 +214,21 @@ describe('SVFit', () => {
       gpu: gpu(),
       model,
       baseModel: 'tiny/base',
-      data: tinyData(config.vocabSize),
-      config: { lora: spec, train: { ...DEFAULT_SETTINGS, ...settings } },
+      data,
+      config: { lora: spec(init), train: { ...DEFAULT_SETTINGS, ...settings } },
     });
     const tensors = [];
     try {
       expect(result.trainLossLast).toBeLessThan(result.trainLossFirst);
       const expected = await logits(result.adapter.view(model.transformer));
       const { files } = await result.adapter.peftFiles('tiny/base', config);
-      const read = readPeftAdapter(files, 'svfit');
+      const read = readPeftAdapter(files, init);
       expect(read.details).toMatchObject({ rank: 3, alpha: 6, variant: 'lora' });
       const applied = await adapterTerms(gpu(), model.transformer, [{ adapter: read, weight: 1 }]);
       tensors.push(...applied.tensors);
       model.setAdapters(applied.terms);
       expect(relativeNormError(await model.forwardAll(tokens, 0), expected)).toBeLessThan(1e-5);
-      // The singular values moved: the core's diagonal is no longer zero.
+      // The core trained: it is no longer zero.
       const trained = await result.adapter.read();
       for (const [path, f] of trained)
         expect(
