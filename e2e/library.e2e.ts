@@ -41,6 +41,12 @@ describe.skipIf(!findChromium())('the adapter library', () => {
     // Library offers to cut its rank.
     await prepareQuickRun(page, 3);
     await page.getByText('Advanced settings').click();
+    // Orthogonal adaptation shows its basis (seed, slice, the next free slice); back to LoRA.
+    await page.getByTestId('init').selectOption('orthogonal');
+    expect(await page.getByTestId('basis-slice').inputValue()).toBe('0');
+    expect(await page.getByTestId('next-free-slice').innerText()).toBe('Next free slice (0)');
+    await page.getByTestId('init').selectOption('lora');
+    expect(await page.getByTestId('basis-seed').count()).toBe(0);
     await page.getByTestId('dylora').check();
     await page.getByRole('button', { name: 'Start training' }).click();
     await row(page, TRAINED).waitFor({ timeout: 90_000 });
