@@ -180,6 +180,13 @@ describe.skipIf(!findChromium())('composing adapters in the studio page', () => 
     const sweep = compose.getByTestId('sweep-chart');
     await sweep.waitFor({ timeout: 60_000 });
     expect(Number(await sweep.getAttribute('data-best-weight'))).toBeGreaterThanOrEqual(0);
+    // Intruder dimensions of the merge and of each source: a count per adapter.
+    await compose.getByRole('button', { name: 'Intruder dimensions' }).click();
+    const intruders = compose.getByTestId('merge-intruders-table').locator('tbody tr');
+    await expect.poll(() => intruders.count(), { timeout: 60_000 }).toBe(3);
+    expect(await intruders.nth(0).innerText()).toMatch(/\(merged\)\s+\d+\s+\d+$/);
+    for (const name of [ZIMMY, SNORP])
+      expect(await intruders.filter({ hasText: name }).last().innerText()).toMatch(/\s\d+\s+\d+$/);
 
     // Live: a weight that settles generates the preview again; at 0 the composition is zimmy alone.
     await compose

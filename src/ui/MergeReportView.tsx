@@ -1,4 +1,7 @@
-import type { MergeReport } from '../worker/api.ts';
+import { useState } from 'react';
+import { errorMessage } from '../errors.ts';
+import { INTRUDER_DEFAULTS, type MergeReport } from '../worker/api.ts';
+import { studioApi } from './gpu-store.ts';
 import { cancelMergeJob, SWEEP_WEIGHTS, useComposeStore, type Baked } from './compose-store.ts';
 import { JobProgress } from './JobProgress.tsx';
 import { MessageLines } from './MessageLines.tsx';
@@ -75,6 +78,79 @@ export function MergeReportView({ baked }: { baked: Baked }) {
       )}
       {sweep.state === 'failed' && <MessageLines text={sweep.message} testId="sweep-error" />}
       {sweep.state === 'done' && <SweepChart points={sweep.result} />}
+      <MergeIntruders baked={baked} />
+    </div>
+  );
+}
+
+type IntruderTotals =
+  | { state: 'idle' }
+  | { state: 'running'; name: string }
+  | { state: 'done'; totals: { name: string; count: number; modules: number }[] }
+  | { state: 'failed'; message: string };
+
+/**
+ * The intruder dimensions of the merge beside each source's (src/analysis/intruders.ts): new
+ * directions in W + ΔW, against the loaded model's weights.
+ */
+function MergeIntruders({ baked }: { baked: Baked }) {
+  const [view, setView] = useState<IntruderTotals>({ state: 'idle' });
+  const adapters = [{ id: baked.item.id, name: `${baked.item.name} (merged)` }, ...baked.sources];
+  const measure = async () => {
+    try {
+      const studio = studioApi();
+      if (!studio) throw new Error('The engine is not ready.');
+      const totals = [];
+      for (const { id, name } of adapters) {
+        setView({ state: 'running', name });
+        const modules = await studio.adapterIntruders(id);
+        totals.push({
+          name,
+          count: modules.reduce((n, m) => n + m.count, 0),
+          modules: modules.length,
+        });
+      }
+      setView({ state: 'done', totals });
+    } catch (e) {
+      setView({ state: 'failed', message: errorMessage(e) });
+    }
+  };
+  const { k, threshold } = INTRUDER_DEFAULTS;
+  return (
+    <div className="merge-intruders" data-testid="merge-intruders">
+      <button type="button" disabled={view.state === 'running'} onClick={() => void measure()}>
+        Intruder dimensions
+      </button>
+      <span aria-live="polite">
+        {view.state === 'running' && <span aria-busy="true"> Measuring {view.name}…</span>}
+      </span>
+      {view.state === 'failed' && (
+        <MessageLines text={view.message} testId="merge-intruders-error" />
+      )}
+      {view.state === 'done' && (
+        <table className="report-table" data-testid="merge-intruders-table">
+          <caption className="muted">
+            Of each module&apos;s top {k} singular vectors of W + ΔW, those matching none of the
+            base weight&apos;s (|cos| &lt; {threshold}): new directions, tied to forgetting
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">adapter</th>
+              <th scope="col">intruders</th>
+              <th scope="col">modules</th>
+            </tr>
+          </thead>
+          <tbody>
+            {view.totals.map((t) => (
+              <tr key={t.name}>
+                <th scope="row">{t.name}</th>
+                <td>{t.count}</td>
+                <td>{t.modules}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </div>
   );
 }
