@@ -21,3 +21,15 @@ export interface Intrusion {
 export interface ModuleIntrusion extends Intrusion {
   path: string;
 }
+
+/** Refuses settings that measure nothing: k a whole number ≥ 1, ε in (0, 1]. */
+export function checkIntruderSettings({ k, threshold }: IntruderSettings): void {
+  if (!(Number.isInteger(k) && k >= 1))
+    throw new RangeError(
+      `intruder dimensions: k (the top singular vectors examined) must be a whole number ≥ 1 (got ${k})`,
+    );
+  if (!(threshold > 0 && threshold <= 1))
+    throw new RangeError(
+      `intruder dimensions: the threshold ε must be in (0, 1] (got ${threshold})`,
+    );
+}

@@ -17,6 +17,7 @@ import { exactSvd } from '../linalg/svd.ts';
 import { asF32 } from '../linalg/widen.ts';
 import type { Transformer } from '../model/transformer.ts';
 import {
+  checkIntruderSettings,
   INTRUDER_DEFAULTS,
   type Intrusion,
   type IntruderSettings,
@@ -24,13 +25,6 @@ import {
 } from './intruder-settings.ts';
 
 export { INTRUDER_DEFAULTS, type Intrusion, type IntruderSettings, type ModuleIntrusion };
-
-function checkSettings({ k, threshold }: IntruderSettings): void {
-  if (!(Number.isInteger(k) && k >= 1))
-    throw new RangeError(`k must be a whole number ≥ 1 (got ${k})`);
-  if (!(threshold > 0 && threshold <= 1))
-    throw new RangeError(`the threshold must be in (0, 1] (got ${threshold})`);
-}
 
 function fromSimilarities(similarities: number[], threshold: number): Intrusion {
   return { count: similarities.filter((s) => s < threshold).length, similarities };
@@ -47,7 +41,7 @@ function bestMatches(similarity: ArrayLike<number>, k: number, p: number): numbe
 
 /** The CPU reference, in f64 (Jacobi SVDs). */
 export function intrusionCpu(w0: Mat, wt: Mat, settings: IntruderSettings): Intrusion {
-  checkSettings(settings);
+  checkIntruderSettings(settings);
   const u0 = jacobiSvd(w0).u;
   const ut = jacobiSvd(wt).u;
   const k = Math.min(settings.k, ut.cols);
@@ -67,7 +61,7 @@ export async function intrusion(
   wt: Tensor,
   settings: IntruderSettings,
 ): Promise<Intrusion> {
-  checkSettings(settings);
+  checkIntruderSettings(settings);
   const base = await exactSvd(gpu, w0);
   releaseTensor(gpu, base.v);
   try {

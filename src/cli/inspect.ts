@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { adapterFiles } from '../adapters/import.ts';
 import { inspectAdapter, readForInspection } from '../analysis/inspect.ts';
 import { FormatError } from '../model/errors.ts';
+import { checkIntruderSettings } from '../analysis/intruder-settings.ts';
 import {
   adapterIntrusions,
   adapterIntrusionsCpu,
@@ -67,6 +68,8 @@ export async function inspect(args: string[]): Promise<number> {
     k: numberOption(values, 'intruder-k', INTRUDER_DEFAULTS.k),
     threshold: numberOption(values, 'intruder-threshold', INTRUDER_DEFAULTS.threshold),
   };
+  // Before the model loads: a bad setting is refused at once.
+  checkIntruderSettings(settings);
   const intruders = await measureIntruders(
     readPeftAdapter(files, path),
     modelPath,
