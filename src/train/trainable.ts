@@ -1,4 +1,5 @@
-// The adapter being trained, on the GPU: factors, their gradients, the residual weights of
+// The adapter being trained, on the GPU: factors (those the init trains, with their gradients),
+// the core between them where there is one (DyLoRA, SVFit, LoRA-SB), the residual weights of
 // base-mutating inits, its variant's vectors and state (DoRA's magnitudes and row norms), and the
 // transformer view that trains against them (the base model's weights stay untouched, so the
 // original is there for export and for other adapters).
@@ -47,7 +48,7 @@ export class TrainableAdapter {
     readonly initial: Map<string, HostFactors>,
     /**
      * The core C between B and A (src/train/core.ts): DyLoRA's per-step truncation, or the
-     * trained core of an init that trains one (SVFit's diagonal).
+     * trained core of an init that trains one (SVFit's diagonal, LoRA-SB's whole matrix).
      */
     private cores?: FactorCores,
   ) {
@@ -199,7 +200,10 @@ export class TrainableAdapter {
     }
   }
 
-  /** Whether a core between B and A trains (SVFit): it is then saved and exported with them. */
+  /**
+   * Whether a core between B and A trains (SVFit, LoRA-SB): it is then checkpointed with them and
+   * exported folded into B.
+   */
   private get coreTrains(): boolean {
     return this.cores !== undefined && !this.spec.dylora;
   }
