@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { errorMessage } from '../errors.ts';
 import { CURVE_DENSITIES, type CompressionPoint, type LibraryItem } from '../worker/api.ts';
 import { CHART_HEIGHT, CHART_WIDTH, ChartAxes, MARGIN, PLOT_W, valueAxis } from './chart-axes.tsx';
-import { useComposeStore } from './compose-store.ts';
+import { AdapterEvalTextField, useAdapterEvalText } from './AdapterEvalText.tsx';
 import { saveFile } from './download.ts';
 import { formatBytes } from './format.ts';
 import { studioApi } from './gpu-store.ts';
@@ -32,10 +32,8 @@ export function costLine(p: CompressionPoint): string {
 export function CompressShare({ item }: { item: LibraryItem }) {
   const [density, setDensity] = useState(0.1);
   const [view, setView] = useState<View>({ state: 'idle' });
-  const evalText = useComposeStore((s) => s.evalTexts[item.id] ?? '');
-  const setEvalText = useComposeStore((s) => s.setEvalText);
   // The cost is measured only with the adapter's own model loaded.
-  const text = item.fits === true && evalText.trim() !== '' ? evalText : null;
+  const text = useAdapterEvalText(item);
   const running = view.state === 'running';
 
   const run = async (what: string, job: () => Promise<View>) => {
@@ -85,19 +83,7 @@ export function CompressShare({ item }: { item: LibraryItem }) {
           ))}
         </select>
       </label>
-      <label className="eval-text">
-        Eval text {item.fits !== true && <span className="muted">(load its model to measure)</span>}
-        <textarea
-          rows={3}
-          value={evalText}
-          disabled={running}
-          data-testid="compress-eval-text"
-          placeholder="Text in the adapter's style (the merge report's eval text)"
-          onChange={(e) => {
-            setEvalText(item.id, e.target.value);
-          }}
-        />
-      </label>
+      <AdapterEvalTextField item={item} disabled={running} testId="compress-eval-text" />
       <div className="controls">
         <button type="button" disabled={running} onClick={() => void compress()}>
           Compress

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { errorMessage } from '../errors.ts';
 import type { LibraryItem, RankPoint } from '../worker/api.ts';
-import { useComposeStore } from './compose-store.ts';
+import { AdapterEvalTextField, useAdapterEvalText } from './AdapterEvalText.tsx';
 import { formatBytes } from './format.ts';
 import { studioApi } from './gpu-store.ts';
 import { useLibraryStore } from './library-store.ts';
@@ -22,10 +22,8 @@ export function RankCut({ item }: { item: LibraryItem }) {
   const full = item.details?.rank ?? 1;
   const [rank, setRank] = useState(Math.max(1, Math.floor(full / 2)));
   const [view, setView] = useState<View>({ state: 'idle' });
-  const evalText = useComposeStore((s) => s.evalTexts[item.id] ?? '');
-  const setEvalText = useComposeStore((s) => s.setEvalText);
   const refresh = useLibraryStore((s) => s.refresh);
-  const text = item.fits === true && evalText.trim() !== '' ? evalText : null;
+  const text = useAdapterEvalText(item);
   const running = view.state === 'running';
   const points = view.state === 'measured' ? view.points : [];
   const chosen = points.find((p) => p.rank === rank);
@@ -72,19 +70,7 @@ export function RankCut({ item }: { item: LibraryItem }) {
           {chosen.perplexity !== null && `, perplexity ${chosen.perplexity.toFixed(2)}`}
         </p>
       )}
-      <label className="eval-text">
-        Eval text {item.fits !== true && <span className="muted">(load its model to measure)</span>}
-        <textarea
-          rows={3}
-          value={evalText}
-          disabled={running}
-          data-testid="rank-cut-eval-text"
-          placeholder="Text in the adapter's style (the merge report's eval text)"
-          onChange={(e) => {
-            setEvalText(item.id, e.target.value);
-          }}
-        />
-      </label>
+      <AdapterEvalTextField item={item} disabled={running} testId="rank-cut-eval-text" />
       <div className="controls">
         <button
           type="button"
