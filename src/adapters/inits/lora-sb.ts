@@ -7,13 +7,12 @@
 // the output is unchanged at step 0, and its first gradient, s·U_rᵀ·G·V_r = s·Σ_r, points the
 // first step that way. Exported as the plain LoRA B·R, A.
 import type { Gpu } from '../../gpu/device.ts';
-import { readF32 } from '../../gpu/readback.ts';
-import { releaseTensor, uploadTensor, type Tensor } from '../../gpu/tensor.ts';
-import { randomizedSvd } from '../../linalg/svd.ts';
+import { uploadTensor, type Tensor } from '../../gpu/tensor.ts';
 import type { AdaptedModule } from '../config.ts';
 import type { Factors } from '../inits.ts';
+import { gradientSingularVectors } from './lora-ga.ts';
 
-/** B = U_r, A = V_rᵀ of G, by a randomized SVD (4r columns, 4 power iterations, as LoRA-GA's). */
+/** B = U_r, A = V_rᵀ of G. */
 export async function loraSbFactors(
   gpu: Gpu,
   m: AdaptedModule,
@@ -21,18 +20,11 @@ export async function loraSbFactors(
   seed: number,
 ): Promise<Factors> {
   const r = m.rank;
-  const q = Math.min(4 * r, m.out, m.in);
-  const svd = await randomizedSvd(gpu, gradient, { rank: r, oversample: q - r, niter: 4, seed });
-  try {
-    const u = await readF32(gpu, svd.u); // out × r
-    const v = await readF32(gpu, svd.v); // in × r
-    const a = new Float32Array(r * m.in);
-    for (let j = 0; j < r; j++) for (let i = 0; i < m.in; i++) a[j * m.in + i] = v[i * r + j];
-    return {
-      a: uploadTensor(gpu, a, [r, m.in], 'f32', `${m.path} A`),
-      b: uploadTensor(gpu, u, [m.out, r], 'f32', `${m.path} B`),
-    };
-  } finally {
-    releaseTensor(gpu, svd.u, svd.v);
-  }
+  const { u, v } = await gradientSingularVectors(gpu, m, gradient, r, seed);
+  const a = new Float32Array(r * m.in);
+  for (let j = 0; j < r; j++) for (let i = 0; i < m.in; i++) a[j * m.in + i] = v[i * r + j];
+  return {
+    a: uploadTensor(gpu, a, [r, m.in], 'f32', `${m.path} A`),
+    b: uploadTensor(gpu, u, [m.out, r], 'f32', `${m.path} B`),
+  };
 }
