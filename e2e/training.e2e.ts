@@ -79,7 +79,7 @@ describe.skipIf(!findChromium())('training in the studio page', () => {
     expect(problems).toEqual([]);
   });
 
-  it('pauses and stops a run, and continues it after a reload from its saved checkpoint', async () => {
+  it('pauses and stops a SORSA run, and continues it after a reload from its saved checkpoint', async () => {
     const page = await browser.newPage({
       viewport: { width: 1100, height: 900 },
       colorScheme: 'dark',
@@ -89,8 +89,12 @@ describe.skipIf(!findChromium())('training in the studio page', () => {
     await prepareQuickRun(page, 12);
     await page.getByText('Advanced settings').click();
     await page.getByTestId('checkpoint-every').fill('3');
+    // SORSA: its trained core and orthonormality curve must survive the reload too.
+    await page.getByTestId('init').selectOption('sorsa');
+    await page.getByTestId('sorsa-gamma').fill('0.001');
     await page.getByRole('button', { name: 'Start training' }).click();
     await expect.poll(() => step(page), { timeout: 60_000 }).toBeGreaterThanOrEqual(2);
+    expect(await page.getByTestId('orthonormality').textContent()).toMatch(/^\d\.\d\de[-+]\d+$/);
     await page.getByRole('button', { name: 'Pause' }).click();
     await expect
       .poll(() => page.getByTestId('train-phase').textContent(), { timeout: 30_000 })
@@ -130,6 +134,9 @@ describe.skipIf(!findChromium())('training in the studio page', () => {
     await outcome.waitFor({ timeout: 90_000 });
     expect(await outcome.textContent()).toMatch(/^Done: 12 steps/);
     expect(await page.getByTestId('loss-chart').getAttribute('data-train-points')).toBe('12');
+    expect(await page.getByTestId('orthonormality-chart').getAttribute('data-train-points')).toBe(
+      '12',
+    );
     // Finished: nothing left to resume; the stopped and the finished adapter are both kept.
     expect(await page.getByTestId('saved-run').count()).toBe(0);
     expect(await page.getByTestId('library-item').count()).toBe(2);

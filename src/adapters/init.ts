@@ -4,7 +4,7 @@
 // step 0; the original W stays untouched.
 import type { Gpu } from '../gpu/device.ts';
 import { run } from '../gpu/dispatch.ts';
-import { releaseTensor, type Tensor } from '../gpu/tensor.ts';
+import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
 import { asF32 } from '../linalg/widen.ts';
 import { matmul } from '../linalg/matmul.ts';
 import { type AdaptedModule, type InitMethod, type OrthogonalBasis } from './config.ts';
@@ -17,7 +17,7 @@ import {
 } from './inits.ts';
 
 export interface InitialFactors extends Factors {
-  /** W − scale·B·A for base-mutating inits. */
+  /** W − scale·B·A (W − scale·B·C·A with a core) for base-mutating inits. */
   residual?: Tensor;
 }
 
@@ -50,8 +50,17 @@ export async function initFactors(
     releaseTensor(gpu, w);
     throw e;
   }
-  await run(gpu, (b) =>
-    matmul(b, factors.b, factors.a, { alpha: -module.scale, beta: 1, into: w }),
-  );
+  const { core } = factors;
+  const c = core && uploadTensor(gpu, core, [module.rank, module.rank], 'f32', 'initial core');
+  const scratch: Tensor[] = c ? [c] : [];
+  try {
+    await run(gpu, (batch) => {
+      const b = c ? matmul(batch, factors.b, c) : factors.b;
+      if (c) scratch.push(b);
+      matmul(batch, b, factors.a, { alpha: -module.scale, beta: 1, into: w });
+    });
+  } finally {
+    releaseTensor(gpu, ...scratch);
+  }
   return { ...factors, residual: w };
 }

@@ -35,6 +35,11 @@ export type Trained = 'a' | 'b' | 'diagonal' | 'core';
 export interface Factors {
   a: Tensor;
   b: Tensor;
+  /**
+   * Where the init trains a core between B and A that does not start at zero (SORSA: the
+   * singular values), its start [r × r], row-major: the term is then s·B·C·A.
+   */
+  core?: Float32Array;
 }
 
 /** What one module's factors are computed from. */
@@ -73,6 +78,12 @@ export interface InitEntry<K extends StatisticKind = StatisticKind> {
    * adaptation freeze A, SVFit both factors), with no gradient buffer and no optimiser state.
    */
   trains: readonly Trained[];
+  /**
+   * Training adds SORSA's orthonormal regulariser γ·(‖BᵀB − I‖² + ‖A·Aᵀ − I‖²) to the loss (γ the
+   * run's orthonormalWeight; src/train/orthonormal.ts) and reports how far B and A are from
+   * orthonormal.
+   */
+  orthonormal?: true;
   statistic: K;
   /** Batches of the training data the statistic is collected over (0 when it needs none). */
   batches: number;
@@ -176,6 +187,20 @@ export const INITS = [
     initLoraWeights: true,
     factors: async ({ gpu, module, statistic, seed }) =>
       (await import('./inits/lora-sb.ts')).loraSbFactors(gpu, module, statistic, seed),
+  },
+  {
+    name: 'sorsa',
+    shortName: 'SORSA',
+    label: 'SORSA (PiSSA with trained singular values, kept orthonormal)',
+    explanation:
+      'W’s top r singular vectors and values all train, a regulariser keeping the vectors orthonormal (Cao & Song 2024); the base keeps the rest.',
+    mutatesBase: true,
+    trains: ['a', 'b', 'diagonal'],
+    orthonormal: true,
+    statistic: 'none',
+    batches: 0,
+    initLoraWeights: true,
+    factors: async (job) => (await import('./inits/sorsa.ts')).sorsaFactors(job),
   },
   {
     name: 'pissa',

@@ -35,6 +35,7 @@ const SHAPING: Record<string, (s: Settings) => unknown> = {
   seed: (s) => s.config.train.seed,
   recompute: (s) => s.config.train.recompute,
   'lora-pro': (s) => s.config.train.loraPro,
+  'sorsa-gamma': (s) => s.config.train.orthonormalWeight,
   'seq-len': (s) => s.seqLen,
   'val-fraction': (s) => s.validationFraction,
 };

@@ -7,7 +7,7 @@ import {
   type LoraSpec,
   type OrthogonalBasis,
 } from '../adapters/config.ts';
-import { DEFAULT_BASIS, parseInit, takesBasis } from '../adapters/inits.ts';
+import { DEFAULT_BASIS, initEntry, parseInit, takesBasis } from '../adapters/inits.ts';
 import { PLAIN_VARIANT, VARIANT_NAMES, type VariantName } from '../adapters/variants.ts';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
@@ -73,6 +73,7 @@ const VALUES = [
   'weights',
   'basis-seed',
   'basis-slice',
+  'sorsa-gamma',
 ] as const;
 
 /** `--NAME` says `--variant NAME`, for every variant but plain LoRA: `--dora`. */
@@ -123,6 +124,20 @@ function basisOption(values: Map<string, string>, init: InitMethod): OrthogonalB
   return basis;
 }
 
+/** --sorsa-gamma: the orthonormal regulariser's weight γ (only with an init that trains with it). */
+function orthonormalWeightOption(values: Map<string, string>, init: InitMethod): number {
+  const fallback = DEFAULT_SETTINGS.orthonormalWeight;
+  if (!initEntry(init).orthonormal) {
+    if (values.has('sorsa-gamma'))
+      throw new UsageError(`--sorsa-gamma belongs to --init sorsa (this run's init is ${init})`);
+    return fallback;
+  }
+  const gamma = numberOption(values, 'sorsa-gamma', fallback);
+  if (!(gamma >= 0 && Number.isFinite(gamma)))
+    throw new UsageError(`--sorsa-gamma must be a number ≥ 0 (got ${gamma})`);
+  return gamma;
+}
+
 function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfig {
   const rank = numberOption(values, 'rank', 8);
   const init = parseInit(values.get('init') ?? 'lora');
@@ -161,6 +176,7 @@ function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfi
       seed: numberOption(values, 'seed', 0),
       recompute: flags.has('recompute'),
       loraPro: flags.has('lora-pro'),
+      orthonormalWeight: orthonormalWeightOption(values, init),
     },
   };
 }
@@ -188,6 +204,8 @@ function progressLine(p: TrainProgress): string | null {
     parts.push(`val ${point.valLoss.toFixed(4)} (ppl ${Math.exp(point.valLoss).toFixed(2)})`);
   if (point.lr !== undefined) parts.push(`lr ${point.lr.toExponential(2)}`);
   if (point.gradNorm !== undefined) parts.push(`|g| ${point.gradNorm.toFixed(3)}`);
+  if (point.orthonormality !== undefined)
+    parts.push(`orthonormality error ${point.orthonormality.toExponential(2)}`);
   if (p.tokensPerSecond > 0) parts.push(`${p.tokensPerSecond.toFixed(0)} tok/s`);
   if (point.step > 0 && p.step < p.totalSteps) parts.push(`ETA ${duration(p.etaSeconds)}`);
   const samples = (p.samples ?? []).map((s) => `  sample: ${JSON.stringify(s.text)}`);

@@ -136,6 +136,7 @@ const PEFT_INITS: Record<InitName, ((init: InitMethod) => PeftInit) | null> = {
   orthogonal: null,
   svfit: null,
   lora_sb: null,
+  sorsa: null,
   pissa: () => ({ init_lora_weights: 'pissa' }),
   pissa_niter_N: (init) => ({ init_lora_weights: init }),
   milora: null,

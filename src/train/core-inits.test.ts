@@ -1,8 +1,11 @@
-// The inits that train a core between frozen factors (src/train/core.ts): SVFit (B, A = W's top
-// singular vectors, the core's diagonal trains: r numbers per module) and LoRA-SB (B, A from the
-// gradient's SVD, the whole r × r core trains). For each: the output is unchanged at step 0, the
-// core has its true gradient (masked to what trains), and the export — the plain LoRA B·C, A of
-// rank r — applied to the original base is the trained model.
+// The inits that train a core between B and A (src/train/core.ts): SVFit (B, A = W's top
+// singular vectors, frozen; the core's diagonal trains: r numbers per module), LoRA-SB (B, A
+// frozen from the gradient's SVD, the whole r × r core trains) and SORSA (B, A and the diagonal
+// core = W's principal singular triplets, all trained against the residual, kept orthonormal by a
+// regulariser). For each: the output is unchanged at step 0, the core and the trained factors have
+// their true gradients (the core's masked to what trains), and the export — the plain LoRA B·C, A,
+// converted for the original base where the init rewrote it — applied to that base is the
+// trained model.
 import { describe, expect, it } from 'vitest';
 import {
   adaptedModules,
@@ -20,6 +23,7 @@ import { jacobiSvd } from '../linalg/cpu/svd.ts';
 import { cpuBatchLoss, type CpuTerm } from '../model/cpu/reference.ts';
 import { createGpuModel, createRunner } from '../model/forward.ts';
 import type { Transformer } from '../model/transformer.ts';
+import type { ModelWeights } from '../model/weights.ts';
 import { useGpu } from '../testing/gpu.ts';
 import { seededRandom } from '../testing/random.ts';
 import { randomWeights, tinyConfig, tinyData } from '../testing/tiny-model.ts';
@@ -115,11 +119,24 @@ describe('SVFit', () => {
   });
 });
 
+/** The weights the adapter trains against: the base's, with a base-mutating init's residuals. */
+async function trainedAgainst(adapter: TrainableAdapter, view: Transformer): Promise<ModelWeights> {
+  const against: ModelWeights = new Map(weights);
+  for (const m of adapter.modules) {
+    const name = `${m.path}.weight`;
+    const w = weights.get(name);
+    if (!w) throw new Error(name);
+    against.set(name, { shape: w.shape, data: await readF32(gpu(), view.weight(name)) });
+  }
+  return against;
+}
+
 describe.each([
   ['svfit', (i: number) => i % 4 === 0],
   ['lora_sb', () => true],
+  ['sorsa', (i: number) => i % 4 === 0],
 ] as const)('%s', (init, trains) => {
-  it('leaves the output unchanged at step 0, with orthonormal frozen factors', async () => {
+  it('leaves the output unchanged at step 0, with orthonormal factors', async () => {
     const model = createGpuModel(gpu(), config, weights);
     const adapter = await start(model, init);
     try {
@@ -141,7 +158,7 @@ describe.each([
     }
   });
 
-  it('gives the core its true gradient where it trains, none elsewhere', async () => {
+  it('gives the core its true gradient where it trains, none elsewhere, and so the factors', async () => {
     const model = createGpuModel(gpu(), config, weights);
     const adapter = await start(model, init);
     try {
@@ -152,6 +169,7 @@ describe.each([
         f.core = f.core?.map((_, i) => (trains(i) ? random() - 0.5 : 0));
       adapter.write(begin);
       await adapter.refresh();
+      const against = await trainedAgainst(adapter, adapter.view(model.transformer));
       const batch = {
         ids: Uint32Array.from([1, 4, 7, 2, 9, 3, 8, 6]),
         targets: Int32Array.from([4, 7, 2, 9, -1, 8, 6, 5]),
@@ -164,41 +182,70 @@ describe.each([
         gradScale: 1,
       });
       await adapter.finishGradients();
-      const cores = new Map([...begin].map(([path, f]) => [path, Float64Array.from(f.core ?? [])]));
+      // Every trained value in f64, by module: the core, and A and B where they train.
+      const values = new Map(
+        [...begin].map(([path, f]) => [
+          path,
+          {
+            core: Float64Array.from(f.core ?? []),
+            a: Float64Array.from(f.a),
+            b: Float64Array.from(f.b),
+          },
+        ]),
+      );
       const loss = () =>
         cpuBatchLoss({
           config,
-          weights,
+          weights: against,
           terms: new Map(
             adapter.modules.map((m): [string, CpuTerm] => {
-              const f = begin.get(m.path);
-              if (!f) throw new Error(m.path);
-              const b = times(f.b, cores.get(m.path) ?? [], m.out, m.rank);
-              return [m.path, { a: Float64Array.from(f.a), b, rank: m.rank, scale: m.scale }];
+              const v = values.get(m.path);
+              if (!v) throw new Error(m.path);
+              const b = times(v.b, v.core, m.out, m.rank);
+              return [m.path, { a: v.a, b, rank: m.rank, scale: m.scale }];
             }),
           ),
           ...batch,
         });
+      const numeric = (x: Float64Array, i: number) => {
+        const saved = x[i];
+        x[i] = saved + 1e-5;
+        const plus = loss();
+        x[i] = saved - 1e-5;
+        const minus = loss();
+        x[i] = saved;
+        return (plus - minus) / 2e-5;
+      };
       for (const m of adapter.modules) {
-        const grad = adapter.grads.get(m.path)?.core;
-        const core = cores.get(m.path);
-        if (!grad || !core) throw new Error(m.path);
-        const analytic = await readF32(gpu(), grad);
+        const grads = adapter.grads.get(m.path);
+        const v = values.get(m.path);
+        if (!grads?.core || !v) throw new Error(m.path);
+        const analytic = await readF32(gpu(), grads.core);
         for (let i = 0; i < 9; i++) {
           if (!trains(i)) {
             expect(Math.abs(analytic[i]), `${m.path} off-diagonal ${i}`).toBe(0);
             continue;
           }
-          const saved = core[i];
-          core[i] = saved + 1e-5;
-          const plus = loss();
-          core[i] = saved - 1e-5;
-          const minus = loss();
-          core[i] = saved;
-          const numeric = (plus - minus) / 2e-5;
-          expect(Math.abs(analytic[i] - numeric), `${m.path} [${i}]`).toBeLessThan(
-            1e-2 * Math.max(1, Math.abs(numeric)),
+          const expected = numeric(v.core, i);
+          expect(Math.abs(analytic[i] - expected), `${m.path} [${i}]`).toBeLessThan(
+            1e-2 * Math.max(1, Math.abs(expected)),
           );
+        }
+        // Where the factors train too (SORSA), a few entries of each.
+        for (const factor of ['a', 'b'] as const) {
+          const grad = grads[factor];
+          expect(grad !== undefined, `${m.path} ${factor}`).toBe(
+            initEntry(init).trains.includes(factor),
+          );
+          if (!grad) continue;
+          const analyticFactor = await readF32(gpu(), grad);
+          for (const i of [0, 5, analyticFactor.length - 1]) {
+            const expected = numeric(v[factor], i);
+            expect(
+              Math.abs(analyticFactor[i] - expected),
+              `${m.path} ${factor}[${i}]`,
+            ).toBeLessThan(1e-2 * Math.max(1, Math.abs(expected)));
+          }
         }
       }
     } finally {
@@ -223,7 +270,13 @@ describe.each([
       const expected = await logits(result.adapter.view(model.transformer));
       const { files } = await result.adapter.peftFiles('tiny/base', config);
       const read = readPeftAdapter(files, init);
-      expect(read.details).toMatchObject({ rank: 3, alpha: 6, variant: 'lora' });
+      // A base-mutating init's export is the rank-2r LoRA for the original base.
+      const doubled = initEntry(init).mutatesBase ? 2 : 1;
+      expect(read.details).toMatchObject({
+        rank: 3 * doubled,
+        alpha: 6 * doubled,
+        variant: 'lora',
+      });
       const applied = await adapterTerms(gpu(), model.transformer, [{ adapter: read, weight: 1 }]);
       tensors.push(...applied.tensors);
       model.setAdapters(applied.terms);
@@ -241,5 +294,39 @@ describe.each([
       result.adapter.dispose();
       model.dispose();
     }
+  });
+});
+
+describe('SORSA', () => {
+  it('reports the orthonormality error each step, and its regulariser keeps it lower', async () => {
+    const errors: number[] = [];
+    for (const orthonormalWeight of [0, 2]) {
+      const model = createGpuModel(gpu(), config, weights);
+      const settings = { steps: 6, warmupSteps: 0, lr: 5e-2, evalEvery: 0, checkpointEvery: 0 };
+      const result = await train({
+        gpu: gpu(),
+        model,
+        baseModel: 'tiny/base',
+        data,
+        config: {
+          lora: spec('sorsa'),
+          train: { ...DEFAULT_SETTINGS, ...settings, orthonormalWeight },
+        },
+      });
+      try {
+        const trained = result.history.filter((h) => h.step > 0);
+        expect(trained).toHaveLength(6);
+        // The first step's error is the init's: orthonormal to f32 rounding.
+        expect(trained[0].orthonormality).toBeLessThan(1e-5);
+        const last = trained[5].orthonormality;
+        if (last === undefined) throw new Error('no orthonormality reported');
+        errors.push(last);
+      } finally {
+        result.adapter.dispose();
+        model.dispose();
+      }
+    }
+    expect(errors[0]).toBeGreaterThan(1e-3);
+    expect(errors[1]).toBeLessThan(errors[0] / 2);
   });
 });

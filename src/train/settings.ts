@@ -36,6 +36,11 @@ export interface TrainSettings {
    * approximates the full-weight gradient (src/train/lora-pro.ts).
    */
   loraPro: boolean;
+  /**
+   * γ of SORSA's orthonormal regulariser γ·(‖BᵀB − I‖² + ‖A·Aᵀ − I‖²), for inits that train
+   * with it (src/train/orthonormal.ts).
+   */
+  orthonormalWeight: number;
 }
 
 export const DEFAULT_SETTINGS: TrainSettings = {
@@ -58,6 +63,8 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   seed: 0,
   recompute: false,
   loraPro: false,
+  // The authors' default (their training script's --gamma).
+  orthonormalWeight: 4e-4,
 };
 
 /**

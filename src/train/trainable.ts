@@ -1,5 +1,5 @@
 // The adapter being trained, on the GPU: factors (those the init trains, with their gradients),
-// the core between them where there is one (DyLoRA, SVFit, LoRA-SB), the residual weights of
+// the core between them where there is one (DyLoRA, SVFit, LoRA-SB, SORSA), the residual weights of
 // base-mutating inits, its variant's vectors and state (DoRA's magnitudes and row norms), and the
 // transformer view that trains against them (the base model's weights stay untouched, so the
 // original is there for export and for other adapters).
@@ -20,6 +20,7 @@ import type { AdapterTerm, Transformer } from '../model/transformer.ts';
 import type { FactorGradients } from './backward.ts';
 import { FactorCores, identity } from './core.ts';
 import { drawnRanks, truncation } from './dylora.ts';
+import { addOrthonormalGradients } from './orthonormal.ts';
 import type { Parameter } from './optimizer.ts';
 
 /** One module's factors with their gradients, as LoRA-Pro's gradient correction needs them. */
@@ -48,7 +49,8 @@ export class TrainableAdapter {
     readonly initial: Map<string, HostFactors>,
     /**
      * The core C between B and A (src/train/core.ts): DyLoRA's per-step truncation, or the
-     * trained core of an init that trains one (SVFit's diagonal, LoRA-SB's whole matrix).
+     * trained core of an init that trains one (SVFit's and SORSA's diagonal, LoRA-SB's whole
+     * matrix).
      */
     private cores?: FactorCores,
   ) {
@@ -84,6 +86,7 @@ export class TrainableAdapter {
     const grads = new Map<string, FactorGradients>();
     const residuals = new Map<string, Tensor>();
     const initial = new Map<string, HostFactors>();
+    const startCores = new Map<string, Float32Array>();
     const adapter = new TrainableAdapter(gpu, spec, modules, factors, grads, residuals, initial);
     try {
       for (const [i, m] of modules.entries()) {
@@ -107,15 +110,20 @@ export class TrainableAdapter {
           b: gradient('b', init.b.shape),
           core: gradient('diagonal', [m.rank, m.rank]) ?? gradient('core', [m.rank, m.rank]),
         });
+        if (init.core) startCores.set(m.path, init.core);
         if (init.residual) {
           residuals.set(`${m.path}.weight`, init.residual);
-          initial.set(m.path, { a: await readF32(gpu, init.a), b: await readF32(gpu, init.b) });
+          const b = await readF32(gpu, init.b);
+          initial.set(m.path, {
+            a: await readF32(gpu, init.a),
+            b: init.core ? timesCore(b, init.core) : b,
+          });
         }
       }
       await adapter.startVariant(base);
       const bs = new Map([...factors].map(([path, f]) => [path, f.b]));
-      // DyLoRA's core is set each step; SVFit's and LoRA-SB's start at zero and train (the
-      // diagonal; the whole matrix).
+      // DyLoRA's core is set each step; SVFit's and LoRA-SB's start at zero, SORSA's at the
+      // singular values, and train (the diagonal; the whole matrix).
       const mask = coreMask(entry.trains);
       if (spec.dylora)
         adapter.cores = await FactorCores.create(gpu, modules, bs, (m) => identity(m.rank));
@@ -124,7 +132,7 @@ export class TrainableAdapter {
           gpu,
           modules,
           bs,
-          (m) => new Float32Array(m.rank * m.rank),
+          (m) => startCores.get(m.path) ?? new Float32Array(m.rank * m.rank),
           (m) => mask(m.rank),
         );
       onModule?.(modules.length, modules.length, '');
@@ -198,6 +206,22 @@ export class TrainableAdapter {
       this.cores.set(new Map(this.modules.map((m) => [m.path, identity(m.rank)])));
       await this.cores.recompute();
     }
+  }
+
+  /**
+   * SORSA's orthonormal regulariser: γ·∂R joins B's and A's gradients (after finishGradients);
+   * returns how far from orthonormal they are before the step (src/train/orthonormal.ts).
+   */
+  async regulariseOrthonormal(gamma: number): Promise<number> {
+    return addOrthonormalGradients(
+      this.gpu,
+      this.modules.flatMap((m) => {
+        const f = this.factors.get(m.path);
+        const g = this.grads.get(m.path);
+        return f && g ? [{ ...f, grads: g }] : [];
+      }),
+      gamma,
+    );
   }
 
   /**

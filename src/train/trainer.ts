@@ -30,6 +30,8 @@ export interface HistoryPoint {
   valLoss?: number;
   lr?: number;
   gradNorm?: number;
+  /** SORSA: how far B and A are from orthonormal (mean ‖BᵀB − I‖_F, ‖A·Aᵀ − I‖_F) before the step. */
+  orthonormality?: number;
 }
 
 export interface Sample {
@@ -228,6 +230,10 @@ function checkSettings({ lora, train: s }: TrainConfig, data: PreparedData): voi
     problems.push(
       `LoRA-Pro corrects the gradients of both factors, and ${init.shortName} freezes ${init.trains.includes('a') ? 'B' : 'A'}`,
     );
+  else if (s.loraPro && trainsCore)
+    problems.push(`LoRA-Pro corrects B·A, and ${init.shortName} trains a core between them`);
+  if (!(s.orthonormalWeight >= 0 && Number.isFinite(s.orthonormalWeight)))
+    problems.push('the orthonormal regulariser’s weight must be ≥ 0');
   if (trainsCore && variantEntry(lora.variant).name !== PLAIN_VARIANT)
     problems.push(
       `${init.shortName} trains a core between B and A, which ${variantEntry(lora.variant).shortName} does not take`,
@@ -381,6 +387,9 @@ async function trainStep(run: RunState): Promise<HistoryPoint | { failure: strin
     });
   }
   await adapter.finishGradients();
+  const orthonormality = initEntry(lora.init).orthonormal
+    ? await adapter.regulariseOrthonormal(s.orthonormalWeight)
+    : undefined;
   const kept = `(the adapter keeps its values from step ${step})`;
   const loss = lossSum / count;
   if (!Number.isFinite(loss)) {
@@ -416,7 +425,13 @@ async function trainStep(run: RunState): Promise<HistoryPoint | { failure: strin
   run.step++;
   run.tokens += s.gradAccum * s.batchSize * r.data.train[0].input.length;
   run.elapsedMs += performance.now() - started;
-  return { step: run.step, loss, lr, gradNorm: grads.norm };
+  return {
+    step: run.step,
+    loss,
+    lr,
+    gradNorm: grads.norm,
+    ...(orthonormality === undefined ? {} : { orthonormality }),
+  };
 }
 
 /** Training tokens per second over the steps so far. */

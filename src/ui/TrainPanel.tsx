@@ -6,7 +6,7 @@ import {
   type TrainingOutcome,
 } from '../worker/api.ts';
 import { formatBytes, formatDuration, formatRate } from './format.ts';
-import { LossChart } from './LossChart.tsx';
+import { LossChart, OrthonormalityChart } from './LossChart.tsx';
 import { RunExport } from './RunExport.tsx';
 import { useDataStore } from './data-store.ts';
 import { useModelStore } from './model-store.ts';
@@ -46,6 +46,7 @@ export function TrainPanel() {
           {(running || run.history.length > 0) && (
             <LossChart history={run.history} totalSteps={run.config.train.steps} />
           )}
+          <OrthonormalityChart history={run.history} totalSteps={run.config.train.steps} />
           <RunFigures history={run.history} />
           {run.state === 'ended' && <Outcome outcome={run.outcome} />}
           {run.state === 'failed' && (
@@ -162,7 +163,7 @@ function RunProgress({ run }: { run: Extract<RunView, { state: 'running' }> }) {
   );
 }
 
-/** The latest values of the curves: losses, gradient norm, learning rate. */
+/** The latest values of the curves: losses, gradient norm, learning rate (SORSA: orthonormality). */
 function RunFigures({ history }: { history: HistoryPoint[] }) {
   const last = <K extends keyof HistoryPoint>(key: K) =>
     history.findLast((h) => h[key] !== undefined)?.[key];
@@ -170,6 +171,7 @@ function RunFigures({ history }: { history: HistoryPoint[] }) {
   const valLoss = last('valLoss');
   const gradNorm = last('gradNorm');
   const lr = last('lr');
+  const orthonormality = last('orthonormality');
   if (loss === undefined && valLoss === undefined) return null;
   return (
     <dl className="facts metrics" data-testid="train-figures">
@@ -181,6 +183,12 @@ function RunFigures({ history }: { history: HistoryPoint[] }) {
       <dd>{gradNorm?.toFixed(3) ?? '—'}</dd>
       <dt>Learning rate</dt>
       <dd>{lr === undefined ? '—' : formatRate(lr)}</dd>
+      {orthonormality !== undefined && (
+        <>
+          <dt>Orthonormality error</dt>
+          <dd data-testid="orthonormality">{orthonormality.toExponential(2)}</dd>
+        </>
+      )}
     </dl>
   );
 }

@@ -1,6 +1,7 @@
 import type { ReactNode } from 'react';
 import {
   DEFAULT_BASIS,
+  initEntry,
   modelModules,
   nextFreeSlice,
   PLAIN_VARIANT,
@@ -149,6 +150,25 @@ function LoraProField() {
   );
 }
 
+/** SORSA's regulariser weight γ: how hard B and A are kept orthonormal. */
+function OrthonormalWeightField() {
+  const gamma = useTrainSettingsStore((s) => s.config.train.orthonormalWeight);
+  const setTrain = useTrainSettingsStore((s) => s.setTrain);
+  return (
+    <NumberField
+      label="Orthonormal regulariser γ"
+      value={gamma}
+      min={0}
+      step="any"
+      testId="sorsa-gamma"
+      title="SORSA adds γ·(‖BᵀB − I‖² + ‖A·Aᵀ − I‖²) to the loss; 0 turns it off"
+      onChange={(orthonormalWeight) => {
+        setTrain({ orthonormalWeight });
+      }}
+    />
+  );
+}
+
 /**
  * Orthogonal adaptation's shared basis: its seed and this adapter's slice, or the first slice no
  * adapter of this model in the library took yet.
@@ -258,6 +278,7 @@ function AdapterFields() {
           <span className="hint">{init?.explanation}</span>
         </label>
         {takesBasis(lora.init) && <BasisFields />}
+        {initEntry(lora.init).orthonormal && <OrthonormalWeightField />}
         <NumberField
           label="Alpha"
           value={lora.alpha}

@@ -15,8 +15,15 @@ export interface Preset {
 }
 
 // Spelled out rather than spread from DEFAULT_SETTINGS, which also holds the user's own fields.
-const { weightDecay, adamBeta1, adamBeta2, adamEpsilon, maxGradNorm, evalSequences } =
-  DEFAULT_SETTINGS;
+const {
+  weightDecay,
+  adamBeta1,
+  adamBeta2,
+  adamEpsilon,
+  maxGradNorm,
+  evalSequences,
+  orthonormalWeight,
+} = DEFAULT_SETTINGS;
 
 const LORA_DEFAULT: Preset = {
   name: 'LoRA default',
@@ -45,6 +52,7 @@ const LORA_DEFAULT: Preset = {
     evalSequences,
     checkpointEvery: 20,
     loraPro: false,
+    orthonormalWeight,
   },
   seqLen: 128,
 };
@@ -77,6 +85,7 @@ export const PRESETS: readonly Preset[] = [
       evalSequences,
       checkpointEvery: 10,
       loraPro: false,
+      orthonormalWeight,
     },
     seqLen: 64,
   },

@@ -74,7 +74,7 @@ export {
 } from '../merge/parameters.ts';
 export type { LoraSpec, InitMethod, VariantName } from '../adapters/config.ts';
 export { nextFreeSlice, TARGET_PRESETS } from '../adapters/config.ts';
-export { DEFAULT_BASIS, INITS, initChoice, takesBasis } from '../adapters/inits.ts';
+export { DEFAULT_BASIS, INITS, initChoice, initEntry, takesBasis } from '../adapters/inits.ts';
 export { PLAIN_VARIANT, VARIANTS, variantEntry } from '../adapters/variants.ts';
 export { DEFAULT_SETTINGS } from '../train/settings.ts';
 export { resolveTargets } from '../model/architecture.ts';
