@@ -26,10 +26,10 @@ export type StatisticKind = keyof StatisticValues;
 export type InitStatistics = ReadonlyMap<string, StatisticValues[StatisticKind]>;
 
 /**
- * What an init trains: A, B, or a core C between them (y += s·B·C·A·x, src/train/core.ts) that
- * starts at zero — its diagonal only, or the whole r × r matrix.
+ * What an init trains: A, B, a core C between them (y += s·g·B·C·A·x, src/train/core.ts) — its
+ * diagonal only, or the whole r × r matrix — and the gain g multiplying it (else 1).
  */
-export type Trained = 'a' | 'b' | 'diagonal' | 'core';
+export type Trained = 'a' | 'b' | 'diagonal' | 'core' | 'gain';
 
 /** A [rank × in] and B [out × rank] of one module. */
 export interface Factors {
@@ -37,7 +37,8 @@ export interface Factors {
   b: Tensor;
   /**
    * Where the init trains a core between B and A that does not start at zero (SORSA: the
-   * singular values), its start [r × r], row-major: the term is then s·B·C·A.
+   * singular values; LoLDU: the LDU's diagonal), its start [r × r], row-major: the term is then
+   * s·B·C·A.
    */
   core?: Float32Array;
 }
@@ -201,6 +202,19 @@ export const INITS = [
     batches: 0,
     initLoraWeights: true,
     factors: async (job) => (await import('./inits/sorsa.ts')).sorsaFactors(job),
+  },
+  {
+    name: 'loldu',
+    shortName: 'LoLDU',
+    label: 'LoLDU (tiny: trains the LDU diagonal and a scale)',
+    explanation:
+      'W = P·L·D·U by pivoted LU; L and U frozen, the top r values of D and one scale per module train (Shi et al. 2024): r + 1 parameters per module.',
+    mutatesBase: true,
+    trains: ['diagonal', 'gain'],
+    statistic: 'none',
+    batches: 0,
+    initLoraWeights: true,
+    factors: async (job) => (await import('./inits/loldu.ts')).lolduFactors(job),
   },
   {
     name: 'pissa',

@@ -35,14 +35,17 @@ function plainLora(m: AdaptedModule, f: HostFactors, f0: HostFactors): HostFacto
 
 /**
  * A module's trained weights on the host: A, B, its variant's vectors (DoRA's m [out]) and, for
- * an init that trains one, the core C [r × r] between them (exported folded into B as B·C).
+ * an init that trains one, the core C [r × r] between them (exported folded into B as B·g·C).
  */
 export interface TrainedFactors extends HostFactors, VariantVectors {
   core?: Float32Array;
+  /** The trained gain g [1] multiplying the core, where the init trains one (LoLDU). */
+  gain?: Float32Array;
 }
 
-/** How checkpoints name a module's trained core. */
+/** How checkpoints name a module's trained core and gain. */
 export const CORE_KEY = 'lora_core';
+export const GAIN_KEY = 'lora_core_gain';
 
 /** One module as it is written: factors, its variant's vectors, rank and alpha. */
 export interface ExportModule extends VariantVectors {

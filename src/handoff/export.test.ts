@@ -273,6 +273,8 @@ const INIT_SPELLINGS: Record<
   orthogonal: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
   svfit: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
   lora_sb: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
+  sorsa: { peft: null, batches: 0, mutates: true, axolotl: null, pissaIter: null },
+  loldu: { peft: null, batches: 0, mutates: true, axolotl: null, pissaIter: null },
   pissa: {
     peft: { init_lora_weights: 'pissa' },
     batches: 0,

@@ -137,6 +137,7 @@ const PEFT_INITS: Record<InitName, ((init: InitMethod) => PeftInit) | null> = {
   svfit: null,
   lora_sb: null,
   sorsa: null,
+  loldu: null,
   pissa: () => ({ init_lora_weights: 'pissa' }),
   pissa_niter_N: (init) => ({ init_lora_weights: init }),
   milora: null,

@@ -30,6 +30,8 @@ export interface Variant {
   variant?: VariantName;
   loraPro?: boolean;
   dylora?: boolean;
+  /** SORSA's regulariser weight, where the row sets its own. */
+  orthonormalWeight?: number;
 }
 
 /** Every init of the table, then every adapter variant, LoRA-Pro and DyLoRA on the default init. */
@@ -42,6 +44,8 @@ export const VARIANTS: Variant[] = [
   })),
   { label: 'LoRA-Pro', init: 'lora', loraPro: true },
   { label: 'DyLoRA', init: 'lora', dylora: true },
+  // What SORSA's regulariser changes: the same run without it.
+  { label: 'SORSA γ = 0', init: 'sorsa', orthonormalWeight: 0 },
 ];
 
 export interface StudySettings {
@@ -63,6 +67,8 @@ export interface StudyRun {
   seconds: number;
   /** With `ranks`: the validation loss of the adapter cut to rank 1, 2, …, r. */
   byRank?: number[];
+  /** For SORSA: the orthonormality error at the last step. */
+  orthonormality?: number;
 }
 
 /** The validation loss of a trained adapter's PEFT export cut to each rank 1…r. */
@@ -121,6 +127,7 @@ export async function initStudy(
         evalEvery: s.evalEvery,
         checkpointEvery: 0,
         loraPro: v.loraPro ?? false,
+        orthonormalWeight: v.orthonormalWeight ?? DEFAULT_SETTINGS.orthonormalWeight,
       };
       const start = performance.now();
       const result = await train({
@@ -145,6 +152,8 @@ export async function initStudy(
         ),
         seconds,
         byRank,
+        orthonormality: result.history.findLast((p) => p.orthonormality !== undefined)
+          ?.orthonormality,
       });
     }
   }
@@ -154,7 +163,24 @@ export async function initStudy(
 /** One markdown table per style: a row per variant, a column per evaluated step. */
 export function studyTables(runs: readonly StudyRun[]): string {
   const styles = [...new Set(runs.map((r) => r.style))];
-  return [curveTables(runs, styles), rankTable(runs)].filter((t) => t !== '').join('\n\n');
+  return [curveTables(runs, styles), rankTable(runs), orthonormalityTable(runs)]
+    .filter((t) => t !== '')
+    .join('\n\n');
+}
+
+/** SORSA's runs: how far from orthonormal their singular vectors ended. */
+function orthonormalityTable(runs: readonly StudyRun[]): string {
+  const measured = runs.filter((r) => r.orthonormality !== undefined);
+  if (measured.length === 0) return '';
+  return [
+    'Orthonormality error (mean ‖BᵀB − I‖_F, ‖A·Aᵀ − I‖_F) at the last step:',
+    '',
+    '| style | variant | error |',
+    '|---|---|---|',
+    ...measured.map(
+      (r) => `| ${r.style} | ${r.variant} | ${(r.orthonormality ?? 0).toExponential(2)} |`,
+    ),
+  ].join('\n');
 }
 
 /** The runs cut to each rank: a row per (style, variant), a column per rank. */

@@ -44,6 +44,7 @@ export interface FactorGradients extends VariantVectors<Tensor> {
   a?: Tensor;
   b?: Tensor;
   core?: Tensor;
+  gain?: Tensor;
 }
 
 export interface BackwardRun extends LayerRun {

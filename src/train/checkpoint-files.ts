@@ -1,10 +1,10 @@
-// A checkpoint is one file, `checkpoint.safetensors`: adapter factors (and the core between them
-// where one trains), the variant's vectors such as DoRA's magnitudes and the optimiser moments
+// A checkpoint is one file, `checkpoint.safetensors`: adapter factors (and the core between them,
+// with its gain, where one trains), the variant's vectors such as DoRA's magnitudes and the optimiser moments
 // (F32), with the step, settings and curves as JSON in its metadata. One file is replaced by one rename, so a run killed while checkpointing leaves
 // the previous checkpoint or the new one, never step N's settings beside step N−1's tensors.
 // `checkpoint.json` repeats the JSON for people and tools; only checkpoints written before the
 // metadata held it are read from it. Nothing is pickled.
-import { CORE_KEY, type TrainedFactors } from '../adapters/peft.ts';
+import { CORE_KEY, GAIN_KEY, type TrainedFactors } from '../adapters/peft.ts';
 import { variantEntry } from '../adapters/variants.ts';
 import { FormatError } from '../model/errors.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../model/safetensors.ts';
@@ -32,6 +32,7 @@ export function checkpointFiles(c: Checkpoint): Map<string, Uint8Array> {
     vector(`factors.${path}.lora_A`, f.a);
     vector(`factors.${path}.lora_B`, f.b);
     if (f.core) vector(`factors.${path}.${CORE_KEY}`, f.core);
+    if (f.gain) vector(`factors.${path}.${GAIN_KEY}`, f.gain);
     for (const v of vectors) {
       const data = f[v.field];
       if (!data) throw new Error(`no ${v.description} for ${path} to checkpoint`);
@@ -95,6 +96,8 @@ export function checkpointFromFiles(
     factors[path] = { a: read(`factors.${path}.lora_A`), b: read(`factors.${path}.lora_B`) };
     const core = `factors.${path}.${CORE_KEY}`;
     if (st.header.tensors.has(core)) factors[path].core = read(core);
+    const gain = `factors.${path}.${GAIN_KEY}`;
+    if (st.header.tensors.has(gain)) factors[path].gain = read(gain);
     for (const v of vectors) factors[path][v.field] = read(`factors.${path}.${v.key}`);
   }
   const moments = Array.from({ length: meta.momentCount }, (_, i) => ({

@@ -131,12 +131,16 @@ async function trainedAgainst(adapter: TrainableAdapter, view: Transformer): Pro
   return against;
 }
 
+const diagonal = (i: number) => i % 4 === 0;
+
+// The init, which core entries train, and whether its B and A start orthonormal (singular vectors).
 describe.each([
-  ['svfit', (i: number) => i % 4 === 0],
-  ['lora_sb', () => true],
-  ['sorsa', (i: number) => i % 4 === 0],
-] as const)('%s', (init, trains) => {
-  it('leaves the output unchanged at step 0, with orthonormal factors', async () => {
+  ['svfit', diagonal, true],
+  ['lora_sb', () => true, true],
+  ['sorsa', diagonal, true],
+  ['loldu', diagonal, false],
+] as const)('%s', (init, trains, orthonormal) => {
+  it('leaves the output unchanged at step 0', async () => {
     const model = createGpuModel(gpu(), config, weights);
     const adapter = await start(model, init);
     try {
@@ -144,6 +148,7 @@ describe.each([
       expect(relativeNormError(await logits(view), await logits(model.transformer))).toBeLessThan(
         1e-6,
       );
+      if (!orthonormal) return;
       for (const [path, f] of await adapter.read()) {
         const m = adapter.modules.find((x) => x.path === path);
         if (!m) throw new Error(path);
@@ -165,8 +170,10 @@ describe.each([
       // A nonzero core, so that the gradient at it is not the gradient at the start.
       const random = seededRandom(8);
       const begin = await adapter.read();
-      for (const f of begin.values())
+      for (const f of begin.values()) {
         f.core = f.core?.map((_, i) => (trains(i) ? random() - 0.5 : 0));
+        if (f.gain) f.gain = Float32Array.of(1.3);
+      }
       adapter.write(begin);
       await adapter.refresh();
       const against = await trainedAgainst(adapter, adapter.view(model.transformer));
@@ -182,12 +189,13 @@ describe.each([
         gradScale: 1,
       });
       await adapter.finishGradients();
-      // Every trained value in f64, by module: the core, and A and B where they train.
+      // Every trained value in f64, by module: the core, its gain, and A and B where they train.
       const values = new Map(
         [...begin].map(([path, f]) => [
           path,
           {
             core: Float64Array.from(f.core ?? []),
+            gain: Float64Array.from(f.gain ?? [1]),
             a: Float64Array.from(f.a),
             b: Float64Array.from(f.b),
           },
@@ -201,7 +209,12 @@ describe.each([
             adapter.modules.map((m): [string, CpuTerm] => {
               const v = values.get(m.path);
               if (!v) throw new Error(m.path);
-              const b = times(v.b, v.core, m.out, m.rank);
+              const b = times(
+                v.b,
+                v.core.map((c) => c * v.gain[0]),
+                m.out,
+                m.rank,
+              );
               return [m.path, { a: v.a, b, rank: m.rank, scale: m.scale }];
             }),
           ),
@@ -228,6 +241,16 @@ describe.each([
           }
           const expected = numeric(v.core, i);
           expect(Math.abs(analytic[i] - expected), `${m.path} [${i}]`).toBeLessThan(
+            1e-2 * Math.max(1, Math.abs(expected)),
+          );
+        }
+        expect(grads.gain !== undefined, `${m.path} gain`).toBe(
+          initEntry(init).trains.includes('gain'),
+        );
+        if (grads.gain) {
+          const expected = numeric(v.gain, 0);
+          const [analyticGain] = await readF32(gpu(), grads.gain);
+          expect(Math.abs(analyticGain - expected), `${m.path} gain`).toBeLessThan(
             1e-2 * Math.max(1, Math.abs(expected)),
           );
         }

@@ -7,7 +7,13 @@ import type { AdaptedModule, HostFactors, InitMethod, LoraSpec } from '../adapte
 import { adaptedModules } from '../adapters/config.ts';
 import { initFactors } from '../adapters/init.ts';
 import { initEntry, mutatesBase, type InitStatistics, type Trained } from '../adapters/inits.ts';
-import { CORE_KEY, exportAdapter, peftFiles, type TrainedFactors } from '../adapters/peft.ts';
+import {
+  CORE_KEY,
+  exportAdapter,
+  GAIN_KEY,
+  peftFiles,
+  type TrainedFactors,
+} from '../adapters/peft.ts';
 import { recompress } from '../adapters/recompress.ts';
 import { variantEngine, type TrainedVariant } from '../adapters/variants/engine.ts';
 import { variantEntry, type VariantEntry, type VectorField } from '../adapters/variants.ts';
@@ -109,6 +115,7 @@ export class TrainableAdapter {
           a: gradient('a', init.a.shape),
           b: gradient('b', init.b.shape),
           core: gradient('diagonal', [m.rank, m.rank]) ?? gradient('core', [m.rank, m.rank]),
+          gain: gradient('gain', [1]),
         });
         if (init.core) startCores.set(m.path, init.core);
         if (init.residual) {
@@ -122,19 +129,20 @@ export class TrainableAdapter {
       }
       await adapter.startVariant(base);
       const bs = new Map([...factors].map(([path, f]) => [path, f.b]));
-      // DyLoRA's core is set each step; SVFit's and LoRA-SB's start at zero, SORSA's at the
-      // singular values, and train (the diagonal; the whole matrix).
+      // DyLoRA's core is set each step; SVFit's and LoRA-SB's start at zero, SORSA's and
+      // LoLDU's where their init puts them, and train (the diagonal; the whole matrix; LoLDU's
+      // with a gain).
       const mask = coreMask(entry.trains);
       if (spec.dylora)
-        adapter.cores = await FactorCores.create(gpu, modules, bs, (m) => identity(m.rank));
+        adapter.cores = await FactorCores.create(gpu, modules, bs, {
+          initial: (m) => identity(m.rank),
+        });
       else if (mask)
-        adapter.cores = await FactorCores.create(
-          gpu,
-          modules,
-          bs,
-          (m) => startCores.get(m.path) ?? new Float32Array(m.rank * m.rank),
-          (m) => mask(m.rank),
-        );
+        adapter.cores = await FactorCores.create(gpu, modules, bs, {
+          initial: (m) => startCores.get(m.path) ?? new Float32Array(m.rank * m.rank),
+          trained: (m) => mask(m.rank),
+          gain: entry.trains.includes('gain'),
+        });
       onModule?.(modules.length, modules.length, '');
     } catch (e) {
       adapter.dispose();
@@ -192,7 +200,9 @@ export class TrainableAdapter {
     if (!this.cores || !this.spec.dylora) return;
     const ranks = drawnRanks(this.modules, seed, step);
     this.cores.set(
-      new Map(this.modules.map((m, i) => [m.path, truncation(m, ranks[i], this.spec.rslora)])),
+      new Map(
+        this.modules.map((m, i) => [m.path, { core: truncation(m, ranks[i], this.spec.rslora) }]),
+      ),
     );
     await this.cores.recompute();
   }
@@ -203,7 +213,7 @@ export class TrainableAdapter {
     await this.cores.gradients(this.grads);
     // DyLoRA rests at full rank between steps.
     if (this.spec.dylora) {
-      this.cores.set(new Map(this.modules.map((m) => [m.path, identity(m.rank)])));
+      this.cores.set(new Map(this.modules.map((m) => [m.path, { core: identity(m.rank) }])));
       await this.cores.recompute();
     }
   }
@@ -297,7 +307,8 @@ export class TrainableAdapter {
 
   /**
    * What the init trains of every module as optimiser parameters — A and B (`<path>.lora_A`,
-   * `.lora_B`), B alone, or the core between them (`.lora_core`) — then its variant's vectors
+   * `.lora_B`), B alone, the core between them (`.lora_core`) and its gain (`.lora_core_gain`) —
+   * then its variant's vectors
    * (`<path>.lora_magnitude_vector`).
    */
   parameters(): Parameter[] {
@@ -306,10 +317,12 @@ export class TrainableAdapter {
       const g = this.grads.get(m.path);
       if (!f || !g) return [];
       const core = this.cores?.core(m.path);
+      const gain = this.cores?.gain(m.path);
       const params = [
         ...(g.a ? [{ name: `${m.path}.lora_A`, value: f.a, grad: g.a }] : []),
         ...(g.b ? [{ name: `${m.path}.lora_B`, value: f.b, grad: g.b }] : []),
         ...(g.core && core ? [{ name: `${m.path}.${CORE_KEY}`, value: core, grad: g.core }] : []),
+        ...(g.gain && gain ? [{ name: `${m.path}.${GAIN_KEY}`, value: gain, grad: g.gain }] : []),
       ];
       for (const { key, field, value } of this.vectors(m.path)) {
         const grad = g[field];
@@ -337,7 +350,7 @@ export class TrainableAdapter {
         a: await readF32(this.gpu, f.a),
         b: await readF32(this.gpu, f.b),
       };
-      if (this.coreTrains && this.cores) read.core = await this.cores.read(path);
+      if (this.coreTrains && this.cores) Object.assign(read, await this.cores.read(path));
       for (const { field, value } of this.vectors(path))
         read[field] = await readF32(this.gpu, value);
       out.set(path, read);
@@ -388,12 +401,20 @@ export class TrainableAdapter {
     return { files: peftFiles(adapter), residuals };
   }
 
-  /** The trained values as a plain LoRA's factors: a trained core folded into B (B·C). */
+  /** The trained values as a plain LoRA's factors: a trained core folded into B (B·g·C). */
   private async plainFactors(): Promise<Map<string, TrainedFactors>> {
     const read = await this.read();
     for (const [path, f] of read) {
-      const { core, ...rest } = f;
-      if (core) read.set(path, { ...rest, b: timesCore(f.b, core) });
+      const { core, gain, ...rest } = f;
+      const g = gain?.[0] ?? 1;
+      if (core)
+        read.set(path, {
+          ...rest,
+          b: timesCore(
+            f.b,
+            core.map((c) => g * c),
+          ),
+        });
     }
     return read;
   }
@@ -408,10 +429,12 @@ export class TrainableAdapter {
         v.a.length !== f.a.numel ||
         v.b.length !== f.b.numel ||
         vectors.some(({ value, data }) => data?.length !== value.numel) ||
-        (this.coreTrains && v.core?.length !== this.cores?.core(path)?.numel)
+        (this.coreTrains && v.core?.length !== this.cores?.core(path)?.numel) ||
+        (this.coreTrains && this.cores?.gain(path) && v.gain?.length !== 1)
       )
         throw new RangeError(`checkpoint factors for ${path} are missing or mis-shaped`);
-      if (this.coreTrains && v.core) this.cores?.set(new Map([[path, v.core]]));
+      if (this.coreTrains && v.core)
+        this.cores?.set(new Map([[path, { core: v.core, gain: v.gain }]]));
       this.gpu.device.queue.writeBuffer(f.a.buffer, 0, v.a);
       this.gpu.device.queue.writeBuffer(f.b.buffer, 0, v.b);
       for (const { value, data } of vectors)
@@ -423,7 +446,7 @@ export class TrainableAdapter {
     for (const f of this.factors.values()) releaseTensor(this.gpu, f.a, f.b);
     for (const g of this.grads.values()) {
       const vectors = this.variant.vectors.flatMap((v) => g[v.field] ?? []);
-      releaseTensor(this.gpu, ...[g.a, g.b, g.core].flatMap((t) => t ?? []), ...vectors);
+      releaseTensor(this.gpu, ...[g.a, g.b, g.core, g.gain].flatMap((t) => t ?? []), ...vectors);
     }
     for (const v of this.variants.values()) releaseTensor(this.gpu, ...v.tensors());
     releaseTensor(this.gpu, ...this.residuals.values());
