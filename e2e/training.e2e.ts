@@ -130,6 +130,9 @@ describe.skipIf(!findChromium())('training in the studio page', () => {
       .toMatch(/zimmy-stories\.txt/);
 
     await banner.getByRole('button', { name: 'Resume' }).click();
+    // The form shows the resumed run's settings, not its defaults.
+    expect(await page.getByTestId('steps').inputValue()).toBe('12');
+    expect(await page.getByTestId('init').inputValue()).toBe('sorsa');
     const outcome = page.getByTestId('train-outcome');
     await outcome.waitFor({ timeout: 90_000 });
     expect(await outcome.textContent()).toMatch(/^Done: 12 steps/);
@@ -141,6 +144,17 @@ describe.skipIf(!findChromium())('training in the studio page', () => {
     expect(await page.getByTestId('saved-run').count()).toBe(0);
     expect(await page.getByTestId('library-item').count()).toBe(2);
     await page.screenshot({ path: `${OUTPUT}training-resumed.png`, fullPage: true });
+
+    // The finished run, its curves and settings survive another reload.
+    await page.reload();
+    await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('train-outcome').textContent()).toMatch(/^Done: 12 steps/);
+    expect(await page.getByTestId('loss-chart').getAttribute('data-train-points')).toBe('12');
+    expect(await page.getByTestId('orthonormality-chart').getAttribute('data-train-points')).toBe(
+      '12',
+    );
+    expect(await page.getByTestId('steps').inputValue()).toBe('12');
+    expect(await page.getByTestId('init').inputValue()).toBe('sorsa');
     expect(problems).toEqual([]);
   });
 });

@@ -117,6 +117,8 @@ interface TrainSettingsStore {
   setTrain: (patch: Partial<TrainSettings>) => void;
   /** The preset's adapter and optimisation settings; the caller applies its sequence length. */
   applyPreset: (preset: Preset) => void;
+  /** A run's own settings, shown while it runs or resumes and after it ended. */
+  adopt: (config: TrainConfig) => void;
 }
 
 function withPreset(config: TrainConfig, preset: Preset): TrainConfig {
@@ -156,5 +158,8 @@ export const useTrainSettingsStore = create<TrainSettingsStore>((set, get) => ({
   },
   applyPreset(preset) {
     set({ config: withPreset(get().config, preset) });
+  },
+  adopt(config) {
+    set({ config });
   },
 }));
