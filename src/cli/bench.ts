@@ -19,7 +19,7 @@ import { benchStories, benchStoriesOnCpu, type ModelBenchRow } from '../model/fo
 import { benchTraining, type TrainBenchRow } from '../train/train.bench.ts';
 import { benchMerges, type MergeBenchRow } from '../merge/merge.bench.ts';
 import { benchTokenize } from '../train/tokenize.bench.ts';
-import { formatBytes } from '../gpu/buffers.ts';
+import { formatBytes } from '../units.ts';
 import {
   agreement,
   benchOurs,

@@ -1,5 +1,5 @@
 import { acquireGpu, adapterName, type AdapterReport } from '../gpu/device.ts';
-import { formatBytes } from '../gpu/buffers.ts';
+import { formatBytes } from '../units.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
 import { UsageError } from './args.ts';

@@ -1,4 +1,5 @@
 import { GpuError, kindOf } from './errors.ts';
+import { formatBytes } from '../units.ts';
 
 // GPUBufferUsage bit values fixed by the WebGPU spec; spelled out so this module
 // loads before Node has installed the WebGPU globals.
@@ -108,14 +109,3 @@ export function bucketSize(bytes: number): number {
   return Math.ceil(bytes / step) * step;
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}

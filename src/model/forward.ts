@@ -3,7 +3,7 @@
 // (one submit) per call; only the last token's logits come back. The layers themselves are
 // transformer.ts's, shared with training.
 import type { Gpu } from '../gpu/device.ts';
-import { formatBytes } from '../gpu/buffers.ts';
+import { formatBytes } from '../units.ts';
 import { Batch } from '../gpu/dispatch.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { readF32 } from '../gpu/readback.ts';
