@@ -14,14 +14,15 @@ const STORIES = fileURLToPath(new URL('../../public/models/stories260K.bin', imp
 
 /**
  * `lora-studio init-study [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…]
- * [--ranks]`: trains every init and variant on both style corpora with the built-in stories260K;
- * prints markdown tables (with --ranks, also the DyLoRA and LoRA adapters cut to every rank).
+ * [--ranks] [--sorsa-gamma G]`: trains every init and variant on both style corpora with the
+ * built-in stories260K; prints markdown tables (with --ranks, also the DyLoRA and LoRA adapters
+ * cut to every rank; SORSA's orthonormality error).
  * `--intruders [--full-lr LR]` instead compares a full fine-tune of every linear module with LoRA
  * on the Zimmy corpus by their intruder dimensions (src/studies/intruder-study.ts).
  */
 export async function initStudyCommand(args: string[]): Promise<number> {
   const { values, flags } = parseOptions(args, {
-    values: ['steps', 'lr', 'rank', 'eval-every', 'only', 'full-lr'],
+    values: ['steps', 'lr', 'rank', 'eval-every', 'only', 'full-lr', 'sorsa-gamma'],
     flags: ['ranks', 'intruders'],
   });
   const { config, weights, tokenizer } = await loadModelFromPath(STORIES);
@@ -55,6 +56,9 @@ export async function initStudyCommand(args: string[]): Promise<number> {
       rank: numberOption(values, 'rank', 8),
       evalEvery: numberOption(values, 'eval-every', 10),
       ranks: flags.has('ranks'),
+      orthonormalWeight: values.has('sorsa-gamma')
+        ? numberOption(values, 'sorsa-gamma', 0)
+        : undefined,
     };
     const runs = await initStudy(gpu, model, tokenizer, settings, log);
     console.log(studyTables(runs));

@@ -55,7 +55,7 @@ const COMMANDS: Record<string, Command> = {
     run: merge,
   },
   'init-study': {
-    summary: `train every init and variant (${VARIANTS.map((v) => v.label).join(', ')}) on both style corpora with the built-in stories260K; markdown tables of validation loss [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…] [--ranks: also the DyLoRA and LoRA adapters cut to every rank] [--intruders [--full-lr LR]: a full fine-tune against LoRA by intruder dimensions instead]`,
+    summary: `train every init and variant (${VARIANTS.map((v) => v.label).join(', ')}) on both style corpora with the built-in stories260K; markdown tables of validation loss [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…] [--ranks: also the DyLoRA and LoRA adapters cut to every rank] [--sorsa-gamma G: SORSA's regulariser weight] [--intruders [--full-lr LR]: a full fine-tune against LoRA by intruder dimensions instead]`,
     run: initStudyCommand,
   },
   truncate: {

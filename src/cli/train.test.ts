@@ -285,5 +285,20 @@ describe('lora-studio train', () => {
     const slice = ['--init', 'orthogonal', '--basis-slice', '-1'];
     const negative = await failure(['--model', 'x', '--data', 'y', '--out', 'z', ...slice]);
     expect(negative.stderr).toMatch(/--basis-slice must be a whole number ≥ 0/);
+    const gamma = await failure([
+      '--model',
+      'x',
+      '--data',
+      'y',
+      '--out',
+      'z',
+      '--sorsa-gamma',
+      '1',
+    ]);
+    expect(gamma.code).toBe(2);
+    expect(gamma.stderr).toMatch(/--sorsa-gamma belongs to --init sorsa/);
+    const sorsa = ['--init', 'sorsa', '--sorsa-gamma', '-1'];
+    const below = await failure(['--model', 'x', '--data', 'y', '--out', 'z', ...sorsa]);
+    expect(below.stderr).toMatch(/--sorsa-gamma must be a number ≥ 0/);
   });
 });

@@ -57,6 +57,8 @@ export interface StudySettings {
   evalEvery: number;
   /** Also measure the DyLoRA and LoRA runs cut to every rank. */
   ranks?: boolean;
+  /** SORSA's regulariser weight for the rows that do not set their own. */
+  orthonormalWeight?: number;
 }
 
 export interface StudyRun {
@@ -127,7 +129,8 @@ export async function initStudy(
         evalEvery: s.evalEvery,
         checkpointEvery: 0,
         loraPro: v.loraPro ?? false,
-        orthonormalWeight: v.orthonormalWeight ?? DEFAULT_SETTINGS.orthonormalWeight,
+        orthonormalWeight:
+          v.orthonormalWeight ?? s.orthonormalWeight ?? DEFAULT_SETTINGS.orthonormalWeight,
       };
       const start = performance.now();
       const result = await train({
