@@ -63,8 +63,10 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   seed: 0,
   recompute: false,
   loraPro: false,
-  // The authors' default (their training script's --gamma).
-  orthonormalWeight: 4e-4,
+  // Measured on the built-in corpora (docs/initialisations.md): it keeps SORSA's vectors 5× nearer
+  // orthonormal than no regulariser and learns as well. The authors' 4e-4 weighs their unsquared
+  // norms; on these squares it barely acts.
+  orthonormalWeight: 0.05,
 };
 
 /**
