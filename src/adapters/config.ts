@@ -4,6 +4,7 @@
 import type { ModelConfig } from '../model/config.ts';
 import { modulePath, resolveTargets } from '../model/architecture.ts';
 import type { InitMethod } from './inits.ts';
+import { s2ftModules } from './s2ft.ts';
 import type { VariantName } from './variants.ts';
 
 export type { InitMethod, VariantName };
@@ -48,6 +49,11 @@ export interface LoraSpec {
   dylora?: boolean;
   /** Orthogonal adaptation's shared basis and this adapter's slice of it; slice 0 of seed 0 when absent. */
   basis?: OrthogonalBasis;
+  /**
+   * S²FT (src/adapters/s2ft.ts): the share of each layer's attention heads and MLP channels that
+   * train; 0.1 when absent.
+   */
+  density?: number;
 }
 
 /**
@@ -92,6 +98,8 @@ export interface AdaptedModule {
   scale: number;
   in: number;
   out: number;
+  /** S²FT: its trained input columns come in groups of this many (a head's width); 1 when absent. */
+  group?: number;
 }
 
 export function scaling(alpha: number, rank: number, rslora: boolean): number {
@@ -122,6 +130,8 @@ export function adaptedModules(config: ModelConfig, spec: LoraSpec): AdaptedModu
   if (outside.length > 0)
     problems.push(`layers ${outside.join(', ')} do not exist (the model has ${config.numLayers})`);
   if (problems.length > 0) throw new RangeError(`LoRA settings: ${problems.join('; ')}`);
+  // S²FT chooses its own modules and ranks: heads and channels by density.
+  if (spec.init === 's2ft') return s2ftModules(config, spec);
 
   const { arch } = config;
   const targeted = resolveTargets(arch, spec.targets);

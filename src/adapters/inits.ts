@@ -163,6 +163,19 @@ export const INITS = [
     factors: async (job) => (await import('./inits/orthogonal.ts')).orthogonalFactors(job),
   },
   {
+    name: 's2ft',
+    shortName: 'S²FT',
+    label: 'S²FT (sparse: trains a few heads’ and channels’ weights)',
+    explanation:
+      'Per layer, a random share (the density) of attention heads and MLP channels; exactly the output and down projections’ weights that read them train (Yang et al. 2024): a sparse ΔW, exported as the exact LoRA.',
+    mutatesBase: false,
+    trains: ['b'],
+    statistic: 'none',
+    batches: 0,
+    initLoraWeights: true,
+    factors: async (job) => (await import('./inits/s2ft.ts')).s2ftFactors(job),
+  },
+  {
     name: 'svfit',
     shortName: 'SVFit',
     label: 'SVFit (tiny: trains singular values)',

@@ -12,9 +12,11 @@ type Settings = { config: TrainConfig; seqLen: number; validationFraction: numbe
 /** Options that shape the run, and where each lands in the settings. */
 const SHAPING: Record<string, (s: Settings) => unknown> = {
   init: (s) => s.config.lora.init,
+  sparse: (s) => s.config.lora.init,
   variant: (s) => s.config.lora.variant ?? 'lora',
   'basis-seed': (s) => s.config.lora.basis?.seed,
   'basis-slice': (s) => s.config.lora.basis?.slice,
+  density: (s) => s.config.lora.density,
   dylora: (s) => s.config.lora.dylora === true,
   rank: (s) => s.config.lora.rank,
   alpha: (s) => s.config.lora.alpha,

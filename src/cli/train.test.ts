@@ -300,5 +300,15 @@ describe('lora-studio train', () => {
     const sorsa = ['--init', 'sorsa', '--sorsa-gamma', '-1'];
     const below = await failure(['--model', 'x', '--data', 'y', '--out', 'z', ...sorsa]);
     expect(below.stderr).toMatch(/--sorsa-gamma must be a number ≥ 0/);
+    const args = ['--model', 'x', '--data', 'y', '--out', 'z'];
+    const spiel = await failure([...args, '--sparse', 'spiel']);
+    expect(spiel.code).toBe(2);
+    expect(spiel.stderr).toMatch(/--sparse spiel: SpIEL .* is not in this version/);
+    const both = await failure([...args, '--sparse', 's2ft', '--init', 'pissa']);
+    expect(both.stderr).toMatch(/--sparse s2ft is its own init; drop --init pissa/);
+    const density = await failure([...args, '--density', '0.2']);
+    expect(density.stderr).toMatch(/--density belongs to --sparse s2ft/);
+    const dense = await failure([...args, '--sparse', 's2ft', '--density', '1.5']);
+    expect(dense.stderr).toMatch(/--density must be in \(0, 1\]/);
   });
 });

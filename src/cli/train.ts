@@ -8,6 +8,7 @@ import {
   type OrthogonalBasis,
 } from '../adapters/config.ts';
 import { DEFAULT_BASIS, initEntry, parseInit, takesBasis } from '../adapters/inits.ts';
+import { DEFAULT_DENSITY } from '../adapters/s2ft.ts';
 import { PLAIN_VARIANT, VARIANT_NAMES, type VariantName } from '../adapters/variants.ts';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
@@ -74,6 +75,8 @@ const VALUES = [
   'basis-seed',
   'basis-slice',
   'sorsa-gamma',
+  'sparse',
+  'density',
 ] as const;
 
 /** `--NAME` says `--variant NAME`, for every variant but plain LoRA: `--dora`. */
@@ -138,19 +141,50 @@ function orthonormalWeightOption(values: Map<string, string>, init: InitMethod):
   return gamma;
 }
 
+/**
+ * --init, or --sparse s2ft (the same as --init s2ft). SpIEL's unstructured sparse deltas are not
+ * built: --sparse spiel is refused rather than run as something else.
+ */
+function initOption(values: Map<string, string>): InitMethod {
+  const init = parseInit(values.get('init') ?? 'lora');
+  const sparse = values.get('sparse');
+  if (sparse === undefined) return init;
+  if (sparse === 'spiel')
+    throw new UsageError(
+      '--sparse spiel: SpIEL (unstructured sparse deltas) is not in this version; --sparse s2ft trains structured sparse weights',
+    );
+  if (sparse !== 's2ft') throw new UsageError(`--sparse must be s2ft or spiel (got ${sparse})`);
+  if (values.has('init') && init !== 's2ft')
+    throw new UsageError(`--sparse s2ft is its own init; drop --init ${init}`);
+  return 's2ft';
+}
+
+/** --density: the share of heads and channels S²FT trains (only with it). */
+function densityOption(values: Map<string, string>, init: InitMethod): number | undefined {
+  if (!values.has('density')) return undefined;
+  if (init !== 's2ft')
+    throw new UsageError(`--density belongs to --sparse s2ft (this run's init is ${init})`);
+  const density = numberOption(values, 'density', DEFAULT_DENSITY);
+  if (!(density > 0 && density <= 1))
+    throw new UsageError(`--density must be in (0, 1] (got ${density})`);
+  return density;
+}
+
 function configFrom(values: Map<string, string>, flags: Set<string>): TrainConfig {
   const rank = numberOption(values, 'rank', 8);
-  const init = parseInit(values.get('init') ?? 'lora');
+  const init = initOption(values);
   const lora: LoraSpec = {
     rank,
     alpha: numberOption(values, 'alpha', 2 * rank),
     rslora: flags.has('rslora'),
-    targets: targetsOption(values.get('targets')),
+    // S²FT's modules are the attention output and the down projection: both unless told.
+    targets: targetsOption(values.get('targets') ?? (init === 's2ft' ? 'all-linear' : undefined)),
     layers: values.get('layers')?.split(',').map(Number),
     dropout: numberOption(values, 'dropout', 0),
     init,
     variant: variantOption(values, flags),
     basis: basisOption(values, init),
+    density: densityOption(values, init),
     dylora: flags.has('dylora') || undefined,
   };
   const steps = numberOption(values, 'steps', DEFAULT_SETTINGS.steps);

@@ -272,6 +272,7 @@ const INIT_SPELLINGS: Record<
   ffa: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
   orthogonal: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
   svfit: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
+  s2ft: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
   lora_sb: { peft: null, batches: 0, mutates: false, axolotl: null, pissaIter: null },
   sorsa: { peft: null, batches: 0, mutates: true, axolotl: null, pissaIter: null },
   loldu: { peft: null, batches: 0, mutates: true, axolotl: null, pissaIter: null },
@@ -699,7 +700,11 @@ describe('export-run files', () => {
       const c: Case = {
         ...CASES[2],
         name: init,
-        lora: lora({ init, targets: ['q_proj', 'v_proj'] }),
+        // S²FT trains the attention output and down projections only.
+        lora: lora({
+          init,
+          targets: init === 's2ft' ? ['o_proj', 'down_proj'] : ['q_proj', 'v_proj'],
+        }),
       };
       const want = expected(c);
       for (const target of TARGET_NAMES) {

@@ -135,6 +135,7 @@ const PEFT_INITS: Record<InitName, ((init: InitMethod) => PeftInit) | null> = {
   ffa: null,
   orthogonal: null,
   svfit: null,
+  s2ft: null,
   lora_sb: null,
   sorsa: null,
   loldu: null,

@@ -1,6 +1,7 @@
 import type { ReactNode } from 'react';
 import {
   DEFAULT_BASIS,
+  DEFAULT_DENSITY,
   initEntry,
   modelModules,
   nextFreeSlice,
@@ -150,6 +151,26 @@ function LoraProField() {
   );
 }
 
+/** S²FT's density: the share of each layer's heads and channels whose weights train. */
+function DensityField() {
+  const density = useTrainSettingsStore((s) => s.config.lora.density ?? DEFAULT_DENSITY);
+  const setLora = useTrainSettingsStore((s) => s.setLora);
+  return (
+    <NumberField
+      label="Density"
+      value={density}
+      min={0.01}
+      max={1}
+      step={0.05}
+      testId="density"
+      title="The share of each layer's attention heads and MLP channels whose weights train (the adapter's rank follows from it, not from Rank)"
+      onChange={(value) => {
+        setLora({ density: value });
+      }}
+    />
+  );
+}
+
 /** SORSA's regulariser weight γ: how hard B and A are kept orthonormal. */
 function OrthonormalWeightField() {
   const gamma = useTrainSettingsStore((s) => s.config.train.orthonormalWeight);
@@ -279,6 +300,7 @@ function AdapterFields() {
         </label>
         {takesBasis(lora.init) && <BasisFields />}
         {initEntry(lora.init).orthonormal && <OrthonormalWeightField />}
+        {lora.init === 's2ft' && <DensityField />}
         <NumberField
           label="Alpha"
           value={lora.alpha}

@@ -75,6 +75,7 @@ export {
 export type { LoraSpec, InitMethod, VariantName } from '../adapters/config.ts';
 export { nextFreeSlice, TARGET_PRESETS } from '../adapters/config.ts';
 export { DEFAULT_BASIS, INITS, initChoice, initEntry, takesBasis } from '../adapters/inits.ts';
+export { DEFAULT_DENSITY } from '../adapters/s2ft.ts';
 export { PLAIN_VARIANT, VARIANTS, variantEntry } from '../adapters/variants.ts';
 export { DEFAULT_SETTINGS } from '../train/settings.ts';
 export { resolveTargets } from '../model/architecture.ts';
