@@ -57,48 +57,53 @@ const LORA_DEFAULT: Preset = {
   seqLen: 128,
 };
 
-export const PRESETS: readonly Preset[] = [
-  {
-    name: 'Quick (stories260K)',
-    description: 'Teaches the built-in model a new style in under a minute, even without a GPU.',
-    lora: {
-      rank: 8,
-      alpha: 16,
-      rslora: false,
-      targets: TARGET_PRESETS['all-linear'],
-      dropout: 0,
-      init: 'lora',
-    },
-    train: {
-      steps: 40,
-      lr: 1e-2,
-      batchSize: 4,
-      gradAccum: 1,
-      schedule: 'cosine',
-      warmupSteps: 2,
-      weightDecay,
-      adamBeta1,
-      adamBeta2,
-      adamEpsilon,
-      maxGradNorm,
-      evalEvery: 10,
-      evalSequences,
-      checkpointEvery: 10,
-      loraPro: false,
-      orthonormalWeight,
-    },
-    seqLen: 64,
+const QUICK: Preset = {
+  name: 'Quick (stories260K)',
+  description: 'Teaches the built-in model a new style in under a minute, even without a GPU.',
+  lora: {
+    rank: 8,
+    alpha: 16,
+    rslora: false,
+    targets: TARGET_PRESETS['all-linear'],
+    dropout: 0,
+    init: 'lora',
   },
-  LORA_DEFAULT,
-  {
-    ...LORA_DEFAULT,
-    name: 'PiSSA',
-    description:
-      'Starts from the principal singular directions of each weight: converges faster, so a smaller learning rate.',
-    lora: { ...LORA_DEFAULT.lora, init: 'pissa_niter_4' },
-    train: { ...LORA_DEFAULT.train, lr: 2e-5 },
+  train: {
+    steps: 40,
+    lr: 1e-2,
+    batchSize: 4,
+    gradAccum: 1,
+    schedule: 'cosine',
+    warmupSteps: 2,
+    weightDecay,
+    adamBeta1,
+    adamBeta2,
+    adamEpsilon,
+    maxGradNorm,
+    evalEvery: 10,
+    evalSequences,
+    checkpointEvery: 10,
+    loraPro: false,
+    orthonormalWeight,
   },
-];
+  seqLen: 64,
+};
+
+/**
+ * Quick's run from PiSSA's start. Measured with the CLI on the example dataset (40 steps, 2
+ * cores, no GPU): validation loss 0.344 at 5e-3 in 54 s, against Quick's 0.327 at 1e-2; at 1e-2
+ * PiSSA's principal directions overshoot (0.544 at step 20).
+ */
+const PISSA_QUICK: Preset = {
+  ...QUICK,
+  name: 'PiSSA (stories260K)',
+  description:
+    'Starts from the principal singular directions of each weight, at half Quick’s learning rate: learns within a minute too.',
+  lora: { ...QUICK.lora, init: 'pissa_niter_4' },
+  train: { ...QUICK.train, lr: 5e-3 },
+};
+
+export const PRESETS: readonly Preset[] = [QUICK, PISSA_QUICK, LORA_DEFAULT];
 
 /** Each init the form offers, with what it does in one line: the init table's entries. */
 export const INIT_CHOICES: readonly { value: InitMethod; label: string; explanation: string }[] =
