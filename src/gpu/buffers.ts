@@ -108,4 +108,3 @@ export function bucketSize(bytes: number): number {
   const step = 2 ** Math.floor(Math.log2(bytes)) / 4;
   return Math.ceil(bytes / step) * step;
 }
-
