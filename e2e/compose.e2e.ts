@@ -165,6 +165,34 @@ describe.skipIf(!findChromium())('composing adapters in the studio page', () => 
     expect(recipe.spec.adapters.map((a) => a.weight)).toEqual([1, 0.8]);
     expect(recipe.spec.layerGrid).toBeDefined();
 
+    // The board as mergekit YAML, and back; the grid has no mergekit form, and that is said.
+    const [yamlFile] = await Promise.all([
+      page.waitForEvent('download'),
+      card.getByRole('button', { name: 'Export mergekit YAML' }).click(),
+    ]);
+    const yaml = readFileSync(await yamlFile.path(), 'utf8');
+    expect(yaml).toMatch(/^merge_method: ties$/m);
+    expect(yaml).toContain(ZIMMY);
+    expect(yaml).toContain(SNORP);
+    expect(await card.getByTestId('mergekit-status').textContent()).toMatch(
+      /mergekit cannot say: .*the layer × module grid/,
+    );
+    await method.selectOption('svd');
+    await card.getByTestId('mergekit-file').setInputFiles({
+      name: 'mergekit.yaml',
+      mimeType: 'application/yaml',
+      buffer: Buffer.from(yaml),
+    });
+    await expect
+      .poll(() => card.getByTestId('mergekit-status').textContent(), { timeout: 10_000 })
+      .toMatch(/^2 adapters from mergekit\.yaml on the board/);
+    expect(await method.inputValue()).toBe('ties_svd');
+    expect(
+      await compose
+        .getByRole('spinbutton', { name: `${SNORP}: composition weight (number)` })
+        .inputValue(),
+    ).toBe('0.8');
+
     // The report: losses per eval text, the share kept; the sweep marks its best weight.
     const texts = compose.getByTestId('eval-text');
     await texts.nth(0).fill(lastStories('zimmy-stories.txt', 3));

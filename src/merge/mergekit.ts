@@ -1,4 +1,4 @@
-// mergekit-style YAML for adapters, so mergekit users feel at home:
+// mergekit-style YAML for adapters, read and written, so mergekit users feel at home:
 //
 //   merge_method: ties
 //   models:
@@ -13,10 +13,16 @@
 // lists over depth. mergekit's TIES normalisation divides by the agreeing weights
 // (`normalize: false`: no division). `linear` is mergekit's weighted average: weights are divided
 // by their sum unless `normalize: false`.
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { errorMessage } from '../errors.ts';
 import { METHOD_NAMES, MERGE_METHODS, reads, type MergeMethod } from './methods.ts';
-import { MERGE_PARAMETERS, NUMBER_PARAMETERS, type NumberParameter } from './parameters.ts';
+import {
+  MERGE_PARAMETERS,
+  NUMBER_PARAMETERS,
+  PARAMETER_NAMES,
+  type NumberParameter,
+  type ParameterDefinition,
+} from './parameters.ts';
 import type { MergeSource, MergeSpec } from './spec.ts';
 
 /** mergekit's method names, each to the method its entry says it means. */
@@ -101,4 +107,59 @@ export function parseMergekitYaml(text: string): { spec: MergeSpec; models: stri
   // mergekit normalises the sign election by the agreeing weights: our tiesDivisor.
   if (reads(method, 'tiesDivisor')) spec.tiesDivisor = normalize ? 'weights' : 'none';
   return { spec, models };
+}
+
+/** A spec as mergekit YAML, and what of it mergekit cannot say (by the card's labels). */
+export interface WrittenYaml {
+  yaml: string;
+  lost: string[];
+}
+
+/**
+ * The YAML `parseMergekitYaml` reads back as the same merge: the method under its mergekit name
+ * (not `linear`, whose normalisation would rescale the weights), each source under `name(id)`
+ * with its weight and density, the global parameters by their mergekit keys, TIES's divisor as
+ * `normalize`. Refuses a method mergekit has no name for.
+ */
+export function writeMergekitYaml(spec: MergeSpec, name: (id: string) => string): WrittenYaml {
+  const names: readonly string[] = MERGE_METHODS[spec.method].mergekit ?? [];
+  const method = names.find((n) => n !== 'linear') ?? names.at(0);
+  if (method === undefined)
+    throw new RangeError(
+      `mergekit config: mergekit has no method for ${spec.method}; one of ${[...new Set(MERGEKIT_METHODS.values())].join(', ')} can be written`,
+    );
+  const models = spec.adapters.map((source) => ({
+    model: name(source.id),
+    parameters: {
+      weight: source.weight,
+      ...(source.density === undefined
+        ? {}
+        : { [MERGE_PARAMETERS.density.mergekit]: source.density }),
+    },
+  }));
+  const parameters: Record<string, number | boolean> = {};
+  for (const { parameter, key } of GLOBAL_KEYS) {
+    const value = spec[parameter];
+    if (value !== undefined && reads(spec.method, parameter)) parameters[key] = value;
+  }
+  const lost: string[] = [];
+  if (reads(spec.method, 'tiesDivisor') && spec.tiesDivisor !== undefined) {
+    if (spec.tiesDivisor === 'count') lost.push(`${MERGE_PARAMETERS.tiesDivisor.label} count`);
+    else parameters.normalize = spec.tiesDivisor === 'weights';
+  }
+  for (const p of PARAMETER_NAMES) {
+    const definition: ParameterDefinition = MERGE_PARAMETERS[p];
+    const unwritten = definition.kind !== 'number' || definition.mergekit === undefined;
+    if (p !== 'tiesDivisor' && spec[p] !== undefined && reads(spec.method, p) && unwritten)
+      lost.push(definition.label);
+  }
+  if (spec.layerGrid) lost.push('the layer × module grid');
+  if (spec.lines) lost.push('LiNeS');
+  if (spec.clamp !== undefined) lost.push('the clamp');
+  const doc = {
+    merge_method: method,
+    models,
+    ...(Object.keys(parameters).length > 0 ? { parameters } : {}),
+  };
+  return { yaml: stringify(doc), lost };
 }

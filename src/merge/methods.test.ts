@@ -11,7 +11,7 @@ import {
   METHOD_GROUPS,
   parameterFields,
 } from '../ui/merge-settings.ts';
-import { parseMergekitYaml } from './mergekit.ts';
+import { parseMergekitYaml, writeMergekitYaml } from './mergekit.ts';
 import { MERGE_METHODS, METHOD_NAMES, reads, type MergeMethodDefinition } from './methods.ts';
 import {
   MERGE_PARAMETERS,
@@ -87,6 +87,59 @@ describe('the method table', () => {
         const yaml = `merge_method: ${mergekit}\nmodels: [{ model: a }, { model: b }]\n`;
         expect(parseMergekitYaml(yaml).spec.method, mergekit).toBe(name);
       }
+  });
+
+  it('writes each method with a mergekit name as YAML that reads back as the same merge', () => {
+    for (const method of METHOD_NAMES.filter((m) => MERGE_METHODS[m].mergekit)) {
+      const spec: MergeSpec = {
+        ...SPEC_DEFAULTS,
+        method,
+        adapters: [
+          { id: 'lib-1', weight: 0.7, density: 0.3 },
+          { id: 'lib-2', weight: [0, 0.5, 1] },
+        ],
+        // What mergekit writes as normalize; count has no mergekit spelling.
+        tiesDivisor: 'weights',
+      };
+      for (const { name, p } of definitions)
+        if (p.kind === 'number' && p.mergekit && reads(method, name))
+          Object.assign(spec, { [name]: 0.25 });
+      const { yaml, lost } = writeMergekitYaml(spec, (id) => `./adapters/${id}`);
+      const read = parseMergekitYaml(yaml);
+      expect(read.models, method).toEqual(['./adapters/lib-1', './adapters/lib-2']);
+      expect(read.spec.method, method).toBe(method);
+      expect(
+        read.spec.adapters.map((a) => [a.weight, a.density]),
+        method,
+      ).toEqual([
+        [0.7, 0.3],
+        [[0, 0.5, 1], undefined],
+      ]);
+      for (const { name, p } of definitions)
+        if (p.kind === 'number' && p.mergekit && reads(method, name))
+          expect(read.spec[name], `${method} ${name}`).toBe(0.25);
+      if (reads(method, 'tiesDivisor')) expect(read.spec.tiesDivisor, method).toBe('weights');
+      // What mergekit cannot say is named, not dropped silently.
+      for (const label of lost) expect(typeof label).toBe('string');
+    }
+  });
+
+  it('names what mergekit cannot say, and refuses a method it has no name for', () => {
+    const spec: MergeSpec = {
+      method: 'ties_svd',
+      adapters: [{ id: 'a', weight: 1 }],
+      tiesDivisor: 'count',
+      clamp: 0.99,
+      lines: { alpha: 1, beta: 0.5 },
+    };
+    expect(writeMergekitYaml(spec, (id) => id).lost).toEqual(
+      expect.arrayContaining(['TIES divisor count', 'the clamp', 'LiNeS']),
+    );
+    const unnamed = METHOD_NAMES.find((m) => !MERGE_METHODS[m].mergekit);
+    if (!unnamed) return;
+    expect(() => writeMergekitYaml({ method: unnamed, adapters: [] }, (id) => id)).toThrow(
+      new RegExp(`mergekit has no method for ${unnamed}`),
+    );
   });
 });
 

@@ -16,6 +16,7 @@ import {
   type ParameterField,
   type RankMode,
 } from './merge-settings.ts';
+import { MergekitYaml } from './MergekitYaml.tsx';
 import { MessageLines } from './MessageLines.tsx';
 
 /** The method, only the parameters it reads, the output rank, and Bake. */
@@ -107,6 +108,7 @@ export function MergeCard() {
         />
       )}
       {bake.state === 'failed' && <MessageLines text={bake.message} testId="bake-error" />}
+      <MergekitYaml />
     </div>
   );
 }

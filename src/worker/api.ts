@@ -49,6 +49,7 @@ export type {
 export type { AdapterComparison, MergeReport, MergeSpec, SweepPoint };
 export type { LayerGrid, MergeMethod, MergeOptions, GridPreset } from '../merge/spec.ts';
 export { GRID_PRESETS, gridPreset, resolveOptions } from '../merge/spec.ts';
+export { parseMergekitYaml, writeMergekitYaml, type WrittenYaml } from '../merge/mergekit.ts';
 export type { MethodFamily } from '../merge/methods.ts';
 export {
   adapterCountText,
