@@ -121,6 +121,10 @@ describe.skipIf(!findChromium())('adapters in the studio page', () => {
     await dropFiles(page, 'model', [{ name: 'zimmy.zip', bytes: zip }]);
     await expect.poll(() => item.count(), { timeout: 30_000 }).toBe(2);
     expect(await item.first().textContent()).toMatch(/^zimmy/);
+    // Said where the user is looking, not only in the Library panel.
+    await expect
+      .poll(() => page.getByTestId('toast').textContent(), { timeout: 10_000 })
+      .toMatch(/^zimmy.* is in the library\./);
     expect(await page.getByTestId('model-error').count()).toBe(0);
     await page.getByTestId('library').screenshot({ path: `${OUTPUT}adapters-library.png` });
     expect(problems).toEqual([]);
@@ -145,6 +149,13 @@ describe.skipIf(!findChromium())('adapters in the studio page', () => {
     );
     expect(await page.getByTestId('data-error').count()).toBe(0);
     expect(await page.getByTestId('data-summary').count()).toBe(0);
+    const toast = page.getByTestId('toast');
+    expect(await toast.getAttribute('role')).toBe('alert');
+    expect(await toast.textContent()).toMatch(
+      /^Not imported: Qwen2\.5-0\.5B-Instruct · lora r6: an adapter for Qwen\/Qwen2\.5-0\.5B-Instruct; .*\(details in the Library\)/,
+    );
+    await toast.getByRole('button', { name: 'Close the message' }).click();
+    expect(await toast.count()).toBe(0);
     await page.getByTestId('library').screenshot({ path: `${OUTPUT}adapters-refused.png` });
 
     await refusal.getByRole('button', { name: 'Import anyway' }).click();

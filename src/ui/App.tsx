@@ -13,6 +13,7 @@ import { Playground } from './Playground.tsx';
 import { engineReady, useGpuStore } from './gpu-store.ts';
 import { SelfCheckPanel } from './SelfCheckPanel.tsx';
 import { useShareStore } from './share-store.ts';
+import { Toast } from './Toast.tsx';
 import { TrainPanel } from './TrainPanel.tsx';
 import { useTrainingStore } from './training-store.ts';
 import { TuningPanel } from './TuningPanel.tsx';
@@ -91,6 +92,7 @@ export function App() {
           <TuningPanel />
         </div>
       </main>
+      <Toast />
     </div>
   );
 }

@@ -7,20 +7,37 @@ import { useEffect } from 'react';
 import { droppedFiles, holdsFolder, isAdapterFile, type PickedFile } from './dropped-files.ts';
 import { useLibraryStore } from './library-store.ts';
 import { useModelStore } from './model-store.ts';
+import { useToastStore } from './toast-store.ts';
 
 const carriesFiles = (e: DragEvent) => e.dataTransfer?.types.includes('Files') === true;
 
-/** Routes a folder (or the Library panel's drop) once its files are known. */
-function route(files: PickedFile[], toLibrary: boolean) {
+/** An error's first line: the toast says what happened, the panel holds the details. */
+const firstLine = (text: string) => text.split('\n')[0];
+
+/**
+ * Routes a folder (or the Library panel's drop) once its files are known, and says in a toast what
+ * it became: the panel that did the work may be scrolled out of sight.
+ */
+async function route(files: PickedFile[], toLibrary: boolean) {
+  const toast = useToastStore.getState();
   if (toLibrary || files.some((f) => isAdapterFile(f.path))) {
-    void useLibraryStore.getState().importFiles(files);
+    toast.show(`Importing ${files.length === 1 ? files[0].path : `${files.length} files`}…`);
+    await useLibraryStore.getState().importFiles(files);
+    const result = useLibraryStore.getState().importState;
+    if (result.state === 'done') toast.show(`${result.name} is in the library.`);
+    else if (result.state === 'failed')
+      toast.show(`Not imported: ${firstLine(result.message)} (details in the Library)`, 'error');
     return;
   }
   const folder = files[0]?.path.split('/')[0];
-  void useModelStore.getState().loadFiles(
+  toast.show(`Loading the model ${folder}…`);
+  await useModelStore.getState().loadFiles(
     files.map((f) => f.file),
     folder,
   );
+  const { model } = useModelStore.getState();
+  if (model.error) toast.show(`Not loaded: ${firstLine(model.error)}`, 'error');
+  else if (model.info) toast.show(`${model.info.name} is loaded.`);
 }
 
 function onDragOver(e: DragEvent) {
@@ -42,11 +59,11 @@ function onDrop(e: DragEvent) {
   e.stopPropagation();
   target?.dispatchEvent(new DragEvent('dragleave', { bubbles: true }));
   droppedFiles(data).then(
-    (files) => {
-      route(files, toLibrary);
-    },
+    (files) => route(files, toLibrary),
     (error: unknown) => {
-      useLibraryStore.setState({ error: `Could not read the drop: ${String(error)}` });
+      const message = `Could not read the drop: ${String(error)}`;
+      useLibraryStore.setState({ error: message });
+      useToastStore.getState().show(message, 'error');
     },
   );
 }
