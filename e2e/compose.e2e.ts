@@ -3,7 +3,13 @@ import { strFromU8, unzipSync } from 'fflate';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
-import { greedyText, OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
+import {
+  greedyText,
+  OUTPUT,
+  prepareQuickRun,
+  watchProblems,
+  seriousAccessibilityProblems,
+} from './studio-page.ts';
 
 const DATASETS = new URL('../public/datasets/', import.meta.url).pathname;
 const ZIMMY = 'zimmy-stories · lora r8';
@@ -269,6 +275,8 @@ describe.skipIf(!findChromium())('composing adapters in the studio page', () => 
         .getByRole('spinbutton', { name: `${SNORP}: composition weight (number)` })
         .inputValue(),
     ).toBe('0.5');
+    // The page as the run left it: the accessibility scan finds nothing serious.
+    expect(await seriousAccessibilityProblems(page)).toEqual([]);
     expect(problems).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { hfFolderFiles } from '../src/model/hf-export.ts';
 import { readLlama2c } from '../src/model/llama2c.ts';
 import { startFakeHub } from '../src/testing/fake-hub.ts';
 import { BUILT_IN, builtIn, fixture } from '../src/testing/fixtures.ts';
-import { greedyText, OUTPUT, watchProblems } from './studio-page.ts';
+import { greedyText, OUTPUT, seriousAccessibilityProblems, watchProblems } from './studio-page.ts';
 
 describe.skipIf(!findChromium())('the studio page in Chromium', () => {
   let browser: Browser;
@@ -66,6 +66,21 @@ describe.skipIf(!findChromium())('the studio page in Chromium', () => {
     expect(await greedyText(page, '', 200)).toBe(expected);
     expect(outside).toEqual([]);
     await page.screenshot({ path: `${OUTPUT}playground.png`, fullPage: true });
+    expect(await seriousAccessibilityProblems(page)).toEqual([]);
+  });
+
+  it('fits a phone: no sideways scroll at 390 px, and the accessibility scan finds nothing serious', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    const problems = watchProblems(page);
+    await page.goto(inject('baseUrl'));
+    await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Use example dataset' }).click();
+    await page.getByTestId('data-summary').waitFor({ timeout: 30_000 });
+    // Wide tables scroll inside their panels; the page itself is as wide as the phone.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBe(390);
+    expect(await seriousAccessibilityProblems(page)).toEqual([]);
+    await page.screenshot({ path: `${OUTPUT}phone-390.png`, fullPage: true });
+    expect(problems).toEqual([]);
   });
 
   it('loads model files the user picks, and explains files that are not a model', async () => {

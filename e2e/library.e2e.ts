@@ -4,7 +4,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
 import { startFakeHub } from '../src/testing/fake-hub.ts';
 import { fixture } from '../src/testing/fixtures.ts';
-import { OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
+import {
+  OUTPUT,
+  prepareQuickRun,
+  watchProblems,
+  seriousAccessibilityProblems,
+} from './studio-page.ts';
 
 const TRAINED = 'zimmy-stories · lora r8';
 const QWEN = 'adapters/qwen2.5-0.5b-instruct/MatthewZhang473_20251017_101834_r6_alpha32';
@@ -114,7 +119,7 @@ describe.skipIf(!findChromium())('the adapter library', () => {
     expect(gguf.subarray(0, 4).toString('latin1')).toBe('GGUF');
 
     // Shared compressed: the cost on an eval text, the .compeft file, imported back as an adapter.
-    await original.getByRole('button', { name: 'Share zimmy v1 compressed' }).click();
+    await original.getByRole('button', { name: 'Share compressed… (zimmy v1)' }).click();
     const share = original.getByTestId('compress-share');
     await share.getByTestId('compress-density').selectOption('0.3');
     await share
@@ -136,7 +141,7 @@ describe.skipIf(!findChromium())('the adapter library', () => {
 
     // Trained with DyLoRA: the perplexity at every rank on the same eval text, and a cut to rank 4
     // added beside it (a plain PEFT LoRA of rank 4).
-    await original.getByRole('button', { name: 'Cut zimmy v1 to a smaller rank' }).click();
+    await original.getByRole('button', { name: 'Cut rank… (zimmy v1)' }).click();
     const cut = original.getByTestId('rank-cut');
     await cut.getByRole('button', { name: 'Measure every rank' }).click();
     const rows = cut.getByTestId('rank-cut-table').locator('tbody tr');
@@ -177,6 +182,8 @@ describe.skipIf(!findChromium())('the adapter library', () => {
     );
 
     await page.getByTestId('library').screenshot({ path: `${OUTPUT}library-inspect.png` });
+    // The page as the run left it: the accessibility scan finds nothing serious.
+    expect(await seriousAccessibilityProblems(page)).toEqual([]);
     expect(problems).toEqual([]);
   });
 
@@ -198,7 +205,7 @@ describe.skipIf(!findChromium())('the adapter library', () => {
       await page.getByRole('button', { name: 'Import anyway' }).click();
       const item = row(page, QWEN_NAME);
       await item.waitFor({ timeout: 30_000 });
-      await item.getByRole('button', { name: `Push ${QWEN_NAME} to the Hugging Face Hub` }).click();
+      await item.getByRole('button', { name: `Push to Hub… (${QWEN_NAME})` }).click();
       await item.getByTestId('push-repo').fill('erin/qwen-adapter');
       await item.getByTestId('push-token').fill(token);
       expect(await item.getByTestId('push-token').getAttribute('type')).toBe('password');

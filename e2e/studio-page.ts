@@ -1,5 +1,7 @@
 // What the browser tests share: where screenshots go, the page's error watch, and the quick
 // training setup on the built-in model and example dataset.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Page } from 'playwright-core';
 import { expect } from 'vitest';
 
@@ -49,4 +51,38 @@ export async function prepareQuickRun(page: Page, steps: number): Promise<void> 
     })
     .toBe(true);
   expect(await page.getByTestId('seq-len').inputValue()).toBe('64');
+}
+
+/** axe-core's rules, run in the page (through the debugger protocol, so the app's CSP allows it). */
+const AXE_SOURCE = readFileSync(
+  createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
+  'utf8',
+);
+
+/** The accessibility scan's serious and critical findings on the page as it is: one line each. */
+export async function seriousAccessibilityProblems(page: Page): Promise<string[]> {
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (o: object) => Promise<AxeResults> } }).axe;
+    const results = await axe.run({ resultTypes: ['violations'] });
+    return results.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map(
+        (v) =>
+          `${v.id} (${v.impact}): ${v.help} — ${v.nodes
+            .map((n) => n.target.join(' '))
+            .slice(0, 4)
+            .join('; ')}`,
+      );
+  });
+  return violations;
+}
+
+interface AxeResults {
+  violations: {
+    id: string;
+    impact: string | null;
+    help: string;
+    nodes: { target: string[] }[];
+  }[];
 }

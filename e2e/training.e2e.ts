@@ -3,7 +3,12 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findChromium, launchChromium } from '../src/testing/chromium.ts';
-import { OUTPUT, prepareQuickRun, watchProblems } from './studio-page.ts';
+import {
+  OUTPUT,
+  prepareQuickRun,
+  watchProblems,
+  seriousAccessibilityProblems,
+} from './studio-page.ts';
 
 const step = async (page: Page) => Number(await page.getByTestId('train-step').textContent());
 
@@ -76,6 +81,8 @@ describe.skipIf(!findChromium())('training in the studio page', () => {
       ]),
     );
     await page.screenshot({ path: `${OUTPUT}training-done.png`, fullPage: true });
+    // The page as the run left it: the accessibility scan finds nothing serious.
+    expect(await seriousAccessibilityProblems(page)).toEqual([]);
     expect(problems).toEqual([]);
   });
 

@@ -147,10 +147,9 @@ export function HubPush({ item }: { item: LibraryItem }) {
         <button
           type="button"
           disabled={running || !form.repo.trim() || !form.token.trim()}
-          aria-label={`Push ${item.name} to the Hub`}
           onClick={() => void push()}
         >
-          Push
+          Push {item.name} to the Hub
         </button>
         {running && (
           <button type="button" onClick={() => abort.current?.abort()}>

@@ -333,7 +333,6 @@ function LibraryRow({ item }: { item: LibraryItem }) {
         {item.dylora && (
           <button
             type="button"
-            aria-label={`Cut ${item.name} to a smaller rank`}
             aria-expanded={cutting}
             aria-controls={`rank-${item.id}`}
             onClick={() => {
@@ -341,11 +340,11 @@ function LibraryRow({ item }: { item: LibraryItem }) {
             }}
           >
             Cut rank…
+            <ItemName item={item} />
           </button>
         )}
         <button
           type="button"
-          aria-label={`Share ${item.name} compressed`}
           aria-expanded={sharing}
           aria-controls={`compress-${item.id}`}
           onClick={() => {
@@ -353,10 +352,10 @@ function LibraryRow({ item }: { item: LibraryItem }) {
           }}
         >
           Share compressed…
+          <ItemName item={item} />
         </button>
         <button
           type="button"
-          aria-label={`Push ${item.name} to the Hugging Face Hub`}
           aria-expanded={pushing}
           aria-controls={`push-${item.id}`}
           onClick={() => {
@@ -364,6 +363,7 @@ function LibraryRow({ item }: { item: LibraryItem }) {
           }}
         >
           Push to Hub…
+          <ItemName item={item} />
         </button>
         <button
           type="button"
@@ -421,4 +421,12 @@ function Details({ details }: { details: NonNullable<LibraryItem['details']> }) 
       )}
     </ul>
   );
+}
+
+/**
+ * The adapter a card's button acts on, for screen readers only: the button's name is its visible
+ * text and then the adapter's ("Push to Hub… (zimmy)"), as speech control expects.
+ */
+function ItemName({ item }: { item: LibraryItem }) {
+  return <span className="visually-hidden"> ({item.name})</span>;
 }
