@@ -16,6 +16,7 @@ import { styleCorpus } from '../studies/style-corpus.ts';
 import { memoryRunStore, type RunStore, type SavedRun } from '../train/run-store.ts';
 import { DEFAULT_SETTINGS, type TrainConfig } from '../train/settings.ts';
 import type { StudioApi } from './api.ts';
+import { runName } from './run-handoff.ts';
 
 /** A run store that also keeps every run saved to it, as the worker handed it over. */
 function recordingStore(): RunStore & { saves: SavedRun[] } {
@@ -93,6 +94,16 @@ function configFigures(target: TargetName, files: Map<string, Uint8Array>) {
     steps: c.max_steps,
   };
 }
+
+describe('a run’s name', () => {
+  it('says the init and the rank, or S²FT’s density', () => {
+    expect(runName('zimmy-stories.txt', { init: 'lora', rank: 8 })).toBe('zimmy-stories · lora r8');
+    expect(runName('zimmy.txt', { init: 's2ft', rank: 8, density: 0.2 })).toBe(
+      'zimmy · s2ft density 0.2',
+    );
+    expect(runName('zimmy.txt', { init: 's2ft', rank: 8 })).toBe('zimmy · s2ft density 0.1');
+  });
+});
 
 describe('exporting a run from the Train panel', () => {
   it('hands a finished run to each engine as the CLI would, and lists what each cannot express', async () => {

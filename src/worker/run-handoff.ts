@@ -3,6 +3,7 @@
 // checkpoint and the data text saved with it), as one zip.
 import { zipSync } from 'fflate';
 import type { LoraSpec } from '../adapters/config.ts';
+import { DEFAULT_DENSITY } from '../adapters/s2ft.ts';
 import { exportRunFiles, spellRun } from '../handoff/export.ts';
 import { handoffRun, HUB_ID, type HandoffRun } from '../handoff/run.ts';
 import { TARGET_NAMES, type TargetName } from '../handoff/targets.ts';
@@ -11,9 +12,17 @@ import type { DataIdentity } from '../train/trainer.ts';
 import type { RunHandoffInfo } from './api.ts';
 import { fileSafeName } from '../adapters/model-card.ts';
 
-/** What a run (and the adapter it trains) is called: the data file's stem, the init and the rank. */
-export function runName(fileName: string, lora: Pick<LoraSpec, 'init' | 'rank'>): string {
-  return `${fileName.replace(/\.[^.]+$/, '')} · ${lora.init} r${lora.rank}`;
+/**
+ * What a run (and the adapter it trains) is called: the data file's stem, the init and the rank
+ * (S²FT's density: its modules' ranks follow from it, not from the rank).
+ */
+export function runName(
+  fileName: string,
+  lora: Pick<LoraSpec, 'init' | 'rank' | 'density'>,
+): string {
+  const size =
+    lora.init === 's2ft' ? `density ${lora.density ?? DEFAULT_DENSITY}` : `r${lora.rank}`;
+  return `${fileName.replace(/\.[^.]+$/, '')} · ${lora.init} ${size}`;
 }
 
 const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
