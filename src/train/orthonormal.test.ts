@@ -98,11 +98,17 @@ describe('orthonormal regulariser', () => {
     const b = uploadTensor(g, Float32Array.from([1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), [5, 2], 'f32');
     const a = uploadTensor(g, Float32Array.from([1, 0, 0, 0, 0, 1, 0, 0]), [2, 4], 'f32');
     const grad = uploadTensor(g, Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), [5, 2], 'f32');
+    // Far from orthonormal: twice B.
+    const far = uploadTensor(g, Float32Array.from([2, 0, 0, 2, 0, 0, 0, 0, 0, 0]), [5, 2], 'f32');
     try {
       expect(await addOrthonormalGradients(g, [{ a, b, grads: { b: grad } }], 0.5)).toBe(0);
       expect(Array.from(await readF32(g, grad))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      // ‖BᵀB − I‖_F = ‖3·I₂‖ = 3√2 for B, 0 for A: reported, and with γ = 0 nothing added.
+      const error = await addOrthonormalGradients(g, [{ a, b: far, grads: { b: grad } }], 0);
+      expect(error).toBeCloseTo((3 * Math.SQRT2) / 2, 5);
+      expect(Array.from(await readF32(g, grad))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     } finally {
-      releaseTensor(g, a, b, grad);
+      releaseTensor(g, a, b, far, grad);
     }
   });
 });
