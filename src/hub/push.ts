@@ -26,6 +26,7 @@
 // with one line saying what to do. Runs in the browser and in Node (fetch, Web Crypto), and
 // imports no engine code, so that the page's main thread can run it.
 
+import { sha256Hex } from '../hash.ts';
 import { isHubRepoId } from './repo-id.ts';
 
 /** The Hub. Tests and mirrors give another endpoint. */
@@ -126,11 +127,6 @@ export function base64(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i += 0x8000)
     text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(text);
-}
-
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** The server's reason, from the Hub's X-Error-Message header or JSON {error} / {message}. */

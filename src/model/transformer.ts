@@ -40,6 +40,35 @@ export interface AdapterTerm {
   dropout?: number;
   /** How the term enters the output (embedding terms are plain LoRA and ignore it). */
   variant: TermVariant;
+  /** Routing: a per-token gate on h's rank components, before B (src/routing/; no dropout). */
+  gate?: TermGate;
+}
+
+/** What a gate's forward keeps for its backward: the gates, and a router's full softmax. */
+export interface GateActivations {
+  gates: Tensor;
+  probs?: Tensor;
+}
+
+/**
+ * A per-token gate on a term's rank components (routing between experts stacked into one term,
+ * src/routing/): the term adds s·(G(x) ⊙ h)·Bᵀ with h = x·Aᵀ, G scaling each expert's block of
+ * h's columns, from x by a router, from h itself (FlyLoRA), or a learned constant.
+ */
+export interface TermGate {
+  /** The gated h (handed to `keep`), and what the backward reads. */
+  forward(
+    batch: Batch,
+    io: { x: Tensor; h: Tensor; keep: Keep },
+  ): { gated: Tensor; saved: GateActivations };
+  /**
+   * Training: ∂L/∂h from ∂L/∂(gated h), recording the gate's own gradients (added to them); a
+   * router also returns its part of ∂L/∂x.
+   */
+  backward(
+    batch: Batch,
+    io: { x: Tensor; h: Tensor; dGated: Tensor; saved: GateActivations; keep: Keep },
+  ): { dh: Tensor; dx?: Tensor };
 }
 
 type Keep = (t: Tensor) => Tensor;
@@ -78,10 +107,12 @@ export interface Transformer {
   adapterTerms(path: string): readonly AdapterTerm[];
 }
 
-/** Per linear module: the (dropped-out) input its adapter saw and h = x·Aᵀ. */
+/** Per linear module: the (dropped-out) input its adapter saw and h = x·Aᵀ (gated, as B saw it). */
 export interface AdapterActivations {
   input: Tensor;
   h: Tensor;
+  /** A gated term's h before the gate, and what its gate kept. */
+  gate?: { ungated: Tensor; saved: GateActivations };
   /** What the term's variant forward returned for its backward (DoRA: x·Wᵀ + s·h·Bᵀ). */
   variant?: Tensor;
 }
@@ -173,9 +204,17 @@ export function linear(
             ),
           )
         : x;
-    const h = keep(matmul(batch, input, term.a, { transB: true }));
+    if (term.gate && term.dropout) throw new Error(`${path}: a gated term has no dropout`);
+    const ungated = keep(matmul(batch, input, term.a, { transB: true }));
+    const gated = term.gate?.forward(batch, { x: input, h: ungated, keep });
+    const h = gated?.gated ?? ungated;
     const variant = term.variant.forward(batch, term, { base, h, y, keep });
-    saved?.set(module.name, { input, h, ...(variant ? { variant } : {}) });
+    saved?.set(module.name, {
+      input,
+      h,
+      ...(variant ? { variant } : {}),
+      ...(gated ? { gate: { ungated, saved: gated.saved } } : {}),
+    });
   });
   return y;
 }

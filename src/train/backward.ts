@@ -2,7 +2,8 @@
 // only: the base weights are frozen, so their gradients are never formed (docs/design.md §3).
 // For y = x·Wᵀ + s·h·Bᵀ with h = drop(x)·Aᵀ and g = ∂L/∂y:
 //   ∂L/∂B = s·gᵀ·h,  ∂L/∂h = s·g·B,  ∂L/∂A = (∂L/∂h)ᵀ·drop(x),  ∂L/∂x = g·W + drop(∂L/∂h·A)
-// where drop reuses the forward's mask (same seed). An adapter variant may change the gradient
+// where drop reuses the forward's mask (same seed). A routing gate G between A and B (s·B·(G ⊙ h))
+// passes ∂L/∂h = G ⊙ ∂L/∂(G ⊙ h) on and, with a router, adds its own part of ∂L/∂x. An adapter variant may change the gradient
 // that reaches the factors and W's term, recording the gradients of its own vectors on the way
 // (DoRA: g∘c with c its row scales, src/adapters/variants/dora.ts).
 import type { VariantVectors } from '../adapters/variants.ts';
@@ -100,7 +101,22 @@ function linearBackward(
   const beta = run.accumulate ? 1 : 0;
   if (grads.b)
     matmul(batch, gMerged, activations.h, { transA: true, alpha: term.scale, beta, into: grads.b });
-  const dh = keep(matmul(batch, gMerged, term.b, { alpha: term.scale }));
+  let dh = keep(matmul(batch, gMerged, term.b, { alpha: term.scale }));
+  // A gate between A and B (routing) turns ∂L/∂(gated h) into ∂L/∂h; a router adds to ∂L/∂x.
+  const gated = term.gate && activations.gate;
+  const back = gated
+    ? term.gate!.backward(batch, {
+        x: activations.input,
+        h: gated.ungated,
+        dGated: dh,
+        saved: gated.saved,
+        keep,
+      })
+    : undefined;
+  if (back) {
+    dh = back.dh;
+    if (back.dx) axpy(batch, 1, back.dx, dx);
+  }
   if (grads.a) matmul(batch, dh, activations.input, { transA: true, beta, into: grads.a });
   if (term.dropout && run.dropoutSeed !== undefined) {
     const seed = dropoutSeed(t.config.arch, run.dropoutSeed, layer, module, 0);

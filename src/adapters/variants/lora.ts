@@ -5,7 +5,7 @@ import type { TermVariant } from '../../model/transformer.ts';
 import type { TrainedVariant, VariantEngine } from './engine.ts';
 
 /** y += scale·h·Bᵀ; the gradient reaches the factors and x·Wᵀ unchanged. */
-const PLAIN_TERM: TermVariant = {
+export const PLAIN_TERM: TermVariant = {
   readsBase: false,
   forward(batch, term, { h, y }) {
     matmul(batch, h, term.b, { transB: true, alpha: term.scale, beta: 1, into: y });

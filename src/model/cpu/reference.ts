@@ -2,7 +2,8 @@
 // what the GPU forward, the GPU backward (through finite differences of the loss) and the CPU
 // runner are all checked against. Plain loops, written for clarity, not speed. It runs one
 // sequence at a time over a KV cache; low-rank adapter terms enter each linear module as
-// y = x·Wᵀ + s·drop(x)·Aᵀ·Bᵀ, the term's variant changing that sum before the bias (DoRA's c∘z).
+// y = x·Wᵀ + s·drop(x)·Aᵀ·Bᵀ, the term's variant changing that sum before the bias (DoRA's c∘z),
+// a routing gate scaling h = drop(x)·Aᵀ per token before B.
 // Dropout masks are the GPU's (shaders/dropout.wgsl's hash over the flattened batch).
 import type { CpuFactors, CpuTermVariant } from '../../adapters/variants/engine.ts';
 import { keeps } from '../../linalg/random.ts';
@@ -20,6 +21,8 @@ export interface CpuTerm extends CpuFactors {
    * plain LoRA when absent.
    */
   variant?: CpuTermVariant;
+  /** Routing: a per-token gate on h = A·x before B (src/routing/), from the term's input and h. */
+  gate?: (x: Float64Array, h: Float64Array) => Float64Array;
 }
 
 type Row = Float64Array;
@@ -111,7 +114,8 @@ export class ReferenceModel {
         term.dropout && seed !== undefined
           ? x.map((v, i) => (keeps(mask, row * x.length + i, keep) ? v / keep : 0))
           : x;
-      const delta = matVec(term.b, matVec(term.a, dropped, term.rank), m.out);
+      const h = matVec(term.a, dropped, term.rank);
+      const delta = matVec(term.b, term.gate ? term.gate(dropped, h) : h, m.out);
       for (let o = 0; o < m.out; o++) y[o] += term.scale * delta[o];
       term.variant?.output(y);
     }
