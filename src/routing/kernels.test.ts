@@ -43,13 +43,19 @@ async function onGpu<T>(
     return t;
   };
   let out!: T;
-  // Uploads are queued before the batch records: make them first, then record.
+  // Uploads made while recording are queue writes, which run before the batch's commands.
   const upload = (data: ArrayLike<number>, shape: number[]) =>
     keep(uploadTensor(gpu(), Float32Array.from(data), shape, 'f32'));
   await run(gpu(), (batch) => {
     out = record(upload, keep, batch);
   });
-  return { out, read: (t) => readF32(gpu(), t), release: () => releaseTensor(gpu(), ...tensors) };
+  return {
+    out,
+    read: (t) => readF32(gpu(), t),
+    release: () => {
+      releaseTensor(gpu(), ...tensors);
+    },
+  };
 }
 
 describe.each([

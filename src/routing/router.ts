@@ -319,7 +319,12 @@ export class RoutedAdapter {
           },
         };
       });
-      const { modules: _m, scales: _s, ...meta } = state;
+      const meta = {
+        mode: state.mode,
+        topK: state.topK,
+        balance: state.balance,
+        experts: state.experts,
+      };
       return new RoutedAdapter(gpu, state.mode, meta, modules, scales);
     } catch (e) {
       releaseTensor(gpu, ...tensors);
