@@ -5,6 +5,8 @@ import { WEIGHT_PRECISIONS } from '../model/weights.ts';
 import { adapterOptions } from './adapters.ts';
 import { parseOptions, choiceOption, numberOption, UsageError } from './args.ts';
 import { gpuOrCpu } from './device.ts';
+import { applyRouterOption } from './router-option.ts';
+import type { RoutedAdapter } from '../routing/router.ts';
 
 /**
  * `lora-studio generate --model PATH [--tokenizer PATH] [--prompt TEXT] [--max-new-tokens N]
@@ -25,6 +27,7 @@ export async function generate(args: string[]): Promise<number> {
       'top-k',
       'seed',
       'weights',
+      'router',
     ],
   });
   const path = values.get('model');
@@ -46,9 +49,16 @@ export async function generate(args: string[]): Promise<number> {
   const model = gpu
     ? adaptedGpuModel(gpu, config, weights, precision)
     : adaptedCpuModel(config, weights, precision);
+  let routed: RoutedAdapter | null = null;
   try {
     await model.apply(
       await adapterOptions({ name, hubId, config }, lists.get('adapter') ?? [], flags.has('force')),
+    );
+    routed = await applyRouterOption(
+      values.get('router'),
+      { name, hubId, config },
+      model,
+      lists.get('adapter') ?? [],
     );
     const ids = tokenizer.encode(prompt);
     const context = ids.length > 0 ? ids : [config.bosTokenId];
@@ -75,6 +85,7 @@ export async function generate(args: string[]): Promise<number> {
     );
     return 0;
   } finally {
+    routed?.dispose();
     model.dispose();
     gpu?.destroy();
   }

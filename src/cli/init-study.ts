@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
@@ -7,10 +6,8 @@ import { loadModelFromPath } from '../model/load-node.ts';
 import { initStudy, studyTables } from '../studies/init-study.ts';
 import { intruderStudy, intruderTables } from '../studies/intruder-study.ts';
 import { ZIMMY_STYLE } from '../studies/style-corpus.ts';
+import { BUILT_IN_MODEL } from './built-in.ts';
 import { numberOption, parseOptions } from './args.ts';
-
-/** The built-in model the app ships (public/models). */
-const STORIES = fileURLToPath(new URL('../../public/models/stories260K.bin', import.meta.url));
 
 /**
  * `lora-studio init-study [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…]
@@ -25,7 +22,7 @@ export async function initStudyCommand(args: string[]): Promise<number> {
     values: ['steps', 'lr', 'rank', 'eval-every', 'only', 'full-lr', 'sorsa-gamma'],
     flags: ['ranks', 'intruders'],
   });
-  const { config, weights, tokenizer } = await loadModelFromPath(STORIES);
+  const { config, weights, tokenizer } = await loadModelFromPath(BUILT_IN_MODEL);
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
   const model = createGpuModel(gpu, config, weights);
   const log = (line: string) => {

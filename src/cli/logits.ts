@@ -7,6 +7,8 @@ import { WEIGHT_PRECISIONS } from '../model/weights.ts';
 import { adapterOptions } from './adapters.ts';
 import { choiceOption, parseOptions, UsageError } from './args.ts';
 import { gpuOrCpu } from './device.ts';
+import { applyRouterOption } from './router-option.ts';
+import type { RoutedAdapter } from '../routing/router.ts';
 
 /** `--ids 1,2,3`: token ids within the vocabulary. */
 function idsOption(raw: string, vocab: number, maxPositions: number): number[] {
@@ -22,7 +24,7 @@ function idsOption(raw: string, vocab: number, maxPositions: number): number[] {
 }
 
 /**
- * `lora-studio logits --model DIR [--adapter DIR[:W]]… --ids 1,2,3 [--ids …]
+ * `lora-studio logits --model DIR [--adapter DIR[:W]]… [--router DIR] --ids 1,2,3 [--ids …]
  * [--positions all|last] [--weights …] [--cpu]`: JSON `{"logits": [[[…]]]}` on stdout, batch ×
  * positions × vocab (positions: every one, or the last).
  */
@@ -30,7 +32,7 @@ export async function logits(args: string[]): Promise<number> {
   const { values, lists, flags } = parseOptions(args, {
     lists: ['adapter', 'ids'],
     flags: ['cpu', 'force'],
-    values: ['model', 'positions', 'weights'],
+    values: ['model', 'positions', 'weights', 'router'],
   });
   const path = values.get('model');
   const rows = lists.get('ids') ?? [];
@@ -49,8 +51,15 @@ export async function logits(args: string[]): Promise<number> {
   const model = gpu
     ? adaptedGpuModel(gpu, config, weights, precision)
     : adaptedCpuModel(config, weights, precision);
+  let routed: RoutedAdapter | null = null;
   try {
     await model.apply(composition);
+    routed = await applyRouterOption(
+      values.get('router'),
+      { name, config },
+      model,
+      lists.get('adapter') ?? [],
+    );
     const V = config.vocabSize;
     // Row by row: a long batch over a large vocabulary is never one string in memory.
     process.stdout.write('{"logits": [');
@@ -66,6 +75,7 @@ export async function logits(args: string[]): Promise<number> {
     process.stdout.write(']}\n');
     return 0;
   } finally {
+    routed?.dispose();
     model.dispose();
     gpu?.destroy();
   }

@@ -18,6 +18,7 @@ import { merge } from './merge.ts';
 import { MERGE_SUMMARY } from './merge-options.ts';
 import { mergeDemoCommand } from './merge-demo.ts';
 import { perplexity } from './perplexity.ts';
+import { route, ROUTE_SUMMARY } from './route.ts';
 import { train, VARIANT_FLAGS } from './train.ts';
 import { truncate } from './truncate.ts';
 
@@ -35,15 +36,15 @@ const COMMANDS: Record<string, Command> = {
     run: info,
   },
   generate: {
-    summary: `generate text: --model PATH [--tokenizer PATH] [--adapter DIR|FILE.gguf[:WEIGHT]]… [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] ${WEIGHTS_USAGE} [--cpu]`,
+    summary: `generate text: --model PATH [--tokenizer PATH] [--adapter DIR|FILE.gguf[:WEIGHT]]… [--router DIR] [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] ${WEIGHTS_USAGE} [--cpu]`,
     run: generate,
   },
   perplexity: {
-    summary: `mean loss of a text: --model PATH [--tokenizer PATH] [--adapter DIR|FILE.gguf[:WEIGHT]]… --data FILE ${WEIGHTS_USAGE} [--cpu]; prints JSON`,
+    summary: `mean loss of a text: --model PATH [--tokenizer PATH] [--adapter DIR|FILE.gguf[:WEIGHT]]… [--router DIR] --data FILE ${WEIGHTS_USAGE} [--cpu]; prints JSON`,
     run: perplexity,
   },
   logits: {
-    summary: `raw logits for token ids fed exactly as given (no BOS, no template): --model DIR [--adapter DIR|FILE.gguf[:WEIGHT]]… --ids 1,2,3 [--ids …] [--positions all|last] ${WEIGHTS_USAGE} [--cpu]; JSON {"logits": [batch][positions][vocab]} on stdout`,
+    summary: `raw logits for token ids fed exactly as given (no BOS, no template): --model DIR [--adapter DIR|FILE.gguf[:WEIGHT]]… [--router DIR] --ids 1,2,3 [--ids …] [--positions all|last] ${WEIGHTS_USAGE} [--cpu]; JSON {"logits": [batch][positions][vocab]} on stdout`,
     run: logits,
   },
   train: {
@@ -53,6 +54,10 @@ const COMMANDS: Record<string, Command> = {
   merge: {
     summary: MERGE_SUMMARY,
     run: merge,
+  },
+  route: {
+    summary: ROUTE_SUMMARY,
+    run: route,
   },
   'init-study': {
     summary: `train every init and variant (${VARIANTS.map((v) => v.label).join(', ')}) on both style corpora with the built-in stories260K; markdown tables of validation loss [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…] [--ranks: also the DyLoRA and LoRA adapters cut to every rank] [--sorsa-gamma G: SORSA's regulariser weight] [--intruders [--full-lr LR]: a full fine-tune against LoRA by intruder dimensions instead]`,

@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
@@ -6,10 +5,10 @@ import { demoTables, mergeDemo } from '../studies/merge-demo.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
 import { parseInit } from '../adapters/inits.ts';
+import { BUILT_IN_MODEL } from './built-in.ts';
 import { numberOption, parseOptions } from './args.ts';
 
 /** The built-in model the app ships (public/models): the demo needs nothing else. */
-const STORIES = fileURLToPath(new URL('../../public/models/stories260K.bin', import.meta.url));
 
 /**
  * `lora-studio merge-demo [--steps N] [--rank R] [--init I]`: trains a Zimmy and a Snorp adapter
@@ -19,7 +18,7 @@ const STORIES = fileURLToPath(new URL('../../public/models/stories260K.bin', imp
 export async function mergeDemoCommand(args: string[]): Promise<number> {
   const { values } = parseOptions(args, { values: ['steps', 'rank', 'init'] });
   const init = parseInit(values.get('init') ?? 'lora');
-  const { config, weights, tokenizer } = await loadModelFromPath(STORIES);
+  const { config, weights, tokenizer } = await loadModelFromPath(BUILT_IN_MODEL);
   const gpu = await acquireGpu(nodeGpuEntry(), { shaders: nodeShaders });
   const model = createGpuModel(gpu, config, weights);
   try {

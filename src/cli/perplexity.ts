@@ -7,13 +7,15 @@ import { meanLoss, runnerScorer, textSequences } from '../train/evaluate.ts';
 import { adapterOptions } from './adapters.ts';
 import { parseOptions, choiceOption, UsageError } from './args.ts';
 import { gpuOrCpu } from './device.ts';
+import { applyRouterOption } from './router-option.ts';
+import type { RoutedAdapter } from '../routing/router.ts';
 
 /** `lora-studio perplexity --model PATH [--tokenizer PATH] --data FILE`: JSON on stdout. */
 export async function perplexity(args: string[]): Promise<number> {
   const { values, lists, flags } = parseOptions(args, {
     lists: ['adapter'],
     flags: ['cpu', 'force'],
-    values: ['model', 'tokenizer', 'data', 'weights'],
+    values: ['model', 'tokenizer', 'data', 'weights', 'router'],
   });
   const path = values.get('model');
   const data = values.get('data');
@@ -28,15 +30,23 @@ export async function perplexity(args: string[]): Promise<number> {
   const model = gpu
     ? adaptedGpuModel(gpu, config, weights, precision)
     : adaptedCpuModel(config, weights, precision);
+  let routed: RoutedAdapter | null = null;
   try {
     await model.apply(
       await adapterOptions({ name, hubId, config }, lists.get('adapter') ?? [], flags.has('force')),
+    );
+    routed = await applyRouterOption(
+      values.get('router'),
+      { name, hubId, config },
+      model,
+      lists.get('adapter') ?? [],
     );
     const report = await meanLoss(runnerScorer(model), textSequences(tokens, config.maxPositions));
     if (!report) throw new RangeError(`${data}: perplexity needs at least two tokens of text`);
     console.log(JSON.stringify(report));
     return 0;
   } finally {
+    routed?.dispose();
     model.dispose();
     gpu?.destroy();
   }

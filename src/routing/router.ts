@@ -350,8 +350,8 @@ export class RoutedAdapter {
     return new Map(this.modules.map((m) => [m.state.path, m.grads]));
   }
 
-  /** The base model with every routed module's stacked term and gate. */
-  view(base: Transformer): Transformer {
+  /** Every routed module's stacked term with its gate, by module path. */
+  terms(): Map<string, AdapterTerm[]> {
     const entry = routingMode(this.mode);
     const routed = this.modules.filter((m) => m.router).length;
     const terms = new Map<string, AdapterTerm[]>();
@@ -376,6 +376,12 @@ export class RoutedAdapter {
         { a: m.a, b: m.b, scale: m.state.scale, variant: PLAIN_TERM, gate },
       ]);
     }
+    return terms;
+  }
+
+  /** The base model with every routed module's stacked term and gate. */
+  view(base: Transformer): Transformer {
+    const terms = this.terms();
     return {
       config: base.config,
       ropeTables: base.ropeTables,
