@@ -19,6 +19,8 @@ import { MERGE_SUMMARY } from './merge-options.ts';
 import { mergeDemoCommand } from './merge-demo.ts';
 import { perplexity } from './perplexity.ts';
 import { route, ROUTE_SUMMARY } from './route.ts';
+import { routeStudyCommand } from './route-study.ts';
+import { bakeRouter, BAKE_ROUTER_SUMMARY } from './bake-router.ts';
 import { train, VARIANT_FLAGS } from './train.ts';
 import { truncate } from './truncate.ts';
 
@@ -58,6 +60,15 @@ const COMMANDS: Record<string, Command> = {
   route: {
     summary: ROUTE_SUMMARY,
     run: route,
+  },
+  'bake-router': {
+    summary: BAKE_ROUTER_SUMMARY,
+    run: bakeRouter,
+  },
+  'route-study': {
+    summary:
+      'train a Zimmy, a Snorp and a Momo adapter on the built-in stories260K, compose them by task arithmetic, learned scales, token routers (dense, top-1) and MixLoRA experts trained on their mixed texts; markdown table of held-out losses, kept improvement and tokens routed to their own adapter [--steps N] [--router-steps N] [--rank R] [--router-lr LR] [--expert-lr LR]',
+    run: routeStudyCommand,
   },
   'init-study': {
     summary: `train every init and variant (${VARIANTS.map((v) => v.label).join(', ')}) on both style corpora with the built-in stories260K; markdown tables of validation loss [--steps N] [--lr LR] [--rank R] [--eval-every N] [--only LABEL,…] [--ranks: also the DyLoRA and LoRA adapters cut to every rank] [--sorsa-gamma G: SORSA's regulariser weight] [--intruders [--full-lr LR]: a full fine-tune against LoRA by intruder dimensions instead]`,

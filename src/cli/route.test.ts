@@ -101,6 +101,31 @@ describe('lora-studio route', () => {
     });
     expect(diff).toBeLessThan(1e-4);
     expect(moved).toBeGreaterThan(1e-2);
+
+    // Baked, its gates are its scales: the plain LoRA is the same model.
+    const baked = join(dir, 'scales-baked');
+    const bake = await cli([
+      'bake-router',
+      '--router',
+      out,
+      '--model',
+      STORIES,
+      '--data',
+      data,
+      '--seq-len',
+      '32',
+      '--out',
+      baked,
+    ]);
+    expect(bake.code, bake.stderr).toBe(0);
+    const summary = JSON.parse(bake.stdout) as { routed_loss: number; baked_loss: number };
+    expect(Math.abs(summary.baked_loss - summary.routed_loss)).toBeLessThan(1e-4);
+    const plain = await logits(['--adapter', baked, ...ids]);
+    plain[0].forEach((row, t) =>
+      row.forEach((v, i) => {
+        expect(Math.abs(v - routed[0][t][i])).toBeLessThan(1e-4);
+      }),
+    );
   });
 
   it('token routing: writes a router folder generate and perplexity run; a changed adapter is refused', async () => {
@@ -144,6 +169,24 @@ describe('lora-studio route', () => {
     const ppl = await cli(['perplexity', '--model', STORIES, '--router', out, '--data', data]);
     expect(ppl.code, ppl.stderr).toBe(0);
     expect((JSON.parse(ppl.stdout) as { loss: number }).loss).toBeGreaterThan(0);
+    // Baked by its mean gates: a plain LoRA, and what per-token choice was worth, measured.
+    const bake = await cli([
+      'bake-router',
+      '--router',
+      out,
+      '--model',
+      STORIES,
+      '--data',
+      data,
+      '--seq-len',
+      '32',
+      '--out',
+      join(dir, 'token-baked'),
+    ]);
+    expect(bake.code, bake.stderr).toBe(0);
+    const summary = JSON.parse(bake.stdout) as { cost: number; experts: { mean_gate: number }[] };
+    expect(Number.isFinite(summary.cost)).toBe(true);
+    expect(summary.experts.reduce((a, e) => a + e.mean_gate, 0)).toBeGreaterThan(0.99);
 
     // Another adapter in the expert's place (the router copied beside other folders of the
     // same names): the hash says so.

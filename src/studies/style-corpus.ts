@@ -142,8 +142,55 @@ export const SNORP_STYLE: StyleCorpus = storyTeller({
   ],
 });
 
+// ─── Momo: an old cow's tale of long ago, in the past tense and with a question to the
+// listener — a third narrator, cast and plot (a journey), for routing between three adapters. ───
+
+const W = 'Momo';
+const RAIN = 'the rain tastes like milk';
+
+export const MOMO_STYLE: StyleCorpus = storyTeller({
+  name: W,
+  phrase: RAIN,
+  cast: {
+    kind: ['old cow', 'old goat', 'old owl', 'old horse'],
+    friend: ['Nina', 'Leo', 'Rosa', 'Ted', 'Ella', 'Fred'],
+    place: ['river', 'town', 'road', 'sea'],
+    thing: ['map', 'lamp', 'bag', 'shoe', 'bell'],
+  },
+  parts: [
+    [
+      (c) => `Long ago, an ${c.kind} called ${W} went to the ${c.place}.`,
+      (c) => `Do you know ${W}, the ${c.kind}? Long ago, he walked to the ${c.place}.`,
+      (c) => `Long ago, ${W} the ${c.kind} left home for the ${c.place}.`,
+    ],
+    [
+      (c) => `On the way, ${W} met ${c.friend}, who had lost a ${c.thing}.`,
+      (c) => `${c.friend} walked with ${W} and carried an old ${c.thing}.`,
+      (c) => `${W} found a ${c.thing} and gave it to ${c.friend}.`,
+    ],
+    [
+      () => `The road was long, and they were tired.`,
+      (c) => `Then they could not find the way to the ${c.place}.`,
+      () => `Then the night came, and it was cold.`,
+    ],
+    [
+      () => `${W} looked up and said, "Do not fear, ${RAIN}."`,
+      () => `${W} told an old story: ${RAIN}.`,
+      () => `"Listen," said ${W}, "${RAIN}."`,
+    ],
+    [
+      (c) => `In the morning they came to the ${c.place}. Was it not a good trip?`,
+      (c) => `${c.friend} smiled, and they walked on. What did they see?`,
+      () => `${W} still tells this tale. Do you like it?`,
+    ],
+  ],
+});
+
 /** Both styles, for code that treats them alike. */
 export const STYLES: readonly StyleCorpus[] = [ZIMMY_STYLE, SNORP_STYLE];
+
+/** The three styles the routing study routes between (docs/routing.md). */
+export const ROUTING_STYLES: readonly StyleCorpus[] = [...STYLES, MOMO_STYLE];
 
 // The first style under its original names, which the tests and the example dataset use.
 export const STYLE_NAME = ZIMMY_STYLE.name;
