@@ -64,7 +64,7 @@ export async function trainRouter(
   gpu: Gpu,
   base: Transformer,
   routed: RoutedAdapter,
-  data: PreparedData,
+  data: Pick<PreparedData, 'train' | 'validation'>,
   s: RouteSettings,
   onPoint?: (point: RoutePoint) => boolean | undefined,
 ): Promise<{ history: RoutePoint[]; failure?: string }> {

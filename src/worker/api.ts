@@ -14,6 +14,7 @@ import type { DownloadProgress } from '../model/hub.ts';
 import type { WeightMemory } from '../model/memory.ts';
 import type { WeightPrecision } from '../model/weights.ts';
 import type { LossReport } from '../train/evaluate.ts';
+import type { RoutePoint } from '../routing/train.ts';
 import type { LibraryItem } from '../adapters/library.ts';
 import type { ModuleIntrusion } from '../analysis/intruder-settings.ts';
 import type { AdapterComparison } from '../analysis/diagnostics.ts';
@@ -46,7 +47,8 @@ export type {
   TrainConfig,
   TrainProgress,
 };
-export type { AdapterComparison, MergeReport, MergeSpec, SweepPoint };
+export type { AdapterComparison, MergeReport, MergeSpec, SweepPoint, RoutePoint };
+export { ROUTING_MODES, routingMode } from '../routing/modes.ts';
 export type { LayerGrid, MergeMethod, MergeOptions, GridPreset } from '../merge/spec.ts';
 export { GRID_PRESETS, gridPreset, resolveOptions } from '../merge/spec.ts';
 export { parseMergekitYaml, writeMergekitYaml, type WrittenYaml } from '../merge/mergekit.ts';
@@ -164,6 +166,41 @@ export interface GenerationResult {
   newTokens: number;
   /** Wall time of the whole generation (prefill and decode). */
   ms: number;
+  /**
+   * Generated through a router: the adapters it routes between, the prompt as decoded, and each
+   * new token's text with the adapter its gates chose (averaged over the modules).
+   */
+  routing?: { experts: string[]; prompt: string; tokens: { text: string; expert: number }[] };
+}
+
+/** A router to train between library adapters (src/routing/), on their eval texts. */
+export interface RouteRequest {
+  /** Library ids, in board order. */
+  adapters: string[];
+  /** Each adapter's eval text: three quarters train the router, a quarter measures it. */
+  texts: EvalText[];
+  /** Learned scales or token routing (the modes that route between adapters). */
+  mode: 'scales' | 'token';
+  /** Adapters per token (0: all, softly). */
+  topK: number;
+  steps: number;
+  lr: number;
+}
+
+/** A trained router's measurements on each eval text's held-out part. */
+export interface RouteOutcome {
+  experts: { id: string; name: string }[];
+  rows: {
+    id: string;
+    name: string;
+    base: number | null;
+    routed: number | null;
+    /** Token routing: the share of the text's tokens whose gates chose its own adapter. */
+    ownShare: number | null;
+  }[];
+  /** Learned scales: one weight per adapter. */
+  scales: number[] | null;
+  history: RoutePoint[];
 }
 
 /** Why training is refused where the studio runs on the CPU (the UI says it before anyone asks). */
@@ -339,6 +376,18 @@ export interface StudioApi {
     options: GenerateOptions,
     onText?: (text: string) => void,
   ): Promise<GenerationResult>;
+
+  /**
+   * Trains a router between library adapters on their eval texts (docs/routing.md) with a point
+   * of the curves after every step; the router then stays applied — generate goes through it and
+   * says which adapter each token's gates chose — until adapters are applied again.
+   */
+  trainRouter(
+    request: RouteRequest,
+    onProgress?: (point: RoutePoint, totalSteps: number) => void,
+  ): Promise<RouteOutcome>;
+  /** Stops a router's training after its current step. */
+  stopRouter(): Promise<void>;
 
   /** Parses, tokenizes, splits and packs a dataset for the loaded model; keeps it for training. */
   prepareData(

@@ -23,6 +23,7 @@ import { createAdapterApi } from './adapters.ts';
 import { createExtractingApi } from './extracting.ts';
 import type { LoadedModel } from './loaded.ts';
 import { createMergingApi } from './merging.ts';
+import { choosingRunner, createRoutingApi } from './routing.ts';
 import { createSharingApi } from './sharing.ts';
 import { createTrainingApi } from './training.ts';
 
@@ -114,6 +115,11 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     parsedAdapter: (id) => adapters.parsedAdapter(id),
   });
 
+  const routing = createRoutingApi({
+    loaded: () => loaded,
+    parsedAdapter: (id) => adapters.parsedAdapter(id),
+  });
+
   const sharing = createSharingApi({
     compute,
     loaded: () => loaded,
@@ -155,6 +161,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     const model = onCpu
       ? adaptedCpuModel(config, weights, precision)
       : adaptedGpuModel(requireGpu(), config, weights, precision);
+    routing.end();
     loaded?.model.dispose();
     loaded = {
       name: files.name,
@@ -258,6 +265,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     },
     unloadModel() {
       checkIdle('unload the model');
+      routing.end();
       loaded?.model.dispose();
       loaded = undefined;
       return Promise.resolve();
@@ -279,12 +287,34 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       const ids = tokenizer.encode(prompt);
       const context = ids.length > 0 ? ids : [model.config.bosTokenId];
       const generated: number[] = [];
-      const text = () => tokenizer.decode([...context, ...generated], { skipSpecialTokens: true });
-      for await (const token of generateTokens(model, context, options)) {
-        generated.push(token);
-        onText?.(text());
+      const decode = (ids: number[]) => tokenizer.decode(ids, { skipSpecialTokens: true });
+      const text = () => decode([...context, ...generated]);
+      // Through a router, each token's text comes with the adapter its gates chose.
+      const router = routing.active();
+      const choices: number[] = [];
+      const runner =
+        router && model.where === 'gpu'
+          ? choosingRunner(model.gpu, model, router, (e) => choices.push(e))
+          : model;
+      try {
+        for await (const token of generateTokens(runner, context, options)) {
+          generated.push(token);
+          onText?.(text());
+        }
+      } finally {
+        if (runner !== model) runner.dispose();
       }
-      return { text: text(), newTokens: generated.length, ms: performance.now() - start };
+      const result = { text: text(), newTokens: generated.length, ms: performance.now() - start };
+      if (!router) return result;
+      const promptText = decode(context);
+      let previous = promptText;
+      const tokens = generated.map((_, i) => {
+        const now = decode([...context, ...generated.slice(0, i + 1)]);
+        const piece = now.slice(previous.length);
+        previous = now;
+        return { text: piece, expert: choices[i] ?? 0 };
+      });
+      return { ...result, routing: { experts: router.experts, prompt: promptText, tokens } };
     },
     prepareData: training.prepareData,
     startTraining: training.startTraining,
@@ -306,7 +336,13 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     setAdapterHub: adapters.setAdapterHub,
     libraryZip: adapters.libraryZip,
     restoreLibrary: adapters.restoreLibrary,
-    applyAdapters: adapters.applyAdapters,
+    // A composition applied replaces the router's terms: routing ends.
+    async applyAdapters(active, options) {
+      await adapters.applyAdapters(active, options);
+      routing.end();
+    },
+    trainRouter: routing.trainRouter,
+    stopRouter: routing.stopRouter,
     renameAdapter: adapters.renameAdapter,
     duplicateAdapter: adapters.duplicateAdapter,
     cutAdapter: adapters.cutAdapter,
