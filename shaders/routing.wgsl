@@ -4,8 +4,9 @@
 // term adds Σ_e g_e(x)·B_e·A_e·x in one pair of products instead of E.
 //
 //   gate:     gates[t, e] from scores[t, e] (one invocation per token).
-//             KIND 0: the softmax of the scores, renormalised over the top k (k = 0: all), and
-//             probs[t, e] the full softmax (the load-balancing loss reads it).
+//             KIND 0: the softmax of the scores, renormalised over the top k (k = 0: all; k = 1
+//             keeps the probability itself, as the Switch Transformer does), and probs[t, e] the
+//             full softmax (the load-balancing loss reads it).
 //             KIND 1: 1 on the k largest |scores| of the row, 0 elsewhere (FlyLoRA: the scores
 //             are h itself and every rank component is an expert).
 //             Ties go to the lower index, so the choice is deterministic.
@@ -13,8 +14,9 @@
 //             (learned scales). The backward applies the same gates to ∂L/∂out.
 //   gate_grad: dgates[t·stride + e] (+)= Σ_{j ∈ block e} dout[t, j] · h[t, j]; with stride 0 the
 //             sum also runs over every token (the gradient of a shared scale).
-//   gate_backward (KIND 0): with S the chosen experts and g the gates,
-//             ∂L/∂score_i = g_i·(dg_i − Σ_e g_e·dg_e) + p_i·(c_i − Σ_e p_e·c_e)
+//   gate_backward (KIND 0): with S the chosen experts, g the gates and p the probabilities,
+//             ∂L/∂score_i = g_i·dg_i − w_i·Σ_e g_e·dg_e + p_i·(c_i − Σ_e p_e·c_e)
+//             with w = g for renormalised gates, w = p for top-1's
 //             (the second term: coef c = ∂L_aux/∂p from balance; zeros without one).
 //   balance:  per expert, the Switch-Transformer load-balancing loss L_aux = α·E·Σ_e f_e·P_e with
 //             f_e the share of tokens choosing e (top-k, k = 0 counting the argmax; over k) and P_e
@@ -116,8 +118,11 @@ fn gate(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: 
       kept += prob;
     }
   }
+  // Top-1 keeps the probability itself (Switch Transformer): renormalised it would be 1, and the
+  // router would get no gradient from the loss.
+  let norm = select(kept, 1.0, pg.top_k == 1u);
   for (var e = 0u; e < pg.experts; e++) {
-    first[row0 + e] = select(0.0, second[row0 + e] / kept, chosen(row0, e, pg.top_k));
+    first[row0 + e] = select(0.0, second[row0 + e] / norm, chosen(row0, e, pg.top_k));
   }
 }
 
@@ -196,8 +201,11 @@ fn gate_backward(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgrou
     through_gates += bgates[row0 + e] * bdgates[row0 + e];
     through_probs += bprobs[row0 + e] * bcoef[e];
   }
+  // Renormalised gates move with the chosen ones only; top-1's probability with every score.
+  let top1 = pb.top_k == 1u;
   for (var e = 0u; e < pb.experts; e++) {
-    dscores[row0 + e] = bgates[row0 + e] * (bdgates[row0 + e] - through_gates)
+    let spread = select(bgates[row0 + e], bprobs[row0 + e], top1);
+    dscores[row0 + e] = bgates[row0 + e] * bdgates[row0 + e] - spread * through_gates
       + bprobs[row0 + e] * (bcoef[e] - through_probs);
   }
 }

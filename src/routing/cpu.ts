@@ -30,7 +30,9 @@ export function gateRow(
   const probs = Float64Array.from(exps, (v) => v / total);
   let kept = 0;
   for (let e = 0; e < n; e++) if (chosen(scores, e, topK)) kept += probs[e];
-  const gates = Float64Array.from(probs, (p, e) => (chosen(scores, e, topK) ? p / kept : 0));
+  // Top-1 keeps the probability (Switch Transformer): renormalised, it would be a constant 1.
+  const norm = topK === 1 ? 1 : kept;
+  const gates = Float64Array.from(probs, (p, e) => (chosen(scores, e, topK) ? p / norm : 0));
   return { gates, probs };
 }
 
@@ -88,12 +90,16 @@ export function cpuGateGradients(
   return out;
 }
 
-/** ∂L/∂scores of softmax gates: through the gates, and through the probabilities by coef. */
+/**
+ * ∂L/∂scores of softmax gates chosen by top-k: through the gates (renormalised, or top-1's plain
+ * probability), and through the probabilities by coef.
+ */
 export function cpuGatesBackward(
   gates: ArrayLike<number>,
   probs: ArrayLike<number>,
   dGates: ArrayLike<number>,
   coef: ArrayLike<number>,
+  topK: number,
 ): Float64Array {
   const experts = coef.length;
   const out = new Float64Array(gates.length);
@@ -106,7 +112,8 @@ export function cpuGatesBackward(
     }
     for (let e = 0; e < experts; e++) {
       const i = t * experts + e;
-      out[i] = gates[i] * (dGates[i] - throughGates) + probs[i] * (coef[e] - throughProbs);
+      const spread = topK === 1 ? probs[i] : gates[i];
+      out[i] = gates[i] * dGates[i] - spread * throughGates + probs[i] * (coef[e] - throughProbs);
     }
   }
   return out;

@@ -68,7 +68,9 @@ export function routerGate(
       const aux = balance(batch, probs, options.topK, options.balance);
       keep(aux.coef);
       keep(aux.stats);
-      const dScores = keep(gatesBackward(batch, { gates: saved.gates, probs }, dGates, aux.coef));
+      const dScores = keep(
+        gatesBackward(batch, { gates: saved.gates, probs }, dGates, aux.coef, options.topK),
+      );
       if (options.grad) matmul(batch, dScores, x, { transA: true, beta: 1, into: options.grad });
       return {
         dh: keep(applyGates(batch, dGated, saved.gates, l.blocks, l.layout)),

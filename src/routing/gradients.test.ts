@@ -212,6 +212,7 @@ describe('routing gradients', () => {
     ['token', 0, 0],
     ['token', 2, 0],
     ['token', 2, 0.5],
+    ['token', 1, 0.5],
     ['token', 0, 0.5],
   ])('%s (top-%i, balance %f): match finite differences', async (mode, topK, balance) => {
     const config = tinyConfig();

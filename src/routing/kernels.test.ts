@@ -137,7 +137,7 @@ describe.each([
       keep(b.coef);
       keep(b.stats);
       const d = keep(
-        gatesBackward(batch, { gates: g, probs: p }, upload(dGates, [rows, experts]), b.coef),
+        gatesBackward(batch, { gates: g, probs: p }, upload(dGates, [rows, experts]), b.coef, topK),
       );
       return { coef: b.coef, stats: b.stats, dScores: d };
     });
@@ -147,7 +147,7 @@ describe.each([
       expect(
         maxScaledError(await read(out.stats), [...want.load, ...want.importance]),
       ).toBeLessThan(1e-6);
-      const dScores = cpuGatesBackward(ref.gates, ref.probs, dGates, want.coef);
+      const dScores = cpuGatesBackward(ref.gates, ref.probs, dGates, want.coef, topK);
       expect(maxScaledError(await read(out.dScores), dScores)).toBeLessThan(1e-5);
     } finally {
       release();
@@ -178,7 +178,7 @@ describe('the references are the gradients they claim', () => {
         }
         return value;
       };
-      const analytic = cpuGatesBackward(ref.gates, ref.probs, dGates, coef);
+      const analytic = cpuGatesBackward(ref.gates, ref.probs, dGates, coef, topK);
       for (let i = 0; i < scores.length; i++) {
         const eps = 1e-6;
         const plus = Float64Array.from(scores);
@@ -190,7 +190,10 @@ describe('the references are the gradients they claim', () => {
     }
   });
 
-  it('top-k keeps the k largest, renormalised; magnitude gates pick the largest |h|', () => {
+  it('top-k keeps the k largest, renormalised (top-1: its probability); magnitude gates pick the largest |h|', () => {
+    const top1 = gateRow([0.1, 2, -1, 1.5], 'softmax', 1);
+    expect(top1.gates[1]).toBeCloseTo(top1.probs[1], 12);
+    expect(top1.gates[1]).toBeLessThan(1);
     const { gates: g } = gateRow([0.1, 2, -1, 1.5], 'softmax', 2);
     expect(g[0]).toBe(0);
     expect(g[2]).toBe(0);

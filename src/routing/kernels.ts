@@ -160,6 +160,7 @@ export function gatesBackward(
   saved: { gates: Tensor; probs: Tensor },
   dGates: Tensor,
   coef: Tensor,
+  topK: number,
 ): Tensor {
   const [rows, experts] = saved.gates.shape;
   const dScores = createTensor(batch.gpu, saved.gates.shape, 'f32', 'd scores');
@@ -167,7 +168,7 @@ export function gatesBackward(
     kernel(batch, 'gate_backward'),
     [saved.gates, saved.probs, dGates, coef, dScores],
     linearGrid(Math.ceil(rows / WG), batch.gpu),
-    params({ rows, experts }),
+    params({ rows, experts, topK }),
     `gates backward ${shapeString(saved.gates.shape)}`,
   );
   return dScores;

@@ -91,7 +91,7 @@ export async function routingStudy(
   const rows: StudyRow[] = [];
 
   log('sweeping the task-arithmetic weight');
-  const sweep = await weightSweep(evaluate, sources, [1 / 3, 0.5, 0.75, 1]);
+  const sweep = await weightSweep(evaluate, sources, [0.2, 0.25, 1 / 3, 0.5, 0.75, 1]);
   const mean = (p: (typeof sweep)[number]) =>
     styles.reduce((a, name) => a + p.losses[name].loss, 0) / styles.length;
   const best = sweep.reduce((a, b) => (mean(b) < mean(a) ? b : a));

@@ -1,5 +1,6 @@
 // Compose: adapters side by side with their run-time weights, how alike they are, what they
-// write alone and together, and the merge that bakes the composition into one adapter.
+// write alone and together, the merge that bakes the composition into one adapter, and the
+// router that composes them token by token instead.
 //
 // A board of cards, not a node graph: every control is a plain form control, so keyboard and
 // screen reader use come for free; it needs no graph library; and a row of cards fits a 1280-px
@@ -22,6 +23,7 @@ import {
 import { LivePreview } from './LivePreview.tsx';
 import { MergeCard } from './MergeCard.tsx';
 import { MergeReportView } from './MergeReportView.tsx';
+import { RouteCard } from './RouteCard.tsx';
 import { UseError } from './UseError.tsx';
 import { useModelStore } from './model-store.ts';
 import { OpenedLinkBanner, ShareLinkControl } from './ShareLink.tsx';
@@ -56,6 +58,9 @@ export function ComposePanel() {
         <MergeCard />
         {layers !== undefined && <LayerGridEditor layers={layers} />}
         <ShareLinkControl />
+      </div>
+      <div className="compose-row">
+        <RouteCard />
       </div>
       {bake.state === 'done' && (
         <>

@@ -115,9 +115,11 @@ function StepChart({
 export function LossChart({
   history,
   totalSteps,
+  testId = 'loss-chart',
 }: {
   history: readonly HistoryPoint[];
   totalSteps: number;
+  testId?: string;
 }) {
   return (
     <StepChart
@@ -129,7 +131,7 @@ export function LossChart({
       title="Loss chart"
       yTitle="loss"
       digits={(v) => v.toFixed(3)}
-      testId="loss-chart"
+      testId={testId}
     />
   );
 }

@@ -2,6 +2,8 @@ import { useState } from 'react';
 import { activeAdapters, useLibraryStore } from './library-store.ts';
 import { useModelStore } from './model-store.ts';
 import { formatWeight } from './format.ts';
+import { EXPERT_COLOURS, ExpertSwatch } from './RouteCard.tsx';
+import type { GenerationResult } from '../worker/api.ts';
 
 /** Generate text with the loaded model: prompt, sampling options, tokens streaming in. */
 export function Playground() {
@@ -100,9 +102,13 @@ export function Playground() {
           <ActiveAdapters />
         </div>
       </form>
-      <pre className="output" data-testid="output" aria-live="polite">
-        {text}
-      </pre>
+      {generation.state === 'done' && generation.result.routing ? (
+        <RoutedText routing={generation.result.routing} />
+      ) : (
+        <pre className="output" data-testid="output" aria-live="polite">
+          {text}
+        </pre>
+      )}
       {generation.state === 'done' && (
         <p className="muted" data-testid="generation-stats">
           {generation.result.newTokens} tokens in {(generation.result.ms / 1000).toFixed(2)} s (
@@ -118,8 +124,6 @@ export function Playground() {
   );
 }
 
-/** "−0.50" for people: a real minus sign, two decimals. */
-
 /** What the text is generated with: the base model plus the library adapters in use. */
 function ActiveAdapters() {
   const items = useLibraryStore((s) => s.items);
@@ -134,5 +138,38 @@ function ActiveAdapters() {
     <span className="muted active-adapters" data-testid="active-adapters" aria-live="polite">
       {text}
     </span>
+  );
+}
+
+/**
+ * A generation through a router: each new token on the colour of the adapter its gates chose
+ * (averaged over the modules), its name in the token's title, and the legend.
+ */
+function RoutedText({ routing }: { routing: NonNullable<GenerationResult['routing']> }) {
+  return (
+    <>
+      <pre className="output routed" data-testid="output" aria-live="polite">
+        {routing.prompt}
+        {routing.tokens.map((t, i) => (
+          <span
+            key={i}
+            className={`routed-token expert-${t.expert % EXPERT_COLOURS}`}
+            title={routing.experts[t.expert]}
+            data-expert={t.expert}
+          >
+            {t.text}
+          </span>
+        ))}
+      </pre>
+      <p className="route-legend" data-testid="route-legend">
+        Routed: each token on the colour of the adapter its gates chose —{' '}
+        {routing.experts.map((name, e) => (
+          <span key={name} className="legend-item">
+            <ExpertSwatch index={e} /> {name} ({routing.tokens.filter((t) => t.expert === e).length}{' '}
+            tokens)
+          </span>
+        ))}
+      </p>
+    </>
   );
 }

@@ -23,6 +23,7 @@ import './styles/merge-card.css';
 import './styles/layer-grid.css';
 import './styles/merge-report.css';
 import './styles/extract.css';
+import './styles/routing.css';
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root element');
