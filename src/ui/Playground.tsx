@@ -3,6 +3,7 @@ import { activeAdapters, useLibraryStore } from './library-store.ts';
 import { useModelStore } from './model-store.ts';
 import { formatWeight } from './format.ts';
 import { EXPERT_COLOURS, ExpertSwatch } from './RouteCard.tsx';
+import { useRouteStore } from './route-store.ts';
 import type { GenerationResult } from '../worker/api.ts';
 
 /** Generate text with the loaded model: prompt, sampling options, tokens streaming in. */
@@ -124,16 +125,19 @@ export function Playground() {
   );
 }
 
-/** What the text is generated with: the base model plus the library adapters in use. */
+/** What the text is generated with: the base model plus the library adapters in use, or the router. */
 function ActiveAdapters() {
   const items = useLibraryStore((s) => s.items);
   const use = useLibraryStore((s) => s.use);
-  const text = [
-    'Base model',
-    ...activeAdapters(items, use).map(
-      ({ item, weight }) => `${item.name} × ${formatWeight(weight)}`,
-    ),
-  ].join(' + ');
+  const router = useRouteStore((s) => (s.applied && s.job.state === 'done' ? s.job.result : null));
+  const text = router
+    ? `Base model + a router between ${router.experts.map((e) => e.name).join(', ')}`
+    : [
+        'Base model',
+        ...activeAdapters(items, use).map(
+          ({ item, weight }) => `${item.name} × ${formatWeight(weight)}`,
+        ),
+      ].join(' + ');
   return (
     <span className="muted active-adapters" data-testid="active-adapters" aria-live="polite">
       {text}

@@ -1,0 +1,97 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { zipSync } from 'fflate';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadModelFromPath } from '../src/model/load-node.ts';
+import { findChromium, launchChromium } from '../src/testing/chromium.ts';
+import { BUILT_IN } from '../src/testing/fixtures.ts';
+import { randomAdapterFiles } from '../src/testing/random-adapter.ts';
+import { greedyText, OUTPUT, seriousAccessibilityProblems, watchProblems } from './studio-page.ts';
+
+const DATASETS = new URL('../public/datasets/', import.meta.url).pathname;
+const stories = (file: string, count: number) =>
+  readFileSync(`${DATASETS}${file}`, 'utf8')
+    .trim()
+    .split(/\n\s*\n/)
+    .slice(0, count)
+    .join('\n\n');
+
+describe.skipIf(!findChromium())('routing in the studio page', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchChromium();
+    mkdirSync(OUTPUT, { recursive: true });
+  });
+  afterAll(() => browser.close());
+
+  it('trains a token router between two board adapters, and the playground colours each token by its adapter', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+    const problems = watchProblems(page);
+    await page.goto(inject('baseUrl'));
+    await page.getByTestId('model-card').waitFor({ timeout: 60_000 });
+
+    // Two adapters for the built-in model, imported as zips named after their folders.
+    const { config } = await loadModelFromPath(`${BUILT_IN}stories260K.bin`);
+    const zips = ['alpha', 'beta'].map((name, i) => {
+      const files = randomAdapterFiles(config, {
+        seed: i + 1,
+        rank: 2,
+        alpha: 4,
+        range: 0.3,
+        baseModel: 'stories260K (built-in)',
+      });
+      const zip = zipSync(
+        Object.fromEntries([...files].map(([f, bytes]) => [`${name}/${f}`, bytes])),
+      );
+      return { name: `${name}.zip`, mimeType: 'application/zip', buffer: Buffer.from(zip) };
+    });
+    for (const [i, zip] of zips.entries()) {
+      await page.getByTestId('adapter-files').setInputFiles([zip]);
+      await expect
+        .poll(() => page.getByTestId('library-item').count(), { timeout: 30_000 })
+        .toBe(i + 1);
+    }
+    for (const name of ['alpha', 'beta'])
+      await page.getByRole('switch', { name: `Use ${name}` }).check();
+
+    const card = page.getByTestId('route-card');
+    await card.getByTestId('route-mode').selectOption('token');
+    await card.getByTestId('route-top-k').fill('1');
+    await card.getByTestId('route-steps').fill('3');
+    await card.getByTestId('route-text-0').fill(stories('zimmy-stories.txt', 8));
+    await card.getByTestId('route-text-1').fill(stories('snorp-stories.txt', 8));
+    await card.getByTestId('route-train').click();
+    const result = card.getByTestId('route-result');
+    await result.waitFor({ timeout: 120_000 });
+    // The curve was drawn, and each text's held-out loss measured with and without the router.
+    expect(await card.getByTestId('route-loss-chart').count()).toBe(1);
+    const rows = result.locator('tbody tr');
+    expect(await rows.count()).toBe(2);
+    expect(await rows.nth(0).innerText()).toMatch(/alpha\s+\d\.\d{3}\s+\d\.\d{3}\s+\d+ %/);
+
+    // Generated through the router: every new token on its adapter's colour, with the legend.
+    expect(await page.getByTestId('active-adapters').textContent()).toBe(
+      'Base model + a router between alpha, beta',
+    );
+    const text = await greedyText(page, 'Once upon a time', 16);
+    expect(text.startsWith('Once upon a time')).toBe(true);
+    const tokens = page.getByTestId('output').locator('.routed-token');
+    expect(await tokens.count()).toBe(16);
+    const legend = await page.getByTestId('route-legend').innerText();
+    const counts = [...legend.matchAll(/\((\d+) tokens\)/g)].map((m) => Number(m[1]));
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(16);
+    expect(await seriousAccessibilityProblems(page)).toEqual([]);
+    await page.getByTestId('compose').screenshot({ path: `${OUTPUT}route-card.png` });
+    await page.getByTestId('playground').screenshot({ path: `${OUTPUT}routed-text.png` });
+
+    // Ended: the board's composition generates again, uncoloured.
+    await card.getByTestId('route-end').click();
+    await expect.poll(() => card.innerText()).toMatch(/Routing ended/);
+    await greedyText(page, 'Once upon a time', 8);
+    expect(await page.getByTestId('route-legend').count()).toBe(0);
+    expect(await page.getByTestId('active-adapters').textContent()).toBe(
+      'Base model + beta × 1.00 + alpha × 1.00',
+    );
+    expect(problems).toEqual([]);
+  }, 300_000);
+});
