@@ -1,5 +1,10 @@
-import { mkdirSync, readFileSync } from 'node:fs';
-import { zipSync } from 'fflate';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { unzipSync, zipSync } from 'fflate';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadModelFromPath } from '../src/model/load-node.ts';
@@ -9,6 +14,7 @@ import { randomAdapterFiles } from '../src/testing/random-adapter.ts';
 import { greedyText, OUTPUT, seriousAccessibilityProblems, watchProblems } from './studio-page.ts';
 
 const DATASETS = new URL('../public/datasets/', import.meta.url).pathname;
+const BIN = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
 const stories = (file: string, count: number) =>
   readFileSync(`${DATASETS}${file}`, 'utf8')
     .trim()
@@ -65,9 +71,55 @@ describe.skipIf(!findChromium())('routing in the studio page', () => {
     await result.waitFor({ timeout: 120_000 });
     // The curve was drawn, and each text's held-out loss measured with and without the router.
     expect(await card.getByTestId('route-loss-chart').count()).toBe(1);
-    const rows = result.locator('tbody tr');
+    const rows = result.locator('.report-table tbody tr');
     expect(await rows.count()).toBe(2);
     expect(await rows.nth(0).innerText()).toMatch(/alpha\s+\d\.\d{3}\s+\d\.\d{3}\s+\d+ %/);
+    // Where the gates opened: a row per layer, a mean gate per adapter (top-1: the chosen one's
+    // probability, at least a half of two).
+    const usage = card.getByTestId('route-usage').locator('tbody tr');
+    expect(await usage.count()).toBe(config.numLayers);
+    const gates = (await usage.nth(0).locator('td').allInnerTexts()).map(Number);
+    expect(gates[0] + gates[1]).toBeGreaterThanOrEqual(0.49);
+    expect(gates[0] + gates[1]).toBeLessThanOrEqual(1.01);
+
+    // Downloaded, the router is a folder with its adapters that the CLI's --router loads.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      card.getByTestId('route-download').click(),
+    ]);
+    const zip = unzipSync(new Uint8Array(readFileSync(await download.path())));
+    const dir = mkdtempSync(join(tmpdir(), 'studio-router-'));
+    for (const [path, bytes] of Object.entries(zip)) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), bytes);
+    }
+    const folder = join(dir, Object.keys(zip)[0].split('/')[0]);
+    expect(
+      Object.keys(zip)
+        .map((p) => p.slice(p.indexOf('/') + 1))
+        .sort(),
+    ).toEqual([
+      'experts/alpha/adapter_config.json',
+      'experts/alpha/adapter_model.safetensors',
+      'experts/beta/adapter_config.json',
+      'experts/beta/adapter_model.safetensors',
+      'router.json',
+      'router.safetensors',
+    ]);
+    const cli = await promisify(execFile)(process.execPath, [
+      BIN,
+      'logits',
+      '--model',
+      `${BUILT_IN}stories260K.bin`,
+      '--router',
+      folder,
+      '--ids',
+      '1,400,30',
+      '--positions',
+      'last',
+    ]);
+    const logits = (JSON.parse(cli.stdout) as { logits: number[][][] }).logits[0][0];
+    expect(logits.every(Number.isFinite)).toBe(true);
 
     // Generated through the router: every new token on its adapter's colour, with the legend.
     expect(await page.getByTestId('active-adapters').textContent()).toBe(

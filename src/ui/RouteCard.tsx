@@ -4,6 +4,7 @@
 // coloured by the adapter its gates chose.
 import { ROUTING_MODES, routingMode, type LibraryItem, type RouteOutcome } from '../worker/api.ts';
 import { AdapterEvalTextField } from './AdapterEvalText.tsx';
+import { HeatCell } from './HeatCell.tsx';
 import { boardSources, useComposeStore } from './compose-store.ts';
 import { JobProgress } from './JobProgress.tsx';
 import { useLibraryStore } from './library-store.ts';
@@ -157,6 +158,8 @@ const loss = (v: number | null) => (v === null ? '—' : v.toFixed(3));
 function RouteResult({ outcome, items }: { outcome: RouteOutcome; items: LibraryItem[] }) {
   const applied = useRouteStore((s) => s.applied);
   const end = useRouteStore((s) => s.end);
+  const download = useRouteStore((s) => s.download);
+  const downloadError = useRouteStore((s) => s.downloadError);
   const token = outcome.rows.some((r) => r.ownShare !== null);
   return (
     <div className="route-result" data-testid="route-result">
@@ -191,17 +194,66 @@ function RouteResult({ outcome, items }: { outcome: RouteOutcome; items: Library
           {outcome.experts.map((e, i) => `${e.name} × ${outcome.scales![i].toFixed(2)}`).join(', ')}
         </p>
       )}
+      {outcome.layerUsage && <LayerUsage usage={outcome.layerUsage} outcome={outcome} />}
       {applied ? (
-        <p className="route-applied">
-          The playground generates through the router, each token coloured by the adapter it chose.{' '}
-          <button type="button" data-testid="route-end" onClick={() => void end()}>
-            End routing
-          </button>
-        </p>
+        <>
+          <p className="route-applied">
+            The playground generates through the router, each token coloured by the adapter it
+            chose.
+          </p>
+          <div className="route-actions">
+            <button type="button" data-testid="route-download" onClick={() => void download()}>
+              Download router
+            </button>
+            <button type="button" data-testid="route-end" onClick={() => void end()}>
+              End routing
+            </button>
+          </div>
+          {downloadError && (
+            <p className="error" role="alert">
+              {downloadError}
+            </p>
+          )}
+        </>
       ) : (
         <p className="muted">Routing ended: the board&apos;s composition applies again.</p>
       )}
     </div>
+  );
+}
+
+/** Where in the model each adapter's gates opened: the mean gate per layer on the held-out texts. */
+function LayerUsage({ usage, outcome }: { usage: number[][]; outcome: RouteOutcome }) {
+  return (
+    <table className="heat-table route-usage" data-testid="route-usage">
+      <caption>Mean gate per layer on the held-out texts</caption>
+      <thead>
+        <tr>
+          <th scope="col">layer</th>
+          {outcome.experts.map((e, i) => (
+            <th key={e.id} scope="col">
+              <ExpertSwatch index={i} /> {e.name}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {usage.map((row, layer) =>
+          row.length === 0 ? null : (
+            <tr key={layer}>
+              <th scope="row">{layer}</th>
+              {row.map((value, i) => (
+                <HeatCell
+                  key={i}
+                  value={value}
+                  title={`${outcome.experts[i].name}: ${value.toFixed(3)}`}
+                />
+              ))}
+            </tr>
+          ),
+        )}
+      </tbody>
+    </table>
   );
 }
 

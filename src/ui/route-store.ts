@@ -9,6 +9,7 @@ import { boardSources, useComposeStore } from './compose-store.ts';
 import { studioApi } from './gpu-store.ts';
 import { failedJob, IDLE_JOB, type Job } from './job.ts';
 import { activeAdapters, useLibraryStore } from './library-store.ts';
+import { saveFile } from './download.ts';
 import { withUpdates } from './worker-updates.ts';
 
 export type RouteSettings = Pick<RouteRequest, 'mode' | 'topK' | 'steps' | 'lr'>;
@@ -27,6 +28,10 @@ interface RouteStore {
   stop: () => void;
   /** Puts the board's composition back in the router's place. */
   end: () => Promise<void>;
+  /** Why the last download failed, if it did. */
+  downloadError: string | null;
+  /** Saves the applied router as a zip the CLI's --router loads. */
+  download: () => Promise<void>;
 }
 
 export const useRouteStore = create<RouteStore>()(
@@ -36,6 +41,7 @@ export const useRouteStore = create<RouteStore>()(
       job: IDLE_JOB,
       points: [],
       applied: false,
+      downloadError: null,
       setSettings(patch) {
         set({ settings: { ...get().settings, ...patch } });
       },
@@ -82,6 +88,17 @@ export const useRouteStore = create<RouteStore>()(
         if (activeAdapters(library.items, library.use).length > 0) await library.reapply();
         else await studio.applyAdapters([]);
         set({ applied: false });
+      },
+      async download() {
+        const studio = studioApi();
+        if (!studio) return;
+        try {
+          const { name, bytes } = await studio.routerZip();
+          saveFile(name, bytes, 'application/zip');
+          set({ downloadError: null });
+        } catch (e) {
+          set({ downloadError: errorMessage(e) });
+        }
       },
     }),
     {

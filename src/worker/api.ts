@@ -200,6 +200,8 @@ export interface RouteOutcome {
   }[];
   /** Learned scales: one weight per adapter. */
   scales: number[] | null;
+  /** Token routing: the mean gate per layer and adapter on the held-out texts. */
+  layerUsage: number[][] | null;
   history: RoutePoint[];
 }
 
@@ -388,6 +390,11 @@ export interface StudioApi {
   ): Promise<RouteOutcome>;
   /** Stops a router's training after its current step. */
   stopRouter(): Promise<void>;
+  /**
+   * The applied router as a folder in a zip: router.json and router.safetensors with its
+   * adapters under experts/ (each checked by its hash), which `lora-studio … --router` loads.
+   */
+  routerZip(): Promise<{ name: string; bytes: Uint8Array }>;
 
   /** Parses, tokenizes, splits and packs a dataset for the loaded model; keeps it for training. */
   prepareData(

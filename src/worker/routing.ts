@@ -11,21 +11,30 @@ import { routingMode } from '../routing/modes.ts';
 import { adapterRouterState, RoutedAdapter } from '../routing/router.ts';
 import { routingUsage, trainRouter, validationLoss } from '../routing/train.ts';
 import { prepareDataset, type Sequence } from '../train/data.ts';
+import { zipSync } from 'fflate';
+import { fileSafeName } from '../adapters/model-card.ts';
 import type { PeftAdapter } from '../adapters/peft-read.ts';
+import { sha256Hex } from '../hash.ts';
+import { routerFiles } from '../routing/files.ts';
 import type { RouteOutcome, RouteRequest, StudioApi } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
 
 export interface RoutingDeps {
   loaded(): LoadedModel | undefined;
   parsedAdapter(id: string): Promise<PeftAdapter>;
+  /** A library adapter's files, for the router's download. */
+  adapterFiles(id: string): Promise<Record<string, Uint8Array>>;
 }
 
-type RoutingApi = Pick<StudioApi, 'trainRouter' | 'stopRouter'>;
+type RoutingApi = Pick<StudioApi, 'trainRouter' | 'stopRouter' | 'routerZip'>;
 
-/** The router applied to the loaded model, and its experts' names. */
+/** The router applied to the loaded model, its experts' names and library ids. */
 export interface ActiveRouter {
   routed: RoutedAdapter;
   experts: string[];
+  ids: string[];
+  /** The model it was trained on, as router.json names it. */
+  baseModel: string;
 }
 
 /** Sequences per eval text for the router's data and its measurements: windows of 128 tokens. */
@@ -135,14 +144,24 @@ export function createRoutingApi(deps: RoutingDeps): RoutingApi & {
               : null;
           rows.push({ id: t.id, name: t.name, base, routed: routedLoss, ownShare });
         }
+        const layerUsage =
+          request.mode === 'token'
+            ? (await routingUsage(gpu, model.base, routed, validation)).perLayer
+            : null;
         const trained = await routed.read();
         // Applied from now on: generation goes through the router.
         model.setAdapters(routed.terms());
-        active = { routed, experts: texts.map((t) => t.name) };
+        active = {
+          routed,
+          experts: texts.map((t) => t.name),
+          ids: texts.map((t) => t.id),
+          baseModel: loaded.hubId ?? loaded.name,
+        };
         return {
           experts: texts.map(({ id, name }) => ({ id, name })),
           rows,
           scales: trained.scales.get('all') ? Array.from(trained.scales.get('all')!) : null,
+          layerUsage,
           history,
         };
       } catch (e) {
@@ -154,6 +173,32 @@ export function createRoutingApi(deps: RoutingDeps): RoutingApi & {
     stopRouter() {
       stopRequested = true;
       return Promise.resolve();
+    },
+
+    async routerZip() {
+      if (!active) throw new Error('No router is applied: train one first.');
+      const state = await active.routed.read();
+      const experts = [];
+      const files: Record<string, Uint8Array> = {};
+      for (const [i, id] of active.ids.entries()) {
+        const name = active.experts[i];
+        const path = `experts/${fileSafeName(name)}`;
+        const own = await deps.adapterFiles(id);
+        for (const [file, bytes] of Object.entries(own)) files[`${path}/${file}`] = bytes;
+        // A record's keys are not known to exist: an adapter may lack a file.
+        const tensors = own['adapter_model.safetensors'] as Uint8Array | undefined;
+        experts.push({ name, path, ...(tensors ? { sha256: await sha256Hex(tensors) } : {}) });
+      }
+      const folder = fileSafeName(`router ${active.experts.join(' + ')}`);
+      for (const [file, bytes] of routerFiles(state, { baseModel: active.baseModel, experts }))
+        files[file] = bytes;
+      const zip = zipSync(
+        Object.fromEntries(
+          Object.entries(files).map(([file, bytes]) => [`${folder}/${file}`, bytes]),
+        ),
+        { level: 6 },
+      );
+      return { name: `${folder}.zip`, bytes: zip };
     },
   };
 }

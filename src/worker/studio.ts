@@ -118,6 +118,11 @@ export function createStudio(env: StudioEnvironment): StudioApi {
   const routing = createRoutingApi({
     loaded: () => loaded,
     parsedAdapter: (id) => adapters.parsedAdapter(id),
+    async adapterFiles(id) {
+      const found = await env.library.get(id);
+      if (!found) throw new Error(`No adapter ${id} in the library.`);
+      return found.files;
+    },
   });
 
   const sharing = createSharingApi({
@@ -343,6 +348,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     },
     trainRouter: routing.trainRouter,
     stopRouter: routing.stopRouter,
+    routerZip: routing.routerZip,
     renameAdapter: adapters.renameAdapter,
     duplicateAdapter: adapters.duplicateAdapter,
     cutAdapter: adapters.cutAdapter,
