@@ -121,6 +121,14 @@ describe.skipIf(!findChromium())('routing in the studio page', () => {
     const logits = (JSON.parse(cli.stdout) as { logits: number[][][] }).logits[0][0];
     expect(logits.every(Number.isFinite)).toBe(true);
 
+    // Baked by its mean gates into one plain adapter in the library, with the cost said.
+    await card.getByTestId('route-bake').click();
+    await expect.poll(() => card.getByTestId('route-baked').count(), { timeout: 60_000 }).toBe(1);
+    expect(await card.getByTestId('route-baked').innerText()).toMatch(
+      /^router of alpha \+ beta is in the library\. Held-out loss routed \d\.\d{3}, baked \d\.\d{3}\.$/,
+    );
+    await expect.poll(() => page.getByTestId('library-item').count()).toBe(3);
+
     // Generated through the router: every new token on its adapter's colour, with the legend.
     expect(await page.getByTestId('active-adapters').textContent()).toBe(
       'Base model + a router between alpha, beta',

@@ -202,6 +202,7 @@ function RouteResult({ outcome, items }: { outcome: RouteOutcome; items: Library
             chose.
           </p>
           <div className="route-actions">
+            <BakeRouter outcome={outcome} />
             <button type="button" data-testid="route-download" onClick={() => void download()}>
               Download router
             </button>
@@ -219,6 +220,37 @@ function RouteResult({ outcome, items }: { outcome: RouteOutcome; items: Library
         <p className="muted">Routing ended: the board&apos;s composition applies again.</p>
       )}
     </div>
+  );
+}
+
+/** Bakes the router into one plain LoRA in the library by its mean gates, and says what that costs. */
+function BakeRouter({ outcome }: { outcome: RouteOutcome }) {
+  const baked = useRouteStore((s) => s.baked);
+  const bake = useRouteStore((s) => s.bake);
+  const name = `router of ${outcome.experts.map((e) => e.name).join(' + ')}`;
+  return (
+    <>
+      <button
+        type="button"
+        data-testid="route-bake"
+        disabled={baked.state === 'running'}
+        title="Each module's gates replaced by their mean over the eval texts: one plain LoRA"
+        onClick={() => void bake(name)}
+      >
+        {baked.state === 'running' ? 'Baking…' : 'Bake to one adapter'}
+      </button>
+      {baked.state === 'done' && (
+        <p className="route-baked" data-testid="route-baked">
+          {baked.result.name} is in the library. Held-out loss routed{' '}
+          {loss(baked.result.routedLoss)}, baked {loss(baked.result.bakedLoss)}.
+        </p>
+      )}
+      {baked.state === 'failed' && (
+        <p className="error" role="alert">
+          {baked.message}
+        </p>
+      )}
+    </>
   );
 }
 

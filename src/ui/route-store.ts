@@ -7,7 +7,7 @@ import { errorMessage } from '../errors.ts';
 import type { RouteOutcome, RoutePoint, RouteRequest } from '../worker/api.ts';
 import { boardSources, useComposeStore } from './compose-store.ts';
 import { studioApi } from './gpu-store.ts';
-import { failedJob, IDLE_JOB, type Job } from './job.ts';
+import { failedJob, IDLE_JOB, STARTED_JOB, type Job } from './job.ts';
 import { activeAdapters, useLibraryStore } from './library-store.ts';
 import { saveFile } from './download.ts';
 import { withUpdates } from './worker-updates.ts';
@@ -32,6 +32,9 @@ interface RouteStore {
   downloadError: string | null;
   /** Saves the applied router as a zip the CLI's --router loads. */
   download: () => Promise<void>;
+  /** The router baked into one library adapter, with what that costs on the held-out texts. */
+  baked: Job<{ name: string; routedLoss: number | null; bakedLoss: number | null }>;
+  bake: (name: string) => Promise<void>;
 }
 
 export const useRouteStore = create<RouteStore>()(
@@ -42,6 +45,7 @@ export const useRouteStore = create<RouteStore>()(
       points: [],
       applied: false,
       downloadError: null,
+      baked: IDLE_JOB,
       setSettings(patch) {
         set({ settings: { ...get().settings, ...patch } });
       },
@@ -88,6 +92,18 @@ export const useRouteStore = create<RouteStore>()(
         if (activeAdapters(library.items, library.use).length > 0) await library.reapply();
         else await studio.applyAdapters([]);
         set({ applied: false });
+      },
+      async bake(name) {
+        const studio = studioApi();
+        if (!studio || get().baked.state === 'running') return;
+        set({ baked: STARTED_JOB });
+        try {
+          const { item, routedLoss, bakedLoss } = await studio.bakeRouter(name);
+          await useLibraryStore.getState().refresh();
+          set({ baked: { state: 'done', result: { name: item.name, routedLoss, bakedLoss } } });
+        } catch (e) {
+          set({ baked: failedJob(errorMessage(e)) });
+        }
       },
       async download() {
         const studio = studioApi();

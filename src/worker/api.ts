@@ -395,6 +395,14 @@ export interface StudioApi {
    * adapters under experts/ (each checked by its hash), which `lora-studio … --router` loads.
    */
   routerZip(): Promise<{ name: string; bytes: Uint8Array }>;
+  /**
+   * The applied router baked into one plain LoRA in the library (src/routing/bake.ts): each
+   * module's gates replaced by their mean over the eval texts; with the held-out loss routed and
+   * baked, what the per-token choice was worth.
+   */
+  bakeRouter(
+    name: string,
+  ): Promise<{ item: LibraryItem; routedLoss: number | null; bakedLoss: number | null }>;
 
   /** Parses, tokenizes, splits and packs a dataset for the loaded model; keeps it for training. */
   prepareData(

@@ -66,6 +66,13 @@ describe('routing through the studio API', () => {
       result.text,
     );
     for (const t of result.routing!.tokens) expect([0, 1]).toContain(t.expert);
+    expect(outcome.layerUsage).toHaveLength(5);
+    // Baked by its mean gates: a plain adapter in the library, and the cost measured.
+    const baked = await studio.bakeRouter('routed');
+    expect(baked.item.details?.rank).toBe(4);
+    expect(Number.isFinite(baked.bakedLoss)).toBe(true);
+    const zip = await studio.routerZip();
+    expect(zip.name).toBe('router-style-1-style-2.zip');
 
     // A composition applied again ends routing.
     await studio.applyAdapters([{ id: ids[0], weight: 1 }]);
@@ -92,6 +99,13 @@ describe('routing through the studio API', () => {
     expect(outcome.scales).toHaveLength(2);
     expect(outcome.scales!.some((w) => Math.abs(w - 0.5) > 1e-4)).toBe(true);
     expect(outcome.rows.every((r) => r.ownShare === null)).toBe(true);
+    expect(outcome.layerUsage).toBeNull();
+    // Baked, learned scales are the same model: their gates are constants.
+    const baked = await studio.bakeRouter('scaled');
+    expect(baked.item.name).toBe('scaled');
+    expect(baked.item.origin).toMatch(/^baked router \(scales\) of style 1, style 2$/);
+    expect(Math.abs(baked.bakedLoss! - baked.routedLoss!)).toBeLessThan(1e-4);
+    expect((await studio.listAdapters()).map((a) => a.name)).toContain('scaled');
     await expect(
       studio.trainRouter({
         adapters: ids,

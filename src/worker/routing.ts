@@ -16,6 +16,12 @@ import { fileSafeName } from '../adapters/model-card.ts';
 import type { PeftAdapter } from '../adapters/peft-read.ts';
 import { sha256Hex } from '../hash.ts';
 import { routerFiles } from '../routing/files.ts';
+import { bakedAdapter, meanGates } from '../routing/bake.ts';
+import { peftFiles } from '../adapters/peft.ts';
+import { readPeftAdapter } from '../adapters/peft-read.ts';
+import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
+import { gpuEvaluator } from '../merge/report.ts';
+import { newId } from './adapters.ts';
 import type { RouteOutcome, RouteRequest, StudioApi } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
 
@@ -24,9 +30,11 @@ export interface RoutingDeps {
   parsedAdapter(id: string): Promise<PeftAdapter>;
   /** A library adapter's files, for the router's download. */
   adapterFiles(id: string): Promise<Record<string, Uint8Array>>;
+  /** Where a baked router goes. */
+  library: AdapterLibrary;
 }
 
-type RoutingApi = Pick<StudioApi, 'trainRouter' | 'stopRouter' | 'routerZip'>;
+type RoutingApi = Pick<StudioApi, 'trainRouter' | 'stopRouter' | 'routerZip' | 'bakeRouter'>;
 
 /** The router applied to the loaded model, its experts' names and library ids. */
 export interface ActiveRouter {
@@ -35,6 +43,9 @@ export interface ActiveRouter {
   ids: string[];
   /** The model it was trained on, as router.json names it. */
   baseModel: string;
+  /** The eval texts' sequences it learned from and was measured on (its gates' mean is over all). */
+  trained: Sequence[];
+  held: Sequence[];
 }
 
 /** Sequences per eval text for the router's data and its measurements: windows of 128 tokens. */
@@ -155,7 +166,9 @@ export function createRoutingApi(deps: RoutingDeps): RoutingApi & {
           routed,
           experts: texts.map((t) => t.name),
           ids: texts.map((t) => t.id),
-          baseModel: loaded.hubId ?? loaded.name,
+          baseModel: adapters[0].baseModel ?? loaded.hubId ?? loaded.name,
+          trained: train,
+          held: validation,
         };
         return {
           experts: texts.map(({ id, name }) => ({ id, name })),
@@ -173,6 +186,31 @@ export function createRoutingApi(deps: RoutingDeps): RoutingApi & {
     stopRouter() {
       stopRequested = true;
       return Promise.resolve();
+    },
+
+    async bakeRouter(name) {
+      const loaded = deps.loaded();
+      if (!active || !loaded || loaded.model.where !== 'gpu')
+        throw new Error('No router is applied: train one first.');
+      const { gpu, model } = loaded.model;
+      const { routed, held, trained } = active;
+      const state = await routed.read();
+      const gates = await meanGates(gpu, model.base, routed, state, [...trained, ...held]);
+      const files = peftFiles(bakedAdapter(state, gates, model.config, active.baseModel));
+      const adapter = readPeftAdapter(files, name);
+      const routedLoss = await validationLoss(gpu, routed.view(model.base), held, 4);
+      const [bakedLoss] = await gpuEvaluator(gpu, model.base)([{ adapter, weight: 1 }], [held]);
+      const entry: LibraryEntry = {
+        id: newId('routed'),
+        name,
+        baseModel: active.baseModel,
+        createdAt: Date.now(),
+        origin: `baked router (${state.mode}) of ${active.experts.join(', ')}`,
+        files: Object.fromEntries(files),
+        details: adapter.details,
+      };
+      await deps.library.add(entry);
+      return { item: describeEntry(entry), routedLoss, bakedLoss };
     },
 
     async routerZip() {

@@ -123,6 +123,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       if (!found) throw new Error(`No adapter ${id} in the library.`);
       return found.files;
     },
+    library: env.library,
   });
 
   const sharing = createSharingApi({
@@ -349,6 +350,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
     trainRouter: routing.trainRouter,
     stopRouter: routing.stopRouter,
     routerZip: routing.routerZip,
+    bakeRouter: routing.bakeRouter,
     renameAdapter: adapters.renameAdapter,
     duplicateAdapter: adapters.duplicateAdapter,
     cutAdapter: adapters.cutAdapter,
