@@ -121,11 +121,11 @@ describe('lora-studio route', () => {
     const summary = JSON.parse(bake.stdout) as { routed_loss: number; baked_loss: number };
     expect(Math.abs(summary.baked_loss - summary.routed_loss)).toBeLessThan(1e-4);
     const plain = await logits(['--adapter', baked, ...ids]);
-    plain[0].forEach((row, t) =>
+    plain[0].forEach((row, t) => {
       row.forEach((v, i) => {
         expect(Math.abs(v - routed[0][t][i])).toBeLessThan(1e-4);
-      }),
-    );
+      });
+    });
   });
 
   it('token routing: writes a router folder generate and perplexity run; a changed adapter is refused', async () => {
