@@ -45,7 +45,6 @@ export interface StudyRow {
   ownShare?: Record<string, number>;
   /** What was learned, in words (the scales; the best weight). */
   note?: string;
-  trainSeconds?: number;
 }
 
 export interface RoutingStudy {
@@ -153,7 +152,6 @@ export async function routingStudy(
     log(`training: ${r.label} (${s.routerSteps} steps)`);
     const routed = RoutedAdapter.create(gpu, r.state, true);
     try {
-      const started = performance.now();
       const { failure } = await trainRouter(gpu, model.base, routed, data, {
         ...DEFAULT_ROUTE_SETTINGS,
         steps: s.routerSteps,
@@ -161,7 +159,6 @@ export async function routingStudy(
         evalEvery: 0,
       });
       if (failure) throw new Error(`${r.label}: ${failure}`);
-      const trainSeconds = (performance.now() - started) / 1000;
       const view = routed.view(model.base);
       const losses: number[] = [];
       for (const set of held) losses.push((await validationLoss(gpu, view, set, 4)) ?? NaN);
@@ -178,7 +175,6 @@ export async function routingStudy(
         losses: byStyle(styles, (_, i) => losses[i]),
         ownShare,
         note: scales ? `w = ${Array.from(scales, (v) => v.toFixed(2)).join(', ')}` : undefined,
-        trainSeconds,
       });
     } finally {
       routed.dispose();
@@ -202,13 +198,13 @@ export function routingTables(study: RoutingStudy): string {
     percent((study.base[s] - row.losses[s]) / (study.base[s] - study.alone[s]));
   const cells = (f: (s: string) => string) => styles.map(f).join(' | ');
   return [
-    `| composition | ${cells((s) => `loss on ${s}`)} | ${cells((s) => `${s} kept`)} | tokens to own adapter | learned | training |`,
-    `|---|${styles.map(() => '---|').join('')}${styles.map(() => '---|').join('')}---|---|---|`,
-    `| base model | ${cells((s) => f3(study.base[s]))} | ${cells(() => '0 %')} | | | |`,
-    `| matching adapter alone | ${cells((s) => f3(study.alone[s]))} | ${cells(() => '100 %')} | | | |`,
+    `| composition | ${cells((s) => `loss on ${s}`)} | ${cells((s) => `${s} kept`)} | tokens to own adapter | learned |`,
+    `|---|${styles.map(() => '---|').join('')}${styles.map(() => '---|').join('')}---|---|`,
+    `| base model | ${cells((s) => f3(study.base[s]))} | ${cells(() => '0 %')} | | |`,
+    `| matching adapter alone | ${cells((s) => f3(study.alone[s]))} | ${cells(() => '100 %')} | | |`,
     ...study.rows.map(
       (r) =>
-        `| ${r.label} | ${cells((s) => f3(r.losses[s]))} | ${cells((s) => kept(r, s))} | ${r.ownShare ? cells((s) => percent(r.ownShare![s])).replaceAll(' | ', ' / ') : ''} | ${r.note ?? ''} | ${r.trainSeconds === undefined ? '' : `${r.trainSeconds.toFixed(0)} s`} |`,
+        `| ${r.label} | ${cells((s) => f3(r.losses[s]))} | ${cells((s) => kept(r, s))} | ${r.ownShare ? cells((s) => percent(r.ownShare![s])).replaceAll(' | ', ' / ') : ''} | ${r.note ?? ''} |`,
     ),
   ].join('\n');
 }
