@@ -186,7 +186,10 @@ describe('lora-studio route', () => {
     expect(bake.code, bake.stderr).toBe(0);
     const summary = JSON.parse(bake.stdout) as { cost: number; experts: { mean_gate: number }[] };
     expect(Number.isFinite(summary.cost)).toBe(true);
-    expect(summary.experts.reduce((a, e) => a + e.mean_gate, 0)).toBeGreaterThan(0.99);
+    // Top-1 gates are the chosen adapter's probability: of two, at least a half.
+    const total = summary.experts.reduce((a, e) => a + e.mean_gate, 0);
+    expect(total).toBeGreaterThanOrEqual(0.5);
+    expect(total).toBeLessThanOrEqual(1 + 1e-6);
 
     // Another adapter in the expert's place (the router copied beside other folders of the
     // same names): the hash says so.
@@ -211,10 +214,11 @@ describe('lora-studio route', () => {
   });
 
   it.each([
-    ['mixlora', ['--experts', '2', '--rank', '2', '--top-k', '1']],
-    ['smora', ['--rank', '4', '--top-k', '2']],
+    // MoLA's counts by depth; SMoRA shares MixLoRA's path here (its engine is checked in
+    // src/routing/gradients.test.ts).
+    ['mixlora', ['--layer-experts', '1,2', '--rank', '2', '--top-k', '1']],
     ['flylora', ['--rank', '4', '--top-k', '2', '--nonzeros', '8']],
-  ])('%s: trains its own experts; perplexity runs the folder it wrote', async (mode, extra) => {
+  ])('%s: trains its own experts; logits run the folder it wrote', async (mode, extra) => {
     const out = join(dir, mode);
     const { code, stdout, stderr } = await cli([
       'route',
@@ -233,8 +237,13 @@ describe('lora-studio route', () => {
     const report = JSON.parse(stdout) as { final_val_loss: number; base_val_loss: number };
     // B starts at zero: the first evaluation is the base model's.
     expect(report.final_val_loss).not.toBe(report.base_val_loss);
-    const ppl = await cli(['perplexity', '--model', STORIES, '--router', out, '--data', data]);
-    expect(ppl.code, ppl.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(join(out, 'router.json'), 'utf8')) as {
+      modules: { ranks: number[] }[];
+    };
+    if (mode === 'mixlora')
+      expect(new Set(json.modules.map((m) => m.ranks.length))).toEqual(new Set([1, 2]));
+    const rows = await logits(['--router', out, '--ids', '1,400,30', '--positions', 'last']);
+    expect(rows[0][0].every(Number.isFinite)).toBe(true);
   });
 
   it.each([

@@ -13,8 +13,8 @@ describe('routing through the studio API', () => {
   let studio: StudioApi;
   const ids: string[] = [];
   const texts = () => [
-    { id: ids[0], text: ZIMMY_STYLE.stories(12, 3) },
-    { id: ids[1], text: SNORP_STYLE.stories(12, 3) },
+    { id: ids[0], text: ZIMMY_STYLE.stories(8, 3) },
+    { id: ids[1], text: SNORP_STYLE.stories(8, 3) },
   ];
 
   beforeAll(async () => {
@@ -41,10 +41,10 @@ describe('routing through the studio API', () => {
   it('trains a token router with a live curve, measures it, and generation says who chose each token', async () => {
     const points: RoutePoint[] = [];
     const outcome = await studio.trainRouter(
-      { adapters: ids, texts: texts(), mode: 'token', topK: 1, steps: 4, lr: 0.05 },
+      { adapters: ids, texts: texts(), mode: 'token', topK: 1, steps: 3, lr: 0.05 },
       (point) => points.push(point),
     );
-    expect(points.filter((p) => p.loss !== undefined).map((p) => p.step)).toEqual([1, 2, 3, 4]);
+    expect(points.filter((p) => p.loss !== undefined).map((p) => p.step)).toEqual([1, 2, 3]);
     expect(points.some((p) => p.valLoss !== undefined)).toBe(true);
     expect(outcome.experts.map((e) => e.name)).toEqual(['style 1', 'style 2']);
     for (const row of outcome.rows) {
@@ -93,7 +93,7 @@ describe('routing through the studio API', () => {
       texts: texts(),
       mode: 'scales',
       topK: 0,
-      steps: 3,
+      steps: 2,
       lr: 0.05,
     });
     expect(outcome.scales).toHaveLength(2);
