@@ -141,10 +141,16 @@ export async function route(args: string[]): Promise<number> {
     experts.push(...state.experts.map((name) => ({ name })));
   }
 
+  const lr = numberOption(
+    values,
+    'lr',
+    entry.experts === 'trained' ? 5e-3 : DEFAULT_ROUTE_SETTINGS.lr,
+  );
+  if (!(lr > 0)) throw new UsageError('--lr must be positive');
   const settings = {
     ...DEFAULT_ROUTE_SETTINGS,
     steps: integer(values, 'steps', DEFAULT_ROUTE_SETTINGS.steps),
-    lr: numberOption(values, 'lr', entry.experts === 'trained' ? 5e-3 : DEFAULT_ROUTE_SETTINGS.lr),
+    lr,
     batchSize: Math.max(1, integer(values, 'batch', DEFAULT_ROUTE_SETTINGS.batchSize)),
     evalEvery: integer(values, 'eval-every', DEFAULT_ROUTE_SETTINGS.evalEvery),
     seed,
