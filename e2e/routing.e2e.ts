@@ -138,8 +138,14 @@ describe.skipIf(!findChromium())('routing in the studio page', () => {
     const tokens = page.getByTestId('output').locator('.routed-token');
     expect(await tokens.count()).toBe(16);
     const legend = await page.getByTestId('route-legend').innerText();
-    const counts = [...legend.matchAll(/\((\d+) tokens\)/g)].map((m) => Number(m[1]));
+    const counts = [...legend.matchAll(/\((\d+) tokens?\)/g)].map((m) => Number(m[1]));
     expect(counts.reduce((a, b) => a + b, 0)).toBe(16);
+    // One layer's choices instead of the mean: still every token coloured.
+    await page.getByTestId('route-layer').selectOption('0');
+    const layerCounts = [
+      ...(await page.getByTestId('route-legend').innerText()).matchAll(/\((\d+) tokens?\)/g),
+    ].map((m) => Number(m[1]));
+    expect(layerCounts.reduce((a, b) => a + b, 0)).toBe(16);
     expect(await seriousAccessibilityProblems(page)).toEqual([]);
     await page.getByTestId('compose').screenshot({ path: `${OUTPUT}route-card.png` });
     await page.getByTestId('playground').screenshot({ path: `${OUTPUT}routed-text.png` });

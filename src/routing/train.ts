@@ -156,48 +156,44 @@ export async function routingUsage(
   const choices: number[][] = [];
   let tokens = 0;
   const view = routed.view(base);
-  try {
-    for (const sequence of sequences) {
-      const t = sequence.input.length;
-      const perLayer = Array.from({ length: layers }, () =>
-        createTensor(gpu, [t, experts], 'f32', 'gate usage'),
-      );
-      const counts = new Array<number>(layers).fill(0);
-      try {
-        for (const acc of perLayer)
-          gpu.device.queue.writeBuffer(acc.buffer, 0, new Float32Array(acc.numel));
-        routed.observe((batch, module, gates: Tensor) => {
-          if (gates.shape[0] !== t || gates.shape[1] !== experts) return;
-          axpy(batch, 1, gates, perLayer[module.layer]);
-          counts[module.layer]++;
-        });
-        await batchLoss(gpu, view, tokenBatch([sequence]));
-        const total = new Float64Array(t * experts);
-        for (let l = 0; l < layers; l++) {
-          if (counts[l] === 0) continue;
-          const values = await readF32(gpu, perLayer[l]);
-          perLayerModules[l] += counts[l] * t;
-          for (let i = 0; i < values.length; i++) {
-            perLayerSum[l][i % experts] += values[i];
-            total[i] += values[i];
-          }
+  for (const sequence of sequences) {
+    const t = sequence.input.length;
+    const perLayer = Array.from({ length: layers }, () =>
+      createTensor(gpu, [t, experts], 'f32', 'gate usage'),
+    );
+    const counts = new Array<number>(layers).fill(0);
+    try {
+      for (const acc of perLayer)
+        gpu.device.queue.writeBuffer(acc.buffer, 0, new Float32Array(acc.numel));
+      routed.observe((batch, module, gates: Tensor) => {
+        if (gates.shape[0] !== t || gates.shape[1] !== experts) return;
+        axpy(batch, 1, gates, perLayer[module.layer]);
+        counts[module.layer]++;
+      });
+      await batchLoss(gpu, view, tokenBatch([sequence]));
+      const total = new Float64Array(t * experts);
+      for (let l = 0; l < layers; l++) {
+        if (counts[l] === 0) continue;
+        const values = await readF32(gpu, perLayer[l]);
+        perLayerModules[l] += counts[l] * t;
+        for (let i = 0; i < values.length; i++) {
+          perLayerSum[l][i % experts] += values[i];
+          total[i] += values[i];
         }
-        const chosen = Array.from({ length: t }, (_, row) => {
-          let best = 0;
-          for (let e = 1; e < experts; e++)
-            if (total[row * experts + e] > total[row * experts + best]) best = e;
-          return best;
-        });
-        for (const e of chosen) shares[e]++;
-        choices.push(chosen);
-        tokens += t;
-      } finally {
-        routed.observe(undefined);
-        releaseTensor(gpu, ...perLayer);
       }
+      const chosen = Array.from({ length: t }, (_, row) => {
+        let best = 0;
+        for (let e = 1; e < experts; e++)
+          if (total[row * experts + e] > total[row * experts + best]) best = e;
+        return best;
+      });
+      for (const e of chosen) shares[e]++;
+      choices.push(chosen);
+      tokens += t;
+    } finally {
+      routed.observe(undefined);
+      releaseTensor(gpu, ...perLayer);
     }
-  } finally {
-    routed.observe(undefined);
   }
   return {
     tokens,

@@ -147,33 +147,59 @@ function ActiveAdapters() {
 
 /**
  * A generation through a router: each new token on the colour of the adapter its gates chose
- * (averaged over the modules), its name in the token's title, and the legend.
+ * (averaged over the modules, or in one layer), its name in the token's title, and the legend.
  */
 function RoutedText({ routing }: { routing: NonNullable<GenerationResult['routing']> }) {
+  const [layer, setLayer] = useState(-1);
+  const layers = routing.tokens[0]?.layers.length ?? 0;
+  const chosen = (t: (typeof routing.tokens)[number]) => (layer < 0 ? t.expert : t.layers[layer]);
   return (
     <>
       <pre className="output routed" data-testid="output" aria-live="polite">
         {routing.prompt}
-        {routing.tokens.map((t, i) => (
-          <span
-            key={i}
-            className={`routed-token expert-${t.expert % EXPERT_COLOURS}`}
-            title={routing.experts[t.expert]}
-            data-expert={t.expert}
-          >
-            {t.text}
-          </span>
-        ))}
+        {routing.tokens.map((t, i) => {
+          const e = chosen(t);
+          return e < 0 ? (
+            <span key={i}>{t.text}</span>
+          ) : (
+            <span
+              key={i}
+              className={`routed-token expert-${e % EXPERT_COLOURS}`}
+              title={routing.experts[e]}
+              data-expert={e}
+            >
+              {t.text}
+            </span>
+          );
+        })}
       </pre>
-      <p className="route-legend" data-testid="route-legend">
-        Routed: each token on the colour of the adapter its gates chose —{' '}
-        {routing.experts.map((name, e) => (
-          <span key={name} className="legend-item">
-            <ExpertSwatch index={e} /> {name} ({routing.tokens.filter((t) => t.expert === e).length}{' '}
-            tokens)
-          </span>
-        ))}
-      </p>
+      <div className="route-legend" data-testid="route-legend">
+        <label>
+          Colour by{' '}
+          <select
+            value={layer}
+            data-testid="route-layer"
+            onChange={(e) => {
+              setLayer(Number(e.target.value));
+            }}
+          >
+            <option value={-1}>all layers (mean gate)</option>
+            {Array.from({ length: layers }, (_, l) => (
+              <option key={l} value={l}>
+                layer {l}
+              </option>
+            ))}
+          </select>
+        </label>
+        {routing.experts.map((name, e) => {
+          const n = routing.tokens.filter((t) => chosen(t) === e).length;
+          return (
+            <span key={name} className="legend-item">
+              <ExpertSwatch index={e} /> {name} ({n} {n === 1 ? 'token' : 'tokens'})
+            </span>
+          );
+        })}
+      </div>
     </>
   );
 }

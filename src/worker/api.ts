@@ -168,9 +168,14 @@ export interface GenerationResult {
   ms: number;
   /**
    * Generated through a router: the adapters it routes between, the prompt as decoded, and each
-   * new token's text with the adapter its gates chose (averaged over the modules).
+   * new token's text with the adapter its gates chose — averaged over the modules, and per layer
+   * (−1 where a layer routes nothing).
    */
-  routing?: { experts: string[]; prompt: string; tokens: { text: string; expert: number }[] };
+  routing?: {
+    experts: string[];
+    prompt: string;
+    tokens: { text: string; expert: number; layers: number[] }[];
+  };
 }
 
 /** A router to train between library adapters (src/routing/), on their eval texts. */

@@ -65,7 +65,11 @@ describe('routing through the studio API', () => {
     expect(result.routing!.prompt + result.routing!.tokens.map((t) => t.text).join('')).toBe(
       result.text,
     );
-    for (const t of result.routing!.tokens) expect([0, 1]).toContain(t.expert);
+    for (const t of result.routing!.tokens) {
+      expect([0, 1]).toContain(t.expert);
+      expect(t.layers).toHaveLength(5);
+      for (const e of t.layers) expect([0, 1]).toContain(e);
+    }
     expect(outcome.layerUsage).toHaveLength(5);
     // Baked by its mean gates: a plain adapter in the library, and the cost measured.
     const baked = await studio.bakeRouter('routed');

@@ -241,36 +241,69 @@ export function createRoutingApi(deps: RoutingDeps): RoutingApi & {
   };
 }
 
+/** Which expert a token's gates chose: averaged over every routed module, and per layer. */
+export interface TokenChoice {
+  expert: number;
+  /** Per layer (−1 where the layer routes nothing). */
+  layers: number[];
+}
+
+/** The index of the largest of n values from `offset` of a row-major array. */
+function argmax(values: ArrayLike<number>, offset: number, n: number): number {
+  let best = 0;
+  for (let e = 1; e < n; e++) if (values[offset + e] > values[offset + best]) best = e;
+  return best;
+}
+
 /**
  * A runner that, while generating through a router, hears after every forward which expert the
  * gates chose for its last position: the one with the highest gate averaged over the modules
- * that route between all the experts.
+ * that route between all the experts, and the same per layer.
  */
 export function choosingRunner(
   gpu: Gpu,
   model: Runner,
   router: ActiveRouter,
-  onChoice: (expert: number) => void,
+  onChoice: (choice: TokenChoice) => void,
 ): Runner {
   const experts = router.experts.length;
-  let sum: Tensor | undefined;
-  router.routed.observe((batch, _module, gates) => {
+  const layers = model.config.numLayers;
+  // Per layer, Σ over its modules of the gates [T × E] of the forward being recorded.
+  let sums: (Tensor | undefined)[] = [];
+  const release = () => {
+    releaseTensor(gpu, ...sums.flatMap((t) => t ?? []));
+    sums = [];
+  };
+  router.routed.observe((batch, module, gates) => {
     if (gates.shape[1] !== experts) return;
+    let sum = sums[module.layer];
     if (!sum) {
-      sum = createTensor(gpu, gates.shape, 'f32', 'gate sum');
+      sum = createTensor(gpu, gates.shape, 'f32', `layer ${module.layer} gate sum`);
       gpu.device.queue.writeBuffer(sum.buffer, 0, new Float32Array(sum.numel));
+      sums[module.layer] = sum;
     }
     axpy(batch, 1, gates, sum);
   });
   const choose = async () => {
-    if (!sum) return;
-    const values = await readF32(gpu, sum);
-    releaseTensor(gpu, sum);
-    sum = undefined;
-    const last = values.subarray(values.length - experts);
-    let best = 0;
-    for (let e = 1; e < experts; e++) if (last[e] > last[best]) best = e;
-    onChoice(best);
+    if (sums.length === 0) return;
+    try {
+      const total = new Float64Array(experts);
+      const perLayer: number[] = [];
+      for (let l = 0; l < layers; l++) {
+        const sum = sums[l];
+        if (!sum) {
+          perLayer.push(-1);
+          continue;
+        }
+        const values = await readF32(gpu, sum);
+        const last = values.length - experts;
+        for (let e = 0; e < experts; e++) total[e] += values[last + e];
+        perLayer.push(argmax(values, last, experts));
+      }
+      onChoice({ expert: argmax(total, 0, experts), layers: perLayer });
+    } finally {
+      release();
+    }
   };
   return {
     config: model.config,
@@ -286,7 +319,7 @@ export function choosingRunner(
     },
     dispose() {
       router.routed.observe(undefined);
-      if (sum) releaseTensor(gpu, sum);
+      release();
     },
   };
 }

@@ -23,7 +23,7 @@ import { createAdapterApi } from './adapters.ts';
 import { createExtractingApi } from './extracting.ts';
 import type { LoadedModel } from './loaded.ts';
 import { createMergingApi } from './merging.ts';
-import { choosingRunner, createRoutingApi } from './routing.ts';
+import { choosingRunner, createRoutingApi, type TokenChoice } from './routing.ts';
 import { createSharingApi } from './sharing.ts';
 import { createTrainingApi } from './training.ts';
 
@@ -297,7 +297,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
       const text = () => decode([...context, ...generated]);
       // Through a router, each token's text comes with the adapter its gates chose.
       const router = routing.active();
-      const choices: number[] = [];
+      const choices: TokenChoice[] = [];
       const runner =
         router && model.where === 'gpu'
           ? choosingRunner(model.gpu, model, router, (e) => choices.push(e))
@@ -318,7 +318,7 @@ export function createStudio(env: StudioEnvironment): StudioApi {
         const now = decode([...context, ...generated.slice(0, i + 1)]);
         const piece = now.slice(previous.length);
         previous = now;
-        return { text: piece, expert: choices[i] ?? 0 };
+        return { text: piece, ...(choices[i] ?? { expert: 0, layers: [] }) };
       });
       return { ...result, routing: { experts: router.experts, prompt: promptText, tokens } };
     },
