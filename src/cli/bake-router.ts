@@ -1,15 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { peftFiles } from '../adapters/peft.ts';
-import { readPeftAdapter } from '../adapters/peft-read.ts';
 import { acquireGpu } from '../gpu/device.ts';
 import { nodeGpuEntry } from '../gpu/node.ts';
 import { nodeShaders } from '../gpu/shaders-node.ts';
-import { gpuEvaluator } from '../merge/report.ts';
 import { createGpuModel } from '../model/forward.ts';
 import { loadModelFromPath } from '../model/load-node.ts';
-import { bakedAdapter, meanGates } from '../routing/bake.ts';
+import { bakeAndMeasure } from '../routing/bake.ts';
 import { RoutedAdapter } from '../routing/router.ts';
-import { validationLoss } from '../routing/train.ts';
 import { decodeUtf8Text, prepareDataset } from '../train/data.ts';
 import { numberOption, parseOptions, UsageError } from './args.ts';
 import { BUILT_IN_MODEL } from './built-in.ts';
@@ -46,13 +42,13 @@ export async function bakeRouter(args: string[]): Promise<number> {
   const model = createGpuModel(gpu, config, loaded.weights);
   const routed = RoutedAdapter.create(gpu, state, false);
   try {
-    const gates = await meanGates(gpu, model.base, routed, state, sequences);
-    const baseModel = loaded.hubId ?? loaded.name;
-    const files = peftFiles(bakedAdapter(state, gates, config, baseModel));
-    const routedLoss = await validationLoss(gpu, routed.view(model.base), sequences, 4);
-    const [bakedLoss] = await gpuEvaluator(gpu, model.base)(
-      [{ adapter: readPeftAdapter(files, out), weight: 1 }],
-      [sequences],
+    const { files, gates, routedLoss, bakedLoss } = await bakeAndMeasure(
+      gpu,
+      model.base,
+      routed,
+      sequences,
+      sequences,
+      loaded.hubId ?? loaded.name,
     );
     await writeFiles(out, files);
     const experts = state.experts.map((name, e) => {

@@ -30,6 +30,22 @@ const snorp = join(dir, 'snorp');
 const data = join(dir, 'stories.txt');
 const common = ['--model', STORIES, '--data', data, '--seq-len', '32', '--eval-every', '0'];
 
+/** `bake-router` of a router folder over the test's data. */
+const bakeRouter = (router: string, out: string) =>
+  cli([
+    'bake-router',
+    '--router',
+    router,
+    '--model',
+    STORIES,
+    '--data',
+    data,
+    '--seq-len',
+    '32',
+    '--out',
+    out,
+  ]);
+
 async function logits(args: string[]): Promise<number[][][]> {
   const { code, stdout, stderr } = await cli(['logits', '--model', STORIES, ...args]);
   expect(code, stderr).toBe(0);
@@ -104,19 +120,7 @@ describe('lora-studio route', () => {
 
     // Baked, its gates are its scales: the plain LoRA is the same model.
     const baked = join(dir, 'scales-baked');
-    const bake = await cli([
-      'bake-router',
-      '--router',
-      out,
-      '--model',
-      STORIES,
-      '--data',
-      data,
-      '--seq-len',
-      '32',
-      '--out',
-      baked,
-    ]);
+    const bake = await bakeRouter(out, baked);
     expect(bake.code, bake.stderr).toBe(0);
     const summary = JSON.parse(bake.stdout) as { routed_loss: number; baked_loss: number };
     expect(Math.abs(summary.baked_loss - summary.routed_loss)).toBeLessThan(1e-4);
@@ -170,19 +174,7 @@ describe('lora-studio route', () => {
     expect(ppl.code, ppl.stderr).toBe(0);
     expect((JSON.parse(ppl.stdout) as { loss: number }).loss).toBeGreaterThan(0);
     // Baked by its mean gates: a plain LoRA, and what per-token choice was worth, measured.
-    const bake = await cli([
-      'bake-router',
-      '--router',
-      out,
-      '--model',
-      STORIES,
-      '--data',
-      data,
-      '--seq-len',
-      '32',
-      '--out',
-      join(dir, 'token-baked'),
-    ]);
+    const bake = await bakeRouter(out, join(dir, 'token-baked'));
     expect(bake.code, bake.stderr).toBe(0);
     const summary = JSON.parse(bake.stdout) as { cost: number; experts: { mean_gate: number }[] };
     expect(Number.isFinite(summary.cost)).toBe(true);

@@ -3,7 +3,9 @@
 // a PEFT LoRA of rank R (the experts' ranks summed) any tool loads. Exact for learned scales
 // (their gates are constants); for token routers it costs what per-token choice was worth, which
 // the caller measures.
-import type { ExportAdapter, ExportModule } from '../adapters/peft.ts';
+import { peftFiles, type ExportAdapter, type ExportModule } from '../adapters/peft.ts';
+import { readPeftAdapter, type PeftAdapter } from '../adapters/peft-read.ts';
+import { gpuEvaluator } from '../merge/report.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { readF32 } from '../gpu/readback.ts';
 import { releaseTensor, uploadTensor, type Tensor } from '../gpu/tensor.ts';
@@ -15,6 +17,7 @@ import type { Sequence } from '../train/data.ts';
 import { batchLoss, tokenBatch } from '../train/step.ts';
 import { blocksOf } from './kernels.ts';
 import { scaleGroup, type RoutedAdapter, type RouterState } from './router.ts';
+import { validationLoss } from './train.ts';
 
 /**
  * Each routed module's mean gates [E] over the sequences' tokens, by module path; learned scales
@@ -115,4 +118,31 @@ export function bakedAdapter(
     baseModel,
     numLayers: config.numLayers,
   };
+}
+
+/**
+ * The router baked by its mean gates over `over` (as PEFT files), with the loss on `measure`
+ * routed and baked: what the per-token choice was worth.
+ */
+export async function bakeAndMeasure(
+  gpu: Gpu,
+  base: Transformer,
+  routed: RoutedAdapter,
+  over: readonly Sequence[],
+  measure: readonly Sequence[],
+  baseModel: string,
+): Promise<{
+  files: Map<string, Uint8Array>;
+  adapter: PeftAdapter;
+  gates: Map<string, Float32Array>;
+  routedLoss: number | null;
+  bakedLoss: number | null;
+}> {
+  const state = await routed.read();
+  const gates = await meanGates(gpu, base, routed, state, over);
+  const files = peftFiles(bakedAdapter(state, gates, base.config, baseModel));
+  const adapter = readPeftAdapter(files, 'baked router');
+  const routedLoss = await validationLoss(gpu, routed.view(base), measure, 4);
+  const [bakedLoss] = await gpuEvaluator(gpu, base)([{ adapter, weight: 1 }], [measure]);
+  return { files, adapter, gates, routedLoss, bakedLoss };
 }

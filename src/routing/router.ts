@@ -274,7 +274,6 @@ export class RoutedAdapter {
 
   private constructor(
     private readonly gpu: Gpu,
-    readonly mode: RoutingMode,
     private readonly meta: Omit<RouterState, 'modules' | 'scales'>,
     private readonly modules: GpuModule[],
     private readonly scales: Map<string, { value: Tensor; grad?: Tensor }>,
@@ -325,11 +324,15 @@ export class RoutedAdapter {
         balance: state.balance,
         experts: state.experts,
       };
-      return new RoutedAdapter(gpu, state.mode, meta, modules, scales);
+      return new RoutedAdapter(gpu, meta, modules, scales);
     } catch (e) {
       releaseTensor(gpu, ...tensors);
       throw e;
     }
+  }
+
+  get mode(): RoutingMode {
+    return this.meta.mode;
   }
 
   get experts(): readonly string[] {

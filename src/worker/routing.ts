@@ -16,11 +16,8 @@ import { fileSafeName } from '../adapters/model-card.ts';
 import type { PeftAdapter } from '../adapters/peft-read.ts';
 import { sha256Hex } from '../hash.ts';
 import { routerFiles } from '../routing/files.ts';
-import { bakedAdapter, meanGates } from '../routing/bake.ts';
-import { peftFiles } from '../adapters/peft.ts';
-import { readPeftAdapter } from '../adapters/peft-read.ts';
+import { bakeAndMeasure } from '../routing/bake.ts';
 import { describeEntry, type AdapterLibrary, type LibraryEntry } from '../adapters/library.ts';
-import { gpuEvaluator } from '../merge/report.ts';
 import { newId } from './adapters.ts';
 import type { RouteOutcome, RouteRequest, StudioApi } from './api.ts';
 import type { LoadedModel } from './loaded.ts';
@@ -194,18 +191,20 @@ export function createRoutingApi(deps: RoutingDeps): RoutingApi & {
         throw new Error('No router is applied: train one first.');
       const { gpu, model } = loaded.model;
       const { routed, held, trained } = active;
-      const state = await routed.read();
-      const gates = await meanGates(gpu, model.base, routed, state, [...trained, ...held]);
-      const files = peftFiles(bakedAdapter(state, gates, model.config, active.baseModel));
-      const adapter = readPeftAdapter(files, name);
-      const routedLoss = await validationLoss(gpu, routed.view(model.base), held, 4);
-      const [bakedLoss] = await gpuEvaluator(gpu, model.base)([{ adapter, weight: 1 }], [held]);
+      const { files, adapter, routedLoss, bakedLoss } = await bakeAndMeasure(
+        gpu,
+        model.base,
+        routed,
+        [...trained, ...held],
+        held,
+        active.baseModel,
+      );
       const entry: LibraryEntry = {
         id: newId('routed'),
         name,
         baseModel: active.baseModel,
         createdAt: Date.now(),
-        origin: `baked router (${state.mode}) of ${active.experts.join(', ')}`,
+        origin: `baked router (${routed.mode}) of ${active.experts.join(', ')}`,
         files: Object.fromEntries(files),
         details: adapter.details,
       };
